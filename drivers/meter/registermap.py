@@ -1,0 +1,277 @@
+"""Meter register maps: one TOML data file per meter model (drivers/meter/models/).
+
+A map names, per quantity, the function code, address, data type, word order, scale
+(or a decimal-point register) and unit. Canonical quantities are `energy_import_wh`
+(required), `energy_export_wh`, `power_w`, `voltage_v`, `current_a` and `serial`; any
+other register is auxiliary (for example a decimal-point register) and must say what
+the simulator serves (`sim_value`). See docs/meters.md for the format.
+
+canonical value = raw * scale * 10^(decimal_point_sign * (dp + decimal_point_offset))
+with dp the value of the decimal-point register; decimal_point_sign is -1 (default: dp
+counts decimal places) or +1 (dp is an exponent, e.g. Acrel: raw * 10^(dp - 3)).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from drivers.meter.codec import DATA_TYPES, WORD_ORDERS, register_count
+from drivers.meter.transport import BAUD_RATES, PARITIES
+
+MODELS_DIR = Path(__file__).parent / "models"
+QUANTITIES = ("energy_import_wh", "energy_export_wh", "power_w", "voltage_v", "current_a")
+IDENTITY = ("serial",)
+MAX_PDU_REGISTERS = 125
+
+
+class MeterMapError(ValueError):
+    """A register map that is missing or invalid; the message names file and key."""
+
+
+@dataclass(frozen=True)
+class RegisterSpec:
+    name: str
+    function: int
+    address: int
+    dtype: str
+    word_order: str
+    count: int
+    scale: Decimal
+    unit: str
+    decimal_point: str | None
+    decimal_point_offset: int
+    decimal_point_sign: int
+    sim_value: int | None
+
+    def exponent(self, dp: int) -> int:
+        """Power of ten applied for a decimal-point register value `dp`."""
+        return self.decimal_point_sign * (dp + self.decimal_point_offset)
+
+    @property
+    def end(self) -> int:
+        return self.address + self.count
+
+
+@dataclass(frozen=True)
+class Block:
+    """One read request: `count` registers from `address` with function `function`."""
+
+    function: int
+    address: int
+    count: int
+    registers: tuple[RegisterSpec, ...]
+
+
+@dataclass(frozen=True)
+class MeterModel:
+    key: str
+    name: str
+    manufacturer: str
+    kind: str
+    default_unit_id: int
+    default_baud: int
+    default_parity: str
+    default_stop_bits: int
+    max_block_registers: int
+    registers: Mapping[str, RegisterSpec]
+    source: str
+
+    def snapshot_registers(self) -> list[RegisterSpec]:
+        """The quantities read every snapshot plus the decimal-point registers they use."""
+        wanted = [self.registers[q] for q in QUANTITIES if q in self.registers]
+        aux = {r.decimal_point for r in wanted if r.decimal_point}
+        return wanted + [self.registers[a] for a in sorted(aux)]
+
+    def identity_registers(self) -> list[RegisterSpec]:
+        return [self.registers[q] for q in IDENTITY if q in self.registers]
+
+
+def plan_blocks(registers: Iterable[RegisterSpec], max_registers: int) -> list[Block]:
+    """Coalesce registers into the fewest reads: neighbours with the same function code
+    share one read as long as the read spans at most `max_registers`."""
+    ordered = sorted(set(registers), key=lambda r: (r.function, r.address))
+    blocks: list[Block] = []
+    current: list[RegisterSpec] = []
+    for reg in ordered:
+        if current and (
+            reg.function != current[0].function
+            or max(reg.end, max(r.end for r in current)) - current[0].address > max_registers
+        ):
+            blocks.append(_block(current))
+            current = []
+        current.append(reg)
+    if current:
+        blocks.append(_block(current))
+    return blocks
+
+
+def _block(regs: list[RegisterSpec]) -> Block:
+    start = regs[0].address
+    end = max(r.end for r in regs)
+    return Block(regs[0].function, start, end - start, tuple(regs))
+
+
+def available_models() -> list[str]:
+    return sorted(p.stem for p in MODELS_DIR.glob("*.toml"))
+
+
+def _resolve(name_or_path: str) -> Path:
+    if "/" in name_or_path or name_or_path.endswith(".toml"):
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise MeterMapError(f"meter map file {name_or_path!r} not found")
+        return path
+    path = MODELS_DIR / f"{name_or_path}.toml"
+    if not path.is_file():
+        raise MeterMapError(
+            f"unknown meter model {name_or_path!r}; shipped models: "
+            + ", ".join(available_models())
+            + " (or give a path to a .toml map)"
+        )
+    return path
+
+
+def load_model(name_or_path: str) -> MeterModel:
+    path = _resolve(name_or_path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise MeterMapError(f"{path}: not valid TOML: {exc}") from None
+    return parse_model(data, key=path.stem, source=str(path))
+
+
+class _Reader:
+    """Typed access to one TOML table that reports errors with the file and key."""
+
+    def __init__(self, table: Any, where: str, source: str) -> None:
+        if not isinstance(table, dict):
+            raise MeterMapError(f"{source}: [{where}] must be a table")
+        self.table, self.where, self.source = table, where, source
+        self.used: set[str] = set()
+
+    def fail(self, key: str, value: Any, allowed: str) -> MeterMapError:
+        return MeterMapError(f"{self.source}: {self.where}.{key} = {value!r}: expected {allowed}")
+
+    def get(self, key: str, kind: type, default: Any = None, *, required: bool = False) -> Any:
+        self.used.add(key)
+        if key not in self.table:
+            if required:
+                raise MeterMapError(f"{self.source}: {self.where}.{key} is required")
+            return default
+        value = self.table[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise self.fail(key, value, kind.__name__)
+        return value
+
+    def int_in(self, key: str, lo: int, hi: int, default: Any = None, **kw: Any) -> Any:
+        value = self.get(key, int, default, **kw)
+        if value is not None and not lo <= value <= hi:
+            raise self.fail(key, value, f"an integer from {lo} to {hi}")
+        return value
+
+    def choice(self, key: str, choices: Iterable[Any], default: Any = None, **kw: Any) -> Any:
+        choices = tuple(choices)
+        value = self.get(key, type(choices[0]), default, **kw)
+        if value is not None and value not in choices:
+            raise self.fail(key, value, "one of " + ", ".join(map(str, choices)))
+        return value
+
+    def finish(self) -> None:
+        unknown = sorted(set(self.table) - self.used)
+        if unknown:
+            raise MeterMapError(
+                f"{self.source}: {self.where}.{unknown[0]}: unknown key "
+                f"(known: {', '.join(sorted(self.used))})"
+            )
+
+
+def _parse_register(name: str, table: Any, source: str) -> RegisterSpec:
+    r = _Reader(table, f"registers.{name}", source)
+    function = r.choice("function", (3, 4), required=True)
+    address = r.int_in("address", 0, 0xFFFF, required=True)
+    dtype = r.choice("type", DATA_TYPES, required=True)
+    count = r.int_in("count", 1, 64, required=dtype == "ascii") if dtype == "ascii" else 0
+    word_order = r.choice("word_order", WORD_ORDERS, "high_first")
+    scale_text = r.get("scale", str, "1")
+    try:
+        scale = Decimal(scale_text)
+    except InvalidOperation:
+        raise r.fail("scale", scale_text, "a decimal number as a string, e.g. \"0.1\"") from None
+    if not scale.is_finite() or scale == 0:
+        raise r.fail("scale", scale_text, "a non-zero decimal number")
+    unit = r.get("unit", str, "")
+    decimal_point = r.get("decimal_point", str)
+    dp_offset = r.int_in("decimal_point_offset", -9, 9, 0)
+    dp_sign = r.choice("decimal_point_sign", (-1, 1), -1)
+    sim_value = r.get("sim_value", int)
+    r.finish()
+    return RegisterSpec(
+        name=name,
+        function=function,
+        address=address,
+        dtype=dtype,
+        word_order=word_order,
+        count=register_count(dtype, count),
+        scale=scale,
+        unit=unit,
+        decimal_point=decimal_point,
+        decimal_point_offset=dp_offset,
+        decimal_point_sign=dp_sign,
+        sim_value=sim_value,
+    )
+
+
+def parse_model(data: dict[str, Any], key: str, source: str) -> MeterModel:
+    m = _Reader(data.get("meter"), "meter", source)
+    regs_table = data.get("registers")
+    if not isinstance(regs_table, dict) or not regs_table:
+        raise MeterMapError(f"{source}: [registers] table with at least energy_import_wh required")
+    extra = sorted(set(data) - {"meter", "registers"})
+    if extra:
+        raise MeterMapError(f"{source}: unknown table [{extra[0]}]; allowed: [meter], [registers]")
+    registers = {name: _parse_register(name, t, source) for name, t in regs_table.items()}
+    if "energy_import_wh" not in registers:
+        raise MeterMapError(f"{source}: registers.energy_import_wh is required")
+    for reg in registers.values():
+        where = f"{source}: registers.{reg.name}"
+        is_aux = reg.name not in QUANTITIES + IDENTITY
+        if reg.name == "serial" and reg.dtype not in ("ascii", "u16", "u32", "u64"):
+            raise MeterMapError(f"{where}.type = {reg.dtype!r}: serial must be ascii or unsigned")
+        if reg.name in QUANTITIES and reg.dtype == "ascii":
+            raise MeterMapError(f"{where}.type = 'ascii': a measured quantity must be numeric")
+        if is_aux and reg.sim_value is None:
+            raise MeterMapError(f"{where}.sim_value is required for an auxiliary register")
+        if reg.decimal_point is not None:
+            target = registers.get(reg.decimal_point)
+            if target is None or target.name in QUANTITIES + IDENTITY:
+                raise MeterMapError(
+                    f"{where}.decimal_point = {reg.decimal_point!r}: "
+                    "expected the name of an auxiliary register in this map"
+                )
+    max_block = m.int_in("max_block_registers", 1, MAX_PDU_REGISTERS, MAX_PDU_REGISTERS)
+    model = MeterModel(
+        key=key,
+        name=m.get("name", str, required=True),
+        manufacturer=m.get("manufacturer", str, ""),
+        kind=m.choice("kind", ("AC", "DC"), required=True),
+        default_unit_id=m.int_in("default_unit_id", 1, 247, 1),
+        default_baud=m.choice("default_baud", BAUD_RATES, 9600),
+        default_parity=m.choice("default_parity", PARITIES, "N"),
+        default_stop_bits=m.choice("default_stop_bits", (1, 2), 1),
+        max_block_registers=max_block,
+        registers=registers,
+        source=source,
+    )
+    m.finish()
+    for reg in registers.values():
+        if reg.count > max_block:
+            raise MeterMapError(
+                f"{source}: registers.{reg.name} spans {reg.count} registers, more than "
+                f"max_block_registers = {max_block}"
+            )
+    return model

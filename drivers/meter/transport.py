@@ -1,0 +1,91 @@
+"""Meter connection URLs.
+
+- `tcp://HOST:PORT` (port defaults to 502)
+- `rtu:///dev/ttyUSB0?baud=9600&parity=N&stopbits=1&bytesize=8`
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
+
+BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
+PARITIES = ("N", "E", "O")
+
+
+class TransportError(ValueError):
+    """A meter URL that cannot be used."""
+
+
+@dataclass(frozen=True)
+class TcpTransport:
+    host: str
+    port: int
+
+    def describe(self) -> str:
+        return f"tcp://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class RtuTransport:
+    device: str
+    baud: int | None = None  # None: the meter model's factory default
+    parity: str | None = None
+    stop_bits: int | None = None
+    byte_size: int = 8
+
+    def describe(self) -> str:
+        return f"rtu://{self.device}"
+
+
+Transport = TcpTransport | RtuTransport
+
+_URL_HELP = "tcp://HOST:PORT or rtu:///dev/PATH?baud=9600&parity=N&stopbits=1"
+
+
+def _single(query: dict[str, list[str]], key: str) -> str | None:
+    values = query.get(key)
+    return values[-1] if values else None
+
+
+def parse_meter_url(url: str) -> Transport:
+    parts = urlsplit(url)
+    if parts.scheme == "tcp":
+        try:
+            port = parts.port or 502
+        except ValueError:
+            raise TransportError(f"bad port in {url!r}; expected {_URL_HELP}") from None
+        if not parts.hostname:
+            raise TransportError(f"no host in {url!r}; expected {_URL_HELP}")
+        return TcpTransport(parts.hostname, port)
+    if parts.scheme == "rtu":
+        device = parts.path
+        if not device.startswith("/"):
+            raise TransportError(f"no device path in {url!r}; expected {_URL_HELP}")
+        query = parse_qs(parts.query)
+        unknown = set(query) - {"baud", "parity", "stopbits", "bytesize"}
+        if unknown:
+            raise TransportError(
+                f"unknown option {sorted(unknown)[0]!r} in {url!r}; "
+                "allowed: baud, parity, stopbits, bytesize"
+            )
+        baud = _single(query, "baud")
+        parity = _single(query, "parity")
+        stop = _single(query, "stopbits")
+        size = _single(query, "bytesize")
+        if baud is not None and (not baud.isdigit() or int(baud) not in BAUD_RATES):
+            raise TransportError(f"baud={baud!r} in {url!r}; allowed: {BAUD_RATES}")
+        if parity is not None and parity.upper() not in PARITIES:
+            raise TransportError(f"parity={parity!r} in {url!r}; allowed: N, E, O")
+        if stop is not None and stop not in ("1", "2"):
+            raise TransportError(f"stopbits={stop!r} in {url!r}; allowed: 1, 2")
+        if size is not None and size not in ("7", "8"):
+            raise TransportError(f"bytesize={size!r} in {url!r}; allowed: 7, 8")
+        return RtuTransport(
+            device,
+            int(baud) if baud else None,
+            parity.upper() if parity else None,
+            int(stop) if stop else None,
+            int(size) if size else 8,
+        )
+    raise TransportError(f"unsupported meter URL {url!r}; expected {_URL_HELP}")

@@ -1,0 +1,273 @@
+"""Meter simulator: a pymodbus server that serves any register map.
+
+Serves the quantities of one meter model (drivers/meter/models/*.toml), computed on
+every request from an EV power curve, over Modbus TCP or RTU (a serial device such as
+one end of a socat pty pair). A pty has no baud rate, so over RTU the simulator holds
+each reply for the time the request and reply would take on a real line at the
+configured baud (11 bits a character, 3.5 character gaps); `--no-line-time` turns that off.
+
+Faults (`--fault KIND[@START_S][+DURATION_S]`, repeatable; default from start, forever):
+- no_reply: requests are read and not answered
+- exception: every request gets Modbus exception 4 (device failure)
+- garbled: replies are corrupted on the wire (wrong byte count; RTU CRC fails too)
+- frozen: the import counter stops while power still flows
+- jump: the import counter jumps by JUMP_WH (1,000 kWh)
+- reset: the import counter restarts from 0
+
+Run it: `evterm sim meter --model eastron_sdm630 --tcp 127.0.0.1:5020`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
+
+from pymodbus.constants import ExcCodes
+from pymodbus.framer import FramerType
+from pymodbus.server import ModbusSerialServer, ModbusTcpServer
+from pymodbus.simulator import DataType, SimData, SimDevice
+
+from drivers.meter.codec import encode
+from drivers.meter.registermap import QUANTITIES, MeterModel, RegisterSpec
+from hw_mocks.ev_model import PowerCurve
+
+FAULT_KINDS = ("no_reply", "exception", "garbled", "frozen", "jump", "reset")
+JUMP_WH = 1_000_000.0
+BITS_PER_CHAR = 11
+
+
+class FaultSpecError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str
+    start_s: float = 0.0
+    duration_s: float = math.inf
+
+    def active(self, t_s: float) -> bool:
+        return self.start_s <= t_s < self.start_s + self.duration_s
+
+    @classmethod
+    def parse(cls, text: str) -> Fault:
+        """`KIND[@START_S][+DURATION_S]`, e.g. `no_reply@5+10`."""
+        kind, duration = text, math.inf
+        start = 0.0
+        try:
+            if "+" in kind:
+                kind, dur_text = kind.split("+", 1)
+                duration = float(dur_text)
+            if "@" in kind:
+                kind, start_text = kind.split("@", 1)
+                start = float(start_text)
+        except ValueError:
+            raise FaultSpecError(
+                f"bad fault {text!r}: expected KIND[@START_S][+DURATION_S]"
+            ) from None
+        if kind not in FAULT_KINDS:
+            raise FaultSpecError(f"unknown fault {kind!r}; allowed: {', '.join(FAULT_KINDS)}")
+        if start < 0 or duration <= 0:
+            raise FaultSpecError(f"bad fault {text!r}: start must be >= 0 and duration > 0")
+        return cls(kind, start, duration)
+
+
+def line_time_s(request_bytes: int, reply_bytes: int, baud: int) -> float:
+    """Time on an RTU line: both frames at 11 bits a character plus a 3.5 character
+    gap after each."""
+    chars = request_bytes + reply_bytes + 2 * 3.5
+    return chars * BITS_PER_CHAR / baud
+
+
+def rtu_read_exchange_bytes(count: int) -> tuple[int, int]:
+    """(request, reply) bytes of an RTU FC3/FC4 read of `count` registers."""
+    return 8, 5 + 2 * count
+
+
+@dataclass
+class MeterSimulator:
+    model: MeterModel
+    curve: PowerCurve = field(default_factory=PowerCurve)
+    start_energy_wh: float = 12_345_678.0
+    export_energy_wh: float = 4_321.0
+    serial: str = "20260001"
+    unit_id: int = 0
+    faults: list[Fault] = field(default_factory=list)
+    line_baud: int | None = None
+    t0: float = field(default_factory=time.monotonic)
+    requests: int = 0
+
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self.t0
+
+    def fault_active(self, kind: str, t_s: float) -> Fault | None:
+        return next((f for f in self.faults if f.kind == kind and f.active(t_s)), None)
+
+    def energy_import_wh(self, t_s: float) -> float:
+        """The counter as the meter shows it at t_s, faults applied."""
+        frozen = self.fault_active("frozen", t_s)
+        counted_t = frozen.start_s if frozen else t_s
+        energy = self.start_energy_wh + self.curve.energy_wh(counted_t)
+        if jump := self.fault_active("jump", t_s):
+            _ = jump
+            energy += JUMP_WH
+        if reset := self.fault_active("reset", t_s):
+            energy = self.curve.energy_wh(counted_t) - self.curve.energy_wh(reset.start_s)
+        return energy
+
+    def values_at(self, t_s: float) -> dict[str, float | str]:
+        return {
+            "energy_import_wh": self.energy_import_wh(t_s),
+            "energy_export_wh": self.export_energy_wh,
+            "power_w": self.curve.power_w(t_s),
+            "voltage_v": self.curve.voltage_v,
+            "current_a": self.curve.current_a(t_s),
+            "serial": self.serial,
+        }
+
+    def _raw(self, reg: RegisterSpec, value: float | str) -> list[int]:
+        if reg.name == "serial" or reg.dtype == "ascii":
+            return encode(str(value), reg.dtype, reg.word_order, reg.count)
+        if reg.name not in QUANTITIES:
+            return encode(reg.sim_value or 0, reg.dtype, reg.word_order)
+        number = Decimal(repr(float(value))) / reg.scale
+        if reg.decimal_point:
+            dp = self.model.registers[reg.decimal_point].sim_value or 0
+            number = number.scaleb(-reg.exponent(dp))
+        if reg.dtype == "float32":
+            return encode(number, "float32", reg.word_order)
+        rounding = ROUND_FLOOR if reg.name.startswith("energy") else ROUND_HALF_UP
+        integer = number.to_integral_value(rounding)
+        if reg.dtype.startswith("u"):
+            integer = max(integer, Decimal(0))
+        return encode(integer, reg.dtype, reg.word_order)
+
+    def _layout(self, function: int) -> tuple[int, int]:
+        regs = [r for r in self.model.registers.values() if r.function == function]
+        if not regs:
+            return 0, 0
+        start = min(r.address for r in regs)
+        return start, max(r.end for r in regs) - start
+
+    def build_device(self) -> SimDevice:
+        def unused(kind: DataType = DataType.REGISTERS) -> list[SimData]:
+            return [SimData(0, count=1, values=0, datatype=kind)]
+
+        blocks: dict[int, list[SimData]] = {}
+        for function in (3, 4):
+            start, count = self._layout(function)
+            blocks[function] = (
+                [SimData(start, count=count, values=0, datatype=DataType.REGISTERS)]
+                if count
+                else unused()
+            )
+        return SimDevice(
+            id=self.unit_id or self.model.default_unit_id,
+            simdata=(unused(DataType.BITS), unused(DataType.BITS), blocks[3], blocks[4]),
+            action=self._action,
+        )
+
+    async def _action(
+        self,
+        function_code: int,
+        start_address: int,
+        address: int,
+        count: int,
+        registers: list[int],
+        set_values: list[int] | list[bool] | None,
+    ) -> ExcCodes | None:
+        self.requests += 1
+        t_s = self.elapsed_s()
+        if self.line_baud:
+            await asyncio.sleep(line_time_s(*rtu_read_exchange_bytes(count), self.line_baud))
+        if set_values is not None:
+            return ExcCodes.ILLEGAL_FUNCTION
+        if self.fault_active("exception", t_s):
+            return ExcCodes.DEVICE_FAILURE
+        values = self.values_at(t_s)
+        for reg in self.model.registers.values():
+            if reg.function != function_code:
+                continue
+            offset = reg.address - start_address
+            registers[offset : offset + reg.count] = self._raw(reg, values.get(reg.name, 0))
+        return None
+
+    def trace_packet(self, sending: bool, data: bytes) -> bytes:
+        if not sending:
+            return data
+        t_s = self.elapsed_s()
+        if self.fault_active("no_reply", t_s):
+            return b""
+        if self.fault_active("garbled", t_s):
+            return _garble(data)
+        return data
+
+
+def _garble(frame: bytes) -> bytes:
+    """Corrupt a reply the way line noise does: the byte count no longer matches the
+    payload and (RTU) the CRC fails. Works for TCP (MBAP header of 7 bytes) and RTU."""
+    raw = bytearray(frame)
+    count_at = 8 if len(raw) > 9 and raw[2:4] == b"\x00\x00" else 2
+    if len(raw) > count_at:
+        raw[count_at] ^= 0x5A
+    if len(raw) > count_at + 2:
+        raw[count_at + 1] ^= 0xFF
+    return bytes(raw)
+
+
+async def serve(sim: MeterSimulator, *, tcp: tuple[str, int] | None = None,
+                rtu: str | None = None, baud: int = 9600, parity: str = "N",
+                stop_bits: int = 1) -> None:
+    device = sim.build_device()
+    server: ModbusTcpServer | ModbusSerialServer
+    if tcp is not None:
+        server = ModbusTcpServer(device, address=tcp, trace_packet=sim.trace_packet)
+        where = f"tcp://{tcp[0]}:{tcp[1]}"
+    else:
+        assert rtu is not None
+        server = ModbusSerialServer(
+            device,
+            framer=FramerType.RTU,
+            port=rtu,
+            baudrate=baud,
+            parity=parity,
+            stopbits=stop_bits,
+            trace_packet=sim.trace_packet,
+        )
+        where = f"rtu://{rtu}"
+    await server.serve_forever(background=True)
+    sim.t0 = time.monotonic()
+    print(
+        json.dumps(
+            {
+                "event": "ready",
+                "model": sim.model.key,
+                "url": where,
+                "unit_id": sim.unit_id or sim.model.default_unit_id,
+                "serial": sim.serial,
+                "faults": [f.__dict__ for f in sim.faults],
+            },
+            default=str,
+        ),
+        flush=True,
+    )
+    try:
+        await server.serving
+    finally:
+        await server.shutdown()
+
+
+def run_forever(sim: MeterSimulator, **kwargs: object) -> int:
+    try:
+        asyncio.run(serve(sim, **kwargs))  # type: ignore[arg-type]
+    except KeyboardInterrupt:
+        return 0
+    except (OSError, RuntimeError) as exc:
+        print(f"evterm sim meter: {exc}", file=sys.stderr)
+        return 2
+    return 0

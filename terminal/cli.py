@@ -1,0 +1,66 @@
+"""The `evterm` command: one entry point, subcommands registered by their modules."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from terminal import __version__
+from terminal.config import DEFAULT_CONFIG_PATH, ConfigError, load_config, render_reference
+from terminal.logsetup import setup_logging
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    try:
+        load_config(args.file)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    print(f"{args.file}: configuration valid")
+    return 0
+
+
+def _config_docs(args: argparse.Namespace) -> int:
+    print(render_reference())
+    return 0
+
+
+def _register_config(subparsers: argparse._SubParsersAction) -> None:
+    config = subparsers.add_parser("config", help="check a configuration file, print its reference")
+    sub = config.add_subparsers(dest="config_command", required=True)
+    check = sub.add_parser("check", help="validate a TOML configuration file")
+    check.add_argument("file", nargs="?", default=str(DEFAULT_CONFIG_PATH))
+    check.set_defaults(func=_config_check)
+    docs = sub.add_parser("docs", help="print the configuration reference (Markdown)")
+    docs.set_defaults(func=_config_docs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from drivers.meter import cli as meter_cli
+    from hw_mocks import cli as sim_cli
+    from terminal import demo
+
+    parser = argparse.ArgumentParser(
+        prog="evterm", description="Payment terminal firmware for a public DC charger"
+    )
+    parser.add_argument("--version", action="version", version=f"evterm {__version__}")
+    parser.add_argument("--log-level", default="WARNING",
+                        choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    meter_cli.register(subparsers)
+    sim_cli.register(subparsers)
+    demo.register(subparsers)
+    _register_config(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.log_level)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,281 @@
+"""The one configuration loader: a TOML file -> typed, frozen objects.
+
+Each section is a frozen dataclass whose fields carry their documentation, unit,
+default and allowed range (`option(...)`). The loader checks every value against that
+schema, reports unknown keys (typos surface) and collects every problem into one
+`ConfigError` naming the key, the bad value and what is allowed. docs/configuration.md
+is generated from the same schema (`evterm config docs`), so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+DEFAULT_CONFIG_PATH = Path("/etc/evterm/evterm.toml")
+
+
+class ConfigError(ValueError):
+    """Bad configuration; the message lists every problem, one per line."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"invalid configuration {source}:\n{lines}")
+
+
+_REQUIRED = object()
+
+
+def option(
+    default: Any = _REQUIRED,
+    *,
+    doc: str,
+    unit: str = "",
+    min_value: float | None = None,
+    max_value: float | None = None,
+    choices: tuple[str, ...] | None = None,
+    check: Callable[[Any], str | None] | None = None,
+) -> Any:
+    """A documented config key. `check` returns a description of what is allowed when
+    the value is bad, or None when it is fine."""
+    meta = {
+        "doc": doc,
+        "unit": unit,
+        "min": min_value,
+        "max": max_value,
+        "choices": choices,
+        "check": check,
+    }
+    if default is _REQUIRED:
+        return field(metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _check_timezone(value: str) -> str | None:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return "an IANA time zone name such as Europe/Berlin"
+    return None
+
+
+def _check_meter_model(value: str) -> str | None:
+    from drivers.meter.registermap import MeterMapError, load_model
+
+    try:
+        load_model(value)
+    except MeterMapError as exc:
+        return str(exc)
+    return None
+
+
+def _check_meter_url(value: str) -> str | None:
+    from drivers.meter.transport import TransportError, parse_meter_url
+
+    try:
+        parse_meter_url(value)
+    except TransportError as exc:
+        return str(exc)
+    return None
+
+
+@dataclass(frozen=True)
+class StationConfig:
+    id: str = option(doc="EVSE id of this charge point, shown on screen and receipts")
+    operator: str = option("", doc="Operator name for the screen and receipts")
+    timezone: str = option(
+        "UTC", doc="IANA time zone of the station; tariff times are local", check=_check_timezone
+    )
+    state_dir: str = option(
+        "/var/lib/evterm", doc="Folder for the database and other durable state"
+    )
+
+
+@dataclass(frozen=True)
+class MeterConfig:
+    model: str = option(
+        "eastron_sdm630",
+        doc="Register map: a shipped model name (drivers/meter/models/*.toml) or a path",
+        check=_check_meter_model,
+    )
+    url: str = option(
+        "tcp://127.0.0.1:502",
+        doc="tcp://HOST:PORT or rtu:///dev/ttyUSB0?baud=9600&parity=N&stopbits=1",
+        check=_check_meter_url,
+    )
+    unit_id: int = option(
+        0, doc="Modbus unit (slave) id; 0 = the model's factory default", min_value=0, max_value=247
+    )
+    poll_interval_s: float = option(
+        1.0, doc="Time between two meter snapshots", unit="s", min_value=0.1, max_value=60
+    )
+    timeout_s: float = option(
+        1.0, doc="How long to wait for one Modbus reply", unit="s", min_value=0.05, max_value=10
+    )
+    max_failed_polls: int = option(
+        3,
+        doc="Consecutive failed polls after which a communication fault is reported",
+        min_value=1,
+        max_value=100,
+    )
+    rated_power_w: int = option(
+        400_000,
+        doc="Highest power the charger can deliver; an energy step above what it allows is a fault",
+        unit="W",
+        min_value=1,
+        max_value=2_000_000,
+    )
+    expected_serial: str = option(
+        "",
+        doc="Serial number the meter must report; empty = not checked",
+    )
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    level: str = option(
+        "INFO", doc="Log level", choices=("DEBUG", "INFO", "WARNING", "ERROR")
+    )
+    fault_interval_s: float = option(
+        60.0,
+        doc="A repeating fault is logged at most once per this interval, with a counter",
+        unit="s",
+        min_value=1,
+        max_value=3600,
+    )
+
+
+@dataclass(frozen=True)
+class Config:
+    station: StationConfig
+    meter: MeterConfig
+    logging: LoggingConfig
+
+
+_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+
+def _allowed(meta: dict[str, Any], kind: type) -> str:
+    if meta["choices"]:
+        return "one of " + ", ".join(meta["choices"])
+    text = _TYPE_NAMES[kind]
+    lo, hi = meta["min"], meta["max"]
+    unit = f" {meta['unit']}" if meta["unit"] else ""
+    if lo is not None and hi is not None:
+        text += f" from {lo} to {hi}{unit}"
+    elif lo is not None:
+        text += f" of at least {lo}{unit}"
+    return text
+
+
+def _check_value(key: str, value: Any, kind: type, meta: dict[str, Any]) -> tuple[Any, str | None]:
+    bad = f"{key} = {value!r}: expected {_allowed(meta, kind)}"
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        return value, bad
+    if meta["choices"] and value not in meta["choices"]:
+        return value, bad
+    if meta["min"] is not None and value < meta["min"]:
+        return value, bad
+    if meta["max"] is not None and value > meta["max"]:
+        return value, bad
+    if meta["check"] is not None and (why := meta["check"](value)):
+        return value, f"{key} = {value!r}: {why}"
+    return value, None
+
+
+def _build_section(name: str, cls: type, raw: Any, problems: list[str]) -> Any:
+    if not isinstance(raw, dict):
+        problems.append(f"[{name}] must be a table, got {raw!r}")
+        raw = {}
+    hints = get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    for key in sorted(set(raw) - set(known)):
+        problems.append(
+            f"{name}.{key}: unknown key (known keys in [{name}]: {', '.join(sorted(known))})"
+        )
+    values: dict[str, Any] = {}
+    for key, fld in known.items():
+        full = f"{name}.{key}"
+        if key not in raw:
+            if fld.default is dataclasses.MISSING:
+                problems.append(f"{full}: required key missing ({fld.metadata['doc']})")
+            continue
+        value, problem = _check_value(full, raw[key], hints[key], dict(fld.metadata))
+        if problem:
+            problems.append(problem)
+        else:
+            values[key] = value
+    try:
+        return cls(**values)
+    except TypeError:
+        return None  # a required key is missing; already reported
+
+
+def parse_config(data: dict[str, Any], source: str = "<config>") -> Config:
+    problems: list[str] = []
+    sections = {f.name: f.type for f in dataclasses.fields(Config)}
+    hints = get_type_hints(Config)
+    for name in sorted(set(data) - set(sections)):
+        problems.append(f"[{name}]: unknown section (known: {', '.join(sections)})")
+    built = {
+        name: _build_section(name, hints[name], data.get(name, {}), problems) for name in sections
+    }
+    if problems:
+        raise ConfigError(source, problems)
+    return Config(**built)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a TOML config file; raise ConfigError on any problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), [f"cannot read the file: {exc.strerror}"]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from None
+    return parse_config(data, str(path))
+
+
+def render_reference() -> str:
+    """docs/configuration.md, generated from the schema above."""
+    out = [
+        "# Configuration reference",
+        "",
+        "<!-- generated by `evterm config docs`; edit terminal/config.py, not this file -->",
+        "",
+        f"One TOML file, `{DEFAULT_CONFIG_PATH}` in the field (`--config FILE` elsewhere),",
+        "read once at start. Every problem is reported at once, naming the key, the bad value",
+        "and what is allowed; unknown keys and sections are errors, so typos surface.",
+        "Check a file without starting anything: `evterm config check FILE`.",
+        "",
+    ]
+    hints = get_type_hints(Config)
+    for sect in dataclasses.fields(Config):
+        cls = hints[sect.name]
+        out += [f"## [{sect.name}]", "", "| key | type | unit | default | allowed | meaning |",
+                "|---|---|---|---|---|---|"]
+        kinds = get_type_hints(cls)
+        for fld in dataclasses.fields(cls):
+            meta = fld.metadata
+            default = "required" if fld.default is dataclasses.MISSING else f"`{fld.default!r}`"
+            allowed = _allowed(dict(meta), kinds[fld.name])
+            if meta["check"] is not None:
+                allowed += " (checked)"
+            out.append(
+                f"| `{fld.name}` | {kinds[fld.name].__name__} | {meta['unit'] or '-'} | {default} "
+                f"| {allowed} | {meta['doc']} |"
+            )
+        out.append("")
+    return "\n".join(out)

@@ -1,0 +1,92 @@
+"""`evterm demo`: the whole terminal on simulated hardware.
+
+Today: the meter simulator (a separate process, Modbus TCP) and a live meter readout
+through the real driver and monitor. Later issues add the daemon, UI, readers and broker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+from decimal import Decimal
+
+from drivers.meter import open_meter
+from drivers.meter.monitor import MeterMonitor
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    demo = subparsers.add_parser("demo", help="run the terminal on simulated hardware")
+    demo.add_argument("--model", default="eastron_sdm630", help="meter model to simulate")
+    demo.add_argument("--duration-s", type=float, default=0,
+                      help="stop after this many seconds (0 = until Ctrl-C)")
+    demo.set_defaults(func=run)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_meter_sim(model: str, port: int, *extra: str) -> subprocess.Popen[str]:
+    """Start `evterm sim meter` on TCP and wait for its ready line."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "terminal.cli", "sim", "meter", "--model", model,
+         "--tcp", f"127.0.0.1:{port}", *extra],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line or json.loads(line).get("event") != "ready":
+        proc.kill()
+        raise RuntimeError(f"meter simulator did not start: {line!r}")
+    return proc
+
+
+def _kwh(value: Decimal | None) -> str:
+    return "-" if value is None else f"{value / 1000:,.3f} kWh"
+
+
+async def _readout(model: str, url: str, duration_s: float) -> None:
+    meter = open_meter(model, url)
+    monitor = MeterMonitor(meter)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    first: Decimal | None = None
+    print(f"meter {meter.model.name} at {url}; Ctrl-C to stop")
+    try:
+        while not duration_s or loop.time() - start < duration_s:
+            outcome = await monitor.poll()
+            r = outcome.reading
+            if r is None:
+                print(f"  meter not answering: {outcome.error}")
+            else:
+                first = r.energy_import_wh if first is None else first
+                power = "-" if r.power_w is None else f"{r.power_w / 1000:7.1f} kW"
+                print(
+                    f"  {r.timestamp:%H:%M:%S}  counter {_kwh(r.energy_import_wh)}  "
+                    f"session {_kwh(r.energy_import_wh - first)}  {power}  "
+                    f"{r.voltage_v} V  {r.current_a} A  serial {r.serial}"
+                    + (f"  FAULT {outcome.fault.kind}" if outcome.fault else "")
+                )
+            await asyncio.sleep(1.0)
+    finally:
+        meter.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    port = free_port()
+    sim = start_meter_sim(args.model, port, "--ramp-s", "10")
+    try:
+        asyncio.run(_readout(args.model, f"tcp://127.0.0.1:{port}", args.duration_s))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.terminate()
+        sim.wait(timeout=5)
+    return 0
