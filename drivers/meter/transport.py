@@ -60,7 +60,7 @@ def parse_meter_url(url: str) -> Transport:
         return TcpTransport(parts.hostname, port)
     if parts.scheme == "rtu":
         device = parts.path
-        if not device.startswith("/"):
+        if parts.netloc or not device.startswith("/"):
             raise TransportError(f"no device path in {url!r}; expected {_URL_HELP}")
         query = parse_qs(parts.query)
         unknown = set(query) - {"baud", "parity", "stopbits", "bytesize"}

@@ -1,0 +1,86 @@
+"""Real components for integration tests: the meter simulator as its own process and
+socat pty pairs. A missing component fails the test loudly; nothing is skipped."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from terminal.demo import free_port
+
+
+def require_binary(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed; run the README's test command (make test)")
+    return path
+
+
+@dataclass
+class SimHandle:
+    url: str
+    model: str
+    ready: dict
+    proc: subprocess.Popen
+
+
+@pytest.fixture
+def pty_pair(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """Two linked pseudo-terminals made by socat: (simulator end, driver end)."""
+    socat = require_binary("socat")
+    a, b = tmp_path / "meter-side", tmp_path / "terminal-side"
+    proc = subprocess.Popen(
+        [socat, f"pty,raw,echo=0,link={a}", f"pty,raw,echo=0,link={b}"],
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 5
+    while not (a.exists() and b.exists()):
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            pytest.fail("socat did not create the pty pair")
+        time.sleep(0.02)
+    yield str(a), str(b)
+    proc.terminate()
+    proc.wait(timeout=5)
+
+
+@pytest.fixture
+def start_sim(request: pytest.FixtureRequest) -> Iterator:
+    """start_sim(model, transport, *args) -> SimHandle; transport 'tcp' or 'rtu'."""
+    procs: list[subprocess.Popen] = []
+
+    def start(model: str, transport: str, *args: str, baud: int = 115200) -> SimHandle:
+        if transport == "tcp":
+            port = free_port()
+            where = ["--tcp", f"127.0.0.1:{port}"]
+            url = f"tcp://127.0.0.1:{port}"
+        else:
+            sim_end, driver_end = request.getfixturevalue("pty_pair")
+            where = ["--rtu", sim_end, "--baud", str(baud)]
+            url = f"rtu://{driver_end}?baud={baud}"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "terminal.cli", "sim", "meter", "--model", model,
+             *where, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        procs.append(proc)
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line:
+            pytest.fail(f"meter simulator did not start: {proc.stderr.read()}")  # type: ignore[union-attr]
+        return SimHandle(url, model, json.loads(line), proc)
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        proc.wait(timeout=5)

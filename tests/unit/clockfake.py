@@ -1,0 +1,18 @@
+"""A clock the test moves by hand."""
+
+from datetime import UTC, datetime, timedelta
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t_s = 0.0
+        self.start = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=self.t_s)
+
+    def monotonic_s(self) -> float:
+        return self.t_s
+
+    def advance(self, seconds: float) -> None:
+        self.t_s += seconds
