@@ -79,7 +79,8 @@ def test_missing_file_is_a_config_error(tmp_path):
 
 def test_docs_configuration_md_is_current():
     doc = (REPO / "docs" / "configuration.md").read_text()
-    assert doc.strip() == render_reference().strip(), "run: evterm config docs > docs/configuration.md"
+    hint = "regenerate: evterm config docs > docs/configuration.md"
+    assert doc.strip() == render_reference().strip(), hint
 
 
 def test_example_configs_are_valid():

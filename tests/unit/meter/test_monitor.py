@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from drivers.meter.monitor import MeterMonitor
-from drivers.meter.reading import MeterReading, MeterReadError
+from drivers.meter.reading import MeterReadError, MeterReading
 from tests.unit.clockfake import FakeClock
 
 
