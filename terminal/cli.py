@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     from drivers.meter import cli as meter_cli
     from hw_mocks import cli as sim_cli
     from terminal import demo
+    from terminal.pricing import cli as price_cli
 
     parser = argparse.ArgumentParser(
         prog="evterm", description="Payment terminal firmware for a public DC charger"
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     meter_cli.register(subparsers)
     sim_cli.register(subparsers)
+    price_cli.register(subparsers)
     demo.register(subparsers)
     _register_config(subparsers)
     return parser
@@ -59,7 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args.log_level)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except BrokenPipeError:  # output piped into head & co.
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":
