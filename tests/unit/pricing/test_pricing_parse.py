@@ -49,7 +49,12 @@ def _set(data: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     return data
 
 
-DELETE = object()
+class _Delete:
+    def __repr__(self) -> str:  # stable test ids across pytest-xdist workers
+        return "DELETE"
+
+
+DELETE = _Delete()
 C0 = "elements.1.price_components.0"
 R0 = "elements.0.restrictions"
 
