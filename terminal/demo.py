@@ -52,6 +52,10 @@ def _kwh(value: Decimal | None) -> str:
     return "-" if value is None else f"{value / 1000:,.3f} kWh"
 
 
+def _one_decimal(value: Decimal | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
 async def _readout(model: str, url: str, duration_s: float) -> None:
     meter = open_meter(model, url)
     monitor = MeterMonitor(meter)
@@ -71,7 +75,8 @@ async def _readout(model: str, url: str, duration_s: float) -> None:
                 print(
                     f"  {r.timestamp:%H:%M:%S}  counter {_kwh(r.energy_import_wh)}  "
                     f"session {_kwh(r.energy_import_wh - first)}  {power}  "
-                    f"{r.voltage_v} V  {r.current_a} A  serial {r.serial}"
+                    f"{_one_decimal(r.voltage_v)} V  {_one_decimal(r.current_a)} A  "
+                    f"serial {r.serial}"
                     + (f"  FAULT {outcome.fault.kind}" if outcome.fault else "")
                 )
             await asyncio.sleep(1.0)

@@ -40,7 +40,9 @@ def scaled(reg: RegisterSpec, raw: Decimal, dp: int | None) -> Decimal:
     value = raw * reg.scale
     if dp is not None:
         value = value.scaleb(reg.exponent(dp))
-    return value.normalize() if value != 0 else Decimal(0)
+    value = value.normalize()
+    # normalize() writes 800 as 8E+2; keep whole numbers whole
+    return value.quantize(Decimal(1)) if value.as_tuple().exponent > 0 else value
 
 
 class ModbusMeter:

@@ -74,3 +74,12 @@ def test_register_out_of_16_bit_range_is_rejected():
 def test_encode_never_wraps_around(value, dtype):
     with pytest.raises(ValueError, match="does not fit"):
         encode(value, dtype)
+
+
+def test_scaled_values_are_plain_decimals():
+    from drivers.meter.modbus_meter import scaled
+    from drivers.meter.registermap import load_model
+
+    reg = load_model("eastron_sdm630").registers["voltage_v"]
+    assert str(scaled(reg, Decimal("800"), None)) == "800"
+    assert str(scaled(reg, Decimal("230.50"), None)) == "230.5"
