@@ -365,9 +365,17 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def exit_on_sigterm() -> None:
-    """Turn SIGTERM into SystemExit so the `finally` clauses stop our children."""
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+def raise_on_signals() -> None:
+    """Raise at once on SIGINT/SIGTERM so the `finally` clauses stop our children.
+
+    A handler of our own also keeps asyncio.run from turning SIGINT into a task
+    cancellation, which pymodbus on Python 3.11 can swallow (asyncio.wait_for race)."""
+
+    def interrupt(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt if signum == signal.SIGINT else SystemExit(128 + signum)
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -395,13 +403,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> int:
-    exit_on_sigterm()
+    raise_on_signals()
     args = parse_args()
     try:
         report = run(args)
     except (RuntimeError, OSError, MeterReadError) as exc:
         log(f"failed: {type(exc).__name__}: {exc}")
         return 1
+    except KeyboardInterrupt:
+        log("interrupted")
+        return 130
     print(json.dumps(report, indent=2))
     return 0
 
