@@ -82,7 +82,6 @@ class MeterMonitor:
         self.total_polls = 0
         self.errors_by_kind: dict[str, int] = {}
         self.last_good: MeterReading | None = None
-        self._frozen_since: MeterReading | None = None
         self._frozen_expected_wh = Decimal(0)
         self._prev: MeterReading | None = None
         self.comm_fault: MeterFault | None = None
@@ -99,7 +98,7 @@ class MeterMonitor:
             log.warning("meter counter fault cleared", extra=fields(kind=self.counter_fault.kind))
         self.counter_fault = None
         self.last_good = None
-        self._frozen_since = None
+        self._frozen_expected_wh = Decimal(0)
 
     def _latch(self, kind: str, detail: str) -> None:
         if self.counter_fault is None:
@@ -176,11 +175,8 @@ class MeterMonitor:
         prev = self._prev
         power = reading.power_w or Decimal(0)
         if delta_wh != 0 or power < FROZEN_MIN_POWER_W or prev is None:
-            self._frozen_since = None
             self._frozen_expected_wh = Decimal(0)
             return False
-        if self._frozen_since is None:
-            self._frozen_since = prev
         dt_s = Decimal(str((reading.timestamp - prev.timestamp).total_seconds()))
         prev_power = prev.power_w or Decimal(0)
         self._frozen_expected_wh += (power + prev_power) / 2 * dt_s / 3600
