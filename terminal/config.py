@@ -138,6 +138,157 @@ class MeterConfig:
     )
 
 
+def _check_charger_kind(value: str) -> str | None:
+    from drivers.charger import CHARGER_KINDS
+
+    return None if value in CHARGER_KINDS else "one of " + ", ".join(CHARGER_KINDS)
+
+
+def _check_tariff_file(value: str) -> str | None:
+    from terminal.pricing import TariffError, load_tariff
+
+    try:
+        load_tariff(value)
+    except OSError as exc:
+        return f"cannot read the tariff file: {exc.strerror}"
+    except TariffError as exc:
+        return f"not a valid OCPI 2.2.1 tariff: {exc}"
+    return None
+
+
+def _check_money(value: str) -> str | None:
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        return "an amount as text, e.g. \"50.00\", or \"\" for none"
+    return None if amount.is_finite() and amount > 0 else "an amount above 0"
+
+
+@dataclass(frozen=True)
+class ChargerConfig:
+    kind: str = option(
+        "modbus_coil",
+        doc="Driver of the power stage's control interface (docs/charger.md)",
+        check=_check_charger_kind,
+    )
+    url: str = option(
+        "tcp://127.0.0.1:502",
+        doc="Where the charger IO answers: tcp://HOST:PORT or rtu:///dev/ttyUSB0?baud=...",
+        check=_check_meter_url,
+    )
+    unit_id: int = option(2, doc="Modbus unit id of the charger IO", min_value=1, max_value=247)
+    timeout_s: float = option(
+        1.0, doc="How long to wait for one reply", unit="s", min_value=0.05, max_value=10
+    )
+    max_failed_polls: int = option(
+        3,
+        doc="Consecutive failed status reads after which the charger is faulted",
+        min_value=1,
+        max_value=100,
+    )
+    output_off_timeout_s: float = option(
+        2.0,
+        doc="Time the power stage has to confirm that energy delivery is off; "
+        "longer ends the session as ChargerFault",
+        unit="s",
+        min_value=0.1,
+        max_value=30,
+    )
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    tariff_file: str = option(
+        "/etc/evterm/tariff.json",
+        doc="OCPI 2.2.1 tariff of the station (docs/pricing.md), in force until the "
+        "backend sends another",
+        check=_check_tariff_file,
+    )
+    connection_timeout_s: float = option(
+        120.0,
+        doc="An authorised session without a vehicle plugged in ends (Timeout) after this",
+        unit="s",
+        min_value=5,
+        max_value=3600,
+    )
+    ev_power_timeout_s: float = option(
+        300.0,
+        doc="Energy offered but the vehicle never draws power: charging ends (Timeout)",
+        unit="s",
+        min_value=5,
+        max_value=7200,
+    )
+    ev_finished_after_s: float = option(
+        60.0,
+        doc="The vehicle stops asking for energy this long after having charged: it is "
+        "full (StoppedByEV); shorter pauses are SuspendedEV",
+        unit="s",
+        min_value=1,
+        max_value=3600,
+    )
+    charging_threshold_w: int = option(
+        100,
+        doc="Power above which the vehicle is charging (below: parking/idle time)",
+        unit="W",
+        min_value=0,
+        max_value=10_000,
+    )
+    checkpoint_interval_s: float = option(
+        0.0,
+        doc="Journal a meter reading at most this often during a session; 0 = every poll. "
+        "Billing uses the journaled readings only",
+        unit="s",
+        min_value=0,
+        max_value=300,
+    )
+    meter_value_interval_s: float = option(
+        60.0,
+        doc="Send the backend a transaction Updated event with the meter value this often",
+        unit="s",
+        min_value=1,
+        max_value=3600,
+    )
+    stop_latency_s: float = option(
+        1.0,
+        doc="Time from deciding to stop until no energy flows; the cost and energy caps "
+        "are checked against what will have flowed by then plus one poll interval",
+        unit="s",
+        min_value=0,
+        max_value=30,
+    )
+    authorization_valid_s: float = option(
+        86_400.0,
+        doc="How long a local/app authorisation stays valid when it carries no expiry; "
+        "after a restart a session resumes only within it",
+        unit="s",
+        min_value=60,
+        max_value=30 * 86_400,
+    )
+    default_cost_cap: str = option(
+        "",
+        doc="Cost cap (incl. VAT, tariff currency) for sessions authorised without one; "
+        "empty = none",
+        check=lambda v: None if v == "" else _check_money(v),
+    )
+
+
+@dataclass(frozen=True)
+class LocalApiConfig:
+    socket_path: str = option(
+        "/run/evterm/local.sock",
+        doc="Unix socket of the local API (docs/local-api.md); access is by its file "
+        "permissions",
+    )
+    socket_mode: str = option(
+        "0660",
+        doc="Octal permissions of the socket",
+        check=lambda v: None if len(v) in (3, 4) and set(v) <= set("01234567") else
+        "octal digits such as 0660",
+    )
+
+
 @dataclass(frozen=True)
 class LoggingConfig:
     level: str = option(
@@ -156,6 +307,9 @@ class LoggingConfig:
 class Config:
     station: StationConfig
     meter: MeterConfig
+    charger: ChargerConfig
+    session: SessionConfig
+    localapi: LocalApiConfig
     logging: LoggingConfig
 
 

@@ -12,6 +12,7 @@ from typing import Protocol
 from drivers.meter.reading import MeterReadError, MeterReading
 from drivers.meter.registermap import MeterMapError, MeterModel, load_model
 from drivers.meter.transport import TransportError, parse_meter_url
+from terminal.clock import SYSTEM_CLOCK, Clock
 
 __all__ = [
     "Meter",
@@ -31,8 +32,11 @@ class Meter(Protocol):
     def close(self) -> None: ...
 
 
-def open_meter(model: str, url: str, unit_id: int = 0, timeout_s: float = 1.0) -> Meter:
-    """Raise MeterMapError / TransportError for a bad model or URL."""
+def open_meter(
+    model: str, url: str, unit_id: int = 0, timeout_s: float = 1.0, clock: Clock = SYSTEM_CLOCK
+) -> Meter:
+    """Raise MeterMapError / TransportError for a bad model or URL. Readings are
+    timestamped by `clock`."""
     from drivers.meter.modbus_meter import ModbusMeter
 
-    return ModbusMeter(load_model(model), parse_meter_url(url), unit_id, timeout_s)
+    return ModbusMeter(load_model(model), parse_meter_url(url), unit_id, timeout_s, clock)

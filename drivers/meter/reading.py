@@ -39,6 +39,38 @@ class MeterReading:
             "serial": self.serial,
         }
 
+    def to_record(self) -> dict[str, Any]:
+        """Exact form for the journal: Decimals as strings, time with its offset."""
+
+        def text(value: Decimal | None) -> str | None:
+            return None if value is None else str(value)
+
+        return {
+            "timestamp": self.timestamp.isoformat(),
+            "energy_import_wh": str(self.energy_import_wh),
+            "energy_export_wh": text(self.energy_export_wh),
+            "power_w": text(self.power_w),
+            "voltage_v": text(self.voltage_v),
+            "current_a": text(self.current_a),
+            "serial": self.serial,
+        }
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> MeterReading:
+        def number(key: str) -> Decimal | None:
+            value = data.get(key)
+            return None if value is None else Decimal(value)
+
+        return cls(
+            timestamp=datetime.fromisoformat(data["timestamp"]),
+            energy_import_wh=Decimal(data["energy_import_wh"]),
+            energy_export_wh=number("energy_export_wh"),
+            power_w=number("power_w"),
+            voltage_v=number("voltage_v"),
+            current_a=number("current_a"),
+            serial=data.get("serial"),
+        )
+
 
 READ_ERROR_KINDS = ("unreachable", "timeout", "exception", "garbled")
 

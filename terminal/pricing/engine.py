@@ -347,6 +347,22 @@ class RunningPricer:
             meter.add(stop_us, meter.e, meter.smask, meter.charging)
         return _build_result(meter, self.tariff, stop)
 
+    def price_if(self, sample: Sample) -> PricingResult:
+        """Final price (step_size applied) as if `sample` came next and ended the
+        session; the pricer itself is unchanged. Used to stop before a cap is passed."""
+        meter = self._require()
+        check_sample(sample, self._previous, self._count)
+        assert self._compiled is not None
+        meter = meter.copy()
+        smask = self._compiled.sample_mask(sample.power_w, sample.current_a)
+        meter.add(
+            to_us(sample.t),
+            _EXACT.subtract(sample.energy_wh, self._e0),
+            smask,
+            sample.power_w > self.charging_threshold_w,
+        )
+        return _build_result(meter, self.tariff, sample.t)
+
     def _require(self) -> _Meter:
         if self._meter is None:
             raise SessionInputError(

@@ -16,3 +16,6 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.t_s += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        self.t_s += seconds

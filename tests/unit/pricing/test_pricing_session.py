@@ -161,3 +161,27 @@ def test_unknown_time_zone() -> None:
 def test_sample_of_converts_through_text() -> None:
     sample = Sample.of(START, 0.1, 7.4, 16)
     assert (sample.energy_wh, sample.power_w, sample.current_a) == (D("0.1"), D("7.4"), D(16))
+
+
+def test_price_if_equals_adding_the_sample_and_leaves_the_pricer_unchanged():
+    from datetime import UTC, datetime, timedelta
+
+    from terminal.pricing import RunningPricer, Sample, load_tariff
+
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[3]
+    tariff = load_tariff(repo / "examples/tariffs/de_dc_hpc_adhoc.json")
+    t0 = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+    pricer = RunningPricer(tariff, "Europe/Berlin", 100)
+    twin = RunningPricer(tariff, "Europe/Berlin", 100)
+    for i in range(5):
+        sample = Sample.of(t0 + timedelta(minutes=i), 1000 + 2500 * i, 150_000)
+        pricer.add_sample(sample)
+        twin.add_sample(sample)
+    ahead = Sample.of(t0 + timedelta(minutes=7), 1000 + 2500 * 6, 150_000)
+    projected = pricer.price_if(ahead)
+    assert pricer.sample_count == 5
+    assert pricer.cost_so_far() == twin.cost_so_far()
+    twin.add_sample(ahead)
+    assert projected == twin.result()

@@ -1,0 +1,497 @@
+"""The durable journal: one SQLite database (WAL, synchronous=FULL, foreign keys on).
+
+Holds the sessions, their meter readings, phase transitions with reasons, the
+connector state (so a restart knows what it was doing), receipts, the outbox that the
+backend link drains, and the audit log. `Store.commit()` writes everything one step
+of the session machine produced in one transaction; the daemon acts only after it
+returns. One connection writes; `AsyncStore` runs every call on one worker thread so
+fsyncs never stall the event loop.
+
+Opening refuses a damaged file with `StoreError` naming the file and what is wrong,
+and never rewrites it: the file stays as it is for forensics. The schema evolves by
+numbered migrations (PRAGMA user_version); a database from a newer version is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+from drivers.meter.reading import MeterReading
+from terminal.clock import iso_utc
+from terminal.session import (
+    CloseSession,
+    OpenSession,
+    ReadingRecord,
+    Record,
+    SetAuthorization,
+    Transition,
+    TxEvent,
+)
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+T = TypeVar("T")
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: sessions, readings, transitions, receipts, outbox, connector state, audit
+    """
+    CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        opened_at TEXT NOT NULL,
+        id_token TEXT NOT NULL,
+        source TEXT NOT NULL,
+        authorization_json TEXT,
+        tariff_json TEXT,
+        phase TEXT NOT NULL,
+        stop_reason TEXT,
+        detail TEXT NOT NULL DEFAULT '',
+        closed_at TEXT,
+        meter_serial TEXT,
+        meter_start_wh TEXT,
+        meter_stop_wh TEXT,
+        started_at TEXT,
+        stopped_at TEXT
+    );
+    CREATE INDEX sessions_open ON sessions (closed_at);
+    CREATE TABLE readings (
+        session_id TEXT NOT NULL REFERENCES sessions (id),
+        seq INTEGER NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('start', 'sample', 'resume', 'stop')),
+        meter_time TEXT NOT NULL,
+        energy_wh TEXT NOT NULL,
+        power_w TEXT,
+        current_a TEXT,
+        voltage_v TEXT,
+        serial TEXT,
+        PRIMARY KEY (session_id, seq)
+    );
+    CREATE TABLE transitions (
+        session_id TEXT NOT NULL REFERENCES sessions (id),
+        seq INTEGER NOT NULL,
+        at TEXT NOT NULL,
+        from_phase TEXT NOT NULL,
+        to_phase TEXT NOT NULL,
+        trigger TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (session_id, seq)
+    );
+    CREATE TABLE receipts (
+        session_id TEXT PRIMARY KEY REFERENCES sessions (id),
+        created_at TEXT NOT NULL,
+        receipt_json TEXT NOT NULL,
+        receipt_text TEXT NOT NULL
+    );
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        session_id TEXT REFERENCES sessions (id),
+        seq_no INTEGER,
+        idempotency_key TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        delivered_at TEXT
+    );
+    CREATE INDEX outbox_pending ON outbox (delivered_at, id);
+    CREATE TABLE connector (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        state_json TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class StoreError(Exception):
+    """The database cannot be used; the message names the file and the problem."""
+
+
+def _dec(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    id: int
+    kind: str
+    session_id: str | None
+    seq_no: int | None
+    idempotency_key: str
+    created_at: str
+    payload: dict[str, Any]
+    delivered_at: str | None
+
+
+def check_file(path: Path) -> None:
+    """Refuse a file that is not an SQLite database, before SQLite touches it."""
+    if not path.exists():
+        return
+    if path.is_dir():
+        raise StoreError(f"database {path}: is a directory")
+    size = path.stat().st_size
+    if size == 0:
+        return
+    with path.open("rb") as handle:
+        head = handle.read(100)
+    if len(head) < 100 or not head.startswith(SQLITE_MAGIC):
+        raise StoreError(
+            f"database {path}: not an SQLite database (damaged header, {size} bytes); "
+            "the file is left untouched for inspection — move it away to start afresh"
+        )
+    page_size = int.from_bytes(head[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(head[28:32], "big")
+    if page_size and pages and size < page_size * pages and not _has_wal(path):
+        raise StoreError(
+            f"database {path}: truncated ({size} bytes, the header says "
+            f"{pages} pages of {page_size} bytes); the file is left untouched for "
+            "inspection — move it away to start afresh"
+        )
+
+
+def _has_wal(path: Path) -> bool:
+    wal = path.with_name(path.name + "-wal")
+    return wal.exists() and wal.stat().st_size > 0
+
+
+class Store:
+    """The journal. Use from one thread (AsyncStore does that for the daemon)."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+
+    @classmethod
+    def open(cls, path: str | Path, *, create: bool = True) -> Store:
+        path = Path(path)
+        check_file(path)
+        if not path.exists() and not create:
+            raise StoreError(f"database {path}: does not exist")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StoreError(f"database {path}: cannot open: {exc}") from None
+        try:
+            result = conn.execute("PRAGMA quick_check").fetchall()
+            if result != [("ok",)]:
+                problems = "; ".join(str(row[0]) for row in result[:5])
+                raise StoreError(
+                    f"database {path}: integrity check failed: {problems}; the file is left "
+                    "untouched for inspection — move it away to start afresh"
+                )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=5000")
+            store = cls(conn, path)
+            store._migrate()
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise StoreError(
+                f"database {path}: damaged ({exc}); the file is left untouched for "
+                "inspection — move it away to start afresh"
+            ) from None
+        except StoreError:
+            conn.close()
+            raise
+        return store
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def _migrate(self) -> None:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"database {self.path}: schema version {version} is newer than this "
+                f"software understands ({SCHEMA_VERSION}); install the newer software"
+            )
+        for number in range(version, SCHEMA_VERSION):
+            try:
+                self.conn.executescript(
+                    f"BEGIN IMMEDIATE;{MIGRATIONS[number]};PRAGMA user_version={number + 1};COMMIT;"
+                )
+            except sqlite3.Error:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+
+    def _transaction(self) -> _Tx:
+        return _Tx(self.conn)
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    # ---- writing ----------------------------------------------------------------------
+
+    def commit(
+        self,
+        records: Iterable[Record],
+        state_json: dict[str, Any] | None,
+        *,
+        session_id: str | None,
+        station_id: str = "",
+        tariff_json: str | None = None,
+        receipt: tuple[dict[str, Any], str] | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """Journal one step in one transaction: its records, the connector state, and
+        (when the session closes) the receipt and its outbox message."""
+        with self._transaction():
+            for record in records:
+                self._apply(record, session_id, station_id)
+            if tariff_json is not None and session_id is not None:
+                self.conn.execute(
+                    "UPDATE sessions SET tariff_json = ? WHERE id = ?", (tariff_json, session_id)
+                )
+            if receipt is not None and session_id is not None:
+                self._insert_receipt(session_id, receipt, at)
+            if state_json is not None:
+                self.conn.execute(
+                    "INSERT INTO connector (id, state_json, updated_at) VALUES (1, ?, ?) "
+                    "ON CONFLICT (id) DO UPDATE SET state_json = excluded.state_json, "
+                    "updated_at = excluded.updated_at",
+                    (json.dumps(state_json, sort_keys=True),
+                     iso_utc(at or datetime.now().astimezone())),
+                )
+
+    def add_receipt(
+        self, session_id: str, receipt: tuple[dict[str, Any], str], at: datetime
+    ) -> None:
+        with self._transaction():
+            self._insert_receipt(session_id, receipt, at)
+
+    def _insert_receipt(
+        self, session_id: str, receipt: tuple[dict[str, Any], str], at: datetime | None
+    ) -> None:
+        data, text = receipt
+        created = iso_utc(at) if at else ""
+        self.conn.execute(
+            "INSERT INTO receipts (session_id, created_at, receipt_json, receipt_text) "
+            "VALUES (?, ?, ?, ?)",
+            (session_id, created, json.dumps(data, sort_keys=True), text),
+        )
+        self._outbox("Receipt", session_id, None, f"{session_id}:receipt", created,
+                     {"session_id": session_id, "receipt": data})
+
+    def _outbox(
+        self, kind: str, session_id: str | None, seq_no: int | None, key: str, created: str,
+        payload: dict[str, Any],
+    ) -> None:
+        self.conn.execute(
+            "INSERT INTO outbox (kind, session_id, seq_no, idempotency_key, created_at, payload) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (kind, session_id, seq_no, key, created, json.dumps(payload, sort_keys=True)),
+        )
+
+    def audit(self, at: datetime, kind: str, detail: str) -> None:
+        with self._transaction():
+            self.conn.execute(
+                "INSERT INTO audit (at, kind, detail) VALUES (?, ?, ?)", (iso_utc(at), kind, detail)
+            )
+
+    def _next_seq(self, table: str, session_id: str) -> int:
+        row = self.conn.execute(
+            f"SELECT COALESCE(MAX(seq), -1) + 1 FROM {table} WHERE session_id = ?", (session_id,)
+        ).fetchone()
+        return int(row[0])
+
+    def _apply(self, record: Record, session_id: str | None, station_id: str) -> None:
+        if isinstance(record, OpenSession):
+            self.conn.execute(
+                "INSERT INTO sessions (id, opened_at, id_token, source, phase) "
+                "VALUES (?, ?, ?, ?, 'Authorizing')",
+                (record.session_id, iso_utc(record.at), record.id_token, record.source),
+            )
+            return
+        if session_id is None:
+            raise ValueError(f"{type(record).__name__} without a session")
+        if isinstance(record, SetAuthorization):
+            self.conn.execute(
+                "UPDATE sessions SET authorization_json = ? WHERE id = ?",
+                (json.dumps(record.authorization.to_json(), sort_keys=True), session_id),
+            )
+        elif isinstance(record, Transition):
+            self.conn.execute(
+                "INSERT INTO transitions (session_id, seq, at, from_phase, to_phase, trigger, "
+                "detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (session_id, self._next_seq("transitions", session_id), iso_utc(record.at),
+                 record.from_phase.value, record.to_phase.value, record.trigger, record.detail),
+            )
+            self.conn.execute(
+                "UPDATE sessions SET phase = ? WHERE id = ? AND closed_at IS NULL",
+                (record.to_phase.value, session_id),
+            )
+        elif isinstance(record, ReadingRecord):
+            r = record.reading
+            self.conn.execute(
+                "INSERT INTO readings (session_id, seq, kind, meter_time, energy_wh, power_w, "
+                "current_a, voltage_v, serial) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (session_id, self._next_seq("readings", session_id), record.kind,
+                 r.timestamp.isoformat(), str(r.energy_import_wh), _dec(r.power_w),
+                 _dec(r.current_a), _dec(r.voltage_v), r.serial),
+            )
+            if record.kind == "start":
+                self.conn.execute(
+                    "UPDATE sessions SET meter_start_wh = ?, started_at = ?, meter_serial = ? "
+                    "WHERE id = ?",
+                    (str(r.energy_import_wh), r.timestamp.isoformat(), r.serial, session_id),
+                )
+        elif isinstance(record, TxEvent):
+            payload = {
+                "event_type": record.event_type,
+                "trigger_reason": record.trigger_reason,
+                "timestamp": iso_utc(record.at),
+                "seq_no": record.seq_no,
+                "session_id": session_id,
+                "station_id": station_id,
+                **record.data,
+            }
+            self._outbox("TransactionEvent", session_id, record.seq_no,
+                         f"{session_id}:tx:{record.seq_no}", iso_utc(record.at), payload)
+        elif isinstance(record, CloseSession):
+            stop = record.stop_reading
+            cursor = self.conn.execute(
+                "UPDATE sessions SET phase = ?, stop_reason = ?, detail = ?, closed_at = ?, "
+                "meter_stop_wh = ?, stopped_at = ? WHERE id = ? AND closed_at IS NULL",
+                (record.phase.value, record.stop_reason.value if record.stop_reason else None,
+                 record.detail, iso_utc(record.at),
+                 str(stop.energy_import_wh) if stop else None,
+                 stop.timestamp.isoformat() if stop else None, session_id),
+            )
+            if cursor.rowcount != 1:
+                raise StoreError(f"session {session_id} is not open; it cannot be closed twice")
+        else:  # pragma: no cover - exhaustive
+            raise TypeError(f"unknown record {record!r}")
+
+    # ---- reading ----------------------------------------------------------------------
+
+    def connector_state(self) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT state_json FROM connector WHERE id = 1").fetchone()
+        return json.loads(row[0]) if row else None
+
+    def session(self, session_id: str) -> dict[str, Any] | None:
+        cursor = self.conn.execute("SELECT * FROM sessions WHERE id = ?", (session_id,))
+        row = cursor.fetchone()
+        return _row_dict(cursor, row) if row else None
+
+    def sessions(self, limit: int = 100) -> list[dict[str, Any]]:
+        cursor = self.conn.execute(
+            "SELECT * FROM sessions ORDER BY opened_at DESC, rowid DESC LIMIT ?", (limit,)
+        )
+        return [_row_dict(cursor, row) for row in cursor.fetchall()]
+
+    def open_sessions(self) -> list[dict[str, Any]]:
+        cursor = self.conn.execute("SELECT * FROM sessions WHERE closed_at IS NULL")
+        return [_row_dict(cursor, row) for row in cursor.fetchall()]
+
+    def readings(self, session_id: str) -> list[tuple[str, MeterReading]]:
+        rows = self.conn.execute(
+            "SELECT kind, meter_time, energy_wh, power_w, current_a, voltage_v, serial "
+            "FROM readings WHERE session_id = ? ORDER BY seq",
+            (session_id,),
+        ).fetchall()
+        return [
+            (
+                kind,
+                MeterReading(
+                    timestamp=datetime.fromisoformat(t),
+                    energy_import_wh=Decimal(e),
+                    energy_export_wh=None,
+                    power_w=Decimal(p) if p is not None else None,
+                    voltage_v=Decimal(v) if v is not None else None,
+                    current_a=Decimal(c) if c is not None else None,
+                    serial=s,
+                ),
+            )
+            for kind, t, e, p, c, v, s in rows
+        ]
+
+    def transitions(self, session_id: str) -> list[dict[str, Any]]:
+        cursor = self.conn.execute(
+            "SELECT * FROM transitions WHERE session_id = ? ORDER BY seq", (session_id,)
+        )
+        return [_row_dict(cursor, row) for row in cursor.fetchall()]
+
+    def receipt(self, session_id: str) -> tuple[dict[str, Any], str] | None:
+        row = self.conn.execute(
+            "SELECT receipt_json, receipt_text FROM receipts WHERE session_id = ?", (session_id,)
+        ).fetchone()
+        return (json.loads(row[0]), row[1]) if row else None
+
+    def sessions_without_receipt(self) -> list[str]:
+        rows = self.conn.execute(
+            "SELECT s.id FROM sessions s LEFT JOIN receipts r ON r.session_id = s.id "
+            "WHERE s.closed_at IS NOT NULL AND s.meter_start_wh IS NOT NULL "
+            "AND r.session_id IS NULL ORDER BY s.closed_at"
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def outbox(self, *, pending_only: bool = False, limit: int = 1000) -> list[OutboxMessage]:
+        where = "WHERE delivered_at IS NULL" if pending_only else ""
+        rows = self.conn.execute(
+            "SELECT id, kind, session_id, seq_no, idempotency_key, created_at, payload, "
+            f"delivered_at FROM outbox {where} ORDER BY id LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [
+            OutboxMessage(i, k, s, q, key, c, json.loads(p), d)
+            for i, k, s, q, key, c, p, d in rows
+        ]
+
+    def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
+        cursor = self.conn.execute("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
+        return [_row_dict(cursor, row) for row in cursor.fetchall()]
+
+
+def _row_dict(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
+    return {desc[0]: value for desc, value in zip(cursor.description, row, strict=True)}
+
+
+class _Tx:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+        else:
+            self.conn.execute("ROLLBACK")
+
+
+class AsyncStore:
+    """The Store on its own worker thread: one writer, calls run in order, the event
+    loop awaits them without blocking."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self.store.close()
