@@ -1,14 +1,27 @@
-"""`evterm sim ...`: the simulated hardware, usable on a technician's bench too."""
+"""`evterm sim ...`: the simulated hardware, usable on a technician's bench too.
+
+- `sim meter`: one meter model with a car charging from the start (hw_mocks.meter_sim)
+- `sim station`: car + charger power stage + meter behind one Modbus TCP port, played
+  through a control socket (hw_mocks.station_sim)
+- `sim ev ...`: the control socket's client (plug, unplug, suspend, resume, fault,
+  clear, status)
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import sys
+import time
+from collections.abc import Callable
+from typing import Any
 
-from drivers.meter.registermap import MeterMapError, load_model
+from drivers.meter.registermap import MeterMapError, MeterModel, load_model
 from drivers.meter.transport import BAUD_RATES, PARITIES
-from hw_mocks.ev_model import PowerCurve
-from hw_mocks.meter_sim import FAULT_KINDS, Fault, FaultSpecError, MeterSimulator, run_forever
+from hw_mocks.ev_model import CHARGER_FAULT_KINDS, ChargingPoint, Fault, FaultSpecError, PowerCurve
+from hw_mocks.meter_sim import FAULT_KINDS, MeterSimulator, SimTime, run_forever
+from terminal.clock import make_clock
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -18,20 +31,77 @@ def _host_port(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _fault(text: str) -> Fault:
+def _fault_parser(allowed: tuple[str, ...]) -> Callable[[str], Fault]:
+    def parse(text: str) -> Fault:
+        try:
+            return Fault.parse(text, allowed)
+        except FaultSpecError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
+def _positive(text: str) -> float:
     try:
-        return Fault.parse(text)
-    except FaultSpecError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a number > 0")
+    return value
+
+
+def _add_clock(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--clock-speed", type=_positive, default=1.0, metavar="X",
+        help="simulated time runs X times faster (give the daemon the same; default 1)",
+    )
+    parser.add_argument(
+        "--clock-anchor", type=float, default=None, metavar="EPOCH_S",
+        help="epoch seconds where simulated and real time agree (default: now)",
+    )
+
+
+def _add_curve(parser: argparse.ArgumentParser) -> None:
+    curve = PowerCurve()
+    parser.add_argument("--max-power-w", type=float, default=curve.max_power_w)
+    parser.add_argument("--ramp-s", type=float, default=curve.ramp_s)
+    parser.add_argument("--constant-s", type=float, default=curve.constant_s)
+    parser.add_argument("--taper-s", type=float, default=curve.taper_s)
+    parser.add_argument("--taper-end-power-w", type=float, default=curve.taper_end_power_w)
+    parser.add_argument("--voltage-v", type=float, default=curve.voltage_v)
+
+
+def _curve(args: argparse.Namespace) -> PowerCurve:
+    return PowerCurve(
+        max_power_w=args.max_power_w,
+        ramp_s=args.ramp_s,
+        constant_s=args.constant_s,
+        taper_s=args.taper_s,
+        taper_end_power_w=args.taper_end_power_w,
+        voltage_v=args.voltage_v,
+    )
+
+
+def _sim_time(args: argparse.Namespace) -> SimTime:
+    anchor = time.time() if args.clock_anchor is None else args.clock_anchor
+    return SimTime(make_clock(args.clock_speed, anchor))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    sim = subparsers.add_parser("sim", help="simulated hardware (meter, ...)")
+    sim = subparsers.add_parser("sim", help="simulated hardware (meter, station, EV)")
     sub = sim.add_subparsers(dest="sim_command", required=True)
+    _register_meter(sub)
+    _register_station(sub)
+    _register_ev(sub)
+
+
+def _register_meter(sub: argparse._SubParsersAction) -> None:
     meter = sub.add_parser(
         "meter",
         help="serve a meter model over Modbus TCP or RTU, driven by an EV power curve",
-        description=f"Faults: {', '.join(FAULT_KINDS)}; give --fault KIND[@START_S][+DURATION_S].",
+        description=f"Faults: {', '.join(FAULT_KINDS)}; give --fault KIND[@START_S][+DURATION_S] "
+        "(simulated seconds since start).",
     )
     meter.add_argument("--model", required=True, help="shipped model name or map file path")
     where = meter.add_mutually_exclusive_group(required=True)
@@ -43,42 +113,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     meter.add_argument("--stop-bits", type=int, choices=(1, 2), default=None)
     meter.add_argument("--no-line-time", action="store_true",
                        help="RTU: answer at once instead of after the real line time")
-    curve = PowerCurve()
-    meter.add_argument("--max-power-w", type=float, default=curve.max_power_w)
-    meter.add_argument("--ramp-s", type=float, default=curve.ramp_s)
-    meter.add_argument("--constant-s", type=float, default=curve.constant_s)
-    meter.add_argument("--taper-s", type=float, default=curve.taper_s)
-    meter.add_argument("--taper-end-power-w", type=float, default=curve.taper_end_power_w)
-    meter.add_argument("--voltage-v", type=float, default=curve.voltage_v)
+    _add_curve(meter)
     meter.add_argument("--start-energy-wh", type=float, default=12_345_678.0)
     meter.add_argument("--serial", default="20260001")
-    meter.add_argument("--fault", type=_fault, action="append", default=[],
+    meter.add_argument("--fault", type=_fault_parser(FAULT_KINDS), action="append", default=[],
                        metavar="KIND[@START_S][+DURATION_S]")
+    _add_clock(meter)
     meter.set_defaults(func=run_meter)
 
 
-def run_meter(args: argparse.Namespace) -> int:
+def _load_model(name: str, command: str) -> MeterModel | None:
     try:
-        model = load_model(args.model)
+        return load_model(name)
     except MeterMapError as exc:
-        print(f"evterm sim meter: {exc}", file=sys.stderr)
+        print(f"evterm sim {command}: {exc}", file=sys.stderr)
+        return None
+
+
+def run_meter(args: argparse.Namespace) -> int:
+    model = _load_model(args.model, "meter")
+    if model is None:
         return 2
     baud = args.baud or model.default_baud
     sim = MeterSimulator(
         model=model,
-        curve=PowerCurve(
-            max_power_w=args.max_power_w,
-            ramp_s=args.ramp_s,
-            constant_s=args.constant_s,
-            taper_s=args.taper_s,
-            taper_end_power_w=args.taper_end_power_w,
-            voltage_v=args.voltage_v,
-        ),
+        point=ChargingPoint.charging(_curve(args)),
         start_energy_wh=args.start_energy_wh,
         serial=args.serial,
         unit_id=args.unit,
         faults=args.fault,
         line_baud=None if (args.tcp or args.no_line_time) else baud,
+        sim_time=_sim_time(args),
     )
     return run_forever(
         sim,
@@ -88,3 +153,123 @@ def run_meter(args: argparse.Namespace) -> int:
         parity=args.parity or model.default_parity,
         stop_bits=args.stop_bits or model.default_stop_bits,
     )
+
+
+def _register_station(sub: argparse._SubParsersAction) -> None:
+    from hw_mocks.station_sim import DEFAULT_CHARGER_UNIT, STATION_FAULT_KINDS
+
+    station = sub.add_parser(
+        "station",
+        help="car + charger power stage + meter on one Modbus TCP port, with a control socket",
+        description="The car starts unplugged; play it with `evterm sim ev ... --control PATH`. "
+        f"Faults: {', '.join(STATION_FAULT_KINDS)}; give --fault KIND[@START_S][+DURATION_S] "
+        "(simulated seconds since start).",
+    )
+    station.add_argument("--meter-model", required=True,
+                         help="shipped meter model name or map file path")
+    station.add_argument("--tcp", type=_host_port, required=True, metavar="HOST:PORT")
+    station.add_argument("--control", required=True, metavar="PATH",
+                         help="Unix socket for the control requests (JSON lines)")
+    station.add_argument("--meter-unit", type=int, default=0,
+                         help="meter unit id (default: the model's)")
+    station.add_argument("--charger-unit", type=int, default=DEFAULT_CHARGER_UNIT,
+                         help=f"charger IO unit id (default {DEFAULT_CHARGER_UNIT})")
+    _add_curve(station)
+    station.add_argument("--start-energy-wh", type=float, default=12_345_678.0)
+    station.add_argument("--serial", default="20260001")
+    station.add_argument("--fault", type=_fault_parser(STATION_FAULT_KINDS), action="append",
+                         default=[], metavar="KIND[@START_S][+DURATION_S]")
+    _add_clock(station)
+    station.set_defaults(func=run_station)
+
+
+def run_station(args: argparse.Namespace) -> int:
+    from hw_mocks import station_sim
+
+    model = _load_model(args.meter_model, "station")
+    if model is None:
+        return 2
+    point = ChargingPoint()
+    meter = MeterSimulator(
+        model=model,
+        point=point,
+        start_energy_wh=args.start_energy_wh,
+        serial=args.serial,
+        unit_id=args.meter_unit,
+        faults=[f for f in args.fault if f.kind not in CHARGER_FAULT_KINDS],
+        sim_time=_sim_time(args),
+    )
+    for fault in args.fault:
+        if fault.kind in CHARGER_FAULT_KINDS:
+            point.add_fault(0.0, fault)
+    try:
+        station = station_sim.StationSimulator(meter, _curve(args), args.charger_unit)
+    except ValueError as exc:
+        print(f"evterm sim station: {exc}", file=sys.stderr)
+        return 2
+    return station_sim.run_forever(station, tcp=args.tcp, control_path=args.control)
+
+
+EV_ACTIONS = {
+    "plug": "plug a car in (curve options override the station's)",
+    "unplug": "unplug the car",
+    "suspend": "the car stops asking for energy (state B)",
+    "resume": "the car asks for energy again (state C)",
+    "status": "print the station's status",
+    "clear": "clear every fault",
+    "fault": "inject a fault from now on",
+}
+
+
+def _register_ev(sub: argparse._SubParsersAction) -> None:
+    from hw_mocks.station_sim import STATION_FAULT_KINDS
+
+    ev = sub.add_parser(
+        "ev", help="play the car at a running `sim station` and inject faults",
+        description="Sends one request to the station's control socket and prints the reply.",
+    )
+    actions = ev.add_subparsers(dest="ev_action", required=True)
+    for action, text in EV_ACTIONS.items():
+        parser = actions.add_parser(action, help=text, description=text)
+        parser.add_argument("--control", required=True, metavar="PATH",
+                            help="the station's control socket")
+        parser.add_argument("--timeout-s", type=_positive, default=5.0)
+        if action == "plug":
+            for key in ("max_power_w", "ramp_s", "constant_s", "taper_s",
+                        "taper_end_power_w", "voltage_v"):
+                parser.add_argument(f"--{key.replace('_', '-')}", type=float, default=None)
+        if action == "fault":
+            parser.add_argument("kind", metavar="KIND",
+                                help=", ".join(STATION_FAULT_KINDS))
+            parser.add_argument("--duration-s", type=_positive, default=None,
+                                help="simulated seconds (default: until `clear`)")
+            parser.add_argument("--code", type=int, default=None,
+                                help="charger_error: the fault code (docs/charger.md)")
+        parser.set_defaults(func=run_ev)
+
+
+def run_ev(args: argparse.Namespace) -> int:
+    from hw_mocks.station_sim import ControlError, control
+
+    request: dict[str, Any] = {"cmd": args.ev_action}
+    if args.ev_action == "plug":
+        for key in ("max_power_w", "ramp_s", "constant_s", "taper_s",
+                    "taper_end_power_w", "voltage_v"):
+            if getattr(args, key) is not None:
+                request[key] = getattr(args, key)
+    if args.ev_action == "fault":
+        request["kind"] = args.kind
+        if args.duration_s is not None:
+            request["duration_s"] = args.duration_s
+        if args.code is not None:
+            request["code"] = args.code
+    try:
+        reply = control(args.control, request, timeout_s=args.timeout_s)
+    except (ControlError, ValueError) as exc:
+        print(f"evterm sim ev {args.ev_action}: {exc}", file=sys.stderr)
+        return 2
+    if not reply.get("ok"):
+        print(f"evterm sim ev {args.ev_action}: {reply.get('error')}", file=sys.stderr)
+        return 2
+    print(json.dumps(reply))
+    return 0

@@ -1,10 +1,18 @@
 """Meter simulator: a pymodbus server that serves any register map.
 
 Serves the quantities of one meter model (drivers/meter/models/*.toml), computed on
-every request from an EV power curve, over Modbus TCP or RTU (a serial device such as
-one end of a socat pty pair). A pty has no baud rate, so over RTU the simulator holds
-each reply for the time the request and reply would take on a real line at the
-configured baud (11 bits a character, 3.5 character gaps); `--no-line-time` turns that off.
+every request from a `ChargingPoint` (hw_mocks.ev_model: what the car really draws),
+over Modbus TCP or RTU (a serial device such as one end of a socat pty pair). The plain
+`evterm sim meter` has a car plugged in and the output on from the start, so the meter
+plays the car's power curve; `evterm sim station` (hw_mocks.station_sim) shares the
+point with a simulated charger. A pty has no baud rate, so over RTU the simulator holds
+each reply until the time the request and reply would take on a real line at the
+configured baud (11 bits a character, 3.5 character gaps) has passed since the request
+arrived; that is real time, whatever the clock speed. `--no-line-time` turns it off.
+
+Simulated time comes from the one clock (`--clock-speed`, `--clock-anchor`; see
+terminal.clock): the curve, the counters and the fault windows run in simulated
+seconds since the simulator started.
 
 Faults (`--fault KIND[@START_S][+DURATION_S]`, repeatable; default from start, forever):
 - no_reply: requests are read and not answered
@@ -21,10 +29,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
 from pymodbus.constants import ExcCodes
@@ -34,47 +42,44 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 
 from drivers.meter.codec import encode
 from drivers.meter.registermap import QUANTITIES, MeterModel, RegisterSpec
-from hw_mocks.ev_model import PowerCurve
+from hw_mocks.ev_model import ChargingPoint, Fault, FaultSpecError, PowerCurve
+from terminal.clock import SYSTEM_CLOCK, Clock, iso_utc
 
 FAULT_KINDS = ("no_reply", "exception", "garbled", "frozen", "jump", "reset")
 JUMP_WH = 1_000_000.0
 BITS_PER_CHAR = 11
+SPIN_S = 0.002  # the last part of a line-time hold is spent yielding, not sleeping
+
+__all__ = ["FAULT_KINDS", "Fault", "FaultSpecError", "MeterSimulator", "SimTime"]
 
 
-class FaultSpecError(ValueError):
-    pass
+class SimTime:
+    """Simulated seconds since the simulator started, from the one clock (so a scaled
+    clock shared with the daemon gives both the same simulated time)."""
+
+    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.clock = clock
+        self.start_epoch_s = self.epoch_s()
+
+    def epoch_s(self) -> float:
+        return self.clock.now().timestamp()
+
+    def restart(self) -> None:
+        self.start_epoch_s = self.epoch_s()
+
+    def t_s(self) -> float:
+        return max(0.0, self.epoch_s() - self.start_epoch_s)
+
+    def iso(self, t_s: float) -> str:
+        return iso_utc(datetime.fromtimestamp(self.start_epoch_s + t_s, UTC))
 
 
-@dataclass(frozen=True)
-class Fault:
-    kind: str
-    start_s: float = 0.0
-    duration_s: float = math.inf
-
-    def active(self, t_s: float) -> bool:
-        return self.start_s <= t_s < self.start_s + self.duration_s
-
-    @classmethod
-    def parse(cls, text: str) -> Fault:
-        """`KIND[@START_S][+DURATION_S]`, e.g. `no_reply@5+10`."""
-        kind, duration = text, math.inf
-        start = 0.0
-        try:
-            if "+" in kind:
-                kind, dur_text = kind.split("+", 1)
-                duration = float(dur_text)
-            if "@" in kind:
-                kind, start_text = kind.split("@", 1)
-                start = float(start_text)
-        except ValueError:
-            raise FaultSpecError(
-                f"bad fault {text!r}: expected KIND[@START_S][+DURATION_S]"
-            ) from None
-        if kind not in FAULT_KINDS:
-            raise FaultSpecError(f"unknown fault {kind!r}; allowed: {', '.join(FAULT_KINDS)}")
-        if start < 0 or duration <= 0:
-            raise FaultSpecError(f"bad fault {text!r}: start must be >= 0 and duration > 0")
-        return cls(kind, start, duration)
+async def hold_until(deadline: float) -> None:
+    """Return when time.monotonic() reaches `deadline`. asyncio.sleep alone overshoots
+    (epoll rounds its timeout up to whole milliseconds), so sleep up to SPIN_S before
+    the deadline and yield to the loop for the rest."""
+    while (remaining := deadline - time.monotonic()) > 0:
+        await asyncio.sleep(remaining - SPIN_S if remaining > SPIN_S else 0)
 
 
 def line_time_s(request_bytes: int, reply_bytes: int, baud: int) -> float:
@@ -91,42 +96,61 @@ def rtu_read_exchange_bytes(count: int) -> tuple[int, int]:
 
 @dataclass
 class MeterSimulator:
+    """The meter at a charging point: it counts what `point` really delivers."""
+
     model: MeterModel
-    curve: PowerCurve = field(default_factory=PowerCurve)
+    point: ChargingPoint = field(default_factory=lambda: ChargingPoint.charging(PowerCurve()))
     start_energy_wh: float = 12_345_678.0
     export_energy_wh: float = 4_321.0
     serial: str = "20260001"
     unit_id: int = 0
     faults: list[Fault] = field(default_factory=list)
     line_baud: int | None = None
-    t0: float = field(default_factory=time.monotonic)
+    sim_time: SimTime = field(default_factory=SimTime)
     requests: int = 0
+    _request_arrived: float | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.unit_id = self.unit_id or self.model.default_unit_id
+        for fault in self.faults:
+            self.point.mark(fault.start_s)
 
     def elapsed_s(self) -> float:
-        return time.monotonic() - self.t0
+        """Simulated seconds since start."""
+        return self.sim_time.t_s()
+
+    def add_fault(self, fault: Fault) -> None:
+        if fault.kind not in FAULT_KINDS:
+            raise FaultSpecError(
+                f"unknown meter fault {fault.kind!r}; allowed: {', '.join(FAULT_KINDS)}"
+            )
+        self.point.mark(fault.start_s)
+        self.faults.append(fault)
 
     def fault_active(self, kind: str, t_s: float) -> Fault | None:
         return next((f for f in self.faults if f.kind == kind and f.active(t_s)), None)
 
     def energy_import_wh(self, t_s: float) -> float:
         """The counter as the meter shows it at t_s, faults applied."""
+        self.point.advance(t_s)
         frozen = self.fault_active("frozen", t_s)
-        counted_t = frozen.start_s if frozen else t_s
-        energy = self.start_energy_wh + self.curve.energy_wh(counted_t)
-        if jump := self.fault_active("jump", t_s):
-            _ = jump
+        counted = (
+            self.point.total_at(frozen.start_s) if frozen else self.point.delivered_total_wh
+        )
+        energy = self.start_energy_wh + counted
+        if self.fault_active("jump", t_s):
             energy += JUMP_WH
         if reset := self.fault_active("reset", t_s):
-            energy = self.curve.energy_wh(counted_t) - self.curve.energy_wh(reset.start_s)
+            energy = counted - self.point.total_at(reset.start_s)
         return energy
 
     def values_at(self, t_s: float) -> dict[str, float | str]:
         return {
             "energy_import_wh": self.energy_import_wh(t_s),
             "energy_export_wh": self.export_energy_wh,
-            "power_w": self.curve.power_w(t_s),
-            "voltage_v": self.curve.voltage_v,
-            "current_a": self.curve.current_a(t_s),
+            "power_w": self.point.power_w(t_s),
+            "voltage_v": self.point.voltage_v(t_s),
+            "current_a": self.point.current_a(t_s),
             "serial": self.serial,
         }
 
@@ -167,7 +191,7 @@ class MeterSimulator:
                 else unused()
             )
         return SimDevice(
-            id=self.unit_id or self.model.default_unit_id,
+            id=self.unit_id,
             simdata=(unused(DataType.BITS), unused(DataType.BITS), blocks[3], blocks[4]),
             action=self._action,
         )
@@ -184,7 +208,10 @@ class MeterSimulator:
         self.requests += 1
         t_s = self.elapsed_s()
         if self.line_baud:
-            await asyncio.sleep(line_time_s(*rtu_read_exchange_bytes(count), self.line_baud))
+            arrived = self._request_arrived or time.monotonic()
+            await hold_until(
+                arrived + line_time_s(*rtu_read_exchange_bytes(count), self.line_baud)
+            )
         if set_values is not None:
             return ExcCodes.ILLEGAL_FUNCTION
         if self.fault_active("exception", t_s):
@@ -199,7 +226,12 @@ class MeterSimulator:
 
     def trace_packet(self, sending: bool, data: bytes) -> bytes:
         if not sending:
+            # the first bytes of a request: on a pty they arrive at once, on a real line
+            # that is when the request starts, so the line time counts from here
+            if self._request_arrived is None:
+                self._request_arrived = time.monotonic()
             return data
+        self._request_arrived = None
         t_s = self.elapsed_s()
         if self.fault_active("no_reply", t_s):
             return b""
@@ -241,16 +273,18 @@ async def serve(sim: MeterSimulator, *, tcp: tuple[str, int] | None = None,
         )
         where = f"rtu://{rtu}"
     await server.serve_forever(background=True)
-    sim.t0 = time.monotonic()
+    sim.sim_time.restart()
     print(
         json.dumps(
             {
                 "event": "ready",
                 "model": sim.model.key,
                 "url": where,
-                "unit_id": sim.unit_id or sim.model.default_unit_id,
+                "unit_id": sim.unit_id,
                 "serial": sim.serial,
-                "faults": [f.__dict__ for f in sim.faults],
+                "faults": [f.to_json() for f in sim.faults],
+                "clock_speed": getattr(sim.sim_time.clock, "speed", 1.0),
+                "started_at": sim.sim_time.iso(0.0),
             },
             default=str,
         ),

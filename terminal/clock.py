@@ -16,6 +16,8 @@ from typing import Protocol
 
 
 class Clock(Protocol):
+    speed: float  # simulated seconds per real second (1 in the field)
+
     def now(self) -> datetime:
         """Aware datetime in UTC."""
 

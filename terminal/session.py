@@ -599,10 +599,10 @@ def _tick_metered(b: _Builder, ev: Tick, rules: Rules) -> None:
 def _energy_phase(b: _Builder, ev: Tick, rules: Rules) -> None:
     """Charging / SuspendedEV / SuspendedEVSE from what the charger and meter say."""
     charger = ev.charger
-    if charger is None:
+    if charger is None or ev.reading is None:  # a failed poll tells nothing new
         return
     state = b.state
-    power = ev.reading.power_w if ev.reading is not None and ev.reading.power_w else Decimal(0)
+    power = ev.reading.power_w or Decimal(0)
     if not charger.output_on:
         b.go(ev.at, Phase.SUSPENDED_EVSE, "ChargingStateChanged",
              "the power stage is not delivering")

@@ -88,6 +88,8 @@ def parse_tariff(source: str | bytes | Mapping[str, Any]) -> Tariff:
         )
     min_price = _price(obj["min_price"], "min_price") if obj.get("min_price") is not None else None
     max_price = _price(obj["max_price"], "max_price") if obj.get("max_price") is not None else None
+    min_price = _with_incl_vat(min_price, elements, "min_price")
+    max_price = _with_incl_vat(max_price, elements, "max_price")
     _check_price_order(min_price, max_price)
     start = _optional_datetime(obj, "start_date_time")
     end = _optional_datetime(obj, "end_date_time")
@@ -129,6 +131,30 @@ def _price(value: Any, path: str) -> Price:
     if obj.get("incl_vat") is not None:
         incl = _READ.number(obj["incl_vat"], join(path, "incl_vat"), minimum=0)
     return Price(excl_vat=excl, incl_vat=incl)
+
+
+def _with_incl_vat(
+    limit: Price | None, elements: tuple[TariffElement, ...], path: str
+) -> Price | None:
+    """A limit without incl_vat gets the one its components imply: equal to excl_vat
+    when no component carries VAT, excl_vat x (1 + rate/100) when all share one rate.
+    With several rates the incl. VAT limit is ambiguous and must be given."""
+    if limit is None or limit.incl_vat is not None:
+        return limit
+    rates = {c.vat for e in elements for c in e.price_components}
+    if rates == {None}:
+        return Price(limit.excl_vat, limit.excl_vat)
+    if len(rates) == 1:
+        (rate,) = rates
+        assert rate is not None
+        return Price(limit.excl_vat, limit.excl_vat * (1 + rate / 100))
+    shown = ", ".join(sorted("none" if r is None else f"{r}%" for r in rates))
+    raise TariffError(
+        join(path, "incl_vat"),
+        None,
+        f"an amount: the components have different VAT rates ({shown}), so the "
+        "limit incl. VAT cannot be derived",
+    )
 
 
 def _check_price_order(min_price: Price | None, max_price: Price | None) -> None:

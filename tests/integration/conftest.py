@@ -1,12 +1,14 @@
-"""Real components for integration tests: the meter simulator as its own process and
-socat pty pairs. A missing component fails the test loudly; nothing is skipped."""
+"""Real components for integration tests: the meter and station simulators as their
+own processes and socat pty pairs. A missing component fails the test loudly; nothing is skipped."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -84,3 +86,62 @@ def start_sim(request: pytest.FixtureRequest) -> Iterator:
     for proc in procs:
         proc.terminate()
         proc.wait(timeout=5)
+
+
+@dataclass
+class StationHandle:
+    """A running `evterm sim station`: its ready line, URLs, units and control socket."""
+
+    ready: dict
+    proc: subprocess.Popen
+    control_path: str
+
+    @property
+    def meter_url(self) -> str:
+        return self.ready["meter_url"]
+
+    @property
+    def charger_url(self) -> str:
+        return self.ready["charger_url"]
+
+    def control(self, cmd: str, **fields: object) -> dict:
+        """One control request; fails the test unless the station answers ok."""
+        from hw_mocks.station_sim import control
+
+        reply = control(self.control_path, {"cmd": cmd, **fields})
+        assert reply["ok"], reply
+        return reply["status"]
+
+
+@pytest.fixture
+def start_station() -> Iterator:
+    """start_station(*args, model='carlo_gavazzi_em580') -> StationHandle; the station
+    serves Modbus TCP on a free port, its control socket in a short temporary dir (a Unix
+    socket path must stay under 108 bytes)."""
+    procs: list[subprocess.Popen] = []
+    dirs: list[str] = []
+
+    def start(*args: str, model: str = "carlo_gavazzi_em580") -> StationHandle:
+        folder = tempfile.mkdtemp(prefix="evst-")
+        dirs.append(folder)
+        control_path = os.path.join(folder, "control.sock")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "terminal.cli", "sim", "station", "--meter-model", model,
+             "--tcp", f"127.0.0.1:{free_port()}", "--control", control_path, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        procs.append(proc)
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line:
+            pytest.fail(f"station simulator did not start: {proc.stderr.read()}")  # type: ignore[union-attr]
+        return StationHandle(json.loads(line), proc, control_path)
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        proc.wait(timeout=5)
+    for folder in dirs:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -4,6 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 
 class FakeClock:
+    speed = 1.0
+
     def __init__(self) -> None:
         self.t_s = 0.0
         self.start = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)

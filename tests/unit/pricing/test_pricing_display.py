@@ -91,7 +91,7 @@ MIXED = tariff(
     element(comp("PARKING_TIME", "3"), day_of_week=["SATURDAY", "SUNDAY"], start_time="08:00"),
     element(comp("ENERGY", "0.2"), reservation="RESERVATION"),
     min_price={"excl_vat": 2, "incl_vat": "2.38"},
-    max_price={"excl_vat": 1000},
+    max_price={"excl_vat": 1000, "incl_vat": 1190},
 )
 
 
@@ -104,7 +104,7 @@ def test_conditions_and_vat_notes_in_english() -> None:
         "Session fee 1.00 EUR no VAT (Mon-Fri 18:00-22:00, from 50 kW)",
         "Idle fee 0.05 EUR/min no VAT (Sat, Sun from 08:00)",
         "Minimum price 2.38 EUR incl. VAT",
-        "Maximum price 1,000.00 EUR excl. VAT",
+        "Maximum price 1,190.00 EUR incl. VAT",
     )
 
 
@@ -117,7 +117,7 @@ def test_conditions_and_vat_notes_in_german() -> None:
         "Startgebühr 1,00 EUR keine MwSt. (Mo-Fr 18:00-22:00, ab 50 kW)",
         "Blockiergebühr 0,05 EUR/min keine MwSt. (Sa, So ab 08:00)",
         "Mindestpreis 2,38 EUR inkl. MwSt.",
-        "Höchstpreis 1.000,00 EUR zzgl. MwSt.",
+        "Höchstpreis 1.190,00 EUR inkl. MwSt.",
     )
 
 

@@ -260,3 +260,28 @@ def test_empty_day_of_week_means_every_day() -> None:
 def test_example_tariffs_load(path: Path) -> None:
     t = load_tariff(path)
     assert t.elements
+
+
+@pytest.mark.parametrize(
+    ("vats", "expected_incl"),
+    [((None, None), Decimal(150)), ((Decimal(19), Decimal(19)), Decimal("178.50"))],
+    ids=["no-vat", "one-rate"],
+)
+def test_limit_without_incl_vat_gets_the_one_its_components_imply(vats, expected_incl):
+    components = [
+        {"type": kind, "price": 0.5, "step_size": 1, **({"vat": v} if v is not None else {})}
+        for kind, v in zip(("ENERGY", "FLAT"), vats, strict=True)
+    ]
+    tariff = parse_tariff({"currency": "USD", "elements": [{"price_components": components}],
+                           "max_price": {"excl_vat": 150}})
+    assert tariff.max_price.incl_vat == expected_incl
+
+
+def test_limit_without_incl_vat_and_mixed_rates_is_refused():
+    components = [{"type": "ENERGY", "price": 0.5, "step_size": 1, "vat": 19},
+                  {"type": "FLAT", "price": 1, "step_size": 1}]
+    with pytest.raises(TariffError) as err:
+        parse_tariff({"currency": "EUR", "elements": [{"price_components": components}],
+                      "min_price": {"excl_vat": 5}})
+    assert err.value.path == "min_price.incl_vat"
+    assert "different VAT rates" in str(err.value)

@@ -119,7 +119,7 @@ def tariffs(draw: st.DrawFn) -> Tariff:
     if draw(st.integers(0, 4)) == 0:
         data["min_price"] = {"excl_vat": Decimal(2), "incl_vat": Decimal("2.50")}
     if draw(st.integers(0, 4)) == 0:
-        data["max_price"] = {"excl_vat": Decimal(20)}
+        data["max_price"] = {"excl_vat": Decimal(20), "incl_vat": Decimal("23.80")}
     return parse_tariff(data)
 
 

@@ -165,10 +165,9 @@ def test_sample_of_converts_through_text() -> None:
 
 def test_price_if_equals_adding_the_sample_and_leaves_the_pricer_unchanged():
     from datetime import UTC, datetime, timedelta
+    from pathlib import Path
 
     from terminal.pricing import RunningPricer, Sample, load_tariff
-
-    from pathlib import Path
 
     repo = Path(__file__).resolve().parents[3]
     tariff = load_tariff(repo / "examples/tariffs/de_dc_hpc_adhoc.json")

@@ -1,0 +1,226 @@
+"""A bench rig: the simulated station and the real daemon as separate processes.
+
+`Rig` writes a daemon config for a folder, starts `evterm sim station` (car, power
+stage, meter on Modbus TCP) and `evterm daemon` with the same scaled clock, and drives
+them: plug the car through the station's control socket, start and stop sessions
+through the daemon's local API, kill the daemon hard and start it again. Integration
+tests, benchmarks and the demo all use it, so they exercise the same processes a
+technician would start by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hw_mocks.station_sim import control
+from terminal.demo import free_port
+from terminal.localapi import request
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_TARIFF = REPO / "examples" / "tariffs" / "de_dc_hpc_adhoc.json"
+
+
+class RigError(RuntimeError):
+    pass
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(str(value))
+
+
+@dataclass
+class Rig:
+    folder: Path
+    speed: float = 30.0
+    meter_model: str = "carlo_gavazzi_em580"
+    tariff_file: Path = DEFAULT_TARIFF
+    curve: dict[str, float] = field(default_factory=lambda: {
+        "max_power_w": 150_000, "ramp_s": 10, "constant_s": 240, "taper_s": 240,
+        "taper_end_power_w": 20_000})
+    poll_interval_s: float = 2.0
+    session: dict[str, object] = field(default_factory=dict)
+    charger: dict[str, object] = field(default_factory=dict)
+    anchor_s: float = field(default_factory=time.time)
+    station_args: tuple[str, ...] = ()
+    station: subprocess.Popen[str] | None = None
+    daemon: subprocess.Popen[str] | None = None
+    ready: dict[str, Any] = field(default_factory=dict)
+    station_ready: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.control_path = str(self.folder / "station.sock")
+        self.socket_path = str(self.folder / "local.sock")
+        self.config_path = self.folder / "evterm.toml"
+        self.port = free_port()
+        self.daemon_log = self.folder / "daemon.log"
+
+    @property
+    def clock_args(self) -> list[str]:
+        return ["--clock-speed", repr(self.speed), "--clock-anchor", repr(self.anchor_s)]
+
+    def write_config(self) -> Path:
+        url = f"tcp://127.0.0.1:{self.port}"
+        sections: dict[str, dict[str, object]] = {
+            "station": {"id": "DE*EVT*E0001*1", "operator": "evterm test operator",
+                        "timezone": "Europe/Berlin", "state_dir": str(self.folder / "state")},
+            "meter": {"model": self.meter_model, "url": url, "poll_interval_s":
+                      self.poll_interval_s, "timeout_s": 0.5, "max_failed_polls": 3},
+            "charger": {"url": url, "unit_id": 2, "timeout_s": 0.5,
+                        "output_off_timeout_s": 4.0, **self.charger},
+            "session": {"tariff_file": str(self.tariff_file), "connection_timeout_s": 600,
+                        "ev_finished_after_s": 30, "meter_value_interval_s": 60,
+                        **self.session},
+            "localapi": {"socket_path": self.socket_path},
+            "logging": {"level": "INFO"},
+        }
+        lines = []
+        for name, values in sections.items():
+            lines.append(f"[{name}]")
+            lines += [f"{key} = {_toml_value(value)}" for key, value in values.items()]
+            lines.append("")
+        self.config_path.write_text("\n".join(lines), encoding="utf-8")
+        return self.config_path
+
+    # ---- processes ----------------------------------------------------------------------
+
+    def start_station(self) -> dict[str, Any]:
+        curve = [arg for key, value in self.curve.items()
+                 for arg in (f"--{key.replace('_', '-')}", repr(float(value)))]
+        self.station = subprocess.Popen(
+            [sys.executable, "-m", "terminal.cli", "sim", "station", "--meter-model",
+             self.meter_model, "--tcp", f"127.0.0.1:{self.port}", "--control",
+             self.control_path, *curve, *self.clock_args, *self.station_args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+        )
+        self.station_ready = self._ready_line(self.station, "station simulator")
+        return self.station_ready
+
+    def start_daemon(self, timeout_s: float = 15.0) -> dict[str, Any]:
+        if not self.config_path.exists():
+            self.write_config()
+        log = self.daemon_log.open("a", encoding="utf-8")
+        self.daemon = subprocess.Popen(
+            [sys.executable, "-m", "terminal.cli", "daemon", "--config", str(self.config_path),
+             *self.clock_args],
+            stdout=subprocess.PIPE, stderr=log, text=True, cwd=REPO,
+        )
+        log.close()
+        self.ready = self._ready_line(self.daemon, "daemon", timeout_s)
+        return self.ready
+
+    def _ready_line(self, proc: subprocess.Popen[str], what: str,
+                    timeout_s: float = 15.0) -> dict[str, Any]:
+        assert proc.stdout is not None
+        os.set_blocking(proc.stdout.fileno(), False)
+        deadline = time.monotonic() + timeout_s
+        buffer = ""
+        while time.monotonic() < deadline:
+            chunk = proc.stdout.readline()
+            if chunk:
+                buffer += chunk
+                if buffer.endswith("\n"):
+                    data = json.loads(buffer)
+                    if data.get("event") == "ready":
+                        return dict(data)
+                    buffer = ""
+                continue
+            if proc.poll() is not None:
+                raise RigError(f"{what} exited with {proc.returncode}: {self.tail(what)}")
+            time.sleep(0.01)
+        proc.kill()
+        raise RigError(f"{what} not ready within {timeout_s} s: {self.tail(what)}")
+
+    def tail(self, what: str) -> str:
+        if what == "daemon" and self.daemon_log.exists():
+            return self.daemon_log.read_text(encoding="utf-8")[-3000:]
+        if self.station is not None and self.station.stderr is not None:
+            os.set_blocking(self.station.stderr.fileno(), False)
+            return (self.station.stderr.read() or "")[-3000:]
+        return ""
+
+    def kill_daemon(self) -> None:
+        """kill -9: no clean-up at all, as a power cut of the terminal board."""
+        if self.daemon is not None and self.daemon.poll() is None:
+            self.daemon.send_signal(signal.SIGKILL)
+            self.daemon.wait(timeout=10)
+
+    def stop_daemon(self, timeout_s: float = 10.0) -> int:
+        if self.daemon is None:
+            return 0
+        if self.daemon.poll() is None:
+            self.daemon.send_signal(signal.SIGTERM)
+            try:
+                self.daemon.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.daemon.kill()
+                self.daemon.wait()
+        return int(self.daemon.returncode)
+
+    def close(self) -> None:
+        self.stop_daemon()
+        if self.station is not None and self.station.poll() is None:
+            self.station.terminate()
+            try:
+                self.station.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.station.kill()
+
+    def __enter__(self) -> Rig:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- driving ------------------------------------------------------------------------
+
+    def ev(self, cmd: str, **extra: object) -> dict[str, Any]:
+        reply = control(self.control_path, {"cmd": cmd, **extra})
+        if not reply.get("ok"):
+            raise RigError(f"station {cmd}: {reply.get('error')}")
+        return dict(reply.get("status", {}))
+
+    def api(self, op: str, **extra: object) -> dict[str, Any]:
+        return request(self.socket_path, {"op": op, **extra})
+
+    def state(self) -> dict[str, Any]:
+        return dict(self.api("status")["state"])
+
+    def wait_for(self, what: str, predicate: Callable[[], Any], timeout_s: float = 30.0,
+                 interval_s: float = 0.05) -> Any:
+        deadline = time.monotonic() + timeout_s
+        last: Any = None
+        while time.monotonic() < deadline:
+            try:
+                last = predicate()
+            except (OSError, RigError):
+                last = None
+            if last:
+                return last
+            time.sleep(interval_s)
+        raise RigError(f"timed out after {timeout_s} s waiting for {what}; daemon log:\n"
+                       f"{self.tail('daemon')}")
+
+    def wait_phase(self, *phases: str, timeout_s: float = 30.0) -> dict[str, Any]:
+        return dict(self.wait_for(
+            f"phase {' or '.join(phases)}",
+            lambda: (s := self.state())["phase"] in phases and s,
+            timeout_s,
+        ))
+
+    @property
+    def database(self) -> Path:
+        return self.folder / "state" / "evterm.db"

@@ -1,0 +1,613 @@
+"""`evterm daemon --config FILE`: the terminal's one event loop.
+
+Owns the meter (through MeterMonitor), the charger control, the journal (Store on its
+own writer thread), the session state machine and the local API. Every poll interval
+it reads the meter and the charger, projects the session's cost and energy one poll
+plus the stop latency ahead (so a cap stops delivery before it is passed), and feeds a
+Tick to the state machine. Each step is journaled in one transaction, then acted on:
+output switched, clients told. On start it recovers an open session from the journal
+(resume, or close it from the meter's counter) and completes missing receipts.
+
+Exit codes: 0 stopped by signal, 2 bad configuration or tariff, 3 the database is
+damaged (the file is left untouched), 4 the local API socket cannot be created.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from drivers.charger import ChargerControl, ChargerError, ChargerStatus, open_charger
+from drivers.meter import Meter, open_meter
+from drivers.meter.monitor import MeterMonitor, PollOutcome
+from drivers.meter.reading import MeterReading
+from terminal.billing import Terms, receipt_for_session, sample_of
+from terminal.clock import Clock, iso_utc
+from terminal.config import Config
+from terminal.localapi import LocalApi, RequestError
+from terminal.logsetup import fields, get_logger
+from terminal.pricing import RunningPricer, Sample, load_tariff
+from terminal.session import (
+    ENERGY_PHASES,
+    Authorization,
+    AuthorizationAccepted,
+    CloseSession,
+    Event,
+    OpenSession,
+    ReadingRecord,
+    Recover,
+    Rules,
+    SessionState,
+    SetOutput,
+    Step,
+    StopReason,
+    StopRequested,
+    Tick,
+    Transition,
+    state_from_json,
+    state_to_json,
+    step,
+)
+from terminal.store import AsyncStore, Store
+
+log = get_logger("daemon")
+DATABASE_NAME = "evterm.db"
+MAX_TOKEN_CHARS = 64
+
+
+def rules_from(config: Config) -> Rules:
+    s = config.session
+    return Rules(
+        connection_timeout_s=s.connection_timeout_s,
+        ev_power_timeout_s=s.ev_power_timeout_s,
+        ev_finished_after_s=s.ev_finished_after_s,
+        output_off_timeout_s=config.charger.output_off_timeout_s,
+        charging_threshold_w=Decimal(s.charging_threshold_w),
+        checkpoint_interval_s=s.checkpoint_interval_s,
+        meter_value_interval_s=s.meter_value_interval_s,
+        max_charger_errors=config.charger.max_failed_polls,
+    )
+
+
+def database_path(config: Config) -> Path:
+    return Path(config.station.state_dir) / DATABASE_NAME
+
+
+@dataclass
+class Observation:
+    """The last poll: what the meter and the charger said."""
+
+    outcome: PollOutcome | None = None
+    charger: ChargerStatus | None = None
+    charger_error: str | None = None
+    at_monotonic_s: float | None = None
+    interval_s: float = 0.0
+
+
+class Daemon:
+    def __init__(
+        self,
+        config: Config,
+        clock: Clock,
+        store: Store,
+        meter: Meter,
+        charger: ChargerControl,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.store = AsyncStore(store)
+        self.meter = meter
+        self.charger = charger
+        self.rules = rules_from(config)
+        self.monitor = MeterMonitor(
+            meter,
+            max_failed_polls=config.meter.max_failed_polls,
+            rated_power_w=config.meter.rated_power_w,
+            expected_serial=config.meter.expected_serial,
+            fault_interval_s=config.logging.fault_interval_s,
+            clock=clock,
+        )
+        self.tariff_json: dict[str, Any] = json.loads(
+            Path(config.session.tariff_file).read_text(encoding="utf-8")
+        )
+        self.state = SessionState()
+        self.terms: Terms | None = None
+        self.pricer: RunningPricer | None = None
+        self.seen = Observation()
+        self.api = LocalApi(config.localapi.socket_path, int(config.localapi.socket_mode, 8))
+        self.api.snapshot = self.snapshot
+        self._lock = asyncio.Lock()
+        self._stopping = asyncio.Event()
+        self.steps_applied = 0
+
+    # ---- terms and pricing ------------------------------------------------------------
+
+    def station_terms(self) -> Terms:
+        return Terms(
+            tariff_json=self.tariff_json,
+            timezone=self.config.station.timezone,
+            charging_threshold_w=Decimal(self.config.session.charging_threshold_w),
+            station_id=self.config.station.id,
+            operator=self.config.station.operator,
+        )
+
+    def _new_pricer(self, terms: Terms) -> RunningPricer:
+        return RunningPricer(terms.tariff, terms.timezone, terms.charging_threshold_w)
+
+    def _feed(self, reading: MeterReading) -> None:
+        if self.pricer is not None:
+            self.pricer.add_sample(sample_of(reading))
+
+    def _projection(self, reading: MeterReading | None) -> tuple[Decimal | None, ...]:
+        """(projected cost incl. VAT, projected energy since start, cost so far)."""
+        state, pricer = self.state, self.pricer
+        if pricer is None or reading is None or state.start_reading is None:
+            return None, None, None
+        if pricer.sample_count == 0:
+            return None, None, None
+        horizon_s = (
+            max(self.config.meter.poll_interval_s, self.seen.interval_s)
+            + self.config.session.stop_latency_s
+        )
+        power_w = max(reading.power_w or Decimal(0), Decimal(0))
+        energy_wh = reading.energy_import_wh + power_w * Decimal(str(horizon_s)) / 3600
+        ahead = Sample(
+            reading.timestamp + timedelta(seconds=horizon_s),
+            energy_wh,
+            power_w,
+            reading.current_a or Decimal(0),
+        )
+        try:
+            projected = pricer.price_if(ahead)
+        except ValueError as exc:
+            log.warning("cost projection failed", extra=fields(error=exc))
+            return None, None, None
+        cost = pricer.cost_so_far().incl_vat
+        return (
+            projected.total.incl_vat,
+            energy_wh - state.start_reading.energy_import_wh,
+            cost,
+        )
+
+    # ---- applying steps ---------------------------------------------------------------
+
+    async def apply(self, event: Event) -> Step:
+        async with self._lock:
+            return await self._apply(event)
+
+    async def _apply(self, event: Event) -> Step:
+        result = step(self.state, event, self.rules)
+        if result.refused or (not result.records and not result.actions):
+            self.state = result.state
+            return result
+        session_id = result.state.session_id or self.state.session_id
+        for record in result.records:
+            if isinstance(record, OpenSession):
+                session_id = record.session_id
+        new_readings = [r for r in result.records if isinstance(r, ReadingRecord)]
+        terms_json = None
+        if any(r.kind == "start" for r in new_readings):
+            self.terms = self.station_terms()
+            self.pricer = self._new_pricer(self.terms)
+            terms_json = self.terms.to_json()
+        close = next((r for r in result.records if isinstance(r, CloseSession)), None)
+        receipt = None
+        if close is not None and close.stop_reading is not None and session_id:
+            receipt = await self._receipt_on_close(session_id, result, new_readings)
+        await self.store.call(
+            self.store.store.commit,
+            result.records,
+            state_to_json(result.state),
+            session_id=session_id,
+            station_id=self.config.station.id,
+            tariff_json=terms_json,
+            receipt=receipt,
+            at=self.clock.now(),
+        )
+        self.state = result.state
+        self.steps_applied += 1
+        for record in new_readings:
+            try:
+                self._feed(record.reading)
+            except ValueError as exc:
+                log.error("running cost: reading refused", extra=fields(error=exc))
+        if close is not None:
+            self.pricer = None
+            self.terms = None
+        self._log(result, session_id)
+        for action in result.actions:
+            if isinstance(action, SetOutput):
+                await self._set_output(action.on)
+        self.api.publish({"type": "state", "state": self.snapshot()})
+        if close is not None:
+            self.api.publish({"type": "session_ended", "session_id": session_id,
+                              "stop_reason": close.stop_reason, "phase": close.phase})
+        return result
+
+    async def _receipt_on_close(
+        self, session_id: str, result: Step, new_readings: list[ReadingRecord]
+    ) -> tuple[dict[str, Any], str] | None:
+        store = self.store.store
+        try:
+            journaled = [r for _, r in await self.store.call(store.readings, session_id)]
+            readings = journaled + [r.reading for r in new_readings]
+            row = await self.store.call(store.session, session_id)
+            assert row is not None
+            close = next(r for r in result.records if isinstance(r, CloseSession))
+            row = {**row, "stop_reason": close.stop_reason.value if close.stop_reason else None,
+                   "phase": close.phase.value}
+            return receipt_for_session(row, readings)
+        except Exception:
+            # the session still closes; the receipt is retried at the next start
+            log.exception("receipt failed; it will be rebuilt at the next start",
+                          extra=fields(session=session_id))
+            return None
+
+    def _log(self, result: Step, session_id: str | None) -> None:
+        for record in result.records:
+            if isinstance(record, Transition):
+                log.info(
+                    "session phase",
+                    extra=fields(session=session_id, phase=record.to_phase.value,
+                                 previous=record.from_phase.value, trigger=record.trigger,
+                                 detail=record.detail),
+                )
+
+    async def _set_output(self, on: bool) -> None:
+        try:
+            await self.charger.set_output(on)
+        except ChargerError as exc:
+            log.error("charger output command failed", extra=fields(on=on, error=exc.detail))
+
+    # ---- polling ----------------------------------------------------------------------
+
+    async def _read_charger(self) -> None:
+        try:
+            self.seen.charger = await self.charger.status()
+            self.seen.charger_error = None
+        except ChargerError as exc:
+            self.seen.charger = None
+            self.seen.charger_error = exc.detail
+
+    async def poll_once(self) -> Step:
+        now_s = self.clock.monotonic_s()
+        if self.seen.at_monotonic_s is not None:
+            self.seen.interval_s = now_s - self.seen.at_monotonic_s
+        self.seen.at_monotonic_s = now_s
+        outcome = await self.monitor.poll()
+        self.seen.outcome = outcome
+        await self._read_charger()
+        reading = outcome.reading if outcome.billable else None
+        fault = outcome.fault
+        async with self._lock:
+            projected_cost, projected_energy, cost = self._projection(reading)
+            tick = Tick(
+                at=self.clock.now(),
+                reading=reading,
+                meter_fault=f"{fault.kind}: {fault.detail}" if fault else None,
+                charger=self.seen.charger,
+                charger_error=self.seen.charger_error,
+                projected_cost=projected_cost,
+                projected_energy_wh=projected_energy,
+                cost_so_far=cost,
+            )
+            result = await self._apply(tick)
+            status = self.seen.charger
+            if status is not None and status.output_commanded != self.state.output_on:
+                await self._set_output(self.state.output_on)
+        self.api.publish({"type": "state", "state": self.snapshot()})
+        return result
+
+    async def run_loop(self) -> None:
+        interval_s = self.config.meter.poll_interval_s
+        while not self._stopping.is_set():
+            started = self.clock.monotonic_s()
+            try:
+                await self.poll_once()
+            except Exception:
+                # bad data must not stop metering; the error is logged with its cause
+                log.exception("poll failed")
+            remaining = interval_s - (self.clock.monotonic_s() - started)
+            if remaining > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        self._stopping.wait(), remaining / self.clock.speed
+                    )
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    # ---- recovery ---------------------------------------------------------------------
+
+    async def recover(self) -> dict[str, Any]:
+        """Load the connector state; resume or close an open session; finish receipts."""
+        store = self.store.store
+        saved = await self.store.call(store.connector_state)
+        self.state = state_from_json(saved) if saved else SessionState()
+        report: dict[str, Any] = {"open_session": self.state.session_id if self.state.is_open
+                                  else None}
+        if self.state.is_open:
+            report.update(await self._recover_open())
+        for session_id in await self.store.call(store.sessions_without_receipt):
+            await self._complete_receipt(session_id)
+        return report
+
+    async def _recover_open(self) -> dict[str, Any]:
+        state = self.state
+        for _ in range(self.config.charger.max_failed_polls):
+            await self._read_charger()
+            if self.seen.charger is not None:
+                break
+            await self.clock.sleep(self.config.meter.poll_interval_s)
+        status = self.seen.charger
+        now = self.clock.now()
+        auth_valid = state.authorization is not None and state.authorization.valid_at(now)
+        resume = bool(status and status.plugged and not status.fault and auth_valid)
+        if not resume:
+            await self._set_output(False)
+            await self._confirm_output_off()
+        self.monitor.last_good = state.last_reading
+        outcome = None
+        for _ in range(self.config.meter.max_failed_polls):
+            outcome = await self.monitor.poll()
+            if outcome.billable or outcome.fault:
+                break
+            await self.clock.sleep(self.config.meter.poll_interval_s)
+        assert outcome is not None
+        fault = outcome.fault
+        reading = outcome.reading if outcome.billable else None
+        if state.has_energy and state.session_id:
+            await self._rebuild_pricer(state.session_id)
+        await self.apply(Recover(
+            at=self.clock.now(),
+            resume=resume,
+            reading=reading,
+            meter_fault=f"{fault.kind}: {fault.detail}" if fault else None,
+        ))
+        detail = {
+            "resumed": self.state.is_open,
+            "plugged": bool(status and status.plugged),
+            "authorization_valid": auth_valid,
+            "phase": self.state.phase.value,
+        }
+        log.warning("open session recovered after restart",
+                    extra=fields(session=state.session_id, **detail))
+        return detail
+
+    async def _confirm_output_off(self) -> bool:
+        deadline = self.clock.monotonic_s() + self.config.charger.output_off_timeout_s
+        while True:
+            await self._read_charger()
+            status = self.seen.charger
+            if status is not None and not status.output_on:
+                return True
+            if self.clock.monotonic_s() >= deadline:
+                log.error("charger did not confirm output off",
+                          extra=fields(error=self.seen.charger_error))
+                return False
+            await self.clock.sleep(0.1)
+
+    async def _rebuild_pricer(self, session_id: str) -> None:
+        store = self.store.store
+        row = await self.store.call(store.session, session_id)
+        if row is None or row["tariff_json"] is None:
+            return
+        self.terms = Terms.from_json(row["tariff_json"])
+        self.pricer = self._new_pricer(self.terms)
+        for _, reading in await self.store.call(store.readings, session_id):
+            self._feed(reading)
+
+    async def _complete_receipt(self, session_id: str) -> None:
+        store = self.store.store
+        row = await self.store.call(store.session, session_id)
+        readings = [r for _, r in await self.store.call(store.readings, session_id)]
+        try:
+            receipt = receipt_for_session(row, readings)  # type: ignore[arg-type]
+        except Exception:
+            log.exception("receipt cannot be built", extra=fields(session=session_id))
+            return
+        await self.store.call(store.add_receipt, session_id, receipt, self.clock.now())
+        log.info("receipt completed after restart", extra=fields(session=session_id))
+
+    # ---- local API ----------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        state = self.state
+        outcome = self.seen.outcome
+        reading = outcome.reading if outcome and outcome.billable else None
+        energy = None
+        if state.start_reading is not None and state.last_reading is not None:
+            energy = state.last_reading.energy_import_wh - state.start_reading.energy_import_wh
+        cost = None
+        if self.pricer is not None and self.pricer.sample_count:
+            running = self.pricer.cost_so_far()
+            cost = {"currency": running.currency, "excl_vat": str(running.excl_vat),
+                    "incl_vat": str(running.incl_vat)}
+        auth = state.authorization
+        return {
+            "station_id": self.config.station.id,
+            "phase": state.phase.value,
+            "session_id": state.session_id,
+            "plugged": state.plugged,
+            "output_on": state.output_on,
+            "energy_wh": str(energy) if energy is not None else None,
+            "power_w": str(reading.power_w) if reading and reading.power_w is not None else None,
+            "cost": cost,
+            "cost_cap": str(auth.cost_cap) if auth and auth.cost_cap is not None else None,
+            "energy_cap_wh": (str(auth.energy_cap_wh)
+                              if auth and auth.energy_cap_wh is not None else None),
+            "stop_reason": state.stop_reason.value if state.stop_reason else None,
+            "since": iso_utc(state.since) if state.since else None,
+            "meter_fault": (f"{outcome.fault.kind}: {outcome.fault.detail}"
+                            if outcome and outcome.fault else None),
+            "charger_fault": (self.seen.charger.fault if self.seen.charger
+                              else self.seen.charger_error),
+        }
+
+    def register_api(self) -> None:
+        self.api.route("status", self._api_status)
+        self.api.route("start", self._api_start)
+        self.api.route("stop", self._api_stop)
+        self.api.route("receipt", self._api_receipt)
+        self.api.route("sessions", self._api_sessions)
+
+    async def _api_status(self, request: dict[str, Any]) -> dict[str, Any]:
+        return {"state": self.snapshot()}
+
+    async def _api_start(self, request: dict[str, Any]) -> dict[str, Any]:
+        token = request.get("id_token")
+        if not isinstance(token, str) or not token.strip() or len(token) > MAX_TOKEN_CHARS:
+            raise RequestError(f"id_token: expected a non-empty string of at most "
+                               f"{MAX_TOKEN_CHARS} characters, got {token!r}")
+        source = request.get("source", "local")
+        if source not in ("local", "app"):
+            raise RequestError(f"source: expected 'local' or 'app', got {source!r}")
+        cost_cap = _decimal_field(request, "cost_cap") or _optional_decimal(
+            self.config.session.default_cost_cap)
+        energy_cap = _decimal_field(request, "energy_cap_wh")
+        now = self.clock.now()
+        auth = Authorization(
+            id_token=token,
+            source=source,
+            valid_until=now + timedelta(seconds=self.config.session.authorization_valid_s),
+            cost_cap=cost_cap,
+            energy_cap_wh=energy_cap,
+        )
+        result = await self.apply(AuthorizationAccepted(now, str(uuid.uuid4()), auth))
+        if result.refused:
+            raise RequestError(result.refused)
+        return {"session_id": self.state.session_id, "state": self.snapshot()}
+
+    async def _api_stop(self, request: dict[str, Any]) -> dict[str, Any]:
+        names = {"Local": StopReason.LOCAL, "Remote": StopReason.REMOTE,
+                 "Technician": StopReason.TECHNICIAN}
+        reason_name = request.get("reason", "Local")
+        if reason_name not in names:
+            raise RequestError(f"reason: expected one of {', '.join(names)}, got {reason_name!r}")
+        token = request.get("id_token")
+        if token is not None and not isinstance(token, str):
+            raise RequestError(f"id_token: expected a string, got {token!r}")
+        result = await self.apply(StopRequested(self.clock.now(), names[reason_name], token))
+        if result.refused:
+            raise RequestError(result.refused)
+        return {"state": self.snapshot()}
+
+    async def _api_receipt(self, request: dict[str, Any]) -> dict[str, Any]:
+        session_id = request.get("session_id")
+        store = self.store.store
+        if session_id is None:
+            recent = await self.store.call(store.sessions, 20)
+            session_id = next((s["id"] for s in recent if s["meter_start_wh"] and s["closed_at"]),
+                              None)
+        if not isinstance(session_id, str):
+            raise RequestError("session_id: no session with a receipt")
+        found = await self.store.call(store.receipt, session_id)
+        if found is None:
+            raise RequestError(f"session_id: no receipt for {session_id!r}")
+        language = request.get("language", "en")
+        if language != "en":
+            row = await self.store.call(store.session, session_id)
+            readings = [r for _, r in await self.store.call(store.readings, session_id)]
+            try:
+                found = receipt_for_session(row, readings, language)  # type: ignore[arg-type]
+            except ValueError as exc:
+                raise RequestError(f"language: {exc}") from None
+        return {"session_id": session_id, "receipt": found[0], "text": found[1]}
+
+    async def _api_sessions(self, request: dict[str, Any]) -> dict[str, Any]:
+        limit = request.get("limit", 20)
+        if not isinstance(limit, int) or not 1 <= limit <= 1000:
+            raise RequestError(f"limit: expected an integer from 1 to 1000, got {limit!r}")
+        rows = await self.store.call(self.store.store.sessions, limit)
+        keep = ("id", "opened_at", "phase", "stop_reason", "meter_start_wh", "meter_stop_wh",
+                "started_at", "stopped_at", "closed_at", "source", "detail")
+        return {"sessions": [{k: row[k] for k in keep} for row in rows]}
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    async def shutdown(self) -> None:
+        """Stop cleanly: energy off (the open session resumes after restart)."""
+        if self.state.phase in ENERGY_PHASES or self.state.output_on:
+            log.warning("stopping with a session open; output switched off, it resumes "
+                        "after restart", extra=fields(session=self.state.session_id))
+            await self._set_output(False)
+        await self.api.close()
+        self.meter.close()
+        self.charger.close()
+        self.store.close()
+
+
+def _optional_decimal(text: str) -> Decimal | None:
+    return Decimal(text) if text else None
+
+
+def _decimal_field(request: dict[str, Any], key: str) -> Decimal | None:
+    value = request.get(key)
+    if value is None:
+        return None
+    try:
+        number = Decimal(str(value)) if isinstance(value, str | int) else None
+    except InvalidOperation:
+        number = None
+    if number is None or not number.is_finite() or number <= 0:
+        raise RequestError(f"{key}: expected a positive number as text, e.g. \"25.00\", "
+                           f"got {value!r}")
+    return number
+
+
+async def run_daemon(config: Config, clock: Clock, started_s: float) -> int:
+    from terminal.store import StoreError
+
+    try:
+        load_tariff(config.session.tariff_file)
+    except (OSError, ValueError) as exc:
+        print(f"evterm daemon: session.tariff_file: {exc}", file=sys.stderr)
+        return 2
+    try:
+        store = Store.open(database_path(config))
+    except StoreError as exc:
+        print(f"evterm daemon: refusing to start: {exc}", file=sys.stderr)
+        return 3
+    meter = open_meter(config.meter.model, config.meter.url, config.meter.unit_id,
+                       config.meter.timeout_s, clock)
+    charger = open_charger(config.charger.kind, config.charger.url, config.charger.unit_id,
+                           config.charger.timeout_s)
+    daemon = Daemon(config, clock, store, meter, charger)
+    daemon.register_api()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, daemon.stop)
+    try:
+        report = await daemon.recover()
+        try:
+            await daemon.api.start()
+        except OSError as exc:
+            print(f"evterm daemon: local API socket: {exc}", file=sys.stderr)
+            return 4
+        ready = {
+            "event": "ready",
+            "pid": os.getpid(),
+            "database": str(database_path(config)),
+            "socket": str(config.localapi.socket_path),
+            "phase": daemon.state.phase.value,
+            "recovery": report,
+            "ready_s": round(time.monotonic() - started_s, 3),
+        }
+        print(json.dumps(ready), flush=True)
+        log.info("daemon ready", extra=fields(phase=daemon.state.phase.value,
+                                              ready_s=ready["ready_s"]))
+        await daemon.run_loop()
+    finally:
+        await daemon.shutdown()
+    return 0

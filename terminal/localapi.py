@@ -1,0 +1,177 @@
+"""The daemon's local API: a Unix socket speaking JSON lines (docs/local-api.md).
+
+Clients (the touchscreen UI, `evterm session ...`, the service CLI) send one JSON
+object per line, `{"op": NAME, "id": ANY, ...}`, and get one reply line with the same
+`id` and `"ok": true|false`. A client that sent `{"op": "subscribe"}` also receives
+every message the daemon publishes (state snapshots, events). Several clients may be
+connected; a slow or dead client never blocks the daemon: its queue is bounded and it
+is dropped when the queue overflows. A malformed line is answered with an error that
+names what was wrong, and nothing else happens. Access is limited by the socket's
+file permissions (`[localapi] socket_mode`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import stat
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from terminal.logsetup import fields, get_logger
+
+log = get_logger("localapi")
+
+Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+MAX_LINE_BYTES = 64 * 1024
+QUEUE_LIMIT = 256
+
+
+class RequestError(Exception):
+    """A request the daemon refuses; the message is sent to the client."""
+
+
+class _Client:
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(QUEUE_LIMIT)
+        self.subscribed = False
+
+    def send(self, message: dict[str, Any]) -> bool:
+        """Queue a line; False when the client is too slow and must go."""
+        line = (json.dumps(message, sort_keys=True, default=str) + "\n").encode()
+        try:
+            self.queue.put_nowait(line)
+        except asyncio.QueueFull:
+            return False
+        return True
+
+    async def pump(self) -> None:
+        while (line := await self.queue.get()) is not None:
+            self.writer.write(line)
+            await self.writer.drain()
+
+
+class LocalApi:
+    def __init__(self, path: str | Path, mode: int = 0o660) -> None:
+        self.path = Path(path)
+        self.mode = mode
+        self.handlers: dict[str, Handler] = {}
+        self._clients: set[_Client] = set()
+        self._server: asyncio.AbstractServer | None = None
+        self.snapshot: Callable[[], dict[str, Any]] | None = None
+
+    def route(self, op: str, handler: Handler) -> None:
+        self.handlers[op] = handler
+
+    async def start(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists() or self.path.is_symlink():
+            if not stat.S_ISSOCK(self.path.lstat().st_mode):
+                raise OSError(f"{self.path} exists and is not a socket; not replacing it")
+            self.path.unlink()
+        old_umask = os.umask(0o177)
+        try:
+            self._server = await asyncio.start_unix_server(
+                self._serve, path=str(self.path), limit=MAX_LINE_BYTES
+            )
+        finally:
+            os.umask(old_umask)
+        os.chmod(self.path, self.mode)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for client in list(self._clients):
+                client.writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    @property
+    def client_count(self) -> int:
+        return len(self._clients)
+
+    def publish(self, message: dict[str, Any]) -> None:
+        """Send to every subscriber, never waiting; drop subscribers that lag."""
+        for client in list(self._clients):
+            if client.subscribed and not client.send(message):
+                log.warning("local API client too slow; disconnected")
+                self._drop(client)
+
+    def _drop(self, client: _Client) -> None:
+        self._clients.discard(client)
+        client.writer.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        client = _Client(writer)
+        self._clients.add(client)
+        pump = asyncio.create_task(client.pump())
+        try:
+            while True:
+                try:
+                    line = await reader.readline()
+                except ValueError:  # longer than the limit
+                    client.send({"ok": False, "error": f"line longer than {MAX_LINE_BYTES} bytes"})
+                    break
+                if not line:
+                    break
+                if line.strip():
+                    client.send(await self._handle(client, line))
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self._clients.discard(client)
+            with contextlib.suppress(asyncio.QueueFull):
+                client.queue.put_nowait(None)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(pump, 2)
+            pump.cancel()
+            writer.close()
+
+    async def _handle(self, client: _Client, line: bytes) -> dict[str, Any]:
+        try:
+            request = json.loads(line)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return {"ok": False, "error": f"not a JSON object: {exc}"}
+        if not isinstance(request, dict):
+            return {"ok": False, "error": "a request must be a JSON object with an 'op' field"}
+        reply: dict[str, Any] = {"id": request.get("id")} if "id" in request else {}
+        op = request.get("op")
+        if op == "subscribe":
+            client.subscribed = True
+            snapshot = self.snapshot() if self.snapshot else {}
+            return {**reply, "ok": True, "op": "subscribe", "state": snapshot}
+        handler = self.handlers.get(op) if isinstance(op, str) else None
+        if handler is None:
+            known = ", ".join(sorted([*self.handlers, "subscribe"]))
+            return {**reply, "ok": False, "error": f"unknown op {op!r}; known: {known}"}
+        try:
+            result = await handler(request)
+        except RequestError as exc:
+            return {**reply, "ok": False, "op": op, "error": str(exc)}
+        except Exception as exc:  # a handler bug must not take the daemon down
+            log.exception("local API handler failed", extra=fields(op=op))
+            return {**reply, "ok": False, "op": op, "error": f"internal error: {exc}"}
+        return {**reply, "ok": True, "op": op, **result}
+
+
+def request(path: str | Path, message: dict[str, Any], timeout_s: float = 5.0) -> dict[str, Any]:
+    """One request from a blocking client (CLI, tests): send a line, read the reply."""
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout_s)
+        sock.connect(str(path))
+        sock.sendall((json.dumps(message) + "\n").encode())
+        buffer = b""
+        while not buffer.endswith(b"\n"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("the daemon closed the connection")
+            buffer += chunk
+    return dict(json.loads(buffer))
