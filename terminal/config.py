@@ -89,7 +89,10 @@ def _check_meter_url(value: str) -> str | None:
 @dataclass(frozen=True)
 class StationConfig:
     id: str = option(doc="EVSE id of this charge point, shown on screen and receipts")
-    operator: str = option("", doc="Operator name for the screen and receipts")
+    operator: str = option(
+        doc="Operator's name, shown on the screen and printed on every receipt",
+        check=lambda v: None if v.strip() else "a non-empty name",
+    )
     timezone: str = option(
         "UTC", doc="IANA time zone of the station; tariff times are local", check=_check_timezone
     )

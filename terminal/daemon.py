@@ -285,9 +285,11 @@ class Daemon:
         if self.seen.at_monotonic_s is not None:
             self.seen.interval_s = now_s - self.seen.at_monotonic_s
         self.seen.at_monotonic_s = now_s
+        # charger first: when it reports the EV unplugged or the output off, the meter
+        # reading taken after it already holds every Wh that flowed
+        await self._read_charger()
         outcome = await self.monitor.poll()
         self.seen.outcome = outcome
-        await self._read_charger()
         reading = outcome.reading if outcome.billable else None
         fault = outcome.fault
         async with self._lock:

@@ -10,6 +10,7 @@ REPO = Path(__file__).resolve().parents[2]
 GOOD = """
 [station]
 id = "DE*EVT*E0001*1"
+operator = "Example Charging GmbH"
 timezone = "Europe/Berlin"
 
 [meter]
@@ -62,7 +63,8 @@ def test_bad_config_names_key_value_and_allowed(tmp_path, text, message):
 def test_every_problem_is_reported_at_once():
     with pytest.raises(ConfigError) as err:
         parse_config({"station": {}, "meter": {"timeout_s": 99, "typo": 1}})
-    assert len(err.value.problems) == 3
+    assert [p.split(":")[0].split(" ")[0] for p in err.value.problems] == [
+        "station.id", "station.operator", "meter.typo", "meter.timeout_s"]
 
 
 def test_config_check_exits_non_zero_with_the_error(tmp_path, capsys):

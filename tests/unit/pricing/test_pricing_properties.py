@@ -306,14 +306,14 @@ def reference_price(t: Tariff, s: SessionInput, tz: str) -> dict[object, tuple[D
         if element is not None:
             quantity[(dimension, element)] = quantity.get((dimension, element), 0) + (b - a)
             last_time = (dimension, element)
-    if len(points) == 1:  # zero-length session: the state at the start
-        local = from_us(int(start * 10**6)).astimezone(zone)
-        matching = [
-            i for i, r in enumerate(rs) if _holds(r, local, Fraction(0), Fraction(0), s.samples[0])
-        ]
-        flat = next((i for i in matching if t.elements[i].component(Dimension.FLAT)), None)
-        if flat is not None:
-            flats.append(flat)
+    # the FLAT element in force at the first sample counts, even for an instant
+    local = from_us(int(start * 10**6)).astimezone(zone)
+    matching = [
+        i for i, r in enumerate(rs) if _holds(r, local, Fraction(0), Fraction(0), s.samples[0])
+    ]
+    flat = next((i for i in matching if t.elements[i].component(Dimension.FLAT)), None)
+    if flat is not None and flat not in flats:
+        flats.append(flat)
     for flat in flats:
         quantity[(Dimension.FLAT, flat)] = Fraction(1)
     steps = []
