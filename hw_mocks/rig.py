@@ -51,6 +51,7 @@ class Rig:
         "max_power_w": 150_000, "ramp_s": 10, "constant_s": 240, "taper_s": 240,
         "taper_end_power_w": 20_000})
     poll_interval_s: float = 2.0
+    operator: str = "evterm test operator"
     session: dict[str, object] = field(default_factory=dict)
     charger: dict[str, object] = field(default_factory=dict)
     anchor_s: float = field(default_factory=time.time)
@@ -75,7 +76,7 @@ class Rig:
     def write_config(self) -> Path:
         url = f"tcp://127.0.0.1:{self.port}"
         sections: dict[str, dict[str, object]] = {
-            "station": {"id": "DE*EVT*E0001*1", "operator": "evterm test operator",
+            "station": {"id": "DE*EVT*E0001*1", "operator": self.operator,
                         "timezone": "Europe/Berlin", "state_dir": str(self.folder / "state")},
             "meter": {"model": self.meter_model, "url": url, "poll_interval_s":
                       self.poll_interval_s, "timeout_s": 0.5, "max_failed_polls": 3},

@@ -1,7 +1,10 @@
 """`evterm demo`: the whole terminal on simulated hardware.
 
-Today: the meter simulator (a separate process, Modbus TCP) and a live meter readout
-through the real driver and monitor. Later issues add the daemon, UI, readers and broker.
+The station simulator (car, power stage and meter on Modbus TCP) and the daemon as
+separate processes on a scaled clock, then scripted sessions through the daemon's
+local API with a live readout and the receipts (terminal/demo_script.py).
+`--meter-only` shows just the meter through the real driver. Later issues add the UI,
+the card readers and the backend.
 """
 
 from __future__ import annotations
@@ -20,9 +23,17 @@ from drivers.meter.monitor import MeterMonitor
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     demo = subparsers.add_parser("demo", help="run the terminal on simulated hardware")
-    demo.add_argument("--model", default="eastron_sdm630", help="meter model to simulate")
+    demo.add_argument("--speed", type=float, default=30.0,
+                      help="simulated seconds per real second (default 30)")
+    demo.add_argument("--folder", default="var/demo",
+                      help="where the demo keeps its config, database and logs")
+    demo.add_argument("--keep", action="store_true",
+                      help="after the scripted sessions, keep running for hands-on use")
+    demo.add_argument("--meter-only", action="store_true",
+                      help="only the meter simulator and a live meter readout")
+    demo.add_argument("--model", default="eastron_sdm630", help="meter model (--meter-only)")
     demo.add_argument("--duration-s", type=float, default=0,
-                      help="stop after this many seconds (0 = until Ctrl-C)")
+                      help="--meter-only: stop after this many seconds (0 = until Ctrl-C)")
     demo.set_defaults(func=run)
 
 
@@ -85,6 +96,14 @@ async def _readout(model: str, url: str, duration_s: float) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.meter_only:
+        return _run_meter_only(args)
+    from terminal.demo_script import run_scripted
+
+    return run_scripted(args)
+
+
+def _run_meter_only(args: argparse.Namespace) -> int:
     port = free_port()
     sim = start_meter_sim(args.model, port, "--ramp-s", "10")
     try:

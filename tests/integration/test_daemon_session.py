@@ -244,3 +244,36 @@ def test_corrupt_database_refuses_to_start_and_is_kept(tmp_path):
             rig.start_daemon(timeout_s=10)
         assert rig.database.read_bytes() == damaged
         assert "refusing to start" in rig.daemon.stderr.read() if rig.daemon.stderr else True
+
+
+def test_session_cli_drives_the_daemon_end_to_end(rig):
+    import subprocess
+    import sys
+
+    def evterm(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "terminal.cli", "session", "--socket",
+                               rig.socket_path, *args], capture_output=True, text=True,
+                              timeout=30)
+
+    started = evterm("start", "--id-token", "CLI-CARD", "--cost-cap", "20.00")
+    assert started.returncode == 0, started.stderr
+    session_id = json.loads(started.stdout)["session_id"]
+    busy = evterm("start", "--id-token", "OTHER")
+    assert busy.returncode == 1 and "already" in busy.stderr
+    rig.ev("plug")
+    rig.wait_phase("Charging")
+    status = json.loads(evterm("status").stdout)["state"]
+    assert status["session_id"] == session_id and status["cost_cap"] == "20.00"
+    assert evterm("stop", "--id-token", "CLI-CARD").returncode == 0
+    rig.ev("unplug")
+    rig.wait_phase("Available")
+    text = evterm("receipt").stdout
+    assert session_id in text.replace("\n", "").replace(" ", "")
+    german = evterm("receipt", session_id, "--language", "de").stdout
+    assert "kWh" in german and "," in german
+    listed = json.loads(evterm("list").stdout)["sessions"]
+    assert listed[0]["id"] == session_id and listed[0]["stop_reason"] == "Local"
+    gone = subprocess.run([sys.executable, "-m", "terminal.cli", "session", "--socket",
+                           "/nonexistent/evterm.sock", "status"], capture_output=True,
+                          text=True, timeout=30)
+    assert gone.returncode == 2 and "cannot reach the daemon" in gone.stderr

@@ -334,3 +334,14 @@ def test_transitions_name_their_trigger():
     last = d.records(Transition)[-1]
     assert (last.from_phase, last.to_phase, last.trigger) == (
         Phase.CHARGING, Phase.FINISHING, "Remote")
+
+
+def test_docs_list_exactly_the_stop_reasons():
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "session.md").read_text()
+    section = doc.split("## Stop reasons", 1)[1].split("\n## ", 1)[0]
+    documented = re.findall(r"^\| `(\w+)` \|", section, flags=re.MULTILINE)
+    assert sorted(documented) == sorted(reason.value for reason in StopReason)
+    assert len(documented) == len(set(documented))
