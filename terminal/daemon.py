@@ -130,6 +130,7 @@ class Daemon:
         self._lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self.steps_applied = 0
+        self.journal_failed = False
 
     # ---- terms and pricing ------------------------------------------------------------
 
@@ -205,16 +206,28 @@ class Daemon:
         receipt = None
         if close is not None and close.stop_reading is not None and session_id:
             receipt = await self._receipt_on_close(session_id, result, new_readings)
-        await self.store.call(
-            self.store.store.commit,
-            result.records,
-            state_to_json(result.state),
-            session_id=session_id,
-            station_id=self.config.station.id,
-            tariff_json=terms_json,
-            receipt=receipt,
-            at=self.clock.now(),
-        )
+        try:
+            await self.store.call(
+                self.store.store.commit,
+                result.records,
+                state_to_json(result.state),
+                session_id=session_id,
+                station_id=self.config.station.id,
+                tariff_json=terms_json,
+                receipt=receipt,
+                at=self.clock.now(),
+            )
+        except Exception:
+            # what cannot be journaled cannot be billed: no energy until it can
+            if not self.journal_failed:
+                log.critical("journal commit failed; energy delivery held off",
+                             exc_info=True, extra=fields(session=session_id))
+            self.journal_failed = True
+            await self._set_output(False)
+            raise
+        if self.journal_failed:
+            log.warning("journal writable again", extra=fields(session=session_id))
+            self.journal_failed = False
         self.state = result.state
         self.steps_applied += 1
         for record in new_readings:
@@ -306,8 +319,9 @@ class Daemon:
             )
             result = await self._apply(tick)
             status = self.seen.charger
-            if status is not None and status.output_commanded != self.state.output_on:
-                await self._set_output(self.state.output_on)
+            wanted = self.state.output_on and not self.journal_failed
+            if status is not None and status.output_commanded != wanted:
+                await self._set_output(wanted)
         self.api.publish({"type": "state", "state": self.snapshot()})
         return result
 
@@ -479,6 +493,13 @@ class Daemon:
             self.config.session.default_cost_cap)
         energy_cap = _decimal_field(request, "energy_cap_wh")
         now = self.clock.now()
+        tariff = self.station_terms().tariff
+        if (tariff.start_date_time and now < tariff.start_date_time) or (
+            tariff.end_date_time and now >= tariff.end_date_time
+        ):
+            raise RequestError("the station has no tariff valid now; charging is not offered")
+        if self.journal_failed:
+            raise RequestError("the terminal cannot record sessions right now (storage fault)")
         auth = Authorization(
             id_token=token,
             source=source,

@@ -1,0 +1,82 @@
+"""The daemon in process with a scripted meter and charger: when the journal cannot be
+written, energy is held off and no new session starts (the real hardware paths are
+tested in tests/integration)."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from drivers.charger import ChargerStatus, EvState
+from drivers.meter.reading import MeterReading
+from terminal.config import parse_config
+from terminal.daemon import Daemon, database_path
+from terminal.localapi import RequestError
+from terminal.store import Store
+from tests.unit.clockfake import FakeClock
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class ScriptedMeter:
+    model = None
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.energy_wh = Decimal(10_000)
+
+    async def read_snapshot(self) -> MeterReading:
+        self.energy_wh += 40
+        return MeterReading(self.clock.now(), self.energy_wh, None, Decimal(150_000),
+                            Decimal(800), Decimal("187.5"), "S1")
+
+    def close(self) -> None:
+        pass
+
+
+class ScriptedCharger:
+    def __init__(self) -> None:
+        self.commanded = False
+
+    async def status(self) -> ChargerStatus:
+        return ChargerStatus(EvState.C, self.commanded, self.commanded)
+
+    async def set_output(self, on: bool) -> None:
+        self.commanded = on
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_journal_that_cannot_be_written_holds_energy_off(tmp_path):
+    config = parse_config({
+        "station": {"id": "ST1", "operator": "Op", "state_dir": str(tmp_path)},
+        "session": {"tariff_file": str(REPO / "examples/tariffs/de_dc_hpc_adhoc.json")},
+        "localapi": {"socket_path": str(tmp_path / "api.sock")},
+    })
+    clock = FakeClock()
+
+    async def scenario() -> None:
+        charger = ScriptedCharger()
+        daemon = Daemon(config, clock, Store.open(database_path(config)),
+                        ScriptedMeter(clock), charger)
+        await daemon.recover()
+        await daemon._api_start({"id_token": "CARD"})
+        for _ in range(3):
+            clock.advance(1)
+            await daemon.poll_once()
+        assert daemon.state.phase.value == "Charging" and charger.commanded
+        daemon.store.store.conn.close()  # the storage fails
+        clock.advance(1)
+        with pytest.raises(Exception, match="closed"):
+            await daemon.poll_once()
+        assert charger.commanded is False
+        assert daemon.journal_failed
+        with pytest.raises(RequestError, match="storage fault"):
+            await daemon._api_start({"id_token": "OTHER"})
+        daemon.store._pool.shutdown()
+
+    asyncio.run(scenario())
