@@ -10,9 +10,10 @@ What it measures (model eastron_sdm630 unless --model is given):
    block read: request + reply bytes at 11 bits a character plus a 3.5 character gap
    per frame, from hw_mocks.meter_sim.line_time_s), and median latency / line time.
    Target: ratio <= 1.3. For diagnosis it splits the latency above the line time into
-   the round trip with the simulator answering at once (`--no-line-time`) and the timer
-   overshoot of the simulator's asyncio.sleep, and repeats the ratio at 115200 baud for
-   every shipped model.
+   the round trip with the simulator answering at once (`--no-line-time`) and, for
+   reference, this machine's asyncio.sleep overshoot (the simulator no longer pays it:
+   it holds each reply to an absolute deadline), and repeats the ratio at 115200 baud
+   for every shipped model.
 3. CPU cost of a MeterMonitor polling the TCP simulator at 1 Hz, measured in this
    process only (time.process_time; the simulator runs in a child process), as percent
    of one core. Target: < 0.5 %.
@@ -221,8 +222,8 @@ def rtu_latencies_s(model: str, baud: int, snapshots: int, *, line_time: bool) -
 
 
 async def sleep_overshoot_median_s(duration_s: float, samples: int) -> float:
-    """How much later than asked asyncio.sleep(duration_s) returns (the simulator holds
-    each RTU reply with asyncio.sleep, so this overshoot adds to every block read)."""
+    """How much later than asked asyncio.sleep(duration_s) returns (a reference figure:
+    the simulator holds each RTU reply to an absolute deadline instead)."""
     overshoots_s: list[float] = []
     for _ in range(samples):
         t0_s = time.perf_counter()
