@@ -1,0 +1,109 @@
+"""Tokens, masking and the card envelope: the PAN never leaves memory in the clear."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from hw_mocks.gateway_crypto import EnvelopeError, open_envelope
+from terminal.payment import (
+    CardData,
+    CardDataError,
+    KeyFileError,
+    TokenKey,
+    last4,
+    load_gateway_key,
+    load_token_key,
+    mask_pan,
+    seal,
+    tokenize,
+)
+
+VISA = "4111111111111111"  # public test card numbers only
+MASTERCARD = "5555555555554444"
+AMEX = "378282246310005"
+KEY = TokenKey("k1", bytes(range(32)))
+
+
+def test_same_card_same_token_other_key_other_token():
+    card = CardData(VISA, "2812", "01")
+    token = tokenize(card, KEY)
+    assert token == tokenize(CardData(VISA), KEY)
+    assert token.startswith("k1.") and len(token) == 43
+    assert VISA not in token and tokenize(CardData(MASTERCARD), KEY) != token
+    rotated = tokenize(card, TokenKey("k2", bytes(range(1, 33))))
+    assert rotated.startswith("k2.") and rotated[3:] != token[3:]
+
+
+@pytest.mark.parametrize(
+    ("pan", "masked"),
+    [(VISA, "411111******1111"), (AMEX, "37828******0005"), ("4222222222222", "422******2222")],
+    ids=["16-digits", "15-digits", "13-digits"],
+)
+def test_mask_shows_at_most_first_six_and_last_four(pan, masked):
+    assert mask_pan(pan) == masked
+    assert last4(pan) == pan[-4:]
+    shown = [c for c in mask_pan(pan) if c.isdigit()]
+    assert len(shown) <= 10 and len(shown) <= len(pan) - 3
+
+
+def test_card_data_never_shows_its_pan(caplog):
+    card = CardData(VISA, "2812", "01")
+    assert VISA not in repr(card) and VISA not in str(card) and VISA not in f"{card}"
+    logging.getLogger("evterm.test").warning("card %s %r", card, card)
+    assert VISA not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "pan", ["4111111111111112", "41111111111", "4111 1111 1111 1111", "411111111111111x"],
+    ids=["bad-luhn", "too-short", "spaces", "letter"],
+)
+def test_bad_card_numbers_are_refused_without_repeating_them(pan):
+    with pytest.raises(CardDataError) as err:
+        CardData(pan)
+    assert pan not in str(err.value) and "41111111111" not in str(err.value)
+
+
+def test_envelope_opens_only_at_the_gateway():
+    gateway = X25519PrivateKey.generate()
+    card = CardData(VISA, "2812", "01")
+    envelope = seal(card, gateway.public_key(), "DE*EVT*E0001*1", "S-1")
+    text = json.dumps(envelope)
+    assert VISA not in text and "2812" not in text
+    assert open_envelope(envelope, gateway) == {"pan": VISA, "expiry": "2812", "psn": "01"}
+    with pytest.raises(EnvelopeError, match="wrong key or altered"):
+        open_envelope(envelope, X25519PrivateKey.generate())
+    with pytest.raises(EnvelopeError, match="wrong key or altered"):
+        open_envelope({**envelope, "reference": "S-2"}, gateway)
+    with pytest.raises(EnvelopeError, match="malformed"):
+        open_envelope({**envelope, "nonce": "***"}, gateway)
+    assert seal(card, gateway.public_key(), "T", "R")["ct"] != seal(
+        card, gateway.public_key(), "T", "R")["ct"]
+
+
+def test_key_files(tmp_path):
+    token_file = tmp_path / "token.key"
+    token_file.write_text(bytes(range(32)).hex() + "\n")
+    assert load_token_key(token_file, "k1") == KEY
+    token_file.write_text("abcd")
+    with pytest.raises(KeyFileError, match="at least 32 bytes"):
+        load_token_key(token_file, "k1")
+    token_file.write_text("not hex at all")
+    with pytest.raises(KeyFileError, match="expected hex"):
+        load_token_key(token_file, "k1")
+    with pytest.raises(KeyFileError, match="cannot read"):
+        load_token_key(tmp_path / "absent.key", "k1")
+    pem = tmp_path / "gateway.pem"
+    gateway = X25519PrivateKey.generate()
+    pem.write_bytes(gateway.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    assert load_gateway_key(pem).public_bytes_raw() == gateway.public_key().public_bytes_raw()
+    pem.write_bytes(Ed25519PrivateKey.generate().public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    with pytest.raises(KeyFileError, match="expected an X25519 public key"):
+        load_gateway_key(pem)
