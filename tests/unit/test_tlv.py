@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -68,14 +70,10 @@ def test_pdol_parsed_and_filled():
 
 @given(st.binary(max_size=300))
 def test_fuzz_only_tlv_errors_escape(data):
-    try:
+    with contextlib.suppress(TlvError):
         parse(data)
-    except TlvError:
-        pass
-    try:
+    with contextlib.suppress(TlvError):
         parse_dol(data)
-    except TlvError:
-        pass
 
 
 @given(st.lists(st.tuples(st.sampled_from([0x57, 0x5A, 0x9F6B, 0x5F24, 0x50, 0x9F38]),
