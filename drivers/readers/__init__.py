@@ -1,0 +1,1 @@
+"""Card readers: PC/SC (RFID/NFC and EMV contactless) and serial 125 kHz readers."""
