@@ -21,11 +21,10 @@ from typing import Any
 
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
-from pymodbus.framer import FramerType
 
 from drivers.charger import ChargerError, ChargerStatus, EvState
 from drivers.meter.modbus_meter import EXCEPTION_NAMES
-from drivers.meter.transport import RtuTransport, TcpTransport, Transport
+from drivers.meter.transport import Transport, make_client
 
 # the evterm charger IO interface (docs/charger.md)
 COIL_OUTPUT = 0  # write: command the output on/off; read: the command
@@ -89,22 +88,8 @@ class ModbusCoilCharger:
         return f"unit {self.unit_id} at {self.transport.describe()}"
 
     def _make_client(self) -> AsyncModbusTcpClient | AsyncModbusSerialClient:
-        t = self.transport
-        if isinstance(t, TcpTransport):
-            return AsyncModbusTcpClient(
-                t.host, port=t.port, timeout=self.timeout_s, retries=0, reconnect_delay=0
-            )
-        assert isinstance(t, RtuTransport)
-        return AsyncModbusSerialClient(
-            t.device,
-            framer=FramerType.RTU,
-            baudrate=t.baud or DEFAULT_BAUD,
-            parity=t.parity or DEFAULT_PARITY,
-            stopbits=t.stop_bits or DEFAULT_STOP_BITS,
-            bytesize=t.byte_size,
-            timeout=self.timeout_s,
-            retries=0,
-            reconnect_delay=0,
+        return make_client(
+            self.transport, self.timeout_s, DEFAULT_BAUD, DEFAULT_PARITY, DEFAULT_STOP_BITS
         )
 
     async def _ensure_connected(self) -> AsyncModbusTcpClient | AsyncModbusSerialClient:

@@ -16,12 +16,11 @@ from decimal import Decimal
 
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
-from pymodbus.framer import FramerType
 
 from drivers.meter.codec import DecodeError, decode
 from drivers.meter.reading import MeterReadError, MeterReading
 from drivers.meter.registermap import Block, MeterModel, RegisterSpec, plan_blocks
-from drivers.meter.transport import RtuTransport, TcpTransport, Transport
+from drivers.meter.transport import Transport, make_client
 from terminal.clock import SYSTEM_CLOCK, Clock
 
 EXCEPTION_NAMES = {
@@ -70,22 +69,9 @@ class ModbusMeter:
         return len(self._snapshot_blocks)
 
     def _make_client(self) -> AsyncModbusTcpClient | AsyncModbusSerialClient:
-        t = self.transport
-        if isinstance(t, TcpTransport):
-            return AsyncModbusTcpClient(
-                t.host, port=t.port, timeout=self.timeout_s, retries=0, reconnect_delay=0
-            )
-        assert isinstance(t, RtuTransport)
-        return AsyncModbusSerialClient(
-            t.device,
-            framer=FramerType.RTU,
-            baudrate=t.baud or self.model.default_baud,
-            parity=t.parity or self.model.default_parity,
-            stopbits=t.stop_bits or self.model.default_stop_bits,
-            bytesize=t.byte_size,
-            timeout=self.timeout_s,
-            retries=0,
-            reconnect_delay=0,
+        return make_client(
+            self.transport, self.timeout_s, self.model.default_baud,
+            self.model.default_parity, self.model.default_stop_bits
         )
 
     async def _ensure_connected(self) -> AsyncModbusTcpClient | AsyncModbusSerialClient:

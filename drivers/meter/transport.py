@@ -7,7 +7,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
+
+if TYPE_CHECKING:
+    from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 
 BAUD_RATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
 PARITIES = ("N", "E", "O")
@@ -89,3 +93,29 @@ def parse_meter_url(url: str) -> Transport:
             int(size) if size else 8,
         )
     raise TransportError(f"unsupported meter URL {url!r}; expected {_URL_HELP}")
+
+
+def make_client(
+    transport: Transport, timeout_s: float, baud: int, parity: str, stop_bits: int
+) -> AsyncModbusTcpClient | AsyncModbusSerialClient:
+    """The pymodbus async client for a transport: no retries and no automatic reconnect
+    (the drivers decide), serial settings from the URL or else the given defaults.
+    Create it inside the running event loop."""
+    from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+    from pymodbus.framer import FramerType
+
+    if isinstance(transport, TcpTransport):
+        return AsyncModbusTcpClient(
+            transport.host, port=transport.port, timeout=timeout_s, retries=0, reconnect_delay=0
+        )
+    return AsyncModbusSerialClient(
+        transport.device,
+        framer=FramerType.RTU,
+        baudrate=transport.baud or baud,
+        parity=transport.parity or parity,
+        stopbits=transport.stop_bits or stop_bits,
+        bytesize=transport.byte_size,
+        timeout=timeout_s,
+        retries=0,
+        reconnect_delay=0,
+    )
