@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from drivers.meter.reading import MeterReading
@@ -53,8 +53,9 @@ class Terms:
             operator=data["operator"],
         )
 
-    @property
+    @cached_property
     def tariff(self) -> Tariff:
+        """The parsed tariff (parsed once per Terms)."""
         return parse_tariff(self.tariff_json)
 
 
@@ -111,8 +112,3 @@ def receipt_for_session(
     )
     receipt = build_receipt(facts, terms.tariff, result, language)
     return receipt.to_json(), receipt.to_text()
-
-
-def closed_at(session: dict[str, Any]) -> datetime | None:
-    value = session.get("closed_at")
-    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None

@@ -37,14 +37,18 @@ from terminal.clock import Clock, iso_utc
 from terminal.config import Config
 from terminal.localapi import LocalApi, RequestError
 from terminal.logsetup import fields, get_logger
-from terminal.pricing import RunningPricer, Sample, load_tariff
+from terminal.pricing import (
+    RunningPricer,
+    Sample,
+    TariffNotApplicableError,
+    check_validity,
+)
 from terminal.session import (
     ENERGY_PHASES,
     Authorization,
     AuthorizationAccepted,
     CloseSession,
     Event,
-    OpenSession,
     ReadingRecord,
     Recover,
     Rules,
@@ -80,6 +84,21 @@ def rules_from(config: Config) -> Rules:
     )
 
 
+def load_station_terms(config: Config) -> Terms:
+    """The terms for sessions starting now: the station's tariff file (read and parsed
+    once; OSError or ValueError naming the problem), time zone, threshold, identity."""
+    tariff_json = json.loads(Path(config.session.tariff_file).read_text(encoding="utf-8"))
+    terms = Terms(
+        tariff_json=tariff_json,
+        timezone=config.station.timezone,
+        charging_threshold_w=Decimal(config.session.charging_threshold_w),
+        station_id=config.station.id,
+        operator=config.station.operator,
+    )
+    _ = terms.tariff  # parsed and checked here, before anything starts
+    return terms
+
+
 def database_path(config: Config) -> Path:
     return Path(config.station.state_dir) / DATABASE_NAME
 
@@ -103,6 +122,7 @@ class Daemon:
         store: Store,
         meter: Meter,
         charger: ChargerControl,
+        station_terms: Terms,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -118,9 +138,7 @@ class Daemon:
             fault_interval_s=config.logging.fault_interval_s,
             clock=clock,
         )
-        self.tariff_json: dict[str, Any] = json.loads(
-            Path(config.session.tariff_file).read_text(encoding="utf-8")
-        )
+        self.station_terms = station_terms  # for sessions starting now
         self.state = SessionState()
         self.terms: Terms | None = None
         self.pricer: RunningPricer | None = None
@@ -129,19 +147,9 @@ class Daemon:
         self.api.snapshot = self.snapshot
         self._lock = asyncio.Lock()
         self._stopping = asyncio.Event()
-        self.steps_applied = 0
         self.journal_failed = False
 
     # ---- terms and pricing ------------------------------------------------------------
-
-    def station_terms(self) -> Terms:
-        return Terms(
-            tariff_json=self.tariff_json,
-            timezone=self.config.station.timezone,
-            charging_threshold_w=Decimal(self.config.session.charging_threshold_w),
-            station_id=self.config.station.id,
-            operator=self.config.station.operator,
-        )
 
     def _new_pricer(self, terms: Terms) -> RunningPricer:
         return RunningPricer(terms.tariff, terms.timezone, terms.charging_threshold_w)
@@ -185,7 +193,10 @@ class Daemon:
 
     async def apply(self, event: Event) -> Step:
         async with self._lock:
-            return await self._apply(event)
+            result = await self._apply(event)
+        if result.records or result.actions:
+            self.api.publish({"type": "state", "state": self.snapshot()})
+        return result
 
     async def _apply(self, event: Event) -> Step:
         result = step(self.state, event, self.rules)
@@ -193,13 +204,10 @@ class Daemon:
             self.state = result.state
             return result
         session_id = result.state.session_id or self.state.session_id
-        for record in result.records:
-            if isinstance(record, OpenSession):
-                session_id = record.session_id
         new_readings = [r for r in result.records if isinstance(r, ReadingRecord)]
         terms_json = None
         if any(r.kind == "start" for r in new_readings):
-            self.terms = self.station_terms()
+            self.terms = self.station_terms
             self.pricer = self._new_pricer(self.terms)
             terms_json = self.terms.to_json()
         close = next((r for r in result.records if isinstance(r, CloseSession)), None)
@@ -229,7 +237,6 @@ class Daemon:
             log.warning("journal writable again", extra=fields(session=session_id))
             self.journal_failed = False
         self.state = result.state
-        self.steps_applied += 1
         for record in new_readings:
             try:
                 self._feed(record.reading)
@@ -242,7 +249,6 @@ class Daemon:
         for action in result.actions:
             if isinstance(action, SetOutput):
                 await self._set_output(action.on)
-        self.api.publish({"type": "state", "state": self.snapshot()})
         if close is not None:
             self.api.publish({"type": "session_ended", "session_id": session_id,
                               "stop_reason": close.stop_reason, "phase": close.phase})
@@ -310,7 +316,7 @@ class Daemon:
             tick = Tick(
                 at=self.clock.now(),
                 reading=reading,
-                meter_fault=f"{fault.kind}: {fault.detail}" if fault else None,
+                meter_fault=str(fault) if fault else None,
                 charger=self.seen.charger,
                 charger_error=self.seen.charger_error,
                 projected_cost=projected_cost,
@@ -389,7 +395,7 @@ class Daemon:
             at=self.clock.now(),
             resume=resume,
             reading=reading,
-            meter_fault=f"{fault.kind}: {fault.detail}" if fault else None,
+            meter_fault=str(fault) if fault else None,
         ))
         detail = {
             "resumed": self.state.is_open,
@@ -465,8 +471,7 @@ class Daemon:
                               if auth and auth.energy_cap_wh is not None else None),
             "stop_reason": state.stop_reason.value if state.stop_reason else None,
             "since": iso_utc(state.since) if state.since else None,
-            "meter_fault": (f"{outcome.fault.kind}: {outcome.fault.detail}"
-                            if outcome and outcome.fault else None),
+            "meter_fault": str(outcome.fault) if outcome and outcome.fault else None,
             "charger_fault": (self.seen.charger.fault if self.seen.charger
                               else self.seen.charger_error),
         }
@@ -493,11 +498,12 @@ class Daemon:
             self.config.session.default_cost_cap)
         energy_cap = _decimal_field(request, "energy_cap_wh")
         now = self.clock.now()
-        tariff = self.station_terms().tariff
-        if (tariff.start_date_time and now < tariff.start_date_time) or (
-            tariff.end_date_time and now >= tariff.end_date_time
-        ):
-            raise RequestError("the station has no tariff valid now; charging is not offered")
+        try:
+            check_validity(self.station_terms.tariff, now)
+        except TariffNotApplicableError as exc:
+            raise RequestError(
+                f"the station has no tariff valid now; charging is not offered ({exc})"
+            ) from None
         if self.journal_failed:
             raise RequestError("the terminal cannot record sessions right now (storage fault)")
         auth = Authorization(
@@ -593,7 +599,7 @@ async def run_daemon(config: Config, clock: Clock, started_s: float) -> int:
     from terminal.store import StoreError
 
     try:
-        load_tariff(config.session.tariff_file)
+        terms = load_station_terms(config)
     except (OSError, ValueError) as exc:
         print(f"evterm daemon: session.tariff_file: {exc}", file=sys.stderr)
         return 2
@@ -606,7 +612,7 @@ async def run_daemon(config: Config, clock: Clock, started_s: float) -> int:
                        config.meter.timeout_s, clock)
     charger = open_charger(config.charger.kind, config.charger.url, config.charger.unit_id,
                            config.charger.timeout_s)
-    daemon = Daemon(config, clock, store, meter, charger)
+    daemon = Daemon(config, clock, store, meter, charger, terms)
     daemon.register_api()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -68,9 +68,6 @@ class StopReason(enum.StrEnum):
     TIMEOUT = "Timeout"  # never plugged in, or the EV never drew power
 
 
-DRIVER_STOPS = frozenset({StopReason.LOCAL, StopReason.REMOTE, StopReason.TECHNICIAN})
-
-
 @dataclass(frozen=True)
 class Authorization:
     """What an accepted authorisation allows. id_token is never a card number (cards
@@ -359,7 +356,7 @@ def step(state: SessionState, event: Event, rules: Rules) -> Step:
     if isinstance(event, AuthorizeRequested):
         return _authorize_requested(b, event)
     if isinstance(event, AuthorizationAccepted):
-        return _accepted(b, event, rules)
+        return _accepted(b, event)
     if isinstance(event, AuthorizationRejected):
         return _rejected(b, event)
     if isinstance(event, StopRequested):
@@ -369,6 +366,19 @@ def step(state: SessionState, event: Event, rules: Rules) -> Step:
     if isinstance(event, Recover):
         return _recover(b, event)
     raise TypeError(f"unknown event {type(event).__name__}")
+
+
+def _connector_only(state: SessionState) -> SessionState:
+    """The state with every session field back at its default; what the connector
+    itself knows (phase, plug, output) stays."""
+    return SessionState(
+        phase=state.phase,
+        since=state.since,
+        plugged=state.plugged,
+        output_on=state.output_on,
+        output_off_at=state.output_off_at,
+        charger_errors=state.charger_errors,
+    )
 
 
 def _busy(state: SessionState) -> str:
@@ -383,25 +393,13 @@ def _authorize_requested(b: _Builder, ev: AuthorizeRequested) -> Step:
     if b.state.phase is not Phase.AVAILABLE:
         return b.done(refused=_busy(b.state))
     b.records.append(OpenSession(ev.session_id, ev.at, ev.id_token, ev.source))
-    b.update(
-        session_id=ev.session_id,
-        id_token=ev.id_token,
-        authorization=None,
-        authorized_at=None,
-        start_reading=None,
-        last_reading=None,
-        energy_offered_at=None,
-        ever_charged=False,
-        ev_paused_since=None,
-        stop_reason=None,
-        seq_no=-1,
-        last_update_at=None,
-    )
+    b.state = _connector_only(b.state)
+    b.update(session_id=ev.session_id, id_token=ev.id_token)
     b.go(ev.at, Phase.AUTHORIZING, "AuthorizeRequested")
     return b.done()
 
 
-def _accepted(b: _Builder, ev: AuthorizationAccepted, rules: Rules) -> Step:
+def _accepted(b: _Builder, ev: AuthorizationAccepted) -> Step:
     auth = ev.authorization
     if b.state.phase is Phase.AVAILABLE:
         request = AuthorizeRequested(ev.at, ev.session_id, auth.id_token, auth.source)
@@ -629,15 +627,13 @@ def _energy_phase(b: _Builder, ev: Tick, rules: Rules) -> None:
 def _tick_ended(b: _Builder, ev: Tick) -> None:
     state = b.state
     charger = ev.charger
-    if state.phase is Phase.REJECTED:
-        b.go(ev.at, Phase.AVAILABLE, "Idle", session_id=None, id_token=None)
-        return
-    if charger is None or charger.plugged or charger.output_on or charger.fault:
-        return
-    if state.phase is Phase.FAULTED and ev.meter_fault:
-        return
-    b.go(ev.at, Phase.AVAILABLE, "Idle", session_id=None, id_token=None, authorization=None,
-         start_reading=None, last_reading=None, stop_reason=None)
+    if state.phase is not Phase.REJECTED:
+        if charger is None or charger.plugged or charger.output_on or charger.fault:
+            return
+        if state.phase is Phase.FAULTED and ev.meter_fault:
+            return
+    b.go(ev.at, Phase.AVAILABLE, "Idle")
+    b.state = _connector_only(b.state)
 
 
 def _recover(b: _Builder, ev: Recover) -> Step:

@@ -249,7 +249,7 @@ class Store:
         station_id: str = "",
         tariff_json: str | None = None,
         receipt: tuple[dict[str, Any], str] | None = None,
-        at: datetime | None = None,
+        at: datetime,
     ) -> None:
         """Journal one step in one transaction: its records, the connector state, and
         (when the session closes) the receipt and its outbox message."""
@@ -267,8 +267,7 @@ class Store:
                     "INSERT INTO connector (id, state_json, updated_at) VALUES (1, ?, ?) "
                     "ON CONFLICT (id) DO UPDATE SET state_json = excluded.state_json, "
                     "updated_at = excluded.updated_at",
-                    (json.dumps(state_json, sort_keys=True),
-                     iso_utc(at or datetime.now().astimezone())),
+                    (json.dumps(state_json, sort_keys=True), iso_utc(at)),
                 )
 
     def add_receipt(
@@ -278,10 +277,10 @@ class Store:
             self._insert_receipt(session_id, receipt, at)
 
     def _insert_receipt(
-        self, session_id: str, receipt: tuple[dict[str, Any], str], at: datetime | None
+        self, session_id: str, receipt: tuple[dict[str, Any], str], at: datetime
     ) -> None:
         data, text = receipt
-        created = iso_utc(at) if at else ""
+        created = iso_utc(at)
         self.conn.execute(
             "INSERT INTO receipts (session_id, created_at, receipt_json, receipt_text) "
             "VALUES (?, ?, ?, ?)",
@@ -299,12 +298,6 @@ class Store:
             "VALUES (?, ?, ?, ?, ?, ?)",
             (kind, session_id, seq_no, key, created, json.dumps(payload, sort_keys=True)),
         )
-
-    def audit(self, at: datetime, kind: str, detail: str) -> None:
-        with self._transaction():
-            self.conn.execute(
-                "INSERT INTO audit (at, kind, detail) VALUES (?, ?, ?)", (iso_utc(at), kind, detail)
-            )
 
     def _next_seq(self, table: str, session_id: str) -> int:
         row = self.conn.execute(
@@ -454,10 +447,6 @@ class Store:
             OutboxMessage(i, k, s, q, key, c, json.loads(p), d)
             for i, k, s, q, key, c, p, d in rows
         ]
-
-    def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
-        cursor = self.conn.execute("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
-        return [_row_dict(cursor, row) for row in cursor.fetchall()]
 
 
 def _row_dict(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:

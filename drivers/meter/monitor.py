@@ -43,6 +43,9 @@ class MeterFault:
     detail: str
     since: datetime
 
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.detail}"
+
 
 @dataclass(frozen=True)
 class PollOutcome:

@@ -12,7 +12,7 @@ from terminal.pricing.display import (
     tariff_lines,
     tariff_texts,
 )
-from terminal.pricing.engine import RunningPricer, price_session, station_zone
+from terminal.pricing.engine import RunningPricer, check_validity, price_session, station_zone
 from terminal.pricing.errors import (
     PricingInputError,
     SessionInputError,
@@ -37,6 +37,7 @@ __all__ = [
     "Tariff",
     "TariffError",
     "TariffNotApplicableError",
+    "check_validity",
     "format_amount",
     "format_energy",
     "load_session",

@@ -302,7 +302,7 @@ class RunningPricer:
         t_us = to_us(sample.t)
         charging = sample.power_w > self.charging_threshold_w
         if self._meter is None:
-            _check_validity(self.tariff, sample.t)
+            check_validity(self.tariff, sample.t)
             self.start = sample.t
             self._e0 = sample.energy_wh
             self._compiled = CompiledTariff(self.tariff, self.zone, t_us)
@@ -371,7 +371,8 @@ class RunningPricer:
         return self._meter
 
 
-def _check_validity(tariff: Tariff, start: datetime) -> None:
+def check_validity(tariff: Tariff, start: datetime) -> None:
+    """TariffNotApplicableError when the tariff's validity window excludes `start`."""
     if tariff.start_date_time is not None and start < tariff.start_date_time:
         raise TariffNotApplicableError(
             "start_date_time",

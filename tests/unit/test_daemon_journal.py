@@ -13,7 +13,7 @@ import pytest
 from drivers.charger import ChargerStatus, EvState
 from drivers.meter.reading import MeterReading
 from terminal.config import parse_config
-from terminal.daemon import Daemon, database_path
+from terminal.daemon import Daemon, database_path, load_station_terms
 from terminal.localapi import RequestError
 from terminal.store import Store
 from tests.unit.clockfake import FakeClock
@@ -62,7 +62,7 @@ def test_a_journal_that_cannot_be_written_holds_energy_off(tmp_path):
     async def scenario() -> None:
         charger = ScriptedCharger()
         daemon = Daemon(config, clock, Store.open(database_path(config)),
-                        ScriptedMeter(clock), charger)
+                        ScriptedMeter(clock), charger, load_station_terms(config))
         await daemon.recover()
         await daemon._api_start({"id_token": "CARD"})
         for _ in range(3):

@@ -55,7 +55,7 @@ def test_a_session_cannot_be_closed_twice(tmp_path):
     journal_session(store)
     again = CloseSession(T0, Phase.COMPLETED, StopReason.LOCAL, None)
     with pytest.raises(StoreError, match="cannot be closed twice"):
-        store.commit([again], None, session_id="S-1")
+        store.commit([again], None, session_id="S-1", at=T0)
     assert store.session("S-1")["stop_reason"] == "EVDisconnected"  # rolled back
 
 
