@@ -41,6 +41,45 @@ def _toml_value(value: object) -> str:
     return json.dumps(str(value))
 
 
+def stderr_tail(proc: subprocess.Popen[str]) -> str:
+    """What a child wrote to its stderr pipe so far (last 3000 characters)."""
+    if proc.stderr is None:
+        return ""
+    os.set_blocking(proc.stderr.fileno(), False)
+    return (proc.stderr.read() or "")[-3000:]
+
+
+def wait_ready(
+    proc: subprocess.Popen[str],
+    what: str,
+    timeout_s: float = 15.0,
+    details: Callable[[], str] | None = None,
+) -> dict[str, Any]:
+    """The JSON ready line an evterm process prints on stdout when it serves. RigError
+    with `details()` (default: its stderr) when it exits or is silent for `timeout_s`;
+    a silent process is killed."""
+    assert proc.stdout is not None
+    details = details or (lambda: stderr_tail(proc))
+    os.set_blocking(proc.stdout.fileno(), False)
+    deadline = time.monotonic() + timeout_s
+    buffer = ""
+    while time.monotonic() < deadline:
+        chunk = proc.stdout.readline()
+        if chunk:
+            buffer += chunk
+            if buffer.endswith("\n"):
+                data = json.loads(buffer)
+                if data.get("event") == "ready":
+                    return dict(data)
+                buffer = ""
+            continue
+        if proc.poll() is not None:
+            raise RigError(f"{what} exited with {proc.returncode}: {details()}")
+        time.sleep(0.01)
+    proc.kill()
+    raise RigError(f"{what} not ready within {timeout_s} s: {details()}")
+
+
 @dataclass
 class Rig:
     folder: Path
@@ -107,7 +146,8 @@ class Rig:
              self.control_path, *curve, *self.clock_args, *self.station_args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
         )
-        self.station_ready = self._ready_line(self.station, "station simulator")
+        self.station_ready = wait_ready(self.station, "station simulator", 15.0,
+                                        lambda: self.tail("station simulator"))
         return self.station_ready
 
     def start_daemon(self, timeout_s: float = 15.0) -> dict[str, Any]:
@@ -120,38 +160,13 @@ class Rig:
             stdout=subprocess.PIPE, stderr=log, text=True, cwd=REPO,
         )
         log.close()
-        self.ready = self._ready_line(self.daemon, "daemon", timeout_s)
+        self.ready = wait_ready(self.daemon, "daemon", timeout_s, lambda: self.tail("daemon"))
         return self.ready
-
-    def _ready_line(self, proc: subprocess.Popen[str], what: str,
-                    timeout_s: float = 15.0) -> dict[str, Any]:
-        assert proc.stdout is not None
-        os.set_blocking(proc.stdout.fileno(), False)
-        deadline = time.monotonic() + timeout_s
-        buffer = ""
-        while time.monotonic() < deadline:
-            chunk = proc.stdout.readline()
-            if chunk:
-                buffer += chunk
-                if buffer.endswith("\n"):
-                    data = json.loads(buffer)
-                    if data.get("event") == "ready":
-                        return dict(data)
-                    buffer = ""
-                continue
-            if proc.poll() is not None:
-                raise RigError(f"{what} exited with {proc.returncode}: {self.tail(what)}")
-            time.sleep(0.01)
-        proc.kill()
-        raise RigError(f"{what} not ready within {timeout_s} s: {self.tail(what)}")
 
     def tail(self, what: str) -> str:
         if what == "daemon" and self.daemon_log.exists():
             return self.daemon_log.read_text(encoding="utf-8")[-3000:]
-        if self.station is not None and self.station.stderr is not None:
-            os.set_blocking(self.station.stderr.fileno(), False)
-            return (self.station.stderr.read() or "")[-3000:]
-        return ""
+        return stderr_tail(self.station) if self.station is not None else ""
 
     def kill_daemon(self) -> None:
         """kill -9: no clean-up at all, as a power cut of the terminal board."""

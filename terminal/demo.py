@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import socket
 import subprocess
 import sys
@@ -45,17 +44,15 @@ def free_port() -> int:
 
 def start_meter_sim(model: str, port: int, *extra: str) -> subprocess.Popen[str]:
     """Start `evterm sim meter` on TCP and wait for its ready line."""
+    from hw_mocks.rig import wait_ready
+
     proc = subprocess.Popen(
         [sys.executable, "-m", "terminal.cli", "sim", "meter", "--model", model,
          "--tcp", f"127.0.0.1:{port}", *extra],
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line or json.loads(line).get("event") != "ready":
-        proc.kill()
-        raise RuntimeError(f"meter simulator did not start: {line!r}")
+    wait_ready(proc, "meter simulator", details=lambda: "see its messages above")
     return proc
 
 

@@ -3,7 +3,6 @@ own processes and socat pty pairs. A missing component fails the test loudly; no
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from hw_mocks.rig import Rig, wait_ready
 from terminal.demo import free_port
 
 
@@ -76,11 +76,7 @@ def start_sim(request: pytest.FixtureRequest) -> Iterator:
             text=True,
         )
         procs.append(proc)
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if not line:
-            pytest.fail(f"meter simulator did not start: {proc.stderr.read()}")  # type: ignore[union-attr]
-        return SimHandle(url, model, json.loads(line), proc)
+        return SimHandle(url, model, wait_ready(proc, "meter simulator"), proc)
 
     yield start
     for proc in procs:
@@ -133,11 +129,7 @@ def start_station() -> Iterator:
             text=True,
         )
         procs.append(proc)
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if not line:
-            pytest.fail(f"station simulator did not start: {proc.stderr.read()}")  # type: ignore[union-attr]
-        return StationHandle(json.loads(line), proc, control_path)
+        return StationHandle(wait_ready(proc, "station simulator"), proc, control_path)
 
     yield start
     for proc in procs:
@@ -145,3 +137,14 @@ def start_station() -> Iterator:
         proc.wait(timeout=5)
     for folder in dirs:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def rig(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Rig]:
+    """The station simulator and the daemon running (hw_mocks.rig.Rig); options from
+    `@pytest.mark.rig(**kwargs)`."""
+    marker = request.node.get_closest_marker("rig")
+    with Rig(tmp_path / "rig", **(marker.kwargs if marker else {})) as started:
+        started.start_station()
+        started.start_daemon()
+        yield started

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import sqlite3
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -26,20 +25,6 @@ IDLE_TARIFF = {
     ],
     "last_updated": "2026-01-01T00:00:00Z",
 }
-
-
-@pytest.fixture
-def rig(tmp_path: Path, request: pytest.FixtureRequest):
-    marker = request.node.get_closest_marker("rig")
-    options = dict(marker.kwargs) if marker else {}
-    if options.pop("idle_tariff", False):
-        tariff = tmp_path / "tariff.json"
-        tariff.write_text(json.dumps(IDLE_TARIFF))
-        options["tariff_file"] = tariff
-    with Rig(tmp_path / "rig", **options) as rig:
-        rig.start_station()
-        rig.start_daemon()
-        yield rig
 
 
 def closed_session(rig: Rig, session_id: str) -> dict:
@@ -243,7 +228,7 @@ def test_corrupt_database_refuses_to_start_and_is_kept(tmp_path):
         with pytest.raises(Exception, match="exited with 3"):
             rig.start_daemon(timeout_s=10)
         assert rig.database.read_bytes() == damaged
-        assert "refusing to start" in rig.daemon.stderr.read() if rig.daemon.stderr else True
+        assert "refusing to start" in rig.daemon_log.read_text()
 
 
 def test_session_cli_drives_the_daemon_end_to_end(rig):

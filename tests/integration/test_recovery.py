@@ -8,7 +8,6 @@ from __future__ import annotations
 import random
 import time
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -41,15 +40,6 @@ def billed(session: dict) -> Decimal:
     if row["meter_start_wh"] is None:
         return Decimal(0)
     return Decimal(row["meter_stop_wh"]) - Decimal(row["meter_start_wh"])
-
-
-@pytest.fixture
-def rig(tmp_path: Path, request: pytest.FixtureRequest):
-    marker = request.node.get_closest_marker("rig")
-    with Rig(tmp_path / "rig", **(marker.kwargs if marker else {})) as rig:
-        rig.start_station()
-        rig.start_daemon()
-        yield rig
 
 
 def test_killed_while_charging_resumes_the_same_session(rig):
