@@ -19,6 +19,7 @@ from typing import Any
 
 from drivers.meter.registermap import MeterMapError, MeterModel, load_model
 from drivers.meter.transport import BAUD_RATES, PARITIES
+from hw_mocks import backend_cli, card_cli
 from hw_mocks.ev_model import CHARGER_FAULT_KINDS, ChargingPoint, Fault, FaultSpecError, PowerCurve
 from hw_mocks.meter_sim import FAULT_KINDS, MeterSimulator, SimTime, run_forever
 from terminal.clock import make_clock
@@ -94,6 +95,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _register_meter(sub)
     _register_station(sub)
     _register_ev(sub)
+    card_cli.register(sub)
+    backend_cli.register(sub)
 
 
 def _register_meter(sub: argparse._SubParsersAction) -> None:

@@ -39,7 +39,7 @@ def _register_config(subparsers: argparse._SubParsersAction) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from drivers.meter import cli as meter_cli
     from hw_mocks import cli as sim_cli
-    from terminal import daemon_cli, demo
+    from terminal import card_cli, daemon_cli, demo
     from terminal.pricing import cli as price_cli
 
     parser = argparse.ArgumentParser(
@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     price_cli.register(subparsers)
     demo.register(subparsers)
     daemon_cli.register(subparsers)
+    card_cli.register(subparsers)
     _register_config(subparsers)
     return parser
 

@@ -10,6 +10,7 @@ is generated from the same schema (`evterm config docs`), so the two cannot drif
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 import zoneinfo
 from collections.abc import Callable
@@ -277,6 +278,144 @@ class SessionConfig:
     )
 
 
+
+def _optional_money(value: str) -> str | None:
+    return None if value == "" else _check_money(value)
+
+
+def _check_country(value: str) -> str | None:
+    return None if len(value) == 3 and value.isdigit() else (
+        "an ISO 3166-1 numeric country code of 3 digits, e.g. \"276\" for Germany")
+
+
+@dataclass(frozen=True)
+class ReadersConfig:
+    pcsc: bool = option(
+        True, doc="Watch PC/SC readers (RFID/NFC charge cards and contactless bank cards)"
+    )
+    pcsc_readers: str = option(
+        "",
+        doc="Comma-separated parts of the PC/SC reader names to use; empty = every reader",
+    )
+    pcsc_socket: str = option(
+        "",
+        doc="pcscd's socket (PCSCLITE_CSOCK_NAME); empty = the system's "
+        "/run/pcscd/pcscd.comm",
+    )
+    serial_rfid_device: str = option(
+        "", doc="Serial 125 kHz RFID reader (RDM6300 frame), e.g. /dev/ttyUSB0; empty = none"
+    )
+    serial_rfid_baud: int = option(
+        9600, doc="Baud rate of the serial RFID reader", min_value=1200, max_value=115200
+    )
+
+
+@dataclass(frozen=True)
+class PaymentConfig:
+    token_key_file: str = option(
+        "",
+        doc="File with the fleet tokenisation key (hex, at least 32 bytes); card payment "
+        "is offered only with this and gateway_key_file",
+    )
+    token_key_id: str = option(
+        "k1",
+        doc="Id of the tokenisation key, carried in every token so keys can rotate",
+        check=lambda v: None if re.fullmatch(r"[A-Za-z0-9_-]{1,16}", v) else
+        "1 to 16 of A-Z a-z 0-9 _ -",
+    )
+    gateway_key_file: str = option(
+        "",
+        doc="The payment gateway's X25519 public key (PEM); card data is encrypted to it",
+    )
+    preauth_amount: str = option(
+        "50.00",
+        doc="Amount pre-authorised on a bank card (incl. VAT, tariff currency); it is the "
+        "session's cost cap",
+        check=_check_money,
+    )
+    offline_floor_limit: str = option(
+        "",
+        doc="While the backend is unreachable, card payments up to this amount are accepted "
+        "(the session's cap); empty = card payments are declined offline",
+        check=_optional_money,
+    )
+    country_code: str = option(
+        "276", doc="Terminal country (EMV 9F1A), ISO 3166-1 numeric", check=_check_country
+    )
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    local_pre_authorize: bool = option(
+        True,
+        doc="Online, start at once for a token valid in the local list or cache "
+        "(OCPP LocalPreAuthorize); false = always ask the backend",
+    )
+    local_authorize_offline: bool = option(
+        True,
+        doc="Offline, accept tokens valid in the local list or cache "
+        "(OCPP LocalAuthorizeOffline)",
+    )
+    offline_tx_for_unknown_id: bool = option(
+        False,
+        doc="Offline, accept tokens that are not known at all "
+        "(OCPP OfflineTxForUnknownIdEnabled)",
+    )
+    max_energy_on_invalid_id_wh: int = option(
+        0,
+        doc="For a session started offline with an unknown token that the backend later "
+        "rejects: energy allowed before it stops (OCPP MaxEnergyOnInvalidId); 0 = stop at "
+        "once",
+        unit="Wh",
+        min_value=0,
+        max_value=1_000_000,
+    )
+    online_timeout_s: float = option(
+        2.0,
+        doc="How long to wait for the backend's answer to a token before the offline "
+        "policy decides",
+        unit="s",
+        min_value=0.1,
+        max_value=30,
+    )
+    cache_size: int = option(
+        1000, doc="Tokens kept in the authorisation cache (least recently used go first)",
+        min_value=0, max_value=100_000,
+    )
+    cache_ttl_s: float = option(
+        7 * 86_400.0,
+        doc="How long a cached accepted token counts when its answer had no expiry",
+        unit="s",
+        min_value=0,
+        max_value=90 * 86_400,
+    )
+    technician_ids: str = option(
+        "",
+        doc="Comma-separated card UIDs (hex) of technician cards, besides those the local "
+        "list marks; a technician card can stop any session",
+    )
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    kind: str = option(
+        "none",
+        doc="How the terminal reaches the operator's backend: none (offline; the offline "
+        "policy decides) or loopback (JSON lines on a Unix socket, for the backend simulator)",
+        choices=("none", "loopback"),
+    )
+    socket_path: str = option(
+        "", doc="Unix socket of the loopback backend (kind = loopback)"
+    )
+    request_timeout_s: float = option(
+        5.0,
+        doc="How long to wait for the backend's answer to a payment request",
+        unit="s",
+        min_value=0.5,
+        max_value=60,
+    )
+
+
 @dataclass(frozen=True)
 class LocalApiConfig:
     socket_path: str = option(
@@ -314,6 +453,10 @@ class Config:
     session: SessionConfig
     localapi: LocalApiConfig
     logging: LoggingConfig
+    readers: ReadersConfig
+    payment: PaymentConfig
+    auth: AuthConfig
+    backend: BackendConfig
 
 
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
