@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 from drivers.meter.reading import MeterReading
 from terminal.pricing import PricingResult, Sample, Tariff, parse_tariff, price_session
 from terminal.pricing.session import SessionInput
-from terminal.receipt import ReceiptFacts, build_receipt
+from terminal.receipt import ReceiptFacts, RefundLine, build_receipt
 from terminal.session import Authorization
 
 
@@ -80,10 +81,20 @@ def price_readings(terms: Terms, readings: list[MeterReading]) -> PricingResult:
     return price_session(terms.tariff, session, terms.timezone)
 
 
+def refund_lines(rows: list[dict[str, Any]]) -> tuple[RefundLine, ...]:
+    """Refund rows of the store as receipt lines."""
+    return tuple(
+        RefundLine(row["refund_id"], Decimal(row["amount"]), datetime.fromisoformat(row["at"]),
+                   row["reason"])
+        for row in rows
+    )
+
+
 def receipt_for_session(
-    session: dict[str, Any], readings: list[MeterReading], language: str = "en"
+    session: dict[str, Any], readings: list[MeterReading], language: str = "en",
+    refunds: tuple[RefundLine, ...] = (),
 ) -> tuple[dict[str, Any], str]:
-    """(receipt JSON, receipt text) of a closed session row and its readings."""
+    """(receipt JSON, receipt text) of a closed session row, its readings and refunds."""
     if session["tariff_json"] is None or not readings:
         raise ValueError(f"session {session['id']} never delivered energy; it has no receipt")
     terms = Terms.from_json(session["tariff_json"])
@@ -109,6 +120,7 @@ def receipt_for_session(
         card_last4=auth.card_last4 if auth else None,
         payment_reference=auth.payment_reference if auth else None,
         authorised_amount=auth.cost_cap if auth else None,
+        refunds=refunds,
     )
     receipt = build_receipt(facts, terms.tariff, result, language)
     return receipt.to_json(), receipt.to_text()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -37,6 +38,7 @@ from terminal.clock import Clock, iso_utc
 from terminal.config import Config
 from terminal.localapi import LocalApi, RequestError
 from terminal.logsetup import fields, get_logger
+from terminal.money import optional_amount
 from terminal.pricing import (
     RunningPricer,
     Sample,
@@ -97,6 +99,14 @@ def load_station_terms(config: Config) -> Terms:
     )
     _ = terms.tariff  # parsed and checked here, before anything starts
     return terms
+
+
+def terms_for(station_terms: Terms, auth: Authorization | None) -> Terms:
+    """The terms a session is priced by: the personal tariff that came with its
+    authorisation (fleet contracts, checked when accepted), else the station's."""
+    if auth is None or auth.tariff_json is None:
+        return station_terms
+    return dataclasses.replace(station_terms, tariff_json=json.loads(auth.tariff_json))
 
 
 def database_path(config: Config) -> Path:
@@ -207,7 +217,7 @@ class Daemon:
         new_readings = [r for r in result.records if isinstance(r, ReadingRecord)]
         terms_json = None
         if any(r.kind == "start" for r in new_readings):
-            self.terms = self.station_terms
+            self.terms = terms_for(self.station_terms, result.state.authorization)
             self.pricer = self._new_pricer(self.terms)
             terms_json = self.terms.to_json()
         close = next((r for r in result.records if isinstance(r, CloseSession)), None)
@@ -494,7 +504,7 @@ class Daemon:
         source = request.get("source", "local")
         if source not in ("local", "app"):
             raise RequestError(f"source: expected 'local' or 'app', got {source!r}")
-        cost_cap = _decimal_field(request, "cost_cap") or _optional_decimal(
+        cost_cap = _decimal_field(request, "cost_cap") or optional_amount(
             self.config.session.default_cost_cap)
         energy_cap = _decimal_field(request, "energy_cap_wh")
         now = self.clock.now()
@@ -575,10 +585,6 @@ class Daemon:
         self.meter.close()
         self.charger.close()
         self.store.close()
-
-
-def _optional_decimal(text: str) -> Decimal | None:
-    return Decimal(text) if text else None
 
 
 def _decimal_field(request: dict[str, Any], key: str) -> Decimal | None:

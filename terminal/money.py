@@ -51,6 +51,28 @@ def minor_unit_exponent(currency: str) -> int:
         ) from None
 
 
+# ISO 4217 numeric codes (EMV 5F2A) of the currencies a European charger may price in
+CURRENCY_NUMERIC = {
+    "EUR": "978", "GBP": "826", "CHF": "756", "USD": "840", "SEK": "752", "NOK": "578",
+    "DKK": "208", "PLN": "985", "CZK": "203", "HUF": "348", "RON": "946", "BGN": "975",
+    "ISK": "352", "CAD": "124",
+}
+
+
+def currency_numeric(currency: str) -> str:
+    """The ISO 4217 numeric code; ValueError naming the currency when it is not known."""
+    try:
+        return CURRENCY_NUMERIC[currency]
+    except KeyError:
+        raise ValueError(f"currency {currency!r}: no ISO 4217 numeric code known; known: "
+                         f"{', '.join(sorted(CURRENCY_NUMERIC))}") from None
+
+
+def optional_amount(text: str) -> Decimal | None:
+    """An amount from config text; "" means none."""
+    return Decimal(text) if text else None
+
+
 def is_currency(currency: object) -> bool:
     """True if `currency` is a known ISO 4217 code (upper case)."""
     return (

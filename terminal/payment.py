@@ -25,6 +25,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,26 @@ class CardData:
         return f"CardData(pan={mask_pan(self.pan)!r}, expiry=..., pan_sequence=...)"
 
     __str__ = __repr__
+
+
+def card_expired(card: CardData, today: date) -> bool:
+    """A card is valid through the last day of its expiry month (YYMM)."""
+    if card.expiry_yymm is None:
+        return False
+    year, month = 2000 + int(card.expiry_yymm[:2]), int(card.expiry_yymm[2:])
+    return (today.year, today.month) > (year, month)
+
+
+SCHEME_NAMES = {
+    "visa": "Visa", "mastercard": "Mastercard", "maestro": "Maestro",
+    "amex": "American Express", "discover": "Discover", "jcb": "JCB",
+    "unionpay": "UnionPay", "interac": "Interac",
+}
+
+
+def scheme_name(scheme: str) -> str:
+    """The name printed on receipts for an EMV scheme id."""
+    return SCHEME_NAMES.get(scheme, scheme.title())
 
 
 def mask_pan(pan: str) -> str:

@@ -64,6 +64,16 @@ def _show(value: Any) -> str:
 
 
 @dataclass(frozen=True)
+class RefundLine:
+    """A refund the backend made on this session's payment (full or partial)."""
+
+    refund_id: str
+    amount: Decimal  # incl. VAT, tariff currency, > 0
+    at: datetime  # aware
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
 class ReceiptFacts:
     """What the session journal holds about one session; checked on creation (ReceiptError)."""
 
@@ -84,6 +94,7 @@ class ReceiptFacts:
     authorised_amount: Decimal | None = None  # pre-authorised amount / cost cap, incl. VAT
     receipt_url: str | None = None  # e-receipt URL from the backend (the UI draws the QR)
     ocmf: str | None = None  # signed meter data, when the meter signs
+    refunds: tuple[RefundLine, ...] = ()  # oldest first
 
     def __post_init__(self) -> None:
         for name in ("session_id", "operator", "station_id", "stop_reason", "payment_method"):
@@ -197,6 +208,8 @@ class Receipt:
     amount_charged: Decimal
     """total.incl_vat, or the authorised amount when the total exceeds it."""
     charge_capped: bool
+    amount_refunded: Decimal = Decimal(0)
+    """Sum of facts.refunds; amount_charged - amount_refunded is what the driver paid."""
 
     def to_text(self) -> str:
         """The receipt as text in `language`: lines of at most 42 characters, newline at the end."""
@@ -270,6 +283,17 @@ class Receipt:
                     else plain(_money_exact(facts.authorised_amount, self.currency))
                 ),
             },
+            "refunds": [
+                {
+                    "refund_id": refund.refund_id,
+                    "amount": plain(refund.amount),
+                    "at": refund.at.astimezone(zone).isoformat(),
+                    "reason": refund.reason,
+                }
+                for refund in facts.refunds
+            ],
+            "amount_refunded": plain(self.amount_refunded),
+            "amount_paid": plain(self.amount_charged - self.amount_refunded),
             "receipt_url": facts.receipt_url,
             "ocmf": facts.ocmf,
         }
@@ -316,6 +340,17 @@ def build_receipt(
     if capped:
         assert facts.authorised_amount is not None
         amount_charged = _money_exact(facts.authorised_amount, currency)
+    refunded = Decimal(0)
+    for number, refund in enumerate(facts.refunds):
+        name = f"refunds[{number}].amount"
+        if not isinstance(refund.amount, Decimal) or not refund.amount.is_finite() \
+                or refund.amount <= 0:
+            raise ReceiptError(name, refund.amount, "an amount above 0")
+        refunded += _money_exact(refund.amount, currency, name)
+    if refunded > amount_charged:
+        raise ReceiptError("refunds", plain(refunded),
+                           f"refunds adding up to at most the amount charged "
+                           f"({plain(amount_charged)})")
     delta = facts.stopped_at - facts.started_at
     duration_s = (
         Decimal(delta.days * 86400 + delta.seconds) + Decimal(delta.microseconds).scaleb(-6)
@@ -339,15 +374,16 @@ def build_receipt(
         total=result.total,
         amount_charged=amount_charged,
         charge_capped=capped,
+        amount_refunded=refunded,
     )
 
 
-def _money_exact(amount: Decimal, currency: str) -> Decimal:
+def _money_exact(amount: Decimal, currency: str, name: str = "authorised_amount") -> Decimal:
     """`amount` with exactly the currency's minor digits; ReceiptError if it has finer digits."""
     rounded = round_money(amount, currency)
     if rounded != amount:
         raise ReceiptError(
-            "authorised_amount",
+            name,
             amount,
             f"an amount in whole minor units of {currency} "
             f"({minor_unit_exponent(currency)} decimal places)",
@@ -481,6 +517,8 @@ _TEXTS: dict[str, dict[str, str]] = {
         "reference": "Reference",
         "authorised": "Authorised amount",
         "charged": "Charged",
+        "refund": "Refund {date}",
+        "paid_after_refunds": "Paid after refunds",
         "capped": "The total exceeds the authorised amount; the authorised amount was charged.",
         "receipt_url": "E-receipt",
         "ocmf": "Signed meter data (OCMF)",
@@ -532,6 +570,8 @@ _TEXTS: dict[str, dict[str, str]] = {
         "reference": "Referenz",
         "authorised": "Reservierter Betrag",
         "charged": "Belastet",
+        "refund": "Erstattung {date}",
+        "paid_after_refunds": "Bezahlt nach Erstattung",
         "capped": "Der Gesamtbetrag übersteigt den reservierten Betrag; belastet wurde der "
         "reservierte Betrag.",
         "receipt_url": "E-Beleg",
@@ -584,6 +624,8 @@ _TEXTS: dict[str, dict[str, str]] = {
         "reference": "Référence",
         "authorised": "Montant autorisé",
         "charged": "Débité",
+        "refund": "Remboursement {date}",
+        "paid_after_refunds": "Payé après remboursement",
         "capped": "Le total dépasse le montant autorisé ; le montant autorisé a été débité.",
         "receipt_url": "Reçu électronique",
         "ocmf": "Données de mesure signées (OCMF)",
@@ -635,6 +677,8 @@ _TEXTS: dict[str, dict[str, str]] = {
         "reference": "Referentie",
         "authorised": "Gereserveerd bedrag",
         "charged": "Afgeschreven",
+        "refund": "Terugbetaling {date}",
+        "paid_after_refunds": "Betaald na terugbetaling",
         "capped": "Het totaal is hoger dan het gereserveerde bedrag; het gereserveerde bedrag "
         "is afgeschreven.",
         "receipt_url": "E-bon",
@@ -759,6 +803,12 @@ def render_text(receipt: Receipt, language: str | None = None) -> str:
     if receipt.charge_capped:
         out += _row(labels["charged"], amount(receipt.amount_charged))
         out += _wrap(labels["capped"])
+    for refund in facts.refunds:
+        when = _local_time(locale, refund.at, zone)
+        out += _row(labels["refund"].format(date=when.split(" ")[0]), amount(-refund.amount))
+    if facts.refunds:
+        out += _row(labels["paid_after_refunds"],
+                    amount(receipt.amount_charged - receipt.amount_refunded))
 
     if facts.receipt_url or facts.ocmf:
         out += rule

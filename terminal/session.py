@@ -81,6 +81,7 @@ class Authorization:
     payment_reference: str | None = None
     card_scheme: str | None = None
     card_last4: str | None = None
+    tariff_json: str | None = None  # a personal tariff (fleet contract); None = the station's
 
     def valid_at(self, at: datetime) -> bool:
         return self.valid_until is None or at < self.valid_until
@@ -95,6 +96,7 @@ class Authorization:
             "payment_reference": self.payment_reference,
             "card_scheme": self.card_scheme,
             "card_last4": self.card_last4,
+            "tariff_json": self.tariff_json,
         }
 
     @classmethod
@@ -112,6 +114,7 @@ class Authorization:
             payment_reference=data.get("payment_reference"),
             card_scheme=data.get("card_scheme"),
             card_last4=data.get("card_last4"),
+            tariff_json=data.get("tariff_json"),
         )
 
 

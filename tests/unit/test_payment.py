@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import date
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -16,6 +17,7 @@ from terminal.payment import (
     CardDataError,
     KeyFileError,
     TokenKey,
+    card_expired,
     last4,
     load_gateway_key,
     load_token_key,
@@ -107,3 +109,19 @@ def test_key_files(tmp_path):
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     with pytest.raises(KeyFileError, match="expected an X25519 public key"):
         load_gateway_key(pem)
+
+
+@pytest.mark.parametrize(("expiry", "today", "expired"), [
+    ("2812", date(2028, 12, 31), False),
+    ("2812", date(2029, 1, 1), True),
+    ("2212", date(2026, 11, 21), True),
+    ("2611", date(2026, 11, 21), False),
+    ("2610", date(2026, 11, 1), True),
+])
+def test_card_is_valid_through_the_end_of_its_expiry_month(
+        expiry: str, today: date, expired: bool) -> None:
+    assert card_expired(CardData("4111111111111111", expiry), today) is expired
+
+
+def test_card_without_expiry_is_not_expired() -> None:
+    assert card_expired(CardData("4111111111111111"), date(2099, 1, 1)) is False

@@ -26,6 +26,7 @@ from terminal.receipt import (
     WIDTH,
     Receipt,
     ReceiptFacts,
+    RefundLine,
     build_receipt,
     render_text,
 )
@@ -211,6 +212,9 @@ def test_json_carries_everything_the_text_shows() -> None:
             "reference": "PSP-8815329842815468",
             "authorised_amount": "50.00",
         },
+        "refunds": [],
+        "amount_refunded": "0",
+        "amount_paid": "28.92",
         "receipt_url": URL,
         "ocmf": OCMF,
     }
@@ -646,3 +650,44 @@ def test_running_pricer_and_batch_give_the_same_receipt() -> None:
         build_receipt(facts(), DE_HPC, batch).to_text()
     )
     assert build_receipt(facts(), DE_HPC, running).to_json() == de_receipt().to_json()
+
+
+# ---- refunds -----------------------------------------------------------------------------
+
+REFUND_AT = datetime.fromisoformat("2025-03-02T09:30:00+00:00")
+
+
+def test_partial_refund_shows_on_the_receipt_with_what_was_paid() -> None:
+    refund = RefundLine("R-1", D("8.92"), REFUND_AT, "goodwill")
+    receipt = de_receipt(refunds=(refund,))
+    assert receipt.amount_refunded == D("8.92")
+    lines = receipt.to_text().splitlines()
+    assert row("Refund 2025-03-02", "-8.92 EUR") in lines
+    assert row("Paid after refunds", "20.00 EUR") in lines
+    data = receipt.to_json()
+    assert data["refunds"] == [{"refund_id": "R-1", "amount": "8.92",
+                                "at": "2025-03-02T10:30:00+01:00", "reason": "goodwill"}]
+    assert data["amount_refunded"] == "8.92"
+    assert data["amount_paid"] == "20.00"
+    assert all(len(line) <= WIDTH for line in lines)
+
+
+@pytest.mark.parametrize("language", ["de", "fr", "nl"])
+def test_refund_lines_are_translated(language: str) -> None:
+    refund = RefundLine("R-1", D("28.92"), REFUND_AT)
+    text = de_receipt(language, refunds=(refund,)).to_text()
+    word = {"de": "Erstattung", "fr": "Remboursement", "nl": "Terugbetaling"}[language]
+    assert word in text
+    assert "Refund" not in text
+
+
+def test_refunds_above_the_amount_charged_are_refused() -> None:
+    too_much = (RefundLine("R-1", D("20.00"), REFUND_AT), RefundLine("R-2", D("8.93"), REFUND_AT))
+    with pytest.raises(ValueError, match="refunds"):
+        de_receipt(refunds=too_much)
+
+
+@pytest.mark.parametrize("amount", [D("0"), D("-1.00"), D("1.001")])
+def test_bad_refund_amounts_are_refused_naming_the_refund(amount: Decimal) -> None:
+    with pytest.raises(ValueError, match=r"refunds\[0\]\.amount"):
+        de_receipt(refunds=(RefundLine("R-1", amount, REFUND_AT),))
