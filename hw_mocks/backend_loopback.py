@@ -1,0 +1,303 @@
+"""`evterm sim backend-loopback`: the backend simulator on a Unix socket (JSON lines).
+
+Serves hw_mocks.backend_logic to terminals (terminal.loopback_backend) and takes admin
+requests from tests and `evterm sim backend-admin` on the same socket; the protocol is
+in docs/authorisation.md.
+
+- Terminal requests (`hello`, `authorize_token`, `preauthorize`, `capture`, `void`)
+  are answered in their own task, so a delayed answer does not hold up the others.
+  `silent` drops them unanswered; `delay_s` answers the four business requests late.
+- Pushes (`refund`, `local_list`) go to every terminal connection that said hello, or
+  to one station's.
+- Admin (`{"op": "admin", "cmd": ...}`, always answered): status, silent, delay,
+  push_refund, push_local_list, set_token, received, ledger, send_raw (a line sent
+  verbatim, `repeat` times over, to the terminals, to test their robustness),
+  disconnect.
+
+Prints a JSON ready line on stdout when it serves; exits 0 on SIGTERM/SIGINT, removing
+its socket. A stale socket file is replaced; any other file at the path is refused.
+A malformed request is answered with ok false and an error naming what was wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import stat
+import sys
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from hw_mocks.backend_logic import BackendLogic, LedgerError
+from terminal.backend_api import LocalListEntry, LocalListUpdate
+from terminal.localapi import request as _request
+from terminal.logsetup import fields, get_logger
+
+log = get_logger("sim.backend")
+
+MAX_LINE_BYTES = 256 * 1024
+TERMINAL_OPS = ("hello", "authorize_token", "preauthorize", "capture", "void")
+ADMIN_CMDS = ("status", "silent", "delay", "push_refund", "push_local_list", "set_token",
+              "received", "ledger", "send_raw", "disconnect")
+
+
+class AdminError(ValueError):
+    """An admin request that cannot be done; the message goes back to the client."""
+
+
+class _Connection:
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+        self.station_id: str | None = None
+        self.lock = asyncio.Lock()
+
+    async def send_line(self, data: bytes) -> None:
+        async with self.lock:
+            self.writer.write(data)
+            await self.writer.drain()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.send_line((json.dumps(message) + "\n").encode())
+
+
+class LoopbackServer:
+    def __init__(self, logic: BackendLogic, socket_path: str | Path) -> None:
+        self.logic = logic
+        self.socket_path = str(socket_path)
+        self._server: asyncio.AbstractServer | None = None
+        self._connections: set[_Connection] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.ignored = 0
+
+    async def start(self) -> None:
+        _remove_stale_socket(self.socket_path)
+        self._server = await asyncio.start_unix_server(
+            self._serve, path=self.socket_path, limit=MAX_LINE_BYTES)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self._connections):
+            conn.writer.close()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.socket_path)
+
+    def terminals(self, station_id: str | None = None) -> list[_Connection]:
+        return [c for c in self._connections if c.station_id is not None
+                and (station_id is None or c.station_id == station_id)]
+
+    async def push(self, kind: str, body: dict[str, Any], station_id: str | None = None) -> int:
+        """Send a push to the terminals; how many it went to."""
+        line = (json.dumps({"push": kind, "body": body}) + "\n").encode()
+        return await self._broadcast(line, station_id)
+
+    async def _broadcast(self, line: bytes, station_id: str | None) -> int:
+        sent = 0
+        for conn in self.terminals(station_id):
+            with contextlib.suppress(ConnectionError, OSError):
+                await conn.send_line(line)
+                sent += 1
+        return sent
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = _Connection(writer)
+        self._connections.add(conn)
+        try:
+            while True:
+                try:
+                    line = await reader.readline()
+                except ValueError:
+                    await conn.send({"ok": False,
+                                     "error": f"line longer than {MAX_LINE_BYTES} bytes"})
+                    break
+                if not line:
+                    break
+                if line.strip():
+                    await self._on_line(conn, line)
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            self._connections.discard(conn)
+            writer.close()
+            with contextlib.suppress(ConnectionError, OSError):
+                await writer.wait_closed()
+
+    async def _on_line(self, conn: _Connection, line: bytes) -> None:
+        try:
+            message = json.loads(line)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            await conn.send({"ok": False, "error": f"not JSON: {exc}"})
+            return
+        if not isinstance(message, dict):
+            await conn.send({"ok": False, "error": "a request must be a JSON object"})
+            return
+        op = message.get("op")
+        reply: dict[str, Any] = {"id": message.get("id"), "op": op}
+        if op == "admin":
+            await conn.send({**reply, **await self._admin(message)})
+        elif op in TERMINAL_OPS:
+            if self.logic.silent:
+                self.ignored += 1
+                return
+            task = asyncio.create_task(self._answer(conn, op, message, reply))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        else:
+            known = ", ".join((*TERMINAL_OPS, "admin"))
+            await conn.send({**reply, "ok": False, "error": f"unknown op {op!r}; known: {known}"})
+
+    async def _answer(self, conn: _Connection, op: str, message: dict[str, Any],
+                      reply: dict[str, Any]) -> None:
+        if op == "hello":
+            station = message.get("station_id")
+            if not isinstance(station, str) or not station:
+                answer = {"ok": False, "error": "hello: station_id: expected a non-empty string"}
+            else:
+                conn.station_id = station
+                log.info("terminal connected", extra=fields(station=station))
+                answer = {"ok": True, "server": "evterm backend-loopback", "v": 1}
+        else:
+            if self.logic.delay_s > 0:
+                await asyncio.sleep(self.logic.delay_s)
+            try:
+                answer = {"ok": True, "body": self.logic.handle(op, message.get("body"))}
+            except ValueError as exc:
+                answer = {"ok": False, "error": str(exc)}
+        with contextlib.suppress(ConnectionError, OSError):
+            await conn.send({**reply, **answer})
+
+    # ---- admin ---------------------------------------------------------------------------
+
+    async def _admin(self, message: dict[str, Any]) -> dict[str, Any]:
+        cmd = message.get("cmd")
+        try:
+            if cmd not in ADMIN_CMDS:
+                raise AdminError(f"unknown cmd {cmd!r}; known: {', '.join(ADMIN_CMDS)}")
+            result = await getattr(self, f"_admin_{cmd}")(message)
+        except (AdminError, LedgerError, ValueError) as exc:
+            return {"ok": False, "cmd": cmd, "error": str(exc)}
+        return {"ok": True, "cmd": cmd, **result}
+
+    async def _admin_status(self, message: dict[str, Any]) -> dict[str, Any]:
+        return {"silent": self.logic.silent, "delay_s": self.logic.delay_s,
+                "terminals": sorted(str(c.station_id) for c in self.terminals()),
+                "received": len(self.logic.received), "ignored": self.ignored,
+                "tokens": len(self.logic.tokens), "list_version": self.logic.list_version}
+
+    async def _admin_silent(self, message: dict[str, Any]) -> dict[str, Any]:
+        on = message.get("on")
+        if not isinstance(on, bool):
+            raise AdminError(f"on: expected true or false, got {on!r}")
+        self.logic.silent = on
+        return {"silent": on}
+
+    async def _admin_delay(self, message: dict[str, Any]) -> dict[str, Any]:
+        delay_s = message.get("delay_s")
+        if (not isinstance(delay_s, int | float) or isinstance(delay_s, bool)
+                or not 0 <= delay_s <= 600):
+            raise AdminError(f"delay_s: expected a number from 0 to 600, got {delay_s!r}")
+        self.logic.delay_s = float(delay_s)
+        return {"delay_s": self.logic.delay_s}
+
+    async def _admin_push_refund(self, message: dict[str, Any]) -> dict[str, Any]:
+        psp_reference = message.get("psp_reference")
+        if not isinstance(psp_reference, str):
+            raise AdminError(f"psp_reference: expected a string, got {psp_reference!r}")
+        amount = None
+        if message.get("amount") is not None:
+            try:
+                amount = Decimal(str(message["amount"]))
+            except InvalidOperation:
+                raise AdminError(f"amount: expected an amount as text, got "
+                                 f"{message['amount']!r}") from None
+        refund = self.logic.refund(psp_reference, amount, message.get("reason"))
+        delivered = await self.push("refund", refund.to_json(), message.get("station_id"))
+        return {"refund": refund.to_json(), "delivered": delivered}
+
+    async def _admin_push_local_list(self, message: dict[str, Any]) -> dict[str, Any]:
+        if message.get("update") is not None:
+            update = LocalListUpdate.from_json(message["update"])
+            self.logic.list_version = max(self.logic.list_version, update.version)
+        else:
+            update = self.logic.local_list()
+        delivered = await self.push("local_list", update.to_json(), message.get("station_id"))
+        return {"update": update.to_json(), "delivered": delivered}
+
+    async def _admin_set_token(self, message: dict[str, Any]) -> dict[str, Any]:
+        entry = LocalListEntry.from_json(message.get("entry"))
+        self.logic.set_token(entry)
+        return {"tokens": len(self.logic.tokens)}
+
+    async def _admin_received(self, message: dict[str, Any]) -> dict[str, Any]:
+        op = message.get("filter_op")
+        return {"messages": self.logic.received_json(op), "duplicates": self.logic.duplicates,
+                "pan_leaks": list(self.logic.pan_leaks)}
+
+    async def _admin_ledger(self, message: dict[str, Any]) -> dict[str, Any]:
+        return {"payments": [p.to_json() for p in self.logic.ledger.values()]}
+
+    async def _admin_send_raw(self, message: dict[str, Any]) -> dict[str, Any]:
+        line, repeat = message.get("line"), message.get("repeat", 1)
+        if not isinstance(line, str):
+            raise AdminError(f"line: expected a string, got {line!r}")
+        if not isinstance(repeat, int) or isinstance(repeat, bool) or not 1 <= repeat <= 10**7:
+            raise AdminError(f"repeat: expected an integer from 1 to 10000000, got {repeat!r}")
+        sent = await self._broadcast((line * repeat + "\n").encode(), message.get("station_id"))
+        return {"delivered": sent}
+
+    async def _admin_disconnect(self, message: dict[str, Any]) -> dict[str, Any]:
+        dropped = self.terminals(message.get("station_id"))
+        for conn in dropped:
+            conn.writer.close()
+        return {"disconnected": len(dropped)}
+
+
+def _remove_stale_socket(path: str) -> None:
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise OSError(f"{path} exists and is not a socket; not replacing it")
+    os.unlink(path)
+
+
+async def serve(logic: BackendLogic, socket_path: str) -> None:
+    server = LoopbackServer(logic, socket_path)
+    await server.start()
+    print(json.dumps({"event": "ready", "socket": socket_path, "pid": os.getpid(),
+                      "tokens": len(logic.tokens), "rules": logic.rule_count}), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await server.close()
+
+
+def run_forever(logic: BackendLogic, socket_path: str) -> int:
+    try:
+        asyncio.run(serve(logic, socket_path))
+    except (OSError, RuntimeError) as exc:
+        print(f"evterm sim backend-loopback: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def admin(socket_path: str | Path, cmd: str, timeout_s: float = 5.0,
+          **values: Any) -> dict[str, Any]:
+    """One admin request from a blocking client (tests, CLI); the reply (ok true or
+    false). OSError/ConnectionError when the server is not there."""
+    return _request(socket_path, {"op": "admin", "id": "admin", "cmd": cmd, **values},
+                    timeout_s)

@@ -1,0 +1,402 @@
+"""Token authorisation: local list, authorisation cache, backend and offline policy.
+
+Provides:
+- `Authorizer.authorize(id_token, token_type, now)` -> `AuthDecision`, deciding for an
+  RFID/NFC card or app token with OCPP 2.0.1 semantics, in this order
+  (docs/authorisation.md):
+  1. a technician card (`[auth] technician_ids`) is accepted as technician;
+  2. a token in the local list that is not valid (Blocked, Expired, Invalid, past its
+     expiry) is rejected without asking; a valid one flagged technician is accepted
+     as technician; a valid one is accepted at once with `local_pre_authorize`;
+  3. a token valid in the cache is accepted at once with `local_pre_authorize`
+     (the list beats the cache: a token in the list is never looked up in the cache);
+  4. otherwise the backend is asked, waiting at most `online_timeout_s`; its answer
+     decides and updates the cache;
+  5. backend unavailable (BackendUnavailable, timeout, any error): the offline policy —
+     valid in list/cache and `local_authorize_offline` -> accepted (offline); cached
+     as Blocked/Expired/Invalid -> rejected; not known at all and
+     `offline_tx_for_unknown_id` -> accepted (offline, unknown: the daemon re-checks
+     with `recheck()` when the link is back and applies `max_energy_on_invalid_id_wh`);
+     otherwise rejected with reason "offline".
+- `Authorizer.recheck(...)`: ask the backend only; None while it is unreachable.
+- `Authorizer.apply_list_update(update)`: Full replaces the list, Differential
+  upserts/removes; a Differential whose version is not newer is refused
+  (VersionMismatch).
+- `AUTH_SCHEMA` (the tables; the store adds it as a migration) and `AuthStore`, which
+  holds a sqlite3 connection and does its own short transactions. The cache keeps
+  answers until their expiry (the answer's cache_expiry, else `cache_ttl_s`) and at
+  most `cache_size` tokens, the least recently used going first. Accepted, Blocked,
+  Expired and Invalid answers are cached (so a blocked card stays rejected offline);
+  an Unknown answer evicts the token.
+
+Config: `[auth]` (terminal.config.AuthConfig). Store calls go through `run_store`
+(the daemon passes AsyncStore.call, so they run on the store thread; default: inline).
+Decisions carry `reason_code`, which `terminal.backend_api.driver_message` turns into
+a driver text. On failure nothing is raised to the caller for backend problems: they
+are logged and the offline policy decides. Store errors (sqlite3.Error) propagate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from terminal.backend_api import (
+    AuthStatus,
+    Backend,
+    BackendUnavailable,
+    LocalListEntry,
+    LocalListUpdate,
+    TokenAuthRequest,
+    TokenAuthResponse,
+    driver_message,
+)
+from terminal.clock import SYSTEM_CLOCK, Clock, iso_utc
+from terminal.config import AuthConfig
+from terminal.logsetup import fields, get_logger
+
+log = get_logger("auth")
+
+T = TypeVar("T")
+StoreRunner = Callable[..., Awaitable[Any]]
+
+SOURCES = ("local_list", "cache", "online", "offline_policy", "technician")
+
+AUTH_SCHEMA = """
+CREATE TABLE auth_list_version (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE auth_list (
+    id_token TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    entry_json TEXT NOT NULL
+);
+CREATE TABLE auth_cache (
+    id_token TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    response_json TEXT NOT NULL,
+    last_used INTEGER NOT NULL
+);
+CREATE INDEX auth_cache_lru ON auth_cache (last_used)
+"""
+
+
+@dataclass(frozen=True)
+class AuthDecision:
+    """The outcome for one token. Caps incl. VAT in the tariff currency / Wh; `tariff`
+    a personal OCPI tariff; `valid_until` None = the daemon's default validity."""
+
+    accepted: bool
+    reason_code: str  # accepted, technician, blocked, expired, invalid, unknown, offline
+    source: str  # one of SOURCES
+    offline: bool = False
+    unknown: bool = False
+    technician: bool = False
+    valid_until: datetime | None = None
+    cost_cap: Decimal | None = None
+    energy_cap_wh: Decimal | None = None
+    tariff: dict[str, Any] | None = field(default=None, repr=False)
+    group_id: str | None = None
+    message: str | None = None  # the backend's own text for the driver, if it sent one
+
+    def driver_text(self, language: str = "en") -> str:
+        return self.message or driver_message(self.reason_code, language)
+
+
+@dataclass(frozen=True)
+class ListUpdateResult:
+    """OCPP SendLocalList status: Accepted, VersionMismatch or Failed; `version` is the
+    list's version afterwards."""
+
+    status: str
+    version: int
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class CachedToken:
+    id_token: str
+    response: TokenAuthResponse
+    expires_at: datetime
+
+    @property
+    def accepted(self) -> bool:
+        return self.response.status is AuthStatus.ACCEPTED
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on error; explicit, so it is atomic also on
+    the store's autocommit connection (where `with conn:` would not begin one)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+class AuthStore:
+    """The local list and the cache in SQLite (tables of AUTH_SCHEMA). Use from one
+    thread; every method is one short transaction."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    # ---- local list ----------------------------------------------------------------------
+
+    def list_version(self) -> int:
+        row = self.conn.execute("SELECT version FROM auth_list_version WHERE id = 1").fetchone()
+        return int(row[0]) if row else 0
+
+    def list_entry(self, id_token: str) -> LocalListEntry | None:
+        row = self.conn.execute("SELECT entry_json FROM auth_list WHERE id_token = ?",
+                                (id_token,)).fetchone()
+        return LocalListEntry.from_json(json.loads(row[0])) if row else None
+
+    def list_entries(self) -> list[LocalListEntry]:
+        rows = self.conn.execute("SELECT entry_json FROM auth_list ORDER BY id_token")
+        return [LocalListEntry.from_json(json.loads(row[0])) for row in rows]
+
+    def apply_list_update(self, update: LocalListUpdate, now: datetime) -> ListUpdateResult:
+        with _transaction(self.conn):
+            current = self.list_version()
+            if update.update_type == "Differential" and update.version <= current:
+                return ListUpdateResult(
+                    "VersionMismatch", current,
+                    f"differential update version {update.version} is not newer than the "
+                    f"list's version {current}")
+            if update.update_type == "Full":
+                self.conn.execute("DELETE FROM auth_list")
+            for entry in update.entries:
+                if entry.status is None:
+                    self.conn.execute("DELETE FROM auth_list WHERE id_token = ?",
+                                      (entry.id_token,))
+                else:
+                    self.conn.execute(
+                        "INSERT OR REPLACE INTO auth_list (id_token, status, entry_json) "
+                        "VALUES (?, ?, ?)",
+                        (entry.id_token, str(entry.status), json.dumps(entry.to_json())))
+            self.conn.execute(
+                "INSERT OR REPLACE INTO auth_list_version (id, version, updated_at) "
+                "VALUES (1, ?, ?)", (update.version, iso_utc(now)))
+        return ListUpdateResult("Accepted", update.version)
+
+    # ---- cache ---------------------------------------------------------------------------
+
+    def cache_get(self, id_token: str, now: datetime) -> CachedToken | None:
+        """The cached answer, marked as used; None (and forgotten) once expired."""
+        with _transaction(self.conn):
+            row = self.conn.execute(
+                "SELECT expires_at, response_json FROM auth_cache WHERE id_token = ?",
+                (id_token,)).fetchone()
+            if row is None:
+                return None
+            expires_at = datetime.fromisoformat(row[0])
+            if now >= expires_at:
+                self.conn.execute("DELETE FROM auth_cache WHERE id_token = ?", (id_token,))
+                return None
+            self.conn.execute(
+                "UPDATE auth_cache SET last_used = (SELECT MAX(last_used) + 1 FROM auth_cache) "
+                "WHERE id_token = ?", (id_token,))
+        response = TokenAuthResponse.from_json(json.loads(row[1]))
+        return CachedToken(id_token, response, expires_at)
+
+    def cache_put(self, id_token: str, response: TokenAuthResponse, expires_at: datetime,
+                  max_entries: int) -> None:
+        """Remember an answer until `expires_at`; keep at most `max_entries` tokens."""
+        with _transaction(self.conn):
+            self.conn.execute(
+                "INSERT OR REPLACE INTO auth_cache "
+                "(id_token, status, expires_at, response_json, last_used) VALUES "
+                "(?, ?, ?, ?, (SELECT COALESCE(MAX(last_used), 0) + 1 FROM auth_cache))",
+                (id_token, str(response.status), iso_utc(expires_at),
+                 json.dumps(response.to_json())))
+            self.conn.execute(
+                "DELETE FROM auth_cache WHERE id_token IN (SELECT id_token FROM auth_cache "
+                "ORDER BY last_used DESC LIMIT -1 OFFSET ?)", (max_entries,))
+
+    def cache_remove(self, id_token: str) -> None:
+        with _transaction(self.conn):
+            self.conn.execute("DELETE FROM auth_cache WHERE id_token = ?", (id_token,))
+
+    def cache_tokens(self) -> list[str]:
+        """Cached tokens, least recently used first."""
+        rows = self.conn.execute("SELECT id_token FROM auth_cache ORDER BY last_used")
+        return [row[0] for row in rows]
+
+    def cache_clear(self) -> None:
+        with _transaction(self.conn):
+            self.conn.execute("DELETE FROM auth_cache")
+
+
+async def _inline(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    return fn(*args, **kwargs)
+
+
+def parse_technician_ids(text: str) -> frozenset[str]:
+    """`[auth] technician_ids`: comma-separated UIDs, compared upper-case."""
+    return frozenset(part.strip().upper() for part in text.split(",") if part.strip())
+
+
+class Authorizer:
+    def __init__(
+        self,
+        config: AuthConfig,
+        backend: Backend,
+        store: AuthStore,
+        clock: Clock = SYSTEM_CLOCK,
+        *,
+        station_id: str,
+        run_store: StoreRunner = _inline,
+    ) -> None:
+        self.config = config
+        self.backend = backend
+        self.store = store
+        self.clock = clock
+        self.station_id = station_id
+        self._run = run_store
+        self._technician_ids = parse_technician_ids(config.technician_ids)
+
+    # ---- decisions -----------------------------------------------------------------------
+
+    async def authorize(self, id_token: str, token_type: str,
+                        now: datetime | None = None) -> AuthDecision:
+        now = now or self.clock.now()
+        decision = await self._decide(id_token, token_type, now)
+        log.info("token authorisation", extra=fields(
+            id_token=id_token, accepted=decision.accepted, source=decision.source,
+            reason=decision.reason_code, offline=decision.offline))
+        return decision
+
+    async def _decide(self, id_token: str, token_type: str, now: datetime) -> AuthDecision:
+        cfg = self.config
+        if id_token.upper() in self._technician_ids:
+            return AuthDecision(True, "technician", "technician", technician=True)
+        entry: LocalListEntry | None = await self._run(self.store.list_entry, id_token)
+        cached: CachedToken | None = None
+        if entry is not None:
+            status = entry.status_at(now)
+            if status is not AuthStatus.ACCEPTED:
+                return AuthDecision(False, str(status).lower(), "local_list")
+            if entry.technician:
+                return _from_entry(entry, "technician")
+            if cfg.local_pre_authorize:
+                return _from_entry(entry, "local_list")
+        elif cfg.cache_size > 0:
+            cached = await self._run(self.store.cache_get, id_token, now)
+            if cached is not None and cached.accepted and cfg.local_pre_authorize:
+                return _from_response(cached.response, "cache", cached.expires_at)
+        response = await self._ask(id_token, token_type)
+        if response is None:
+            return self._offline(entry, cached)
+        if entry is None:
+            await self._remember(id_token, response, now)
+        return _from_response(response, "online", response.cache_expiry)
+
+    def _offline(self, entry: LocalListEntry | None, cached: CachedToken | None) -> AuthDecision:
+        """The offline policy; `entry` when given is valid (invalid ones were rejected)."""
+        cfg = self.config
+        if entry is not None or (cached is not None and cached.accepted):
+            if not cfg.local_authorize_offline:
+                return AuthDecision(False, "offline", "offline_policy", offline=True)
+            if entry is not None:
+                return _from_entry(entry, "local_list", offline=True)
+            assert cached is not None
+            return _from_response(cached.response, "cache", cached.expires_at, offline=True)
+        if cached is not None:  # cached as Blocked, Expired or Invalid
+            return AuthDecision(False, str(cached.response.status).lower(), "cache",
+                                offline=True)
+        if cfg.offline_tx_for_unknown_id:
+            return AuthDecision(True, "accepted", "offline_policy", offline=True, unknown=True)
+        return AuthDecision(False, "offline", "offline_policy", offline=True)
+
+    async def recheck(self, id_token: str, token_type: str,
+                      now: datetime | None = None) -> AuthDecision | None:
+        """The backend's decision for a token accepted offline as unknown; None while the
+        backend is unreachable. Updates the cache like an online decision."""
+        now = now or self.clock.now()
+        response = await self._ask(id_token, token_type)
+        if response is None:
+            return None
+        if await self._run(self.store.list_entry, id_token) is None:
+            await self._remember(id_token, response, now)
+        decision = _from_response(response, "online", response.cache_expiry)
+        log.info("token re-checked", extra=fields(id_token=id_token, accepted=decision.accepted,
+                                                  reason=decision.reason_code))
+        return decision
+
+    async def _ask(self, id_token: str, token_type: str) -> TokenAuthResponse | None:
+        """The backend's answer within online_timeout_s, or None (reason logged)."""
+        request = TokenAuthRequest(id_token, token_type, self.station_id)
+        try:
+            return await asyncio.wait_for(self.backend.authorize_token(request),
+                                          self.config.online_timeout_s)
+        except BackendUnavailable as exc:
+            reason = exc.reason
+        except TimeoutError:
+            reason = f"no answer within {self.config.online_timeout_s:g} s"
+        except Exception as exc:  # a backend bug must not leave a driver without an answer
+            log.exception("backend failed on a token", extra=fields(id_token=id_token))
+            reason = f"backend error: {exc}"
+        log.warning("backend unavailable for a token; offline policy decides",
+                    extra=fields(id_token=id_token, reason=reason))
+        return None
+
+    async def _remember(self, id_token: str, response: TokenAuthResponse, now: datetime) -> None:
+        cfg = self.config
+        if cfg.cache_size == 0:
+            return
+        expires_at = response.cache_expiry or now + timedelta(seconds=cfg.cache_ttl_s)
+        if response.status is AuthStatus.UNKNOWN or expires_at <= now:
+            await self._run(self.store.cache_remove, id_token)
+        else:
+            await self._run(self.store.cache_put, id_token, response, expires_at,
+                            cfg.cache_size)
+
+    # ---- the local list ------------------------------------------------------------------
+
+    async def apply_list_update(self, update: LocalListUpdate,
+                                now: datetime | None = None) -> ListUpdateResult:
+        result: ListUpdateResult = await self._run(self.store.apply_list_update, update,
+                                                   now or self.clock.now())
+        log.info("local list update", extra=fields(
+            update_type=update.update_type, version=update.version,
+            entries=len(update.entries), status=result.status, reason=result.reason))
+        return result
+
+    async def list_version(self) -> int:
+        version: int = await self._run(self.store.list_version)
+        return version
+
+
+def _from_entry(entry: LocalListEntry, source: str, *, offline: bool = False) -> AuthDecision:
+    technician = source == "technician"
+    return AuthDecision(
+        True, "technician" if technician else "accepted", source, offline=offline,
+        technician=technician, valid_until=entry.expiry, cost_cap=entry.cost_cap,
+        energy_cap_wh=entry.energy_cap_wh, tariff=entry.tariff, group_id=entry.group_id)
+
+
+def _from_response(response: TokenAuthResponse, source: str, valid_until: datetime | None,
+                   *, offline: bool = False) -> AuthDecision:
+    accepted = response.status is AuthStatus.ACCEPTED
+    if not accepted:
+        return AuthDecision(False, str(response.status).lower(), source, offline=offline,
+                            group_id=response.group_id, message=response.message)
+    return AuthDecision(
+        True, "technician" if response.technician else "accepted", source, offline=offline,
+        technician=response.technician, valid_until=valid_until, cost_cap=response.cost_cap,
+        energy_cap_wh=response.energy_cap_wh, tariff=response.tariff,
+        group_id=response.group_id, message=response.message)
