@@ -93,6 +93,7 @@ class Rig:
     operator: str = "evterm test operator"
     session: dict[str, object] = field(default_factory=dict)
     charger: dict[str, object] = field(default_factory=dict)
+    extra: dict[str, dict[str, object]] = field(default_factory=dict)  # more config sections
     anchor_s: float = field(default_factory=time.time)
     station_args: tuple[str, ...] = ()
     station: subprocess.Popen[str] | None = None
@@ -126,7 +127,10 @@ class Rig:
                         **self.session},
             "localapi": {"socket_path": self.socket_path},
             "logging": {"level": "INFO"},
+            "readers": {"pcsc": False},
         }
+        for name, values in self.extra.items():
+            sections[name] = {**sections.get(name, {}), **values}
         lines = []
         for name, values in sections.items():
             lines.append(f"[{name}]")
@@ -240,3 +244,63 @@ class Rig:
     @property
     def database(self) -> Path:
         return self.folder / "state" / "evterm.db"
+
+
+class Subscriber:
+    """A blocking local-API subscriber (tests, bench): a thread collects every pushed
+    message; `wait_for(predicate)` returns the first one since `mark` that matches."""
+
+    def __init__(self, socket_path: str, timeout_s: float = 5.0) -> None:
+        import socket
+        import threading
+
+        self.messages: list[dict[str, Any]] = []
+        self.arrival_s: list[float] = []  # time.monotonic() of each message
+        self._changed = threading.Condition()
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock.settimeout(timeout_s)
+        self._sock.connect(socket_path)
+        self._sock.sendall(b'{"op": "subscribe", "id": "sub"}\n')
+        self._sock.settimeout(None)
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        with self._sock.makefile("rb") as lines:
+            for line in lines:
+                message = json.loads(line)
+                with self._changed:
+                    self.messages.append(message)
+                    self.arrival_s.append(time.monotonic())
+                    self._changed.notify_all()
+
+    def mark(self) -> int:
+        with self._changed:
+            return len(self.messages)
+
+    def wait_for(self, what: str, predicate: Callable[[dict[str, Any]], bool],
+                 timeout_s: float = 20.0, since: int = 0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        with self._changed:
+            while True:
+                for message in self.messages[since:]:
+                    if predicate(message):
+                        return message
+                since = len(self.messages)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise RigError(f"timed out after {timeout_s} s waiting for {what}")
+                self._changed.wait(left)
+
+    def tap(self, since: int, timeout_s: float = 20.0) -> dict[str, Any]:
+        """The next `tap` event (a card's outcome) after `since`."""
+        return self.wait_for("a tap outcome", lambda m: m.get("type") == "tap",
+                             timeout_s, since)
+
+    def close(self) -> None:
+        import contextlib
+        import socket
+
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        self._sock.close()

@@ -271,6 +271,15 @@ class Authorizer:
 
     # ---- decisions -----------------------------------------------------------------------
 
+    async def is_technician(self, id_token: str) -> bool:
+        """A technician card (configured, or valid and marked in the local list): it may
+        stop any session. Decided locally, without asking the backend."""
+        if id_token.upper() in self._technician_ids:
+            return True
+        entry: LocalListEntry | None = await self._run(self.store.list_entry, id_token)
+        return (entry is not None and entry.technician
+                and entry.status_at(self.clock.now()) is AuthStatus.ACCEPTED)
+
     async def authorize(self, id_token: str, token_type: str,
                         now: datetime | None = None) -> AuthDecision:
         now = now or self.clock.now()

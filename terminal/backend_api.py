@@ -788,6 +788,32 @@ _MESSAGES: Mapping[str, Mapping[str, str]] = {
                 "fr": "Cette carte a expiré", "nl": "Deze kaart is verlopen"},
     "unknown": {"en": "Card unknown", "de": "Karte unbekannt", "fr": "Carte inconnue",
                 "nl": "Kaart onbekend"},
+    "tap_again": {"en": "Card removed too early - please tap again",
+                  "de": "Karte zu früh entfernt - bitte erneut auflegen",
+                  "fr": "Carte retirée trop tôt - veuillez la présenter à nouveau",
+                  "nl": "Kaart te vroeg weggehaald - houd hem opnieuw tegen de lezer"},
+    "read_failed": {"en": "Card could not be read - please tap again",
+                    "de": "Karte nicht lesbar - bitte erneut auflegen",
+                    "fr": "Carte illisible - veuillez la présenter à nouveau",
+                    "nl": "Kaart niet leesbaar - houd hem opnieuw tegen de lezer"},
+    "in_use": {"en": "This charger is in use", "de": "Diese Ladestation ist belegt",
+               "fr": "Cette borne est occupée", "nl": "Deze laadpaal is in gebruik"},
+    "busy": {"en": "One moment please - checking the previous card",
+             "de": "Einen Moment bitte - die vorige Karte wird geprüft",
+             "fr": "Un instant - la carte précédente est en cours de vérification",
+             "nl": "Een moment - de vorige kaart wordt gecontroleerd"},
+    "stopped": {"en": "Charging is stopping", "de": "Der Ladevorgang wird beendet",
+                "fr": "La recharge s'arrête", "nl": "Het laden wordt gestopt"},
+    "technician_stop": {"en": "Stopped by technician card",
+                        "de": "Mit Technikerkarte beendet",
+                        "fr": "Arrêtée par carte technicien",
+                        "nl": "Gestopt met monteurspas"},
+    "not_running": {"en": "No charging to stop", "de": "Kein Ladevorgang zu beenden",
+                    "fr": "Aucune recharge à arrêter", "nl": "Geen laadsessie om te stoppen"},
+    "unavailable": {"en": "Charger not available right now",
+                    "de": "Ladestation gerade nicht verfügbar",
+                    "fr": "Borne indisponible pour le moment",
+                    "nl": "Laadpaal nu niet beschikbaar"},
 }
 
 # Codes that share a text: decline reasons of the payment gateway and OCPP statuses.
@@ -799,6 +825,9 @@ _ALIASES = {
     "invalid": "not_accepted",
     "invalid_envelope": "payment_unavailable",
     "pan_in_clear": "payment_unavailable",
+    "gateway_error": "payment_unavailable",
+    "terminal_error": "unavailable",
+    "tariff_invalid": "unavailable",
 }
 
 DRIVER_MESSAGE_CODES = tuple(sorted({*_MESSAGES, *_ALIASES}))

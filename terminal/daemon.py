@@ -23,6 +23,7 @@ import signal
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
@@ -33,9 +34,10 @@ from drivers.charger import ChargerControl, ChargerError, ChargerStatus, open_ch
 from drivers.meter import Meter, open_meter
 from drivers.meter.monitor import MeterMonitor, PollOutcome
 from drivers.meter.reading import MeterReading
-from terminal.billing import Terms, receipt_for_session, sample_of
+from terminal.billing import Terms, receipt_for_session, refund_lines, sample_of
 from terminal.clock import Clock, iso_utc
 from terminal.config import Config
+from terminal.identification import Identification
 from terminal.localapi import LocalApi, RequestError
 from terminal.logsetup import fields, get_logger
 from terminal.money import optional_amount
@@ -158,6 +160,8 @@ class Daemon:
         self._lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self.journal_failed = False
+        self.on_session_closed: Callable[[], None] | None = None  # e.g. wake settlement
+        self.extra_status: Callable[[], dict[str, Any]] | None = None  # readers, backend
 
     # ---- terms and pricing ------------------------------------------------------------
 
@@ -262,6 +266,8 @@ class Daemon:
         if close is not None:
             self.api.publish({"type": "session_ended", "session_id": session_id,
                               "stop_reason": close.stop_reason, "phase": close.phase})
+            if self.on_session_closed is not None:
+                self.on_session_closed()
         return result
 
     async def _receipt_on_close(
@@ -484,6 +490,7 @@ class Daemon:
             "meter_fault": str(outcome.fault) if outcome and outcome.fault else None,
             "charger_fault": (self.seen.charger.fault if self.seen.charger
                               else self.seen.charger_error),
+            **(self.extra_status() if self.extra_status is not None else {}),
         }
 
     def register_api(self) -> None:
@@ -558,8 +565,10 @@ class Daemon:
         if language != "en":
             row = await self.store.call(store.session, session_id)
             readings = [r for _, r in await self.store.call(store.readings, session_id)]
+            refunds = refund_lines(await self.store.call(store.refunds, session_id))
             try:
-                found = receipt_for_session(row, readings, language)  # type: ignore[arg-type]
+                found = receipt_for_session(row, readings, language,  # type: ignore[arg-type]
+                                            refunds)
             except ValueError as exc:
                 raise RequestError(f"language: {exc}") from None
         return {"session_id": session_id, "receipt": found[0], "text": found[1]}
@@ -620,6 +629,13 @@ async def run_daemon(config: Config, clock: Clock, started_s: float) -> int:
                            config.charger.timeout_s)
     daemon = Daemon(config, clock, store, meter, charger, terms)
     daemon.register_api()
+    try:
+        ident = Identification.build(daemon, config)
+    except ValueError as exc:
+        print(f"evterm daemon: {exc}", file=sys.stderr)
+        await daemon.shutdown()
+        return 2
+    daemon.extra_status = ident.snapshot
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, daemon.stop)
@@ -639,10 +655,12 @@ async def run_daemon(config: Config, clock: Clock, started_s: float) -> int:
             "recovery": report,
             "ready_s": round(time.monotonic() - started_s, 3),
         }
+        await ident.start()
         print(json.dumps(ready), flush=True)
         log.info("daemon ready", extra=fields(phase=daemon.state.phase.value,
                                               ready_s=ready["ready_s"]))
         await daemon.run_loop()
     finally:
+        await ident.close()
         await daemon.shutdown()
     return 0

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from drivers.meter.reading import MeterReading
+from terminal.auth import AUTH_SCHEMA
 from terminal.clock import iso_utc
 from terminal.session import (
     CloseSession,
@@ -147,6 +148,8 @@ MIGRATIONS: tuple[str, ...] = (
         at TEXT NOT NULL
     );
     """,
+    # 3: local authorisation list and authorisation cache (terminal.auth)
+    AUTH_SCHEMA,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 PAYMENT_UPDATABLE = ("status", "amount_approved", "psp_reference", "offline", "envelope_json",

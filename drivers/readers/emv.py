@@ -120,6 +120,10 @@ class NotEmvCard(EmvError):
     """No payment application on this card."""
 
 
+class UnsupportedCard(EmvError):
+    """A payment card, but none of its applications is a scheme the terminal takes."""
+
+
 @dataclass(frozen=True)
 class TerminalParams:
     country_code: str  # ISO 3166-1 numeric, 3 digits, e.g. "276"
@@ -325,7 +329,7 @@ def _select_ppse(session: _Session) -> list[_Candidate]:
             priority=priority.value[0] & 0x0F if priority and priority.value else 0,
             label=_text(label.value) if label else "", order=order))
     if not candidates:
-        raise EmvError("no supported payment application")
+        raise UnsupportedCard("no supported payment application")
     return sorted(candidates, key=lambda c: c.rank)
 
 
@@ -333,7 +337,7 @@ def _select_application(session: _Session,
                         candidates: list[_Candidate]) -> tuple[_Candidate, tuple[Tlv, ...]]:
     """Step 3: SELECT the best candidate; one the card refuses (blocked, 6283 / 6A82) is
     dropped and the next is tried (EMV Book B 3.4)."""
-    error = EmvError("no supported payment application")
+    error: EmvError = UnsupportedCard("no supported payment application")
     for candidate in candidates:
         apdu = bytes((0x00, 0xA4, 0x04, 0x00, len(candidate.aid))) + candidate.aid + b"\x00"
         data, sw = session.exchange("SELECT AID", apdu)

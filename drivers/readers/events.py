@@ -5,8 +5,11 @@
 - `EmvTap`: a contactless payment card was read; `read` holds the card data (the PAN
   only inside `CardData`, whose repr is masked). The PAN never leaves memory: the daemon
   turns it into a token and an envelope at once and drops it.
-- `TapFailed`: a card was seen but could not be read; `reason` is shown to the driver
-  ("card removed too early - tap again"); `tap_again` tells whether a second try can help.
+- `TapFailed`: a card was seen but could not be read; `reason` is for the log and a
+  technician ("card removed too early - tap again"); `code` says what the driver is told:
+  removed (tap again), unreadable (tap again, or try another card), not_supported (a
+  payment card of a scheme the terminal does not take); `tap_again` tells whether a
+  second try can help.
 - `ReaderState`: a reader appeared, went away, or its service (pcscd) went down/up.
   `state` is one of READER_STATES.
 """
@@ -40,12 +43,16 @@ class EmvTap:
         return f"EmvTap(reader={self.reader!r}, read={self.read!r})"
 
 
+TAP_FAILURES = ("removed", "unreadable", "not_supported")
+
+
 @dataclass(frozen=True)
 class TapFailed:
     reader: str
     reason: str
     tap_again: bool = True
     at_monotonic_s: float = 0.0
+    code: str = "unreadable"  # one of TAP_FAILURES
 
 
 @dataclass(frozen=True)

@@ -148,3 +148,86 @@ def rig(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Rig]:
         started.start_station()
         started.start_daemon()
         yield started
+
+
+# --- PC/SC: a private pcscd with vpcd slots, cards tapped by `evterm sim tap` ----------
+
+import json  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+
+from hw_mocks.pcscd import PcscdError, PcscdHandle  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def pcsc_folder() -> Iterator[str]:
+    """This test process's private pcscd folder. libpcsclite reads PCSCLITE_CSOCK_NAME
+    once per process, so every pcscd this (xdist worker) process talks to serves the
+    same socket path, set here before any PC/SC call of the process."""
+    folder = tempfile.mkdtemp(prefix="evpcsc-")
+    previous = os.environ.get("PCSCLITE_CSOCK_NAME")
+    os.environ["PCSCLITE_CSOCK_NAME"] = os.path.join(folder, "pcscd.comm")
+    yield folder
+    if previous is None:
+        os.environ.pop("PCSCLITE_CSOCK_NAME", None)
+    else:
+        os.environ["PCSCLITE_CSOCK_NAME"] = previous
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def pcscd(pcsc_folder: str) -> Iterator[PcscdHandle]:
+    """A private pcscd (hw_mocks.pcscd.PcscdHandle) with two vpcd slots on free ports,
+    serving this process's socket; stopped after the test."""
+    handle = PcscdHandle(pcsc_folder, readers=2)
+    try:
+        handle.start()
+    except PcscdError as exc:
+        pytest.fail(f"private pcscd: {exc}")
+    yield handle
+    handle.stop()
+
+
+@dataclass
+class TapProcess:
+    """A running `evterm sim tap`: its in_field line and, after wait_left(), its left line."""
+
+    proc: subprocess.Popen
+    in_field: dict
+
+    def wait_left(self, timeout_s: float = 10.0) -> dict:
+        out, err = self.proc.communicate(timeout=timeout_s)
+        assert self.proc.returncode == 0, err
+        return json.loads(out.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def tap(pcscd: PcscdHandle) -> Iterator[Callable[..., TapProcess]]:
+    """tap(card, reader=0, hold_s=1.0, remove_after_apdus=None) -> TapProcess: a card
+    held in a slot of the `pcscd` fixture by `evterm sim tap` in its own process; returns
+    once the card is in the field (connected to vpcd)."""
+    procs: list[subprocess.Popen] = []
+
+    def start(card: str, reader: int = 0, hold_s: float = 1.0,
+              remove_after_apdus: int | None = None) -> TapProcess:
+        args = [sys.executable, "-m", "terminal.cli", "sim", "tap", card,
+                "--reader", str(reader), "--hold", str(hold_s),
+                "--port", str(pcscd.base_port)]
+        if remove_after_apdus is not None:
+            args += ["--remove-after-apdus", str(remove_after_apdus)]
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        procs.append(proc)
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line:
+            proc.wait(timeout=5)
+            pytest.fail(f"evterm sim tap {card} failed: {proc.stderr.read()}")
+        in_field = json.loads(line)
+        assert in_field["event"] == "in_field", in_field
+        return TapProcess(proc, in_field)
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+        proc.communicate(timeout=5)

@@ -20,9 +20,7 @@ from typing import Any
 
 import pytest
 
-from hw_mocks.backend_logic import generate_gateway_keys
-from hw_mocks.backend_loopback import admin
-from hw_mocks.rig import wait_ready
+from hw_mocks.backend_process import BackendProcess
 from terminal.auth import AUTH_SCHEMA, Authorizer, AuthStore
 from terminal.backend_api import (
     AuthStatus,
@@ -48,41 +46,14 @@ TOKENS = [
 ]
 
 
-class BackendSim:
-    """One `evterm sim backend-loopback` process (restartable on the same socket)."""
+class BackendSim(BackendProcess):
+    """The simulator process, with admin commands awaitable from the test's loop."""
 
     def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.socket = os.path.join(folder, "backend.sock")
-        self.private_key, self.public_key = generate_gateway_keys(folder / "keys")
-        (folder / "tokens.json").write_text(json.dumps(TOKENS))
-        self.proc: subprocess.Popen[str] | None = None
-        self.stderr_path = folder / "backend.log"
+        super().__init__(folder, TOKENS)
 
-    def start(self) -> dict[str, Any]:
-        with self.stderr_path.open("a") as stderr:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "terminal.cli", "--log-level", "INFO", "sim",
-                 "backend-loopback", "--socket", self.socket, "--gateway-key",
-                 str(self.private_key), "--tokens", str(self.folder / "tokens.json")],
-                stdout=subprocess.PIPE, stderr=stderr, text=True)
-        return wait_ready(self.proc, "backend simulator",
-                          details=lambda: self.stderr_path.read_text()[-3000:])
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-        code = self.proc.wait(timeout=5)
-        self.proc = None
-        return code
-
-    async def admin(self, cmd: str, **values: Any) -> dict[str, Any]:
-        reply = await asyncio.to_thread(admin, self.socket, cmd, 5.0, **values)
-        assert reply["ok"], reply
-        return reply
-
-    def log_text(self) -> str:
-        return self.stderr_path.read_text()
+    async def admin(self, cmd: str, **values: Any) -> dict[str, Any]:  # type: ignore[override]
+        return await asyncio.to_thread(BackendProcess.admin, self, cmd, **values)
 
 
 @pytest.fixture

@@ -1,0 +1,338 @@
+"""Card payment: pre-authorisation at the tap, capture or void at the end, refunds.
+
+Provides `CardPayments`, used by the daemon:
+- `preauthorize(session_id, token, read)`: the card data is sealed to the payment
+  gateway at once (terminal.payment.seal) and the PAN dropped; the payment row is
+  committed ('requested') before the backend is asked. Approved -> the session's cost cap
+  is the approved amount (a partial approval lowers it); declined -> the reason code.
+  Backend unreachable -> declined ("charger offline"), unless `[payment]
+  offline_floor_limit` is set: then approved offline up to that limit, and the sealed
+  envelope is kept (encrypted to the gateway; the terminal cannot open it) until the
+  gateway has seen it. An expired card is declined without asking anyone.
+- `settle_due()`: every payment whose session has closed is captured with the receipt's
+  amount charged (never more than approved: the receipt caps it), or voided when the
+  session delivered nothing to pay for. Each step is committed before it is sent
+  ('capture_pending' / 'void_pending') and sent again after a restart or outage until
+  the backend answers (captures and voids are idempotent by our reference). A capture the
+  gateway refuses is marked 'failed' with its reason and logged for the operator.
+- `on_refund(refund)`: a refund the backend made (full or partial) is recorded on the
+  session (duplicates by refund id are ignored) and the receipt is rebuilt with it.
+
+On failure: nothing here raises into the daemon's loop for backend trouble; store errors
+propagate (what cannot be journaled must not be acted on).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+
+from terminal.backend_api import (
+    Backend,
+    BackendUnavailable,
+    CaptureRequest,
+    PreauthRequest,
+    Refund,
+    VoidRequest,
+)
+from terminal.billing import receipt_for_session, refund_lines
+from terminal.clock import Clock
+from terminal.logsetup import fields, get_logger
+from terminal.money import round_money, to_minor_units
+from terminal.payment import TokenKey, card_expired, last4, mask_pan, seal
+
+if TYPE_CHECKING:
+    from drivers.readers.emv import EmvRead
+    from terminal.store import AsyncStore
+
+log = get_logger("payment")
+
+SETTLE_BATCH = 50
+
+
+@dataclass(frozen=True)
+class PreauthOutcome:
+    approved: bool
+    reason_code: str | None = None  # when declined: do_not_honor, offline, expired_card ...
+    amount: Decimal | None = None  # approved amount = the session's cost cap
+    psp_reference: str | None = None
+    offline: bool = False
+    scheme: str = ""
+    last4: str = ""
+
+
+@dataclass(frozen=True)
+class PaymentSettings:
+    station_id: str
+    currency: str  # alpha-3, the tariff's
+    preauth_amount: Decimal
+    offline_floor_limit: Decimal | None
+    request_timeout_s: float
+
+
+class CardPayments:
+    def __init__(
+        self,
+        settings: PaymentSettings,
+        token_key: TokenKey,
+        gateway_key: X25519PublicKey,
+        backend: Backend,
+        store: AsyncStore,
+        clock: Clock,
+    ) -> None:
+        self.settings = settings
+        self.token_key = token_key
+        self.gateway_key = gateway_key
+        self.backend = backend
+        self.store = store
+        self.clock = clock
+        self._settling = asyncio.Lock()
+        self.on_receipt_changed: Any = None  # async callable(session_id) set by the daemon
+
+    @property
+    def preauth_minor(self) -> int:
+        return to_minor_units(self.settings.preauth_amount, self.settings.currency)
+
+    # ---- pre-authorisation --------------------------------------------------------------
+
+    async def preauthorize(self, session_id: str, token: str, read: EmvRead) -> PreauthOutcome:
+        card = read.card
+        settings = self.settings
+        now = self.clock.now()
+        reference = f"{session_id}:pay"
+        base = {"scheme": read.scheme, "last4": last4(card.pan)}
+        masked = mask_pan(card.pan)
+        await self.store.call(
+            self.store.store.add_payment, reference=reference, session_id=session_id,
+            token=token, masked_pan=masked, scheme=read.scheme, last4=base["last4"],
+            currency=settings.currency, amount_requested=settings.preauth_amount, at=now,
+        )
+        if card_expired(card, now.date()):
+            return await self._declined(reference, "expired_card", base)
+        envelope = seal(card, self.gateway_key, settings.station_id, reference)
+        request = PreauthRequest(
+            reference=reference, station_id=settings.station_id,
+            amount=settings.preauth_amount, currency=settings.currency, envelope=envelope,
+            token=token, masked_pan=masked, scheme=read.scheme,
+        )
+        try:
+            response = await asyncio.wait_for(self.backend.preauthorize(request),
+                                              settings.request_timeout_s)
+        except (BackendUnavailable, TimeoutError) as exc:
+            return await self._offline(reference, envelope, base, str(exc) or "timeout")
+        if not response.approved:
+            return await self._declined(reference, response.reason or "declined", base)
+        asked = settings.preauth_amount
+        approved = min(response.amount_approved or asked, asked)
+        approved = round_money(approved, settings.currency)
+        if approved <= 0 or not response.psp_reference:
+            # an approval without an amount or reference cannot be captured
+            return await self._declined(reference, "gateway_error", base)
+        await self.store.call(
+            self.store.store.update_payment, reference, self.clock.now(), status="approved",
+            amount_approved=approved, psp_reference=response.psp_reference,
+        )
+        log.info("card payment pre-authorised",
+                 extra=fields(session=session_id, scheme=read.scheme, amount=approved,
+                              psp_reference=response.psp_reference,
+                              partial=approved < asked))
+        return PreauthOutcome(True, None, approved, response.psp_reference, **base)
+
+    async def _declined(self, reference: str, reason: str, base: dict[str, str]) -> PreauthOutcome:
+        await self.store.call(self.store.store.update_payment, reference, self.clock.now(),
+                              status="declined", reason=reason)
+        log.info("card payment declined", extra=fields(reference=reference, reason=reason))
+        return PreauthOutcome(False, reason, **base)
+
+    async def _offline(self, reference: str, envelope: dict[str, Any], base: dict[str, str],
+                       why: str) -> PreauthOutcome:
+        limit = self.settings.offline_floor_limit
+        if limit is None:
+            log.warning("card payment declined: backend unreachable and no offline floor "
+                        "limit", extra=fields(reference=reference, error=why))
+            return await self._declined(reference, "offline_payment", base)
+        amount = min(limit, self.settings.preauth_amount)
+        await self.store.call(
+            self.store.store.update_payment, reference, self.clock.now(), status="approved",
+            amount_approved=amount, offline=1, envelope_json=envelope,
+        )
+        log.warning("card payment accepted offline under the floor limit",
+                    extra=fields(reference=reference, amount=amount, error=why))
+        return PreauthOutcome(True, None, amount, None, offline=True, **base)
+
+    # ---- capture / void -----------------------------------------------------------------
+
+    async def settle_due(self) -> int:
+        """Move every due payment one or more steps on; returns how many were finished.
+        Stops at the first backend outage (the rest waits for the next round)."""
+        async with self._settling:
+            store = self.store.store
+            due = await self.store.call(store.payments_to_settle)
+            finished = 0
+            for payment in due[:SETTLE_BATCH]:
+                try:
+                    finished += await self._settle(payment)
+                except (BackendUnavailable, TimeoutError) as exc:
+                    log.info("payment settlement waits for the backend",
+                             extra=fields(reference=payment["reference"], error=str(exc)))
+                    break
+            return finished
+
+    async def _settle(self, payment: dict[str, Any]) -> int:
+        store = self.store.store
+        reference = payment["reference"]
+        status = payment["status"]
+        if status == "requested":
+            # the terminal went down while asking: whatever the gateway decided, undo it
+            await self.store.call(store.update_payment, reference, self.clock.now(),
+                                  status="void_pending", reason="interrupted")
+            status = "void_pending"
+        if status == "approved":
+            amount = await self._amount_to_capture(payment)
+            status = "capture_pending" if amount > 0 else "void_pending"
+            await self.store.call(store.update_payment, reference, self.clock.now(),
+                                  status=status, amount_captured=amount if amount > 0 else None)
+            payment = {**payment, "status": status, "amount_captured": str(amount)}
+        if status == "capture_pending":
+            return await self._capture(payment)
+        if status == "void_pending":
+            return await self._void(payment)
+        return 0
+
+    async def _amount_to_capture(self, payment: dict[str, Any]) -> Decimal:
+        found = await self.store.call(self.store.store.receipt, payment["session_id"])
+        if found is None:
+            return Decimal(0)  # no energy delivered: nothing to pay
+        charged = Decimal(found[0]["amount_charged"])
+        return min(charged, Decimal(payment["amount_approved"]))
+
+    async def _capture(self, payment: dict[str, Any]) -> int:
+        store = self.store.store
+        reference = payment["reference"]
+        amount = Decimal(payment["amount_captured"])
+        timeout_s = self.settings.request_timeout_s
+        psp_reference = payment["psp_reference"]
+        if psp_reference is None:
+            # approved offline: the gateway sees the card for the first time now
+            response = await asyncio.wait_for(self.backend.preauthorize(PreauthRequest(
+                reference=reference, station_id=self.settings.station_id, amount=amount,
+                currency=payment["currency"], envelope=_json(payment["envelope_json"]),
+                token=payment["token"], masked_pan=payment["masked_pan"],
+                scheme=payment["scheme"],
+            )), timeout_s)
+            if not response.approved or not response.psp_reference:
+                return await self._failed(payment, f"offline payment declined later: "
+                                                   f"{response.reason or 'no reference'}")
+            psp_reference = response.psp_reference
+            await self.store.call(store.update_payment, reference, self.clock.now(),
+                                  psp_reference=psp_reference, envelope_json=None)
+        result = await asyncio.wait_for(self.backend.capture(CaptureRequest(
+            reference=reference, psp_reference=psp_reference, amount=amount,
+            currency=payment["currency"],
+        )), timeout_s)
+        if not result.ok:
+            return await self._failed(payment, f"capture refused: {result.reason}")
+        await self.store.call(store.update_payment, reference, self.clock.now(),
+                              status="captured", envelope_json=None)
+        log.info("card payment captured", extra=fields(
+            session=payment["session_id"], amount=amount, psp_reference=psp_reference))
+        return 1
+
+    async def _void(self, payment: dict[str, Any]) -> int:
+        store = self.store.store
+        reference = payment["reference"]
+        if payment["psp_reference"] is not None or not payment["offline"]:
+            result = await asyncio.wait_for(self.backend.void(VoidRequest(
+                reference=reference, psp_reference=payment["psp_reference"],
+            )), self.settings.request_timeout_s)
+            if not result.ok:
+                return await self._failed(payment, f"void refused: {result.reason}")
+        await self.store.call(store.update_payment, reference, self.clock.now(),
+                              status="voided", envelope_json=None)
+        log.info("card payment voided", extra=fields(session=payment["session_id"],
+                                                     reference=reference))
+        return 1
+
+    async def _failed(self, payment: dict[str, Any], reason: str) -> int:
+        await self.store.call(self.store.store.update_payment, payment["reference"],
+                              self.clock.now(), status="failed", reason=reason)
+        log.error("card payment needs the operator", extra=fields(
+            session=payment["session_id"], reference=payment["reference"], reason=reason))
+        return 1
+
+    # ---- refunds --------------------------------------------------------------------------
+
+    async def on_refund(self, refund: Refund) -> bool:
+        """Record a refund and rebuild the receipt; False (logged) when it does not fit."""
+        store = self.store.store
+        payment = await self.store.call(store.payment, psp_reference=refund.psp_reference)
+        problem = None
+        if payment is None:
+            problem = "no payment with this PSP reference"
+        elif payment["status"] != "captured":
+            problem = f"the payment is {payment['status']}, not captured"
+        elif refund.currency != payment["currency"]:
+            problem = f"currency {refund.currency} differs from the payment's"
+        elif refund.amount <= 0 or round_money(refund.amount, refund.currency) != refund.amount:
+            problem = f"amount {refund.amount} is not a positive amount in minor units"
+        else:
+            done = sum((Decimal(r["amount"]) for r in
+                        await self.store.call(store.refunds, payment["session_id"])
+                        if r["refund_id"] != refund.refund_id), Decimal(0))
+            if done + refund.amount > Decimal(payment["amount_captured"]):
+                problem = (f"refunds would add up to {done + refund.amount}, more than the "
+                           f"{payment['amount_captured']} captured")
+        if problem is not None:
+            log.error("refund refused", extra=fields(refund=refund.refund_id,
+                                                     psp_reference=refund.psp_reference,
+                                                     reason=problem))
+            return False
+        assert payment is not None
+        session_id = payment["session_id"]
+        now = self.clock.now()
+        added = await self.store.call(
+            store.add_refund, refund_id=refund.refund_id, reference=payment["reference"],
+            session_id=session_id, amount=refund.amount, currency=refund.currency,
+            reason=refund.reason, at=now,
+        )
+        if not added:
+            log.info("refund already recorded", extra=fields(refund=refund.refund_id))
+            return True
+        await self._rebuild_receipt(session_id, refund.refund_id)
+        log.info("refund recorded", extra=fields(session=session_id, refund=refund.refund_id,
+                                                 amount=refund.amount))
+        return True
+
+    async def _rebuild_receipt(self, session_id: str, key: str) -> None:
+        store = self.store.store
+        row = await self.store.call(store.session, session_id)
+        readings = [r for _, r in await self.store.call(store.readings, session_id)]
+        refunds = refund_lines(await self.store.call(store.refunds, session_id))
+        receipt = receipt_for_session(row, readings, refunds=refunds)  # type: ignore[arg-type]
+        await self.store.call(store.replace_receipt, session_id, receipt, self.clock.now(),
+                              key)
+        if self.on_receipt_changed is not None:
+            await self.on_receipt_changed(session_id)
+
+    # ---- periodic -------------------------------------------------------------------------
+
+    async def run(self, interval_s: float, wake: asyncio.Event) -> None:
+        """Settle due payments every interval, or at once when `wake` is set."""
+        while True:
+            try:
+                await self.settle_due()
+            except Exception:
+                log.exception("payment settlement failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), interval_s)
+            wake.clear()
+
+
+def _json(text: str | None) -> dict[str, Any]:
+    return json.loads(text) if text else {}

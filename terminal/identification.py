@@ -1,0 +1,197 @@
+"""The daemon's front desk: card readers, the backend link, authorisation and card payment.
+
+Provides `Identification.build(daemon, config)` (ValueError naming the config key when
+a key file or the tariff currency does not fit) and then `start()` / `close()`:
+- the backend (`[backend]`), the `Authorizer` over the journal's auth tables, and, when
+  `[payment] token_key_file` and `gateway_key_file` are set, `CardPayments`;
+- the PC/SC readers (`[readers] pcsc`, `pcsc_readers`, `pcsc_socket`) and the serial
+  125 kHz reader (`serial_rfid_device`), whose events go through one queue to the
+  `TapHandler`, one tap at a time;
+- the payment settlement loop, woken when a session closes or the backend comes back;
+- the backend's pushes: refunds (recorded on the session and its receipt), local list
+  updates, connectivity (published on the local API).
+`snapshot()` adds the readers' and the backend's state to the daemon's status.
+
+On failure: a reader or the backend that is down is reported, never fatal; taps queue
+up to `QUEUE_SIZE` and further ones are dropped with a log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from drivers.readers.events import ReaderEvent, RfidTap
+from terminal.auth import Authorizer, AuthStore
+from terminal.backend_api import Backend, LocalListUpdate, Refund, create_backend
+from terminal.card_payment import CardPayments, PaymentSettings
+from terminal.config import Config
+from terminal.logsetup import fields, get_logger
+from terminal.money import optional_amount
+from terminal.payment import KeyFileError, load_gateway_key, load_token_key
+from terminal.taps import TapHandler
+
+if TYPE_CHECKING:
+    from terminal.daemon import Daemon
+
+log = get_logger("identification")
+
+QUEUE_SIZE = 32
+SETTLE_INTERVAL_S = 10.0
+
+
+def card_payments(daemon: Daemon, config: Config, backend: Backend) -> CardPayments | None:
+    """Card payment as configured, or None when `[payment]` names no keys."""
+    pay = config.payment
+    if not pay.token_key_file and not pay.gateway_key_file:
+        return None
+    if not (pay.token_key_file and pay.gateway_key_file):
+        raise ValueError("payment.token_key_file and payment.gateway_key_file: card payment "
+                         "needs both (or neither, for no card payment)")
+    try:
+        token_key = load_token_key(pay.token_key_file, pay.token_key_id)
+        gateway_key = load_gateway_key(pay.gateway_key_file)
+    except KeyFileError as exc:
+        raise ValueError(f"payment: {exc}") from None
+    settings = PaymentSettings(
+        station_id=config.station.id,
+        currency=daemon.station_terms.tariff.currency,
+        preauth_amount=Decimal(pay.preauth_amount),
+        offline_floor_limit=optional_amount(pay.offline_floor_limit),
+        request_timeout_s=config.backend.request_timeout_s,
+    )
+    return CardPayments(settings, token_key, gateway_key, backend, daemon.store, daemon.clock)
+
+
+@dataclass
+class Identification:
+    daemon: Daemon
+    config: Config
+    backend: Backend
+    authorizer: Authorizer
+    payments: CardPayments | None
+    taps: TapHandler
+    queue: asyncio.Queue[ReaderEvent] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
+    settle_wake: asyncio.Event = field(default_factory=asyncio.Event)
+    readers: list[Any] = field(default_factory=list)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    dropped_taps: int = 0
+
+    @classmethod
+    def build(cls, daemon: Daemon, config: Config) -> Identification:
+        backend = create_backend(config.backend, config.station.id)
+        authorizer = Authorizer(config.auth, backend, AuthStore(daemon.store.store.conn),
+                                daemon.clock, station_id=config.station.id,
+                                run_store=daemon.store.call)
+        payments = card_payments(daemon, config, backend)
+        taps = TapHandler(daemon, authorizer, payments)
+        ident = cls(daemon, config, backend, authorizer, payments, taps)
+        backend.set_listener(ident)
+        if payments is not None:
+            payments.on_receipt_changed = ident._receipt_changed
+        daemon.on_session_closed = ident.settle_wake.set
+        return ident
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        await self.backend.start()
+        self.tasks.append(asyncio.create_task(self._consume(), name="taps"))
+        if self.payments is not None:
+            self.tasks.append(asyncio.create_task(
+                self.payments.run(SETTLE_INTERVAL_S, self.settle_wake), name="settle"))
+        readers = self.config.readers
+        if readers.pcsc:
+            self._start_pcsc(loop)
+        if readers.serial_rfid_device:
+            self._start_serial(loop)
+
+    def _start_pcsc(self, loop: asyncio.AbstractEventLoop) -> None:
+        from drivers.readers.pcsc import PcscReaders, terminal_params
+
+        readers = self.config.readers
+        if readers.pcsc_socket:
+            os.environ["PCSCLITE_CSOCK_NAME"] = readers.pcsc_socket
+        params = terminal_params(self.config.payment.country_code,
+                                 self.daemon.station_terms.tariff.currency,
+                                 Decimal(self.config.payment.preauth_amount))
+        names = tuple(part.strip() for part in readers.pcsc_readers.split(",") if part.strip())
+        pcsc = PcscReaders(lambda: params, names)
+        pcsc.start(loop, self.queue)  # type: ignore[arg-type]
+        self.readers.append(pcsc)
+
+    def _start_serial(self, loop: asyncio.AbstractEventLoop) -> None:
+        from drivers.readers.serial_rfid import SerialRfidReader
+
+        device = self.config.readers.serial_rfid_device
+
+        def on_tag(tag_id: str) -> None:
+            self._offer(RfidTap(device, tag_id, "em4100", time.monotonic()))
+
+        reader = SerialRfidReader(device, self.config.readers.serial_rfid_baud)
+        reader.start(loop, on_tag)
+        self.readers.append(reader)
+
+    def _offer(self, event: ReaderEvent) -> None:
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.dropped_taps += 1
+            log.warning("card tap dropped: too many waiting",
+                        extra=fields(reader=getattr(event, "reader", "?"),
+                                     dropped=self.dropped_taps))
+
+    async def _consume(self) -> None:
+        while True:
+            event = await self.queue.get()
+            await self.taps.handle(event)
+
+    async def close(self) -> None:
+        for reader in self.readers:
+            reader.stop()
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.backend.close()
+
+    # ---- what the backend pushes ---------------------------------------------------------
+
+    async def on_refund(self, refund: Refund) -> None:
+        if self.payments is None:
+            log.error("refund refused: card payment is not configured",
+                      extra=fields(refund=refund.refund_id))
+            return
+        await self.payments.on_refund(refund)
+
+    async def on_local_list(self, update: LocalListUpdate) -> None:
+        result = await self.authorizer.apply_list_update(update)
+        log.info("local list update", extra=fields(version=update.version,
+                                                   type=update.update_type,
+                                                   status=result.status, reason=result.reason))
+
+    async def on_connectivity(self, online: bool) -> None:
+        log.info("backend link", extra=fields(online=online))
+        self.daemon.api.publish({"type": "connectivity", "backend_online": online})
+        if online:
+            self.settle_wake.set()
+
+    async def _receipt_changed(self, session_id: str) -> None:
+        self.daemon.api.publish({"type": "receipt_updated", "session_id": session_id})
+
+    # ---- status ----------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        states: dict[str, str] = dict(self.taps.readers)
+        return {
+            "backend_online": self.backend.online,
+            "card_payment": self.payments is not None,
+            "readers": states,
+        }

@@ -1,0 +1,248 @@
+"""What a card tap means: start, stop, or a polite refusal.
+
+Provides `TapHandler.handle(event)` for every `drivers.readers.events` event:
+- RFID tag or app token at a free connector: the session is opened (Authorizing,
+  journaled), the token is authorised (`terminal.auth.Authorizer`: local list, cache,
+  backend, offline policy) and the session accepted with the caps and personal tariff
+  that came back, or rejected with the reason.
+- Contactless bank card at a free connector: the PAN becomes a token at once
+  (`terminal.payment.tokenize`), the session is opened, and the card payment is
+  pre-authorised (`terminal.card_payment.CardPayments`); the approved amount is the
+  session's cost cap.
+- The card or token that started the running session: stops it (reason Local). A
+  technician card stops any session (reason Technician). Any other card while the
+  connector is in use: "this charger is in use", nothing changes.
+- A failed read: "tap again". Reader state changes are kept for the status snapshot.
+
+Every outcome is published on the local API as a `tap` event with a reason code the UI
+translates, and `decision_ms`: card presence to decision, measured from the reader's
+`at_monotonic_s`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from drivers.readers.events import EmvTap, ReaderEvent, ReaderState, RfidTap, TapFailed
+from terminal.backend_api import driver_message
+from terminal.logsetup import fields, get_logger
+from terminal.money import optional_amount
+from terminal.payment import scheme_name, tokenize
+from terminal.pricing import TariffError, parse_tariff
+from terminal.session import (
+    Authorization,
+    AuthorizationAccepted,
+    AuthorizationRejected,
+    AuthorizeRequested,
+    Phase,
+    StopReason,
+    StopRequested,
+)
+
+if TYPE_CHECKING:
+    from terminal.auth import AuthDecision, Authorizer
+    from terminal.card_payment import CardPayments
+    from terminal.daemon import Daemon
+
+log = get_logger("taps")
+
+TOKEN_TYPES = {"iso14443": "ISO14443", "em4100": "Local"}
+FAILURE_CODES = {"removed": "tap_again", "unreadable": "read_failed",
+                 "not_supported": "card_not_supported"}
+
+
+class TapHandler:
+    def __init__(
+        self,
+        daemon: Daemon,
+        authorizer: Authorizer,
+        payments: CardPayments | None,
+        monotonic_s: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.daemon = daemon
+        self.authorizer = authorizer
+        self.payments = payments
+        self.monotonic_s = monotonic_s
+        self.readers: dict[str, str] = {}
+        self.taps = 0
+
+    async def handle(self, event: ReaderEvent) -> None:
+        try:
+            await self._handle(event)
+        except Exception:
+            log.exception("card tap could not be handled",
+                          extra=fields(reader=getattr(event, "reader", "?")))
+            self._publish(event, "error", "terminal_error")
+
+    async def _handle(self, event: ReaderEvent) -> None:
+        if isinstance(event, ReaderState):
+            previous = self.readers.get(event.reader)
+            self.readers[event.reader] = event.state
+            if previous != event.state:
+                self.daemon.api.publish({"type": "reader", "reader": event.reader,
+                                         "state": event.state, "detail": event.detail})
+            return
+        self.taps += 1
+        if isinstance(event, TapFailed):
+            log.info("card tap failed", extra=fields(reader=event.reader, reason=event.reason))
+            code = FAILURE_CODES.get(event.code, "read_failed")
+            self._publish(event, "tap_again" if event.tap_again else "declined", code)
+            return
+        if isinstance(event, EmvTap):
+            if self.payments is None:
+                self._publish(event, "declined", "card_not_supported")
+                return
+            token = tokenize(event.read.card, self.payments.token_key)
+            kind = "card"
+        else:
+            token = event.uid
+            kind = "rfid"
+        if self.daemon.state.is_open:
+            await self._tap_while_busy(event, token, kind)
+            return
+        if isinstance(event, EmvTap):
+            await self._start_card(event, token)
+        else:
+            await self._start_token(event, token)
+
+    # ---- stop, or refuse -----------------------------------------------------------------
+
+    async def _tap_while_busy(self, event: RfidTap | EmvTap, token: str, kind: str) -> None:
+        state = self.daemon.state
+        clock = self.daemon.clock
+        if state.phase is Phase.AUTHORIZING:
+            self._publish(event, "busy", "busy")
+            return
+        if state.is_open and state.phase is not Phase.FINISHING and token == state.id_token:
+            result = await self.daemon.apply(StopRequested(clock.now(), StopReason.LOCAL, token))
+            self._publish(event, "stopping" if not result.refused else "declined",
+                          "stopped" if not result.refused else "not_running")
+            return
+        if kind == "rfid" and state.is_open and state.phase is not Phase.FINISHING \
+                and await self.authorizer.is_technician(token):
+            result = await self.daemon.apply(StopRequested(clock.now(), StopReason.TECHNICIAN))
+            log.warning("technician card stopped the session",
+                        extra=fields(session=state.session_id))
+            self._publish(event, "stopping" if not result.refused else "declined",
+                          "technician_stop" if not result.refused else "not_running")
+            return
+        self._publish(event, "in_use", "in_use")
+
+    # ---- start -----------------------------------------------------------------------------
+
+    async def _open(self, event: RfidTap | EmvTap, token: str, source: str) -> str | None:
+        session_id = str(uuid.uuid4())
+        result = await self.daemon.apply(
+            AuthorizeRequested(self.daemon.clock.now(), session_id, token, source))
+        if result.refused:
+            self._publish(event, "declined", "unavailable", message=result.refused)
+            return None
+        if self.daemon.journal_failed:
+            await self.daemon.apply(AuthorizationRejected(self.daemon.clock.now(),
+                                                          "storage fault"))
+            self._publish(event, "declined", "unavailable")
+            return None
+        return session_id
+
+    async def _start_token(self, event: RfidTap, token: str) -> None:
+        session_id = await self._open(event, token, "rfid")
+        if session_id is None:
+            return
+        clock = self.daemon.clock
+        token_type = TOKEN_TYPES.get(event.technology, "ISO14443")
+        decision = await self.authorizer.authorize(token, token_type, clock.now())
+        problem = None if not decision.accepted else self._tariff_problem(decision)
+        if not decision.accepted or problem:
+            code = "tariff_invalid" if problem else (decision.reason_code or "invalid")
+            await self.daemon.apply(AuthorizationRejected(clock.now(), code))
+            self._publish(event, "declined", code, session_id=session_id)
+            return
+        auth = Authorization(
+            id_token=token,
+            source="rfid",
+            valid_until=decision.valid_until or clock.now() + timedelta(
+                seconds=self.daemon.config.session.authorization_valid_s),
+            cost_cap=decision.cost_cap or optional_amount(
+                self.daemon.config.session.default_cost_cap),
+            energy_cap_wh=decision.energy_cap_wh,
+            tariff_json=_tariff_text(decision.tariff),
+        )
+        await self._accept(event, session_id, auth, offline=decision.offline,
+                           source=decision.source)
+
+    def _tariff_problem(self, decision: AuthDecision) -> str | None:
+        if decision.tariff is None:
+            return None
+        try:
+            parse_tariff(decision.tariff)
+        except (TariffError, ValueError) as exc:
+            log.error("personal tariff refused", extra=fields(error=exc))
+            return str(exc)
+        return None
+
+    async def _start_card(self, event: EmvTap, token: str) -> None:
+        assert self.payments is not None
+        session_id = await self._open(event, token, "card")
+        if session_id is None:
+            return
+        clock = self.daemon.clock
+        outcome = await self.payments.preauthorize(session_id, token, event.read)
+        if not outcome.approved:
+            code = outcome.reason_code or "declined"
+            await self.daemon.apply(AuthorizationRejected(clock.now(), code))
+            self._publish(event, "declined", code, session_id=session_id)
+            return
+        auth = Authorization(
+            id_token=token,
+            source="card",
+            valid_until=clock.now() + timedelta(
+                seconds=self.daemon.config.session.authorization_valid_s),
+            cost_cap=outcome.amount,
+            payment_reference=outcome.psp_reference,
+            card_scheme=scheme_name(outcome.scheme),
+            card_last4=outcome.last4,
+        )
+        await self._accept(event, session_id, auth, offline=outcome.offline, source="gateway")
+
+    async def _accept(self, event: RfidTap | EmvTap, session_id: str, auth: Authorization,
+                      *, offline: bool, source: str) -> None:
+        result = await self.daemon.apply(
+            AuthorizationAccepted(self.daemon.clock.now(), session_id, auth))
+        if result.refused:
+            # the session went away meanwhile (e.g. it timed out); a payment is voided
+            # by settlement since its session is closed
+            self._publish(event, "declined", "unavailable", message=result.refused,
+                          session_id=session_id)
+            return
+        self._publish(event, "accepted", "accepted", session_id=session_id, offline=offline,
+                      decided_by=source,
+                      cost_cap=str(auth.cost_cap) if auth.cost_cap is not None else None)
+
+    # ---- telling the UI --------------------------------------------------------------------
+
+    def _publish(self, event: ReaderEvent, result: str, code: str, *,
+                 message: str | None = None, **extra: Any) -> None:
+        at = getattr(event, "at_monotonic_s", 0.0)
+        decision_ms = round((self.monotonic_s() - at) * 1000, 1) if at else None
+        payload = {
+            "type": "tap",
+            "reader": getattr(event, "reader", ""),
+            "kind": "card" if isinstance(event, EmvTap) else "rfid",
+            "result": result,
+            "reason": code,
+            "message": message or driver_message(code, "en"),
+            "decision_ms": decision_ms,
+            **extra,
+        }
+        log.info("card tap", extra=fields(reader=payload["reader"], kind=payload["kind"],
+                                          result=result, reason=code, decision_ms=decision_ms))
+        self.daemon.api.publish(payload)
+
+
+def _tariff_text(tariff: dict[str, Any] | None) -> str | None:
+    return None if tariff is None else json.dumps(tariff, sort_keys=True)
