@@ -358,10 +358,14 @@ class BackendLogic:
         earlier = self._record("void", req.reference, req.to_json())
         if earlier is not None:
             return earlier
-        payment = self.ledger.get(req.psp_reference)
+        if req.psp_reference is not None:
+            payment = self.ledger.get(req.psp_reference)
+        else:  # the terminal never heard our answer: find it by the terminal's reference
+            payment = next((p for p in self.ledger.values() if p.reference == req.reference),
+                           None)
         reason = None
         if payment is None:
-            reason = "unknown_payment"
+            reason = None if req.psp_reference is None else "unknown_payment"
         elif payment.captured is not None:
             reason = "already_captured"
         else:

@@ -5,6 +5,10 @@
   through a control socket (hw_mocks.station_sim)
 - `sim ev ...`: the control socket's client (plug, unplug, suspend, resume, fault,
   clear, status)
+- `sim tap`, `sim pcscd`, `sim rfid`: card emulators for a real pcscd (vpcd) and a
+  125 kHz serial reader on a pty (hw_mocks.card_cli)
+- `sim backend-loopback`, `sim backend-admin`, `sim gateway-keys`: the operator's
+  backend and payment gateway (hw_mocks.backend_cli)
 """
 
 from __future__ import annotations
@@ -90,7 +94,8 @@ def _sim_time(args: argparse.Namespace) -> SimTime:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    sim = subparsers.add_parser("sim", help="simulated hardware (meter, station, EV)")
+    sim = subparsers.add_parser(
+        "sim", help="simulated hardware (meter, station, EV, cards, backend)")
     sub = sim.add_subparsers(dest="sim_command", required=True)
     _register_meter(sub)
     _register_station(sub)

@@ -471,14 +471,17 @@ class CaptureRequest:
 
 @dataclass(frozen=True)
 class VoidRequest:
-    """Release a pre-authorisation that will not be captured; idempotent by reference."""
+    """Release a pre-authorisation that will not be captured; idempotent by reference.
+    Without a PSP reference the gateway finds the pre-authorisation by our reference
+    (the terminal went down before the answer came); none found = nothing to release."""
 
     reference: str
-    psp_reference: str
+    psp_reference: str | None  # None: the terminal never heard the gateway's answer
 
     def __post_init__(self) -> None:
         _reference("VoidRequest.reference", self.reference)
-        _reference("VoidRequest.psp_reference", self.psp_reference)
+        if self.psp_reference is not None:
+            _reference("VoidRequest.psp_reference", self.psp_reference)
 
     def to_json(self) -> dict[str, Any]:
         return {"reference": self.reference, "psp_reference": self.psp_reference}
@@ -486,7 +489,7 @@ class VoidRequest:
     @classmethod
     def from_json(cls, data: Any) -> VoidRequest:
         f = _Fields(data, "VoidRequest")
-        return cls(f.text("reference"), f.text("psp_reference"))
+        return cls(f.text("reference"), f.text("psp_reference", optional=True))
 
 
 @dataclass(frozen=True)
@@ -798,10 +801,10 @@ _MESSAGES: Mapping[str, Mapping[str, str]] = {
                     "nl": "Kaart niet leesbaar - houd hem opnieuw tegen de lezer"},
     "in_use": {"en": "This charger is in use", "de": "Diese Ladestation ist belegt",
                "fr": "Cette borne est occupée", "nl": "Deze laadpaal is in gebruik"},
-    "busy": {"en": "One moment please - checking the previous card",
-             "de": "Einen Moment bitte - die vorige Karte wird geprüft",
-             "fr": "Un instant - la carte précédente est en cours de vérification",
-             "nl": "Een moment - de vorige kaart wordt gecontroleerd"},
+    "unplug": {"en": "Charging has ended - unplug the vehicle to finish",
+               "de": "Laden beendet - zum Abschluss bitte das Fahrzeug abstecken",
+               "fr": "Recharge terminée - débranchez le véhicule pour finir",
+               "nl": "Laden beëindigd - koppel het voertuig los om af te ronden"},
     "stopped": {"en": "Charging is stopping", "de": "Der Ladevorgang wird beendet",
                 "fr": "La recharge s'arrête", "nl": "Het laden wordt gestopt"},
     "technician_stop": {"en": "Stopped by technician card",

@@ -182,6 +182,9 @@ class CardPayments:
                     log.info("payment settlement waits for the backend",
                              extra=fields(reference=payment["reference"], error=str(exc)))
                     break
+                except Exception:  # one bad payment must not hold up the others
+                    log.exception("payment settlement failed; retried next round",
+                                  extra=fields(reference=payment["reference"]))
             return finished
 
     async def _settle(self, payment: dict[str, Any]) -> int:
@@ -230,8 +233,13 @@ class CardPayments:
                 return await self._failed(payment, f"offline payment declined later: "
                                                    f"{response.reason or 'no reference'}")
             psp_reference = response.psp_reference
+            if response.amount_approved is not None and response.amount_approved < amount:
+                amount = response.amount_approved  # partial: take what the bank allows
+                log.error("offline payment approved only in part; the rest is lost",
+                          extra=fields(reference=reference, amount=amount))
             await self.store.call(store.update_payment, reference, self.clock.now(),
-                                  psp_reference=psp_reference, envelope_json=None)
+                                  psp_reference=psp_reference, envelope_json=None,
+                                  amount_captured=amount)
         result = await asyncio.wait_for(self.backend.capture(CaptureRequest(
             reference=reference, psp_reference=psp_reference, amount=amount,
             currency=payment["currency"],
@@ -277,6 +285,8 @@ class CardPayments:
             problem = "no payment with this PSP reference"
         elif payment["status"] != "captured":
             problem = f"the payment is {payment['status']}, not captured"
+        elif refund.reference not in (payment["reference"], payment["session_id"]):
+            problem = f"reference {refund.reference} is not this payment's"
         elif refund.currency != payment["currency"]:
             problem = f"currency {refund.currency} differs from the payment's"
         elif refund.amount <= 0 or round_money(refund.amount, refund.currency) != refund.amount:

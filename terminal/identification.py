@@ -22,19 +22,21 @@ import asyncio
 import contextlib
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from drivers.readers.events import ReaderEvent, RfidTap
+from drivers.readers.serial_rfid import SerialRfidReader
 from terminal.auth import Authorizer, AuthStore
 from terminal.backend_api import Backend, LocalListUpdate, Refund, create_backend
 from terminal.card_payment import CardPayments, PaymentSettings
 from terminal.config import Config
 from terminal.logsetup import fields, get_logger
-from terminal.money import optional_amount
+from terminal.money import currency_numeric, optional_amount
 from terminal.payment import KeyFileError, load_gateway_key, load_token_key
-from terminal.taps import TapHandler
+from terminal.session import AuthorizationChanged, StopReason, StopRequested
+from terminal.taps import TapHandler, token_type_of
 
 if TYPE_CHECKING:
     from terminal.daemon import Daemon
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
 log = get_logger("identification")
 
 QUEUE_SIZE = 32
+SERIAL_STATES = {"connected": "ready", "disconnected": "absent", "stopped": "absent"}
 SETTLE_INTERVAL_S = 10.0
 
 
@@ -78,6 +81,7 @@ class Identification:
     taps: TapHandler
     queue: asyncio.Queue[ReaderEvent] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
     settle_wake: asyncio.Event = field(default_factory=asyncio.Event)
+    recheck_wake: asyncio.Event = field(default_factory=asyncio.Event)
     readers: list[Any] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     dropped_taps: int = 0
@@ -89,6 +93,11 @@ class Identification:
                                 daemon.clock, station_id=config.station.id,
                                 run_store=daemon.store.call)
         payments = card_payments(daemon, config, backend)
+        if config.readers.pcsc:
+            try:  # EMV cards are told the currency as its ISO 4217 number
+                currency_numeric(daemon.station_terms.tariff.currency)
+            except ValueError as exc:
+                raise ValueError(f"session.tariff_file: {exc}") from None
         taps = TapHandler(daemon, authorizer, payments)
         ident = cls(daemon, config, backend, authorizer, payments, taps)
         backend.set_listener(ident)
@@ -103,6 +112,7 @@ class Identification:
         loop = asyncio.get_running_loop()
         await self.backend.start()
         self.tasks.append(asyncio.create_task(self._consume(), name="taps"))
+        self.tasks.append(asyncio.create_task(self._recheck_loop(), name="recheck"))
         if self.payments is not None:
             self.tasks.append(asyncio.create_task(
                 self.payments.run(SETTLE_INTERVAL_S, self.settle_wake), name="settle"))
@@ -113,22 +123,24 @@ class Identification:
             self._start_serial(loop)
 
     def _start_pcsc(self, loop: asyncio.AbstractEventLoop) -> None:
+        from drivers.readers.emv import TerminalParams
         from drivers.readers.pcsc import PcscReaders, terminal_params
 
         readers = self.config.readers
         if readers.pcsc_socket:
             os.environ["PCSCLITE_CSOCK_NAME"] = readers.pcsc_socket
-        params = terminal_params(self.config.payment.country_code,
-                                 self.daemon.station_terms.tariff.currency,
-                                 Decimal(self.config.payment.preauth_amount))
+        country = self.config.payment.country_code
+        amount = Decimal(self.config.payment.preauth_amount)
+
+        def params() -> TerminalParams:  # the tariff's currency at the moment of the tap
+            return terminal_params(country, self.daemon.station_terms.tariff.currency, amount)
+
         names = tuple(part.strip() for part in readers.pcsc_readers.split(",") if part.strip())
-        pcsc = PcscReaders(lambda: params, names)
+        pcsc = PcscReaders(params, names)
         pcsc.start(loop, self.queue)  # type: ignore[arg-type]
         self.readers.append(pcsc)
 
     def _start_serial(self, loop: asyncio.AbstractEventLoop) -> None:
-        from drivers.readers.serial_rfid import SerialRfidReader
-
         device = self.config.readers.serial_rfid_device
 
         def on_tag(tag_id: str) -> None:
@@ -182,6 +194,50 @@ class Identification:
         self.daemon.api.publish({"type": "connectivity", "backend_online": online})
         if online:
             self.settle_wake.set()
+            self.recheck_wake.set()
+
+    # ---- tokens accepted offline although unknown ----------------------------------------
+
+    async def recheck_offline_token(self) -> None:
+        """Ask the backend about the running session's token if it was accepted offline
+        without being known (OfflineTxForUnknownIdEnabled). Rejected now: the session may
+        take at most `[auth] max_energy_on_invalid_id_wh` in all (OCPP
+        MaxEnergyOnInvalidId); before any energy it is stopped at once."""
+        daemon = self.daemon
+        state = daemon.state
+        auth = state.authorization
+        if not (state.is_open and auth is not None and auth.recheck):
+            return
+        decision = await self.authorizer.recheck(auth.id_token, token_type_of(auth.id_token),
+                                                 daemon.clock.now())
+        if decision is None:
+            return  # still unreachable
+        now = daemon.clock.now()
+        if decision.accepted:
+            await daemon.apply(AuthorizationChanged(now, replace(auth, recheck=False)))
+            log.info("token accepted offline confirmed by the backend",
+                     extra=fields(session=state.session_id))
+            return
+        cap = Decimal(self.config.auth.max_energy_on_invalid_id_wh)
+        if auth.energy_cap_wh is not None:
+            cap = min(cap, auth.energy_cap_wh)
+        await daemon.apply(AuthorizationChanged(now, replace(auth, recheck=False,
+                                                             energy_cap_wh=cap)))
+        log.warning("token accepted offline was rejected by the backend; energy capped",
+                    extra=fields(session=state.session_id, reason=decision.reason_code,
+                                 energy_cap_wh=cap))
+        if not daemon.state.has_energy:
+            await daemon.apply(StopRequested(now, StopReason.REMOTE))
+
+    async def _recheck_loop(self) -> None:
+        while True:
+            try:
+                await self.recheck_offline_token()
+            except Exception:
+                log.exception("offline token recheck failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.recheck_wake.wait(), SETTLE_INTERVAL_S)
+            self.recheck_wake.clear()
 
     async def _receipt_changed(self, session_id: str) -> None:
         self.daemon.api.publish({"type": "receipt_updated", "session_id": session_id})
@@ -190,6 +246,9 @@ class Identification:
 
     def snapshot(self) -> dict[str, Any]:
         states: dict[str, str] = dict(self.taps.readers)
+        for reader in self.readers:
+            if isinstance(reader, SerialRfidReader):
+                states[reader.device] = SERIAL_STATES.get(reader.state, reader.state)
         return {
             "backend_online": self.backend.online,
             "card_payment": self.payments is not None,

@@ -82,6 +82,7 @@ class Authorization:
     card_scheme: str | None = None
     card_last4: str | None = None
     tariff_json: str | None = None  # a personal tariff (fleet contract); None = the station's
+    recheck: bool = False  # accepted offline although unknown: ask the backend when back
 
     def valid_at(self, at: datetime) -> bool:
         return self.valid_until is None or at < self.valid_until
@@ -97,6 +98,7 @@ class Authorization:
             "card_scheme": self.card_scheme,
             "card_last4": self.card_last4,
             "tariff_json": self.tariff_json,
+            "recheck": self.recheck,
         }
 
     @classmethod
@@ -115,6 +117,7 @@ class Authorization:
             card_scheme=data.get("card_scheme"),
             card_last4=data.get("card_last4"),
             tariff_json=data.get("tariff_json"),
+            recheck=bool(data.get("recheck", False)),
         )
 
 
@@ -185,6 +188,16 @@ class Tick:
 
 
 @dataclass(frozen=True)
+class AuthorizationChanged:
+    """The running session's authorisation changed for the same token: the backend
+    confirmed a token accepted offline (recheck cleared), or rejected it (energy cap
+    lowered to MaxEnergyOnInvalidId)."""
+
+    at: datetime
+    authorization: Authorization
+
+
+@dataclass(frozen=True)
 class Recover:
     """Daemon start with an open session in the journal. resume: the EV is still
     plugged, the authorisation still valid and the charger healthy (otherwise the
@@ -202,6 +215,7 @@ Event = (
     | AuthorizationAccepted
     | AuthorizationRejected
     | StopRequested
+    | AuthorizationChanged
     | Tick
     | Recover
 )
@@ -364,6 +378,8 @@ def step(state: SessionState, event: Event, rules: Rules) -> Step:
         return _rejected(b, event)
     if isinstance(event, StopRequested):
         return _stop_requested(b, event)
+    if isinstance(event, AuthorizationChanged):
+        return _authorization_changed(b, event)
     if isinstance(event, Tick):
         return _tick(b, event, rules)
     if isinstance(event, Recover):
@@ -421,6 +437,17 @@ def _rejected(b: _Builder, ev: AuthorizationRejected) -> Step:
         return b.done(refused="no authorisation is pending")
     b.go(ev.at, Phase.REJECTED, "Rejected", ev.reason)
     b.records.append(CloseSession(ev.at, Phase.REJECTED, None, None, ev.reason))
+    return b.done()
+
+
+def _authorization_changed(b: _Builder, ev: AuthorizationChanged) -> Step:
+    state = b.state
+    if not state.is_open or state.authorization is None:
+        return b.done(refused="no authorised session")
+    if ev.authorization.id_token != state.id_token:
+        return b.done(refused="the authorisation is for another token")
+    b.records.append(SetAuthorization(ev.authorization))
+    b.update(authorization=ev.authorization)
     return b.done()
 
 

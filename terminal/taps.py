@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 
 log = get_logger("taps")
 
-TOKEN_TYPES = {"iso14443": "ISO14443", "em4100": "Local"}
+EM4100_UID_CHARS = 10  # 125 kHz tags; ISO 14443 UIDs have 8, 14 or 20 hex digits
 FAILURE_CODES = {"removed": "tap_again", "unreadable": "read_failed",
                  "not_supported": "card_not_supported"}
 
@@ -69,7 +69,6 @@ class TapHandler:
         self.payments = payments
         self.monotonic_s = monotonic_s
         self.readers: dict[str, str] = {}
-        self.taps = 0
 
     async def handle(self, event: ReaderEvent) -> None:
         try:
@@ -87,7 +86,6 @@ class TapHandler:
                 self.daemon.api.publish({"type": "reader", "reader": event.reader,
                                          "state": event.state, "detail": event.detail})
             return
-        self.taps += 1
         if isinstance(event, TapFailed):
             log.info("card tap failed", extra=fields(reader=event.reader, reason=event.reason))
             code = FAILURE_CODES.get(event.code, "read_failed")
@@ -114,22 +112,22 @@ class TapHandler:
 
     async def _tap_while_busy(self, event: RfidTap | EmvTap, token: str, kind: str) -> None:
         state = self.daemon.state
-        clock = self.daemon.clock
-        if state.phase is Phase.AUTHORIZING:
-            self._publish(event, "busy", "busy")
+        now = self.daemon.clock.now()
+        if token == state.id_token:
+            if state.phase is Phase.FINISHING:
+                self._publish(event, "info", "unplug")
+                return
+            result = await self.daemon.apply(StopRequested(now, StopReason.LOCAL, token))
+            self._publish(event, "declined" if result.refused else "stopping",
+                          "not_running" if result.refused else "stopped")
             return
-        if state.is_open and state.phase is not Phase.FINISHING and token == state.id_token:
-            result = await self.daemon.apply(StopRequested(clock.now(), StopReason.LOCAL, token))
-            self._publish(event, "stopping" if not result.refused else "declined",
-                          "stopped" if not result.refused else "not_running")
-            return
-        if kind == "rfid" and state.is_open and state.phase is not Phase.FINISHING \
+        if kind == "rfid" and state.phase is not Phase.FINISHING \
                 and await self.authorizer.is_technician(token):
-            result = await self.daemon.apply(StopRequested(clock.now(), StopReason.TECHNICIAN))
+            result = await self.daemon.apply(StopRequested(now, StopReason.TECHNICIAN))
             log.warning("technician card stopped the session",
                         extra=fields(session=state.session_id))
-            self._publish(event, "stopping" if not result.refused else "declined",
-                          "technician_stop" if not result.refused else "not_running")
+            self._publish(event, "declined" if result.refused else "stopping",
+                          "not_running" if result.refused else "technician_stop")
             return
         self._publish(event, "in_use", "in_use")
 
@@ -154,8 +152,7 @@ class TapHandler:
         if session_id is None:
             return
         clock = self.daemon.clock
-        token_type = TOKEN_TYPES.get(event.technology, "ISO14443")
-        decision = await self.authorizer.authorize(token, token_type, clock.now())
+        decision = await self.authorizer.authorize(token, token_type_of(token), clock.now())
         problem = None if not decision.accepted else self._tariff_problem(decision)
         if not decision.accepted or problem:
             code = "tariff_invalid" if problem else (decision.reason_code or "invalid")
@@ -171,6 +168,7 @@ class TapHandler:
                 self.daemon.config.session.default_cost_cap),
             energy_cap_wh=decision.energy_cap_wh,
             tariff_json=_tariff_text(decision.tariff),
+            recheck=decision.offline and decision.unknown,
         )
         await self._accept(event, session_id, auth, offline=decision.offline,
                            source=decision.source)
@@ -242,6 +240,11 @@ class TapHandler:
         log.info("card tap", extra=fields(reader=payload["reader"], kind=payload["kind"],
                                           result=result, reason=code, decision_ms=decision_ms))
         self.daemon.api.publish(payload)
+
+
+def token_type_of(uid: str) -> str:
+    """The OCPP IdToken type of a card UID: ISO14443 for NFC cards, Local for 125 kHz."""
+    return "Local" if len(uid) == EM4100_UID_CHARS else "ISO14443"
 
 
 def _tariff_text(tariff: dict[str, Any] | None) -> str | None:

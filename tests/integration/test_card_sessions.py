@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -36,6 +38,7 @@ TOKENS = [
     {"id_token": "1A2B3C4D", "status": "Accepted"},  # rfid-4
     {"id_token": "04A1B2C3D4E5F6", "status": "Accepted", "tariff": PERSONAL_TARIFF},  # rfid-7
     {"id_token": "04A1B2C3D4E5F6A7B8C9", "status": "Blocked"},  # rfid-10
+    {"id_token": "0A1B2C3D4E", "status": "Accepted"},  # a 125 kHz EM4100 tag
 ]
 RULES = {TEST_PANS["amex"]: {"partial": "2.00"}}
 
@@ -119,7 +122,10 @@ def card_rig_for(pcscd: PcscdHandle, tap: Any, folder: Path,
 def cards(request: pytest.FixtureRequest, pcscd: PcscdHandle, tap: Any) -> Iterator[CardRig]:
     folder = Path(tempfile.mkdtemp(prefix="evcard-"))  # short: socket paths < 108 bytes
     marker = request.node.get_closest_marker("cards")
-    yield from card_rig_for(pcscd, tap, folder, **(marker.kwargs if marker else {}))
+    settings = dict(marker.kwargs) if marker else {}
+    if "pty_pair" in request.fixturenames:  # the serial 125 kHz reader on a pty
+        settings["readers"] = {"serial_rfid_device": request.getfixturevalue("pty_pair")[1]}
+    yield from card_rig_for(pcscd, tap, folder, **settings)
     shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -319,6 +325,52 @@ def test_technician_card_stops_any_session_and_blocked_cards_get_nothing(cards):
     stop = cards.present(f"rfid:{TECHNICIAN}")
     assert (stop["result"], stop["reason"]) == ("stopping", "technician_stop"), stop
     assert rig.wait_phase("Finishing")["stop_reason"] == "Technician"
+
+
+@pytest.mark.cards(auth={"offline_tx_for_unknown_id": True,
+                          "max_energy_on_invalid_id_wh": 500})
+def test_unknown_card_accepted_offline_is_capped_when_the_backend_rejects_it(cards):
+    rig = cards.rig
+    cards.backend.stop()
+    rig.wait_for("the backend link down", lambda: rig.state()["backend_online"] is False, 10)
+    accepted = cards.present("rfid:0A0B0C0D")
+    assert (accepted["result"], accepted["decided_by"], accepted["offline"]) == (
+        "accepted", "offline_policy", True), accepted
+    session_id = accepted["session_id"]
+    rig.ev("plug")
+    rig.wait_phase("Charging", timeout_s=10)
+    cards.backend.start()  # back: the token is checked and turns out unknown
+    finishing = rig.wait_phase("Finishing", timeout_s=20)
+    assert finishing["stop_reason"] == "EnergyLimitReached"
+    assert finishing["energy_cap_wh"] == "500"
+    rig.ev("unplug")
+    rig.wait_phase("Available")
+    row, _ = closed(rig, session_id)
+    assert json.loads(row["authorization_json"])["recheck"] is False
+
+
+def test_serial_125khz_tag_starts_and_stops_a_session(cards, pty_pair):
+    rig = cards.rig
+    rig.wait_for("the serial reader", lambda: rig.state()["readers"].get(pty_pair[1]) == "ready",
+                 5)
+    rig.ev("plug")
+    mark = cards.events.mark()
+    emulator = subprocess.run(
+        [sys.executable, "-m", "terminal.cli", "sim", "rfid", "--device", pty_pair[0], "--tag",
+         "0A1B2C3D4E", "--hold-s", "0.5", "--garbage", "7", "--bad-checksum"],
+        capture_output=True, text=True, timeout=20)
+    assert emulator.returncode == 0, emulator.stderr
+    accepted = cards.events.tap(mark)
+    assert (accepted["result"], accepted["kind"], accepted["reader"]) == (
+        "accepted", "rfid", pty_pair[1]), accepted
+    rig.wait_phase("Charging", timeout_s=10)
+    time.sleep(0.6)  # out of the field longer than the reader's hold time: a new tap
+    mark = cards.events.mark()
+    subprocess.run([sys.executable, "-m", "terminal.cli", "sim", "rfid", "--device",
+                    pty_pair[0], "--tag", "0A1B2C3D4E", "--hold-s", "0.5"],
+                   capture_output=True, text=True, timeout=20, check=True)
+    assert cards.events.tap(mark)["result"] == "stopping"
+    assert rig.wait_phase("Finishing")["stop_reason"] == "Local"
 
 
 # ---- no card number anywhere ----------------------------------------------------------------

@@ -212,6 +212,13 @@ def test_void_is_idempotent_and_blocks_capture(logic, gateway):
     assert logic.duplicates == 1
 
 
+def test_a_void_without_psp_reference_finds_the_payment_by_our_reference(logic, gateway):
+    psp = logic.preauthorize(preauth(gateway, reference="S-9")).psp_reference
+    assert logic.void(VoidRequest("S-9", None)).ok  # the terminal never heard the answer
+    assert logic.ledger[psp].status == "voided"
+    assert logic.void(VoidRequest("S-8", None)).ok  # never reserved: nothing to release
+
+
 def test_refund_ledger_partial_then_full(logic, gateway):
     psp = logic.preauthorize(preauth(gateway)).psp_reference
     with pytest.raises(LedgerError, match="not captured"):
@@ -360,7 +367,7 @@ def test_removed_status_and_money_as_text():
      "CaptureRequest.amount"),
     (CaptureRequest, {"reference": "R", "psp_reference": "P", "amount": "1", "currency": "eur"},
      "CaptureRequest.currency"),
-    (VoidRequest, {"reference": "R"}, "VoidRequest.psp_reference"),
+    (VoidRequest, {"reference": "R", "psp_reference": 7}, "VoidRequest.psp_reference"),
     (CaptureResponse, {"ok": False}, "CaptureResponse.reason"),
     (Refund, {"refund_id": "F", "psp_reference": "P", "reference": "R", "amount": "x",
               "currency": "EUR"}, "Refund.amount"),
