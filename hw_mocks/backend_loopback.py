@@ -26,7 +26,6 @@ import contextlib
 import json
 import os
 import signal
-import stat
 import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -34,6 +33,7 @@ from typing import Any
 
 from hw_mocks.backend_logic import BackendLogic, LedgerError
 from terminal.backend_api import LocalListEntry, LocalListUpdate
+from terminal.localapi import remove_stale_socket
 from terminal.localapi import request as _request
 from terminal.logsetup import fields, get_logger
 
@@ -74,7 +74,7 @@ class LoopbackServer:
         self.ignored = 0
 
     async def start(self) -> None:
-        _remove_stale_socket(self.socket_path)
+        remove_stale_socket(self.socket_path)
         self._server = await asyncio.start_unix_server(
             self._serve, path=self.socket_path, limit=MAX_LINE_BYTES)
 
@@ -259,16 +259,6 @@ class LoopbackServer:
         for conn in dropped:
             conn.writer.close()
         return {"disconnected": len(dropped)}
-
-
-def _remove_stale_socket(path: str) -> None:
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        return
-    if not stat.S_ISSOCK(mode):
-        raise OSError(f"{path} exists and is not a socket; not replacing it")
-    os.unlink(path)
 
 
 async def serve(logic: BackendLogic, socket_path: str) -> None:

@@ -23,23 +23,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import signal
 import sys
 import threading
 import time
 
 from hw_mocks import cards, vpcd
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a number") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: must be > 0")
-    return value
+from terminal.cliargs import positive_number
 
 
 def _count(text: str) -> int:
@@ -63,14 +53,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tap.add_argument("card", metavar="CARD", help="catalogue name or rfid:<hex uid>")
     tap.add_argument("--reader", type=_count, default=0, metavar="N",
                      help="reader slot; port = BASE + N (default 0)")
-    tap.add_argument("--hold", type=_positive, default=1.0, metavar="SECONDS",
+    tap.add_argument("--hold", type=positive_number, default=1.0, metavar="SECONDS",
                      help="time the card stays in the field (default 1)")
     tap.add_argument("--port", type=_port, default=vpcd.DEFAULT_PORT, metavar="BASE",
                      help=f"vpcd port of slot 0 (default {vpcd.DEFAULT_PORT})")
     tap.add_argument("--host", default="127.0.0.1", metavar="H")
     tap.add_argument("--remove-after-apdus", type=_count, default=None, metavar="K",
                      help="answer K commands, then leave the field at the next one")
-    tap.add_argument("--connect-timeout", type=_positive, default=5.0, metavar="SECONDS",
+    tap.add_argument("--connect-timeout", type=positive_number, default=5.0, metavar="SECONDS",
                      help="how long to retry while vpcd does not listen (default 5)")
     tap.set_defaults(func=run_tap)
 
@@ -95,9 +85,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="serial device, e.g. one end of a socat pty pair")
     rfid.add_argument("--tag", action="append", required=True, metavar="TAGID",
                       help="10 hex characters; repeat for several presentations")
-    rfid.add_argument("--repeat-ms", type=_positive, default=80.0, metavar="MS",
+    rfid.add_argument("--repeat-ms", type=positive_number, default=80.0, metavar="MS",
                       help="time between two frames while the tag is held (default 80)")
-    rfid.add_argument("--hold-s", type=_positive, default=1.0,
+    rfid.add_argument("--hold-s", type=positive_number, default=1.0,
                       help="time each tag stays in the field (default 1)")
     rfid.add_argument("--gap-s", type=float, default=1.0,
                       help="time between two presentations (default 1)")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from drivers.meter.transport import BAUD_RATES, PARITIES
 from hw_mocks import backend_cli, card_cli
 from hw_mocks.ev_model import CHARGER_FAULT_KINDS, ChargingPoint, Fault, FaultSpecError, PowerCurve
 from hw_mocks.meter_sim import FAULT_KINDS, MeterSimulator, SimTime, run_forever
+from terminal.cliargs import positive_number
 from terminal.clock import make_clock
 
 
@@ -46,19 +46,9 @@ def _fault_parser(allowed: tuple[str, ...]) -> Callable[[str], Fault]:
     return parse
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a number") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: must be a number > 0")
-    return value
-
-
 def _add_clock(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--clock-speed", type=_positive, default=1.0, metavar="X",
+        "--clock-speed", type=positive_number, default=1.0, metavar="X",
         help="simulated time runs X times faster (give the daemon the same; default 1)",
     )
     parser.add_argument(
@@ -241,7 +231,7 @@ def _register_ev(sub: argparse._SubParsersAction) -> None:
         parser = actions.add_parser(action, help=text, description=text)
         parser.add_argument("--control", required=True, metavar="PATH",
                             help="the station's control socket")
-        parser.add_argument("--timeout-s", type=_positive, default=5.0)
+        parser.add_argument("--timeout-s", type=positive_number, default=5.0)
         if action == "plug":
             for key in ("max_power_w", "ramp_s", "constant_s", "taper_s",
                         "taper_end_power_w", "voltage_v"):
@@ -249,7 +239,7 @@ def _register_ev(sub: argparse._SubParsersAction) -> None:
         if action == "fault":
             parser.add_argument("kind", metavar="KIND",
                                 help=", ".join(STATION_FAULT_KINDS))
-            parser.add_argument("--duration-s", type=_positive, default=None,
+            parser.add_argument("--duration-s", type=positive_number, default=None,
                                 help="simulated seconds (default: until `clear`)")
             parser.add_argument("--code", type=int, default=None,
                                 help="charger_error: the fault code (docs/charger.md)")

@@ -29,7 +29,6 @@ import math
 import os
 import signal
 import socket
-import stat
 import sys
 from collections.abc import Callable
 from dataclasses import fields, replace
@@ -59,6 +58,7 @@ from hw_mocks.ev_model import (
 )
 from hw_mocks.meter_sim import FAULT_KINDS as METER_FAULT_KINDS
 from hw_mocks.meter_sim import MeterSimulator
+from terminal.localapi import remove_stale_socket
 
 STATION_FAULT_KINDS = (*METER_FAULT_KINDS, *CHARGER_FAULT_KINDS)
 COMMANDS = ("plug", "unplug", "suspend", "resume", "fault", "clear", "status")
@@ -325,22 +325,12 @@ class StationSimulator:
                 await writer.wait_closed()
 
 
-def _remove_stale_socket(path: str) -> None:
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        return
-    if not stat.S_ISSOCK(mode):
-        raise OSError(f"{path} exists and is not a socket; not replacing it")
-    os.unlink(path)
-
-
 async def serve(station: StationSimulator, *, tcp: tuple[str, int], control_path: str) -> None:
     meter = station.meter
     server = ModbusTcpServer(
         station.build_devices(), address=tcp, trace_packet=station.trace_packet
     )
-    _remove_stale_socket(control_path)
+    remove_stale_socket(control_path)
     control = await asyncio.start_unix_server(
         station.serve_client, path=control_path, limit=MAX_LINE_BYTES
     )

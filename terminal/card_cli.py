@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import json
 import logging
-import math
 import os
 import sys
 import time
@@ -34,6 +33,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from terminal.cliargs import positive_number
 from terminal.config import (
     DEFAULT_CONFIG_PATH,
     Config,
@@ -53,16 +53,6 @@ class CardReadError(Exception):
     """Setup failed: the message is the one line for stderr (exit 2)."""
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected seconds") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: must be > 0")
-    return value
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add this module's subcommands."""
     card = subparsers.add_parser("card", help="card reader tools (PC/SC)")
@@ -77,7 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     read.add_argument("--reader", default=None, metavar="NAME",
                       help="use readers whose name contains NAME (default: [readers] "
                       "pcsc_readers, else every reader)")
-    read.add_argument("--timeout", type=_seconds, default=30.0, metavar="S",
+    read.add_argument("--timeout", type=positive_number, default=30.0, metavar="S",
                       help="how long to wait for a card (default 30)")
     read.set_defaults(func=run_read)
 

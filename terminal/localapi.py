@@ -69,10 +69,7 @@ class LocalApi:
 
     async def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.exists() or self.path.is_symlink():
-            if not stat.S_ISSOCK(self.path.lstat().st_mode):
-                raise OSError(f"{self.path} exists and is not a socket; not replacing it")
-            self.path.unlink()
+        remove_stale_socket(self.path)
         old_umask = os.umask(0o177)
         try:
             self._server = await asyncio.start_unix_server(
@@ -158,6 +155,18 @@ class LocalApi:
             log.exception("local API handler failed", extra=fields(op=op))
             return {**reply, "ok": False, "op": op, "error": f"internal error: {exc}"}
         return {**reply, "ok": True, "op": op, **result}
+
+
+def remove_stale_socket(path: str | Path) -> None:
+    """Remove a socket file left by a process that died; anything else at that path is
+    an OSError (never replaced)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise OSError(f"{path} exists and is not a socket; not replacing it")
+    os.unlink(path)
 
 
 def request(path: str | Path, message: dict[str, Any], timeout_s: float = 5.0) -> dict[str, Any]:

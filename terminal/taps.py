@@ -156,8 +156,7 @@ class TapHandler:
         problem = None if not decision.accepted else self._tariff_problem(decision)
         if not decision.accepted or problem:
             code = "tariff_invalid" if problem else (decision.reason_code or "invalid")
-            await self.daemon.apply(AuthorizationRejected(clock.now(), code))
-            self._publish(event, "declined", code, session_id=session_id)
+            await self._reject(event, session_id, code)
             return
         auth = Authorization(
             id_token=token,
@@ -191,9 +190,7 @@ class TapHandler:
         clock = self.daemon.clock
         outcome = await self.payments.preauthorize(session_id, token, event.read)
         if not outcome.approved:
-            code = outcome.reason_code or "declined"
-            await self.daemon.apply(AuthorizationRejected(clock.now(), code))
-            self._publish(event, "declined", code, session_id=session_id)
+            await self._reject(event, session_id, outcome.reason_code or "declined")
             return
         auth = Authorization(
             id_token=token,
@@ -206,6 +203,10 @@ class TapHandler:
             card_last4=outcome.last4,
         )
         await self._accept(event, session_id, auth, offline=outcome.offline, source="gateway")
+
+    async def _reject(self, event: RfidTap | EmvTap, session_id: str, code: str) -> None:
+        await self.daemon.apply(AuthorizationRejected(self.daemon.clock.now(), code))
+        self._publish(event, "declined", code, session_id=session_id)
 
     async def _accept(self, event: RfidTap | EmvTap, session_id: str, auth: Authorization,
                       *, offline: bool, source: str) -> None:
