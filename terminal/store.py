@@ -568,6 +568,38 @@ class Store:
             self._outbox("Receipt", session_id, None, f"{session_id}:receipt:{key}", created,
                          {"session_id": session_id, "receipt": data})
 
+    def mark_delivered(self, ids: Iterable[int], at: datetime) -> int:
+        """Mark outbox messages delivered (the broker acknowledged them); how many
+        changed (an id already delivered does not count)."""
+        ids = list(ids)
+        if not ids:
+            return 0
+        with self._transaction():
+            cursor = self.conn.executemany(
+                "UPDATE outbox SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL",
+                [(iso_utc(at), i) for i in ids],
+            )
+            return int(cursor.rowcount)
+
+    def outbox_stats(self) -> dict[str, Any]:
+        """Pending messages: how many, and when the oldest was queued (None if none)."""
+        count, oldest = self.conn.execute(
+            "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE delivered_at IS NULL"
+        ).fetchone()
+        return {"pending": int(count), "oldest_pending_at": oldest}
+
+    def add_outbox(self, kind: str, key: str, payload: dict[str, Any], at: datetime,
+                   session_id: str | None = None) -> bool:
+        """Queue one message for the backend (audit events, status reports); False when
+        a message with this idempotency key is already queued."""
+        with self._transaction():
+            exists = self.conn.execute(
+                "SELECT 1 FROM outbox WHERE idempotency_key = ?", (key,)).fetchone()
+            if exists:
+                return False
+            self._outbox(kind, session_id, None, key, iso_utc(at), payload)
+            return True
+
     def outbox(self, *, pending_only: bool = False, limit: int = 1000) -> list[OutboxMessage]:
         where = "WHERE delivered_at IS NULL" if pending_only else ""
         rows = self.conn.execute(
