@@ -36,6 +36,7 @@ from drivers.meter.monitor import MeterMonitor, PollOutcome
 from drivers.meter.reading import MeterReading
 from terminal.billing import Terms, receipt_for_session, refund_lines, sample_of
 from terminal.clock import Clock, iso_utc
+from terminal.commands import pushed_tariff_path
 from terminal.config import Config
 from terminal.identification import Identification
 from terminal.localapi import LocalApi, RequestError
@@ -89,9 +90,12 @@ def rules_from(config: Config) -> Rules:
 
 
 def load_station_terms(config: Config) -> Terms:
-    """The terms for sessions starting now: the station's tariff file (read and parsed
-    once; OSError or ValueError naming the problem), time zone, threshold, identity."""
-    tariff_json = json.loads(Path(config.session.tariff_file).read_text(encoding="utf-8"))
+    """The terms for sessions starting now: the tariff the backend pushed last (state
+    folder), else the configured tariff file (read and parsed once; OSError or
+    ValueError naming the problem), time zone, threshold, identity."""
+    pushed = pushed_tariff_path(config.station.state_dir)
+    source = pushed if pushed.exists() else Path(config.session.tariff_file)
+    tariff_json = json.loads(source.read_text(encoding="utf-8"))
     terms = Terms(
         tariff_json=tariff_json,
         timezone=config.station.timezone,
@@ -161,7 +165,14 @@ class Daemon:
         self._stopping = asyncio.Event()
         self.journal_failed = False
         self.on_session_closed: Callable[[], None] | None = None  # e.g. wake settlement
+        self.storage_ok: Callable[[], bool] = lambda: True  # the backend link's disk check
+        self.after_commit: Callable[[], None] | None = None  # e.g. wake the outbox pump
         self.extra_status: Callable[[], dict[str, Any]] | None = None  # readers, backend
+
+    def accepting_sessions(self) -> bool:
+        """New sessions only while every step can be journaled and queued for the
+        backend: the journal is writable and the disk is not nearly full."""
+        return not self.journal_failed and self.storage_ok()
 
     # ---- terms and pricing ------------------------------------------------------------
 
@@ -250,6 +261,8 @@ class Daemon:
         if self.journal_failed:
             log.warning("journal writable again", extra=fields(session=session_id))
             self.journal_failed = False
+        if self.after_commit is not None:
+            self.after_commit()
         self.state = result.state
         for record in new_readings:
             try:
@@ -521,8 +534,8 @@ class Daemon:
             raise RequestError(
                 f"the station has no tariff valid now; charging is not offered ({exc})"
             ) from None
-        if self.journal_failed:
-            raise RequestError("the terminal cannot record sessions right now (storage fault)")
+        if not self.accepting_sessions():
+            raise RequestError("the terminal cannot record sessions right now (storage)")
         auth = Authorization(
             id_token=token,
             source=source,

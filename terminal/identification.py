@@ -31,6 +31,7 @@ from drivers.readers.serial_rfid import SerialRfidReader
 from terminal.auth import Authorizer, AuthStore
 from terminal.backend_api import Backend, LocalListUpdate, Refund, create_backend
 from terminal.card_payment import CardPayments, PaymentSettings
+from terminal.commands import Commands
 from terminal.config import Config
 from terminal.logsetup import fields, get_logger
 from terminal.money import currency_numeric, optional_amount
@@ -79,6 +80,7 @@ class Identification:
     authorizer: Authorizer
     payments: CardPayments | None
     taps: TapHandler
+    commands: Commands
     queue: asyncio.Queue[ReaderEvent] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
     settle_wake: asyncio.Event = field(default_factory=asyncio.Event)
     recheck_wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -99,11 +101,13 @@ class Identification:
             except ValueError as exc:
                 raise ValueError(f"session.tariff_file: {exc}") from None
         taps = TapHandler(daemon, authorizer, payments)
-        ident = cls(daemon, config, backend, authorizer, payments, taps)
+        ident = cls(daemon, config, backend, authorizer, payments, taps, Commands(daemon))
         backend.set_listener(ident)
         if payments is not None:
             payments.on_receipt_changed = ident._receipt_changed
         daemon.on_session_closed = ident.settle_wake.set
+        daemon.storage_ok = getattr(backend, "storage_ok", lambda: True)
+        daemon.after_commit = getattr(backend, "wake", None)
         return ident
 
     # ---- lifecycle ----------------------------------------------------------------------
@@ -238,6 +242,10 @@ class Identification:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.recheck_wake.wait(), SETTLE_INTERVAL_S)
             self.recheck_wake.clear()
+
+    async def on_command(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A command from the backend (terminal.commands); ProtocolError when refused."""
+        return await self.commands.handle(name, body)
 
     async def _receipt_changed(self, session_id: str) -> None:
         self.daemon.api.publish({"type": "receipt_updated", "session_id": session_id})

@@ -588,6 +588,32 @@ class Store:
         ).fetchone()
         return {"pending": int(count), "oldest_pending_at": oldest}
 
+    def add_audit(self, kind: str, detail: dict[str, Any], at: datetime) -> int:
+        """One audit event (tariff pushed, session stopped remotely, service action...),
+        kept in the audit table and queued for the backend; its id."""
+        when = iso_utc(at)
+        text = json.dumps(detail, sort_keys=True)
+        with self._transaction():
+            cursor = self.conn.execute(
+                "INSERT INTO audit (at, kind, detail) VALUES (?, ?, ?)", (when, kind, text))
+            audit_id = int(cursor.lastrowid or 0)
+            self._outbox("Audit", None, None, f"audit:{audit_id}", when,
+                         {"audit_id": audit_id, "at": when, "kind": kind, "detail": detail})
+        return audit_id
+
+    def audit(self, limit: int = 100) -> list[dict[str, Any]]:
+        cursor = self.conn.execute("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
+        return [_row_dict(cursor, row) for row in cursor.fetchall()]
+
+    def requeue_since(self, since: datetime) -> int:
+        """Send again every message queued at or after `since` (the backend asked to
+        reconcile; it drops what it has by idempotency key); how many."""
+        with self._transaction():
+            cursor = self.conn.execute(
+                "UPDATE outbox SET delivered_at = NULL WHERE created_at >= ? "
+                "AND delivered_at IS NOT NULL", (iso_utc(since),))
+            return int(cursor.rowcount)
+
     def add_outbox(self, kind: str, key: str, payload: dict[str, Any], at: datetime,
                    session_id: str | None = None) -> bool:
         """Queue one message for the backend (audit events, status reports); False when

@@ -134,16 +134,15 @@ class TapHandler:
     # ---- start -----------------------------------------------------------------------------
 
     async def _open(self, event: RfidTap | EmvTap, token: str, source: str) -> str | None:
+        if not self.daemon.accepting_sessions():
+            self._publish(event, "declined", "unavailable",
+                          message="the terminal cannot record sessions right now (storage)")
+            return None
         session_id = str(uuid.uuid4())
         result = await self.daemon.apply(
             AuthorizeRequested(self.daemon.clock.now(), session_id, token, source))
         if result.refused:
             self._publish(event, "declined", "unavailable", message=result.refused)
-            return None
-        if self.daemon.journal_failed:
-            await self.daemon.apply(AuthorizationRejected(self.daemon.clock.now(),
-                                                          "storage fault"))
-            self._publish(event, "declined", "unavailable")
             return None
         return session_id
 

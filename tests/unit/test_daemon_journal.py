@@ -75,7 +75,7 @@ def test_a_journal_that_cannot_be_written_holds_energy_off(tmp_path):
             await daemon.poll_once()
         assert charger.commanded is False
         assert daemon.journal_failed
-        with pytest.raises(RequestError, match="storage fault"):
+        with pytest.raises(RequestError, match="cannot record sessions"):
             await daemon._api_start({"id_token": "OTHER"})
         daemon.store._pool.shutdown()
 

@@ -1,0 +1,185 @@
+"""What the backend may tell the terminal to do (docs/protocol.md, "commands").
+
+Provides `Commands(daemon).handle(name, body) -> dict`: the answer's body on success,
+`ProtocolError(field, reason)` when the command cannot be carried out (the link answers
+with an error naming the field). The transport has already checked the envelope and,
+for tariffs and lists, the operator's signature.
+
+- `remote_start` {id_token, cost_cap?, energy_cap_wh?, tariff?}: the app's start; the
+  connector must be free; the personal tariff must be valid OCPI.
+- `remote_stop` {session_id?}: stops the running session (reason Remote); a given
+  session id must be the running one.
+- `tariff_update` {tariff}: the station's tariff for sessions starting from now; a
+  running session keeps the terms it started with. Saved (atomically) in the state
+  folder as `pushed_tariff.json`, which wins over `[session] tariff_file` at the next
+  start.
+- `reconcile` {since?}: every message queued since then is sent again (the backend
+  drops what it has by idempotency key).
+- `diagnostics` {}: the status snapshot, outbox figures and software version.
+- `config_change`: refused; configuration is the file on the terminal (a technician's
+  change, audited), not a remote setting.
+Every command that changes something is written to the audit log (and so to the backend).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from terminal import __version__
+from terminal.billing import Terms
+from terminal.logsetup import fields, get_logger
+from terminal.pricing import TariffError, check_validity, parse_tariff
+from terminal.protocol import ProtocolError
+from terminal.session import Authorization, AuthorizationAccepted, StopReason, StopRequested
+
+if TYPE_CHECKING:
+    from terminal.daemon import Daemon
+
+log = get_logger("commands")
+
+PUSHED_TARIFF = "pushed_tariff.json"
+MAX_TOKEN_CHARS = 64
+
+
+def pushed_tariff_path(state_dir: str) -> Path:
+    return Path(state_dir) / PUSHED_TARIFF
+
+
+class Commands:
+    def __init__(self, daemon: Daemon) -> None:
+        self.daemon = daemon
+
+    async def handle(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        handler = getattr(self, f"_{name}", None)
+        if handler is None or name.startswith("_"):
+            raise ProtocolError("command", f"unknown command {name!r}")
+        return dict(await handler(body))
+
+    # ---- sessions --------------------------------------------------------------------------
+
+    async def _remote_start(self, body: dict[str, Any]) -> dict[str, Any]:
+        daemon = self.daemon
+        token = body.get("id_token")
+        if not isinstance(token, str) or not token.strip() or len(token) > MAX_TOKEN_CHARS:
+            raise ProtocolError("id_token", f"expected 1 to {MAX_TOKEN_CHARS} characters")
+        tariff_json = None
+        if body.get("tariff") is not None:
+            tariff_json = json.dumps(_tariff(body["tariff"], "tariff"), sort_keys=True)
+        now = daemon.clock.now()
+        if daemon.journal_failed or not daemon.accepting_sessions():
+            raise ProtocolError("station", "not accepting sessions now (storage)")
+        auth = Authorization(
+            id_token=token,
+            source="remote",
+            valid_until=now + timedelta(seconds=daemon.config.session.authorization_valid_s),
+            cost_cap=_amount(body, "cost_cap"),
+            energy_cap_wh=_amount(body, "energy_cap_wh"),
+            tariff_json=tariff_json,
+        )
+        session_id = str(uuid.uuid4())
+        result = await daemon.apply(AuthorizationAccepted(now, session_id, auth))
+        if result.refused:
+            raise ProtocolError("station", result.refused)
+        await self._audit("remote_start", {"session_id": session_id})
+        return {"session_id": session_id, "phase": daemon.state.phase.value}
+
+    async def _remote_stop(self, body: dict[str, Any]) -> dict[str, Any]:
+        daemon = self.daemon
+        wanted = body.get("session_id")
+        if wanted is not None and wanted != daemon.state.session_id:
+            raise ProtocolError("session_id", f"{wanted!r} is not the running session")
+        result = await daemon.apply(StopRequested(daemon.clock.now(), StopReason.REMOTE))
+        if result.refused:
+            raise ProtocolError("session_id", result.refused)
+        await self._audit("remote_stop", {"session_id": daemon.state.session_id})
+        return {"session_id": daemon.state.session_id, "phase": daemon.state.phase.value}
+
+    # ---- tariff ------------------------------------------------------------------------------
+
+    async def _tariff_update(self, body: dict[str, Any]) -> dict[str, Any]:
+        daemon = self.daemon
+        tariff = _tariff(body.get("tariff"), "tariff")
+        parsed = parse_tariff(tariff)
+        try:
+            check_validity(parsed, daemon.clock.now())
+        except (TariffError, ValueError) as exc:
+            raise ProtocolError("tariff", f"not valid now: {exc}") from None
+        if daemon.station_terms.tariff.currency != parsed.currency:
+            raise ProtocolError("tariff.currency", f"{parsed.currency}: the station prices in "
+                                f"{daemon.station_terms.tariff.currency}")
+        path = pushed_tariff_path(daemon.config.station.state_dir)
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(tariff, sort_keys=True), encoding="utf-8")
+        with temporary.open("rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+        daemon.station_terms = Terms(
+            tariff_json=tariff,
+            timezone=daemon.station_terms.timezone,
+            charging_threshold_w=daemon.station_terms.charging_threshold_w,
+            station_id=daemon.station_terms.station_id,
+            operator=daemon.station_terms.operator,
+        )
+        await self._audit("tariff_update", {"tariff_id": parsed.id})
+        log.info("station tariff replaced by the backend", extra=fields(tariff=parsed.id))
+        daemon.api.publish({"type": "tariff", "tariff_id": parsed.id})
+        return {"tariff_id": parsed.id}
+
+    # ---- backend housekeeping ------------------------------------------------------------------
+
+    async def _reconcile(self, body: dict[str, Any]) -> dict[str, Any]:
+        since_text = body.get("since")
+        try:
+            since = (datetime.fromisoformat(since_text) if since_text is not None
+                     else datetime.fromisoformat("2000-01-01T00:00:00+00:00"))
+        except (TypeError, ValueError):
+            raise ProtocolError("since", "expected an ISO 8601 time with offset") from None
+        if since.utcoffset() is None:
+            raise ProtocolError("since", "expected an ISO 8601 time with offset")
+        store = self.daemon.store
+        count = await store.call(store.store.requeue_since, since)
+        await self._audit("reconcile", {"since": since.isoformat(), "requeued": count})
+        return {"requeued": count}
+
+    async def _diagnostics(self, body: dict[str, Any]) -> dict[str, Any]:
+        store = self.daemon.store
+        return {"version": __version__, "state": self.daemon.snapshot(),
+                "outbox": await store.call(store.store.outbox_stats)}
+
+    async def _config_change(self, body: dict[str, Any]) -> dict[str, Any]:
+        raise ProtocolError("key", "configuration is changed on the terminal by a technician "
+                            "(the configuration file), not remotely")
+
+    async def _audit(self, kind: str, detail: dict[str, Any]) -> None:
+        store = self.daemon.store
+        await store.call(store.store.add_audit, kind, {"by": "backend", **detail},
+                         self.daemon.clock.now())
+
+
+def _tariff(value: Any, name: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ProtocolError(name, "expected an OCPI 2.2.1 tariff object")
+    try:
+        parse_tariff(value)
+    except (TariffError, ValueError) as exc:
+        raise ProtocolError(name, f"not a valid OCPI 2.2.1 tariff: {exc}") from None
+    return value
+
+
+def _amount(body: dict[str, Any], key: str) -> Decimal | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    try:
+        number = Decimal(value) if isinstance(value, str) else None
+    except InvalidOperation:
+        number = None
+    if number is None or not number.is_finite() or number <= 0:
+        raise ProtocolError(key, "expected a positive amount as text, e.g. \"25.00\"")
+    return number
