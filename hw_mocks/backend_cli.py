@@ -1,6 +1,7 @@
 """`evterm sim backend-loopback`: the backend double on a Unix socket;
 `evterm sim backend-admin`: its admin client; `evterm sim gateway-keys`: a gateway
-key pair for tests and the demo (docs/authorisation.md)."""
+key pair for tests and the demo (docs/authorisation.md); `evterm sim backend`: the same
+backend as an MQTT 5 client of a broker (hw_mocks.backend_mqtt)."""
 
 from __future__ import annotations
 
@@ -73,6 +74,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "gateway-keys", help="write a new payment gateway key pair (private + public PEM)")
     keys.add_argument("--out", required=True, metavar="DIR")
     keys.set_defaults(func=run_gateway_keys)
+
+    _register_mqtt(subparsers)
 
 
 def run_backend(args: argparse.Namespace) -> int:
@@ -147,3 +150,74 @@ def run_gateway_keys(args: argparse.Namespace) -> int:
         return 2
     print(json.dumps({"private_key": str(private), "public_key": str(public)}))
     return 0
+
+
+def _register_mqtt(subparsers: argparse._SubParsersAction) -> None:
+    mqtt = subparsers.add_parser(
+        "backend",
+        help="the operator's backend (CSMS + payment gateway) as an MQTT 5 client",
+        description="Answers terminal requests, records events and statuses, sends "
+        "commands; admin on a Unix socket; prints a JSON ready line; stops on SIGTERM.",
+    )
+    mqtt.add_argument("--host", default="127.0.0.1")
+    mqtt.add_argument("--port", type=int, required=True)
+    mqtt.add_argument("--tls-ca", metavar="PEM", help="CA of the broker's certificate; "
+                      "with --cert and --key: MQTT over TLS with a client certificate")
+    mqtt.add_argument("--cert", metavar="PEM", help="the backend's client certificate")
+    mqtt.add_argument("--key", metavar="PEM", help="its private key")
+    mqtt.add_argument("--client-id", default="evterm-backend-sim")
+    mqtt.add_argument("--gateway-key", required=True, metavar="PRIVATE_PEM",
+                      help="the gateway's X25519 private key (evterm sim gateway-keys)")
+    mqtt.add_argument("--operator-key", metavar="PRIVATE_PEM",
+                      help="the operator's Ed25519 key that signs tariffs and lists "
+                      "(default: a new one; its public PEM is in the ready line)")
+    mqtt.add_argument("--tokens", metavar="FILE.json",
+                      help="JSON array of local list entries the CSMS knows")
+    mqtt.add_argument("--rules", metavar="FILE.json",
+                      help="PAN rules over the defaults (as backend-loopback)")
+    mqtt.add_argument("--cache-ttl-s", type=float, default=3600.0)
+    mqtt.add_argument("--token-key", metavar="FILE")
+    mqtt.add_argument("--token-key-id", default="k1")
+    mqtt.add_argument("--admin-socket", metavar="PATH",
+                      help="Unix socket for admin requests (JSON lines)")
+    mqtt.set_defaults(func=run_backend_mqtt)
+
+
+def run_backend_mqtt(args: argparse.Namespace) -> int:
+    from hw_mocks.backend_logic import (
+        BackendLogic,
+        load_gateway_private_key,
+        load_rules,
+        load_tokens,
+    )
+    from hw_mocks.backend_mqtt import (
+        BackendMqtt,
+        TlsFiles,
+        load_operator_private_key,
+        run_forever,
+    )
+    from terminal.payment import load_token_key
+
+    tls_args = (args.tls_ca, args.cert, args.key)
+    try:
+        if any(tls_args) and not all(tls_args):
+            raise ValueError("--tls-ca, --cert and --key go together")
+        logic = BackendLogic(
+            load_gateway_private_key(args.gateway_key),
+            load_tokens(args.tokens) if args.tokens else (),
+            load_rules(args.rules) if args.rules else None,
+            cache_ttl_s=args.cache_ttl_s,
+            token_key=load_token_key(args.token_key, args.token_key_id)
+            if args.token_key else None,
+        )
+        sim = BackendMqtt(
+            logic, args.host, args.port,
+            tls=TlsFiles(*tls_args) if all(tls_args) else None,
+            operator_key=load_operator_private_key(args.operator_key)
+            if args.operator_key else None,
+            client_id=args.client_id,
+        )
+    except ValueError as exc:
+        print(f"evterm sim backend: {exc}", file=sys.stderr)
+        return 2
+    return run_forever(sim, args.admin_socket)

@@ -741,8 +741,15 @@ class OfflineBackend:
         raise BackendUnavailable(self.reason)
 
 
-def create_backend(config: BackendConfig, station_id: str) -> Backend:
-    """The backend `[backend] kind` names; ValueError naming the key when incomplete."""
+def create_backend(config: BackendConfig, station_id: str, store: Any = None,
+                   clock: Any = None) -> Backend:
+    """The backend `[backend] kind` names; ValueError naming the key when incomplete.
+    `store` (an AsyncStore) and `clock` serve the MQTT link's outbox pump."""
+    if config.kind == "mqtt":
+        from terminal.backend import MqttBackend
+        from terminal.clock import SYSTEM_CLOCK
+
+        return MqttBackend(config, station_id, store, clock or SYSTEM_CLOCK)
     if config.kind == "none":
         return OfflineBackend()
     if config.kind == "loopback":
@@ -751,7 +758,7 @@ def create_backend(config: BackendConfig, station_id: str) -> Backend:
         from terminal.loopback_backend import LoopbackBackend
 
         return LoopbackBackend(config.socket_path, station_id, config.request_timeout_s)
-    raise ValueError(f"backend.kind = {config.kind!r}: expected none or loopback")
+    raise ValueError(f"backend.kind = {config.kind!r}: expected none, loopback or mqtt")
 
 
 # ---- texts for drivers -------------------------------------------------------------------

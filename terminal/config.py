@@ -396,13 +396,33 @@ class AuthConfig:
     )
 
 
+def _check_optional_file(value: str) -> str | None:
+    return None if value == "" or Path(value).is_file() else "an existing file (or empty)"
+
+
+def _check_operator_key(value: str) -> str | None:
+    if value == "":
+        return None
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    try:
+        key = load_pem_public_key(Path(value).read_bytes())
+    except (OSError, ValueError):
+        return "a readable PEM file with the operator's Ed25519 public key (or empty)"
+    if not isinstance(key, Ed25519PublicKey):
+        return "an Ed25519 public key in PEM (this file holds another kind of key)"
+    return None
+
+
 @dataclass(frozen=True)
 class BackendConfig:
     kind: str = option(
         "none",
         doc="How the terminal reaches the operator's backend: none (offline; the offline "
-        "policy decides) or loopback (JSON lines on a Unix socket, for the backend simulator)",
-        choices=("none", "loopback"),
+        "policy decides), loopback (JSON lines on a Unix socket, for the backend simulator) "
+        "or mqtt (MQTT 5 broker, docs/protocol.md)",
+        choices=("none", "loopback", "mqtt"),
     )
     socket_path: str = option(
         "", doc="Unix socket of the loopback backend (kind = loopback)"
@@ -413,6 +433,56 @@ class BackendConfig:
         unit="s",
         min_value=0.5,
         max_value=60,
+    )
+    mqtt_host: str = option("127.0.0.1", doc="MQTT broker host name or address (kind = mqtt)")
+    mqtt_port: int = option(
+        1883, doc="MQTT broker port (8883 is usual with TLS)", min_value=1, max_value=65535
+    )
+    mqtt_tls: bool = option(
+        False, doc="Connect with TLS 1.2+; with cert_file/key_file also with a client "
+        "certificate (OCPP security profile 3)"
+    )
+    ca_file: str = option(
+        "", doc="PEM file of the CA that signed the broker's certificate; empty = the "
+        "system's CAs", check=_check_optional_file
+    )
+    cert_file: str = option(
+        "", doc="PEM client certificate of this station (mqtt_tls = true)",
+        check=_check_optional_file,
+    )
+    key_file: str = option(
+        "", doc="PEM private key of the client certificate", check=_check_optional_file
+    )
+    keepalive_s: int = option(
+        30, doc="MQTT keepalive; the broker publishes the Last Will (status offline) after "
+        "about 1.5 times this without traffic", unit="s", min_value=5, max_value=3600,
+    )
+    session_expiry_s: int = option(
+        86_400, doc="How long the broker keeps this station's MQTT session (subscriptions, "
+        "queued commands) while it is disconnected", unit="s", min_value=0,
+        max_value=30 * 86_400,
+    )
+    reconnect_max_s: int = option(
+        30, doc="Longest wait between two reconnection attempts (backoff from 1 s)",
+        unit="s", min_value=1, max_value=600,
+    )
+    inflight_window: int = option(
+        20, doc="Outbox messages published and not yet acknowledged (PUBACK) at a time",
+        min_value=1, max_value=1000,
+    )
+    operator_key_file: str = option(
+        "", doc="PEM Ed25519 public key of the operator; tariff and local list commands "
+        "must be signed by it (empty = such commands are refused)",
+        check=_check_operator_key,
+    )
+    min_free_storage_mb: int = option(
+        50, doc="Below this free space in the database's folder the terminal stops "
+        "accepting new sessions (and says so in its status)", unit="MB", min_value=0,
+        max_value=100_000,
+    )
+    status_interval_s: float = option(
+        60.0, doc="How often the retained status (outbox depth, storage) is republished",
+        unit="s", min_value=1, max_value=3600,
     )
 
 

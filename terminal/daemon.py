@@ -167,6 +167,7 @@ class Daemon:
         self.on_session_closed: Callable[[], None] | None = None  # e.g. wake settlement
         self.storage_ok: Callable[[], bool] = lambda: True  # the backend link's disk check
         self.after_commit: Callable[[], None] | None = None  # e.g. wake the outbox pump
+        self.link_online: Callable[[], bool] = lambda: True  # the backend link is up
         self.extra_status: Callable[[], dict[str, Any]] | None = None  # readers, backend
 
     def accepting_sessions(self) -> bool:
@@ -249,6 +250,7 @@ class Daemon:
                 tariff_json=terms_json,
                 receipt=receipt,
                 at=self.clock.now(),
+                offline=not self.link_online(),
             )
         except Exception:
             # what cannot be journaled cannot be billed: no energy until it can

@@ -36,6 +36,7 @@ from terminal.config import Config
 from terminal.logsetup import fields, get_logger
 from terminal.money import currency_numeric, optional_amount
 from terminal.payment import KeyFileError, load_gateway_key, load_token_key
+from terminal.protocol import ProtocolError
 from terminal.session import AuthorizationChanged, StopReason, StopRequested
 from terminal.taps import TapHandler, token_type_of
 
@@ -90,7 +91,7 @@ class Identification:
 
     @classmethod
     def build(cls, daemon: Daemon, config: Config) -> Identification:
-        backend = create_backend(config.backend, config.station.id)
+        backend = create_backend(config.backend, config.station.id, daemon.store, daemon.clock)
         authorizer = Authorizer(config.auth, backend, AuthStore(daemon.store.store.conn),
                                 daemon.clock, station_id=config.station.id,
                                 run_store=daemon.store.call)
@@ -108,6 +109,7 @@ class Identification:
         daemon.on_session_closed = ident.settle_wake.set
         daemon.storage_ok = getattr(backend, "storage_ok", lambda: True)
         daemon.after_commit = getattr(backend, "wake", None)
+        daemon.link_online = lambda: backend.online
         return ident
 
     # ---- lifecycle ----------------------------------------------------------------------
@@ -181,17 +183,25 @@ class Identification:
     # ---- what the backend pushes ---------------------------------------------------------
 
     async def on_refund(self, refund: Refund) -> None:
+        """Record a refund; ProtocolError (answered to the backend) when it does not fit."""
         if self.payments is None:
             log.error("refund refused: card payment is not configured",
                       extra=fields(refund=refund.refund_id))
-            return
-        await self.payments.on_refund(refund)
+            raise ProtocolError("body", "card payment is not configured on this terminal")
+        if not await self.payments.on_refund(refund):
+            raise ProtocolError("body", "refund refused: no captured payment it fits "
+                                "(see the terminal's log)")
 
     async def on_local_list(self, update: LocalListUpdate) -> None:
         result = await self.authorizer.apply_list_update(update)
         log.info("local list update", extra=fields(version=update.version,
                                                    type=update.update_type,
                                                    status=result.status, reason=result.reason))
+        if result.status != "Accepted":
+            raise ProtocolError("update.version", result.reason or result.status)
+        await self.daemon.store.call(self.daemon.store.store.add_audit, "local_list",
+                                     {"by": "backend", "version": update.version,
+                                      "type": update.update_type}, self.daemon.clock.now())
 
     async def on_connectivity(self, online: bool) -> None:
         log.info("backend link", extra=fields(online=online))
@@ -243,8 +253,10 @@ class Identification:
                 await asyncio.wait_for(self.recheck_wake.wait(), SETTLE_INTERVAL_S)
             self.recheck_wake.clear()
 
-    async def on_command(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
-        """A command from the backend (terminal.commands); ProtocolError when refused."""
+    async def on_command(self, name: str, message: Any) -> dict[str, Any]:
+        """A command from the backend (terminal.commands), as its typed model or a dict;
+        ProtocolError when refused."""
+        body = message.to_json() if hasattr(message, "to_json") else dict(message)
         return await self.commands.handle(name, body)
 
     async def _receipt_changed(self, session_id: str) -> None:

@@ -174,7 +174,7 @@ _LONG_NUMBER = re.compile(r"\d{12,}")
 def _shown(value: Any) -> str:
     """A value for an error message: short scalars only, never text with a long number."""
     if isinstance(value, str):
-        if len(value) > 40 or _LONG_NUMBER.search(value):
+        if len(value) > 40 or _LONG_NUMBER.search(re.sub(r"[\s._/-]", "", value)):
             return f"a string of {len(value)} characters"
         return repr(value)
     if value is None or isinstance(value, bool):
@@ -300,8 +300,8 @@ def _from_api(model: Any, data: Any, where: str) -> Any:
     try:
         return model.from_json(data)
     except MessageError as exc:
-        raise ProtocolError(f"{where}.{exc.field}" if where else exc.field, exc.problem) \
-            from None
+        sub = exc.field.removeprefix(model.__name__)
+        raise ProtocolError(f"{where}{sub}" if where else exc.field, exc.problem) from None
     except (ValueError, TypeError, ArithmeticError, RecursionError) as exc:
         raise ProtocolError(where or model.__name__, f"invalid ({type(exc).__name__})") \
             from None

@@ -290,12 +290,14 @@ class Store:
         tariff_json: str | None = None,
         receipt: tuple[dict[str, Any], str] | None = None,
         at: datetime,
+        offline: bool = False,
     ) -> None:
         """Journal one step in one transaction: its records, the connector state, and
-        (when the session closes) the receipt and its outbox message."""
+        (when the session closes) the receipt and its outbox message. `offline`: the
+        backend link is down, said in each transaction event (OCPP `offline`)."""
         with self._transaction():
             for record in records:
-                self._apply(record, session_id, station_id)
+                self._apply(record, session_id, station_id, offline)
             if tariff_json is not None and session_id is not None:
                 self.conn.execute(
                     "UPDATE sessions SET tariff_json = ? WHERE id = ?", (tariff_json, session_id)
@@ -345,7 +347,8 @@ class Store:
         ).fetchone()
         return int(row[0])
 
-    def _apply(self, record: Record, session_id: str | None, station_id: str) -> None:
+    def _apply(self, record: Record, session_id: str | None, station_id: str,
+               offline: bool = False) -> None:
         if isinstance(record, OpenSession):
             self.conn.execute(
                 "INSERT INTO sessions (id, opened_at, id_token, source, phase) "
@@ -394,6 +397,7 @@ class Store:
                 "seq_no": record.seq_no,
                 "session_id": session_id,
                 "station_id": station_id,
+                "offline": offline,
                 **record.data,
             }
             self._outbox("TransactionEvent", session_id, record.seq_no,

@@ -231,3 +231,63 @@ def tap(pcscd: PcscdHandle) -> Iterator[Callable[..., TapProcess]]:
         if proc.poll() is None:
             proc.terminate()
         proc.communicate(timeout=5)
+
+
+# --- MQTT: a private mosquitto per test (plain or TLS + ACL), the MQTT backend simulator ---
+
+from hw_mocks.backend_mqtt import BackendMqttProcess  # noqa: E402
+from hw_mocks.mosquitto import Broker, BrokerError  # noqa: E402
+from hw_mocks.pki import make_pki  # noqa: E402
+
+MQTT_STATIONS = ("ST1", "ST2")
+
+
+def _started(broker_factory: Callable[[], Broker]) -> Broker:
+    try:
+        return broker_factory().start()
+    except BrokerError as exc:
+        pytest.fail(f"mosquitto: {exc}")
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    """A plain mosquitto (anonymous, no TLS) on 127.0.0.1 and a free port
+    (hw_mocks.mosquitto.Broker); stopped after the test."""
+    started = _started(lambda: Broker(tmp_path / "broker"))
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def tls_broker(tmp_path: Path) -> Iterator[Broker]:
+    """A mosquitto with TLS, client certificates required (CN = user name) and the
+    per-station ACL; `tls_broker.tls` is the test PKI (hw_mocks.pki.PkiPaths) with client
+    certificates for ST1, ST2, the backend and a rogue one; stopped after the test."""
+    pki = make_pki(tmp_path / "pki", MQTT_STATIONS)
+    started = _started(lambda: Broker(tmp_path / "tls-broker", tls=pki,
+                                      stations=MQTT_STATIONS))
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def backend_sim() -> Iterator[Callable[..., BackendMqttProcess]]:
+    """backend_sim(broker, tokens=(), rules=None) -> a started `evterm sim backend`
+    (hw_mocks.backend_mqtt.BackendMqttProcess) connected to `broker` (with the backend's
+    client certificate on a TLS broker); killed after the test."""
+    started: list[BackendMqttProcess] = []
+    dirs: list[str] = []
+
+    def start(on: Broker, tokens: tuple = (), rules: dict | None = None) -> BackendMqttProcess:
+        folder = tempfile.mkdtemp(prefix="evbk-")
+        dirs.append(folder)
+        sim = BackendMqttProcess(folder, on, tokens, rules)
+        started.append(sim)
+        sim.start()
+        return sim
+
+    yield start
+    for sim in started:
+        sim.close()
+    for folder in dirs:
+        shutil.rmtree(folder, ignore_errors=True)
