@@ -18,7 +18,7 @@ Provides `MqttBackend(config, station_id, store, clock)`, a `Backend`
   when the listener has it (else answered "not supported"). Every command with a
   response topic gets a `Response`: ok + body, or error + field.
 - The outbox pump (when a store is given) publishes pending outbox messages in id order
-  as `Event`s (QoS 1, MQTT 5 user property `idempotency_key`), at most `inflight_window`
+  as `Event`s (QoS 1, the idempotency key in the payload), at most `inflight_window`
   unacknowledged, and marks each delivered when its PUBACK arrives, keyed by our record
   id. After a reconnect everything not marked goes out again; the backend drops
   duplicates by idempotency key. `wake()` after queuing; it also polls every second.
@@ -46,9 +46,11 @@ error. Card data: bodies are never logged.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import shutil
 import ssl
+import threading
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -149,6 +151,10 @@ class MqttBackend:
         self._wake = asyncio.Event()
         self._mids: dict[int, int] = {}  # paho mid -> outbox record id
         self._inflight: set[int] = set()  # outbox ids published, not yet marked delivered
+        self._cursor = 0  # highest outbox id published on this connection
+        self._acks: collections.deque[tuple[int, bool, str]] = collections.deque()
+        self._acks_lock = threading.Lock()
+        self._acks_posted = False
         self._acked: list[int] = []  # outbox ids acknowledged, to be marked delivered
         self._accepting: bool | None = None
         self._faults = FaultLogger(log, "MQTT broker connection")
@@ -352,7 +358,19 @@ class MqttBackend:
 
     def _on_publish_thread(self, client: mqtt.Client, userdata: Any, mid: int,
                            reason_code: Any, properties: Any) -> None:
-        self._post(self._published, mid, bool(reason_code.is_failure), str(reason_code))
+        # PUBACKs come in bursts: queue them and wake the loop once per burst
+        self._acks.append((mid, bool(reason_code.is_failure), str(reason_code)))
+        with self._acks_lock:
+            if self._acks_posted:
+                return
+            self._acks_posted = True
+        self._post(self._drain_acks)
+
+    def _drain_acks(self) -> None:
+        with self._acks_lock:
+            self._acks_posted = False
+        while self._acks:
+            self._published(*self._acks.popleft())
 
     def _on_message_thread(self, client: mqtt.Client, userdata: Any,
                            message: mqtt.MQTTMessage) -> None:
@@ -375,6 +393,7 @@ class MqttBackend:
         self._set_online(True)
         self._first_attempt.set()
         self._inflight.clear()
+        self._cursor = 0  # a new connection: everything not marked goes out again
         task = asyncio.create_task(self.publish_status(), name="mqtt-status-once")
         self._status_once.add(task)
         task.add_done_callback(self._status_once.discard)
@@ -392,6 +411,7 @@ class MqttBackend:
         # Not acknowledged: published again on the next connection. Late PUBACKs of
         # paho's retransmissions still count (the mid map is kept).
         self._inflight.clear()
+        self._cursor = 0
 
     def _set_online(self, online: bool) -> None:
         self._online = online
@@ -403,10 +423,11 @@ class MqttBackend:
         record_id = self._mids.pop(mid, None)
         if record_id is None:
             return
+        self._inflight.discard(record_id)  # the window frees at once; marking follows
         if failed:  # the broker refused it (ACL, quota): try again at the next round
             self.stats["publish_refused"] += 1
             self._pump_faults.failed(f"broker refused outbox message {record_id}: {reason}")
-            self._inflight.discard(record_id)
+            self._cursor = min(self._cursor, record_id - 1)
             return
         self.stats["acked"] += 1
         self._acked.append(record_id)
@@ -425,36 +446,32 @@ class MqttBackend:
                 await asyncio.wait_for(self._wake.wait(), POLL_S)
 
     async def _pump_once(self) -> None:
+        """Fill the in-flight window first, then mark what the broker acknowledged: the
+        journal's commit never holds the window empty."""
         assert self.store is not None
         store = self.store
+        free = self.inflight_window - len(self._inflight)
+        client = self._client
+        if self._online and free > 0 and client is not None:
+            rows = await store.call(store.store.outbox, pending_only=True, limit=free,
+                                    after_id=self._cursor)
+            for row in rows:
+                if not self._online:
+                    break
+                payload = protocol.encode(Event.from_outbox(row).to_json())
+                info = client.publish(self.topics["event"], payload, qos=1)
+                if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                    break
+                # on_publish may already have fired: its handler runs on this loop after us
+                self._mids[info.mid] = row.id
+                self._inflight.add(row.id)
+                self._cursor = row.id
+                self.stats["published"] += 1
         if self._acked:
             ids, self._acked = self._acked, []
             changed = await store.call(store.store.mark_delivered, ids, self.clock.now())
             self.stats["delivered"] += changed
-            self._inflight.difference_update(ids)
             self._pump_faults.recovered()
-        free = self.inflight_window - len(self._inflight)
-        if not self._online or free <= 0:
-            return
-        rows = await store.call(store.store.outbox, pending_only=True,
-                                limit=len(self._inflight) + free)
-        client = self._client
-        for row in rows:
-            if free <= 0 or not self._online or client is None:
-                break
-            if row.id in self._inflight:
-                continue
-            properties = Properties(PacketTypes.PUBLISH)
-            properties.UserProperty = ("idempotency_key", row.idempotency_key)
-            payload = protocol.encode(Event.from_outbox(row).to_json())
-            info = client.publish(self.topics["event"], payload, qos=1, properties=properties)
-            if info.rc != mqtt.MQTT_ERR_SUCCESS:
-                break
-            # on_publish may already have fired: its handler runs on this loop after us.
-            self._mids[info.mid] = row.id
-            self._inflight.add(row.id)
-            self.stats["published"] += 1
-            free -= 1
 
     async def _housekeeping(self) -> None:
         """Republish the status when storage crosses the limit and every interval."""

@@ -467,7 +467,7 @@ class BackendConfig:
         unit="s", min_value=1, max_value=600,
     )
     inflight_window: int = option(
-        20, doc="Outbox messages published and not yet acknowledged (PUBACK) at a time",
+        100, doc="Outbox messages published and not yet acknowledged (PUBACK) at a time",
         min_value=1, max_value=1000,
     )
     operator_key_file: str = option(

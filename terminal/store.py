@@ -578,12 +578,19 @@ class Store:
         ids = list(ids)
         if not ids:
             return 0
-        with self._transaction():
-            cursor = self.conn.executemany(
-                "UPDATE outbox SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL",
-                [(iso_utc(at), i) for i in ids],
-            )
-            return int(cursor.rowcount)
+        # Not fsynced (WAL, synchronous=NORMAL for this commit only): a mark lost to a
+        # power cut only means the message goes out again, and the backend drops the
+        # duplicate by its idempotency key. Billing data keeps synchronous=FULL.
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        try:
+            with self._transaction():
+                cursor = self.conn.executemany(
+                    "UPDATE outbox SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL",
+                    [(iso_utc(at), i) for i in ids],
+                )
+                return int(cursor.rowcount)
+        finally:
+            self.conn.execute("PRAGMA synchronous=FULL")
 
     def outbox_stats(self) -> dict[str, Any]:
         """Pending messages: how many, and when the oldest was queued (None if none)."""
@@ -630,12 +637,14 @@ class Store:
             self._outbox(kind, session_id, None, key, iso_utc(at), payload)
             return True
 
-    def outbox(self, *, pending_only: bool = False, limit: int = 1000) -> list[OutboxMessage]:
-        where = "WHERE delivered_at IS NULL" if pending_only else ""
+    def outbox(self, *, pending_only: bool = False, limit: int = 1000,
+               after_id: int = 0) -> list[OutboxMessage]:
+        """Outbox messages in id order (the order they were queued), from `after_id` on."""
+        where = "WHERE id > ?" + (" AND delivered_at IS NULL" if pending_only else "")
         rows = self.conn.execute(
             "SELECT id, kind, session_id, seq_no, idempotency_key, created_at, payload, "
             f"delivered_at FROM outbox {where} ORDER BY id LIMIT ?",
-            (limit,),
+            (after_id, limit),
         ).fetchall()
         return [
             OutboxMessage(i, k, s, q, key, c, json.loads(p), d)
