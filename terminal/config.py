@@ -478,7 +478,7 @@ class BackendConfig:
     min_free_storage_mb: int = option(
         50, doc="Below this free space in the database's folder the terminal stops "
         "accepting new sessions (and says so in its status)", unit="MB", min_value=0,
-        max_value=100_000,
+        max_value=1_000_000,
     )
     status_interval_s: float = option(
         60.0, doc="How often the retained status (outbox depth, storage) is republished",

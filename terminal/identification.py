@@ -271,6 +271,7 @@ class Identification:
                 states[reader.device] = SERIAL_STATES.get(reader.state, reader.state)
         return {
             "backend_online": self.backend.online,
+            "accepting_sessions": self.daemon.accepting_sessions(),
             "card_payment": self.payments is not None,
             "readers": states,
         }

@@ -328,3 +328,27 @@ def test_a_station_with_a_wrong_certificate_gets_no_link(tmp_path, backend_sim):
     finally:
         broker.stop()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_low_storage_stops_new_sessions_and_says_so(tmp_path, broker, backend_sim):
+    sim = backend_sim(broker)
+    folder = Path(tempfile.mkdtemp(prefix="evlow-"))
+    free_mb = shutil.disk_usage(tempfile.gettempdir()).free / 1_048_576
+    assert free_mb < 1_000_000, "this test needs a disk with less than 1 TB free"
+    try:
+        with Rig(folder / "rig", speed=30.0, extra={"backend": mqtt_section(
+                broker, sim, min_free_storage_mb=1_000_000)}) as rig:
+            rig.start_station()
+            rig.start_daemon()
+            rig.wait_for("the backend link", lambda: rig.state()["backend_online"], 10)
+            refused = rig.api("start", id_token="TOKEN-S")
+            assert not refused["ok"] and "storage" in refused["error"], refused
+            assert rig.state()["phase"] == "Available"
+            status = rig.wait_for("the station's status", lambda: sim.admin("status")[
+                "stations"].get(STATION), 10)
+            assert status["status"]["accepting_sessions"] is False
+            answer = sim.admin("command", station_id=STATION, name="remote_start",
+                               body={"id_token": "APP-1"})["answer"]
+            assert answer["ok"] is False and "storage" in answer["error"], answer
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
