@@ -75,6 +75,7 @@ from terminal.backend_api import (
     TokenAuthRequest,
     TokenAuthResponse,
     VoidRequest,
+    deliver_in_order,
 )
 from terminal.clock import SYSTEM_CLOCK, Clock
 from terminal.config import BackendConfig
@@ -201,7 +202,8 @@ class MqttBackend:
                              self.config.keepalive_s, clean_start=False,
                              properties=properties)
         self._client = client
-        self._tasks = [asyncio.create_task(self._deliver_events(), name="mqtt-events"),
+        self._tasks = [asyncio.create_task(deliver_in_order(self._events, self.stats),
+                                           name="mqtt-events"),
                        asyncio.create_task(self._housekeeping(), name="mqtt-status")]
         if self.store is not None:
             self._tasks.append(asyncio.create_task(self._pump(), name="mqtt-outbox"))
@@ -592,17 +594,3 @@ class MqttBackend:
             properties.CorrelationData = correlation
         if self._online:
             self._publish(topic, payload, properties)
-
-    async def _deliver_events(self) -> None:
-        """Run listener calls and command handling one at a time, in arrival order."""
-        while True:
-            call = await self._events.get()
-            try:
-                await call()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                self.stats["listener_errors"] += 1
-                log.exception("backend listener failed")
-            finally:
-                self._events.task_done()

@@ -28,19 +28,23 @@ could be a card number.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Protocol
 
 from terminal.clock import iso_utc
+from terminal.logsetup import get_logger
 
 if TYPE_CHECKING:
     from terminal.config import BackendConfig
+
+log = get_logger("backend")
 
 
 class MessageError(ValueError):
@@ -739,6 +743,24 @@ class OfflineBackend:
 
     async def void(self, req: VoidRequest) -> CaptureResponse:
         raise BackendUnavailable(self.reason)
+
+
+async def deliver_in_order(queue: asyncio.Queue[Callable[[], Awaitable[Any]]],
+                           stats: dict[str, int]) -> None:
+    """Run listener calls (pushes, connectivity, commands) one at a time in arrival
+    order; a failing call is logged and counted in stats["listener_errors"], never ends
+    the link. Runs until cancelled."""
+    while True:
+        call = await queue.get()
+        try:
+            await call()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            stats["listener_errors"] += 1
+            log.exception("backend listener failed")
+        finally:
+            queue.task_done()
 
 
 def create_backend(config: BackendConfig, station_id: str, store: Any = None,

@@ -46,6 +46,7 @@ from terminal.backend_api import (
     TokenAuthRequest,
     TokenAuthResponse,
     VoidRequest,
+    deliver_in_order,
 )
 from terminal.logsetup import FaultLogger, fields, get_logger
 
@@ -99,7 +100,8 @@ class LoopbackBackend:
         if self._task is not None:
             return
         self._first_attempt = asyncio.Event()
-        self._event_task = asyncio.create_task(self._deliver_events(), name="backend-events")
+        self._event_task = asyncio.create_task(deliver_in_order(self._events, self.stats),
+                                               name="backend-events")
         self._task = asyncio.create_task(self._run(), name="backend-link")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._first_attempt.wait(), self.request_timeout_s)
@@ -293,17 +295,3 @@ class LoopbackBackend:
     def _set_online(self, online: bool) -> None:
         self._online = online
         self._events.put_nowait(lambda: self._listener.on_connectivity(online))
-
-    async def _deliver_events(self) -> None:
-        """Hand pushes and connectivity changes to the listener, one at a time."""
-        while True:
-            call = await self._events.get()
-            try:
-                await call()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                self.stats["listener_errors"] += 1
-                log.exception("backend listener failed")
-            finally:
-                self._events.task_done()
