@@ -303,6 +303,11 @@ def test_remote_commands_tariffs_payment_and_refund_over_tls(tmp_path, pcscd, ta
             shown = rig.api("receipt", session_id=session_id)["receipt"]
             assert shown["amount_refunded"] == "0.50"
             events.close()
+            # the audit trail of the commands reached the backend too, once each
+            view = all_delivered(rig, sim)
+            audits = [e["payload"]["kind"] for e in view["events"] if e["kind"] == "Audit"]
+            assert audits == ["remote_start", "remote_stop", "tariff_update", "local_list"]
+            assert_exactly_once_in_order(rig, view)
     except RigError:
         raise
     finally:
