@@ -9,7 +9,10 @@ a key file or the tariff currency does not fit) and then `start()` / `close()`:
   `TapHandler`, one tap at a time;
 - the payment settlement loop, woken when a session closes or the backend comes back;
 - the backend's pushes: refunds (recorded on the session and its receipt), local list
-  updates, connectivity (published on the local API).
+  updates, connectivity (published on the local API), and its commands (remote start
+  and stop, tariff update, reconcile, diagnostics: terminal.commands);
+- the offline-token recheck (MaxEnergyOnInvalidId) and the daemon's hooks: storage check
+  for new sessions, outbox wake-up after each commit, the link state for `offline`.
 `snapshot()` adds the readers' and the backend's state to the daemon's status.
 
 On failure: a reader or the backend that is down is reported, never fatal; taps queue
