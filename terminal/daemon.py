@@ -48,6 +48,8 @@ from terminal.pricing import (
     TariffNotApplicableError,
     check_validity,
 )
+from terminal.pricing.display import tariff_texts
+from terminal.pricing.locales import LOCALES
 from terminal.session import (
     ENERGY_PHASES,
     Authorization,
@@ -73,6 +75,8 @@ from terminal.store import AsyncStore, Store
 log = get_logger("daemon")
 DATABASE_NAME = "evterm.db"
 MAX_TOKEN_CHARS = 64
+MAX_PROBLEM_CHARS = 500
+PROBLEM_CATEGORIES = ("payment", "charging", "screen", "damage", "other")
 
 
 def rules_from(config: Config) -> Rules:
@@ -168,6 +172,7 @@ class Daemon:
         self.storage_ok: Callable[[], bool] = lambda: True  # the backend link's disk check
         self.after_commit: Callable[[], None] | None = None  # e.g. wake the outbox pump
         self.link_online: Callable[[], bool] = lambda: True  # the backend link is up
+        self._price_list: tuple[Terms, dict[str, Any]] | None = None
         self.extra_status: Callable[[], dict[str, Any]] | None = None  # readers, backend
 
     def accepting_sessions(self) -> bool:
@@ -505,11 +510,26 @@ class Daemon:
             "meter_fault": str(outcome.fault) if outcome and outcome.fault else None,
             "charger_fault": (self.seen.charger.fault if self.seen.charger
                               else self.seen.charger_error),
+            "price_list": self.price_list(),
             **(self.extra_status() if self.extra_status is not None else {}),
         }
 
+    def price_list(self) -> dict[str, Any]:
+        """The station's tariff as the screen shows it before a driver commits: its id,
+        currency and the price texts in every supported language."""
+        terms = self.station_terms
+        cached = self._price_list
+        if cached is None or cached[0] is not terms:
+            tariff = terms.tariff
+            texts = {code: list(tariff_texts(tariff, code)) for code in LOCALES}
+            cached = self._price_list = (terms, {"tariff_id": tariff.id,
+                                                 "currency": tariff.currency,
+                                                 "texts": texts})
+        return cached[1]
+
     def register_api(self) -> None:
         self.api.route("status", self._api_status)
+        self.api.route("report_problem", self._api_report_problem)
         self.api.route("start", self._api_start)
         self.api.route("stop", self._api_stop)
         self.api.route("receipt", self._api_receipt)
@@ -517,6 +537,24 @@ class Daemon:
 
     async def _api_status(self, request: dict[str, Any]) -> dict[str, Any]:
         return {"state": self.snapshot()}
+
+    async def _api_report_problem(self, request: dict[str, Any]) -> dict[str, Any]:
+        """A driver's problem report from the screen: audited and sent to the backend."""
+        text = request.get("text")
+        if not isinstance(text, str) or not text.strip() or len(text) > MAX_PROBLEM_CHARS:
+            raise RequestError(f"text: expected 1 to {MAX_PROBLEM_CHARS} characters, got "
+                               f"{type(text).__name__}")
+        category = request.get("category", "other")
+        if category not in PROBLEM_CATEGORIES:
+            raise RequestError(f"category: expected one of {', '.join(PROBLEM_CATEGORIES)}, "
+                               f"got {category!r}")
+        detail = {"by": "driver", "category": category, "text": text.strip(),
+                  "session_id": self.state.session_id, "phase": self.state.phase.value}
+        audit_id = await self.store.call(self.store.store.add_audit, "problem_report",
+                                         detail, self.clock.now())
+        log.warning("problem reported at the screen",
+                    extra=fields(category=category, reference=audit_id))
+        return {"reference": audit_id}
 
     async def _api_start(self, request: dict[str, Any]) -> dict[str, Any]:
         token = request.get("id_token")

@@ -1,0 +1,55 @@
+"""The daemon's local API ops for the touchscreen, in process: the price list in every
+language follows the station's tariff; a driver's problem report is audited and queued
+for the backend; bad input is refused naming the field."""
+
+from __future__ import annotations
+
+import pytest
+
+from terminal.commands import Commands
+from terminal.daemon import Daemon
+from terminal.localapi import RequestError
+from tests.unit.clockfake import FakeClock
+from tests.unit.test_commands import new_tariff, run
+
+
+def test_the_status_carries_the_price_list_in_four_languages(tmp_path):
+    async def body(daemon: Daemon, commands: Commands, clock: FakeClock) -> None:
+        prices = daemon.snapshot()["price_list"]
+        assert prices["tariff_id"] == "DE-HPC-ADHOC-2025" and prices["currency"] == "EUR"
+        assert set(prices["texts"]) == {"en", "de", "fr", "nl"}
+        assert prices["texts"]["en"][0] == "0.59 EUR/kWh incl. 19% VAT"
+        assert prices["texts"]["de"][0] == "0,59 EUR/kWh inkl. 19 % MwSt."
+        assert daemon.snapshot()["price_list"] is prices  # computed once per tariff
+        await commands.handle("tariff_update", {"tariff": new_tariff(price=0.42)})
+        pushed = daemon.snapshot()["price_list"]
+        assert pushed["tariff_id"] == "PUSHED-1"
+        assert pushed["texts"]["en"][0] == "0.4998 EUR/kWh incl. 19% VAT"
+
+    run(tmp_path, body)
+
+
+def test_a_problem_report_is_audited_and_queued_for_the_backend(tmp_path):
+    async def body(daemon: Daemon, commands: Commands, clock: FakeClock) -> None:
+        reply = await daemon._api_report_problem({"text": " Cable damaged ",
+                                                  "category": "damage"})
+        audit, = daemon.store.store.audit()
+        assert audit["id"] == reply["reference"] and audit["kind"] == "problem_report"
+        queued, = [m for m in daemon.store.store.outbox() if m.kind == "Audit"]
+        assert queued.payload["detail"]["text"] == "Cable damaged"
+        assert queued.payload["detail"]["category"] == "damage"
+
+    run(tmp_path, body)
+
+
+@pytest.mark.parametrize(("request_", "field"), [
+    ({}, "text"), ({"text": "   "}, "text"), ({"text": "x" * 501}, "text"),
+    ({"text": 5}, "text"), ({"text": "broken", "category": "weather"}, "category"),
+])
+def test_bad_problem_reports_are_refused_naming_the_field(tmp_path, request_, field):
+    async def body(daemon: Daemon, commands: Commands, clock: FakeClock) -> None:
+        with pytest.raises(RequestError, match=f"^{field}:"):
+            await daemon._api_report_problem(request_)
+        assert daemon.store.store.audit() == []
+
+    run(tmp_path, body)
