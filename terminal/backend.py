@@ -66,15 +66,9 @@ from terminal import protocol
 from terminal.backend_api import (
     BackendListener,
     BackendUnavailable,
-    CaptureRequest,
-    CaptureResponse,
     MessageError,
     NoListener,
-    PreauthRequest,
-    PreauthResponse,
-    TokenAuthRequest,
-    TokenAuthResponse,
-    VoidRequest,
+    RequestsOverOneChannel,
     deliver_in_order,
 )
 from terminal.clock import SYSTEM_CLOCK, Clock
@@ -116,7 +110,7 @@ def tls_context(config: BackendConfig) -> ssl.SSLContext:
     return context
 
 
-class MqttBackend:
+class MqttBackend(RequestsOverOneChannel):
     def __init__(
         self,
         config: BackendConfig,
@@ -236,18 +230,6 @@ class MqttBackend:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
-
-    async def authorize_token(self, req: TokenAuthRequest) -> TokenAuthResponse:
-        return await self._request("authorize_token", req.to_json(), TokenAuthResponse.from_json)
-
-    async def preauthorize(self, req: PreauthRequest) -> PreauthResponse:
-        return await self._request("preauthorize", req.to_json(), PreauthResponse.from_json)
-
-    async def capture(self, req: CaptureRequest) -> CaptureResponse:
-        return await self._request("capture", req.to_json(), CaptureResponse.from_json)
-
-    async def void(self, req: VoidRequest) -> CaptureResponse:
-        return await self._request("void", req.to_json(), CaptureResponse.from_json)
 
     # ---- extras for the daemon --------------------------------------------------------------
 

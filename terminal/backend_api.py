@@ -745,6 +745,27 @@ class OfflineBackend:
         raise BackendUnavailable(self.reason)
 
 
+class RequestsOverOneChannel:
+    """The four backend requests as typed calls over one `_request(op, body, parse)`
+    that a link implements (the loopback and the MQTT link)."""
+
+    async def _request(self, op: str, body: dict[str, Any],
+                       parse: Callable[[Any], Any]) -> Any:
+        raise NotImplementedError
+
+    async def authorize_token(self, req: TokenAuthRequest) -> TokenAuthResponse:
+        return await self._request("authorize_token", req.to_json(), TokenAuthResponse.from_json)
+
+    async def preauthorize(self, req: PreauthRequest) -> PreauthResponse:
+        return await self._request("preauthorize", req.to_json(), PreauthResponse.from_json)
+
+    async def capture(self, req: CaptureRequest) -> CaptureResponse:
+        return await self._request("capture", req.to_json(), CaptureResponse.from_json)
+
+    async def void(self, req: VoidRequest) -> CaptureResponse:
+        return await self._request("void", req.to_json(), CaptureResponse.from_json)
+
+
 async def deliver_in_order(queue: asyncio.Queue[Callable[[], Awaitable[Any]]],
                            stats: dict[str, int]) -> None:
     """Run listener calls (pushes, connectivity, commands) one at a time in arrival

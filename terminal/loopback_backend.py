@@ -35,17 +35,11 @@ from typing import Any, TypeVar
 from terminal.backend_api import (
     BackendListener,
     BackendUnavailable,
-    CaptureRequest,
-    CaptureResponse,
     LocalListUpdate,
     MessageError,
     NoListener,
-    PreauthRequest,
-    PreauthResponse,
     Refund,
-    TokenAuthRequest,
-    TokenAuthResponse,
-    VoidRequest,
+    RequestsOverOneChannel,
     deliver_in_order,
 )
 from terminal.logsetup import FaultLogger, fields, get_logger
@@ -57,7 +51,7 @@ MAX_LINE_BYTES = 256 * 1024
 T = TypeVar("T")
 
 
-class LoopbackBackend:
+class LoopbackBackend(RequestsOverOneChannel):
     def __init__(
         self,
         socket_path: str | Path,
@@ -120,18 +114,6 @@ class LoopbackBackend:
             event_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await event_task
-
-    async def authorize_token(self, req: TokenAuthRequest) -> TokenAuthResponse:
-        return await self._request("authorize_token", req.to_json(), TokenAuthResponse.from_json)
-
-    async def preauthorize(self, req: PreauthRequest) -> PreauthResponse:
-        return await self._request("preauthorize", req.to_json(), PreauthResponse.from_json)
-
-    async def capture(self, req: CaptureRequest) -> CaptureResponse:
-        return await self._request("capture", req.to_json(), CaptureResponse.from_json)
-
-    async def void(self, req: VoidRequest) -> CaptureResponse:
-        return await self._request("void", req.to_json(), CaptureResponse.from_json)
 
     # ---- requests -----------------------------------------------------------------------
 
