@@ -162,7 +162,7 @@ def main() -> int:
             "readers": {"pcsc": True, "pcsc_socket": pcscd.socket_path,
                         "pcsc_readers": pcscd.reader_names[0]},
             "payment": {"token_key_file": str(token_key),
-                        "gateway_key_file": str(backend.public_key)},
+                        "gateway_key_file": str(backend.gateway_public)},
             "backend": {"kind": "loopback", "socket_path": backend.socket},
         })
         try:

@@ -235,7 +235,7 @@ def tap(pcscd: PcscdHandle) -> Iterator[Callable[..., TapProcess]]:
 
 # --- MQTT: a private mosquitto per test (plain or TLS + ACL), the MQTT backend simulator ---
 
-from hw_mocks.backend_mqtt import BackendMqttProcess  # noqa: E402
+from hw_mocks.backend_process import BackendMqttProcess  # noqa: E402
 from hw_mocks.mosquitto import Broker, BrokerError  # noqa: E402
 from hw_mocks.pki import make_pki  # noqa: E402
 
@@ -273,7 +273,7 @@ def tls_broker(tmp_path: Path) -> Iterator[Broker]:
 @pytest.fixture
 def backend_sim() -> Iterator[Callable[..., BackendMqttProcess]]:
     """backend_sim(broker, tokens=(), rules=None) -> a started `evterm sim backend`
-    (hw_mocks.backend_mqtt.BackendMqttProcess) connected to `broker` (with the backend's
+    (hw_mocks.backend_process.BackendMqttProcess) connected to `broker` (with the backend's
     client certificate on a TLS broker); killed after the test."""
     started: list[BackendMqttProcess] = []
     dirs: list[str] = []

@@ -95,7 +95,7 @@ def card_rig_for(pcscd: PcscdHandle, tap: Any, folder: Path,
     extra: dict[str, dict[str, object]] = {
         "readers": {"pcsc": True, "pcsc_socket": pcscd.socket_path},
         "payment": {"token_key_file": str(token_key),
-                    "gateway_key_file": str(backend.public_key), "preauth_amount": "50.00"},
+                    "gateway_key_file": str(backend.gateway_public), "preauth_amount": "50.00"},
         "backend": {"kind": "loopback", "socket_path": backend.socket,
                     "request_timeout_s": 2.0},
         "auth": {"technician_ids": TECHNICIAN},

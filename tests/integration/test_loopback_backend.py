@@ -110,7 +110,7 @@ async def connected(sim: BackendSim, timeout_s: float = 2.0, **kwargs: Any
 
 def preauth_request(sim: BackendSim, pan: str, reference: str) -> PreauthRequest:
     card = CardData(pan, "2812")
-    envelope = seal(card, load_gateway_key(sim.public_key), STATION, reference)
+    envelope = seal(card, load_gateway_key(sim.gateway_public), STATION, reference)
     return PreauthRequest(reference, STATION, Decimal("50.00"), "EUR", envelope,
                           tokenize(card, KEY), mask_pan(pan), "visa")
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from hw_mocks.backend_mqtt import BackendMqttProcess
+from hw_mocks.backend_process import BackendMqttProcess
 from hw_mocks.mosquitto import Broker
 from hw_mocks.pki import make_pki
 from hw_mocks.rig import Rig, RigError, Subscriber
