@@ -63,6 +63,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hw_mocks.backend_logic import BackendLogic, LedgerError
+from hw_mocks.mosquitto import publish_properties
 from terminal import protocol
 from terminal.backend_api import LocalListEntry, LocalListUpdate, MessageError
 from terminal.clock import iso_utc
@@ -270,16 +271,7 @@ class BackendMqtt:
 
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False,
                 response_topic: str | None = None, correlation: bytes | None = None) -> Any:
-        from paho.mqtt.packettypes import PacketTypes
-        from paho.mqtt.properties import Properties
-
-        props = None
-        if response_topic is not None or correlation is not None:
-            props = Properties(PacketTypes.PUBLISH)
-            if response_topic is not None:
-                props.ResponseTopic = response_topic
-            if correlation is not None:
-                props.CorrelationData = correlation
+        props = publish_properties(response_topic, correlation)
         return self.client.publish(topic, payload, qos=qos, retain=retain, properties=props)
 
     # ---- uplink --------------------------------------------------------------------------

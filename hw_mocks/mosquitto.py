@@ -79,6 +79,21 @@ def acl_text(backend: str = "backend") -> str:
     )
 
 
+def publish_properties(response_topic: str | None, correlation: bytes | None) -> Any:
+    """MQTT 5 PUBLISH properties for a request or command (None when neither is given)."""
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    if response_topic is None and correlation is None:
+        return None
+    props = Properties(PacketTypes.PUBLISH)
+    if response_topic is not None:
+        props.ResponseTopic = response_topic
+    if correlation is not None:
+        props.CorrelationData = correlation
+    return props
+
+
 class Broker:
     def __init__(self, folder: str | Path, *, tls: PkiPaths | None = None,
                  stations: Iterable[str] = ("ST1",), backend: str | None = None,
@@ -312,16 +327,7 @@ class Probe:
                 response_topic: str | None = None, correlation: bytes | None = None,
                 wait: bool = True) -> Any:
         """Publish (waiting for PUBACK with `wait`); the paho MQTTMessageInfo."""
-        from paho.mqtt.packettypes import PacketTypes
-        from paho.mqtt.properties import Properties
-
-        props = None
-        if response_topic is not None or correlation is not None:
-            props = Properties(PacketTypes.PUBLISH)
-            if response_topic is not None:
-                props.ResponseTopic = response_topic
-            if correlation is not None:
-                props.CorrelationData = correlation
+        props = publish_properties(response_topic, correlation)
         info = self.client.publish(topic, payload, qos=qos, retain=retain, properties=props)
         if wait and qos > 0:
             info.wait_for_publish(self.timeout_s)
