@@ -121,6 +121,7 @@ def receipt_for_session(
         payment_reference=auth.payment_reference if auth else None,
         authorised_amount=auth.cost_cap if auth else None,
         refunds=refunds,
+        receipt_url=session.get("receipt_url"),
     )
     receipt = build_receipt(facts, terms.tariff, result, language)
     return receipt.to_json(), receipt.to_text()

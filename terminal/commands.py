@@ -5,8 +5,11 @@ Provides `Commands(daemon).handle(name, body) -> dict`: the answer's body on suc
 with an error naming the field). The transport has already checked the envelope and,
 for tariffs and lists, the operator's signature.
 
-- `remote_start` {id_token, cost_cap?, energy_cap_wh?, tariff?}: the app's start; the
-  connector must be free; the personal tariff must be valid OCPI.
+- `remote_start` {id_token, cost_cap?, energy_cap_wh?, tariff?, start_code?}: the app's
+  start; the connector must be free; the personal tariff must be valid OCPI. A
+  `start_code` (from the screen's app-start QR code) must be the daemon's current
+  code, else it is refused naming `start_code` ("QR code expired"); a session started
+  with it rotates the code.
 - `remote_stop` {session_id?}: stops the running session (reason Remote); a given
   session id must be the running one.
 - `tariff_update` {tariff}: the station's tariff for sessions starting from now; a
@@ -71,6 +74,9 @@ class Commands:
         tariff_json = None
         if body.get("tariff") is not None:
             tariff_json = json.dumps(_tariff(body["tariff"], "tariff"), sort_keys=True)
+        start_code = body.get("start_code")
+        if start_code is not None:
+            self._check_start_code(start_code)
         now = daemon.clock.now()
         if daemon.journal_failed or not daemon.accepting_sessions():
             raise ProtocolError("station", "not accepting sessions now (storage)")
@@ -86,8 +92,20 @@ class Commands:
         result = await daemon.apply(AuthorizationAccepted(now, session_id, auth))
         if result.refused:
             raise ProtocolError("station", result.refused)
-        await self._audit("remote_start", {"session_id": session_id})
+        if start_code is not None:
+            daemon.rotate_start_code()  # the QR code on screen is used up
+        await self._audit("remote_start", {"session_id": session_id,
+                                           "by_qr_code": start_code is not None})
         return {"session_id": session_id, "phase": daemon.state.phase.value}
+
+    def _check_start_code(self, code: Any) -> None:
+        daemon = self.daemon
+        if not daemon.config.ui.app_start_url:
+            raise ProtocolError("start_code", "app start by QR code is not offered at this "
+                                "station ([ui] app_start_url is empty)")
+        if not isinstance(code, str) or code.upper() != daemon.start_code:
+            raise ProtocolError("start_code", "QR code expired; scan the code on the "
+                                "screen again")
 
     async def _remote_stop(self, body: dict[str, Any]) -> dict[str, Any]:
         daemon = self.daemon

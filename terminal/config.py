@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from terminal.driver_texts import LANGUAGES
+
 DEFAULT_CONFIG_PATH = Path("/etc/evterm/evterm.toml")
 
 
@@ -501,6 +503,64 @@ class LocalApiConfig:
     )
 
 
+def _check_url_template(*names: str) -> Callable[[str], str | None]:
+    """A URL template that may use exactly the placeholders `names` (empty = none)."""
+    allowed = ", ".join("{" + n + "}" for n in names)
+
+    def check(value: str) -> str | None:
+        if value == "":
+            return None
+        try:
+            filled = value.format(**{n: "x" for n in names})
+        except (KeyError, IndexError, ValueError, AttributeError, TypeError):
+            return f"an http(s) URL whose only placeholders are {allowed} (or empty)"
+        if not filled.startswith(("https://", "http://")) or any(c.isspace() for c in filled):
+            return f"an http(s) URL without spaces, placeholders {allowed} (or empty)"
+        return None
+
+    return check
+
+
+@dataclass(frozen=True)
+class UiConfig:
+    default_language: str = option(
+        "en", doc="Language of the screen when nobody chose one", choices=LANGUAGES
+    )
+    language_reset_s: float = option(
+        60.0,
+        doc="Back to default_language after this long on the idle screen with no driver "
+        "action",
+        unit="s",
+        min_value=10,
+        max_value=3600,
+    )
+    receipt_timeout_s: float = option(
+        120.0,
+        doc="The receipt is offered on screen until acknowledged or this long after the "
+        "session closed",
+        unit="s",
+        min_value=10,
+        max_value=3600,
+    )
+    support_phone: str = option(
+        "", doc="Support hotline shown on every screen; empty = none",
+        check=lambda v: None if len(v) <= 32 else "at most 32 characters",
+    )
+    app_start_url: str = option(
+        "",
+        doc="URL template of the per-session QR code for app/web start, with {station_id} "
+        "and {code} (the code a remote start must carry as start_code); empty = no app "
+        "start offered",
+        check=_check_url_template("station_id", "code"),
+    )
+    receipt_url: str = option(
+        "",
+        doc="URL template of the e-receipt, with {station_id} and {session_id}; stored "
+        "with each session when its energy starts and printed on its receipt; empty = none",
+        check=_check_url_template("station_id", "session_id"),
+    )
+
+
 @dataclass(frozen=True)
 class LoggingConfig:
     level: str = option(
@@ -527,6 +587,7 @@ class Config:
     payment: PaymentConfig
     auth: AuthConfig
     backend: BackendConfig
+    ui: UiConfig
 
 
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}

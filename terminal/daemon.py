@@ -8,6 +8,13 @@ Tick to the state machine. Each step is journaled in one transaction, then acted
 output switched, clients told. On start it recovers an open session from the journal
 (resume, or close it from the meter's counter) and completes missing receipts.
 
+For the touchscreen the daemon also keeps the screen language (reset to `[ui]
+default_language` after `language_reset_s` on the idle screen without a driver's
+action), the receipt on offer after a session (until acknowledged or
+`receipt_timeout_s`), the code of the app-start QR code (new at start, after each
+session and when a remote start used it) and, while Finishing, when the idle fee starts
+and what it has cost (probed with RunningPricer.price_if, at most once a minute).
+
 Exit codes: 0 stopped by signal, 2 bad configuration or tariff, 3 the database is
 damaged (the file is left untouched), 4 the local API socket cannot be created.
 """
@@ -16,16 +23,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import dataclasses
 import json
 import os
+import secrets
 import signal
+import string
 import sys
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -38,6 +48,7 @@ from terminal.billing import Terms, receipt_for_session, refund_lines, sample_of
 from terminal.clock import Clock, iso_utc
 from terminal.commands import pushed_tariff_path
 from terminal.config import Config
+from terminal.driver_texts import LANGUAGES
 from terminal.identification import Identification
 from terminal.localapi import LocalApi, RequestError
 from terminal.logsetup import fields, get_logger
@@ -50,12 +61,15 @@ from terminal.pricing import (
 )
 from terminal.pricing.display import tariff_texts
 from terminal.pricing.locales import LOCALES
+from terminal.pricing.model import Dimension
 from terminal.session import (
     ENERGY_PHASES,
     Authorization,
     AuthorizationAccepted,
     CloseSession,
     Event,
+    OpenSession,
+    Phase,
     ReadingRecord,
     Recover,
     Rules,
@@ -77,6 +91,22 @@ DATABASE_NAME = "evterm.db"
 MAX_TOKEN_CHARS = 64
 MAX_PROBLEM_CHARS = 500
 PROBLEM_CATEGORIES = ("payment", "charging", "screen", "damage", "other")
+START_CODE_ALPHABET = string.ascii_uppercase + "23456789"
+START_CODE_CHARS = 8
+IDLE_FEE_HORIZON_S = 4 * 3600  # an idle fee further ahead is not announced
+IDLE_PROBE_INTERVAL_S = 60.0  # the idle-fee figures are recomputed at most this often
+
+
+def new_start_code() -> str:
+    """A random code for the app-start QR code: 8 of A-Z and 2-9."""
+    return "".join(secrets.choice(START_CODE_ALPHABET) for _ in range(START_CODE_CHARS))
+
+
+def fill_url(template: str, **values: str) -> str:
+    """A `[ui]` URL template with its placeholders filled, each value URL-quoted."""
+    from urllib.parse import quote
+
+    return template.format(**{key: quote(value, safe="*") for key, value in values.items()})
 
 
 def rules_from(config: Config) -> Rules:
@@ -121,6 +151,16 @@ def terms_for(station_terms: Terms, auth: Authorization | None) -> Terms:
 
 def database_path(config: Config) -> Path:
     return Path(config.station.state_dir) / DATABASE_NAME
+
+
+@dataclass(frozen=True)
+class IdleProbe:
+    """The idle-fee figures of one Finishing phase, as computed at `at`."""
+
+    key: tuple[str | None, datetime | None]  # (session id, Finishing entered at)
+    at: datetime
+    info: dict[str, Any] | None
+    fee_from: datetime | None
 
 
 @dataclass
@@ -174,6 +214,13 @@ class Daemon:
         self.link_online: Callable[[], bool] = lambda: True  # the backend link is up
         self._price_list: tuple[Terms, dict[str, Any]] | None = None
         self.extra_status: Callable[[], dict[str, Any]] | None = None  # readers, backend
+        # the touchscreen's state (docs/local-api.md)
+        self.language = config.ui.default_language
+        self.start_code = new_start_code()
+        self.receipt_pending: tuple[str, datetime] | None = None  # (session id, closed at)
+        self._last_intent_at: datetime | None = None
+        self._idle_since: datetime | None = None
+        self._idle_probe: IdleProbe | None = None
 
     def accepting_sessions(self) -> bool:
         """New sessions only while every step can be journaled and queued for the
@@ -236,11 +283,14 @@ class Daemon:
             return result
         session_id = result.state.session_id or self.state.session_id
         new_readings = [r for r in result.records if isinstance(r, ReadingRecord)]
-        terms_json = None
+        terms_json = receipt_url = None
         if any(r.kind == "start" for r in new_readings):
             self.terms = terms_for(self.station_terms, result.state.authorization)
             self.pricer = self._new_pricer(self.terms)
             terms_json = self.terms.to_json()
+            if self.config.ui.receipt_url and session_id:
+                receipt_url = fill_url(self.config.ui.receipt_url,
+                                       station_id=self.config.station.id, session_id=session_id)
         close = next((r for r in result.records if isinstance(r, CloseSession)), None)
         receipt = None
         if close is not None and close.stop_reading is not None and session_id:
@@ -253,6 +303,7 @@ class Daemon:
                 session_id=session_id,
                 station_id=self.config.station.id,
                 tariff_json=terms_json,
+                receipt_url=receipt_url,
                 receipt=receipt,
                 at=self.clock.now(),
                 offline=not self.link_online(),
@@ -276,9 +327,15 @@ class Daemon:
                 self._feed(record.reading)
             except ValueError as exc:
                 log.error("running cost: reading refused", extra=fields(error=exc))
+        if any(isinstance(r, OpenSession) for r in result.records):
+            self.receipt_pending = None  # the next driver is here
         if close is not None:
             self.pricer = None
             self.terms = None
+            self._idle_probe = None
+            self.start_code = new_start_code()
+            if receipt is not None and session_id:
+                self.receipt_pending = (session_id, close.at)
         self._log(result, session_id)
         for action in result.actions:
             if isinstance(action, SetOutput):
@@ -364,6 +421,7 @@ class Daemon:
             wanted = self.state.output_on and not self.journal_failed
             if status is not None and status.output_commanded != wanted:
                 await self._set_output(wanted)
+        self._reset_language_when_idle(self.clock.now())
         self.api.publish({"type": "state", "state": self.snapshot()})
         return result
 
@@ -493,6 +551,8 @@ class Daemon:
             cost = {"currency": running.currency, "excl_vat": str(running.excl_vat),
                     "incl_vat": str(running.incl_vat)}
         auth = state.authorization
+        now = self.clock.now()
+        started_at, elapsed_s = self._session_times(now)
         return {
             "station_id": self.config.station.id,
             "phase": state.phase.value,
@@ -511,6 +571,16 @@ class Daemon:
             "charger_fault": (self.seen.charger.fault if self.seen.charger
                               else self.seen.charger_error),
             "price_list": self.price_list(),
+            "language": self.language,
+            "languages": list(LANGUAGES),
+            "operator": self.config.station.operator,
+            "support_phone": self.config.ui.support_phone or None,
+            "now": iso_utc(now),
+            "session_started_at": iso_utc(started_at) if started_at else None,
+            "elapsed_s": elapsed_s,
+            "idle": self.idle_fee(now),
+            "receipt_pending": self.pending_receipt(now),
+            "app_start": self.app_start(),
             **(self.extra_status() if self.extra_status is not None else {}),
         }
 
@@ -527,6 +597,115 @@ class Daemon:
                                                  "texts": texts})
         return cached[1]
 
+    # ---- the touchscreen's state ----------------------------------------------------------
+
+    def note_intent(self) -> None:
+        """A driver did something (a tap, a button): the idle screen's language timer
+        starts again."""
+        self._last_intent_at = self.clock.now()
+
+    def rotate_start_code(self) -> None:
+        """A new app-start code: the QR code on screen changes, the old one is refused."""
+        self.start_code = new_start_code()
+
+    def app_start(self) -> dict[str, str] | None:
+        template = self.config.ui.app_start_url
+        if not template:
+            return None
+        url = fill_url(template, station_id=self.config.station.id, code=self.start_code)
+        return {"url": url, "code": self.start_code}
+
+    def pending_receipt(self, now: datetime) -> dict[str, str] | None:
+        """The latest closed session's receipt while it is offered on screen."""
+        if self.receipt_pending is None:
+            return None
+        session_id, closed_at = self.receipt_pending
+        until = closed_at + timedelta(seconds=self.config.ui.receipt_timeout_s)
+        if now >= until:
+            self.receipt_pending = None
+            return None
+        return {"session_id": session_id, "until": iso_utc(until)}
+
+    def _session_times(self, now: datetime) -> tuple[datetime | None, int | None]:
+        """(session start = its first reading, seconds since then; for a session that
+        ended, its duration up to the stop reading)."""
+        state = self.state
+        if state.start_reading is None:
+            return None, None
+        started = state.start_reading.timestamp
+        end = now
+        if not state.is_open and state.last_reading is not None:
+            end = state.last_reading.timestamp
+        return started, max(0, int((end - started).total_seconds()))
+
+    def _reset_language_when_idle(self, now: datetime) -> None:
+        """Back to the default language after `[ui] language_reset_s` on the idle screen
+        (no session open, no receipt on offer) without a driver's action."""
+        if self.state.is_open or self.pending_receipt(now) is not None:
+            self._idle_since = None
+            return
+        if self._idle_since is None:
+            self._idle_since = now
+        default = self.config.ui.default_language
+        if self.language == default:
+            return
+        quiet_since = max(self._idle_since, self._last_intent_at or self._idle_since)
+        if (now - quiet_since).total_seconds() >= self.config.ui.language_reset_s:
+            log.info("screen language reset", extra=fields(previous=self.language,
+                                                           language=default))
+            self.language = default
+
+    def idle_fee(self, now: datetime) -> dict[str, Any] | None:
+        """While Finishing: when the idle (PARKING_TIME) fee starts (`fee_from`, within
+        IDLE_FEE_HORIZON_S, None when already accruing or none is ahead), whether it
+        accrues now and what it has cost so far (incl. VAT). Probed once per Finishing
+        phase and then at most every IDLE_PROBE_INTERVAL_S (and when fee_from passes)."""
+        state = self.state
+        if state.phase is not Phase.FINISHING or self.pricer is None \
+                or self.pricer.sample_count == 0 or state.last_reading is None:
+            return None
+        key = (state.session_id, state.since)
+        probe = self._idle_probe
+        if (probe is None or probe.key != key
+                or (now - probe.at).total_seconds() >= IDLE_PROBE_INTERVAL_S
+                or (probe.fee_from is not None and now >= probe.fee_from)):
+            probe = self._idle_probe = self._probe_idle_fee(key, now)
+        return probe.info
+
+    def _probe_idle_fee(self, key: tuple[str | None, datetime | None],
+                        now: datetime) -> IdleProbe:
+        assert self.pricer is not None and self.state.last_reading is not None
+        last = self.state.last_reading
+        at = max(now, last.timestamp)
+        zero = Decimal(0)
+        try:
+            # on a copy: the parked car from the last reading on, then 4 h ahead
+            probe = copy.deepcopy(self.pricer)
+            probe.add_sample(Sample(at, last.energy_import_wh, zero, zero))
+            so_far = probe.result()
+            ahead = probe.price_if(Sample(at + timedelta(seconds=IDLE_FEE_HORIZON_S),
+                                          last.energy_import_wh, zero, zero))
+        except ValueError as exc:
+            log.warning("idle fee probe failed", extra=fields(error=exc))
+            return IdleProbe(key, now, None, None)
+        tariff = self.pricer.tariff
+        fee_start = None
+        for period in ahead.periods:
+            index = period.active.parking_time
+            if period.end <= at or period.charging or index is None:
+                continue
+            if any(c.type is Dimension.PARKING_TIME and c.price > 0
+                   for c in tariff.elements[index].price_components):
+                fee_start = max(period.start, at)
+                break
+        accrued = next((d.incl_vat for d in so_far.dimensions
+                        if d.dimension is Dimension.PARKING_TIME), zero)
+        accruing = fee_start is not None and fee_start <= at
+        fee_from = None if accruing else fee_start
+        info = {"fee_from": iso_utc(fee_from) if fee_from else None, "accruing": accruing,
+                "accrued": str(accrued), "currency": so_far.currency}
+        return IdleProbe(key, now, info, fee_from)
+
     def register_api(self) -> None:
         self.api.route("status", self._api_status)
         self.api.route("report_problem", self._api_report_problem)
@@ -534,9 +713,41 @@ class Daemon:
         self.api.route("stop", self._api_stop)
         self.api.route("receipt", self._api_receipt)
         self.api.route("sessions", self._api_sessions)
+        self.api.route("language", self._api_language)
+        self.api.route("ack_receipt", self._api_ack_receipt)
 
     async def _api_status(self, request: dict[str, Any]) -> dict[str, Any]:
         return {"state": self.snapshot()}
+
+    def _publish_state(self) -> dict[str, Any]:
+        state = self.snapshot()
+        self.api.publish({"type": "state", "state": state})
+        return state
+
+    async def _api_language(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The driver chose the screen's language."""
+        language = request.get("language")
+        if not isinstance(language, str) or language not in LANGUAGES:
+            raise RequestError(f"language: expected one of {', '.join(LANGUAGES)}, got "
+                               f"{language!r:.40}")
+        self.language = language
+        self.note_intent()
+        return {"language": language, "state": self._publish_state()}
+
+    async def _api_ack_receipt(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The driver is done with the receipt on screen."""
+        session_id = request.get("session_id")
+        if not isinstance(session_id, str):
+            raise RequestError(f"session_id: expected the session id of the receipt on "
+                               f"offer (receipt_pending), got {session_id!r:.40}")
+        pending = self.pending_receipt(self.clock.now())
+        if pending is None or pending["session_id"] != session_id:
+            offered = pending["session_id"] if pending else "none"
+            raise RequestError(f"session_id: {session_id!r:.40} is not the receipt on offer "
+                               f"({offered})")
+        self.receipt_pending = None
+        self.note_intent()
+        return {"session_id": session_id, "state": self._publish_state()}
 
     async def _api_report_problem(self, request: dict[str, Any]) -> dict[str, Any]:
         """A driver's problem report from the screen: audited and sent to the backend."""
@@ -552,6 +763,7 @@ class Daemon:
                   "session_id": self.state.session_id, "phase": self.state.phase.value}
         audit_id = await self.store.call(self.store.store.add_audit, "problem_report",
                                          detail, self.clock.now())
+        self.note_intent()
         log.warning("problem reported at the screen",
                     extra=fields(category=category, reference=audit_id))
         return {"reference": audit_id}
@@ -586,6 +798,7 @@ class Daemon:
         result = await self.apply(AuthorizationAccepted(now, str(uuid.uuid4()), auth))
         if result.refused:
             raise RequestError(result.refused)
+        self.note_intent()
         return {"session_id": self.state.session_id, "state": self.snapshot()}
 
     async def _api_stop(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -600,6 +813,7 @@ class Daemon:
         result = await self.apply(StopRequested(self.clock.now(), names[reason_name], token))
         if result.refused:
             raise RequestError(result.refused)
+        self.note_intent()
         return {"state": self.snapshot()}
 
     async def _api_receipt(self, request: dict[str, Any]) -> dict[str, Any]:

@@ -168,6 +168,7 @@ class Inbound:
 
 _ID_TOKEN = re.compile(r"^[\x21-\x7e]{1,64}$")
 _CONFIG_KEY = re.compile(r"^[a-z][a-z0-9_]{0,31}\.[a-z][a-z0-9_]{0,63}$")
+_START_CODE = re.compile(r"^[A-Za-z0-9]{1,32}$")
 _LONG_NUMBER = re.compile(r"\d{12,}")
 
 
@@ -436,10 +437,14 @@ class RemoteStart:
     cost_cap: Decimal | None = None
     energy_cap_wh: Decimal | None = None
     tariff: dict[str, Any] | None = field(default=None, repr=False)
+    start_code: str | None = None  # the code of the station's app-start QR (its snapshot)
 
     def to_json(self) -> dict[str, Any]:
-        return {"id_token": self.id_token, "cost_cap": _dec(self.cost_cap),
-                "energy_cap_wh": _dec(self.energy_cap_wh), "tariff": self.tariff}
+        out = {"id_token": self.id_token, "cost_cap": _dec(self.cost_cap),
+               "energy_cap_wh": _dec(self.energy_cap_wh), "tariff": self.tariff}
+        if self.start_code is not None:
+            out["start_code"] = self.start_code
+        return out
 
     @classmethod
     def from_json(cls, data: Any) -> RemoteStart:
@@ -449,7 +454,9 @@ class RemoteStart:
             _check_tariff("body.tariff", tariff)
         return cls(f.text("id_token", max_len=64, pattern=_ID_TOKEN,
                           allowed="1 to 64 printable ASCII characters without spaces"),
-                   f.amount("cost_cap"), f.amount("energy_cap_wh"), tariff)
+                   f.amount("cost_cap"), f.amount("energy_cap_wh"), tariff,
+                   f.text("start_code", optional=True, max_len=32, pattern=_START_CODE,
+                          allowed="the letters and digits of the QR code"))
 
 
 @dataclass(frozen=True)

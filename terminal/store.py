@@ -150,6 +150,10 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 3: local authorisation list and authorisation cache (terminal.auth)
     AUTH_SCHEMA,
+    # 4: the e-receipt URL of a session, fixed when its energy starts ([ui] receipt_url)
+    """
+    ALTER TABLE sessions ADD COLUMN receipt_url TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 PAYMENT_UPDATABLE = ("status", "amount_approved", "psp_reference", "offline", "envelope_json",
@@ -288,19 +292,26 @@ class Store:
         session_id: str | None,
         station_id: str = "",
         tariff_json: str | None = None,
+        receipt_url: str | None = None,
         receipt: tuple[dict[str, Any], str] | None = None,
         at: datetime,
         offline: bool = False,
     ) -> None:
         """Journal one step in one transaction: its records, the connector state, and
         (when the session closes) the receipt and its outbox message. `offline`: the
-        backend link is down, said in each transaction event (OCPP `offline`)."""
+        backend link is down, said in each transaction event (OCPP `offline`).
+        `tariff_json` (the session's terms) and `receipt_url` (its e-receipt) are stored
+        with the session when its energy starts."""
         with self._transaction():
             for record in records:
                 self._apply(record, session_id, station_id, offline)
             if tariff_json is not None and session_id is not None:
                 self.conn.execute(
                     "UPDATE sessions SET tariff_json = ? WHERE id = ?", (tariff_json, session_id)
+                )
+            if receipt_url is not None and session_id is not None:
+                self.conn.execute(
+                    "UPDATE sessions SET receipt_url = ? WHERE id = ?", (receipt_url, session_id)
                 )
             if receipt is not None and session_id is not None:
                 self._insert_receipt(session_id, receipt, at)

@@ -14,9 +14,11 @@ Provides `TapHandler.handle(event)` for every `drivers.readers.events` event:
   connector is in use: "this charger is in use", nothing changes.
 - A failed read: "tap again". Reader state changes are kept for the status snapshot.
 
-Every outcome is published on the local API as a `tap` event with a reason code the UI
-translates, and `decision_ms`: card presence to decision, measured from the reader's
-`at_monotonic_s`.
+As soon as a card or tag reaches the handler, before anything is decided, a
+`card_present` event (reader and kind, nothing of the card) tells the screen to say
+"checking card". Every outcome is then published on the local API as a `tap` event with
+a reason code the UI translates (terminal.driver_texts), and `decision_ms`: card
+presence to decision, measured from the reader's `at_monotonic_s`.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from drivers.readers.events import EmvTap, ReaderEvent, ReaderState, RfidTap, TapFailed
-from terminal.backend_api import driver_message
+from terminal.driver_texts import driver_message
 from terminal.logsetup import fields, get_logger
 from terminal.money import optional_amount
 from terminal.payment import scheme_name, tokenize
@@ -71,6 +73,10 @@ class TapHandler:
         self.readers: dict[str, str] = {}
 
     async def handle(self, event: ReaderEvent) -> None:
+        if isinstance(event, RfidTap | EmvTap):
+            self.daemon.note_intent()
+            self.daemon.api.publish({"type": "card_present", "reader": event.reader,
+                                     "kind": "card" if isinstance(event, EmvTap) else "rfid"})
         try:
             await self._handle(event)
         except Exception:

@@ -16,7 +16,7 @@ import pytest
 from terminal.commands import Commands, pushed_tariff_path
 from terminal.config import parse_config
 from terminal.daemon import Daemon, database_path, load_station_terms
-from terminal.protocol import ProtocolError
+from terminal.protocol import ProtocolError, RemoteStart
 from terminal.store import Store
 from tests.unit.clockfake import FakeClock
 from tests.unit.test_daemon_journal import REPO, ScriptedCharger, ScriptedMeter
@@ -33,11 +33,13 @@ def new_tariff(tariff_id: str = "PUSHED-1", price: float = 0.42,
             "last_updated": "2026-01-01T00:00:00Z"}
 
 
-def run(tmp_path: Path, body: Callable[[Daemon, Commands, FakeClock], Awaitable[None]]) -> None:
+def run(tmp_path: Path, body: Callable[[Daemon, Commands, FakeClock], Awaitable[None]],
+        ui: dict[str, Any] | None = None) -> None:
     config = parse_config({
         "station": {"id": "ST1", "operator": "Op", "state_dir": str(tmp_path)},
         "session": {"tariff_file": str(TARIFF_FILE)},
         "localapi": {"socket_path": str(tmp_path / "api.sock")},
+        "ui": ui or {},
     })
     clock = FakeClock()
 
@@ -157,3 +159,75 @@ def test_diagnostics_report_state_and_outbox(tmp_path):
         assert report["version"]
 
     run(tmp_path, body)
+
+
+# ---- app start by QR code (start_code) ---------------------------------------------------------
+
+APP_START = {"app_start_url": "https://pay.example.com/start/{station_id}/{code}"}
+
+
+def test_a_remote_start_with_the_screens_code_starts_and_uses_the_code_up(tmp_path):
+    async def body(daemon: Daemon, commands: Commands, clock: FakeClock) -> None:
+        shown = daemon.snapshot()["app_start"]
+        assert shown["url"].endswith(f"/ST1/{shown['code']}")
+        started = await commands.handle("remote_start", {"id_token": "APP-1",
+                                                         "start_code": shown["code"]})
+        assert started["phase"] == "Authorized"
+        assert daemon.snapshot()["app_start"]["code"] != shown["code"]  # rotated
+        audit, = daemon.store.store.audit()
+        assert audit["kind"] == "remote_start"
+        assert json.loads(audit["detail"])["by_qr_code"] is True
+        await commands.handle("remote_stop", {})
+        with pytest.raises(ProtocolError) as raised:  # a photo of the old QR code
+            await commands.handle("remote_start", {"id_token": "APP-2",
+                                                   "start_code": shown["code"]})
+        assert raised.value.field == "start_code" and "QR code expired" in str(raised.value)
+
+    run(tmp_path, body, ui=APP_START)
+
+
+def test_the_code_of_a_closed_session_no_longer_starts_one(tmp_path):
+    async def body(daemon: Daemon, commands: Commands, clock: FakeClock) -> None:
+        shown = daemon.start_code
+        await commands.handle("remote_start", {"id_token": "APP-1"})  # the backend's own
+        assert daemon.start_code == shown  # not used: the QR code stays
+        await commands.handle("remote_stop", {})  # closes before energy
+        assert daemon.state.phase.value == "Completed" and daemon.start_code != shown
+        with pytest.raises(ProtocolError, match=r"^start_code: QR code expired"):
+            await commands.handle("remote_start", {"id_token": "APP-2", "start_code": shown})
+
+    run(tmp_path, body, ui=APP_START)
+
+
+@pytest.mark.parametrize("code", ["WRONG234", "", 12345678, ["X"]])
+def test_a_wrong_start_code_is_refused_and_changes_nothing(tmp_path, code):
+    async def body(daemon: Daemon, commands: Commands, clock: FakeClock) -> None:
+        before = (daemon.state, daemon.start_code, daemon.store.store.outbox())
+        with pytest.raises(ProtocolError) as raised:
+            await commands.handle("remote_start", {"id_token": "APP-1", "start_code": code})
+        assert raised.value.field == "start_code"
+        assert (daemon.state, daemon.start_code, daemon.store.store.outbox()) == before
+        assert daemon.store.store.audit() == []
+
+    run(tmp_path, body, ui=APP_START)
+
+
+def test_a_start_code_is_refused_where_no_app_start_is_offered(tmp_path):
+    async def body(daemon: Daemon, commands: Commands, clock: FakeClock) -> None:
+        assert daemon.snapshot()["app_start"] is None
+        with pytest.raises(ProtocolError, match=r"^start_code: app start by QR code is not "):
+            await commands.handle("remote_start", {"id_token": "APP-1",
+                                                   "start_code": daemon.start_code})
+        assert daemon.state.phase.value == "Available"
+
+    run(tmp_path, body)
+
+
+def test_the_remote_start_model_carries_the_start_code():
+    start = RemoteStart.from_json({"id_token": "APP-1", "start_code": "AB2CD3EF"})
+    assert start.start_code == "AB2CD3EF" and start.to_json()["start_code"] == "AB2CD3EF"
+    assert "start_code" not in RemoteStart.from_json({"id_token": "APP-1"}).to_json()
+    for bad in (5, "", "has space", "x" * 33):
+        with pytest.raises(ProtocolError) as raised:
+            RemoteStart.from_json({"id_token": "APP-1", "start_code": bad})
+        assert raised.value.field == "body.start_code"
