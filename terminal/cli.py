@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     from hw_mocks import cli as sim_cli
     from terminal import card_cli, daemon_cli, demo
     from terminal.pricing import cli as price_cli
+    from ui import cli as ui_cli
 
     parser = argparse.ArgumentParser(
         prog="evterm", description="Payment terminal firmware for a public DC charger"
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.register(subparsers)
     daemon_cli.register(subparsers)
     card_cli.register(subparsers)
+    ui_cli.register(subparsers)
     _register_config(subparsers)
     return parser
 

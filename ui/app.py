@@ -1,0 +1,347 @@
+"""The touchscreen app (Kivy): shows the daemon's local API to the driver.
+
+Provides `EvtermApp(socket_path, control_path=None, language=None)`. The layout is in
+ui/evterm.kv beside this file; this module only moves data:
+
+    ApiClient thread --message--> Clock (Kivy thread) --> ui.view.apply_message(model)
+        --> requests it returns are sent --> ui.view.build_view(model) --> widgets
+
+Every widget whose id is in ui.view.TOP_BAR / SCREEN_WIDGETS / REPORT_WIDGETS gets its
+text from the View; price and receipt lines are lists of Labels; the QR codes, the
+progress bar, the offline badge and the active buttons follow the View too. The view is
+rebuilt at most once per frame for a burst of messages and once per second for the
+countdowns. Buttons send intents (`language`, `stop`, `ack_receipt`, `report_problem`);
+the app has no business logic and never sees card data.
+
+Every size derives from `u` = 1 % of the window height, so 800x480 and 1280x800 show the
+same layout. With `control_path` the automation socket of ui/control.py is served. After
+the first frame the app prints `{"event": "ready", ...}` on stdout (as every evterm
+process does). When the daemon is away the ApiClient reconnects and the screen says so.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from kivy.app import App
+from kivy.clock import Clock
+from kivy.core.window import Window
+from kivy.factory import Factory
+from kivy.lang import Builder
+from kivy.properties import BooleanProperty, ColorProperty, NumericProperty
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.button import Button
+from kivy.uix.floatlayout import FloatLayout
+from kivy.uix.label import Label
+from kivy.uix.widget import Widget
+
+import ui.client as ui_client
+import ui.view as ui_view
+from ui import qr  # noqa: F401  (registers QrCode with the Factory for evterm.kv)
+from ui.control import Automation, ControlServer, FrameStats
+
+KV_FILE = Path(__file__).with_name("evterm.kv")
+LANGUAGES = ("en", "de", "fr", "nl")
+BACKGROUND = (0.059, 0.071, 0.090, 1)  # the same colours as the #:set lines of evterm.kv
+PANEL = (0.118, 0.137, 0.169, 1)
+RAISED = (0.196, 0.220, 0.263, 1)
+TEXT = (1.0, 1.0, 1.0, 1)
+ACCENT = (0.231, 0.839, 0.525, 1)
+REFRESH_S = 1.0  # countdowns, elapsed time, feedback expiry
+
+# Widgets that are not text fields of the View but are driven by it.
+PRICE_BOX, RECEIPT_BOX = "price_lines", "receipt_lines"
+QR_WIDGETS = {"idle": "idle_qr", "receipt": "receipt_qr"}
+PROGRESS_BAR = "progress_bar"
+
+
+class Meter(Widget):
+    """A progress bar (0..1) drawn in evterm.kv."""
+
+    value = NumericProperty(0.0)
+
+
+# Style classes: the properties the kv rules of the same name use (drawn in evterm.kv).
+class Card(BoxLayout):
+    fill = ColorProperty(PANEL)
+
+
+class FlatButton(Button):
+    fill = ColorProperty(RAISED)
+    ink = ColorProperty(TEXT)
+
+
+class LangButton(FlatButton):
+    selected = BooleanProperty(False)
+
+
+class Figure(Label):
+    """A number on one line: `fit` is the font size from `big` (in u) down to what fits."""
+
+    big = NumericProperty(10.0)
+    fit = NumericProperty(10.0)
+
+
+class Sign(Label):
+    ring = ColorProperty(ACCENT)
+
+
+class ReportPanel(FloatLayout):
+    """The "report a problem" panel over everything but the language bar: modal, it
+    swallows every touch it does not use."""
+
+    def on_touch_down(self, touch: Any) -> bool:
+        super().on_touch_down(touch)
+        return True
+
+    def on_touch_move(self, touch: Any) -> bool:
+        super().on_touch_move(touch)
+        return True
+
+    def on_touch_up(self, touch: Any) -> bool:
+        super().on_touch_up(touch)
+        return True
+
+
+class EvtermRoot(FloatLayout):
+    """Top bar, the ScreenManager, the language bar; the report panel is added on top."""
+
+    report_open = BooleanProperty(False)
+
+
+class EvtermApp(App):
+    """The touchscreen. `language`: ask the daemon for this screen language once, when
+    first connected (the daemon owns the language; see docs/local-api.md)."""
+
+    u = NumericProperty(4.8)  # 1 % of the window height in pixels
+
+    def __init__(self, socket_path: str, control_path: str | None = None,
+                 language: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.title = "evterm"
+        self.socket_path = socket_path
+        self.control_path = control_path
+        self.start_language = language
+        self.model = ui_view.UiModel()
+        self.view: ui_view.View | None = None
+        self.widgets: dict[str, Widget] = {}
+        self.buttons: dict[str, Button] = {}
+        self.frames = FrameStats()
+        self.client: Any = None
+        self.control: ControlServer | None = None
+        self.panel: ReportPanel | None = None
+        self._line_cache: dict[str, tuple[str, ...]] = {}
+        self._show_trigger = Clock.create_trigger(self.refresh, 0)
+        self._language_sent = False
+
+    # ---- build ---------------------------------------------------------------------------
+
+    def load_kv(self, filename: str | None = None) -> bool:
+        """evterm.kv beside this module, loaded once (App's own lookup is bypassed)."""
+        if str(KV_FILE) not in Builder.files:
+            Builder.load_file(str(KV_FILE))
+        return True
+
+    def build(self) -> Widget:
+        Window.clearcolor = BACKGROUND
+        Window.bind(height=self._on_height)
+        self._on_height(Window, Window.height)
+        root = Factory.EvtermRoot()
+        self.panel = Factory.ReportPanel()
+        self._collect(root)
+        self.frames.attach(Window, on_first_frame=self._first_frame)
+        self.client = ui_client.ApiClient(self.socket_path, self._message_from_thread,
+                                          self._connected_from_thread)
+        if self.control_path:
+            self.control = ControlServer(self.control_path, Automation(self).execute)
+            self.control.start()
+        Clock.schedule_interval(self.refresh, REFRESH_S)
+        self.root = root
+        root.bind(size=self._place_panel, pos=self._place_panel)
+        root.ids.bottom_bar.bind(size=self._place_panel, pos=self._place_panel)
+        self._place_panel()
+        self.refresh()
+        return root
+
+    def _collect(self, root: Widget) -> None:
+        """Every widget with an id in the kv rules, by id (one namespace for the app)."""
+        scopes: list[Mapping[str, Widget]] = [root.ids, self.panel.ids]
+        scopes += [screen.ids for screen in root.ids.sm.screens]
+        for ids in scopes:
+            for name, widget in ids.items():
+                if name in self.widgets and self.widgets[name] is not widget:
+                    raise RuntimeError(f"evterm.kv: widget id {name!r} is used twice")
+                self.widgets[name] = widget
+        expected = set(ui_view.TOP_BAR) | set(ui_view.REPORT_WIDGETS)
+        for names in ui_view.SCREEN_WIDGETS.values():
+            expected |= set(names)
+        expected |= {PRICE_BOX, RECEIPT_BOX, PROGRESS_BAR, *QR_WIDGETS.values()}
+        missing = sorted(expected - set(self.widgets))
+        if missing:
+            raise RuntimeError(f"evterm.kv: no widget for the ids {missing}")
+        screens = {screen.name for screen in root.ids.sm.screens}
+        if screens != set(ui_view.SCREENS):
+            raise RuntimeError(f"evterm.kv: screens {sorted(screens)} != {ui_view.SCREENS}")
+        self.buttons = {name: w for name, w in self.widgets.items()
+                        if isinstance(w, Button) and name in expected}
+
+    def _on_height(self, _window: Any, height: float) -> None:
+        self.u = max(height, 240) / 100.0
+
+    def _first_frame(self, first_frame_s: float | None) -> None:
+        ready = {"event": "ready", "control": self.control_path, "socket": self.socket_path,
+                 "size": list(Window.size), "first_frame_s": first_frame_s}
+        print(json.dumps(ready), flush=True)
+
+    def on_stop(self) -> None:
+        if self.client is not None:
+            self.client.close()
+        if self.control is not None:
+            self.control.close()
+
+    # ---- messages from the daemon (ApiClient thread -> Kivy thread) --------------------
+
+    def _message_from_thread(self, message: dict[str, Any]) -> None:
+        Clock.schedule_once(partial(self.on_message, message), 0)
+
+    def _connected_from_thread(self, connected: bool) -> None:
+        Clock.schedule_once(partial(self.on_connected, connected), 0)
+
+    def on_message(self, message: dict[str, Any], _dt: float = 0) -> None:
+        requests = ui_view.apply_message(self.model, message, time.monotonic())
+        if "op" in message:
+            self.frames.replied(str(message["op"]))
+        for request in requests:
+            fields = dict(request)
+            self.send(str(fields.pop("op")), **fields)
+        self._show_trigger()
+
+    def on_connected(self, connected: bool, _dt: float = 0) -> None:
+        ui_view.set_connected(self.model, connected)
+        if connected and self.start_language and not self._language_sent:
+            self._language_sent = True
+            self.model.language = self.start_language
+            self.send("language", language=self.start_language)
+        self._show_trigger()
+
+    def send(self, op: str, **fields: Any) -> None:
+        self.frames.request_sent(op)
+        if self.client is not None:
+            self.client.send(op, **fields)
+
+    # ---- buttons ----------------------------------------------------------------------
+
+    def on_button(self, name: str) -> None:
+        """A button was released (touch or the automation socket): ui.view.press
+        changes the model and says what to send; the screen answers at once."""
+        for request in ui_view.press(self.model, name, time.monotonic()):
+            fields = dict(request)
+            self.send(str(fields.pop("op")), **fields)
+        self.refresh()
+
+    # ---- view -> widgets ----------------------------------------------------------------
+
+    def refresh(self, _dt: float = 0) -> None:
+        started = time.perf_counter()
+        view = ui_view.build_view(self.model, time.monotonic())
+        if view != self.view:
+            self.show(view)
+            self.view = view
+        self.frames.shown(view, (time.perf_counter() - started) * 1000.0)
+
+    def show(self, view: ui_view.View) -> None:
+        root = self.root
+        manager = root.ids.sm
+        texts = view.texts
+        for name in ui_view.TOP_BAR:
+            self._set_text(name, texts.get(name, ""))
+        for name in ui_view.SCREEN_WIDGETS.get(view.screen, ()):
+            self._set_text(name, texts.get(name, ""))
+        if view.report_open:
+            for name in ui_view.REPORT_WIDGETS:
+                self._set_text(name, texts.get(name, ""))
+        for name, button in self.buttons.items():
+            active = name in view.buttons
+            button.disabled = not active
+            button.opacity = 1.0 if active else 0.0
+        for code in LANGUAGES:
+            self.widgets[f"lang_{code}"].selected = code == view.language
+        self.widgets["badge_offline"].opacity = 1.0 if view.offline else 0.0
+        self._set_lines(PRICE_BOX, view.price_lines, "PriceLine")
+        self._set_lines(RECEIPT_BOX, view.receipt_lines, "ReceiptLine")
+        for screen, name in QR_WIDGETS.items():
+            self.widgets[name].data = view.qr if view.screen == screen else None
+        bar = self.widgets[PROGRESS_BAR]
+        bar.value = view.progress or 0.0
+        bar.opacity = 0.0 if view.progress is None else 1.0
+        if manager.current != view.screen:
+            manager.current = view.screen
+        self._show_panel(view.report_open)
+
+    def _set_text(self, name: str, text: str) -> None:
+        widget = self.widgets.get(name)
+        if widget is not None and widget.text != text:
+            widget.text = text
+
+    def _set_lines(self, box_name: str, lines: Sequence[str], kind: str) -> None:
+        lines = tuple(lines)
+        if self._line_cache.get(box_name) == lines:
+            return
+        self._line_cache[box_name] = lines
+        box = self.widgets[box_name]
+        labels = list(reversed(box.children))
+        for index, text in enumerate(lines):
+            if index < len(labels):
+                labels[index].text = text
+            else:
+                box.add_widget(getattr(Factory, kind)(text=text))
+        for label in labels[len(lines):]:
+            box.remove_widget(label)
+
+    def _show_panel(self, open_: bool) -> None:
+        panel = self.panel
+        assert panel is not None
+        if open_ and panel.parent is None:
+            self.root.add_widget(panel)
+        elif not open_ and panel.parent is not None:
+            panel.parent.remove_widget(panel)
+        self.root.report_open = open_
+
+    def _place_panel(self, *_args: object) -> None:
+        """The panel covers everything but the language bar (languages stay usable)."""
+        bar = self.root.ids.bottom_bar
+        self.panel.size_hint = (1, None)
+        self.panel.pos = (self.root.x, bar.top)
+        self.panel.size = (self.root.width, self.root.top - bar.top)
+
+    # ---- what the automation socket reads ----------------------------------------------
+
+    def visible_ids(self) -> tuple[str, ...]:
+        """Widget ids the driver can see now: the top bar, the current screen, the panel."""
+        screen = self.root.ids.sm.current
+        names = ui_view.TOP_BAR + tuple(ui_view.SCREEN_WIDGETS.get(screen, ()))
+        if self.panel is not None and self.panel.parent is not None:
+            names += ui_view.REPORT_WIDGETS
+        return names
+
+    def active_buttons(self) -> list[str]:
+        """Buttons a touch would operate now (with the panel open: its buttons and the
+        language bar)."""
+        if self.panel is not None and self.panel.parent is not None:
+            touchable = (*ui_view.REPORT_WIDGETS, *(f"lang_{code}" for code in LANGUAGES))
+        else:
+            touchable = self.visible_ids()
+        return [name for name in touchable
+                if name in self.buttons and not self.buttons[name].disabled]
+
+    def line_texts(self, box_name: str) -> list[str]:
+        return [label.text for label in reversed(self.widgets[box_name].children)]
+
+    def shown_qr(self) -> str | None:
+        name = QR_WIDGETS.get(self.root.ids.sm.current)
+        return None if name is None else self.widgets[name].data
