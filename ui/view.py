@@ -442,10 +442,14 @@ class _Builder:
             return "finishing"
         if self.phase == "Faulted":
             return "error"
-        if self.state.get("accepting_sessions") is False or (
+        if self.state.get("accepting_sessions") is False or self._hardware_fault() or (
                 self._readers_down() and not self._app_start()):
             return "out_of_service"
         return "idle"
+
+    def _hardware_fault(self) -> bool:
+        """The meter or the power stage reports a fault while no session runs."""
+        return bool(self.state.get("meter_fault") or self.state.get("charger_fault"))
 
     def _readers_down(self) -> bool:
         readers = self.state.get("readers")
@@ -638,8 +642,9 @@ class _Builder:
     def _receipt(self, extra: dict[str, Any]) -> dict[str, str]:
         pending = _receipt_pending(self.model) or {}
         receipt = self.model.receipt
-        if receipt is not None and receipt.get("session_id") != pending.get("session_id"):
-            receipt = None
+        if receipt is not None and (receipt.get("session_id") != pending.get("session_id")
+                                    or self.model.receipt_language != self.language):
+            receipt = None  # another session's, or in the language before: fetching
         if receipt is None:
             hint = "receipt_unavailable" if self.model.receipt_failed else "receipt_loading"
         else:
@@ -668,6 +673,10 @@ class _Builder:
         parts = []
         if self.state.get("accepting_sessions") is False:
             parts.append(self.t("oos_storage"))
+        if self.state.get("meter_fault"):
+            parts.append(self.t("error_meter"))
+        if self.state.get("charger_fault"):
+            parts.append(self.t("error_charger"))
         if self._readers_down():
             parts.append(self.t("oos_readers"))
         parts.append(self.t("oos_other_charger"))

@@ -546,7 +546,8 @@ def test_receipt_follows_the_language():
     view = build_view(model, 2.0)
     assert view.language == "de"
     assert view.texts["receipt_title"] == "Ihr Beleg"
-    assert view.receipt_lines[0] == "Charging receipt"  # until the German one arrives
+    assert view.receipt_lines == ()  # never the English text under German titles
+    assert view.texts["receipt_hint"] == "Beleg wird geladen…"
     # the daemon confirms the language: no second request
     reply = {"ok": True, "op": "language", "state": receipt_state(language="de")}
     assert apply_message(model, reply, 2.1) == []
@@ -628,6 +629,17 @@ def test_out_of_service_when_not_accepting_sessions(language, title, detail):
     view = view_of(daemon_state(accepting_sessions=False), language)
     assert view.screen == "out_of_service"
     assert (view.texts["oos_title"], view.texts["oos_detail"]) == (title, detail)
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"charger_fault": "over-temperature"}, "power unit"),
+    ({"meter_fault": "no_reply"}, "energy meter"),
+])
+def test_out_of_service_while_the_hardware_reports_a_fault_between_sessions(changes, words):
+    view = view_of(daemon_state(**changes))
+    assert view.screen == "out_of_service"
+    assert words in view.texts["oos_detail"]
+    assert view_of(daemon_state()).screen == "idle"
 
 
 def test_a_running_session_goes_on_showing_when_storage_is_full():

@@ -1,0 +1,111 @@
+"""Benchmark of the touchscreen app (`evterm ui`) against the whole terminal; one JSON object.
+
+The demo stack (hw_mocks/demo_stack.py: mosquitto, pcscd + vpcd, backend simulator,
+station simulator, daemon) with the UI at 800x480 on a private Xvfb (Mesa llvmpipe:
+software rendering on this machine's CPU, no GPU). Figures:
+
+- `first_frame_s`: `evterm ui` spawned -> its first frame drawn (the UI's own clock from
+  its process start, and from this process: spawn -> the control socket reports a
+  first frame). Target < 4 s.
+- `rss_mb`: the UI process's resident memory, idle after start and at the end of a
+  charging session. Target < 150 MB.
+- `press_to_frame_ms`: a button pressed (the language buttons, as a driver's touch
+  through Kivy's press dispatch) -> the next frame drawn with the change. Target
+  < 100 ms.
+- `frame_ms_while_charging`: frame intervals while the daemon pushes a state each
+  second during a charging session (p50/p95/max; Kivy's clock targets 60 fps, so
+  ~16.7 ms is the floor).
+
+    .venv/bin/python bench/bench_ui.py [--presses 60] [--charging-s 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from hw_mocks.demo_stack import DemoStack
+
+TARGET_FIRST_FRAME_S = 4.0
+TARGET_RSS_MB = 150.0
+TARGET_PRESS_MS = 100.0
+LANGUAGES = ("de", "fr", "nl", "en")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {"p50": round(percentile(values, 0.50), 1), "p95": round(percentile(values, 0.95), 1),
+            "max": round(max(values), 1), "n": len(values)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presses", type=int, default=60)
+    parser.add_argument("--charging-s", type=float, default=20.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="evbu-") as tmp:
+        stack = DemoStack(Path(tmp), speed=10.0, ui_size="800x480", with_ui=False)
+        try:
+            stack.start()
+            spawn_s = time.monotonic()
+            ui = stack.start_ui()
+            stats = ui.stats()
+            while stats.get("first_frame_s") is None:
+                time.sleep(0.05)
+                stats = ui.stats()
+            spawn_to_first_frame_s = time.monotonic() - spawn_s
+            time.sleep(1.0)
+            rss_idle_mb = ui.stats()["rss_kb"] / 1024
+            for i in range(args.presses):
+                language = LANGUAGES[i % len(LANGUAGES)]
+                ui.press(f"lang_{language}")
+                ui.wait_for(f"language {language}", lambda d, lang=language:
+                            d["language"] == lang)
+            press_ms = ui.stats()["press_to_frame_ms"][-args.presses:]
+            stack.tap("rfid-7")
+            stack.plug()
+            assert stack.rig is not None
+            stack.rig.wait_phase("Charging", timeout_s=20)
+            ui.wait_screen("charging")
+            frames: list[float] = []
+            end_s = time.monotonic() + args.charging_s
+            while time.monotonic() < end_s:  # frame_times_ms keeps the last 300 only
+                time.sleep(2.0)
+                frames = ui.stats()["frame_times_ms"]
+            rss_charging_mb = ui.stats()["rss_kb"] / 1024
+            first_frame_s = float(stats["first_frame_s"])
+        finally:
+            stack.close()
+    result = {
+        "benchmark": "ui",
+        "python": platform.python_version(),
+        "screen": "800x480 on Xvfb (Mesa llvmpipe, software rendering)",
+        "first_frame_s": {"ui_clock": round(first_frame_s, 2),
+                          "spawn_to_reported": round(spawn_to_first_frame_s, 2),
+                          "target_s": TARGET_FIRST_FRAME_S,
+                          "pass": max(first_frame_s, spawn_to_first_frame_s)
+                          < TARGET_FIRST_FRAME_S},
+        "rss_mb": {"idle": round(rss_idle_mb, 1), "charging": round(rss_charging_mb, 1),
+                   "target_mb": TARGET_RSS_MB,
+                   "pass": max(rss_idle_mb, rss_charging_mb) < TARGET_RSS_MB},
+        "press_to_frame_ms": {**summary(press_ms), "target_ms": TARGET_PRESS_MS,
+                              "pass": percentile(press_ms, 0.95) < TARGET_PRESS_MS},
+        "frame_ms_while_charging": summary(frames),
+    }
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

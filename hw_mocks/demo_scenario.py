@@ -1,0 +1,263 @@
+"""The scripted walk through the terminal that `evterm demo` shows without a display and
+the UI tests check: every screen, in every language, photographed.
+
+`Scenario(stack, shots_folder, languages=...)` drives a started hw_mocks.demo_stack.
+DemoStack like a driver, the car and the network would, and records each screen it
+reaches: `shoot(name)` takes the screen in every language of `languages` (pressing the
+language buttons as a driver would), saving `NN-name-LANG.png`, and returns the dumps
+(the texts of every widget) by language, so tests assert on what was shown. The steps:
+
+- `idle()`: the welcome screen with the prices and the ways to pay
+- `rfid_session()`: a charge card is accepted, the car charges until its battery is
+  full, waits while the idle fee accrues, is unplugged; the receipt
+- `card_session()`: a bank card is pre-authorised, the car charges with the cap shown,
+  the driver presses Stop; the receipt with its QR code
+- `declined_card()`: a card declined by the bank
+- `offline_period()`: the network goes down (offline badge), a bank card is refused
+  with "only charge cards", a charge card still charges; the network comes back
+- `app_session()`: the QR code on the idle screen starts a session from the phone
+- `report_problem()`, `charger_fault()`, `daemon_restart()` (the screen says
+  "reconnecting" and comes back)
+Each step returns what it saw; `receipts` collects every receipt text.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from hw_mocks.demo_stack import DemoStack
+from hw_mocks.rig import RigError
+from hw_mocks.ui_process import UiProcess
+
+LANGUAGES = ("en", "de", "fr", "nl")
+Dumps = dict[str, dict[str, Any]]
+
+
+def _shown(dump: dict[str, Any], screen: str, language: str) -> bool:
+    """The screen is up in the language, with what it waits for (the receipt's text)."""
+    return (dump["screen"] == screen and dump["language"] == language
+            and (screen != "receipt" or bool(dump["receipt_lines"])))
+
+
+@dataclass
+class Scenario:
+    stack: DemoStack
+    shots: Path
+    languages: tuple[str, ...] = LANGUAGES
+    say: Callable[[str], None] = lambda text: None
+    home_language: str = "en"
+    receipts: dict[str, str] = field(default_factory=dict)
+    seen: dict[str, Dumps] = field(default_factory=dict)
+    _count: int = 0
+
+    @property
+    def ui(self) -> UiProcess:
+        assert self.stack.screen is not None
+        return self.stack.screen
+
+    # ---- screens -------------------------------------------------------------------------
+
+    def set_language(self, language: str) -> dict[str, Any]:
+        if self.ui.dump()["language"] != language:
+            self.ui.press(f"lang_{language}")
+        return self.ui.wait_for(f"language {language}", lambda d: d["language"] == language)
+
+    def shoot(self, name: str, screen: str, languages: tuple[str, ...] | None = None) -> Dumps:
+        """The current screen (which must be `screen`) in each language: dump + PNG."""
+        self.ui.wait_screen(screen)
+        dumps: Dumps = {}
+        for language in languages or self.languages:
+            self.set_language(language)
+            dump = self.ui.wait_for(f"{screen} in {language}",
+                                    lambda d, s=screen, lang=language: _shown(d, s, lang))
+            self._count += 1
+            path = self.ui.screenshot(self.shots / f"{self._count:02d}-{name}-{language}.png")
+            dumps[language] = {**dump, "file": str(path)}
+        self.set_language(self.home_language)
+        self.seen[name] = dumps
+        self.say(f"  screen {name}: {', '.join(Path(d['file']).name for d in dumps.values())}")
+        return dumps
+
+    def wait_energy(self, energy_wh: int, timeout_s: float = 60) -> None:
+        assert self.stack.rig is not None
+        self.stack.rig.wait_for(f"{energy_wh} Wh delivered", lambda: Decimal(
+            self.stack.rig.state()["energy_wh"] or 0) >= energy_wh, timeout_s)  # type: ignore[union-attr]
+
+    def receipt(self, session_id: str, name: str) -> Dumps:
+        """Unplugged: the receipt screen, then the driver presses Done."""
+        rig = self.stack.rig
+        assert rig is not None
+        rig.wait_phase("Available", timeout_s=30)
+        dumps = self.shoot(name, "receipt")
+        for language in self.languages:
+            self.receipts[f"{session_id} ({language})"] = rig.api(
+                "receipt", session_id=session_id, language=language)["text"]
+        self.ui.press("ack")
+        self.ui.wait_screen("idle")
+        return dumps
+
+    # ---- steps ---------------------------------------------------------------------------
+
+    def idle(self) -> Dumps:
+        self.say("The welcome screen: prices before anything else")
+        return self.shoot("idle", "idle")
+
+    def rfid_session(self) -> dict[str, Any]:
+        self.say("Session 1: a charge card, the battery fills up, the idle fee accrues")
+        rig = self.stack.rig
+        assert rig is not None
+        tap = self.stack.tap("rfid-7")
+        if tap["result"] != "accepted":
+            raise RigError(f"the charge card was not accepted: {tap}")
+        approved = self.shoot("rfid-approved", "authorising")
+        self.stack.plug()
+        rig.wait_phase("Charging", timeout_s=20)
+        self.wait_energy(2000)
+        charging = self.shoot("rfid-charging", "charging")
+        rig.wait_phase("Finishing", timeout_s=90)
+        finishing = self.shoot("rfid-finishing", "finishing")
+        self._wait_idle_fee()
+        accruing = self.shoot("rfid-idle-fee", "finishing", (self.home_language,))
+        self.stack.unplug()
+        receipt = self.receipt(tap["session_id"], "rfid-receipt")
+        return {"tap": tap, "approved": approved, "charging": charging,
+                "finishing": finishing, "idle_fee": accruing, "receipt": receipt}
+
+    def _wait_idle_fee(self) -> None:
+        rig = self.stack.rig
+        assert rig is not None
+        rig.wait_for("the idle fee accruing", lambda: (rig.state().get("idle") or {}).get(
+            "accruing"), 60)
+
+    def card_session(self) -> dict[str, Any]:
+        self.say("Session 2: a bank card, pre-authorised; the driver presses Stop")
+        rig = self.stack.rig
+        assert rig is not None
+        tap = self.stack.tap("visa")
+        if tap["result"] != "accepted":
+            raise RigError(f"the bank card was not accepted: {tap}")
+        approved = self.shoot("card-approved", "authorising")
+        self.stack.plug()
+        rig.wait_phase("Charging", timeout_s=20)
+        self.wait_energy(3000)
+        charging = self.shoot("card-charging", "charging")
+        self.ui.press("stop")
+        rig.wait_phase("Finishing", timeout_s=20)
+        self.stack.unplug()
+        receipt = self.receipt(tap["session_id"], "card-receipt")
+        return {"tap": tap, "approved": approved, "charging": charging, "receipt": receipt}
+
+    def declined_card(self) -> dict[str, Any]:
+        self.say("A card declined by its bank")
+        tap = self.stack.tap("visa-declined")
+        declined = self.shoot("card-declined", "authorising")
+        self._back_to_idle()
+        return {"tap": tap, "declined": declined}
+
+    def _back_to_idle(self) -> None:
+        self.ui.wait_screen("idle", timeout_s=30)
+
+    def offline_period(self) -> dict[str, Any]:
+        self.say("The network goes away: charge cards still work, bank cards cannot")
+        rig = self.stack.rig
+        assert rig is not None
+        self.stack.offline()
+        idle = self.shoot("offline-idle", "idle")
+        refused = self.stack.tap("mastercard")
+        refused_dumps = self.shoot("offline-card-refused", "authorising")
+        self._back_to_idle()
+        tap = self.stack.tap("rfid-7")
+        if tap["result"] != "accepted":
+            raise RigError(f"the cached charge card was not accepted offline: {tap}")
+        self.stack.plug()
+        rig.wait_phase("Charging", timeout_s=20)
+        self.wait_energy(1500)
+        charging = self.shoot("offline-charging", "charging", (self.home_language,))
+        self.stack.online()
+        stop = self.stack.tap("rfid-7")
+        rig.wait_phase("Finishing", timeout_s=20)
+        self.stack.unplug()
+        receipt = self.receipt(tap["session_id"], "offline-receipt")
+        return {"idle": idle, "refused_tap": refused, "refused": refused_dumps,
+                "tap": tap, "charging": charging, "stop": stop, "receipt": receipt}
+
+    def app_session(self) -> dict[str, Any]:
+        self.say("Session by app: the driver scans the QR code on the screen")
+        rig = self.stack.rig
+        assert rig is not None
+        before = self.ui.dump()
+        answer = self.stack.app_start()
+        if not answer.get("ok"):
+            raise RigError(f"the remote start was refused: {answer}")
+        self.stack.plug()
+        rig.wait_phase("Charging", timeout_s=20)
+        self.wait_energy(1000)
+        session_id = rig.state()["session_id"]
+        charging = self.shoot("app-charging", "charging", (self.home_language,))
+        self.ui.press("stop")
+        rig.wait_phase("Finishing", timeout_s=20)
+        self.stack.unplug()
+        receipt = self.receipt(session_id, "app-receipt")
+        after = self.ui.dump()
+        return {"qr_before": before.get("qr"), "qr_after": after.get("qr"),
+                "answer": answer, "charging": charging, "receipt": receipt}
+
+    def report_problem(self) -> dict[str, Any]:
+        self.say("A driver reports a problem from the screen")
+        self.ui.press("report")
+        self.ui.wait_for("the report panel", lambda d: "report_payment" in d["buttons"])
+        panel = self.shoot("report", self.ui.dump()["screen"])
+        self.ui.press("report_screen")
+        result = self.ui.wait_for("the report's reference", lambda d: any(
+            ch.isdigit() for ch in d["widgets"].get("report_result", "")))
+        self._count += 1
+        self.ui.screenshot(self.shots / f"{self._count:02d}-report-sent-{self.home_language}.png")
+        if "report_cancel" in result["buttons"]:
+            self.ui.press("report_cancel")
+        return {"panel": panel, "result": result}
+
+    def charger_fault(self) -> dict[str, Any]:
+        self.say("The charger's power stage reports a fault")
+        rig = self.stack.rig
+        assert rig is not None
+        rig.ev("fault", kind="charger_error", code=3)
+        error = self.shoot("charger-fault", "out_of_service")
+        rig.ev("clear")
+        self._back_to_idle()
+        return {"error": error}
+
+    def daemon_restart(self) -> dict[str, Any]:
+        self.say("The terminal's daemon restarts: the screen says so and comes back")
+        rig = self.stack.rig
+        assert rig is not None
+        rig.kill_daemon()
+        away = self.ui.wait_screen("reconnecting", timeout_s=15)
+        self._count += 1
+        self.ui.screenshot(self.shots / f"{self._count:02d}-reconnecting-{away['language']}.png")
+        rig.start_daemon()
+        back = self.ui.wait_screen("idle", timeout_s=30)
+        if self.stack.events is not None:
+            self.stack.events.close()
+        from hw_mocks.rig import Subscriber
+
+        self.stack.events = Subscriber(rig.socket_path)
+        return {"away": away, "back": back}
+
+    def run_all(self) -> None:
+        started = time.monotonic()
+        self.idle()
+        self.rfid_session()
+        self.card_session()
+        self.declined_card()
+        self.offline_period()
+        self.app_session()
+        self.report_problem()
+        self.charger_fault()
+        self.daemon_restart()
+        self.say(f"Scenario done in {time.monotonic() - started:.0f} s; "
+                 f"{self._count} screenshots in {self.shots}")

@@ -1,0 +1,236 @@
+"""The whole terminal on simulated hardware, as the demo, the UI tests and the UI benchmark
+run it.
+
+`DemoStack(folder, speed=30, ui_size="1280x800", display=None)`: `start()` brings up,
+each as its own process and each a real component:
+- mosquitto on a free loopback port (hw_mocks.mosquitto.Broker, persistent like a
+  production broker),
+- a private pcscd with one vpcd slot (hw_mocks.pcscd.PcscdHandle) — cards are tapped by
+  `evterm sim tap` processes,
+- the backend simulator (`evterm sim backend`: CSMS + payment gateway) on the broker,
+- the station simulator (car, power stage, DC meter on Modbus TCP) and the daemon with
+  the card reader, bank-card payment and the MQTT link (hw_mocks.rig.Rig),
+- the touchscreen app (`evterm ui`) on `display`, or on a private Xvfb when display is
+  None and `with_ui` is true.
+Then `tap(card)`, `plug()`, `unplug()`, `offline()`/`online()` (the broker stops and
+comes back), `app_start()` (the driver's phone starts a session through the backend
+with the screen's QR code), `ui` (hw_mocks.ui_process.UiProcess) and `close()`.
+
+On failure each step raises RigError/UiError/BrokerError/PcscdError naming the component
+and the tail of its log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hw_mocks.backend_process import BackendMqttProcess
+from hw_mocks.mosquitto import Broker
+from hw_mocks.pcscd import PcscdHandle
+from hw_mocks.rig import REPO, Rig, RigError, Subscriber
+from hw_mocks.ui_process import UiProcess
+from hw_mocks.xvfb import Xvfb
+
+DEMO_TARIFF = REPO / "examples" / "tariffs" / "de_dc_hpc_demo.json"
+STATION_ID = "DE*EVT*E0001*1"
+TECHNICIAN_ID = "04AABBCCDDEEFF"
+# The CSMS's token list: what charge cards it knows.
+TOKENS = (
+    {"id_token": "04A1B2C3D4E5F6", "status": "Accepted"},          # card rfid-7
+    {"id_token": "1A2B3C4D", "status": "Accepted"},                # card rfid-4
+    {"id_token": "04A1B2C3D4E5F6A7B8C9", "status": "Blocked"},     # card rfid-10
+    {"id_token": "APP-USER-42", "status": "Accepted"},             # the app's user
+)
+UI_SETTINGS = {
+    "support_phone": "+49 30 1234 5678",
+    "app_start_url": "https://pay.evterm.example/start/{station_id}/{code}",
+    "receipt_url": "https://pay.evterm.example/receipt/{session_id}",
+    # The demo's clock runs fast: keep the language and the receipt for an hour of it.
+    "language_reset_s": 3600,
+    "receipt_timeout_s": 3600,
+}
+
+
+@dataclass
+class DemoStack:
+    folder: Path
+    speed: float = 30.0
+    ui_size: str = "1280x800"
+    display: str | None = None
+    with_ui: bool = True
+    language: str | None = None
+    ui: dict[str, object] = field(default_factory=dict)  # more [ui] settings
+    broker: Broker | None = None
+    pcscd: PcscdHandle | None = None
+    backend: BackendMqttProcess | None = None
+    rig: Rig | None = None
+    screen: UiProcess | None = None
+    xvfb: Xvfb | None = None
+    events: Subscriber | None = None
+    _left_at_s: float = 0.0
+
+    def start(self) -> DemoStack:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.broker = Broker(self.folder / "broker", persistent=True).start()
+        self.pcscd = PcscdHandle(self.folder / "pcsc", readers=1)
+        self.pcscd.start()
+        self.backend = BackendMqttProcess(self.folder / "bk", self.broker, TOKENS)
+        self.backend.start()
+        token_key = self.folder / "token.key"
+        token_key.write_text(os.urandom(32).hex())
+        token_key.chmod(0o600)
+        extra: dict[str, dict[str, object]] = {
+            "readers": {"pcsc": True, "pcsc_socket": self.pcscd.socket_path},
+            "payment": {"token_key_file": str(token_key),
+                        "gateway_key_file": str(self.backend.gateway_public),
+                        "preauth_amount": "50.00"},
+            "backend": {"kind": "mqtt", "mqtt_host": self.broker.host,
+                        "mqtt_port": self.broker.port,
+                        "operator_key_file": str(self.backend.operator_public),
+                        "request_timeout_s": 3.0, "reconnect_max_s": 1},
+            "auth": {"technician_ids": [TECHNICIAN_ID]},
+            "ui": {**UI_SETTINGS, **self.ui},
+        }
+        self.rig = Rig(self.folder / "rig", speed=self.speed, tariff_file=DEMO_TARIFF,
+                       poll_interval_s=1.0, operator="Autobahn Fast Charge GmbH", extra=extra)
+        self.rig.start_station()
+        self.rig.start_daemon()
+        self.rig.wait_for("the card reader", lambda: any(
+            name != "*" and state == "ready"
+            for name, state in self.rig.state().get("readers", {}).items()), 15)  # type: ignore[union-attr]
+        self.rig.wait_for("the backend link", lambda: self.rig.state()["backend_online"], 15)  # type: ignore[union-attr]
+        # The CSMS sends its list of charge cards, so they work offline too.
+        answer = self.backend.admin("command", station_id=STATION_ID, name="local_list")
+        if not (answer.get("answer") or {}).get("ok"):
+            raise RigError(f"the station refused the local list: {answer}")
+        self.events = Subscriber(self.rig.socket_path)
+        if self.with_ui:
+            self.start_ui()
+        return self
+
+    def start_ui(self) -> UiProcess:
+        assert self.rig is not None
+        display = self.display
+        if display is None:
+            width, height = self.ui_size.split("x")
+            self.xvfb = Xvfb(f"{width}x{height}").start()
+            display = self.xvfb.display
+        env = {**os.environ, "DISPLAY": str(display)}
+        self.screen = UiProcess(self.rig.socket_path, str(self.folder / "ui.sock"), env,
+                                size=self.ui_size, language=self.language,
+                                log_path=self.folder / "ui.log").start()
+        return self.screen
+
+    # ---- the driver's and the world's actions ----------------------------------------------
+
+    def tap(self, card: str, hold_s: float = 0.8) -> dict[str, Any]:
+        """Present a card on the reader; the daemon's outcome (its `tap` event). Cards come
+        at least 0.5 s apart: pcscd sees a vpcd card at its 0.4 s presence poll."""
+        assert self.pcscd is not None and self.events is not None
+        time.sleep(max(0.0, self._left_at_s + 0.5 - time.monotonic()))
+        mark = self.events.mark()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "terminal.cli", "sim", "tap", card, "--hold", str(hold_s),
+             "--port", str(self.pcscd.base_port)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+        out, err = proc.communicate(timeout=30)
+        self._left_at_s = time.monotonic()
+        if proc.returncode != 0:
+            raise RigError(f"evterm sim tap {card} failed ({proc.returncode}): {err.strip()}")
+        left = json.loads(out.strip().splitlines()[-1])
+        if left.get("event") != "left":
+            raise RigError(f"evterm sim tap {card}: unexpected output {out!r}")
+        return self.events.tap(mark)
+
+    def plug(self) -> None:
+        assert self.rig is not None
+        self.rig.ev("plug")
+
+    def unplug(self) -> None:
+        assert self.rig is not None
+        self.rig.ev("unplug")
+
+    def offline(self) -> None:
+        """The network goes away: the broker stops; the terminal notices."""
+        assert self.broker is not None and self.rig is not None
+        self.broker.stop()
+        self.rig.wait_for("the link down", lambda: self.rig.state()["backend_online"] is False,  # type: ignore[union-attr]
+                          20)
+
+    def online(self) -> None:
+        assert self.broker is not None and self.rig is not None
+        self.broker.start()
+        self.rig.wait_for("the link back", lambda: self.rig.state()["backend_online"], 30)  # type: ignore[union-attr]
+
+    def app_start(self, id_token: str = "APP-USER-42") -> dict[str, Any]:
+        """The driver scanned the screen's QR code: the app asks the backend, the backend
+        sends a remote start with the code. The station's answer."""
+        assert self.backend is not None and self.rig is not None
+        app = self.rig.state().get("app_start") or {}
+        body = {"id_token": id_token, **({"start_code": app["code"]} if app else {})}
+        reply = self.backend.admin("command", station_id=STATION_ID, name="remote_start",
+                                   body=body)
+        return dict(reply.get("answer") or {})
+
+    def wait_delivered(self, timeout_s: float = 30.0) -> dict[str, Any]:
+        """Wait until the terminal's outbox is empty; the backend's view of the events."""
+        from terminal.store import Store
+
+        assert self.rig is not None and self.backend is not None
+
+        def pending() -> bool:
+            store = Store.open(self.rig.database, create=False)  # type: ignore[union-attr]
+            try:
+                return not store.outbox(pending_only=True)
+            finally:
+                store.close()
+
+        self.rig.wait_for("every message delivered to the backend", pending, timeout_s)
+        return self.backend.admin("events", station_id=STATION_ID)
+
+    def close(self) -> None:
+        for step in (self._close_ui, self._close_events, self._close_rig, self._close_backend,
+                     self._close_pcscd, self._close_broker):
+            try:
+                step()
+            except Exception as exc:  # closing must go on with the rest
+                print(f"demo stack: while closing: {exc}", file=sys.stderr)
+
+    def _close_ui(self) -> None:
+        if self.screen is not None:
+            self.screen.stop()
+        if self.xvfb is not None:
+            self.xvfb.stop()
+
+    def _close_events(self) -> None:
+        if self.events is not None:
+            self.events.close()
+
+    def _close_rig(self) -> None:
+        if self.rig is not None:
+            self.rig.close()
+
+    def _close_backend(self) -> None:
+        if self.backend is not None:
+            self.backend.close()
+
+    def _close_pcscd(self) -> None:
+        if self.pcscd is not None:
+            self.pcscd.stop()
+
+    def _close_broker(self) -> None:
+        if self.broker is not None and self.broker.running:
+            self.broker.stop()
+
+    def __enter__(self) -> DemoStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,210 @@
+"""The touchscreen app under Xvfb against the whole terminal (hw_mocks/demo_stack.py: real
+mosquitto, pcscd + vpcd with cards tapped by `evterm sim tap`, the backend simulator,
+the station simulator and the daemon). Each test walks part of the demo's scenario
+(hw_mocks/demo_scenario.py), photographs each screen in en/de/fr/nl at 800x480 and
+asserts on what the widgets show: the same prices, energies, amounts and receipt lines
+the daemon computed, in the language's format."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import struct
+import tempfile
+import zlib
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hw_mocks.demo_scenario import LANGUAGES, Scenario
+from hw_mocks.demo_stack import DemoStack
+from terminal.driver_texts import driver_message
+
+DECIMAL_SEP = {"en": ".", "de": ",", "fr": ",", "nl": ","}
+
+
+def png_facts(path: str | Path) -> tuple[int, int, int]:
+    """(width, height, distinct byte values in the pixel data) of a PNG."""
+    data = Path(path).read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    width, height = struct.unpack(">II", data[16:24])
+    idat, pos = b"", 8
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        if kind == b"IDAT":
+            idat += data[pos + 8:pos + 8 + length]
+        pos += 12 + length
+    return width, height, len(set(zlib.decompress(idat)))
+
+
+def number_in(text: str, language: str) -> Decimal:
+    """The first number in a text shown in `language` ('12,346 kWh' -> 12.346)."""
+    sep = DECIMAL_SEP[language]
+    match = re.search(r"\d[\d.,\u202f\u00a0 ]*", text)
+    assert match, f"no number in {text!r}"
+    digits = match.group(0).strip().rstrip(".,")
+    group = {".": ",", ",": "."}[sep]
+    digits = digits.replace(group, "").replace("\u202f", "").replace("\u00a0", "").replace(" ", "")
+    return Decimal(digits.replace(sep, "."))
+
+
+def assert_photographed(dumps: dict[str, dict[str, Any]], size: tuple[int, int] = (800, 480)
+                        ) -> None:
+    assert set(dumps) == set(LANGUAGES)
+    for language, dump in dumps.items():
+        width, height, variety = png_facts(dump["file"])
+        assert (width, height) == size, dump["file"]
+        assert variety > 8, f"{dump['file']} looks blank"
+        assert dump["language"] == language
+        assert all(isinstance(text, str) for text in dump["widgets"].values())
+
+
+@pytest.fixture
+def scenario() -> Iterator[Scenario]:
+    folder = Path(tempfile.mkdtemp(prefix="evui-"))  # short: socket paths < 108 bytes
+    stack = DemoStack(folder / "s", speed=30.0, ui_size="800x480")
+    try:
+        stack.start()
+        yield Scenario(stack, folder / "shots")
+    except BaseException:
+        if stack.screen is not None:
+            print(stack.screen.log_tail())
+        raise
+    finally:
+        stack.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_idle_screen_shows_every_price_and_the_ways_to_pay_in_four_languages(scenario):
+    dumps = scenario.idle()
+    assert_photographed(dumps)
+    state = scenario.stack.rig.state()
+    for language, dump in dumps.items():
+        widgets = dump["widgets"]
+        assert dump["screen"] == "idle"
+        assert state["station_id"] in widgets["station"]
+        assert widgets["operator"] == state["operator"]
+        assert "+49 30 1234 5678" in widgets["support"]
+        assert widgets["badge_offline"] == ""
+        # the full price list, as the daemon words it for this language
+        assert dump["price_lines"] == state["price_list"]["texts"][language]
+        assert widgets["price_headline"] == state["price_list"]["texts"][language][0]
+        assert f"0{DECIMAL_SEP[language]}59" in widgets["price_headline"]
+        assert any(f"0{DECIMAL_SEP[language]}10" in line for line in dump["price_lines"])
+        assert widgets["pay_ways"] and widgets["app_hint"]
+        assert dump["qr"] == state["app_start"]["url"]
+        assert state["app_start"]["code"] in dump["qr"]
+    texts = {lang: dumps[lang]["widgets"]["pay_ways"] for lang in LANGUAGES}
+    assert len(set(texts.values())) == 4, texts  # really translated
+    for language in LANGUAGES:
+        assert f"lang_{language}" in dumps["en"]["buttons"]
+
+
+def test_charge_card_session_from_approval_to_receipt(scenario):
+    seen = scenario.rfid_session()
+    session_id = seen["tap"]["session_id"]
+    for step in ("approved", "charging", "finishing", "receipt"):
+        assert_photographed(seen[step])
+    for language, dump in seen["charging"].items():
+        widgets = dump["widgets"]
+        energy = number_in(widgets["energy"], language)
+        assert widgets["energy"].endswith("kWh")
+        assert re.search(r"\d[.,]\d{3} kWh$", widgets["energy"]), widgets["energy"]
+        assert energy >= Decimal("2.000")
+        assert "kW" in widgets["power"] and number_in(widgets["power"], language) > 0
+        assert re.fullmatch(r"\d+:\d\d:\d\d", widgets["elapsed"]), widgets["elapsed"]
+        assert "EUR" in widgets["cost"] or "€" in widgets["cost"]
+        # cost matches the energy at 0.59 EUR/kWh (incl. VAT) within a poll's change
+        cost = number_in(widgets["cost"], language)
+        assert abs(cost - energy * Decimal("0.59")) < Decimal("1.00"), (cost, energy)
+        assert "stop" in dump["buttons"]
+        assert widgets["stop_hint"]
+    finishing = seen["finishing"]["en"]["widgets"]
+    assert finishing["unplug"] and finishing["idle_fee"]
+    accruing = seen["idle_fee"]["en"]["widgets"]["idle_fee"]
+    assert number_in(accruing, "en") > 0, accruing
+    rig = scenario.stack.rig
+    for language, dump in seen["receipt"].items():
+        text = rig.api("receipt", session_id=session_id, language=language)["text"]
+        lines = [line for line in text.splitlines()]
+        assert [line.rstrip() for line in dump["receipt_lines"]] == \
+            [line.rstrip() for line in lines]
+        assert dump["qr"] == f"https://pay.evterm.example/receipt/{session_id}"
+        assert "ack" in dump["buttons"]
+    assert scenario.ui.dump()["screen"] == "idle"  # the driver pressed Done
+
+
+def test_bank_card_session_shows_the_cap_and_stops_from_the_screen(scenario):
+    seen = scenario.card_session()
+    session_id = seen["tap"]["session_id"]
+    for language, dump in seen["approved"].items():
+        shown = " ".join(dump["widgets"].values())
+        assert f"50{DECIMAL_SEP[language]}00" in shown, shown
+    for language, dump in seen["charging"].items():
+        assert f"50{DECIMAL_SEP[language]}00" in dump["widgets"]["cap"]
+        assert 0 < dump["progress"] < 1
+    store_state = scenario.stack.rig.api("sessions", limit=5)["sessions"]
+    closed = next(s for s in store_state if s["id"] == session_id)
+    assert closed["stop_reason"] == "Local"  # the Stop button on the screen
+    receipt = seen["receipt"]["de"]
+    assert any("Bezahlt" in line or "Summe" in line or "Gesamt" in line
+               for line in receipt["receipt_lines"]), receipt["receipt_lines"]
+    assert any("1111" in line for line in receipt["receipt_lines"])  # last 4 digits only
+    assert not any("4111111111111111" in line for line in receipt["receipt_lines"])
+
+
+def test_declined_card_says_why_in_the_drivers_language(scenario):
+    seen = scenario.declined_card()
+    assert seen["tap"]["result"] == "declined"
+    reason = seen["tap"]["reason"]
+    assert_photographed(seen["declined"])
+    for language, dump in seen["declined"].items():
+        shown = " ".join(dump["widgets"].values())
+        assert driver_message(reason, language) in shown, (language, shown)
+
+
+def test_offline_badge_and_only_charge_cards_while_the_network_is_down(scenario):
+    seen = scenario.offline_period()
+    for language, dump in seen["idle"].items():
+        assert dump["widgets"]["badge_offline"], language
+    assert seen["refused_tap"]["result"] == "declined"
+    for language, dump in seen["refused"].items():
+        shown = " ".join(dump["widgets"].values())
+        assert driver_message("offline_payment", language) in shown, shown
+    assert seen["tap"]["result"] == "accepted"
+    assert seen["tap"]["decided_by"] in ("local_list", "cache"), seen["tap"]  # not online
+    assert seen["charging"]["en"]["widgets"]["badge_offline"]
+    assert scenario.ui.dump()["widgets"]["badge_offline"] == ""  # back online
+    scenario.stack.wait_delivered()
+
+
+def test_app_start_with_the_screens_qr_code_and_a_new_code_after(scenario):
+    seen = scenario.app_session()
+    assert seen["answer"]["ok"] is True
+    assert seen["qr_before"] and seen["qr_after"] and seen["qr_before"] != seen["qr_after"]
+    # the old code cannot start another session
+    stale = scenario.stack.backend.admin(
+        "command", station_id="DE*EVT*E0001*1", name="remote_start",
+        body={"id_token": "APP-USER-42", "start_code": seen["qr_before"].rsplit("/", 1)[1]}
+    )["answer"]
+    assert (stale["ok"], stale["field"]) == (False, "start_code"), stale
+
+
+def test_problem_report_charger_fault_and_daemon_restart(scenario):
+    report = scenario.report_problem()
+    assert_photographed(report["panel"])
+    reference = re.search(r"\d+", report["result"]["widgets"]["report_result"]).group(0)
+    audit = scenario.stack.rig.api("status")  # the daemon still answers
+    assert audit["ok"]
+    fault = scenario.charger_fault()
+    assert_photographed(fault["error"])
+    for language, dump in fault["error"].items():  # out of order while the fault lasts
+        assert dump["widgets"]["oos_title"] and dump["widgets"]["oos_detail"], language
+    restart = scenario.daemon_restart()
+    assert restart["away"]["widgets"]["reconnect_title"]
+    assert restart["back"]["screen"] == "idle"
+    assert int(reference) > 0
+
