@@ -16,7 +16,9 @@ language buttons as a driver would), saving `NN-name-LANG.png`, and returns the 
 - `offline_period()`: the network goes down (offline badge), a bank card is refused
   with "only charge cards", a charge card still charges; the network comes back
 - `app_session()`: the QR code on the idle screen starts a session from the phone
-- `report_problem()`, `charger_fault()`, `daemon_restart()` (the screen says
+- `faults()`: the meter fails mid-session (error screen, the receipt bills the last good
+  reading), then the power stage reports a fault between sessions (out of order)
+- `report_problem()`, `daemon_restart()` (the screen says
   "reconnecting" and comes back)
 Each step returns what it saw; `receipts` collects every receipt text.
 """
@@ -221,15 +223,27 @@ class Scenario:
             self.ui.press("report_cancel")
         return {"panel": panel, "result": result}
 
-    def charger_fault(self) -> dict[str, Any]:
-        self.say("The charger's power stage reports a fault")
+    def faults(self) -> dict[str, Any]:
+        self.say("The meter stops answering mid-session; later the power stage reports a fault")
         rig = self.stack.rig
         assert rig is not None
+        tap = self.stack.tap("rfid-4")
+        if tap["result"] != "accepted":
+            raise RigError(f"the charge card was not accepted: {tap}")
+        self.stack.plug()
+        rig.wait_phase("Charging", timeout_s=20)
+        self.wait_energy(500)
+        rig.ev("fault", kind="no_reply")
+        rig.wait_phase("Faulted", timeout_s=20)
+        error = self.shoot("meter-fault", "error")
+        rig.ev("clear")
+        self.stack.unplug()
+        receipt = self.receipt(tap["session_id"], "meter-fault-receipt")
         rig.ev("fault", kind="charger_error", code=3)
-        error = self.shoot("charger-fault", "out_of_service")
+        out_of_order = self.shoot("charger-fault", "out_of_service")
         rig.ev("clear")
         self._back_to_idle()
-        return {"error": error}
+        return {"tap": tap, "error": error, "receipt": receipt, "out_of_order": out_of_order}
 
     def daemon_restart(self) -> dict[str, Any]:
         self.say("The terminal's daemon restarts: the screen says so and comes back")
@@ -257,7 +271,7 @@ class Scenario:
         self.offline_period()
         self.app_session()
         self.report_problem()
-        self.charger_fault()
+        self.faults()
         self.daemon_restart()
         self.say(f"Scenario done in {time.monotonic() - started:.0f} s; "
                  f"{self._count} screenshots in {self.shots}")

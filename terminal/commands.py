@@ -82,7 +82,7 @@ class Commands:
             raise ProtocolError("station", "not accepting sessions now (storage)")
         auth = Authorization(
             id_token=token,
-            source="remote",
+            source="app" if start_code is not None else "remote",  # the driver's phone
             valid_until=now + timedelta(seconds=daemon.config.session.authorization_valid_s),
             cost_cap=_amount(body, "cost_cap"),
             energy_cap_wh=_amount(body, "energy_cap_wh"),

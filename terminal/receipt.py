@@ -526,6 +526,7 @@ _TEXTS: dict[str, dict[str, str]] = {
         "pay_app": "App",
         "pay_card": "Payment card",
         "pay_local": "Local authorisation",
+        "pay_remote": "Started by the operator",
         "stop_Local": "You stopped the session at the charger.",
         "stop_Remote": "The session was stopped remotely (app or operator).",
         "stop_CostLimitReached": "Charging stopped at your cost limit.",
@@ -580,6 +581,7 @@ _TEXTS: dict[str, dict[str, str]] = {
         "pay_app": "App",
         "pay_card": "Bankkarte",
         "pay_local": "Lokale Freigabe",
+        "pay_remote": "Vom Betreiber gestartet",
         "stop_Local": "Sie haben den Ladevorgang an der Ladesäule beendet.",
         "stop_Remote": "Der Ladevorgang wurde aus der Ferne beendet (App oder Betreiber).",
         "stop_CostLimitReached": "Der Ladevorgang endete bei Ihrem Kostenlimit.",
@@ -633,6 +635,7 @@ _TEXTS: dict[str, dict[str, str]] = {
         "pay_app": "Application",
         "pay_card": "Carte bancaire",
         "pay_local": "Autorisation locale",
+        "pay_remote": "Démarrée par l'opérateur",
         "stop_Local": "Vous avez arrêté la session à la borne.",
         "stop_Remote": "La session a été arrêtée à distance (application ou opérateur).",
         "stop_CostLimitReached": "La recharge s'est arrêtée à votre limite de coût.",
@@ -687,6 +690,7 @@ _TEXTS: dict[str, dict[str, str]] = {
         "pay_app": "App",
         "pay_card": "Betaalkaart",
         "pay_local": "Lokale autorisatie",
+        "pay_remote": "Gestart door de exploitant",
         "stop_Local": "U hebt de sessie bij de laadpaal gestopt.",
         "stop_Remote": "De sessie is op afstand gestopt (app of beheerder).",
         "stop_CostLimitReached": "Het laden stopte bij uw kostenlimiet.",
@@ -717,7 +721,7 @@ STOP_REASONS = (
     "Timeout",
 )
 """Stop reasons with a sentence of their own; others are shown as 'ended (reason: X)'."""
-PAYMENT_METHODS = ("rfid", "app", "card", "local")
+PAYMENT_METHODS = ("rfid", "app", "card", "local", "remote")
 """Payment methods with a name per language; others are shown as given."""
 
 

@@ -52,6 +52,9 @@ PANEL = (0.118, 0.137, 0.169, 1)
 RAISED = (0.196, 0.220, 0.263, 1)
 TEXT = (1.0, 1.0, 1.0, 1)
 ACCENT = (0.231, 0.839, 0.525, 1)
+AMBER = (1.0, 0.698, 0.169, 1)
+RED = (0.898, 0.267, 0.290, 1)
+TONE_COLOURS = {"ok": ACCENT, "attention": AMBER, "refused": RED}
 REFRESH_S = 1.0  # countdowns, elapsed time, feedback expiry
 
 # Widgets that are not text fields of the View but are driven by it.
@@ -276,12 +279,25 @@ class EvtermApp(App):
         self._set_lines(RECEIPT_BOX, view.receipt_lines, "ReceiptLine")
         for screen, name in QR_WIDGETS.items():
             self.widgets[name].data = view.qr if view.screen == screen else None
+        if view.screen == "authorising":
+            self._show_tone(view.tone)
         bar = self.widgets[PROGRESS_BAR]
         bar.value = view.progress or 0.0
         bar.opacity = 0.0 if view.progress is None else 1.0
         if manager.current != view.screen:
             manager.current = view.screen
         self._show_panel(view.report_open)
+
+    def _show_tone(self, tone: str) -> None:
+        """Approved in green, refused in red with a "!" sign instead of the card waves,
+        "tap again" and "in use" in amber; the words say the same."""
+        colour = TONE_COLOURS.get(tone, TEXT)
+        self.widgets["auth_title"].color = colour
+        refused = tone in ("refused", "attention")
+        self.widgets["auth_waves"].opacity = 0.0 if refused else 1.0
+        sign = self.widgets["auth_sign"]
+        sign.opacity = 1.0 if refused else 0.0
+        sign.ring = colour
 
     def _set_text(self, name: str, text: str) -> None:
         widget = self.widgets.get(name)

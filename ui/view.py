@@ -80,6 +80,12 @@ REPORT_CATEGORIES = ("payment", "charging", "screen", "damage", "other")
 
 LANGUAGE_BUTTONS: Mapping[str, str] = {f"lang_{code}": code for code in LANGUAGES}
 
+# How the authorising screen colours its outcome (text says it too: colour is never alone).
+TONES = ("waiting", "ok", "attention", "refused")
+_TONE_OF_RESULT = {"accepted": "ok", "declined": "refused", "error": "refused",
+                   "tap_again": "attention", "in_use": "attention", "info": "attention",
+                   "stopping": "attention"}
+
 FEEDBACK_S = 6.0  # how long a tap result stays on screen
 CHECKING_S = 30.0  # "checking card" at most this long when no decision arrives
 RECEIPT_RETRY_S = 5.0  # a receipt request unanswered or refused is sent again after this
@@ -139,6 +145,7 @@ class View:
     receipt_lines: tuple[str, ...] = ()
     qr: str | None = None                             # payload of the screen's QR code
     progress: float | None = None                     # 0..1 of the cap, or None
+    tone: str = ""                                    # authorising: one of TONES
     offline: bool = False                             # backend unreachable: badge shown
     buttons: tuple[str, ...] = ()                     # button ids active now
     report_open: bool = False
@@ -383,6 +390,7 @@ class _Builder:
             texts |= self._idle(extra)
         elif screen == "authorising":
             texts |= self._authorising(feedback)
+            extra["tone"] = self._tone(feedback)
         elif screen == "charging":
             texts |= self._charging(extra)
             if not self.stopping:
@@ -571,6 +579,13 @@ class _Builder:
                     "auth_cap": self._cap_text(self.state.get("cost_cap"))}
         return {"auth_title": self.t("auth_waiting"), "auth_detail": self.t("auth_checking_rfid"),
                 "auth_cap": ""}
+
+    def _tone(self, feedback: tuple[str, Mapping[str, Any] | None] | None) -> str:
+        if feedback is not None and feedback[1] is not None and feedback[0] != "checking":
+            return _TONE_OF_RESULT.get(str(feedback[1].get("result")), "refused")
+        if feedback is None and self.phase == "Authorized":
+            return "ok"
+        return "waiting"
 
     def _cap_text(self, cost_cap: Any) -> str:
         cap = _decimal(cost_cap)

@@ -191,20 +191,33 @@ def test_app_start_with_the_screens_qr_code_and_a_new_code_after(scenario):
         body={"id_token": "APP-USER-42", "start_code": seen["qr_before"].rsplit("/", 1)[1]}
     )["answer"]
     assert (stale["ok"], stale["field"]) == (False, "start_code"), stale
+    receipt = seen["receipt"]["en"]["receipt_lines"]
+    assert any(line.startswith("Payment") and line.rstrip().endswith("App") for line in receipt)
 
 
-def test_problem_report_charger_fault_and_daemon_restart(scenario):
+def test_problem_report_and_the_ui_survives_a_daemon_restart(scenario):
     report = scenario.report_problem()
     assert_photographed(report["panel"])
-    reference = re.search(r"\d+", report["result"]["widgets"]["report_result"]).group(0)
-    audit = scenario.stack.rig.api("status")  # the daemon still answers
-    assert audit["ok"]
-    fault = scenario.charger_fault()
-    assert_photographed(fault["error"])
-    for language, dump in fault["error"].items():  # out of order while the fault lasts
-        assert dump["widgets"]["oos_title"] and dump["widgets"]["oos_detail"], language
+    reference = int(re.search(r"\d+", report["result"]["widgets"]["report_result"]).group(0))
+    audit = scenario.stack.rig.api("sessions", limit=1)  # the daemon still answers
+    assert audit["ok"] and reference > 0
     restart = scenario.daemon_restart()
     assert restart["away"]["widgets"]["reconnect_title"]
+    assert restart["away"]["buttons"] == []  # nothing to press while the daemon is away
     assert restart["back"]["screen"] == "idle"
-    assert int(reference) > 0
+    assert restart["back"]["price_lines"]
 
+
+def test_meter_fault_mid_session_and_a_charger_fault_between_sessions(scenario):
+    seen = scenario.faults()
+    assert_photographed(seen["error"])
+    assert_photographed(seen["out_of_order"])
+    for language, dump in seen["error"].items():
+        assert dump["widgets"]["error_title"] and dump["widgets"]["error_detail"], language
+    assert "meter" in seen["error"]["en"]["widgets"]["error_detail"]
+    assert "zähler" in seen["error"]["de"]["widgets"]["error_detail"]
+    receipt = seen["receipt"]["en"]["receipt_lines"]
+    assert any("Energy delivered" in line for line in receipt), receipt
+    for language, dump in seen["out_of_order"].items():
+        assert dump["widgets"]["oos_title"] and dump["widgets"]["oos_detail"], language
+    assert "power unit" in seen["out_of_order"]["en"]["widgets"]["oos_detail"]

@@ -19,6 +19,7 @@ from ui.view import (
     REPORT_WIDGETS,
     SCREEN_WIDGETS,
     SCREENS,
+    TONES,
     TOP_BAR,
     UiModel,
     View,
@@ -287,6 +288,25 @@ def test_approved_when_already_plugged_and_charging_takes_over():
     assert build_view(model, 1.1).texts["auth_detail"] == "Charging starts in a moment"
     apply_message(model, {"type": "state", "state": charging_state()}, 2.0)
     assert build_view(model, 2.0).screen == "charging"  # not the approval for 6 s more
+
+
+@pytest.mark.parametrize(("event", "tone"), [
+    (None, "waiting"),  # card_present only: checking
+    (tap("accepted", "accepted", session_id=SESSION), "ok"),
+    (tap("declined", "do_not_honor"), "refused"),
+    (tap("error", "terminal_error"), "refused"),
+    (tap("tap_again", "tap_again"), "attention"),
+    (tap("in_use", "in_use"), "attention"),
+])
+def test_authorising_tone_follows_the_outcome(event, tone):
+    model = connected(daemon_state())
+    apply_message(model, {"type": "card_present", "reader": "ACS", "kind": "card"}, 1.0)
+    if event is not None:
+        apply_message(model, event, 1.2)
+    view = build_view(model, 1.3)
+    assert (view.screen, view.tone) == ("authorising", tone)
+    assert view.tone in TONES
+    assert build_view(connected(daemon_state()), 1.0).tone == ""  # other screens: none
 
 
 @pytest.mark.parametrize(("language", "title", "detail"), [
