@@ -36,13 +36,20 @@ def _register_config(subparsers: argparse._SubParsersAction) -> None:
     docs.set_defaults(func=_config_docs)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from drivers.meter import cli as meter_cli
-    from hw_mocks import cli as sim_cli
-    from terminal import card_cli, daemon_cli, demo
-    from terminal.pricing import cli as price_cli
-    from ui import cli as ui_cli
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The subcommand named in argv (the first word that is not an option or its value)."""
+    words = iter(argv)
+    for word in words:
+        if word == "--log-level":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
 
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The CLI; for `ui` only the touchscreen's command, so the UI process does not load
+    the drivers, Modbus and cryptography it never uses (its memory is the screen's)."""
     parser = argparse.ArgumentParser(
         prog="evterm", description="Payment terminal firmware for a public DC charger"
     )
@@ -50,6 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="WARNING",
                         choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     subparsers = parser.add_subparsers(dest="command", required=True)
+    from ui import cli as ui_cli
+
+    if command == "ui":
+        ui_cli.register(subparsers)
+        return parser
+    from drivers.meter import cli as meter_cli
+    from hw_mocks import cli as sim_cli
+    from terminal import card_cli, daemon_cli, demo
+    from terminal.pricing import cli as price_cli
+
     meter_cli.register(subparsers)
     sim_cli.register(subparsers)
     price_cli.register(subparsers)
@@ -62,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(_command_in(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     setup_logging(args.log_level)
     try:

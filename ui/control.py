@@ -25,8 +25,9 @@ thread (scheduled with the Clock); the reply is `{"ok": true, ...}` or
   press changed the view or sent nothing, else the first view change after the daemon's
   reply, or 1 s after the reply when nothing changed), `presses_unanswered` (no reply
   within 10 s), `update_ms` (the last 300 view refreshes: build_view, plus copying it onto
-  the widgets when it changed). "Drawn" is taken when the frame is handed to the buffer
-  swap.
+  the widgets when it changed), `draw_ms` (the last 300 frames: the window's on_draw to
+  its buffer swap, the cost of drawing one frame). "Drawn" is taken when the frame is
+  handed to the buffer swap.
 - `{"cmd": "quit"}` → replies, then stops the app.
 
 A command that does not finish within `timeout_s` (a Kivy thread that does not run) is
@@ -103,6 +104,8 @@ class FrameStats:
         self.first_frame_s: float | None = None
         self.frame_times_ms: deque[float] = deque(maxlen=FRAMES_KEPT)
         self.update_ms: deque[float] = deque(maxlen=FRAMES_KEPT)
+        self.draw_ms: deque[float] = deque(maxlen=FRAMES_KEPT)
+        self._draw_started_s: float | None = None
         self.press_to_frame_ms: list[float] = []
         self.presses_unanswered = 0
         self._last_frame_s: float | None = None
@@ -115,7 +118,7 @@ class FrameStats:
                on_first_frame: Callable[[float | None], None] | None = None) -> None:
         self._window = window
         self._on_first_frame = on_first_frame
-        window.bind(on_flip=self._frame)
+        window.bind(on_draw=self._draw_started, on_flip=self._frame)
 
     def after_next_frame(self, callback: Callable[[], None]) -> None:
         """Run `callback` in the next frame, once it is drawn (before the buffer swap, so
@@ -166,8 +169,14 @@ class FrameStats:
 
     # ---- frames ----------------------------------------------------------------------
 
+    def _draw_started(self, *_args: Any) -> None:
+        self._draw_started_s = time.perf_counter()
+
     def _frame(self, *_args: Any) -> None:
         now = time.perf_counter()
+        if self._draw_started_s is not None:
+            self.draw_ms.append((now - self._draw_started_s) * 1000.0)
+            self._draw_started_s = None
         if self._last_frame_s is not None:
             self.frame_times_ms.append((now - self._last_frame_s) * 1000.0)
         self._last_frame_s = now
@@ -196,7 +205,8 @@ class FrameStats:
                 "frame_times_ms": [round(t, 3) for t in self.frame_times_ms],
                 "press_to_frame_ms": [round(t, 3) for t in self.press_to_frame_ms],
                 "presses_unanswered": self.presses_unanswered,
-                "update_ms": [round(t, 3) for t in self.update_ms]}
+                "update_ms": [round(t, 3) for t in self.update_ms],
+                "draw_ms": [round(t, 3) for t in self.draw_ms]}
 
 
 class CommandError(Exception):

@@ -1,0 +1,34 @@
+"""`evterm ui` builds only the touchscreen's command: the UI process never loads the
+drivers, Modbus, PC/SC or cryptography (its memory is the screen's, see bench_ui)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from terminal.cli import _command_in, build_parser
+
+
+def test_the_subcommand_is_found_after_global_options():
+    assert _command_in(["--log-level", "INFO", "ui", "--socket", "s"]) == "ui"
+    assert _command_in(["ui"]) == "ui"
+    assert _command_in(["--version"]) is None
+    assert _command_in(["session", "status"]) == "session"
+
+
+def test_ui_parser_has_only_the_ui_command_and_the_full_one_has_all():
+    assert build_parser("ui").parse_args(["ui", "--socket", "s"]).command == "ui"
+    full = build_parser()
+    for command in (["daemon"], ["ui", "--socket", "s"], ["config", "docs"]):
+        assert full.parse_args(command).command == command[0]
+
+
+def test_the_ui_process_does_not_import_the_daemons_libraries():
+    code = ("import sys\nfrom terminal.cli import build_parser\nbuild_parser('ui')\n"
+            "import ui.view, ui.client, ui.i18n\n"
+            "heavy = ('cryptography', 'pymodbus', 'paho', 'serial', 'smartcard', 'drivers',"
+            " 'hw_mocks', 'terminal.daemon', 'terminal.store')\n"
+            "print(sorted({m for m in sys.modules if m.startswith(heavy)}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]", out
