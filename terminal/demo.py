@@ -219,7 +219,8 @@ def _control_panel(stack: object) -> None:
                 _say("  " + ", ".join(f"{k}={state.get(k)}" for k in (
                     "phase", "energy_wh", "power_w", "cost", "cost_cap", "backend_online")))
             elif cmd == "receipt":
-                _say(rig.api("receipt", language=rest[0] if rest else "en")["text"])
+                reply = rig.api("receipt", language=rest[0] if rest else "en")
+                _say(reply["text"] if reply.get("ok") else f"  {reply.get('error')}")
             elif cmd == "shot" and rest and stack.screen is not None:
                 _say(f"  {stack.screen.screenshot(Path(rest[0]).resolve())}")
             else:
