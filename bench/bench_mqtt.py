@@ -33,6 +33,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import paho.mqtt.client as mqtt
+from stats import percentile
 
 from hw_mocks.mosquitto import Broker
 from terminal import protocol
@@ -42,10 +43,6 @@ from terminal.store import AsyncStore, Store
 
 TARGET_DRAIN_VS_RAW = 0.5
 
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
 def payload(station: str, session: str, seq: int) -> dict[str, Any]:

@@ -23,6 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from stats import percentile
+
 from hw_mocks.rig import Rig
 from terminal.session import Tick, state_to_json, step
 from terminal.store import Store
@@ -32,10 +34,6 @@ TARGET_COMMIT_P99_MS = 20.0
 TARGET_READY_S = 2.0
 TARGET_RSS_MB = 60.0
 
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def bench_commits(folder: Path, commits: int) -> dict[str, object]:

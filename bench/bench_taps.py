@@ -36,6 +36,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from stats import summary
+
 from hw_mocks.backend_process import BackendProcess
 from hw_mocks.cards import make_card
 from hw_mocks.pcscd import PcscdHandle
@@ -51,14 +53,6 @@ RFID = "rfid-4"
 RFID_UID = "1A2B3C4D"
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    return {"p50": round(percentile(values, 0.50), 1), "p95": round(percentile(values, 0.95), 1),
-            "max": round(max(values), 1), "n": len(values)}
 
 
 def tap_in_thread(card: str, port: int) -> tuple[threading.Thread, list[float]]:

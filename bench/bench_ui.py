@@ -34,6 +34,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from stats import percentile, summary
+
 from hw_mocks.demo_stack import DemoStack
 
 TARGET_FIRST_FRAME_S = 4.0
@@ -42,14 +44,6 @@ TARGET_PRESS_MS = 100.0
 LANGUAGES = ("de", "fr", "nl", "en")
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    return {"p50": round(percentile(values, 0.50), 1), "p95": round(percentile(values, 0.95), 1),
-            "max": round(max(values), 1), "n": len(values)}
 
 
 def software_gl_rss_mb(pid: int) -> float:
