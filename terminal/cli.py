@@ -64,7 +64,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         return parser
     from drivers.meter import cli as meter_cli
     from hw_mocks import cli as sim_cli
-    from terminal import card_cli, daemon_cli, demo
+    from terminal import card_cli, daemon_cli, demo, service_cli
     from terminal.pricing import cli as price_cli
 
     meter_cli.register(subparsers)
@@ -73,6 +73,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     demo.register(subparsers)
     daemon_cli.register(subparsers)
     card_cli.register(subparsers)
+    service_cli.register(subparsers)
     ui_cli.register(subparsers)
     _register_config(subparsers)
     return parser

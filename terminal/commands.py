@@ -6,7 +6,8 @@ with an error naming the field). The transport has already checked the envelope 
 for tariffs and lists, the operator's signature.
 
 - `remote_start` {id_token, cost_cap?, energy_cap_wh?, tariff?, start_code?}: the app's
-  start; the connector must be free; the personal tariff must be valid OCPI. A
+  start; the connector must be free and the terminal accepting sessions (not out of
+  service, storage fine); the personal tariff must be valid OCPI. A
   `start_code` (from the screen's app-start QR code) must be the daemon's current
   code, else it is refused naming `start_code` ("QR code expired"); a session started
   with it rotates the code.
@@ -78,8 +79,8 @@ class Commands:
         if start_code is not None:
             self._check_start_code(start_code)
         now = daemon.clock.now()
-        if daemon.journal_failed or not daemon.accepting_sessions():
-            raise ProtocolError("station", "not accepting sessions now (storage)")
+        if (refused := daemon.refusal_reason()) is not None:
+            raise ProtocolError("station", f"not accepting sessions now: {refused}")
         auth = Authorization(
             id_token=token,
             source="app" if start_code is not None else "remote",  # the driver's phone

@@ -575,6 +575,69 @@ class LoggingConfig:
     )
 
 
+def _check_pins_file(value: str) -> str | None:
+    if value == "":
+        return None
+    return None if Path(value).is_file() else (
+        "an existing JSON file of technician PIN hashes (evterm service set-pin), or empty")
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    pins_file: str = option(
+        "",
+        doc="JSON file of the technicians' PIN hashes (scrypt), written by `evterm service "
+        "set-pin`; empty = nobody can log in to the service menu",
+        check=_check_pins_file,
+    )
+    pin_window_s: float = option(
+        60.0,
+        doc="After a technician card is tapped, how long its PIN may be entered",
+        unit="s",
+        min_value=10,
+        max_value=600,
+    )
+    idle_logout_s: float = option(
+        300.0,
+        doc="A technician is logged out after this long without a service operation",
+        unit="s",
+        min_value=30,
+        max_value=3600,
+    )
+    max_failed_pins: int = option(
+        5,
+        doc="Wrong PINs in a row after which PIN entry is locked",
+        min_value=1,
+        max_value=20,
+    )
+    lockout_s: float = option(
+        30.0,
+        doc="The first lockout's length; each further lockout doubles it (a good PIN "
+        "resets)",
+        unit="s",
+        min_value=1,
+        max_value=3600,
+    )
+    max_lockout_s: float = option(
+        3600.0,
+        doc="The longest lockout",
+        unit="s",
+        min_value=1,
+        max_value=86_400,
+    )
+    export_allowed_root: str = option(
+        "/media",
+        doc="Diagnostics bundles may only be written below this folder (the USB stick "
+        "mounts)",
+        check=lambda v: None if v.startswith("/") else "an absolute path",
+    )
+    log_file: str = option(
+        "",
+        doc="The daemon's log file (where its stderr goes), copied into diagnostics "
+        "bundles (the last MiB); empty = the bundle says to use journalctl",
+    )
+
+
 @dataclass(frozen=True)
 class Config:
     station: StationConfig
@@ -588,6 +651,7 @@ class Config:
     auth: AuthConfig
     backend: BackendConfig
     ui: UiConfig
+    service: ServiceConfig
 
 
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}

@@ -15,8 +15,12 @@ action), the receipt on offer after a session (until acknowledged or
 session and when a remote start used it) and, while Finishing, when the idle fee starts
 and what it has cost (probed with RunningPricer.price_if, at most once a minute).
 
+For technicians it carries the service menu (terminal.service: card + PIN login, the
+`service_*` ops, out of service — persisted, new sessions refused with the reason).
+
 Exit codes: 0 stopped by signal, 2 bad configuration or tariff, 3 the database is
-damaged (the file is left untouched), 4 the local API socket cannot be created.
+damaged (the file is left untouched), 4 the local API socket cannot be created, 75
+restart asked for from the service menu (after a clean stop; systemd starts it again).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from drivers.charger import ChargerControl, ChargerError, ChargerStatus, open_ch
 from drivers.meter import Meter, open_meter
 from drivers.meter.monitor import MeterMonitor, PollOutcome
 from drivers.meter.reading import MeterReading
+from terminal import sdnotify
 from terminal.billing import Terms, receipt_for_session, refund_lines, sample_of
 from terminal.clock import Clock, iso_utc
 from terminal.commands import pushed_tariff_path
@@ -62,6 +67,7 @@ from terminal.pricing import (
 from terminal.pricing.display import tariff_texts
 from terminal.pricing.locales import LOCALES
 from terminal.pricing.model import Dimension
+from terminal.service import RESTART_EXIT_CODE, Service
 from terminal.session import (
     ENERGY_PHASES,
     Authorization,
@@ -207,6 +213,7 @@ class Daemon:
         self.api.snapshot = self.snapshot
         self._lock = asyncio.Lock()
         self._stopping = asyncio.Event()
+        self.last_poll_monotonic_s: float | None = None  # time.monotonic(), for the watchdog
         self.journal_failed = False
         self.on_session_closed: Callable[[], None] | None = None  # e.g. wake settlement
         self.storage_ok: Callable[[], bool] = lambda: True  # the backend link's disk check
@@ -221,11 +228,30 @@ class Daemon:
         self._last_intent_at: datetime | None = None
         self._idle_since: datetime | None = None
         self._idle_probe: IdleProbe | None = None
+        # the technicians' service menu (terminal.service, docs/service.md)
+        self.service = Service(self)
+        self.exit_code = 0  # RESTART_EXIT_CODE after the service menu's restart
 
     def accepting_sessions(self) -> bool:
         """New sessions only while every step can be journaled and queued for the
-        backend: the journal is writable and the disk is not nearly full."""
-        return not self.journal_failed and self.storage_ok()
+        backend (the journal is writable, the disk is not nearly full) and a
+        technician has not taken the terminal out of service."""
+        return self.refusal_reason() is None
+
+    def refusal_reason(self) -> str | None:
+        """Why new sessions are refused now; None while they are accepted."""
+        if (out_of_service := self.service.refusal()) is not None:
+            return out_of_service
+        if self.journal_failed or not self.storage_ok():
+            return "the terminal cannot record sessions right now (storage)"
+        return None
+
+    def request_restart(self, delay_s: float = 0.2) -> None:
+        """The service menu's restart: stop cleanly in a moment (the reply goes out
+        first) and exit with RESTART_EXIT_CODE, for systemd to start the daemon again."""
+        self.exit_code = RESTART_EXIT_CODE
+        log.warning("restart requested from the service menu")
+        asyncio.get_running_loop().call_later(delay_s, self.stop)
 
     # ---- terms and pricing ------------------------------------------------------------
 
@@ -422,6 +448,7 @@ class Daemon:
             if status is not None and status.output_commanded != wanted:
                 await self._set_output(wanted)
         self._reset_language_when_idle(self.clock.now())
+        await self.service.after_poll()
         self.api.publish({"type": "state", "state": self.snapshot()})
         return result
 
@@ -434,6 +461,7 @@ class Daemon:
             except Exception:
                 # bad data must not stop metering; the error is logged with its cause
                 log.exception("poll failed")
+            self.last_poll_monotonic_s = time.monotonic()  # a completed poll, even a failed one
             remaining = interval_s - (self.clock.monotonic_s() - started)
             if remaining > 0:
                 with contextlib.suppress(TimeoutError):
@@ -449,6 +477,7 @@ class Daemon:
     async def recover(self) -> dict[str, Any]:
         """Load the connector state; resume or close an open session; finish receipts."""
         store = self.store.store
+        await self.service.load()
         saved = await self.store.call(store.connector_state)
         self.state = state_from_json(saved) if saved else SessionState()
         report: dict[str, Any] = {"open_session": self.state.session_id if self.state.is_open
@@ -581,6 +610,8 @@ class Daemon:
             "idle": self.idle_fee(now),
             "receipt_pending": self.pending_receipt(now),
             "app_start": self.app_start(),
+            "accepting_sessions": self.accepting_sessions(),
+            **self.service.snapshot(now),
             **(self.extra_status() if self.extra_status is not None else {}),
         }
 
@@ -715,6 +746,7 @@ class Daemon:
         self.api.route("sessions", self._api_sessions)
         self.api.route("language", self._api_language)
         self.api.route("ack_receipt", self._api_ack_receipt)
+        self.service.register(self.api)
 
     async def _api_status(self, request: dict[str, Any]) -> dict[str, Any]:
         return {"state": self.snapshot()}
@@ -786,8 +818,8 @@ class Daemon:
             raise RequestError(
                 f"the station has no tariff valid now; charging is not offered ({exc})"
             ) from None
-        if not self.accepting_sessions():
-            raise RequestError("the terminal cannot record sessions right now (storage)")
+        if (refused := self.refusal_reason()) is not None:
+            raise RequestError(refused)
         auth = Authorization(
             id_token=token,
             source=source,
@@ -903,10 +935,12 @@ async def run_daemon(config: Config, clock: Clock, started_s: float) -> int:
         await daemon.shutdown()
         return 2
     daemon.extra_status = ident.snapshot
+    daemon.service.attach(ident)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, daemon.stop)
     try:
+        sdnotify.notify("STATUS=recovering the journal")
         report = await daemon.recover()
         try:
             await daemon.api.start()
@@ -926,8 +960,34 @@ async def run_daemon(config: Config, clock: Clock, started_s: float) -> int:
         print(json.dumps(ready), flush=True)
         log.info("daemon ready", extra=fields(phase=daemon.state.phase.value,
                                               ready_s=ready["ready_s"]))
-        await daemon.run_loop()
+        watchdog = systemd_watchdog(daemon)
+        sdnotify.notify(f"READY=1\nSTATUS={daemon_status(daemon)}")
+        watchdog.start()
+        try:
+            await daemon.run_loop()
+        finally:
+            sdnotify.notify("STOPPING=1\nSTATUS=stopping")
+            await watchdog.stop()
     finally:
         await ident.close()
         await daemon.shutdown()
-    return 0
+    return daemon.exit_code
+
+
+def daemon_status(daemon: Daemon) -> str:
+    """One line for `systemctl status evterm` (sd_notify STATUS=)."""
+    fault = daemon.monitor.fault
+    meter = f"meter fault: {fault.kind}" if fault else "meter ok"
+    return f"{daemon.state.phase.value}; {meter}"
+
+
+def systemd_watchdog(daemon: Daemon) -> sdnotify.Watchdog:
+    """WATCHDOG=1 pings while the loop runs and a poll completed recently: within 3 poll
+    intervals plus the reply timeouts one poll may spend on a silent meter and charger
+    (a status read and an output command), so a meter that does not answer (a fault the
+    daemon handles) keeps the pings going and a stuck poll stops them."""
+    config = daemon.config
+    max_age_s = (3 * config.meter.poll_interval_s / daemon.clock.speed
+                 + config.meter.timeout_s + 2 * config.charger.timeout_s)
+    return sdnotify.Watchdog(lambda: daemon.last_poll_monotonic_s, max_age_s,
+                             status=lambda: daemon_status(daemon))

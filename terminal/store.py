@@ -2,10 +2,11 @@
 
 Holds the sessions, their meter readings, phase transitions with reasons, the
 connector state (so a restart knows what it was doing), receipts, the outbox that the
-backend link drains, and the audit log. `Store.commit()` writes everything one step
-of the session machine produced in one transaction; the daemon acts only after it
-returns. One connection writes; `AsyncStore` runs every call on one worker thread so
-fsyncs never stall the event loop.
+backend link drains, the audit log and the service menu's durable state
+(terminal.service). `Store.commit()` writes everything one step of the session machine
+produced in one transaction; the daemon acts only after it returns. One connection
+writes; `AsyncStore` runs every call on one worker thread so fsyncs never stall the
+event loop.
 
 Opening refuses a damaged file with `StoreError` naming the file and what is wrong,
 and never rewrites it: the file stays as it is for forensics. The schema evolves by
@@ -153,6 +154,14 @@ MIGRATIONS: tuple[str, ...] = (
     # 4: the e-receipt URL of a session, fixed when its energy starts ([ui] receipt_url)
     """
     ALTER TABLE sessions ADD COLUMN receipt_url TEXT;
+    """,
+    # 5: the service menu's durable state (terminal.service): out of service, PIN lockout
+    """
+    CREATE TABLE service_state (
+        key TEXT PRIMARY KEY,
+        value_json TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

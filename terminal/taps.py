@@ -12,13 +12,18 @@ Provides `TapHandler.handle(event)` for every `drivers.readers.events` event:
 - The card or token that started the running session: stops it (reason Local). A
   technician card stops any session (reason Technician). Any other card while the
   connector is in use: "this charger is in use", nothing changes.
+- A technician card (RFID, `Authorizer.is_technician`) while no session runs opens
+  the service menu's PIN window (terminal.service); result `service`, reason
+  `technician`. Other cards are refused while the terminal is out of service.
 - A failed read: "tap again". Reader state changes are kept for the status snapshot.
 
 As soon as a card or tag reaches the handler, before anything is decided, a
 `card_present` event (reader and kind, nothing of the card) tells the screen to say
 "checking card". Every outcome is then published on the local API as a `tap` event with
 a reason code the UI translates (terminal.driver_texts), and `decision_ms`: card
-presence to decision, measured from the reader's `at_monotonic_s`.
+presence to decision, measured from the reader's `at_monotonic_s`. The last outcome per
+reader (time, kind, result, reason; nothing of the card) is kept in `last_tap` for the
+service menu's reader test.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from drivers.readers.events import EmvTap, ReaderEvent, ReaderState, RfidTap, TapFailed
+from terminal.clock import iso_utc
 from terminal.driver_texts import driver_message
 from terminal.logsetup import fields, get_logger
 from terminal.money import optional_amount
@@ -71,6 +77,7 @@ class TapHandler:
         self.payments = payments
         self.monotonic_s = monotonic_s
         self.readers: dict[str, str] = {}
+        self.last_tap: dict[str, dict[str, Any]] = {}  # reader -> the last outcome
 
     async def handle(self, event: ReaderEvent) -> None:
         if isinstance(event, RfidTap | EmvTap):
@@ -109,6 +116,10 @@ class TapHandler:
         if self.daemon.state.is_open:
             await self._tap_while_busy(event, token, kind)
             return
+        if kind == "rfid" and await self.authorizer.is_technician(token):
+            await self.daemon.service.technician_tapped(token, event.reader)
+            self._publish(event, "service", "technician")
+            return
         if isinstance(event, EmvTap):
             await self._start_card(event, token)
         else:
@@ -140,9 +151,8 @@ class TapHandler:
     # ---- start -----------------------------------------------------------------------------
 
     async def _open(self, event: RfidTap | EmvTap, token: str, source: str) -> str | None:
-        if not self.daemon.accepting_sessions():
-            self._publish(event, "declined", "unavailable",
-                          message="the terminal cannot record sessions right now (storage)")
+        if (refused := self.daemon.refusal_reason()) is not None:
+            self._publish(event, "declined", "unavailable", message=refused)
             return None
         session_id = str(uuid.uuid4())
         result = await self.daemon.apply(
@@ -245,6 +255,9 @@ class TapHandler:
         }
         log.info("card tap", extra=fields(reader=payload["reader"], kind=payload["kind"],
                                           result=result, reason=code, decision_ms=decision_ms))
+        self.last_tap[payload["reader"]] = {
+            "at": iso_utc(self.daemon.clock.now()), "kind": payload["kind"],
+            "result": result, "reason": code, "decision_ms": decision_ms}
         self.daemon.api.publish(payload)
 
 

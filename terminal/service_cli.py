@@ -1,0 +1,315 @@
+"""`evterm service ...`: the technicians' service menu from a shell (SSH), over the
+daemon's local API (docs/service.md).
+
+Commands: `login [--wait-card S] [--pin-stdin]`, `logout`, `diag [--json]`, `receipt
+SESSION [--language L]`, `out-of-service --reason TEXT`, `in-service`, `stop`, `resend`,
+`restart`, `selfcheck`, `export FOLDER`, and `set-pin --card UID --pins-file F
+[--pin-stdin]`, which writes the pins file and needs no daemon.
+
+The daemon's socket comes from `--socket` or the config file (`--config`, default
+/etc/evterm/evterm.toml). The token a login returns is kept in
+`$XDG_RUNTIME_DIR/evterm-service-token`, else `~/.cache/evterm/service-token` (mode
+0600; `--token-file` elsewhere) and sent with every later command; `logout` removes it.
+The PIN is asked for without echo (getpass), or read as one line from stdin with
+`--pin-stdin`; it is never shown or written anywhere.
+
+Exit codes: 0 done, 1 refused by the daemon (its message on stderr, naming the field at
+fault), 2 bad usage or the daemon cannot be reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from terminal.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
+
+TOKEN_NAME = "evterm-service-token"
+REQUEST_TIMEOUT_S = 10.0
+SLOW_TIMEOUT_S = 60.0  # export (files on a USB stick) and the meter self-check
+ACTIONS = {"out-of-service": "out_of_service", "in-service": "in_service",
+           "stop": "stop_session", "resend": "resend_outbox", "restart": "restart",
+           "selfcheck": "meter_selfcheck", "export": "export"}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    service = subparsers.add_parser(
+        "service", help="service menu for technicians (card + PIN login, diagnostics, "
+        "actions)")
+    where = service.add_mutually_exclusive_group()
+    where.add_argument("--config", default=None, help="config file naming the socket")
+    where.add_argument("--socket", default=None, help="local API socket path")
+    service.add_argument("--token-file", default=None,
+                         help="where the login token is kept (default: $XDG_RUNTIME_DIR/"
+                         f"{TOKEN_NAME} or ~/.cache/evterm/service-token)")
+    sub = service.add_subparsers(dest="service_command", required=True)
+    login = sub.add_parser("login", help="log in: tap your technician card, then the PIN")
+    login.add_argument("--wait-card", type=float, default=0.0, metavar="S",
+                       help="wait up to S seconds for the technician card to be tapped")
+    login.add_argument("--pin-stdin", action="store_true",
+                       help="read the PIN as one line from stdin")
+    sub.add_parser("logout", help="log out")
+    diag = sub.add_parser("diag", help="diagnostics: meter, readers, charger, backend, ...")
+    diag.add_argument("--json", action="store_true", help="print the diagnostics as JSON")
+    receipt = sub.add_parser("receipt", help="show a session's receipt")
+    receipt.add_argument("session_id")
+    receipt.add_argument("--language", default="en", choices=("en", "de", "fr", "nl"))
+    out = sub.add_parser("out-of-service", help="take the charger out of service")
+    out.add_argument("--reason", required=True, help="why (shown to drivers)")
+    sub.add_parser("in-service", help="put the charger back in service")
+    sub.add_parser("stop", help="stop the running session (reason Technician)")
+    sub.add_parser("resend", help="send the outbox to the backend now")
+    sub.add_parser("restart", help="restart the daemon (clean stop, exit code 75)")
+    sub.add_parser("selfcheck", help="meter self-check (two readings, serial, counter)")
+    export = sub.add_parser("export", help="write a diagnostics bundle into FOLDER")
+    export.add_argument("folder", help="a folder under [service] export_allowed_root")
+    set_pin = sub.add_parser("set-pin", help="set a technician's PIN in the pins file")
+    set_pin.add_argument("--card", required=True, help="the technician card's UID (hex)")
+    set_pin.add_argument("--pins-file", required=True, help="[service] pins_file")
+    set_pin.add_argument("--pin-stdin", action="store_true",
+                         help="read the PIN as one line from stdin")
+    service.set_defaults(func=run_service_command)
+
+
+def token_path(args: argparse.Namespace) -> Path:
+    if args.token_file:
+        return Path(args.token_file)
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime:
+        return Path(runtime) / TOKEN_NAME
+    return Path.home() / ".cache" / "evterm" / "service-token"
+
+
+def _save_token(path: Path, token: str) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, token.encode("ascii"))
+    finally:
+        os.close(fd)
+
+
+def _read_pin(from_stdin: bool, confirm: bool = False) -> str:
+    if from_stdin:
+        return sys.stdin.readline().strip()
+    pin = getpass.getpass("PIN: ")
+    if confirm and getpass.getpass("PIN again: ") != pin:
+        raise ValueError("pin: the two PINs differ")
+    return pin
+
+
+def _socket_path(args: argparse.Namespace) -> str:
+    if args.socket:
+        return str(args.socket)
+    return load_config(args.config or DEFAULT_CONFIG_PATH).localapi.socket_path
+
+
+def run_service_command(args: argparse.Namespace) -> int:
+    command = args.service_command
+    if command == "set-pin":
+        return _set_pin(args)
+    try:
+        path = _socket_path(args)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    token_file = token_path(args)
+    if command == "login":
+        try:
+            pin = _read_pin(args.pin_stdin)
+        except (EOFError, KeyboardInterrupt):
+            return 2
+        message: dict[str, Any] = {"op": "service_login", "pin": pin}
+        if args.wait_card > 0:
+            message["wait_card_s"] = args.wait_card
+            print(f"tap your technician card within {args.wait_card:g} s", file=sys.stderr)
+        reply = _request(path, message, REQUEST_TIMEOUT_S + args.wait_card)
+        if reply is None or not reply.get("ok"):
+            return _refused(command, reply)
+        _save_token(token_file, str(reply["token"]))
+        print(f"logged in as {reply['technician']}; logged out after "
+              f"{reply['expires_in_s']:g} s without a command")
+        return 0
+    token = token_file.read_text(encoding="ascii").strip() if token_file.exists() else None
+    message, timeout_s = _message(args, token)
+    reply = _request(path, message, timeout_s)
+    if reply is None or not reply.get("ok"):
+        return _refused(command, reply)
+    if command == "logout":
+        token_file.unlink(missing_ok=True)
+    _show(args, reply)
+    return 0
+
+
+def _message(args: argparse.Namespace, token: str | None) -> tuple[dict[str, Any], float]:
+    command = args.service_command
+    if command == "logout":
+        return {"op": "service_logout", "token": token}, REQUEST_TIMEOUT_S
+    if command == "diag":
+        return {"op": "service_diagnostics", "token": token}, REQUEST_TIMEOUT_S
+    if command == "receipt":
+        return {"op": "service_receipt", "token": token, "session_id": args.session_id,
+                "language": args.language}, REQUEST_TIMEOUT_S
+    message: dict[str, Any] = {"op": "service_action", "token": token,
+                               "action": ACTIONS[command]}
+    if command == "out-of-service":
+        message["reason"] = args.reason
+    elif command == "export":
+        message["folder"] = os.path.abspath(args.folder)
+    slow = command in ("export", "selfcheck")
+    return message, SLOW_TIMEOUT_S if slow else REQUEST_TIMEOUT_S
+
+
+def _request(path: str, message: dict[str, Any], timeout_s: float) -> dict[str, Any] | None:
+    from terminal.localapi import request
+
+    try:
+        return request(path, message, timeout_s)
+    except OSError as exc:
+        print(f"evterm service: cannot reach the daemon at {path}: {exc}", file=sys.stderr)
+        return None
+
+
+def _refused(command: str, reply: dict[str, Any] | None) -> int:
+    if reply is None:
+        return 2
+    error = str(reply.get("error"))
+    print(f"evterm service {command}: {error}", file=sys.stderr)
+    if error.startswith("token:"):
+        print("log in with: evterm service login", file=sys.stderr)
+    return 1
+
+
+def _show(args: argparse.Namespace, reply: dict[str, Any]) -> None:
+    command = args.service_command
+    if command == "diag":
+        diagnostics = reply["diagnostics"]
+        print(json.dumps(diagnostics, indent=2, sort_keys=True) if args.json
+              else render_report(diagnostics))
+    elif command == "receipt":
+        print(reply["text"])
+    elif command == "logout":
+        print(f"logged out ({reply['technician']})")
+    elif command == "selfcheck":
+        for check in reply["checks"]:
+            print(f"{'ok  ' if check['ok'] else 'FAIL'} {check['name']}: {check['detail']}")
+        print("meter self-check " + ("passed" if reply["passed"] else "FAILED"))
+    elif command == "export":
+        print(f"bundle written: {reply['path']} ({len(reply['files'])} files, "
+              f"{reply['bytes']} bytes)")
+    elif command == "restart":
+        print(f"the daemon restarts (exit code {reply['exit_code']})")
+    elif command == "resend":
+        online = "online" if reply["backend_online"] else "offline"
+        print(f"outbox: {reply['pending']} waiting, oldest {reply['oldest_age_s']} s; "
+              f"backend {online}")
+    elif command in ("out-of-service", "in-service"):
+        oos = reply["out_of_service"]
+        print("out of service: " + oos["reason"] if oos else "in service")
+    else:
+        print(f"{command}: done")
+
+
+def _set_pin(args: argparse.Namespace) -> int:
+    from terminal.service import normalize_card, set_pin
+
+    try:
+        card = normalize_card(args.card)
+        pin = _read_pin(args.pin_stdin, confirm=True)
+        set_pin(args.pins_file, card, pin)
+    except ValueError as exc:
+        print(f"evterm service set-pin: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"evterm service set-pin: {args.pins_file}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return 2
+    except (EOFError, KeyboardInterrupt):
+        return 2
+    print(f"PIN set for card \u2026{card[-4:]} in {args.pins_file}")
+    return 0
+
+
+# ---- the readable report ----------------------------------------------------------------------
+
+
+def _yes(value: object) -> str:
+    return "-" if value is None else ("yes" if value else "no")
+
+
+def render_report(d: dict[str, Any]) -> str:
+    """The diagnostics as a technician reads them in a terminal."""
+    station = d.get("station", {})
+    meter = d.get("meter", {})
+    reading = meter.get("last_reading") or {}
+    counters = meter.get("counters", {})
+    charger = d.get("charger", {})
+    backend = d.get("backend", {})
+    storage = d.get("storage", {})
+    software = d.get("software", {})
+    lines = [f"evterm diagnostics of {station.get('id')} at {d.get('generated_at')}", ""]
+    oos = station.get("out_of_service")
+    lines.append(f"station   phase {station.get('phase')}, accepting sessions "
+                 f"{_yes(station.get('accepting_sessions'))}"
+                 + (f" ({station.get('refusal')})" if station.get("refusal") else ""))
+    if oos:
+        lines.append(f"          OUT OF SERVICE since {oos['since']} by {oos['by']}: "
+                     f"{oos['reason']}")
+    lines.append(f"meter     {meter.get('model')} at {meter.get('url')}, serial "
+                 f"{meter.get('serial')} (expected {meter.get('expected_serial') or '-'})")
+    if reading:
+        lines.append(f"          {reading.get('energy_wh')} Wh, {reading.get('power_w')} W, "
+                     f"{reading.get('voltage_v')} V, {reading.get('current_a')} A at "
+                     f"{reading.get('at')}")
+    lines.append(f"          fault {meter.get('fault') or 'none'}; polls "
+                 f"{counters.get('polls')}, failed {counters.get('failed_polls')} "
+                 f"{counters.get('errors_by_kind') or ''}".rstrip())
+    readers = d.get("readers", {})
+    named = readers.get("readers") or {}
+    if not named:
+        lines.append("readers   none seen")
+    for i, (name, info) in enumerate(sorted(named.items())):
+        tap = info.get("last_tap")
+        last = f"; last tap {tap['at']} {tap['result']}/{tap['reason']}" if tap else ""
+        lines.append(f"{'readers' if i == 0 else '':<10}{name}: {info.get('state')}{last}")
+    lines.append(f"charger   {charger.get('kind')} at {charger.get('url')}: EV state "
+                 f"{charger.get('ev_state')}, plugged {_yes(charger.get('plugged'))}, "
+                 f"output wanted {_yes(charger.get('output_wanted'))} / commanded "
+                 f"{_yes(charger.get('output_commanded'))} / confirmed "
+                 f"{_yes(charger.get('output_confirmed'))}, fault "
+                 f"{charger.get('fault') or 'none'}")
+    lines.append(f"backend   {backend.get('kind')}, connected {_yes(backend.get('connected'))}"
+                 f", last ack {backend.get('last_ack_at') or '-'}, outbox "
+                 f"{backend.get('outbox_depth')} waiting"
+                 + (f", oldest {backend.get('oldest_undelivered_age_s')} s"
+                    if backend.get("oldest_undelivered_at") else ""))
+    free = storage.get("free_bytes")
+    lines.append(f"storage   {storage.get('database')}: {storage.get('database_bytes')} bytes,"
+                 f" {free // 1_048_576 if isinstance(free, int) else '-'} MiB free, storage "
+                 f"ok {_yes(storage.get('storage_ok'))}")
+    lines.append(f"software  evterm {software.get('version')}, Python {software.get('python')}"
+                 f", up {software.get('uptime_s')} s")
+    lines += ["", "recent sessions:"]
+    for s in d.get("recent_sessions", []) or [{"id": "none"}]:
+        if s["id"] == "none":
+            lines.append("  none")
+            continue
+        total = f"{s['total']} {s['currency']}" if s.get("total") else "-"
+        lines.append(f"  {s['id']}  {s.get('opened_at')}  {s.get('phase')}  "
+                     f"{s.get('stop_reason') or '-'}  {s.get('energy_wh') or '-'} Wh  {total}")
+    lines += ["", "recent faults:"]
+    faults = d.get("recent_faults", [])
+    lines += [f"  {f['at']}  {f['source']}  {f['event']}  {f.get('fault')}" for f in faults]
+    if not faults:
+        lines.append("  none")
+    lines += ["", "configuration (secrets masked):"]
+    for section, values in (d.get("config") or {}).items():
+        lines.append(f"  [{section}]")
+        lines += [f"    {key} = {value!r}" for key, value in values.items()]
+    return "\n".join(lines)
