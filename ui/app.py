@@ -11,7 +11,11 @@ text from the View; price and receipt lines are lists of Labels; the QR codes, t
 progress bar, the offline badge and the active buttons follow the View too. The view is
 rebuilt at most once per frame for a burst of messages and once per second for the
 countdowns. Buttons send intents (`language`, `stop`, `ack_receipt`, `report_problem`);
-the app has no business logic and never sees card data.
+the app has no business logic and never sees card data. The technician's screens (PIN
+pad, service menu: ui/service_view.py) work the same way; their requests carry the
+login token, which only the model holds; a tick once a second sends what is due (the
+diagnostics refresh). On those screens the language bar is hidden and inactive buttons
+are dimmed rather than hidden (a PIN pad with holes would confuse).
 
 Every size derives from `u` = 1 % of the window height, so 800x480 and 1280x800 show the
 same layout. With `control_path` the automation socket of ui/control.py is served. After
@@ -41,6 +45,7 @@ from kivy.uix.label import Label
 from kivy.uix.widget import Widget
 
 import ui.client as ui_client
+import ui.service_view as ui_staff
 import ui.view as ui_view
 from ui import qr  # noqa: F401  (registers QrCode with the Factory for evterm.kv)
 from ui.control import Automation, ControlServer, FrameStats
@@ -55,7 +60,10 @@ ACCENT = (0.231, 0.839, 0.525, 1)
 AMBER = (1.0, 0.698, 0.169, 1)
 RED = (0.898, 0.267, 0.290, 1)
 TONE_COLOURS = {"ok": ACCENT, "attention": AMBER, "refused": RED}
-REFRESH_S = 1.0  # countdowns, elapsed time, feedback expiry
+REFRESH_S = 1.0  # countdowns, elapsed time, feedback expiry, the service menu's refresh
+DIMMED = 0.3  # opacity of an inactive button on the technician's screens
+STAFF_BUTTON_PREFIXES = ("pin_", "svc_")
+SERVICE_TABS = "svc_tabs"  # the service menu's own ScreenManager (one Screen per tab)
 
 # Widgets that are not text fields of the View but are driven by it.
 PRICE_BOX, RECEIPT_BOX = "price_lines", "receipt_lines"
@@ -115,6 +123,7 @@ class EvtermRoot(FloatLayout):
     """Top bar, the ScreenManager, the language bar; the report panel is added on top."""
 
     report_open = BooleanProperty(False)
+    staff = BooleanProperty(False)  # a technician's screen: the language bar is hidden
 
 
 class EvtermApp(App):
@@ -163,7 +172,7 @@ class EvtermApp(App):
         if self.control_path:
             self.control = ControlServer(self.control_path, Automation(self).execute)
             self.control.start()
-        Clock.schedule_interval(self.refresh, REFRESH_S)
+        Clock.schedule_interval(self.tick, REFRESH_S)
         self.root = root
         root.bind(size=self._place_panel, pos=self._place_panel)
         root.ids.bottom_bar.bind(size=self._place_panel, pos=self._place_panel)
@@ -183,7 +192,7 @@ class EvtermApp(App):
         expected = set(ui_view.TOP_BAR) | set(ui_view.REPORT_WIDGETS)
         for names in ui_view.SCREEN_WIDGETS.values():
             expected |= set(names)
-        expected |= {PRICE_BOX, RECEIPT_BOX, PROGRESS_BAR, *QR_WIDGETS.values()}
+        expected |= {PRICE_BOX, RECEIPT_BOX, PROGRESS_BAR, SERVICE_TABS, *QR_WIDGETS.values()}
         missing = sorted(expected - set(self.widgets))
         if missing:
             raise RuntimeError(f"evterm.kv: no widget for the ids {missing}")
@@ -247,6 +256,13 @@ class EvtermApp(App):
             self.send(str(fields.pop("op")), **fields)
         self.refresh()
 
+    def tick(self, _dt: float = 0) -> None:
+        """Once a second: what is due (the service menu's refresh), then the screen."""
+        for request in ui_view.tick(self.model, time.monotonic()):
+            fields = dict(request)
+            self.send(str(fields.pop("op")), **fields)
+        self.refresh()
+
     # ---- view -> widgets ----------------------------------------------------------------
 
     def refresh(self, _dt: float = 0) -> None:
@@ -271,7 +287,8 @@ class EvtermApp(App):
         for name, button in self.buttons.items():
             active = name in view.buttons
             button.disabled = not active
-            button.opacity = 1.0 if active else 0.0
+            hidden = DIMMED if name.startswith(STAFF_BUTTON_PREFIXES) else 0.0
+            button.opacity = 1.0 if active else hidden
         for code in LANGUAGES:
             self.widgets[f"lang_{code}"].selected = code == view.language
         self.widgets["badge_offline"].opacity = 1.0 if view.offline else 0.0
@@ -281,6 +298,9 @@ class EvtermApp(App):
             self.widgets[name].data = view.qr if view.screen == screen else None
         if view.screen == "authorising":
             self._show_tone(view.tone)
+        elif view.screen in ui_staff.STAFF_SCREENS:
+            self._show_staff(view)
+        root.staff = view.screen in ui_staff.STAFF_SCREENS
         bar = self.widgets[PROGRESS_BAR]
         bar.value = view.progress or 0.0
         bar.opacity = 0.0 if view.progress is None else 1.0
@@ -298,6 +318,17 @@ class EvtermApp(App):
         sign = self.widgets["auth_sign"]
         sign.opacity = 1.0 if refused else 0.0
         sign.ring = colour
+
+    def _show_staff(self, view: ui_view.View) -> None:
+        """The message colour of the PIN pad / the status line, and the service tab."""
+        colour = TONE_COLOURS.get(view.tone, TEXT)
+        self.widgets["pin_message" if view.screen == "pin" else "svc_status"].color = colour
+        if view.screen == "service":
+            for tab in ui_staff.SERVICE_TABS:
+                self.widgets[f"svc_tab_{tab}"].selected = tab == view.service_tab
+            tabs = self.widgets[SERVICE_TABS]
+            if view.service_tab and tabs.current != view.service_tab:
+                tabs.current = view.service_tab
 
     def _set_text(self, name: str, text: str) -> None:
         widget = self.widgets.get(name)
@@ -340,6 +371,14 @@ class EvtermApp(App):
     def visible_ids(self) -> tuple[str, ...]:
         """Widget ids the driver can see now: the top bar, the current screen, the panel."""
         screen = self.root.ids.sm.current
+        if screen in ui_staff.STAFF_SCREENS:  # no language bar; the service tab shown
+            top = tuple(name for name in ui_view.TOP_BAR
+                        if name != "report" and not name.startswith("lang_"))
+            if screen == "pin":
+                return top + ui_staff.PIN_WIDGETS
+            tab = self.widgets[SERVICE_TABS].current
+            return top + ui_staff.SERVICE_COMMON + tuple(
+                ui_staff.SERVICE_TAB_WIDGETS.get(tab, ()))
         names = ui_view.TOP_BAR + tuple(ui_view.SCREEN_WIDGETS.get(screen, ()))
         if self.panel is not None and self.panel.parent is not None:
             names += ui_view.REPORT_WIDGETS

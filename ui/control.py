@@ -10,9 +10,11 @@ thread (scheduled with the Clock); the reply is `{"ok": true, ...}` or
 `{"ok": false, "error": TEXT}`.
 
 - `{"cmd": "dump"}` → `screen`, `language`, `widgets` {id: text} (top bar, current
-  screen, the report panel when open, read back from the widgets), `buttons` (ids a
-  touch would operate now), `price_lines`, `receipt_lines`, `qr` (payload shown or
-  null), `progress` (0..1 or null), `offline` (badge shown), `report_open`.
+  screen (on the service screen: its tab shown), the report panel when open, read back
+  from the widgets), `buttons` (ids a touch would operate now), `price_lines`,
+  `receipt_lines`, `qr` (payload shown or null), `progress` (0..1 or null), `offline`
+  (badge shown), `report_open`, `service_tab` (the service menu's tab, null elsewhere).
+  The PIN pad's `pin_dots` shows one dot per digit: no command reveals a typed PIN.
 - `{"cmd": "press", "id": BUTTON}` → dispatches the button's on_press/on_release as a
   touch would; an unknown or inactive id is an error naming it.
 - `{"cmd": "screenshot", "path": FILE}` → a PNG of the whole window taken from the next
@@ -249,6 +251,8 @@ class Automation:
             "progress": None if bar.opacity == 0 else round(float(bar.value), 4),
             "offline": app.widgets["badge_offline"].opacity > 0,
             "report_open": bool(app.root.report_open),
+            "service_tab": app.widgets["svc_tabs"].current
+            if app.root.ids.sm.current == "service" else None,
         }
 
     def _cmd_press(self, command: dict[str, Any], received_s: float, reply: Reply) -> None:

@@ -14,12 +14,16 @@ Provides:
 - `press(model, button_id, now_s)`: what a touch on a button does (model change and
   requests to send); buttons not active in the current view are ignored.
 - `set_connected(model, connected)`: the connection went up or down.
+- `tick(model, now_s)`: once a second; the requests due (the service menu's
+  diagnostics refresh, its idle logout).
 - `build_view(model, now_s) -> View`: the screen for the model at monotonic time now_s.
-  Screen order: daemon away -> reconnecting; receipt pending (phase Available) ->
+  Screen order: daemon away -> reconnecting; a technician logged in at this screen ->
+  service; the daemon waiting for a technician's PIN -> pin (ui/service_view.py has
+  both); receipt pending (phase Available) ->
   receipt; card feedback (FEEDBACK_S), a card being checked or phase
   Authorizing/Authorized -> authorising; Charging/SuspendedEV/SuspendedEVSE -> charging;
-  Finishing -> finishing; Faulted -> error; not accepting sessions or every reader down
-  with no app start -> out_of_service; else idle.
+  Finishing -> finishing; Faulted -> error; set out of service by a technician, not
+  accepting sessions or every reader down with no app start -> out_of_service; else idle.
 
 Times: elapsed times, the idle-fee countdown and the receipt timeout come from the
 daemon's clock (`now`, `elapsed_s` in the state); `now_s` (the UI's monotonic clock)
@@ -41,6 +45,7 @@ from typing import Any
 
 from terminal.driver_texts import driver_message
 from terminal.logsetup import fields, get_logger
+from ui import service_view as staff
 from ui.i18n import (
     DEFAULT_LANGUAGE,
     LANGUAGES,
@@ -55,7 +60,7 @@ from ui.i18n import (
 log = get_logger("ui.view")
 
 SCREENS = ("idle", "authorising", "charging", "finishing", "receipt", "error",
-           "out_of_service", "reconnecting")
+           "out_of_service", "reconnecting", *staff.STAFF_SCREENS)
 
 # Widget ids whose text the view fills. Labels and buttons in ui/evterm.kv carry these ids.
 TOP_BAR = ("station", "operator", "badge_offline", "support", "report",
@@ -72,6 +77,8 @@ SCREEN_WIDGETS: Mapping[str, tuple[str, ...]] = {
     "error": ("error_title", "error_detail"),
     "out_of_service": ("oos_title", "oos_detail"),
     "reconnecting": ("reconnect_title", "reconnect_detail"),
+    "pin": staff.PIN_WIDGETS,
+    "service": staff.SERVICE_WIDGETS,
 }
 # The "report a problem" panel (over any screen): category buttons and a result line.
 REPORT_WIDGETS = ("report_title", "report_payment", "report_charging", "report_screen",
@@ -134,6 +141,7 @@ class UiModel:
     report_at_s: float | None = None          # last touch on the report panel
     stop_requested_at_s: float | None = None  # the stop button was pressed
     session_ended: dict[str, Any] | None = None  # last `session_ended` event
+    service: staff.ServiceModel = field(default_factory=staff.ServiceModel)  # technician
 
 
 @dataclass(frozen=True)
@@ -149,6 +157,7 @@ class View:
     offline: bool = False                             # backend unreachable: badge shown
     buttons: tuple[str, ...] = ()                     # button ids active now
     report_open: bool = False
+    service_tab: str = ""                             # service: one of SERVICE_TABS
 
 
 # ---- model updates -----------------------------------------------------------------------
@@ -166,6 +175,7 @@ def current_language(model: UiModel) -> str:
 def set_connected(model: UiModel, connected: bool) -> None:
     """The local API connection went up or down (a request in flight is lost with it)."""
     model.connected = connected
+    staff.on_connection(model.service, connected)
     model.receipt_request = None
     model.receipt_request_at_s = None
     if not connected:
@@ -182,6 +192,16 @@ def apply_message(model: UiModel, message: Mapping[str, Any], now_s: float) -> l
     if kind is not None:
         return _apply_push(model, str(kind), message, now_s)
     op = message.get("op")
+    if (isinstance(op, str) and op.startswith("service_")) or message.get("id") in \
+            model.service.in_flight:
+        if message.get("ok") is False:
+            log.warning("the daemon refused a service request",
+                        extra=fields(op=op, error=message.get("error")))
+        requests = staff.apply_reply(model.service, message, now_s)
+        state = message.get("state")
+        if isinstance(state, Mapping):
+            _fold_state(model, state)
+        return requests
     if message.get("ok") is False:
         _apply_refusal(model, op, message)
         return []
@@ -209,6 +229,7 @@ def _apply_push(model: UiModel, kind: str, message: Mapping[str, Any],
     if kind == "tap":
         model.tap = dict(message)
         model.tap_at_s = now_s
+        staff.on_tap(model.service, message, now_s)
     elif kind == "card_present":
         model.card_present_at_s = now_s
         model.card_kind = message.get("kind") if isinstance(message.get("kind"), str) else None
@@ -264,6 +285,7 @@ def _apply_receipt(model: UiModel, message: Mapping[str, Any]) -> None:
 
 def _fold_state(model: UiModel, state: Mapping[str, Any]) -> None:
     model.state = dict(state)
+    staff.on_state(model.service, state)
     if model.language is not None and state.get("language") == model.language:
         model.language = None  # the daemon has taken the choice over
     if state.get("phase") not in CHARGING_PHASES:
@@ -311,8 +333,11 @@ def press(model: UiModel, button_id: str, now_s: float) -> list[dict[str, Any]]:
     before the daemon does) and returns the requests to send. Inactive buttons: []."""
     view = build_view(model, now_s)
     if button_id not in view.buttons:
-        log.info("inactive button pressed", extra=fields(button=button_id, screen=view.screen))
+        shown = "pin_digit" if button_id in staff.PIN_DIGITS else button_id  # no PIN in logs
+        log.info("inactive button pressed", extra=fields(button=shown, screen=view.screen))
         return []
+    if view.screen in staff.STAFF_SCREENS:
+        return staff.press(model.service, button_id, model.state, view.language, now_s)
     if button_id in LANGUAGE_BUTTONS:
         model.language = LANGUAGE_BUTTONS[button_id]
         if model.report_open:
@@ -346,6 +371,13 @@ def press(model: UiModel, button_id: str, now_s: float) -> list[dict[str, Any]]:
         model.receipt_acked = str(pending["session_id"])
         return [{"op": "ack_receipt", "session_id": model.receipt_acked}]
     return []
+
+
+def tick(model: UiModel, now_s: float) -> list[dict[str, Any]]:
+    """Called once a second: the requests due now (the service menu's refresh)."""
+    if model.service.token is None:
+        return []
+    return staff.tick(model.service, build_view(model, now_s).screen, now_s)
 
 
 # ---- the view ----------------------------------------------------------------------------
@@ -386,7 +418,18 @@ class _Builder:
         texts = self._top_bar()
         extra: dict[str, Any] = {}
         buttons: list[str] = []
-        if screen == "idle":
+        if screen == "pin":
+            pin_texts, pin_buttons, extra["tone"] = staff.pin_view(
+                self.model.service, self.state, self.language)
+            texts |= pin_texts
+            buttons += pin_buttons
+        elif screen == "service":
+            menu_texts, menu_buttons, extra["tone"] = staff.service_view(
+                self.model.service, self.state, self.language, self.now_s)
+            texts |= menu_texts
+            buttons += menu_buttons
+            extra["service_tab"] = self.model.service.tab
+        elif screen == "idle":
             texts |= self._idle(extra)
         elif screen == "authorising":
             texts |= self._authorising(feedback)
@@ -428,6 +471,8 @@ class _Builder:
             return ("checking", None)
         if model.tap is not None and model.tap_at_s is not None \
                 and 0 <= now_s - model.tap_at_s < FEEDBACK_S:
+            if model.tap.get("result") == "service":
+                return None  # a technician card: the PIN pad says more
             if model.tap.get("result") == "accepted" and self.phase not in (
                     AUTH_PHASES | RECEIPT_PHASES):
                 return None  # energy flows already: the charging screen says more
@@ -437,6 +482,9 @@ class _Builder:
     def _screen(self, feedback: tuple[str, Mapping[str, Any] | None] | None) -> str:
         if not self.connected:
             return "reconnecting"
+        staff_screen = staff.staff_screen(self.model.service, self.state, self.now_s)
+        if staff_screen is not None:
+            return staff_screen
         new_driver = feedback is not None and (
             feedback[0] == "checking"
             or (feedback[1] or {}).get("result") in RESULTS_OVER_RECEIPT)
@@ -450,10 +498,16 @@ class _Builder:
             return "finishing"
         if self.phase == "Faulted":
             return "error"
-        if self.state.get("accepting_sessions") is False or self._hardware_fault() or (
+        if self._maintenance() is not None or self.state.get("accepting_sessions") is False \
+                or self._hardware_fault() or (
                 self._readers_down() and not self._app_start()):
             return "out_of_service"
         return "idle"
+
+    def _maintenance(self) -> Mapping[str, Any] | None:
+        """The snapshot's `out_of_service` (set by a technician), None when in service."""
+        value = self.state.get("out_of_service")
+        return value if isinstance(value, Mapping) else None
 
     def _hardware_fault(self) -> bool:
         """The meter or the power stage reports a fault while no session runs."""
@@ -471,13 +525,15 @@ class _Builder:
 
     def _report_open(self, screen: str) -> bool:
         model = self.model
-        if not model.report_open or screen == "reconnecting":
+        if not model.report_open or screen in ("reconnecting", *staff.STAFF_SCREENS):
             return False
         return model.report_at_s is None or self.now_s - model.report_at_s < REPORT_TIMEOUT_S
 
     def _buttons(self, screen: str, own: list[str], report_open: bool) -> tuple[str, ...]:
         if screen == "reconnecting":
             return ()
+        if screen in staff.STAFF_SCREENS:
+            return tuple(own)  # staff screens: no language bar, no report button
         languages = tuple(LANGUAGE_BUTTONS)
         if report_open:
             categories: tuple[str, ...] = ()
@@ -686,7 +742,13 @@ class _Builder:
 
     def _out_of_service(self) -> dict[str, str]:
         parts = []
-        if self.state.get("accepting_sessions") is False:
+        maintenance = self._maintenance()
+        if maintenance is not None:
+            reason = maintenance.get("reason")
+            if isinstance(reason, str) and reason.strip():
+                parts.append(self.t("oos_maintenance_reason",  # the text ends the sentence
+                                    reason=reason.strip().rstrip(".")))
+        elif self.state.get("accepting_sessions") is False:
             parts.append(self.t("oos_storage"))
         if self.state.get("meter_fault"):
             parts.append(self.t("error_meter"))
@@ -695,7 +757,8 @@ class _Builder:
         if self._readers_down():
             parts.append(self.t("oos_readers"))
         parts.append(self.t("oos_other_charger"))
-        return {"oos_title": self.t("oos_title"), "oos_detail": " ".join(parts)}
+        title = "oos_maintenance_title" if maintenance is not None else "oos_title"
+        return {"oos_title": self.t(title), "oos_detail": " ".join(parts)}
 
     def _report(self) -> dict[str, str]:
         model = self.model

@@ -95,7 +95,12 @@ def screens_by_state() -> dict[str, UiModel]:
         "error": connected(daemon_state(phase="Faulted", meter_fault="timeout")),
         "out_of_service": connected(daemon_state(accepting_sessions=False)),
         "reconnecting": UiModel(),
+        "pin": connected(daemon_state(service={"state": "pin", "technician": None,
+                                               "locked_until": None})),
+        "service": connected(daemon_state(service={"state": "active", "technician": "…1234",
+                                                   "locked_until": None})),
     }
+    models["service"].service.token = "token-from-service-login"  # ui/service_view.py
     return models
 
 

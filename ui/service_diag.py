@@ -1,0 +1,355 @@
+"""The service menu's diagnostics as text: one block of lines per section (meter,
+power unit, readers, backend link, storage, software, recent faults) and one row per
+recent session, from the `diagnostics` of the daemon's `service_diagnostics` reply
+(terminal/service.py), in the screen's language. No Kivy; ui/service_view.py puts the
+blocks into the service menu's widgets.
+
+Provides `DiagnosticsText(diagnostics, language, now)` with `section(name)` (a name of
+DIAG_SECTIONS), `session_row(session)` and `clock(iso_time)`; `recent_sessions`,
+`session_id`, `export_root` (`[service] export_allowed_root` from the diagnostics'
+config) and `parse_time`.
+
+Each section shows its known fields in words ("Serial number: X (as expected)") and
+then every other field the daemon sends, so a field added later is seen without a UI
+change: numbers on one line ("polls 8123 · unit id 1"), the rest as "name: value";
+empty fields are left out. Times are the daemon's (ISO UTC): "14:25:03 UTC" on the day
+of `now`, else "2026-11-20 14:25 UTC".
+
+On failure: a missing, malformed or oddly typed field shows as "-"; a section that
+cannot be rendered at all says so (logged), the other sections are still shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from terminal.logsetup import fields, get_logger
+from terminal.pricing.locales import get_locale
+from ui.i18n import amount, energy, format_power, supported, tr
+
+log = get_logger("ui.service")
+
+DIAG_SECTIONS = ("meter", "charger", "readers", "backend", "storage", "software", "faults")
+FAULTS_SHOWN = 6
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class DiagnosticsText:
+    def __init__(self, diagnostics: Mapping[str, Any] | None, language: str,
+                 now: datetime | None) -> None:
+        self.diag: Mapping[str, Any] = diagnostics if isinstance(diagnostics, Mapping) \
+            else {}
+        self.language = supported(language)
+        self.now = now
+
+    def t(self, key: str, **values: object) -> str:
+        return tr(key, self.language, **values)
+
+    def section(self, name: str) -> str:
+        """The lines of one section of DIAG_SECTIONS, joined by newlines."""
+        try:
+            lines = getattr(self, f"_diag_{name}")()
+        except Exception:  # one odd section must not hide the others
+            log.exception("diagnostics section could not be shown", extra=fields(section=name))
+            lines = [self.t("svc_unreadable")]
+        return "\n".join(lines) or "-"
+
+    # ---- formats ----
+
+    def yes_no(self, value: Any) -> str:
+        if value is None:
+            return "-"
+        return self.t("svc_yes" if value else "svc_no")
+
+    def number(self, value: Any, places: int) -> str:
+        number = _decimal(value)
+        if number is None:
+            return "-"
+        quantum = Decimal(1).scaleb(-places)
+        return get_locale(self.language).number(number.quantize(quantum), places)
+
+    def clock(self, value: Any) -> str:
+        """A daemon time as "14:25:03 UTC" today, else "2026-11-20 14:25 UTC"."""
+        moment = parse_time(value)
+        if moment is None:
+            return "-" if value is None else str(value)
+        moment = moment.astimezone(UTC)
+        if self.now is not None and self.now.astimezone(UTC).date() == moment.date():
+            return moment.strftime("%H:%M:%S UTC")
+        return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+    def value(self, value: Any) -> str:
+        if isinstance(value, bool) or value is None:
+            return self.yes_no(value)
+        if isinstance(value, Mapping):  # counters: {"polls": 5, "errors_by_kind": {...}}
+            parts = []
+            for key, item in value.items():
+                if isinstance(item, Mapping):
+                    parts += [f"{_label(k)} {self.value(v)}" for k, v in item.items()
+                              if not isinstance(v, Mapping | list)]
+                elif not isinstance(item, list) and item is not None:
+                    parts.append(f"{_label(key)} {self.value(item)}")
+            return ", ".join(parts)
+        if isinstance(value, list):
+            return str(len(value))
+        if isinstance(value, str) and parse_time(value) is not None and "T" in value:
+            return self.clock(value)
+        return str(value)
+
+    def rest(self, section: Mapping[str, Any], used: set[str]) -> list[str]:
+        """Every field not shown yet: counters on one line ("polls 8123 · errors 2"),
+        anything else as "name: value" (what the daemon adds later shows up too)."""
+        lines, counters = [], []
+        for key, value in section.items():
+            if key in used or isinstance(value, list) or value is None:
+                continue
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                counters.append(f"{_label(key)} {value}")
+                continue
+            text = self.value(value)
+            if text:
+                lines.append(f"{_label(key)}: {text}")
+        if counters:
+            lines.append(" · ".join(counters))
+        return lines
+
+    # ---- sections ----
+
+    def _section(self, name: str) -> Mapping[str, Any]:
+        value = self.diag.get(name)
+        return value if isinstance(value, Mapping) else {}
+
+    def _diag_meter(self) -> list[str]:
+        meter = self._section("meter")
+        used = {"model", "serial", "expected_serial", "reading", "last_reading", "fault",
+                "energy_wh", "power_w", "voltage_v", "current_a", "at"}
+        lines = [self.t("svc_meter_model", model=meter.get("model") or "-")]
+        serial, expected = meter.get("serial"), meter.get("expected_serial")
+        if expected in (None, ""):
+            lines.append(self.t("svc_meter_serial", serial=serial or "-"))
+        elif str(serial) == str(expected):
+            lines.append(self.t("svc_meter_serial_match", serial=serial))
+        else:
+            lines.append(self.t("svc_meter_serial_mismatch", serial=serial or "-",
+                                expected=expected))
+        reading = meter.get("last_reading", meter.get("reading"))
+        if not isinstance(reading, Mapping):
+            reading = meter if "energy_wh" in meter else None
+        if reading is None:
+            lines.append(self.t("svc_meter_no_reading"))
+        else:
+            energy_wh = _decimal(reading.get("energy_wh"))
+            power_w = _decimal(reading.get("power_w"))
+            lines.append(" · ".join((
+                energy(energy_wh, self.language) if energy_wh is not None else "- kWh",
+                format_power(power_w, self.language) if power_w is not None else "- kW")))
+            lines.append(f"{self.number(reading.get('voltage_v'), 1)} V · "
+                         f"{self.number(reading.get('current_a'), 1)} A")
+            lines.append(self.t("svc_meter_at", time=self.clock(reading.get("at"))))
+        lines.append(self._fault(meter.get("fault")))
+        return lines + self.rest(meter, used)
+
+    def _fault(self, fault: Any) -> str:
+        return self.t("svc_fault", fault=self.t("svc_none") if not fault else self.value(fault))
+
+    def _diag_charger(self) -> list[str]:
+        charger = self._section("charger")
+        output = charger.get("output")
+        output = output if isinstance(output, Mapping) else {}
+        commanded = charger.get("output_commanded", output.get("commanded"))
+        confirmed = charger.get("output_confirmed", output.get("confirmed"))
+        state = charger.get("state", charger.get("ev_state"))
+        lines = [self.t("svc_charger_state", state=state or "-"),
+                 self.t("svc_charger_output", commanded=self.on_off(commanded),
+                        confirmed=self.on_off(confirmed)),
+                 self._fault(charger.get("fault"))]
+        used = {"state", "ev_state", "output", "output_commanded", "output_confirmed",
+                "fault"}
+        return lines + self.rest(charger, used)
+
+    def on_off(self, value: Any) -> str:
+        if value is None:
+            return "-"
+        return self.t("svc_on" if value else "svc_off")
+
+    def _diag_readers(self) -> list[str]:
+        """{"readers": {name: {"state", "last_tap"}}, "pcsc", ...} (or {name: state})."""
+        section = self.diag.get("readers")
+        extra: list[str] = []
+        if isinstance(section, Mapping) and isinstance(section.get("readers"), Mapping):
+            extra = self.rest(section, {"readers"})
+            section = section["readers"]
+        if isinstance(section, Mapping):
+            items = list(section.items())
+        elif isinstance(section, list):
+            items = [(r.get("name", r.get("reader", "?")), r) for r in section
+                     if isinstance(r, Mapping)]
+        else:
+            items = []
+        lines = []
+        for name, reader in items:
+            if isinstance(reader, Mapping):
+                text = str(reader.get("state") or "-")
+                if reader.get("detail"):
+                    text = f"{text} ({reader['detail']})"
+                tap = reader.get("last_tap")
+                if isinstance(tap, Mapping) and tap.get("at"):
+                    text = self.t("svc_reader_last_tap", state=text,
+                                  time=self.clock(tap.get("at")),
+                                  result=tap.get("result") or "-")
+            else:
+                text = str(reader)
+            lines.append(f"{'pcscd' if name == '*' else name}: {text}")
+        return (lines or [self.t("svc_no_readers")]) + extra
+
+    def _diag_backend(self) -> list[str]:
+        backend = self._section("backend")
+        outbox = backend.get("outbox")
+        outbox = outbox if isinstance(outbox, Mapping) else {}
+        depth = backend.get("outbox_depth", outbox.get("depth"))
+        age_s = backend.get("oldest_undelivered_age_s", outbox.get("oldest_age_s"))
+        connected = backend.get("connected")
+        lines = [self.t("svc_backend_link", kind=backend.get("kind") or "-",
+                        connected=self.t("svc_connected") if connected
+                        else self.t("svc_not_connected")),
+                 self.t("svc_backend_ack", time=self.clock(backend.get("last_ack_at")))]
+        if not depth:
+            lines.append(self.t("svc_backend_outbox_empty"))
+        else:
+            lines.append(self.t("svc_backend_outbox", depth=depth, age=_age(age_s)))
+        used = {"kind", "connected", "last_ack_at", "outbox", "outbox_depth",
+                "oldest_undelivered_age_s", "oldest_undelivered_at"}
+        return lines + self.rest(backend, used)
+
+    def _diag_storage(self) -> list[str]:
+        storage = self._section("storage")
+        size = storage.get("database_bytes", storage.get("db_size_bytes"))
+        lines = [self.t("svc_storage_db", size=self.bytes(size)),
+                 self.t("svc_storage_free", size=self.bytes(storage.get("free_bytes"))),
+                 self.t("svc_storage_dir", path=storage.get("state_dir") or "-")]
+        used = {"database_bytes", "db_size_bytes", "free_bytes", "state_dir"}
+        return lines + self.rest(storage, used)
+
+    def bytes(self, value: Any) -> str:
+        number = _decimal(value)
+        if number is None:
+            return "-"
+        for unit, scale in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+            if abs(number) >= scale:
+                return f"{self.number(number / scale, 1)} {unit}"
+        return f"{int(number)} B"
+
+    def _diag_software(self) -> list[str]:
+        software = self._section("software")
+        lines = [self.t("svc_software_version", version=software.get("version") or "-"),
+                 self.t("svc_python_version", version=software.get("python") or "-")]
+        return lines + self.rest(software, {"version", "python"})
+
+    def _diag_faults(self) -> list[str]:
+        faults = self.diag.get("recent_faults", self.diag.get("faults"))
+        if not isinstance(faults, list) or not faults:
+            return [self.t("svc_no_faults")]
+        items = [f for f in faults if isinstance(f, Mapping)]
+        moments = [parse_time(f.get("at")) or _EPOCH for f in items]
+        if _EPOCH not in moments:  # every fault has its time: newest first
+            pairs = sorted(zip(moments, range(len(items)), strict=True), reverse=True)
+            items = [items[index] for _, index in pairs]
+        lines = []
+        for fault in items[:FAULTS_SHOWN]:  # {"at", "source", "event", "fault"}
+            head = [self.clock(fault.get("at")), fault.get("source"),
+                    fault.get("event", fault.get("kind"))]
+            detail = fault.get("fault", fault.get("detail"))
+            text = " ".join(str(part) for part in head if part)
+            lines.append(f"{text}: {detail}" if detail else text)
+        if len(items) > FAULTS_SHOWN:
+            lines.append(self.t("svc_more", count=len(items) - FAULTS_SHOWN))
+        return lines
+
+    # ---- sessions ----
+
+    def session_row(self, session: Mapping[str, Any]) -> str:
+        """Two lines: "13:02:11 UTC · 42.316 kWh · 24.97 EUR", "StoppedByEV · 5b0e6a6e"."""
+        started = session.get("started_at") or session.get("opened_at")
+        energy_wh = _decimal(session.get("energy_wh"))
+        total = session.get("total")
+        currency = session.get("currency")
+        if isinstance(total, Mapping):  # {"incl_vat", "currency"}
+            currency = total.get("currency", currency)
+            total = total.get("incl_vat", total.get("amount"))
+        total_amount = _decimal(total)
+        if total_amount is not None and isinstance(currency, str):
+            total_text = amount(total_amount, currency, self.language)
+        else:
+            total_text = "-" if total is None else str(total)
+        first = " · ".join((self.clock(started),
+                            energy(energy_wh, self.language) if energy_wh is not None
+                            else "- kWh", total_text))
+        reason = session.get("stop_reason") or session.get("phase") or "-"
+        short_id = (session_id(session) or "-")[:8]
+        return f"{first}\n{reason} · {short_id}"
+
+
+def recent_sessions(diagnostics: Mapping[str, Any] | None, limit: int = 10
+                    ) -> list[Mapping[str, Any]]:
+    """The diagnostics' `recent_sessions` (newest first, as the daemon lists them)."""
+    if not isinstance(diagnostics, Mapping):
+        return []
+    sessions = diagnostics.get("recent_sessions", diagnostics.get("sessions"))
+    if not isinstance(sessions, list):
+        return []
+    return [s for s in sessions if isinstance(s, Mapping)][:limit]
+
+
+def export_root(diagnostics: Mapping[str, Any] | None) -> str | None:
+    """`[service] export_allowed_root` from the diagnostics' config, when shown there."""
+    config = (diagnostics or {}).get("config")
+    service = config.get("service") if isinstance(config, Mapping) else None
+    root = service.get("export_allowed_root") if isinstance(service, Mapping) else None
+    return root if isinstance(root, str) and root.startswith("/") else None
+
+
+def session_id(session: Mapping[str, Any]) -> str | None:
+    """A recent session's id (`id`, or `session_id`)."""
+    value = session.get("session_id", session.get("id"))
+    return value if isinstance(value, str) and value else None
+
+
+def _label(key: Any) -> str:
+    return str(key).replace("_", " ")
+
+
+def _age(seconds: Any) -> str:
+    value = _decimal(seconds)
+    if value is None:
+        return "-"
+    whole = int(value)
+    if whole < 120:
+        return f"{whole} s"
+    if whole < 7200:
+        return f"{whole // 60} min"
+    return f"{whole // 3600} h"
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() else None
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An aware datetime from the daemon's ISO UTC text; None when absent or malformed."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
