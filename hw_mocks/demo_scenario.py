@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from hw_mocks.demo_stack import DemoStack
-from hw_mocks.rig import RigError
+from hw_mocks.rig import Rig, RigError
 from hw_mocks.ui_process import UiProcess
 
 LANGUAGES = ("en", "de", "fr", "nl")
@@ -62,6 +62,24 @@ class Scenario:
         assert self.stack.screen is not None
         return self.stack.screen
 
+    @property
+    def rig(self) -> Rig:
+        assert self.stack.rig is not None
+        return self.stack.rig
+
+    def accepted(self, card: str) -> dict[str, Any]:
+        """Tap `card`; its `tap` event, which must say accepted."""
+        tap = self.stack.tap(card)
+        if tap["result"] != "accepted":
+            raise RigError(f"card {card} was not accepted: {tap}")
+        return tap
+
+    def charge(self, energy_wh: int) -> None:
+        """Plug the car in and wait until it has taken `energy_wh`."""
+        self.stack.plug()
+        self.rig.wait_phase("Charging", timeout_s=20)
+        self.wait_energy(energy_wh)
+
     # ---- screens -------------------------------------------------------------------------
 
     def set_language(self, language: str) -> dict[str, Any]:
@@ -86,14 +104,12 @@ class Scenario:
         return dumps
 
     def wait_energy(self, energy_wh: int, timeout_s: float = 60) -> None:
-        assert self.stack.rig is not None
-        self.stack.rig.wait_for(f"{energy_wh} Wh delivered", lambda: Decimal(
-            self.stack.rig.state()["energy_wh"] or 0) >= energy_wh, timeout_s)  # type: ignore[union-attr]
+        self.rig.wait_for(f"{energy_wh} Wh delivered", lambda: Decimal(
+            self.rig.state()["energy_wh"] or 0) >= energy_wh, timeout_s)
 
     def receipt(self, session_id: str, name: str) -> Dumps:
         """Unplugged: the receipt screen, then the driver presses Done."""
-        rig = self.stack.rig
-        assert rig is not None
+        rig = self.rig
         rig.wait_phase("Available", timeout_s=30)
         dumps = self.shoot(name, "receipt")
         for language in self.languages:
@@ -111,15 +127,10 @@ class Scenario:
 
     def rfid_session(self) -> dict[str, Any]:
         self.say("Session 1: a charge card, the battery fills up, the idle fee accrues")
-        rig = self.stack.rig
-        assert rig is not None
-        tap = self.stack.tap("rfid-7")
-        if tap["result"] != "accepted":
-            raise RigError(f"the charge card was not accepted: {tap}")
+        rig = self.rig
+        tap = self.accepted("rfid-7")
         approved = self.shoot("rfid-approved", "authorising")
-        self.stack.plug()
-        rig.wait_phase("Charging", timeout_s=20)
-        self.wait_energy(2000)
+        self.charge(2000)
         charging = self.shoot("rfid-charging", "charging")
         rig.wait_phase("Finishing", timeout_s=90)
         finishing = self.shoot("rfid-finishing", "finishing")
@@ -131,22 +142,16 @@ class Scenario:
                 "finishing": finishing, "idle_fee": accruing, "receipt": receipt}
 
     def _wait_idle_fee(self) -> None:
-        rig = self.stack.rig
-        assert rig is not None
+        rig = self.rig
         rig.wait_for("the idle fee accruing", lambda: (rig.state().get("idle") or {}).get(
             "accruing"), 60)
 
     def card_session(self) -> dict[str, Any]:
         self.say("Session 2: a bank card, pre-authorised; the driver presses Stop")
-        rig = self.stack.rig
-        assert rig is not None
-        tap = self.stack.tap("visa")
-        if tap["result"] != "accepted":
-            raise RigError(f"the bank card was not accepted: {tap}")
+        rig = self.rig
+        tap = self.accepted("visa")
         approved = self.shoot("card-approved", "authorising")
-        self.stack.plug()
-        rig.wait_phase("Charging", timeout_s=20)
-        self.wait_energy(3000)
+        self.charge(3000)
         charging = self.shoot("card-charging", "charging")
         self.ui.press("stop")
         rig.wait_phase("Finishing", timeout_s=20)
@@ -166,19 +171,14 @@ class Scenario:
 
     def offline_period(self) -> dict[str, Any]:
         self.say("The network goes away: charge cards still work, bank cards cannot")
-        rig = self.stack.rig
-        assert rig is not None
+        rig = self.rig
         self.stack.offline()
         idle = self.shoot("offline-idle", "idle")
         refused = self.stack.tap("mastercard")
         refused_dumps = self.shoot("offline-card-refused", "authorising")
         self._back_to_idle()
-        tap = self.stack.tap("rfid-7")
-        if tap["result"] != "accepted":
-            raise RigError(f"the cached charge card was not accepted offline: {tap}")
-        self.stack.plug()
-        rig.wait_phase("Charging", timeout_s=20)
-        self.wait_energy(1500)
+        tap = self.accepted("rfid-7")  # on the local list: works offline
+        self.charge(1500)
         charging = self.shoot("offline-charging", "charging", (self.home_language,))
         self.stack.online()
         stop = self.stack.tap("rfid-7")
@@ -190,15 +190,12 @@ class Scenario:
 
     def app_session(self) -> dict[str, Any]:
         self.say("Session by app: the driver scans the QR code on the screen")
-        rig = self.stack.rig
-        assert rig is not None
+        rig = self.rig
         before = self.ui.dump()
         answer = self.stack.app_start()
         if not answer.get("ok"):
             raise RigError(f"the remote start was refused: {answer}")
-        self.stack.plug()
-        rig.wait_phase("Charging", timeout_s=20)
-        self.wait_energy(1000)
+        self.charge(1000)
         session_id = rig.state()["session_id"]
         charging = self.shoot("app-charging", "charging", (self.home_language,))
         self.ui.press("stop")
@@ -225,14 +222,9 @@ class Scenario:
 
     def faults(self) -> dict[str, Any]:
         self.say("The meter stops answering mid-session; later the power stage reports a fault")
-        rig = self.stack.rig
-        assert rig is not None
-        tap = self.stack.tap("rfid-4")
-        if tap["result"] != "accepted":
-            raise RigError(f"the charge card was not accepted: {tap}")
-        self.stack.plug()
-        rig.wait_phase("Charging", timeout_s=20)
-        self.wait_energy(500)
+        rig = self.rig
+        tap = self.accepted("rfid-4")
+        self.charge(500)
         rig.ev("fault", kind="no_reply")
         rig.wait_phase("Faulted", timeout_s=20)
         error = self.shoot("meter-fault", "error")
@@ -247,8 +239,7 @@ class Scenario:
 
     def daemon_restart(self) -> dict[str, Any]:
         self.say("The terminal's daemon restarts: the screen says so and comes back")
-        rig = self.stack.rig
-        assert rig is not None
+        rig = self.rig
         rig.kill_daemon()
         away = self.ui.wait_screen("reconnecting", timeout_s=15)
         self._count += 1

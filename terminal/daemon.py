@@ -58,6 +58,7 @@ from terminal.identification import Identification
 from terminal.localapi import LocalApi, RequestError
 from terminal.logsetup import fields, get_logger
 from terminal.money import optional_amount
+from terminal.payment import scrub
 from terminal.pricing import (
     RunningPricer,
     Sample,
@@ -791,7 +792,7 @@ class Daemon:
         if category not in PROBLEM_CATEGORIES:
             raise RequestError(f"category: expected one of {', '.join(PROBLEM_CATEGORIES)}, "
                                f"got {category!r}")
-        detail = {"by": "driver", "category": category, "text": text.strip(),
+        detail = {"by": "driver", "category": category, "text": scrub(text.strip()),
                   "session_id": self.state.session_id, "phase": self.state.phase.value}
         audit_id = await self.store.call(self.store.store.add_audit, "problem_report",
                                          detail, self.clock.now())

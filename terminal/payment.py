@@ -59,6 +59,31 @@ def luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
+PAN_CANDIDATE = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
+
+
+def card_numbers_in(text: str) -> list[str]:
+    """Runs of 13 to 19 digits (spaces or dashes allowed between them) that pass the
+    Luhn check: what could be a card number."""
+    found = []
+    for match in PAN_CANDIDATE.finditer(text):
+        digits = re.sub(r"[ -]", "", match.group())
+        if 13 <= len(digits) <= 19 and luhn_ok(digits):
+            found.append(match.group())
+    return found
+
+
+def scrub(text: str) -> str:
+    """`text` with anything that could be a card number replaced: free text from a
+    driver or a log never carries one onwards."""
+    def replace(match: re.Match[str]) -> str:
+        digits = re.sub(r"[ -]", "", match.group())
+        return "[number removed]" if 13 <= len(digits) <= 19 and luhn_ok(digits) \
+            else match.group()
+
+    return PAN_CANDIDATE.sub(replace, text)
+
+
 @dataclass(frozen=True)
 class CardData:
     pan: str = field(repr=False)

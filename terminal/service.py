@@ -63,6 +63,7 @@ from terminal.clock import iso_utc
 from terminal.config import Config
 from terminal.localapi import LocalApi, RequestError
 from terminal.logsetup import fields, get_logger
+from terminal.payment import card_numbers_in, scrub
 from terminal.session import StopReason, StopRequested
 
 if TYPE_CHECKING:
@@ -97,7 +98,6 @@ MASK = "***"
 # string config values whose key names one of these are secrets (paths are shown)
 SECRET_NAME = re.compile(r"key|pin|token|secret|password|technician")
 PATH_SUFFIXES = ("_file", "_path", "_dir", "_root")
-PAN_CANDIDATE = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
 
 
 # ---- PINs ------------------------------------------------------------------------------------
@@ -241,37 +241,6 @@ def render_toml(sections: dict[str, dict[str, Any]], header: str = "") -> str:
                 text = json.dumps(str(value))
             lines.append(f"{key} = {text}")
     return "\n".join(lines) + "\n"
-
-
-def luhn_ok(digits: str) -> bool:
-    total = 0
-    for i, char in enumerate(reversed(digits)):
-        d = int(char)
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
-def card_numbers_in(text: str) -> list[str]:
-    """Runs of 13 to 19 digits (spaces or dashes allowed between them) that pass the
-    Luhn check: what could be a card number."""
-    found = []
-    for match in PAN_CANDIDATE.finditer(text):
-        digits = re.sub(r"[ -]", "", match.group())
-        if 13 <= len(digits) <= 19 and luhn_ok(digits):
-            found.append(match.group())
-    return found
-
-
-def scrub(text: str) -> str:
-    """`text` with anything that could be a card number replaced."""
-    def replace(match: re.Match[str]) -> str:
-        digits = re.sub(r"[ -]", "", match.group())
-        return "[number removed]" if 13 <= len(digits) <= 19 and luhn_ok(digits) \
-            else match.group()
-
-    return PAN_CANDIDATE.sub(replace, text)
 
 
 def scrub_json(value: Any) -> Any:
@@ -1016,8 +985,9 @@ class Service:
                       f"counter moved {delta_wh} Wh")
 
     async def _action_export(self, request: dict[str, Any], login: Login) -> dict[str, Any]:
-        folder = _string(request, "folder", 4096)
         root = Path(self.config.export_allowed_root).resolve()
+        folder = (_string(request, "folder", 4096) if request.get("folder") is not None
+                  else str(root))  # default: the USB stick's mount point itself
         target = Path(folder)
         if not target.is_absolute() or not target.resolve().is_relative_to(root):
             raise RequestError(f"folder: {folder} is not under export_allowed_root {root}")

@@ -42,6 +42,19 @@ def test_a_problem_report_is_audited_and_queued_for_the_backend(tmp_path):
     run(tmp_path, body)
 
 
+def test_a_card_number_typed_into_a_problem_report_never_reaches_the_journal(tmp_path):
+    async def body(daemon: Daemon, commands: Commands, clock: FakeClock) -> None:
+        await daemon._api_report_problem({"text": "charged twice on 4111 1111 1111 1111, "
+                                                  "ref 1234567890123"})
+        queued, = [m for m in daemon.store.store.outbox() if m.kind == "Audit"]
+        assert queued.payload["detail"]["text"] == ("charged twice on [number removed], "
+                                                    "ref 1234567890123")  # not Luhn-valid
+        database = b"".join(p.read_bytes() for p in daemon.store.store.path.parent.glob("*"))
+        assert b"4111" not in database
+
+    run(tmp_path, body)
+
+
 @pytest.mark.parametrize(("request_", "field"), [
     ({}, "text"), ({"text": "   "}, "text"), ({"text": "x" * 501}, "text"),
     ({"text": 5}, "text"), ({"text": "broken", "category": "weather"}, "category"),
