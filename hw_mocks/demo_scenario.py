@@ -18,6 +18,8 @@ language buttons as a driver would), saving `NN-name-LANG.png`, and returns the 
 - `app_session()`: the QR code on the idle screen starts a session from the phone
 - `faults()`: the meter fails mid-session (error screen, the receipt bills the last good
   reading), then the power stage reports a fault between sessions (out of order)
+- `technician()`: card + PIN on the screen, diagnostics, sessions, meter self-check,
+  export to the USB folder, out of service and back
 - `report_problem()`, `daemon_restart()` (the screen says
   "reconnecting" and comes back)
 Each step returns what it saw; `receipts` collects every receipt text.
@@ -237,6 +239,72 @@ class Scenario:
         self._back_to_idle()
         return {"tap": tap, "error": error, "receipt": receipt, "out_of_order": out_of_order}
 
+    def technician(self) -> dict[str, Any]:
+        """A technician logs in with card + PIN on the screen, reads the diagnostics,
+        runs the meter self-check, exports a bundle, takes the charger out of service
+        and, after logging in again, back."""
+        from hw_mocks.demo_stack import TECHNICIAN_CARD, TECHNICIAN_PIN
+
+        self.say("A technician: card + PIN, diagnostics, self-check, export, out of service")
+        ui = self.ui
+        tap = self.stack.tap(TECHNICIAN_CARD)
+        ui.wait_screen("pin")
+        self._type_pin("0000")
+        wrong = ui.wait_for("the wrong PIN message", lambda d: "4" in d["widgets"].get(
+            "pin_message", ""))
+        pin_shot = self._shoot_one("service-pin", wrong)
+        self._type_pin(TECHNICIAN_PIN)
+        diag = ui.wait_for("the diagnostics", lambda d: d["screen"] == "service" and
+                           "20260001" in d["widgets"].get("svc_diag_meter", ""))
+        diag_shot = self._shoot_one("service-diagnostics", diag)
+        ui.press("svc_tab_sessions")
+        sessions = ui.wait_for("the sessions", lambda d: d.get("service_tab") == "sessions"
+                               and "svc_receipt_0" in d["buttons"])
+        ui.press("svc_receipt_0")
+        receipt = ui.wait_for("a receipt", lambda d: "kWh" in d["widgets"].get(
+            "svc_receipt_text", ""))
+        self._shoot_one("service-sessions", receipt)
+        ui.press("svc_tab_actions")
+        ui.wait_for("the actions", lambda d: d.get("service_tab") == "actions")
+        ui.press("svc_selfcheck")
+        selfcheck = ui.wait_for("the self-check", lambda d: "serial" in d["widgets"].get(
+            "svc_action_detail", ""), 30)
+        ui.press("svc_export")
+        export = ui.wait_for("the export", lambda d: "evterm-diag-" in d["widgets"].get(
+            "svc_status", ""), 30)
+        ui.press("svc_out_of_service")
+        ui.wait_for("in service offered", lambda d: "svc_in_service" in d["buttons"])
+        actions = self._shoot_one("service-actions", ui.dump())
+        ui.press("svc_logout")
+        out_of_order = self.shoot("out-of-service-maintenance", "out_of_service")
+        refused = self.stack.tap("rfid-7")
+        self.stack.tap(TECHNICIAN_CARD)
+        ui.wait_screen("pin")
+        self._type_pin(TECHNICIAN_PIN)
+        ui.wait_screen("service")
+        ui.press("svc_tab_actions")
+        ui.wait_for("in service offered", lambda d: "svc_in_service" in d["buttons"])
+        ui.press("svc_in_service")
+        ui.wait_for("out of service offered", lambda d: "svc_out_of_service" in d["buttons"])
+        ui.press("svc_logout")
+        back = ui.wait_screen("idle")
+        return {"tap": tap, "wrong_pin": wrong, "pin_shot": pin_shot, "diagnostics": diag,
+                "diag_shot": diag_shot, "sessions": sessions, "receipt": receipt,
+                "selfcheck": selfcheck, "export": export, "actions": actions,
+                "out_of_order": out_of_order, "refused_while_out": refused, "back": back}
+
+    def _type_pin(self, pin: str) -> None:
+        for digit in pin:
+            self.ui.press(f"pin_{digit}")
+        self.ui.press("pin_ok")
+
+    def _shoot_one(self, name: str, dump: dict[str, Any]) -> str:
+        """A staff screen (English only, no language bar): one screenshot."""
+        self._count += 1
+        path = self.ui.screenshot(self.shots / f"{self._count:02d}-{name}-{dump['language']}.png")
+        self.say(f"  screen {name}: {path.name}")
+        return str(path)
+
     def daemon_restart(self) -> dict[str, Any]:
         self.say("The terminal's daemon restarts: the screen says so and comes back")
         rig = self.rig
@@ -263,6 +331,7 @@ class Scenario:
         self.app_session()
         self.report_problem()
         self.faults()
+        self.technician()
         self.daemon_restart()
         self.say(f"Scenario done in {time.monotonic() - started:.0f} s; "
                  f"{self._count} screenshots in {self.shots}")

@@ -41,6 +41,8 @@ from hw_mocks.xvfb import Xvfb
 DEMO_TARIFF = REPO / "examples" / "tariffs" / "de_dc_hpc_demo.json"
 STATION_ID = "DE*EVT*E0001*1"
 TECHNICIAN_ID = "04AABBCCDDEEFF"
+TECHNICIAN_CARD = f"rfid:{TECHNICIAN_ID}"
+TECHNICIAN_PIN = "2468"  # the demo's only: set with `evterm service set-pin` in the field
 # The CSMS's token list: what charge cards it knows.
 TOKENS = (
     {"id_token": "04A1B2C3D4E5F6", "status": "Accepted"},          # card rfid-7
@@ -67,6 +69,7 @@ class DemoStack:
     with_ui: bool = True
     language: str | None = None
     ui: dict[str, object] = field(default_factory=dict)  # more [ui] settings
+    service: dict[str, object] = field(default_factory=dict)  # more [service] settings
     broker: Broker | None = None
     pcscd: PcscdHandle | None = None
     backend: BackendMqttProcess | None = None
@@ -74,6 +77,7 @@ class DemoStack:
     screen: UiProcess | None = None
     xvfb: Xvfb | None = None
     events: Subscriber | None = None
+    usb: Path | None = None
     _left_at_s: float = 0.0
 
     def start(self) -> DemoStack:
@@ -83,6 +87,12 @@ class DemoStack:
         self.pcscd.start()
         self.backend = BackendMqttProcess(self.folder / "bk", self.broker, TOKENS)
         self.backend.start()
+        from terminal.service import set_pin
+
+        pins_file = self.folder / "pins.json"
+        set_pin(pins_file, TECHNICIAN_ID, TECHNICIAN_PIN)
+        self.usb = self.folder / "usb"  # stands for a USB stick's mount point
+        self.usb.mkdir(exist_ok=True)
         token_key = self.folder / "token.key"
         token_key.write_text(os.urandom(32).hex())
         token_key.chmod(0o600)
@@ -95,8 +105,11 @@ class DemoStack:
                         "mqtt_port": self.broker.port,
                         "operator_key_file": str(self.backend.operator_public),
                         "request_timeout_s": 3.0, "reconnect_max_s": 1},
-            "auth": {"technician_ids": [TECHNICIAN_ID]},
+            "auth": {"technician_ids": TECHNICIAN_ID},
             "ui": {**UI_SETTINGS, **self.ui},
+            "service": {"pins_file": str(pins_file), "export_allowed_root": str(self.usb),
+                        "pin_window_s": 600, "idle_logout_s": 3600,  # the clock runs fast
+                        "log_file": str(self.folder / "rig" / "daemon.log"), **self.service},
         }
         self.rig = Rig(self.folder / "rig", speed=self.speed, tariff_file=DEMO_TARIFF,
                        poll_interval_s=1.0, operator="Autobahn Fast Charge GmbH", extra=extra)
@@ -180,20 +193,27 @@ class DemoStack:
         return dict(reply.get("answer") or {})
 
     def wait_delivered(self, timeout_s: float = 30.0) -> dict[str, Any]:
-        """Wait until the terminal's outbox is empty; the backend's view of the events."""
+        """Wait until every message in the terminal's outbox is delivered and known to the
+        backend (the broker's PUBACK comes before the backend has it); the backend's view
+        of the events."""
         from terminal.store import Store
 
         assert self.rig is not None and self.backend is not None
+        backend = self.backend
 
-        def pending() -> bool:
+        def arrived() -> dict[str, Any] | None:
             store = Store.open(self.rig.database, create=False)  # type: ignore[union-attr]
             try:
-                return not store.outbox(pending_only=True)
+                messages = store.outbox()
             finally:
                 store.close()
+            if any(m.delivered_at is None for m in messages):
+                return None
+            view = backend.admin("events", station_id=STATION_ID)
+            known = {e["idempotency_key"] for e in view["events"]}
+            return view if {m.idempotency_key for m in messages} <= known else None
 
-        self.rig.wait_for("every message delivered to the backend", pending, timeout_s)
-        return self.backend.admin("events", station_id=STATION_ID)
+        return dict(self.rig.wait_for("every message at the backend", arrived, timeout_s))
 
     def close(self) -> None:
         for step in (self._close_ui, self._close_events, self._close_rig, self._close_backend,

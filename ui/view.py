@@ -745,7 +745,9 @@ class _Builder:
         maintenance = self._maintenance()
         if maintenance is not None:
             reason = maintenance.get("reason")
-            if isinstance(reason, str) and reason.strip():
+            # the screen's own reason is what the title says already (and only English):
+            # a reason typed over SSH is shown as written
+            if isinstance(reason, str) and reason.strip() not in ("", staff.OUT_OF_SERVICE_REASON):
                 parts.append(self.t("oos_maintenance_reason",  # the text ends the sentence
                                     reason=reason.strip().rstrip(".")))
         elif self.state.get("accepting_sessions") is False:

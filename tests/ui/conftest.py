@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from hw_mocks.demo_scenario import Scenario
+from hw_mocks.demo_stack import DemoStack
 from hw_mocks.rig import Rig
 from hw_mocks.ui_process import UiError, UiProcess
 from hw_mocks.xvfb import Xvfb, XvfbError
@@ -91,4 +93,20 @@ def ui_process(xvfb: Xvfb) -> Iterator[Callable[..., UiHandle]]:
     for handle in started:
         handle.stop()
     for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def scenario() -> Iterator[Scenario]:
+    folder = Path(tempfile.mkdtemp(prefix="evui-"))  # short: socket paths < 108 bytes
+    stack = DemoStack(folder / "s", speed=30.0, ui_size="800x480")
+    try:
+        stack.start()
+        yield Scenario(stack, folder / "shots")
+    except BaseException:
+        if stack.screen is not None:
+            print(stack.screen.log_tail())
+        raise
+    finally:
+        stack.close()
         shutil.rmtree(folder, ignore_errors=True)

@@ -8,19 +8,13 @@ the daemon computed, in the language's format."""
 from __future__ import annotations
 
 import re
-import shutil
 import struct
-import tempfile
 import zlib
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from hw_mocks.demo_scenario import LANGUAGES, Scenario
-from hw_mocks.demo_stack import DemoStack
+from hw_mocks.demo_scenario import LANGUAGES
 from terminal.driver_texts import driver_message
 
 DECIMAL_SEP = {"en": ".", "de": ",", "fr": ",", "nl": ","}
@@ -60,22 +54,6 @@ def assert_photographed(dumps: dict[str, dict[str, Any]], size: tuple[int, int] 
         assert variety > 8, f"{dump['file']} looks blank"
         assert dump["language"] == language
         assert all(isinstance(text, str) for text in dump["widgets"].values())
-
-
-@pytest.fixture
-def scenario() -> Iterator[Scenario]:
-    folder = Path(tempfile.mkdtemp(prefix="evui-"))  # short: socket paths < 108 bytes
-    stack = DemoStack(folder / "s", speed=30.0, ui_size="800x480")
-    try:
-        stack.start()
-        yield Scenario(stack, folder / "shots")
-    except BaseException:
-        if stack.screen is not None:
-            print(stack.screen.log_tail())
-        raise
-    finally:
-        stack.close()
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_idle_screen_shows_every_price_and_the_ways_to_pay_in_four_languages(scenario):

@@ -570,6 +570,13 @@ def test_drivers_see_out_of_service_maintenance_with_the_reason(language, title,
     assert {"report", "lang_en"} <= set(view.buttons)  # the driver's bar is back
 
 
+def test_the_screens_own_reason_is_not_repeated_to_drivers():
+    """The touchscreen's "Maintenance" is what the title says, and English only."""
+    out = {"since": "2026-11-21T14:25:00Z", "by": "\u20261234", "reason": "Maintenance"}
+    view = build_view(model_with(daemon_state(out_of_service=out, language="de")), 1.0)
+    assert view.texts["oos_detail"] == tr("oos_other_charger", "de")
+
+
 def test_an_active_login_elsewhere_leaves_the_drivers_screen():
     """Logged in over SSH: this screen holds no token and stays the driver's."""
     model = model_with(daemon_state("active"))
