@@ -169,7 +169,8 @@ HELP = """Control panel (the car, the cards, the network):
   plug | unplug                 the car's cable
   tap CARD                      present a card: visa, mastercard, amex, visa-declined,
                                 visa-expired, rfid-7 (charge card), rfid-10 (blocked),
-                                04AABBCCDDEEFF is the technician card: tap rfid:04AABBCCDDEEFF
+                                the technician card: tap rfid:04AABBCCDDEEFF, then the
+                                PIN 2468 on the screen (or evterm service login over SSH)
   app                           the driver scans the QR code and starts from the phone
   offline | online              the network goes away / comes back
   fault KIND [CODE]             no_reply, garbage, charger_error (code 1-6), ...; clear
