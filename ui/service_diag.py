@@ -7,7 +7,7 @@ blocks into the service menu's widgets.
 Provides `DiagnosticsText(diagnostics, language, now)` with `section(name)` (a name of
 DIAG_SECTIONS), `session_row(session)` and `clock(iso_time)`; `recent_sessions`,
 `session_id`, `export_root` (`[service] export_allowed_root` from the diagnostics'
-config) and `parse_time`.
+config).
 
 Each section shows its known fields in words ("Serial number: X (as expected)") and
 then every other field the daemon sends, so a field added later is seen without a UI
@@ -23,12 +23,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from terminal.logsetup import fields, get_logger
 from terminal.pricing.locales import get_locale
 from ui.i18n import amount, energy, format_power, supported, tr
+from ui.values import decimal_of, time_of
 
 log = get_logger("ui.service")
 
@@ -65,7 +66,7 @@ class DiagnosticsText:
         return self.t("svc_yes" if value else "svc_no")
 
     def number(self, value: Any, places: int) -> str:
-        number = _decimal(value)
+        number = decimal_of(value)
         if number is None:
             return "-"
         quantum = Decimal(1).scaleb(-places)
@@ -73,7 +74,7 @@ class DiagnosticsText:
 
     def clock(self, value: Any) -> str:
         """A daemon time as "14:25:03 UTC" today, else "2026-11-20 14:25 UTC"."""
-        moment = parse_time(value)
+        moment = time_of(value)
         if moment is None:
             return "-" if value is None else str(value)
         moment = moment.astimezone(UTC)
@@ -95,7 +96,7 @@ class DiagnosticsText:
             return ", ".join(parts)
         if isinstance(value, list):
             return str(len(value))
-        if isinstance(value, str) and parse_time(value) is not None and "T" in value:
+        if isinstance(value, str) and time_of(value) is not None and "T" in value:
             return self.clock(value)
         return str(value)
 
@@ -141,8 +142,8 @@ class DiagnosticsText:
         if reading is None:
             lines.append(self.t("svc_meter_no_reading"))
         else:
-            energy_wh = _decimal(reading.get("energy_wh"))
-            power_w = _decimal(reading.get("power_w"))
+            energy_wh = decimal_of(reading.get("energy_wh"))
+            power_w = decimal_of(reading.get("power_w"))
             lines.append(" · ".join((
                 energy(energy_wh, self.language) if energy_wh is not None else "- kWh",
                 format_power(power_w, self.language) if power_w is not None else "- kW")))
@@ -234,7 +235,7 @@ class DiagnosticsText:
         return lines + self.rest(storage, used)
 
     def bytes(self, value: Any) -> str:
-        number = _decimal(value)
+        number = decimal_of(value)
         if number is None:
             return "-"
         for unit, scale in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
@@ -253,7 +254,7 @@ class DiagnosticsText:
         if not isinstance(faults, list) or not faults:
             return [self.t("svc_no_faults")]
         items = [f for f in faults if isinstance(f, Mapping)]
-        moments = [parse_time(f.get("at")) or _EPOCH for f in items]
+        moments = [time_of(f.get("at")) or _EPOCH for f in items]
         if _EPOCH not in moments:  # every fault has its time: newest first
             pairs = sorted(zip(moments, range(len(items)), strict=True), reverse=True)
             items = [items[index] for _, index in pairs]
@@ -273,13 +274,13 @@ class DiagnosticsText:
     def session_row(self, session: Mapping[str, Any]) -> str:
         """Two lines: "13:02:11 UTC · 42.316 kWh · 24.97 EUR", "StoppedByEV · 5b0e6a6e"."""
         started = session.get("started_at") or session.get("opened_at")
-        energy_wh = _decimal(session.get("energy_wh"))
+        energy_wh = decimal_of(session.get("energy_wh"))
         total = session.get("total")
         currency = session.get("currency")
         if isinstance(total, Mapping):  # {"incl_vat", "currency"}
             currency = total.get("currency", currency)
             total = total.get("incl_vat", total.get("amount"))
-        total_amount = _decimal(total)
+        total_amount = decimal_of(total)
         if total_amount is not None and isinstance(currency, str):
             total_text = amount(total_amount, currency, self.language)
         else:
@@ -322,7 +323,7 @@ def _label(key: Any) -> str:
 
 
 def _age(seconds: Any) -> str:
-    value = _decimal(seconds)
+    value = decimal_of(seconds)
     if value is None:
         return "-"
     whole = int(value)
@@ -333,23 +334,6 @@ def _age(seconds: Any) -> str:
     return f"{whole // 3600} h"
 
 
-def _decimal(value: Any) -> Decimal | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        return None
-    return number if number.is_finite() else None
 
 
-def parse_time(value: Any) -> datetime | None:
-    """An aware datetime from the daemon's ISO UTC text; None when absent or malformed."""
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 

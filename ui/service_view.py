@@ -49,10 +49,10 @@ from ui.service_diag import (
     DIAG_SECTIONS,
     DiagnosticsText,
     export_root,
-    parse_time,
     recent_sessions,
     session_id,
 )
+from ui.values import time_of
 
 log = get_logger("ui.service")
 
@@ -475,9 +475,9 @@ def locked_for_s(state: Mapping[str, Any]) -> int | None:
     if service_state(state) != "locked":
         return None
     service = state.get("service")
-    until = parse_time(service.get("locked_until")) if isinstance(service, Mapping) \
+    until = time_of(service.get("locked_until")) if isinstance(service, Mapping) \
         else None
-    now = parse_time(state.get("now"))
+    now = time_of(state.get("now"))
     if until is None or now is None:
         return None
     return max(1, math.ceil((until - now).total_seconds()))
@@ -500,7 +500,7 @@ class _Menu:
         self.language = supported(language)
         self.now_s = now_s
         self.loading = not svc.diagnostics
-        now = parse_time(svc.diagnostics_at) or parse_time(state.get("now"))
+        now = time_of(svc.diagnostics_at) or time_of(state.get("now"))
         self.text = DiagnosticsText(svc.diagnostics, self.language, now)
         self.sessions = recent_sessions(svc.diagnostics, SESSION_ROWS)
 

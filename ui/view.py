@@ -39,8 +39,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from terminal.driver_texts import driver_message
@@ -56,6 +55,7 @@ from ui.i18n import (
     language_name,
     tr,
 )
+from ui.values import decimal_of, time_of
 
 log = get_logger("ui.view")
 
@@ -552,14 +552,14 @@ class _Builder:
         return "EUR"
 
     def _amount(self, value: Any) -> str:
-        return amount(_decimal(value) or Decimal(0), self._currency(), self.language)
+        return amount(decimal_of(value) or Decimal(0), self._currency(), self.language)
 
     def _energy_wh(self) -> Decimal:
-        return _decimal(self.state.get("energy_wh")) or Decimal(0)
+        return decimal_of(self.state.get("energy_wh")) or Decimal(0)
 
     def _cost_incl_vat(self) -> Decimal:
         cost = self.state.get("cost")
-        return (_decimal(cost.get("incl_vat")) if isinstance(cost, Mapping) else None) \
+        return (decimal_of(cost.get("incl_vat")) if isinstance(cost, Mapping) else None) \
             or Decimal(0)
 
     def _price_lines(self) -> tuple[str, ...]:
@@ -644,10 +644,10 @@ class _Builder:
         return "waiting"
 
     def _cap_text(self, cost_cap: Any) -> str:
-        cap = _decimal(cost_cap)
+        cap = decimal_of(cost_cap)
         if cap is not None:
             return self.t("auth_cap", amount=self._amount(cap))
-        energy_cap = _decimal(self.state.get("energy_cap_wh"))
+        energy_cap = decimal_of(self.state.get("energy_cap_wh"))
         if energy_cap is not None:
             return self.t("auth_energy_cap", energy=energy(energy_cap, self.language))
         return ""
@@ -657,12 +657,12 @@ class _Builder:
                  "SuspendedEVSE": "charging_title_evse"}.get(str(self.phase), "charging_title")
         energy_wh = self._energy_wh()
         cost = self._cost_incl_vat()
-        power_w = _decimal(self.state.get("power_w")) or Decimal(0)
+        power_w = decimal_of(self.state.get("power_w")) or Decimal(0)
         elapsed_s = self.state.get("elapsed_s")
         elapsed_s = elapsed_s if isinstance(elapsed_s, int | float) else 0
         cap_text = ""
-        cost_cap = _decimal(self.state.get("cost_cap"))
-        energy_cap = _decimal(self.state.get("energy_cap_wh"))
+        cost_cap = decimal_of(self.state.get("cost_cap"))
+        energy_cap = decimal_of(self.state.get("energy_cap_wh"))
         if cost_cap is not None and cost_cap > 0:
             cap_text = self.t("cap_cost", amount=self._amount(cost_cap))
             extra["progress"] = _fraction(cost, cost_cap)
@@ -702,9 +702,9 @@ class _Builder:
         if idle.get("accruing"):
             currency = idle.get("currency") if isinstance(idle.get("currency"), str) \
                 else self._currency()
-            accrued = _decimal(idle.get("accrued")) or Decimal(0)
+            accrued = decimal_of(idle.get("accrued")) or Decimal(0)
             return self.t("idle_fee_so_far", amount=amount(accrued, currency, self.language))
-        fee_from, now = _time(idle.get("fee_from")), _time(self.state.get("now"))
+        fee_from, now = time_of(idle.get("fee_from")), time_of(self.state.get("now"))
         if fee_from is None or now is None:
             return ""
         minutes = max(1, math.ceil((fee_from - now).total_seconds() / 60))
@@ -784,28 +784,10 @@ class _Builder:
         return texts
 
 
-def _decimal(value: Any) -> Decimal | None:
-    """A decimal from the daemon's decimal strings; None when absent or malformed."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        return None
-    return number if number.is_finite() else None
 
 
 def _fraction(part: Decimal, whole: Decimal) -> float:
     return float(min(Decimal(1), max(Decimal(0), part / whole)))
 
 
-def _time(value: Any) -> datetime | None:
-    """An aware datetime from the daemon's ISO UTC text; None when absent or malformed."""
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 

@@ -1,0 +1,31 @@
+"""Reading the daemon's values as the screens need them: its decimal strings and its ISO
+UTC times, tolerant of absent or malformed fields (a screen shows a neutral value rather
+than fail)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+
+def decimal_of(value: Any) -> Decimal | None:
+    """A decimal from the daemon's decimal strings; None when absent or malformed."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() else None
+
+
+def time_of(value: Any) -> datetime | None:
+    """An aware datetime from the daemon's ISO UTC text; None when absent or malformed."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
