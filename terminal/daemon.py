@@ -979,7 +979,9 @@ def daemon_status(daemon: Daemon) -> str:
     """One line for `systemctl status evterm` (sd_notify STATUS=)."""
     fault = daemon.monitor.fault
     meter = f"meter fault: {fault.kind}" if fault else "meter ok"
-    return f"{daemon.state.phase.value}; {meter}"
+    out_of_service = daemon.service.refusal()
+    return f"{daemon.state.phase.value}; {meter}" + (f"; {out_of_service}"
+                                                     if out_of_service else "")
 
 
 def systemd_watchdog(daemon: Daemon) -> sdnotify.Watchdog:

@@ -32,7 +32,7 @@ from terminal.auth import Authorizer, AuthStore
 from terminal.backend_api import OfflineBackend
 from terminal.commands import Commands
 from terminal.config import parse_config
-from terminal.daemon import Daemon, database_path, load_station_terms
+from terminal.daemon import Daemon, daemon_status, database_path, load_station_terms
 from terminal.localapi import RequestError
 from terminal.protocol import ProtocolError
 from terminal.service import (
@@ -385,6 +385,7 @@ def test_out_of_service_refuses_every_start_and_survives_a_restart(tmp_path, pin
         assert reply["out_of_service"] == expected
         state = ctx.daemon.snapshot()
         assert state["out_of_service"] == expected and state["accepting_sessions"] is False
+        assert daemon_status(ctx.daemon).endswith("; out of service: Cable replaced")
         with pytest.raises(RequestError, match=r"^out of service: Cable replaced$"):
             await ctx.daemon._api_start({"id_token": "APP-1"})
         tap = await ctx.tap(DRIVER_CARD)
