@@ -35,7 +35,6 @@ log = get_logger("ui.service")
 
 DIAG_SECTIONS = ("meter", "charger", "readers", "backend", "storage", "software", "faults")
 FAULTS_SHOWN = 6
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class DiagnosticsText:
@@ -125,8 +124,7 @@ class DiagnosticsText:
 
     def _diag_meter(self) -> list[str]:
         meter = self._section("meter")
-        used = {"model", "serial", "expected_serial", "reading", "last_reading", "fault",
-                "energy_wh", "power_w", "voltage_v", "current_a", "at"}
+        used = {"model", "serial", "expected_serial", "last_reading", "fault"}
         lines = [self.t("svc_meter_model", model=meter.get("model") or "-")]
         serial, expected = meter.get("serial"), meter.get("expected_serial")
         if expected in (None, ""):
@@ -136,10 +134,8 @@ class DiagnosticsText:
         else:
             lines.append(self.t("svc_meter_serial_mismatch", serial=serial or "-",
                                 expected=expected))
-        reading = meter.get("last_reading", meter.get("reading"))
+        reading = meter.get("last_reading")
         if not isinstance(reading, Mapping):
-            reading = meter if "energy_wh" in meter else None
-        if reading is None:
             lines.append(self.t("svc_meter_no_reading"))
         else:
             energy_wh = decimal_of(reading.get("energy_wh"))
@@ -158,17 +154,12 @@ class DiagnosticsText:
 
     def _diag_charger(self) -> list[str]:
         charger = self._section("charger")
-        output = charger.get("output")
-        output = output if isinstance(output, Mapping) else {}
-        commanded = charger.get("output_commanded", output.get("commanded"))
-        confirmed = charger.get("output_confirmed", output.get("confirmed"))
-        state = charger.get("state", charger.get("ev_state"))
-        lines = [self.t("svc_charger_state", state=state or "-"),
-                 self.t("svc_charger_output", commanded=self.on_off(commanded),
-                        confirmed=self.on_off(confirmed)),
+        lines = [self.t("svc_charger_state", state=charger.get("ev_state") or "-"),
+                 self.t("svc_charger_output",
+                        commanded=self.on_off(charger.get("output_commanded")),
+                        confirmed=self.on_off(charger.get("output_confirmed"))),
                  self._fault(charger.get("fault"))]
-        used = {"state", "ev_state", "output", "output_commanded", "output_confirmed",
-                "fault"}
+        used = {"ev_state", "output_commanded", "output_confirmed", "fault"}
         return lines + self.rest(charger, used)
 
     def on_off(self, value: Any) -> str:
@@ -177,21 +168,12 @@ class DiagnosticsText:
         return self.t("svc_on" if value else "svc_off")
 
     def _diag_readers(self) -> list[str]:
-        """{"readers": {name: {"state", "last_tap"}}, "pcsc", ...} (or {name: state})."""
-        section = self.diag.get("readers")
-        extra: list[str] = []
-        if isinstance(section, Mapping) and isinstance(section.get("readers"), Mapping):
-            extra = self.rest(section, {"readers"})
-            section = section["readers"]
-        if isinstance(section, Mapping):
-            items = list(section.items())
-        elif isinstance(section, list):
-            items = [(r.get("name", r.get("reader", "?")), r) for r in section
-                     if isinstance(r, Mapping)]
-        else:
-            items = []
+        """{"readers": {name: {"state", "last_tap"}}, "pcsc", ...}."""
+        section = self._section("readers")
+        extra = self.rest(section, {"readers"})
+        readers = section.get("readers")
         lines = []
-        for name, reader in items:
+        for name, reader in (readers.items() if isinstance(readers, Mapping) else ()):
             if isinstance(reader, Mapping):
                 text = str(reader.get("state") or "-")
                 if reader.get("detail"):
@@ -208,10 +190,8 @@ class DiagnosticsText:
 
     def _diag_backend(self) -> list[str]:
         backend = self._section("backend")
-        outbox = backend.get("outbox")
-        outbox = outbox if isinstance(outbox, Mapping) else {}
-        depth = backend.get("outbox_depth", outbox.get("depth"))
-        age_s = backend.get("oldest_undelivered_age_s", outbox.get("oldest_age_s"))
+        depth = backend.get("outbox_depth")
+        age_s = backend.get("oldest_undelivered_age_s")
         connected = backend.get("connected")
         lines = [self.t("svc_backend_link", kind=backend.get("kind") or "-",
                         connected=self.t("svc_connected") if connected
@@ -221,17 +201,16 @@ class DiagnosticsText:
             lines.append(self.t("svc_backend_outbox_empty"))
         else:
             lines.append(self.t("svc_backend_outbox", depth=depth, age=_age(age_s)))
-        used = {"kind", "connected", "last_ack_at", "outbox", "outbox_depth",
+        used = {"kind", "connected", "last_ack_at", "outbox_depth",
                 "oldest_undelivered_age_s", "oldest_undelivered_at"}
         return lines + self.rest(backend, used)
 
     def _diag_storage(self) -> list[str]:
         storage = self._section("storage")
-        size = storage.get("database_bytes", storage.get("db_size_bytes"))
-        lines = [self.t("svc_storage_db", size=self.bytes(size)),
+        lines = [self.t("svc_storage_db", size=self.bytes(storage.get("database_bytes"))),
                  self.t("svc_storage_free", size=self.bytes(storage.get("free_bytes"))),
                  self.t("svc_storage_dir", path=storage.get("state_dir") or "-")]
-        used = {"database_bytes", "db_size_bytes", "free_bytes", "state_dir"}
+        used = {"database_bytes", "free_bytes", "state_dir"}
         return lines + self.rest(storage, used)
 
     def bytes(self, value: Any) -> str:
@@ -250,19 +229,14 @@ class DiagnosticsText:
         return lines + self.rest(software, {"version", "python"})
 
     def _diag_faults(self) -> list[str]:
-        faults = self.diag.get("recent_faults", self.diag.get("faults"))
+        faults = self.diag.get("recent_faults")  # newest first, as the daemon sorts them
         if not isinstance(faults, list) or not faults:
             return [self.t("svc_no_faults")]
         items = [f for f in faults if isinstance(f, Mapping)]
-        moments = [time_of(f.get("at")) or _EPOCH for f in items]
-        if _EPOCH not in moments:  # every fault has its time: newest first
-            pairs = sorted(zip(moments, range(len(items)), strict=True), reverse=True)
-            items = [items[index] for _, index in pairs]
         lines = []
         for fault in items[:FAULTS_SHOWN]:  # {"at", "source", "event", "fault"}
-            head = [self.clock(fault.get("at")), fault.get("source"),
-                    fault.get("event", fault.get("kind"))]
-            detail = fault.get("fault", fault.get("detail"))
+            head = [self.clock(fault.get("at")), fault.get("source"), fault.get("event")]
+            detail = fault.get("fault")
             text = " ".join(str(part) for part in head if part)
             lines.append(f"{text}: {detail}" if detail else text)
         if len(items) > FAULTS_SHOWN:
@@ -273,13 +247,10 @@ class DiagnosticsText:
 
     def session_row(self, session: Mapping[str, Any]) -> str:
         """Two lines: "13:02:11 UTC · 42.316 kWh · 24.97 EUR", "StoppedByEV · 5b0e6a6e"."""
-        started = session.get("started_at") or session.get("opened_at")
+        started = session.get("started_at") or session.get("opened_at")  # never started
         energy_wh = decimal_of(session.get("energy_wh"))
         total = session.get("total")
         currency = session.get("currency")
-        if isinstance(total, Mapping):  # {"incl_vat", "currency"}
-            currency = total.get("currency", currency)
-            total = total.get("incl_vat", total.get("amount"))
         total_amount = decimal_of(total)
         if total_amount is not None and isinstance(currency, str):
             total_text = amount(total_amount, currency, self.language)
@@ -298,7 +269,7 @@ def recent_sessions(diagnostics: Mapping[str, Any] | None, limit: int = 10
     """The diagnostics' `recent_sessions` (newest first, as the daemon lists them)."""
     if not isinstance(diagnostics, Mapping):
         return []
-    sessions = diagnostics.get("recent_sessions", diagnostics.get("sessions"))
+    sessions = diagnostics.get("recent_sessions")
     if not isinstance(sessions, list):
         return []
     return [s for s in sessions if isinstance(s, Mapping)][:limit]
@@ -313,8 +284,8 @@ def export_root(diagnostics: Mapping[str, Any] | None) -> str | None:
 
 
 def session_id(session: Mapping[str, Any]) -> str | None:
-    """A recent session's id (`id`, or `session_id`)."""
-    value = session.get("session_id", session.get("id"))
+    """A recent session's id."""
+    value = session.get("id")
     return value if isinstance(value, str) and value else None
 
 

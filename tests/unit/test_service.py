@@ -488,6 +488,8 @@ def test_diagnostics_show_every_section_and_no_secret(tmp_path, pin_hash):
         assert recent["energy_wh"] == "80" and recent["total"] and recent["currency"] == "EUR"
         assert any(f["source"] == "charger" and f["event"] == "raised"
                    for f in diag["recent_faults"])
+        moments = [f["at"] for f in diag["recent_faults"]]
+        assert moments == sorted(moments, reverse=True)  # newest first: the screen's order
         config = diag["config"]
         assert set(config) == {"station", "meter", "charger", "session", "localapi",
                                "logging", "readers", "payment", "auth", "backend", "ui",

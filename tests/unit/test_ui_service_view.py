@@ -70,10 +70,10 @@ DIAGNOSTICS: dict[str, Any] = {  # shaped like terminal/service.py Service.diagn
          "started_at": None, "phase": "Rejected", "stop_reason": "DeAuthorized",
          "energy_wh": None, "total": None, "currency": None, "has_receipt": False},
     ],
-    "recent_faults": [
-        {"at": "2026-11-21T11:52:31Z", "source": "meter", "event": "raised",
-         "fault": "timeout"},
+    "recent_faults": [  # newest first, as terminal/service.py sorts them
         {"at": "2026-11-21T11:52:40Z", "source": "meter", "event": "cleared",
+         "fault": "timeout"},
+        {"at": "2026-11-21T11:52:31Z", "source": "meter", "event": "raised",
          "fault": "timeout"},
     ],
 }
