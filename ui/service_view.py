@@ -282,7 +282,7 @@ def _action_reply(svc: ServiceModel, action: str, message: Mapping[str, Any], ok
         checks = message.get("checks")
         svc.checks = [dict(c) for c in checks if isinstance(c, Mapping)] \
             if isinstance(checks, list) else []
-        passed = message.get("passed", message.get("all_ok"))
+        passed = message.get("passed")
         if not isinstance(passed, bool):
             passed = bool(svc.checks) and all(c.get("ok") is True for c in svc.checks)
         _set_status(svc, "svc_done_selfcheck_ok" if passed else "svc_done_selfcheck_failed",
@@ -292,7 +292,7 @@ def _action_reply(svc: ServiceModel, action: str, message: Mapping[str, Any], ok
         svc.export_path = path if isinstance(path, str) else None
         _set_status(svc, "svc_done_export", "ok", path=svc.export_path or "-")
     elif action == "resend_outbox":
-        pending = message.get("pending", message.get("outbox_depth"))
+        pending = message.get("pending")
         pending = pending if isinstance(pending, int) and not isinstance(pending, bool) else "-"
         if message.get("backend_online") is False:
             _set_status(svc, "svc_done_resend_offline", "attention", pending=pending)
