@@ -115,9 +115,7 @@ class DemoStack:
                        poll_interval_s=1.0, operator="Autobahn Fast Charge GmbH", extra=extra)
         self.rig.start_station()
         self.rig.start_daemon()
-        self.rig.wait_for("the card reader", lambda: any(
-            name != "*" and state == "ready"
-            for name, state in self.rig.state().get("readers", {}).items()), 15)  # type: ignore[union-attr]
+        self.rig.wait_reader()  # slot 0, where `tap` presents the cards
         self.rig.wait_for("the backend link", lambda: self.rig.state()["backend_online"], 15)  # type: ignore[union-attr]
         # The CSMS sends its list of charge cards, so they work offline too.
         answer = self.backend.admin("command", station_id=STATION_ID, name="local_list")

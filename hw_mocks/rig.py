@@ -236,6 +236,13 @@ class Rig:
         raise RigError(f"timed out after {timeout_s} s waiting for {what}; daemon log:\n"
                        f"{self.tail('daemon')}")
 
+    def wait_reader(self, suffix: str = "00 00", timeout_s: float = 15.0) -> None:
+        """Wait until the PC/SC reader whose name ends with `suffix` (slot 0 of a vpcd) is
+        ready in the daemon's status."""
+        self.wait_for(f"reader {suffix} ready", lambda: any(
+            state == "ready" for name, state in self.state().get("readers", {}).items()
+            if name.endswith(suffix)), timeout_s)
+
     def wait_phase(self, *phases: str, timeout_s: float = 30.0) -> dict[str, Any]:
         return dict(self.wait_for(
             f"phase {' or '.join(phases)}",

@@ -107,9 +107,7 @@ def card_rig_for(pcscd: PcscdHandle, tap: Any, folder: Path,
     try:
         rig.start_station()
         rig.start_daemon()
-        rig.wait_for("reader 0 ready", lambda: any(
-            state == "ready" for name, state in rig.state().get("readers", {}).items()
-            if name.endswith("00 00")), 15)
+        rig.wait_reader()
         events = Subscriber(rig.socket_path)
         yield CardRig(rig, backend, events, pcscd, tap)
         events.close()

@@ -95,9 +95,7 @@ def service_rig(pcscd: PcscdHandle, tap: Any) -> Iterator[ServiceRig]:
     try:
         rig.start_station()
         rig.start_daemon()
-        rig.wait_for("reader 0 ready", lambda: any(
-            state == "ready" for name, state in rig.state().get("readers", {}).items()
-            if name.endswith("00 00")), 15)
+        rig.wait_reader()
         events = Subscriber(rig.socket_path)
         yield ServiceRig(rig, events, tap, folder, pin_hash, folder / "token")
         events.close()
@@ -192,9 +190,7 @@ def test_a_technician_logs_in_with_card_and_pin_and_runs_the_service_menu(
     assert code == 1 and "token:" in err
     srv.events.close()
     srv.events = Subscriber(rig.socket_path)
-    rig.wait_for("reader 0 ready", lambda: any(
-        state == "ready" for name, state in rig.state().get("readers", {}).items()
-        if name.endswith("00 00")), 15)
+    rig.wait_reader()
     assert srv.present(f"rfid:{TECH}")["result"] == "service"
     assert srv.service(capsys, monkeypatch, "login", "--pin-stdin", pin=PIN)[0] == 0
     assert srv.service(capsys, monkeypatch, "in-service")[0] == 0
