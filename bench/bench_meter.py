@@ -54,7 +54,7 @@ from drivers.meter.modbus_meter import ModbusMeter
 from drivers.meter.monitor import MeterMonitor
 from drivers.meter.registermap import available_models, load_model, plan_blocks
 from hw_mocks.meter_sim import line_time_s, rtu_read_exchange_bytes
-from terminal.demo import free_port
+from hw_mocks.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TARGET_TCP_SNAPSHOTS_PER_S = 500.0

@@ -62,9 +62,10 @@ from terminal.backend_api import (
     TokenAuthResponse,
     VoidRequest,
 )
-from terminal.clock import SYSTEM_CLOCK, Clock, iso_utc
-from terminal.logsetup import fields, get_logger
-from terminal.payment import CardData, CardDataError, TokenKey, card_expired, mask_pan, tokenize
+from terminal.kernel.cards import CardData, CardDataError, card_expired, mask_pan
+from terminal.kernel.clock import SYSTEM_CLOCK, Clock, iso_utc
+from terminal.kernel.logsetup import fields, get_logger
+from terminal.payment import TokenKey, tokenize
 
 log = get_logger("sim.backend")
 

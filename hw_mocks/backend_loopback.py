@@ -33,9 +33,9 @@ from typing import Any
 
 from hw_mocks.backend_logic import BackendLogic, LedgerError
 from terminal.backend_api import LocalListEntry, LocalListUpdate
+from terminal.kernel.logsetup import fields, get_logger
 from terminal.localapi import remove_stale_socket
 from terminal.localapi import request as _request
-from terminal.logsetup import fields, get_logger
 
 log = get_logger("sim.backend")
 

@@ -66,10 +66,10 @@ from hw_mocks.backend_logic import BackendLogic, LedgerError
 from hw_mocks.mosquitto import publish_properties
 from terminal import protocol
 from terminal.backend_api import LocalListEntry, LocalListUpdate, MessageError
-from terminal.clock import iso_utc
+from terminal.kernel.clock import iso_utc
+from terminal.kernel.logsetup import fields, get_logger
 from terminal.localapi import remove_stale_socket
 from terminal.localapi import request as _request
-from terminal.logsetup import fields, get_logger
 
 log = get_logger("sim.backend_mqtt")
 

@@ -26,7 +26,7 @@ from hw_mocks import backend_cli, card_cli
 from hw_mocks.ev_model import CHARGER_FAULT_KINDS, ChargingPoint, Fault, FaultSpecError, PowerCurve
 from hw_mocks.meter_sim import FAULT_KINDS, MeterSimulator, SimTime, run_forever
 from terminal.cliargs import positive_number
-from terminal.clock import make_clock
+from terminal.kernel.clock import make_clock
 
 
 def _host_port(text: str) -> tuple[str, int]:

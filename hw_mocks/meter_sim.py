@@ -11,7 +11,7 @@ configured baud (11 bits a character, 3.5 character gaps) has passed since the r
 arrived; that is real time, whatever the clock speed. `--no-line-time` turns it off.
 
 Simulated time comes from the one clock (`--clock-speed`, `--clock-anchor`; see
-terminal.clock): the curve, the counters and the fault windows run in simulated
+terminal.kernel.clock): the curve, the counters and the fault windows run in simulated
 seconds since the simulator started.
 
 Faults (`--fault KIND[@START_S][+DURATION_S]`, repeatable; default from start, forever):
@@ -43,7 +43,7 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 from drivers.meter.codec import encode
 from drivers.meter.registermap import QUANTITIES, MeterModel, RegisterSpec
 from hw_mocks.ev_model import ChargingPoint, Fault, FaultSpecError, PowerCurve
-from terminal.clock import SYSTEM_CLOCK, Clock, iso_utc
+from terminal.kernel.clock import SYSTEM_CLOCK, Clock, iso_utc
 
 FAULT_KINDS = ("no_reply", "exception", "garbled", "frozen", "jump", "reset")
 JUMP_WH = 1_000_000.0

@@ -4,7 +4,7 @@ Provides:
 - `Broker(folder, *, tls=None, stations=("ST1",), backend="backend", port=None,
   persistent=False)`: the
   Debian `mosquitto -c folder/mosquitto.conf` on 127.0.0.1 and a free port
-  (terminal.demo.free_port). Plain: anonymous clients allowed. With `tls` (a
+  (hw_mocks.ports.free_port). Plain: anonymous clients allowed. With `tls` (a
   hw_mocks.pki.PkiPaths): MQTT over TLS only, a client certificate from the test CA
   required, its CN is the user name, and an ACL file: each user may write
   `evterm/v1/<CN>/up/#` and read `evterm/v1/<CN>/down/#`; the backend user may read and
@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from hw_mocks.pki import CertPair, PkiPaths
-from terminal.demo import free_port
+from hw_mocks.ports import free_port
 from terminal.protocol import ROOT
 
 HOST = "127.0.0.1"

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hw_mocks.ports import free_port
 from hw_mocks.station_sim import control
-from terminal.demo import free_port
 from terminal.localapi import request
 
 REPO = Path(__file__).resolve().parents[1]

@@ -58,9 +58,9 @@ from terminal.backend_api import (
     TokenAuthResponse,
     driver_message,
 )
-from terminal.clock import SYSTEM_CLOCK, Clock, iso_utc
 from terminal.config import AuthConfig
-from terminal.logsetup import fields, get_logger
+from terminal.kernel.clock import SYSTEM_CLOCK, Clock, iso_utc
+from terminal.kernel.logsetup import fields, get_logger
 
 log = get_logger("auth")
 

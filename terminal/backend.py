@@ -71,9 +71,10 @@ from terminal.backend_api import (
     RequestsOverOneChannel,
     deliver_in_order,
 )
-from terminal.clock import SYSTEM_CLOCK, Clock
 from terminal.config import BackendConfig
-from terminal.logsetup import FaultLogger, fields, get_logger
+from terminal.kernel.clock import SYSTEM_CLOCK, Clock
+from terminal.kernel.logsetup import FaultLogger, fields, get_logger
+from terminal.periodic import run_periodically
 from terminal.protocol import Event, Inbound, ProtocolError, Request, Response, Status
 from terminal.store import AsyncStore
 
@@ -418,16 +419,9 @@ class MqttBackend(RequestsOverOneChannel):
         self._wake.set()
 
     async def _pump(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                await self._pump_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the store failing must not end the pump
-                self._pump_faults.failed(f"{type(exc).__name__}: {exc}")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL_S)
+        # the store failing must not end the pump
+        await run_periodically(self._pump_once, POLL_S, self._wake, lambda exc: (
+            self._pump_faults.failed(f"{type(exc).__name__}: {exc}")))
 
     async def _pump_once(self) -> None:
         """Fill the in-flight window first, then mark what the broker acknowledged: the

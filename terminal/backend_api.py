@@ -18,7 +18,7 @@ Provides:
 - `OfflineBackend` (`[backend] kind = none`) and `create_backend(config, station_id)`,
   the factory from `[backend]`.
 - `driver_message(code, language)`, `LANGUAGES`, `DRIVER_MESSAGE_CODES`: re-exported
-  from terminal/driver_texts.py (texts a driver understands, in en/de/fr/nl).
+  from terminal/kernel/driver_texts.py (texts a driver understands, in en/de/fr/nl).
 
 Card data: a pre-authorisation carries the card as a token, a masked PAN and the
 envelope of terminal.payment.seal, nothing else. A masked PAN that shows more than
@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -38,11 +37,12 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Protocol
 
-from terminal.clock import iso_utc
-from terminal.driver_texts import DRIVER_MESSAGE_CODES as DRIVER_MESSAGE_CODES
-from terminal.driver_texts import LANGUAGES as LANGUAGES
-from terminal.driver_texts import driver_message as driver_message
-from terminal.logsetup import get_logger
+from terminal.kernel.clock import iso_utc
+from terminal.kernel.driver_texts import DRIVER_MESSAGE_CODES as DRIVER_MESSAGE_CODES
+from terminal.kernel.driver_texts import LANGUAGES as LANGUAGES
+from terminal.kernel.driver_texts import driver_message as driver_message
+from terminal.kernel.logsetup import get_logger
+from terminal.kernel.redact import shown
 
 if TYPE_CHECKING:
     from terminal.config import BackendConfig
@@ -93,23 +93,9 @@ _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _CARD_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,16}\.[0-9a-f]{40}$")
 _MASKED_PAN = re.compile(r"^\d{0,6}\*+\d{4}$")
 _REASON = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_LONG_NUMBER = re.compile(r"\d{12,}")
 
 
 # ---- validation helpers -----------------------------------------------------------------
-
-
-def _shown(value: Any) -> str:
-    """A value for an error message; text that could hold a card number is not repeated."""
-    if isinstance(value, str):
-        if _LONG_NUMBER.search(re.sub(r"[\s.-]", "", value)) or len(value) > 80:
-            return f"a string of {len(value)} characters"
-        return repr(value)
-    if value is None or isinstance(value, bool | int | float):
-        return json.dumps(value)
-    if isinstance(value, Decimal):
-        return str(value)
-    return f"a {type(value).__name__}"
 
 
 def _require(ok: bool, where: str, problem: str) -> None:
@@ -119,11 +105,11 @@ def _require(ok: bool, where: str, problem: str) -> None:
 
 def _text(where: str, value: Any, *, max_len: int = 255, pattern: re.Pattern[str] | None = None,
           allowed: str = "") -> None:
-    _require(isinstance(value, str), where, f"expected a string, got {_shown(value)}")
+    _require(isinstance(value, str), where, f"expected a string, got {shown(value)}")
     _require(0 < len(value) <= max_len, where,
              f"expected 1 to {max_len} characters, got {len(value)}")
     if pattern is not None:
-        _require(bool(pattern.match(value)), where, f"expected {allowed}, got {_shown(value)}")
+        _require(bool(pattern.match(value)), where, f"expected {allowed}, got {shown(value)}")
 
 
 def _optional_text(where: str, value: Any, max_len: int = 255) -> None:
@@ -133,7 +119,7 @@ def _optional_text(where: str, value: Any, max_len: int = 255) -> None:
 
 def _amount(where: str, value: Any, *, zero_ok: bool = False) -> None:
     _require(isinstance(value, Decimal) and value.is_finite(), where,
-             f"expected a decimal amount, got {_shown(value)}")
+             f"expected a decimal amount, got {shown(value)}")
     _require(value >= 0 if zero_ok else value > 0, where,
              f"expected an amount {'of at least 0' if zero_ok else 'above 0'}, got {value}")
 
@@ -145,7 +131,7 @@ def _optional_amount(where: str, value: Any) -> None:
 
 def _moment(where: str, value: Any) -> None:
     _require(isinstance(value, datetime) and value.tzinfo is not None, where,
-             f"expected a time with a time zone, got {_shown(value)}")
+             f"expected a time with a time zone, got {shown(value)}")
 
 
 def _currency(where: str, value: Any) -> None:
@@ -160,7 +146,7 @@ def _reference(where: str, value: Any) -> None:
 def _tariff(where: str, value: Any) -> None:
     if value is None:
         return
-    _require(isinstance(value, dict), where, f"expected an OCPI tariff object, got {_shown(value)}")
+    _require(isinstance(value, dict), where, f"expected an OCPI tariff object, got {shown(value)}")
     from terminal.pricing import TariffError, parse_tariff
 
     try:
@@ -174,7 +160,7 @@ def _status(where: str, value: Any) -> AuthStatus:
         return AuthStatus(value)
     except ValueError:
         raise MessageError(where, f"expected one of {', '.join(AuthStatus)}, "
-                                  f"got {_shown(value)}") from None
+                                  f"got {shown(value)}") from None
 
 
 def _dec_json(value: Decimal | None) -> str | None:
@@ -190,7 +176,7 @@ class _Fields:
 
     def __init__(self, data: Any, where: str) -> None:
         if not isinstance(data, dict):
-            raise MessageError(where, f"expected a JSON object, got {_shown(data)}")
+            raise MessageError(where, f"expected a JSON object, got {shown(data)}")
         self.data = data
         self.where = where
 
@@ -213,13 +199,13 @@ class _Fields:
         if value is None:
             return bool(default)
         _require(isinstance(value, bool), self.path(key), f"expected true or false, got "
-                                                          f"{_shown(value)}")
+                                                          f"{shown(value)}")
         return bool(value)
 
     def integer(self, key: str) -> int:
         value = self.raw(key)
         _require(isinstance(value, int) and not isinstance(value, bool), self.path(key),
-                 f"expected an integer, got {_shown(value)}")
+                 f"expected an integer, got {shown(value)}")
         return int(value)
 
     def decimal(self, key: str, *, optional: bool = False) -> Decimal | None:
@@ -234,7 +220,7 @@ class _Fields:
         elif isinstance(value, int) and not isinstance(value, bool):
             return Decimal(value)
         raise MessageError(self.path(key), f"expected a decimal number as a string such as "
-                                           f"\"12.50\", got {_shown(value)}")
+                                           f"\"12.50\", got {shown(value)}")
 
     def moment(self, key: str, *, optional: bool = False) -> datetime | None:
         value = self.raw(key, optional=optional)
@@ -249,20 +235,20 @@ class _Fields:
                 if moment.tzinfo is not None:
                     return moment
         raise MessageError(self.path(key), f"expected an ISO-8601 time with a time zone such "
-                                           f"as 2026-11-21T10:00:00Z, got {_shown(value)}")
+                                           f"as 2026-11-21T10:00:00Z, got {shown(value)}")
 
     def obj(self, key: str, *, optional: bool = False) -> dict[str, Any] | None:
         value = self.raw(key, optional=optional)
         if value is None:
             return None
         _require(isinstance(value, dict), self.path(key), f"expected a JSON object, got "
-                                                          f"{_shown(value)}")
+                                                          f"{shown(value)}")
         return dict(value)
 
     def array(self, key: str) -> list[Any]:
         value = self.raw(key)
         _require(isinstance(value, list), self.path(key), f"expected a JSON array, got "
-                                                          f"{_shown(value)}")
+                                                          f"{shown(value)}")
         return list(value)
 
 
@@ -279,7 +265,7 @@ class TokenAuthRequest:
         _text("TokenAuthRequest.id_token", self.id_token, max_len=64, pattern=_ID_TOKEN,
               allowed="1 to 64 printable ASCII characters without spaces")
         _require(self.token_type in TOKEN_TYPES, "TokenAuthRequest.token_type",
-                 f"expected one of {', '.join(TOKEN_TYPES)}, got {_shown(self.token_type)}")
+                 f"expected one of {', '.join(TOKEN_TYPES)}, got {shown(self.token_type)}")
         _text("TokenAuthRequest.station_id", self.station_id)
 
     def to_json(self) -> dict[str, Any]:
@@ -315,7 +301,7 @@ class TokenAuthResponse:
         _optional_amount("TokenAuthResponse.energy_cap_wh", self.energy_cap_wh)
         _tariff("TokenAuthResponse.tariff", self.tariff)
         _require(isinstance(self.technician, bool), "TokenAuthResponse.technician",
-                 f"expected true or false, got {_shown(self.technician)}")
+                 f"expected true or false, got {shown(self.technician)}")
         _optional_text("TokenAuthResponse.message", self.message, 512)
 
     def to_json(self) -> dict[str, Any]:
@@ -368,7 +354,7 @@ class PreauthRequest:
         _amount("PreauthRequest.amount", self.amount)
         _currency("PreauthRequest.currency", self.currency)
         _require(isinstance(self.envelope, dict), "PreauthRequest.envelope",
-                 f"expected a JSON object, got {_shown(self.envelope)}")
+                 f"expected a JSON object, got {shown(self.envelope)}")
         for key in ("v", "alg", "epk", "nonce", "ct", "terminal", "reference"):
             _require(key in self.envelope, f"PreauthRequest.envelope.{key}",
                      "required field missing")
@@ -419,7 +405,7 @@ class PreauthResponse:
 
     def __post_init__(self) -> None:
         _require(isinstance(self.approved, bool), "PreauthResponse.approved",
-                 f"expected true or false, got {_shown(self.approved)}")
+                 f"expected true or false, got {shown(self.approved)}")
         if self.approved:
             for name in ("psp_reference", "amount_approved"):
                 _require(getattr(self, name) is not None, f"PreauthResponse.{name}",
@@ -508,7 +494,7 @@ class CaptureResponse:
 
     def __post_init__(self) -> None:
         _require(isinstance(self.ok, bool), "CaptureResponse.ok",
-                 f"expected true or false, got {_shown(self.ok)}")
+                 f"expected true or false, got {shown(self.ok)}")
         if not self.ok:
             _text("CaptureResponse.reason", self.reason, max_len=64, pattern=_REASON,
                   allowed="a reason code such as amount_above_authorised")
@@ -582,7 +568,7 @@ class LocalListEntry:
         _optional_amount("LocalListEntry.energy_cap_wh", self.energy_cap_wh)
         _tariff("LocalListEntry.tariff", self.tariff)
         _require(isinstance(self.technician, bool), "LocalListEntry.technician",
-                 f"expected true or false, got {_shown(self.technician)}")
+                 f"expected true or false, got {shown(self.technician)}")
 
     def status_at(self, now: datetime) -> AuthStatus | None:
         """The status at `now`: an Accepted entry past its expiry is Expired."""
@@ -630,15 +616,15 @@ class LocalListUpdate:
     def __post_init__(self) -> None:
         _require(isinstance(self.version, int) and not isinstance(self.version, bool)
                  and self.version >= 1, "LocalListUpdate.version",
-                 f"expected an integer of at least 1, got {_shown(self.version)}")
+                 f"expected an integer of at least 1, got {shown(self.version)}")
         _require(self.update_type in UPDATE_TYPES, "LocalListUpdate.update_type",
-                 f"expected Full or Differential, got {_shown(self.update_type)}")
+                 f"expected Full or Differential, got {shown(self.update_type)}")
         object.__setattr__(self, "entries", tuple(self.entries))
         seen: set[str] = set()
         for i, entry in enumerate(self.entries):
             where = f"LocalListUpdate.entries[{i}]"
             _require(isinstance(entry, LocalListEntry), where,
-                     f"expected a LocalListEntry, got {_shown(entry)}")
+                     f"expected a LocalListEntry, got {shown(entry)}")
             _require(entry.id_token not in seen, f"{where}.id_token",
                      f"{entry.id_token!r} appears more than once")
             seen.add(entry.id_token)
@@ -793,7 +779,7 @@ def create_backend(config: BackendConfig, station_id: str, store: Any = None,
     `store` (an AsyncStore) and `clock` serve the MQTT link's outbox pump."""
     if config.kind == "mqtt":
         from terminal.backend import MqttBackend
-        from terminal.clock import SYSTEM_CLOCK
+        from terminal.kernel.clock import SYSTEM_CLOCK
 
         return MqttBackend(config, station_id, store, clock or SYSTEM_CLOCK)
     if config.kind == "none":

@@ -13,7 +13,7 @@ defaults. `[readers] pcsc_socket` sets PCSCLITE_CSOCK_NAME unless the environmen
 already has it; `[readers] pcsc_readers` (or `--reader`, a part of the reader name)
 selects readers. The EMV terminal data: country `[payment] country_code`, amount
 `[payment] preauth_amount`, currency that of `[session] tariff_file` (EUR without a
-config), as ISO 4217 numeric (terminal.money.CURRENCY_NUMERIC).
+config), as ISO 4217 numeric (terminal.kernel.money.CURRENCY_NUMERIC).
 
 On failure: a bad config or key file, no pcscd, no reader or no card within
 `--timeout` seconds: one line on stderr, exit 2.
@@ -42,8 +42,9 @@ from terminal.config import (
     ReadersConfig,
     load_config,
 )
-from terminal.logsetup import ROOT_LOGGER, get_logger
-from terminal.payment import KeyFileError, TokenKey, load_token_key, mask_pan, tokenize
+from terminal.kernel.cards import mask_pan
+from terminal.kernel.logsetup import ROOT_LOGGER, get_logger
+from terminal.payment import KeyFileError, TokenKey, load_token_key, tokenize
 
 DEFAULT_CURRENCY = "EUR"
 READER_WAIT_S = 1.0  # after pcscd answered: how long to wait for a (matching) reader

@@ -25,7 +25,6 @@ propagate (what cannot be journaled must not be acted on).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from dataclasses import dataclass
 from decimal import Decimal
@@ -42,10 +41,12 @@ from terminal.backend_api import (
     VoidRequest,
 )
 from terminal.billing import receipt_for_session, refund_lines
-from terminal.clock import Clock
-from terminal.logsetup import fields, get_logger
-from terminal.money import round_money, to_minor_units
-from terminal.payment import TokenKey, card_expired, last4, mask_pan, seal
+from terminal.kernel.cards import card_expired, last4, mask_pan
+from terminal.kernel.clock import Clock
+from terminal.kernel.logsetup import fields, get_logger
+from terminal.kernel.money import round_money, to_minor_units
+from terminal.payment import TokenKey, seal
+from terminal.periodic import run_periodically
 
 if TYPE_CHECKING:
     from drivers.readers.emv import EmvRead
@@ -334,14 +335,8 @@ class CardPayments:
 
     async def run(self, interval_s: float, wake: asyncio.Event) -> None:
         """Settle due payments every interval, or at once when `wake` is set."""
-        while True:
-            try:
-                await self.settle_due()
-            except Exception:
-                log.exception("payment settlement failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), interval_s)
-            wake.clear()
+        await run_periodically(self.settle_due, interval_s, wake, lambda exc: log.error(
+            "payment settlement failed; retrying", exc_info=exc))
 
 
 def _json(text: str | None) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from terminal import __version__
 from terminal.config import DEFAULT_CONFIG_PATH, ConfigError, load_config, render_reference
-from terminal.logsetup import setup_logging
+from terminal.kernel.logsetup import setup_logging
 
 
 def _config_check(args: argparse.Namespace) -> int:
@@ -64,7 +64,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         return parser
     from drivers.meter import cli as meter_cli
     from hw_mocks import cli as sim_cli
-    from terminal import card_cli, daemon_cli, demo, service_cli
+    from hw_mocks import demo
+    from terminal import card_cli, daemon_cli, service_cli
     from terminal.pricing import cli as price_cli
 
     meter_cli.register(subparsers)

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from terminal import __version__
 from terminal.billing import Terms
-from terminal.logsetup import fields, get_logger
+from terminal.kernel.logsetup import fields, get_logger
 from terminal.pricing import TariffError, check_validity, parse_tariff
 from terminal.protocol import ProtocolError
 from terminal.session import Authorization, AuthorizationAccepted, StopReason, StopRequested

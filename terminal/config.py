@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from terminal.driver_texts import LANGUAGES
+from terminal.kernel.driver_texts import LANGUAGES
+from terminal.kernel.paths import LOCAL_API_SOCKET
 
 DEFAULT_CONFIG_PATH = Path("/etc/evterm/evterm.toml")
 
@@ -491,7 +492,7 @@ class BackendConfig:
 @dataclass(frozen=True)
 class LocalApiConfig:
     socket_path: str = option(
-        "/run/evterm/local.sock",
+        LOCAL_API_SOCKET,
         doc="Unix socket of the local API (docs/local-api.md); access is by its file "
         "permissions",
     )

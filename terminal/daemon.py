@@ -50,15 +50,16 @@ from drivers.meter.monitor import MeterMonitor, PollOutcome
 from drivers.meter.reading import MeterReading
 from terminal import sdnotify
 from terminal.billing import Terms, receipt_for_session, refund_lines, sample_of
-from terminal.clock import Clock, iso_utc
 from terminal.commands import pushed_tariff_path
 from terminal.config import Config
-from terminal.driver_texts import LANGUAGES
 from terminal.identification import Identification
+from terminal.kernel.clock import Clock, iso_utc
+from terminal.kernel.driver_texts import LANGUAGES
+from terminal.kernel.locales import LOCALES
+from terminal.kernel.logsetup import fields, get_logger
+from terminal.kernel.money import optional_amount
+from terminal.kernel.redact import scrub
 from terminal.localapi import LocalApi, RequestError
-from terminal.logsetup import fields, get_logger
-from terminal.money import optional_amount
-from terminal.payment import scrub
 from terminal.pricing import (
     RunningPricer,
     Sample,
@@ -66,7 +67,6 @@ from terminal.pricing import (
     check_validity,
 )
 from terminal.pricing.display import tariff_texts
-from terminal.pricing.locales import LOCALES
 from terminal.pricing.model import Dimension
 from terminal.service import RESTART_EXIT_CODE, Service
 from terminal.session import (

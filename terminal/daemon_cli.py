@@ -14,7 +14,7 @@ import sys
 import time
 
 from terminal.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
-from terminal.logsetup import setup_logging
+from terminal.kernel.logsetup import setup_logging
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -50,8 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_daemon_command(args: argparse.Namespace) -> int:
-    from terminal.clock import make_clock
     from terminal.daemon import run_daemon
+    from terminal.kernel.clock import make_clock
 
     started_s = time.monotonic()
     try:

@@ -36,9 +36,10 @@ from terminal.backend_api import Backend, LocalListUpdate, Refund, create_backen
 from terminal.card_payment import CardPayments, PaymentSettings
 from terminal.commands import Commands
 from terminal.config import Config
-from terminal.logsetup import fields, get_logger
-from terminal.money import currency_numeric, optional_amount
+from terminal.kernel.logsetup import fields, get_logger
+from terminal.kernel.money import currency_numeric, optional_amount
 from terminal.payment import KeyFileError, load_gateway_key, load_token_key
+from terminal.periodic import run_periodically
 from terminal.protocol import ProtocolError
 from terminal.session import AuthorizationChanged, StopReason, StopRequested
 from terminal.taps import TapHandler, token_type_of
@@ -247,14 +248,9 @@ class Identification:
             await daemon.apply(StopRequested(now, StopReason.REMOTE))
 
     async def _recheck_loop(self) -> None:
-        while True:
-            try:
-                await self.recheck_offline_token()
-            except Exception:
-                log.exception("offline token recheck failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.recheck_wake.wait(), SETTLE_INTERVAL_S)
-            self.recheck_wake.clear()
+        await run_periodically(self.recheck_offline_token, SETTLE_INTERVAL_S, self.recheck_wake,
+                               lambda exc: log.error("offline token recheck failed; retrying",
+                                                     exc_info=exc))
 
     async def on_command(self, name: str, message: Any) -> dict[str, Any]:
         """A command from the backend (terminal.commands), as its typed model or a dict;

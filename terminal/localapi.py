@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from terminal.logsetup import fields, get_logger
+from terminal.kernel.logsetup import fields, get_logger
 
 log = get_logger("localapi")
 

@@ -42,7 +42,7 @@ from terminal.backend_api import (
     RequestsOverOneChannel,
     deliver_in_order,
 )
-from terminal.logsetup import FaultLogger, fields, get_logger
+from terminal.kernel.logsetup import FaultLogger, fields, get_logger
 
 log = get_logger("backend")
 

@@ -1,12 +1,10 @@
 """Card data: the PAN becomes a token and an envelope, and nothing else leaves memory.
 
 Provides:
-- `CardData`: PAN, expiry and PAN sequence number as read from a card. Its repr and str
-  are masked, so a stray log call cannot print the PAN.
+- The card data itself (`CardData`, masking) is terminal.kernel.cards'.
 - `TokenKey` / `tokenize()`: HMAC-SHA256 of the PAN with the fleet tokenisation key;
   the key id travels with the token (`KEYID.HEX40`) so keys can rotate. The same card
   always gives the same token (tap to stop).
-- `mask_pan()` (first 6 / last 4 at most), `last4()` for receipts.
 - `seal()`: the card data encrypted to the payment gateway's X25519 public key
   (ephemeral X25519, HKDF-SHA256, AES-256-GCM; the terminal id and transaction
   reference are bound as associated data). The terminal holds no key that opens it.
@@ -25,7 +23,6 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -35,105 +32,16 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from terminal.kernel.cards import CardData
+
 ENVELOPE_ALG = "X25519-HKDF-SHA256-A256GCM"
 ENVELOPE_INFO = b"evterm card envelope v1"
 MIN_TOKEN_KEY_BYTES = 32
 _KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
 
 
-class CardDataError(ValueError):
-    """Card data that cannot be used; the message never contains the card number."""
-
-
 class KeyFileError(ValueError):
     """A key file that is missing or not what it must be."""
-
-
-def luhn_ok(digits: str) -> bool:
-    total = 0
-    for i, char in enumerate(reversed(digits)):
-        n = int(char)
-        if i % 2:
-            n = n * 2 - 9 if n > 4 else n * 2
-        total += n
-    return total % 10 == 0
-
-
-PAN_CANDIDATE = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
-
-
-def card_numbers_in(text: str) -> list[str]:
-    """Runs of 13 to 19 digits (spaces or dashes allowed between them) that pass the
-    Luhn check: what could be a card number."""
-    found = []
-    for match in PAN_CANDIDATE.finditer(text):
-        digits = re.sub(r"[ -]", "", match.group())
-        if 13 <= len(digits) <= 19 and luhn_ok(digits):
-            found.append(match.group())
-    return found
-
-
-def scrub(text: str) -> str:
-    """`text` with anything that could be a card number replaced: free text from a
-    driver or a log never carries one onwards."""
-    def replace(match: re.Match[str]) -> str:
-        digits = re.sub(r"[ -]", "", match.group())
-        return "[number removed]" if 13 <= len(digits) <= 19 and luhn_ok(digits) \
-            else match.group()
-
-    return PAN_CANDIDATE.sub(replace, text)
-
-
-@dataclass(frozen=True)
-class CardData:
-    pan: str = field(repr=False)
-    expiry_yymm: str | None = None
-    pan_sequence: str | None = None
-
-    def __post_init__(self) -> None:
-        if not (self.pan.isascii() and self.pan.isdigit() and 12 <= len(self.pan) <= 19):
-            raise CardDataError(f"card number: expected 12 to 19 digits, got {len(self.pan)} "
-                                "characters")
-        if not luhn_ok(self.pan):
-            raise CardDataError("card number: check digit (Luhn) wrong")
-        if self.expiry_yymm is not None and not re.fullmatch(r"\d{2}(0[1-9]|1[0-2])",
-                                                             self.expiry_yymm):
-            raise CardDataError("expiry: expected YYMM")
-
-    def __repr__(self) -> str:
-        return f"CardData(pan={mask_pan(self.pan)!r}, expiry=..., pan_sequence=...)"
-
-    __str__ = __repr__
-
-
-def card_expired(card: CardData, today: date) -> bool:
-    """A card is valid through the last day of its expiry month (YYMM)."""
-    if card.expiry_yymm is None:
-        return False
-    year, month = 2000 + int(card.expiry_yymm[:2]), int(card.expiry_yymm[2:])
-    return (today.year, today.month) > (year, month)
-
-
-SCHEME_NAMES = {
-    "visa": "Visa", "mastercard": "Mastercard", "maestro": "Maestro",
-    "amex": "American Express", "discover": "Discover", "jcb": "JCB",
-    "unionpay": "UnionPay", "interac": "Interac",
-}
-
-
-def scheme_name(scheme: str) -> str:
-    """The name printed on receipts for an EMV scheme id."""
-    return SCHEME_NAMES.get(scheme, scheme.title())
-
-
-def mask_pan(pan: str) -> str:
-    """At most the first 6 and last 4 digits (PCI DSS 3.4.1); shorter PANs show less."""
-    shown_first = 6 if len(pan) >= 16 else max(0, len(pan) - 10)
-    return pan[:shown_first] + "*" * (len(pan) - shown_first - 4) + pan[-4:]
-
-
-def last4(pan: str) -> str:
-    return pan[-4:]
 
 
 @dataclass(frozen=True)

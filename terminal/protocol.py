@@ -48,6 +48,8 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from terminal.kernel.redact import shown
+
 SCHEMA_VERSION = 1
 ROOT = "evterm/v1"
 MAX_PAYLOAD_BYTES = 256 * 1024
@@ -169,20 +171,6 @@ class Inbound:
 _ID_TOKEN = re.compile(r"^[\x21-\x7e]{1,64}$")
 _CONFIG_KEY = re.compile(r"^[a-z][a-z0-9_]{0,31}\.[a-z][a-z0-9_]{0,63}$")
 _START_CODE = re.compile(r"^[A-Za-z0-9]{1,32}$")
-_LONG_NUMBER = re.compile(r"\d{12,}")
-
-
-def _shown(value: Any) -> str:
-    """A value for an error message: short scalars only, never text with a long number."""
-    if isinstance(value, str):
-        if len(value) > 40 or _LONG_NUMBER.search(re.sub(r"[\s._/-]", "", value)):
-            return f"a string of {len(value)} characters"
-        return repr(value)
-    if value is None or isinstance(value, bool):
-        return json.dumps(value)
-    if isinstance(value, int | float):
-        return "a number"
-    return f"a {type(value).__name__}"
 
 
 class _Obj:
@@ -190,7 +178,7 @@ class _Obj:
 
     def __init__(self, data: Any, where: str) -> None:
         if not isinstance(data, dict):
-            raise ProtocolError(where or "payload", f"expected a JSON object, got {_shown(data)}")
+            raise ProtocolError(where or "payload", f"expected a JSON object, got {shown(data)}")
         self.data = data
         self.prefix = f"{where}." if where else ""
 
@@ -209,9 +197,9 @@ class _Obj:
         if not isinstance(value, str) or not 0 < len(value) <= max_len:
             raise ProtocolError(self.prefix + key,
                                 f"expected a string of 1 to {max_len} characters, "
-                                f"got {_shown(value)}")
+                                f"got {shown(value)}")
         if pattern is not None and not pattern.match(value):
-            raise ProtocolError(self.prefix + key, f"expected {allowed}, got {_shown(value)}")
+            raise ProtocolError(self.prefix + key, f"expected {allowed}, got {shown(value)}")
         return value
 
     def boolean(self, key: str, *, default: bool | None = None) -> bool:
@@ -219,7 +207,7 @@ class _Obj:
         if value is None:
             return bool(default)
         if not isinstance(value, bool):
-            raise ProtocolError(self.prefix + key, f"expected true or false, got {_shown(value)}")
+            raise ProtocolError(self.prefix + key, f"expected true or false, got {shown(value)}")
         return value
 
     def integer(self, key: str, *, optional: bool = False, min_value: int = 0,
@@ -230,7 +218,7 @@ class _Obj:
         if (not isinstance(value, int) or isinstance(value, bool)
                 or not min_value <= value <= max_value):
             raise ProtocolError(self.prefix + key, f"expected an integer from {min_value} to "
-                                f"{max_value}, got {_shown(value)}")
+                                f"{max_value}, got {shown(value)}")
         return value
 
     def amount(self, key: str, *, optional: bool = True) -> Decimal | None:
@@ -245,7 +233,7 @@ class _Obj:
                 amount = None
         if amount is None or not amount.is_finite() or amount <= 0:
             raise ProtocolError(self.prefix + key, "expected a decimal above 0 as a string "
-                                f"such as \"12.50\", got {_shown(value)}")
+                                f"such as \"12.50\", got {shown(value)}")
         return amount
 
     def moment(self, key: str, *, optional: bool = False) -> datetime | None:
@@ -261,14 +249,14 @@ class _Obj:
                 if moment.tzinfo is not None:
                     return moment
         raise ProtocolError(self.prefix + key, "expected an ISO-8601 time with a time zone "
-                            f"such as 2026-11-21T10:00:00Z, got {_shown(value)}")
+                            f"such as 2026-11-21T10:00:00Z, got {shown(value)}")
 
     def obj(self, key: str, *, optional: bool = False) -> dict[str, Any] | None:
         value = self._get(key, optional)
         if value is None:
             return None
         if not isinstance(value, dict):
-            raise ProtocolError(self.prefix + key, f"expected a JSON object, got {_shown(value)}")
+            raise ProtocolError(self.prefix + key, f"expected a JSON object, got {shown(value)}")
         return value
 
 
@@ -285,7 +273,7 @@ def _check_tariff(where: str, tariff: dict[str, Any]) -> None:
 
 
 def _iso(moment: datetime | None) -> str | None:
-    from terminal.clock import iso_utc
+    from terminal.kernel.clock import iso_utc
 
     return None if moment is None else iso_utc(moment)
 
@@ -331,7 +319,7 @@ class Status:
         f = _Obj(data, "")
         state = f.text("state")
         if state not in STATES:
-            raise ProtocolError("state", f"expected online or offline, got {_shown(state)}")
+            raise ProtocolError("state", f"expected online or offline, got {shown(state)}")
         oldest = f.moment("oldest_pending_at", optional=True)
         return cls(state, f.integer("outbox_depth", optional=True) or 0,
                    _iso(oldest), f.boolean("accepting_sessions", default=True),
@@ -389,7 +377,7 @@ class Request:
         op = f.text("op", max_len=32)
         if op not in REQUEST_OPS:
             raise ProtocolError("op", f"expected one of {', '.join(REQUEST_OPS)}, "
-                                f"got {_shown(op)}")
+                                f"got {shown(op)}")
         return cls(op, f.obj("body") or {})
 
 
@@ -534,7 +522,7 @@ class ConfigChange:
         if not ok or (isinstance(value, int) and not isinstance(value, bool)
                       and abs(value) > 2**53):
             raise ProtocolError("body.value", "expected a string (at most 1024 characters), "
-                                f"a number or true/false, got {_shown(value)}")
+                                f"a number or true/false, got {shown(value)}")
         return cls(key, value)
 
 
@@ -593,7 +581,7 @@ class Command:
         f = _Obj(data, "")
         name = f.text("name", max_len=32)
         if name not in COMMANDS:
-            raise ProtocolError("name", f"unknown command {_shown(name)}; expected one of "
+            raise ProtocolError("name", f"unknown command {shown(name)}; expected one of "
                                 f"{', '.join(COMMANDS)}")
         body = f.obj("body", optional=True)
         body = {} if body is None else body

@@ -33,11 +33,11 @@ from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from terminal.money import minor_unit_exponent, plain, round_half_up, round_money
-from terminal.pricing.display import format_amount, format_energy
+from terminal.kernel.formatting import format_amount, format_energy
+from terminal.kernel.locales import Locale, get_locale
+from terminal.kernel.money import minor_unit_exponent, plain, round_half_up, round_money
 from terminal.pricing.engine import station_zone
 from terminal.pricing.errors import PricingInputError
-from terminal.pricing.locales import Locale, get_locale
 from terminal.pricing.model import Dimension, Price, Tariff
 from terminal.pricing.result import Amount, ChargeLine, PricingResult
 
@@ -705,7 +705,7 @@ _TEXTS: dict[str, dict[str, str]] = {
         "stop_other": "De sessie is beëindigd (reden: {reason}).",
     },
 }
-"""Receipt labels per language (codes of terminal.pricing.locales.LOCALES)."""
+"""Receipt labels per language (codes of terminal.kernel.locales.LOCALES)."""
 
 STOP_REASONS = (
     "Local",

@@ -38,7 +38,7 @@ import socket
 import time
 from collections.abc import Callable, Mapping
 
-from terminal.logsetup import fields, get_logger
+from terminal.kernel.logsetup import fields, get_logger
 
 log = get_logger("sdnotify")
 STATUS_ONLY_INTERVAL_S = 10.0  # STATUS refresh when NOTIFY_SOCKET is set but no watchdog

@@ -59,11 +59,11 @@ from cryptography.exceptions import InvalidKey
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from terminal import __version__
-from terminal.clock import iso_utc
 from terminal.config import Config
+from terminal.kernel.clock import iso_utc
+from terminal.kernel.logsetup import fields, get_logger
+from terminal.kernel.redact import card_numbers_in, scrub
 from terminal.localapi import LocalApi, RequestError
-from terminal.logsetup import fields, get_logger
-from terminal.payment import card_numbers_in, scrub
 from terminal.session import StopReason, StopRequested
 
 if TYPE_CHECKING:

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 from drivers.meter.reading import MeterReading
 from terminal.auth import AUTH_SCHEMA
-from terminal.clock import iso_utc
+from terminal.kernel.clock import iso_utc
 from terminal.session import (
     CloseSession,
     OpenSession,

@@ -20,7 +20,7 @@ Provides `TapHandler.handle(event)` for every `drivers.readers.events` event:
 As soon as a card or tag reaches the handler, before anything is decided, a
 `card_present` event (reader and kind, nothing of the card) tells the screen to say
 "checking card". Every outcome is then published on the local API as a `tap` event with
-a reason code the UI translates (terminal.driver_texts), and `decision_ms`: card
+a reason code the UI translates (terminal.kernel.driver_texts), and `decision_ms`: card
 presence to decision, measured from the reader's `at_monotonic_s`. The last outcome per
 reader (time, kind, result, reason; nothing of the card) is kept in `last_tap` for the
 service menu's reader test.
@@ -36,11 +36,12 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from drivers.readers.events import EmvTap, ReaderEvent, ReaderState, RfidTap, TapFailed
-from terminal.clock import iso_utc
-from terminal.driver_texts import driver_message
-from terminal.logsetup import fields, get_logger
-from terminal.money import optional_amount
-from terminal.payment import scheme_name, tokenize
+from terminal.kernel.cards import scheme_name
+from terminal.kernel.clock import iso_utc
+from terminal.kernel.driver_texts import driver_message
+from terminal.kernel.logsetup import fields, get_logger
+from terminal.kernel.money import optional_amount
+from terminal.payment import tokenize
 from terminal.pricing import TariffError, parse_tariff
 from terminal.session import (
     Authorization,

@@ -20,7 +20,7 @@ import re
 import signal
 from typing import Any
 
-from terminal.config import LocalApiConfig
+from terminal.kernel.paths import LOCAL_API_SOCKET
 
 LANGUAGES = ("en", "de", "fr", "nl")
 DEFAULT_SIZE = (800, 480)
@@ -41,7 +41,7 @@ def parse_size(text: str) -> tuple[int, int]:
 def register(subparsers: argparse._SubParsersAction) -> None:
     ui = subparsers.add_parser(
         "ui", help="the touchscreen app (Kivy), a client of the daemon's local API")
-    ui.add_argument("--socket", default=LocalApiConfig().socket_path,
+    ui.add_argument("--socket", default=LOCAL_API_SOCKET,
                     help="the daemon's local API socket (default: %(default)s)")
     ui.add_argument("--control", default=None, metavar="PATH",
                     help="serve the automation socket (ui/control.py) at PATH")

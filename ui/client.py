@@ -35,7 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from terminal.logsetup import fields, get_logger
+from terminal.kernel.logsetup import fields, get_logger
 
 log = get_logger("ui.client")
 

@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from terminal.logsetup import get_logger
+from terminal.kernel.logsetup import get_logger
 
 log = get_logger("ui.control")
 

@@ -7,12 +7,12 @@ Provides:
 - `language_name(language)`: the language's own name for its button ("Deutsch").
 - `format_power(power_w, language)`: "150.0 kW" / "150,0 kW", one decimal, half-up.
 - `format_elapsed(seconds)`: "1:02:03" (H:MM:SS).
-- `amount` / `energy`: terminal.pricing.display.format_amount / format_energy, the same
+- `amount` / `energy`: terminal.kernel.formatting.format_amount / format_energy, the same
   formats as the receipts ("12,34 EUR", "12,346 kWh" in German).
 - `placeholders(text)`: the placeholder names of a catalogue text (for tests).
 
 Catalogues are flat JSON objects `{key: text}` loaded once and cached. Driver texts for
-card decisions (tap reason codes) are not here: they come from terminal.driver_texts.
+card decisions (tap reason codes) are not here: they come from terminal.kernel.driver_texts.
 
 On failure: an unknown key raises KeyError naming the key (a programming error the unit
 tests catch); a catalogue file that cannot be read raises at first use.
@@ -26,9 +26,9 @@ from decimal import Decimal
 from functools import cache
 from pathlib import Path
 
-from terminal.money import round_half_up
-from terminal.pricing.display import format_amount, format_energy
-from terminal.pricing.locales import get_locale
+from terminal.kernel.formatting import format_amount, format_energy
+from terminal.kernel.locales import get_locale
+from terminal.kernel.money import round_half_up
 
 LANGUAGES = ("en", "de", "fr", "nl")
 DEFAULT_LANGUAGE = "en"

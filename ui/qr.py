@@ -16,7 +16,7 @@ from kivy.properties import ObjectProperty
 from kivy.uix.widget import Widget
 from qrcode.exceptions import DataOverflowError
 
-from terminal.logsetup import fields, get_logger
+from terminal.kernel.logsetup import fields, get_logger
 
 log = get_logger("ui.qr")
 

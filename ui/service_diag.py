@@ -26,8 +26,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from terminal.logsetup import fields, get_logger
-from terminal.pricing.locales import get_locale
+from terminal.kernel.locales import get_locale
+from terminal.kernel.logsetup import fields, get_logger
 from ui.i18n import amount, energy, format_power, supported, tr
 from ui.values import decimal_of, time_of
 

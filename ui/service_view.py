@@ -42,8 +42,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from terminal.logsetup import fields as log_fields
-from terminal.logsetup import get_logger
+from terminal.kernel.logsetup import fields as log_fields
+from terminal.kernel.logsetup import get_logger
 from ui.i18n import supported, tr
 from ui.service_diag import (
     DIAG_SECTIONS,

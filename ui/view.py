@@ -42,8 +42,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from terminal.driver_texts import driver_message
-from terminal.logsetup import fields, get_logger
+from terminal.kernel.driver_texts import driver_message
+from terminal.kernel.logsetup import fields, get_logger
 from ui import service_view as staff
 from ui.i18n import (
     DEFAULT_LANGUAGE,

@@ -12,7 +12,7 @@ from typing import Protocol
 from drivers.meter.reading import MeterReadError, MeterReading
 from drivers.meter.registermap import MeterMapError, MeterModel, load_model
 from drivers.meter.transport import TransportError, parse_meter_url
-from terminal.clock import SYSTEM_CLOCK, Clock
+from terminal.kernel.clock import SYSTEM_CLOCK, Clock
 
 __all__ = [
     "Meter",

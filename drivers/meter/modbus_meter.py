@@ -21,7 +21,7 @@ from drivers.meter.codec import DecodeError, decode
 from drivers.meter.reading import MeterReadError, MeterReading
 from drivers.meter.registermap import Block, MeterModel, RegisterSpec, plan_blocks
 from drivers.meter.transport import Transport, make_client
-from terminal.clock import SYSTEM_CLOCK, Clock
+from terminal.kernel.clock import SYSTEM_CLOCK, Clock
 
 EXCEPTION_NAMES = {
     1: "illegal function",

@@ -19,8 +19,8 @@ from decimal import Decimal
 
 from drivers.meter import Meter
 from drivers.meter.reading import MeterReadError, MeterReading
-from terminal.clock import SYSTEM_CLOCK, Clock
-from terminal.logsetup import FaultLogger, fields, get_logger
+from terminal.kernel.clock import SYSTEM_CLOCK, Clock
+from terminal.kernel.logsetup import FaultLogger, fields, get_logger
 
 FAULT_KINDS = (
     "communication",

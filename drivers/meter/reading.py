@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from terminal.clock import iso_utc
+from terminal.kernel.clock import iso_utc
 
 
 @dataclass(frozen=True)

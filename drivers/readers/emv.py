@@ -45,8 +45,8 @@ from datetime import date, datetime
 
 from drivers.readers import tlv
 from drivers.readers.tlv import Tlv, TlvError
-from terminal.logsetup import fields, get_logger
-from terminal.payment import CardData, CardDataError
+from terminal.kernel.cards import CardData, CardDataError
+from terminal.kernel.logsetup import fields, get_logger
 
 log = get_logger("emv")
 

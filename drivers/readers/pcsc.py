@@ -15,7 +15,7 @@ Provides `PcscReaders(terminal, name_filter=(), *, read_timeout_s=5.0)`:
   data); card gone mid-read -> `TapFailed("card removed too early - tap again")`.
   A card left in the field is not read again; `at_monotonic_s` is when it was seen.
   A read is bounded by `read_timeout_s` (then `EmvError`, so "card could not be read").
-- `currency_numeric` (re-exported from terminal.money) and `terminal_params(...)`
+- `currency_numeric` (re-exported from terminal.kernel.money) and `terminal_params(...)`
   build the EMV terminal data (9F1A country, 5F2A currency, 9F02 amount).
 
 Config ([readers] in terminal.config): `pcsc_readers` (name parts, comma-separated) ->
@@ -46,8 +46,8 @@ from smartcard import scard
 
 from drivers.readers import emv
 from drivers.readers.events import EmvTap, ReaderEvent, ReaderState, RfidTap, TapFailed
-from terminal.logsetup import fields, get_logger
-from terminal.money import currency_numeric, to_minor_units
+from terminal.kernel.logsetup import fields, get_logger
+from terminal.kernel.money import currency_numeric, to_minor_units
 
 __all__ = ["PcscReaders", "currency_numeric", "terminal_params"]
 

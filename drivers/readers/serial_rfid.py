@@ -35,8 +35,8 @@ from functools import reduce
 
 import serial
 
-from terminal.clock import SYSTEM_CLOCK, Clock
-from terminal.logsetup import fields, get_logger
+from terminal.kernel.clock import SYSTEM_CLOCK, Clock
+from terminal.kernel.logsetup import fields, get_logger
 
 log = get_logger("rfid")
 

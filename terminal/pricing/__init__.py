@@ -5,13 +5,7 @@ parse (tariff JSON -> model) -> engine (samples -> periods -> exact amounts) ->
 result (rounded, typed) -> display / cli.
 """
 
-from terminal.pricing.display import (
-    DisplayLine,
-    format_amount,
-    format_energy,
-    tariff_lines,
-    tariff_texts,
-)
+from terminal.pricing.display import DisplayLine, tariff_lines, tariff_texts
 from terminal.pricing.engine import RunningPricer, check_validity, price_session, station_zone
 from terminal.pricing.errors import (
     PricingInputError,
@@ -38,8 +32,6 @@ __all__ = [
     "TariffError",
     "TariffNotApplicableError",
     "check_validity",
-    "format_amount",
-    "format_energy",
     "load_session",
     "load_tariff",
     "parse_session",

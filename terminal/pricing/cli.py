@@ -15,7 +15,7 @@ import sys
 from decimal import Decimal
 from typing import Any
 
-from terminal.money import plain
+from terminal.kernel.money import plain
 from terminal.pricing.engine import price_session, station_zone
 from terminal.pricing.errors import PricingInputError
 from terminal.pricing.parse import load_tariff

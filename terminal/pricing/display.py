@@ -14,8 +14,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
-from terminal.money import minor_unit_exponent, round_half_up
-from terminal.pricing.locales import Locale, get_locale
+from terminal.kernel.locales import Locale, get_locale
+from terminal.kernel.money import minor_unit_exponent, round_half_up
 from terminal.pricing.model import Dimension, Price, PriceComponent, Restrictions, Tariff
 
 UNIT_PRICE_PLACES = 4
@@ -53,20 +53,6 @@ def tariff_lines(tariff: Tariff, language: str = "en") -> tuple[DisplayLine, ...
 def tariff_texts(tariff: Tariff, language: str = "en") -> tuple[str, ...]:
     """The texts of `tariff_lines`."""
     return tuple(line.text for line in tariff_lines(tariff, language))
-
-
-def format_amount(amount: Decimal, currency: str, language: str = "en") -> str:
-    """An amount rounded to the minor unit with the currency code: '12,34 EUR'."""
-    locale = get_locale(language)
-    exponent = minor_unit_exponent(currency)
-    price = locale.number(round_half_up(amount, exponent), exponent)
-    return locale.text("amount", price=price, currency=currency)
-
-
-def format_energy(energy_wh: Decimal, language: str = "en") -> str:
-    """Energy in kWh with 3 decimals (HB 44 / receipt style): '12,346 kWh'."""
-    kwh = round_half_up(Fraction(energy_wh) / 1000, 3)
-    return f"{get_locale(language).number(kwh, 3)} kWh"
 
 
 def _unit_price(value: Fraction, currency: str, locale: Locale) -> str:

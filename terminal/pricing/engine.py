@@ -21,7 +21,7 @@ from fractions import Fraction
 from operator import itemgetter
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from terminal.money import round_half_up, round_money
+from terminal.kernel.money import round_half_up, round_money
 from terminal.pricing.calendar import US_PER_S, from_us, to_us
 from terminal.pricing.compiled import Active, CompiledTariff
 from terminal.pricing.errors import PricingInputError, SessionInputError, TariffNotApplicableError

@@ -12,7 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from terminal.money import is_currency
+from terminal.kernel.money import is_currency
 from terminal.pricing.errors import TariffError
 from terminal.pricing.fields import FieldReader, join
 from terminal.pricing.model import (

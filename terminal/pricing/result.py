@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
 
-from terminal.money import round_half_up
+from terminal.kernel.money import round_half_up
 from terminal.pricing.model import Dimension
 
 QUANTITY_PLACES = 6

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from hw_mocks.ports import free_port
 from hw_mocks.rig import Rig, wait_ready
-from terminal.demo import free_port
 
 
 def require_binary(name: str) -> str:

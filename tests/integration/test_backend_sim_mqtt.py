@@ -22,7 +22,8 @@ from hw_mocks.backend_process import BackendMqttProcess
 from hw_mocks.mosquitto import Broker, Probe
 from terminal import protocol
 from terminal.backend_api import PreauthRequest
-from terminal.payment import CardData, load_gateway_key, mask_pan, seal
+from terminal.kernel.cards import CardData, mask_pan
+from terminal.payment import load_gateway_key, seal
 
 TOKENS = ({"id_token": "04AA", "status": "Accepted"}, {"id_token": "04BB", "status": "Blocked"})
 VISA = "4111111111111111"  # public test card number

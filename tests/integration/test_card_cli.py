@@ -22,7 +22,8 @@ from drivers.readers.pcsc import terminal_params
 from hw_mocks.cards import RFID_UIDS, TEST_PANS
 from hw_mocks.pcscd import PcscdHandle
 from terminal.card_cli import describe, expiry_ok
-from terminal.payment import CardData, TokenKey, mask_pan, tokenize
+from terminal.kernel.cards import CardData, mask_pan
+from terminal.payment import TokenKey, tokenize
 from tests.integration.conftest import TapProcess
 
 ROOT = Path(__file__).resolve().parents[2]

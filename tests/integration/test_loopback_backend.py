@@ -33,8 +33,9 @@ from terminal.backend_api import (
     VoidRequest,
 )
 from terminal.config import AuthConfig
+from terminal.kernel.cards import CardData, mask_pan
 from terminal.loopback_backend import LoopbackBackend
-from terminal.payment import CardData, TokenKey, load_gateway_key, mask_pan, seal, tokenize
+from terminal.payment import TokenKey, load_gateway_key, seal, tokenize
 
 STATION = "DE*EVT*E0001*1"
 VISA = "4111111111111111"  # public test card numbers only

@@ -64,7 +64,7 @@ def test_watch_prints_one_snapshot_per_poll_with_a_growing_counter(start_sim, tr
 
 
 def test_unreachable_meter_is_one_line_and_exit_2():
-    from terminal.demo import free_port
+    from hw_mocks.ports import free_port
 
     result = meter_read(f"tcp://127.0.0.1:{free_port()}", "eastron_sdm630")
     assert result.returncode == 2

@@ -22,7 +22,7 @@ from drivers.readers.pcsc import SERVICE, PcscReaders
 from hw_mocks import pcscd as pcscd_module
 from hw_mocks.cards import RFID_UIDS, TEST_PANS
 from hw_mocks.pcscd import PcscdError, PcscdHandle, free_port_block
-from terminal.payment import mask_pan
+from terminal.kernel.cards import mask_pan
 from tests.integration.conftest import TapProcess
 
 PARAMS = TerminalParams(country_code="276", currency_code="978", amount_minor=5000)

@@ -18,7 +18,7 @@ from pymodbus.client import AsyncModbusTcpClient
 from drivers.charger import ChargerError, EvState, open_charger
 from drivers.meter import MeterReadError, open_meter
 from hw_mocks.ev_model import PowerCurve
-from terminal.demo import free_port
+from hw_mocks.ports import free_port
 
 START_WH = 1_000_000
 # 360 kW from the first second at 800 V: 100 Wh/s, 450 A

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hw_mocks.demo_scenario import LANGUAGES
-from terminal.driver_texts import driver_message
+from terminal.kernel.driver_texts import driver_message
 
 DECIMAL_SEP = {"en": ".", "de": ",", "fr": ",", "nl": ","}
 

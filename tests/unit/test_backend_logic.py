@@ -42,9 +42,10 @@ from terminal.backend_api import (
     driver_message,
 )
 from terminal.config import BackendConfig
-from terminal.logsetup import KeyValueFormatter
+from terminal.kernel.cards import CardData, mask_pan
+from terminal.kernel.logsetup import KeyValueFormatter
 from terminal.loopback_backend import LoopbackBackend
-from terminal.payment import CardData, TokenKey, mask_pan, seal, tokenize
+from terminal.payment import TokenKey, seal, tokenize
 from tests.unit.clockfake import FakeClock
 
 # public test card numbers only

@@ -36,8 +36,9 @@ from terminal.backend_api import (
 )
 from terminal.billing import Terms, receipt_for_session
 from terminal.card_payment import CardPayments, PaymentSettings, PreauthOutcome
-from terminal.logsetup import ROOT_LOGGER, KeyValueFormatter
-from terminal.payment import CardData, TokenKey, mask_pan, tokenize
+from terminal.kernel.cards import CardData, mask_pan
+from terminal.kernel.logsetup import ROOT_LOGGER, KeyValueFormatter
+from terminal.payment import TokenKey, tokenize
 from terminal.session import (
     Authorization,
     AuthorizationAccepted,

@@ -24,7 +24,7 @@ from hw_mocks.cards import (
     make_card,
     track2,
 )
-from terminal.payment import luhn_ok
+from terminal.kernel.redact import luhn_ok
 
 SELECT_PPSE = bytes.fromhex("00A404000E325041592E5359532E444446303100")
 SELECT_VISA = bytes.fromhex("00A4040007A000000003101000")

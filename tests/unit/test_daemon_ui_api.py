@@ -21,9 +21,9 @@ import pytest
 from drivers.charger import ChargerStatus, EvState
 from drivers.meter.reading import MeterReading
 from terminal.billing import receipt_for_session
-from terminal.clock import iso_utc
 from terminal.config import parse_config
 from terminal.daemon import Daemon, database_path, load_station_terms
+from terminal.kernel.clock import iso_utc
 from terminal.localapi import RequestError
 from terminal.store import Store
 from tests.unit.clockfake import FakeClock

@@ -1,7 +1,7 @@
 import io
 import logging
 
-from terminal.logsetup import FaultLogger, fields, get_logger, setup_logging
+from terminal.kernel.logsetup import FaultLogger, fields, get_logger, setup_logging
 from tests.unit.clockfake import FakeClock
 
 

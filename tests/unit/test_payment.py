@@ -12,16 +12,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from hw_mocks.gateway_crypto import EnvelopeError, open_envelope
+from terminal.kernel.cards import CardData, CardDataError, card_expired, last4, mask_pan
 from terminal.payment import (
-    CardData,
-    CardDataError,
     KeyFileError,
     TokenKey,
-    card_expired,
-    last4,
     load_gateway_key,
     load_token_key,
-    mask_pan,
     seal,
     tokenize,
 )

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from terminal.kernel.locales import LOCALES
 from terminal.pricing import (
     PricingResult,
     RunningPricer,
@@ -18,7 +19,6 @@ from terminal.pricing import (
     load_tariff,
     price_session,
 )
-from terminal.pricing.locales import LOCALES
 from terminal.pricing.model import Tariff
 from terminal.pricing.result import Amount
 from terminal.receipt import (

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from terminal.driver_texts import driver_message
+from terminal.kernel.driver_texts import driver_message
+from terminal.kernel.locales import LOCALES
 from terminal.pricing import load_tariff
 from terminal.pricing.display import tariff_texts
-from terminal.pricing.locales import LOCALES
 from ui.view import (
     FEEDBACK_S,
     RECEIPT_RETRY_S,

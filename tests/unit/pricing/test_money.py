@@ -1,4 +1,4 @@
-"""terminal.money: ISO 4217 exponents, half-up rounding, minor units, number formatting."""
+"""terminal.kernel.money: ISO 4217 exponents, half-up rounding, minor units, number formatting."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import pytest
 
-from terminal.money import (
+from terminal.kernel.money import (
     CURRENCY_EXPONENTS,
     CurrencyError,
     Money,

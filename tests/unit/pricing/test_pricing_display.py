@@ -7,15 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from terminal.pricing import (
-    Dimension,
-    format_amount,
-    format_energy,
-    load_tariff,
-    tariff_lines,
-    tariff_texts,
-)
-from terminal.pricing.locales import LOCALES
+from terminal.kernel.formatting import format_amount, format_energy
+from terminal.kernel.locales import LOCALES
+from terminal.pricing import Dimension, load_tariff, tariff_lines, tariff_texts
 from tests.unit.pricing.helpers import comp, element, tariff
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "tariffs"

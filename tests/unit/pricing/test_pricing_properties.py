@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from terminal.money import round_money
+from terminal.kernel.money import round_money
 from terminal.pricing import RunningPricer, Sample, SessionInput, parse_tariff, price_session
 from terminal.pricing.calendar import from_us, to_us
 from terminal.pricing.model import Dimension, Restrictions, Tariff

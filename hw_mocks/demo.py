@@ -23,7 +23,6 @@ import asyncio
 import os
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from pathlib import Path
 
 from drivers.meter import open_meter
 from drivers.meter.monitor import MeterMonitor
+from hw_mocks.ports import free_port
 
 DEFAULT_SCREENSHOTS = "var/demo-screens"
 
@@ -63,12 +63,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument("--duration-s", type=float, default=0,
                       help="--meter-only: stop after this many seconds (0 = until Ctrl-C)")
     demo.set_defaults(func=run)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_meter_sim(model: str, port: int, *extra: str) -> subprocess.Popen[str]:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from terminal.money import format_number
+from terminal.kernel.money import format_number
 
 
 @dataclass(frozen=True)

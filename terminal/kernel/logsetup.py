@@ -13,7 +13,7 @@ import logging
 import sys
 from typing import Any, TextIO
 
-from terminal.clock import SYSTEM_CLOCK, Clock, iso_utc
+from terminal.kernel.clock import SYSTEM_CLOCK, Clock, iso_utc
 
 ROOT_LOGGER = "evterm"
 

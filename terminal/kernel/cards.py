@@ -1,0 +1,73 @@
+"""Card data as read from a card, and how much of it may ever be shown.
+
+- `CardData`: PAN, expiry and PAN sequence number as read from a card. Its repr and str
+  are masked, so a stray log call cannot print the PAN. `CardDataError` never repeats
+  the card number.
+- `mask_pan()` (first 6 / last 4 at most), `last4()` for receipts, `scheme_name()` for
+  the scheme printed on receipts, `card_expired()`.
+The PAN's token and the gateway's envelope (cryptography) are terminal.payment's.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+
+from terminal.kernel.redact import luhn_ok
+
+
+class CardDataError(ValueError):
+    """Card data that cannot be used; the message never contains the card number."""
+
+
+@dataclass(frozen=True)
+class CardData:
+    pan: str = field(repr=False)
+    expiry_yymm: str | None = None
+    pan_sequence: str | None = None
+
+    def __post_init__(self) -> None:
+        if not (self.pan.isascii() and self.pan.isdigit() and 12 <= len(self.pan) <= 19):
+            raise CardDataError(f"card number: expected 12 to 19 digits, got {len(self.pan)} "
+                                "characters")
+        if not luhn_ok(self.pan):
+            raise CardDataError("card number: check digit (Luhn) wrong")
+        if self.expiry_yymm is not None and not re.fullmatch(r"\d{2}(0[1-9]|1[0-2])",
+                                                             self.expiry_yymm):
+            raise CardDataError("expiry: expected YYMM")
+
+    def __repr__(self) -> str:
+        return f"CardData(pan={mask_pan(self.pan)!r}, expiry=..., pan_sequence=...)"
+
+    __str__ = __repr__
+
+
+def card_expired(card: CardData, today: date) -> bool:
+    """A card is valid through the last day of its expiry month (YYMM)."""
+    if card.expiry_yymm is None:
+        return False
+    year, month = 2000 + int(card.expiry_yymm[:2]), int(card.expiry_yymm[2:])
+    return (today.year, today.month) > (year, month)
+
+
+SCHEME_NAMES = {
+    "visa": "Visa", "mastercard": "Mastercard", "maestro": "Maestro",
+    "amex": "American Express", "discover": "Discover", "jcb": "JCB",
+    "unionpay": "UnionPay", "interac": "Interac",
+}
+
+
+def scheme_name(scheme: str) -> str:
+    """The name printed on receipts for an EMV scheme id."""
+    return SCHEME_NAMES.get(scheme, scheme.title())
+
+
+def mask_pan(pan: str) -> str:
+    """At most the first 6 and last 4 digits (PCI DSS 3.4.1); shorter PANs show less."""
+    shown_first = 6 if len(pan) >= 16 else max(0, len(pan) - 10)
+    return pan[:shown_first] + "*" * (len(pan) - shown_first - 4) + pan[-4:]
+
+
+def last4(pan: str) -> str:
+    return pan[-4:]
