@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stats import summary
 
+from drivers.readers.reader import queue_emitter
 from hw_mocks.backend_process import BackendProcess
 from hw_mocks.cards import make_card
 from hw_mocks.pcscd import PcscdHandle
@@ -114,7 +115,7 @@ def bench_emv_read(pcscd: PcscdHandle, taps: int) -> dict[str, Any]:
     async def run() -> None:
         queue: asyncio.Queue[Any] = asyncio.Queue()
         readers = PcscReaders(lambda: params, (pcscd.reader_names[1],))
-        readers.start(asyncio.get_running_loop(), queue)
+        readers.start(queue_emitter(asyncio.get_running_loop(), queue))
         try:
             while readers.states().get(pcscd.reader_names[1]) != "ready":
                 await asyncio.sleep(0.05)

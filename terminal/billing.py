@@ -2,6 +2,11 @@
 its receipt, all derived from what the store holds, so a receipt can be rebuilt later
 and comes out identical.
 
+`bill_session` is the one way a receipt is made: at close from the readings in memory
+(nothing is read back from the journal before the close is committed), and later
+from the journal (`bill_from_journal`: another language, a refund, a receipt missing
+after a crash).
+
 The terms (tariff, time zone, charging threshold, station id and operator) are frozen
 into the session when its energy starts: a later tariff or config change never
 reprices a session (STANDARDS §3 rule 7).
@@ -14,13 +19,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from drivers.meter.reading import MeterReading
 from terminal.pricing import PricingResult, Sample, Tariff, parse_tariff, price_session
 from terminal.pricing.session import SessionInput
 from terminal.receipt import ReceiptFacts, RefundLine, build_receipt
 from terminal.session import Authorization
+
+if TYPE_CHECKING:
+    from terminal.store import Store
 
 
 @dataclass(frozen=True)
@@ -90,22 +98,59 @@ def refund_lines(rows: list[dict[str, Any]]) -> tuple[RefundLine, ...]:
     )
 
 
-def receipt_for_session(
-    session: dict[str, Any], readings: list[MeterReading], language: str = "en",
-    refunds: tuple[RefundLine, ...] = (),
-) -> tuple[dict[str, Any], str]:
-    """(receipt JSON, receipt text) of a closed session row, its readings and refunds."""
-    if session["tariff_json"] is None or not readings:
-        raise ValueError(f"session {session['id']} never delivered energy; it has no receipt")
-    terms = Terms.from_json(session["tariff_json"])
-    auth = (
-        Authorization.from_json(json.loads(session["authorization_json"]))
-        if session["authorization_json"]
-        else None
-    )
+@dataclass(frozen=True)
+class Bill:
+    """The final billing result of a session: the amount charged (what a card payment
+    captures) and the receipt that shows it."""
+
+    amount_charged: Decimal
+    currency: str
+    receipt_json: dict[str, Any]
+    receipt_text: str
+
+    @property
+    def receipt(self) -> tuple[dict[str, Any], str]:
+        return self.receipt_json, self.receipt_text
+
+
+@dataclass(frozen=True)
+class SessionFacts:
+    """What the journal knows of a closed session besides its readings."""
+
+    session_id: str
+    terms: Terms
+    authorization: Authorization | None
+    source: str
+    stop_reason: str
+    receipt_url: str | None = None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> SessionFacts:
+        """From a `sessions` row; ValueError when the session never delivered energy."""
+        if row["tariff_json"] is None:
+            raise ValueError(f"session {row['id']} never delivered energy; it has no receipt")
+        auth_json = row["authorization_json"]
+        return cls(
+            session_id=row["id"],
+            terms=Terms.from_json(row["tariff_json"]),
+            authorization=Authorization.from_json(json.loads(auth_json)) if auth_json else None,
+            source=row["source"],
+            stop_reason=row["stop_reason"] or row["phase"],
+            receipt_url=row.get("receipt_url"),
+        )
+
+
+def bill_session(facts: SessionFacts, readings: list[MeterReading], language: str = "en",
+                 refunds: tuple[RefundLine, ...] = ()) -> Bill:
+    """The bill of a closed session from its facts, readings (start ... stop) and
+    refunds: the one way every receipt is made, so a rebuilt one comes out identical."""
+    if not readings:
+        raise ValueError(f"session {facts.session_id} never delivered energy; it has no "
+                         "receipt")
+    terms, auth = facts.terms, facts.authorization
     result = price_readings(terms, readings)
-    facts = ReceiptFacts(
-        session_id=session["id"],
+    receipt_facts = ReceiptFacts(
+        session_id=facts.session_id,
         operator=terms.operator,
         station_id=terms.station_id,
         timezone=terms.timezone,
@@ -114,14 +159,31 @@ def receipt_for_session(
         meter_serial=readings[0].serial,
         meter_start_wh=readings[0].energy_import_wh,
         meter_stop_wh=readings[-1].energy_import_wh,
-        stop_reason=session["stop_reason"] or session["phase"],
-        payment_method=auth.source if auth else session["source"],
+        stop_reason=facts.stop_reason,
+        payment_method=auth.source if auth else facts.source,
         card_scheme=auth.card_scheme if auth else None,
         card_last4=auth.card_last4 if auth else None,
         payment_reference=auth.payment_reference if auth else None,
         authorised_amount=auth.cost_cap if auth else None,
         refunds=refunds,
-        receipt_url=session.get("receipt_url"),
+        receipt_url=facts.receipt_url,
     )
-    receipt = build_receipt(facts, terms.tariff, result, language)
-    return receipt.to_json(), receipt.to_text()
+    receipt = build_receipt(receipt_facts, terms.tariff, result, language)
+    return Bill(receipt.amount_charged, receipt.currency, receipt.to_json(), receipt.to_text())
+
+
+def bill_from_row(row: dict[str, Any], readings: list[MeterReading], language: str = "en",
+                  refunds: tuple[RefundLine, ...] = ()) -> Bill:
+    """`bill_session` of a `sessions` row."""
+    return bill_session(SessionFacts.from_row(row), readings, language, refunds)
+
+
+def bill_from_journal(store: Store, session_id: str, language: str = "en") -> Bill | None:
+    """The bill of a closed session as the journal holds it (its row, readings and
+    refunds); None when there is no such session. Runs on the store's thread; ValueError
+    when the session has no receipt (no energy) or the language is not supported."""
+    row = store.session(session_id)
+    if row is None:
+        return None
+    readings = [reading for _, reading in store.readings(session_id)]
+    return bill_from_row(row, readings, language, refund_lines(store.refunds(session_id)))

@@ -152,6 +152,7 @@ def describe(event: Any, token_key: TokenKey | None, today: date) -> tuple[dict[
 async def _wait_for_card(setup: _Setup, timeout_s: float) -> Any:
     from drivers.readers.events import ReaderState
     from drivers.readers.pcsc import SERVICE, PcscReaders, terminal_params
+    from drivers.readers.reader import queue_emitter
 
     try:
         params = terminal_params(setup.country_code, setup.currency, setup.preauth_amount)
@@ -159,7 +160,7 @@ async def _wait_for_card(setup: _Setup, timeout_s: float) -> Any:
         raise CardReadError(str(exc)) from None
     queue: asyncio.Queue = asyncio.Queue()
     readers = PcscReaders(lambda: params, setup.name_filter)
-    readers.start(asyncio.get_running_loop(), queue)
+    readers.start(queue_emitter(asyncio.get_running_loop(), queue))
     deadline_s = time.monotonic() + timeout_s
     reader_deadline_s: float | None = None
     have_reader = False

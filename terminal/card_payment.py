@@ -40,7 +40,7 @@ from terminal.backend_api import (
     Refund,
     VoidRequest,
 )
-from terminal.billing import receipt_for_session, refund_lines
+from terminal.billing import bill_from_journal
 from terminal.kernel.cards import card_expired, last4, mask_pan
 from terminal.kernel.clock import Clock
 from terminal.kernel.logsetup import fields, get_logger
@@ -322,11 +322,9 @@ class CardPayments:
 
     async def _rebuild_receipt(self, session_id: str, key: str) -> None:
         store = self.store.store
-        row = await self.store.call(store.session, session_id)
-        readings = [r for _, r in await self.store.call(store.readings, session_id)]
-        refunds = refund_lines(await self.store.call(store.refunds, session_id))
-        receipt = receipt_for_session(row, readings, refunds=refunds)  # type: ignore[arg-type]
-        await self.store.call(store.replace_receipt, session_id, receipt, self.clock.now(),
+        bill = await self.store.call(bill_from_journal, store, session_id)
+        assert bill is not None
+        await self.store.call(store.replace_receipt, session_id, bill.receipt, self.clock.now(),
                               key)
         if self.on_receipt_changed is not None:
             await self.on_receipt_changed(session_id)

@@ -1,6 +1,6 @@
 """What the backend may tell the terminal to do (docs/protocol.md, "commands").
 
-Provides `Commands(daemon).handle(name, body) -> dict`: the answer's body on success,
+Provides `Commands(...).handle(name, body) -> dict`: the answer's body on success,
 `ProtocolError(field, reason)` when the command cannot be carried out (the link answers
 with an error naming the field). The transport has already checked the envelope and,
 for tariffs and lists, the operator's signature.
@@ -30,20 +30,25 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from terminal import __version__
-from terminal.billing import Terms
 from terminal.kernel.logsetup import fields, get_logger
 from terminal.pricing import TariffError, check_validity, parse_tariff
 from terminal.protocol import ProtocolError
 from terminal.session import Authorization, AuthorizationAccepted, StopReason, StopRequested
 
 if TYPE_CHECKING:
-    from terminal.daemon import Daemon
+    from terminal.config import Config
+    from terminal.kernel.clock import Clock
+    from terminal.ports import SessionPort
+    from terminal.screen import Screen
+    from terminal.session_pricing import SessionPricing
+    from terminal.store import AsyncStore
 
 log = get_logger("commands")
 
@@ -56,8 +61,16 @@ def pushed_tariff_path(state_dir: str) -> Path:
 
 
 class Commands:
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
+    def __init__(self, config: Config, clock: Clock, store: AsyncStore, port: SessionPort,
+                 screen: Screen, pricing: SessionPricing,
+                 snapshot: Callable[[], dict[str, Any]]) -> None:
+        self.config = config
+        self.clock = clock
+        self.store = store
+        self.port = port
+        self.screen = screen
+        self.pricing = pricing
+        self.snapshot = snapshot
 
     async def handle(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         handler = getattr(self, f"_{name}", None)
@@ -68,7 +81,7 @@ class Commands:
     # ---- sessions --------------------------------------------------------------------------
 
     async def _remote_start(self, body: dict[str, Any]) -> dict[str, Any]:
-        daemon = self.daemon
+        port = self.port
         token = body.get("id_token")
         if not isinstance(token, str) or not token.strip() or len(token) > MAX_TOKEN_CHARS:
             raise ProtocolError("id_token", f"expected 1 to {MAX_TOKEN_CHARS} characters")
@@ -78,76 +91,69 @@ class Commands:
         start_code = body.get("start_code")
         if start_code is not None:
             self._check_start_code(start_code)
-        now = daemon.clock.now()
-        if (refused := daemon.refusal_reason()) is not None:
+        now = self.clock.now()
+        if (refused := port.refusal_reason()) is not None:
             raise ProtocolError("station", f"not accepting sessions now: {refused}")
         auth = Authorization(
             id_token=token,
             source="app" if start_code is not None else "remote",  # the driver's phone
-            valid_until=now + timedelta(seconds=daemon.config.session.authorization_valid_s),
+            valid_until=now + timedelta(seconds=self.config.session.authorization_valid_s),
             cost_cap=_amount(body, "cost_cap"),
             energy_cap_wh=_amount(body, "energy_cap_wh"),
             tariff_json=tariff_json,
         )
         session_id = str(uuid.uuid4())
-        result = await daemon.apply(AuthorizationAccepted(now, session_id, auth))
+        result = await port.apply(AuthorizationAccepted(now, session_id, auth))
         if result.refused:
             raise ProtocolError("station", result.refused)
         if start_code is not None:
-            daemon.rotate_start_code()  # the QR code on screen is used up
+            self.screen.rotate_start_code()  # the QR code on screen is used up
         await self._audit("remote_start", {"session_id": session_id,
                                            "by_qr_code": start_code is not None})
-        return {"session_id": session_id, "phase": daemon.state.phase.value}
+        return {"session_id": session_id, "phase": port.state.phase.value}
 
     def _check_start_code(self, code: Any) -> None:
-        daemon = self.daemon
-        if not daemon.config.ui.app_start_url:
+        if not self.config.ui.app_start_url:
             raise ProtocolError("start_code", "app start by QR code is not offered at this "
                                 "station ([ui] app_start_url is empty)")
-        if not isinstance(code, str) or code.upper() != daemon.start_code:
+        if not isinstance(code, str) or code.upper() != self.screen.start_code:
             raise ProtocolError("start_code", "QR code expired; scan the code on the "
                                 "screen again")
 
     async def _remote_stop(self, body: dict[str, Any]) -> dict[str, Any]:
-        daemon = self.daemon
+        port = self.port
         wanted = body.get("session_id")
-        if wanted is not None and wanted != daemon.state.session_id:
+        if wanted is not None and wanted != port.state.session_id:
             raise ProtocolError("session_id", f"{wanted!r} is not the running session")
-        result = await daemon.apply(StopRequested(daemon.clock.now(), StopReason.REMOTE))
+        result = await port.apply(StopRequested(self.clock.now(), StopReason.REMOTE))
         if result.refused:
             raise ProtocolError("session_id", result.refused)
-        await self._audit("remote_stop", {"session_id": daemon.state.session_id})
-        return {"session_id": daemon.state.session_id, "phase": daemon.state.phase.value}
+        await self._audit("remote_stop", {"session_id": port.state.session_id})
+        return {"session_id": port.state.session_id, "phase": port.state.phase.value}
 
     # ---- tariff ------------------------------------------------------------------------------
 
     async def _tariff_update(self, body: dict[str, Any]) -> dict[str, Any]:
-        daemon = self.daemon
         tariff = _tariff(body.get("tariff"), "tariff")
         parsed = parse_tariff(tariff)
         try:
-            check_validity(parsed, daemon.clock.now())
+            check_validity(parsed, self.clock.now())
         except (TariffError, ValueError) as exc:
             raise ProtocolError("tariff", f"not valid now: {exc}") from None
-        if daemon.station_terms.tariff.currency != parsed.currency:
+        station_currency = self.pricing.station_terms.tariff.currency
+        if station_currency != parsed.currency:
             raise ProtocolError("tariff.currency", f"{parsed.currency}: the station prices in "
-                                f"{daemon.station_terms.tariff.currency}")
-        path = pushed_tariff_path(daemon.config.station.state_dir)
+                                f"{station_currency}")
+        path = pushed_tariff_path(self.config.station.state_dir)
         temporary = path.with_suffix(".tmp")
         temporary.write_text(json.dumps(tariff, sort_keys=True), encoding="utf-8")
         with temporary.open("rb") as handle:
             os.fsync(handle.fileno())
         os.replace(temporary, path)
-        daemon.station_terms = Terms(
-            tariff_json=tariff,
-            timezone=daemon.station_terms.timezone,
-            charging_threshold_w=daemon.station_terms.charging_threshold_w,
-            station_id=daemon.station_terms.station_id,
-            operator=daemon.station_terms.operator,
-        )
+        self.pricing.replace_station_tariff(tariff)
         await self._audit("tariff_update", {"tariff_id": parsed.id})
         log.info("station tariff replaced by the backend", extra=fields(tariff=parsed.id))
-        daemon.api.publish({"type": "tariff", "tariff_id": parsed.id})
+        self.port.publish({"type": "tariff", "tariff_id": parsed.id})
         return {"tariff_id": parsed.id}
 
     # ---- backend housekeeping ------------------------------------------------------------------
@@ -161,14 +167,14 @@ class Commands:
             raise ProtocolError("since", "expected an ISO 8601 time with offset") from None
         if since.utcoffset() is None:
             raise ProtocolError("since", "expected an ISO 8601 time with offset")
-        store = self.daemon.store
+        store = self.store
         count = await store.call(store.store.requeue_since, since)
         await self._audit("reconcile", {"since": since.isoformat(), "requeued": count})
         return {"requeued": count}
 
     async def _diagnostics(self, body: dict[str, Any]) -> dict[str, Any]:
-        store = self.daemon.store
-        return {"version": __version__, "state": self.daemon.snapshot(),
+        store = self.store
+        return {"version": __version__, "state": self.snapshot(),
                 "outbox": await store.call(store.store.outbox_stats)}
 
     async def _config_change(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -176,9 +182,8 @@ class Commands:
                             "(the configuration file), not remotely")
 
     async def _audit(self, kind: str, detail: dict[str, Any]) -> None:
-        store = self.daemon.store
-        await store.call(store.store.add_audit, kind, {"by": "backend", **detail},
-                         self.daemon.clock.now())
+        await self.store.call(self.store.store.add_audit, kind, {"by": "backend", **detail},
+                              self.clock.now())
 
 
 def _tariff(value: Any, name: str) -> dict[str, Any]:

@@ -50,8 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_daemon_command(args: argparse.Namespace) -> int:
-    from terminal.daemon import run_daemon
     from terminal.kernel.clock import make_clock
+    from terminal.station import run_station
 
     started_s = time.monotonic()
     try:
@@ -66,7 +66,7 @@ def run_daemon_command(args: argparse.Namespace) -> int:
         return 2
     clock = make_clock(args.clock_speed, args.clock_anchor)
     try:
-        return asyncio.run(run_daemon(config, clock, started_s))
+        return asyncio.run(run_station(config, clock, started_s))
     except KeyboardInterrupt:
         return 0
 

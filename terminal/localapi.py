@@ -56,13 +56,14 @@ class _Client:
 
 
 class LocalApi:
-    def __init__(self, path: str | Path, mode: int = 0o660) -> None:
+    def __init__(self, path: str | Path, mode: int = 0o660,
+                 snapshot: Callable[[], dict[str, Any]] | None = None) -> None:
         self.path = Path(path)
         self.mode = mode
         self.handlers: dict[str, Handler] = {}
         self._clients: set[_Client] = set()
         self._server: asyncio.AbstractServer | None = None
-        self.snapshot: Callable[[], dict[str, Any]] | None = None
+        self.snapshot = snapshot  # the status snapshot (`subscribe`, `publish_state`)
 
     def route(self, op: str, handler: Handler) -> None:
         self.handlers[op] = handler
@@ -99,6 +100,12 @@ class LocalApi:
             if client.subscribed and not client.send(message):
                 log.warning("local API client too slow; disconnected")
                 self._drop(client)
+
+    def publish_state(self) -> dict[str, Any]:
+        """Send the status snapshot to every subscriber; returns it."""
+        state = self.snapshot() if self.snapshot else {}
+        self.publish({"type": "state", "state": state})
+        return state
 
     def _drop(self, client: _Client) -> None:
         self._clients.discard(client)

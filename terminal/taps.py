@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -56,7 +56,10 @@ from terminal.session import (
 if TYPE_CHECKING:
     from terminal.auth import AuthDecision, Authorizer
     from terminal.card_payment import CardPayments
-    from terminal.daemon import Daemon
+    from terminal.config import SessionConfig
+    from terminal.kernel.clock import Clock
+    from terminal.ports import SessionPort
+    from terminal.screen import Screen
 
 log = get_logger("taps")
 
@@ -68,12 +71,20 @@ FAILURE_CODES = {"removed": "tap_again", "unreadable": "read_failed",
 class TapHandler:
     def __init__(
         self,
-        daemon: Daemon,
+        port: SessionPort,
+        clock: Clock,
+        session_config: SessionConfig,
+        screen: Screen,
         authorizer: Authorizer,
         payments: CardPayments | None,
+        technician_tapped: Callable[[str, str], Awaitable[None]],
         monotonic_s: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.daemon = daemon
+        self.port = port
+        self.clock = clock
+        self.session_config = session_config
+        self.screen = screen
+        self.technician_tapped = technician_tapped
         self.authorizer = authorizer
         self.payments = payments
         self.monotonic_s = monotonic_s
@@ -82,8 +93,8 @@ class TapHandler:
 
     async def handle(self, event: ReaderEvent) -> None:
         if isinstance(event, RfidTap | EmvTap):
-            self.daemon.note_intent()
-            self.daemon.api.publish({"type": "card_present", "reader": event.reader,
+            self.screen.note_intent()
+            self.port.publish({"type": "card_present", "reader": event.reader,
                                      "kind": "card" if isinstance(event, EmvTap) else "rfid"})
         try:
             await self._handle(event)
@@ -97,7 +108,7 @@ class TapHandler:
             previous = self.readers.get(event.reader)
             self.readers[event.reader] = event.state
             if previous != event.state:
-                self.daemon.api.publish({"type": "reader", "reader": event.reader,
+                self.port.publish({"type": "reader", "reader": event.reader,
                                          "state": event.state, "detail": event.detail})
             return
         if isinstance(event, TapFailed):
@@ -114,11 +125,11 @@ class TapHandler:
         else:
             token = event.uid
             kind = "rfid"
-        if self.daemon.state.is_open:
+        if self.port.state.is_open:
             await self._tap_while_busy(event, token, kind)
             return
         if kind == "rfid" and await self.authorizer.is_technician(token):
-            await self.daemon.service.technician_tapped(token, event.reader)
+            await self.technician_tapped(token, event.reader)
             self._publish(event, "service", "technician")
             return
         if isinstance(event, EmvTap):
@@ -129,19 +140,19 @@ class TapHandler:
     # ---- stop, or refuse -----------------------------------------------------------------
 
     async def _tap_while_busy(self, event: RfidTap | EmvTap, token: str, kind: str) -> None:
-        state = self.daemon.state
-        now = self.daemon.clock.now()
+        state = self.port.state
+        now = self.clock.now()
         if token == state.id_token:
             if state.phase is Phase.FINISHING:
                 self._publish(event, "info", "unplug")
                 return
-            result = await self.daemon.apply(StopRequested(now, StopReason.LOCAL, token))
+            result = await self.port.apply(StopRequested(now, StopReason.LOCAL, token))
             self._publish(event, "declined" if result.refused else "stopping",
                           "not_running" if result.refused else "stopped")
             return
         if kind == "rfid" and state.phase is not Phase.FINISHING \
                 and await self.authorizer.is_technician(token):
-            result = await self.daemon.apply(StopRequested(now, StopReason.TECHNICIAN))
+            result = await self.port.apply(StopRequested(now, StopReason.TECHNICIAN))
             log.warning("technician card stopped the session",
                         extra=fields(session=state.session_id))
             self._publish(event, "declined" if result.refused else "stopping",
@@ -152,12 +163,12 @@ class TapHandler:
     # ---- start -----------------------------------------------------------------------------
 
     async def _open(self, event: RfidTap | EmvTap, token: str, source: str) -> str | None:
-        if (refused := self.daemon.refusal_reason()) is not None:
+        if (refused := self.port.refusal_reason()) is not None:
             self._publish(event, "declined", "unavailable", message=refused)
             return None
         session_id = str(uuid.uuid4())
-        result = await self.daemon.apply(
-            AuthorizeRequested(self.daemon.clock.now(), session_id, token, source))
+        result = await self.port.apply(
+            AuthorizeRequested(self.clock.now(), session_id, token, source))
         if result.refused:
             self._publish(event, "declined", "unavailable", message=result.refused)
             return None
@@ -167,7 +178,7 @@ class TapHandler:
         session_id = await self._open(event, token, "rfid")
         if session_id is None:
             return
-        clock = self.daemon.clock
+        clock = self.clock
         decision = await self.authorizer.authorize(token, token_type_of(token), clock.now())
         problem = None if not decision.accepted else self._tariff_problem(decision)
         if not decision.accepted or problem:
@@ -178,9 +189,9 @@ class TapHandler:
             id_token=token,
             source="rfid",
             valid_until=decision.valid_until or clock.now() + timedelta(
-                seconds=self.daemon.config.session.authorization_valid_s),
+                seconds=self.session_config.authorization_valid_s),
             cost_cap=decision.cost_cap or optional_amount(
-                self.daemon.config.session.default_cost_cap),
+                self.session_config.default_cost_cap),
             energy_cap_wh=decision.energy_cap_wh,
             tariff_json=_tariff_text(decision.tariff),
             recheck=decision.offline and decision.unknown,
@@ -203,7 +214,7 @@ class TapHandler:
         session_id = await self._open(event, token, "card")
         if session_id is None:
             return
-        clock = self.daemon.clock
+        clock = self.clock
         outcome = await self.payments.preauthorize(session_id, token, event.read)
         if not outcome.approved:
             await self._reject(event, session_id, outcome.reason_code or "declined")
@@ -212,7 +223,7 @@ class TapHandler:
             id_token=token,
             source="card",
             valid_until=clock.now() + timedelta(
-                seconds=self.daemon.config.session.authorization_valid_s),
+                seconds=self.session_config.authorization_valid_s),
             cost_cap=outcome.amount,
             payment_reference=outcome.psp_reference,
             card_scheme=scheme_name(outcome.scheme),
@@ -221,13 +232,13 @@ class TapHandler:
         await self._accept(event, session_id, auth, offline=outcome.offline, source="gateway")
 
     async def _reject(self, event: RfidTap | EmvTap, session_id: str, code: str) -> None:
-        await self.daemon.apply(AuthorizationRejected(self.daemon.clock.now(), code))
+        await self.port.apply(AuthorizationRejected(self.clock.now(), code))
         self._publish(event, "declined", code, session_id=session_id)
 
     async def _accept(self, event: RfidTap | EmvTap, session_id: str, auth: Authorization,
                       *, offline: bool, source: str) -> None:
-        result = await self.daemon.apply(
-            AuthorizationAccepted(self.daemon.clock.now(), session_id, auth))
+        result = await self.port.apply(
+            AuthorizationAccepted(self.clock.now(), session_id, auth))
         if result.refused:
             # the session went away meanwhile (e.g. it timed out); a payment is voided
             # by settlement since its session is closed
@@ -257,9 +268,9 @@ class TapHandler:
         log.info("card tap", extra=fields(reader=payload["reader"], kind=payload["kind"],
                                           result=result, reason=code, decision_ms=decision_ms))
         self.last_tap[payload["reader"]] = {
-            "at": iso_utc(self.daemon.clock.now()), "kind": payload["kind"],
+            "at": iso_utc(self.clock.now()), "kind": payload["kind"],
             "result": result, "reason": code, "decision_ms": decision_ms}
-        self.daemon.api.publish(payload)
+        self.port.publish(payload)
 
 
 def token_type_of(uid: str) -> str:

@@ -1,10 +1,10 @@
 """PC/SC readers (pcscd, pyscard): RFID/NFC cards and contactless payment cards.
 
-Provides `PcscReaders(terminal, name_filter=(), *, read_timeout_s=5.0)`:
-- `start(loop, queue)`: a monitor thread watches every reader whose name contains one
-  of `name_filter` (empty: every reader) and puts `drivers.readers.events` objects into
-  the asyncio `queue` with `loop.call_soon_threadsafe` (a full queue drops the event
-  with a warning). `stop()` ends it within about `poll_timeout_s` (0.2 s).
+Provides `PcscReaders(terminal, name_filter=(), *, read_timeout_s=5.0)`, a
+`drivers.readers.reader.CardReader` (built by `open_pcsc(settings)`):
+- `start(emit)`: a monitor thread watches every reader whose name contains one of
+  `name_filter` (empty: every reader) and calls `emit` with `drivers.readers.events`
+  objects. `stop()` ends it within about `poll_timeout_s` (0.2 s).
   `states()`: reader name -> "ready"/"absent", plus "*" -> "ready" or "service_down"
   for pcscd itself.
 - One tap per insertion: when a card comes into a reader's field (or is there when the
@@ -34,8 +34,8 @@ a removal at their next presence poll, ~0.4 s), else `EmvError`.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -46,6 +46,7 @@ from smartcard import scard
 
 from drivers.readers import emv
 from drivers.readers.events import EmvTap, ReaderEvent, ReaderState, RfidTap, TapFailed
+from drivers.readers.reader import ReaderSettings
 from terminal.kernel.logsetup import fields, get_logger
 from terminal.kernel.money import currency_numeric, to_minor_units
 
@@ -174,23 +175,11 @@ class PcscReaders:
 
     # public API
 
-    def start(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue) -> None:
-        """Start the monitor thread; events go into `queue` on `loop`."""
+    def start(self, emit: Callable[[ReaderEvent], None]) -> None:
+        """Start the monitor thread; it calls `emit` (thread-safe) with every event
+        (drivers.readers.reader.queue_emitter hands them to an asyncio queue)."""
         if self._thread is not None:
             raise RuntimeError("PC/SC monitor already started")
-
-        def put(event: ReaderEvent) -> None:  # runs on the loop
-            try:
-                queue.put_nowait(event)
-            except asyncio.QueueFull:
-                log.warning("pc/sc event dropped: queue full",
-                            extra=fields(event=type(event).__name__,
-                                         reader=getattr(event, "reader", "?")))
-
-        def emit(event: ReaderEvent) -> None:
-            with contextlib.suppress(RuntimeError):  # loop already closed
-                loop.call_soon_threadsafe(put, event)
-
         self._emit = emit
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="pcsc-monitor", daemon=True)
@@ -448,3 +437,11 @@ class PcscReaders:
 
 def _ms_since(start_s: float) -> int:
     return round((time.monotonic() - start_s) * 1000)
+
+
+def open_pcsc(settings: ReaderSettings) -> PcscReaders:
+    """The PC/SC readers of `settings` (drivers.readers.reader.open_readers)."""
+    if settings.pcsc_socket:
+        os.environ["PCSCLITE_CSOCK_NAME"] = settings.pcsc_socket
+    assert settings.terminal_params is not None, "PC/SC readers need terminal_params"
+    return PcscReaders(settings.terminal_params, settings.pcsc_readers)

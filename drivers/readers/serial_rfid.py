@@ -13,6 +13,9 @@ Provides:
   it was out of the field for more than `hold_s` is a new presentation.
 - `SerialRfidReader`: reads the port (pyserial) in a daemon thread and hands each
   presentation to `on_tag(tag_id)`, or to an asyncio loop with `start(loop, sink)`.
+- `SerialRfidCardReader(device, baud)`: that reader as a `drivers.readers.reader.CardReader`:
+  each presentation is an `RfidTap` (technology "em4100"); its state is "ready" while the
+  port is open, else "absent".
 - `encode_frame(tag_id)`: the frame for a tag id (used by hw_mocks.serial_rfid_sim).
 
 Config: `device` (path, e.g. /dev/ttyUSB0), `baud` (default 9600, 8N1), `hold_s`
@@ -30,11 +33,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections.abc import Callable
 from functools import reduce
 
 import serial
 
+from drivers.readers.events import ReaderEvent, RfidTap
 from terminal.kernel.clock import SYSTEM_CLOCK, Clock
 from terminal.kernel.logsetup import fields, get_logger
 
@@ -285,3 +290,26 @@ class SerialRfidReader:
         if port is not None:
             with contextlib.suppress(serial.SerialException, OSError):
                 port.close()
+
+
+SERIAL_STATES = {"connected": "ready", "disconnected": "absent", "stopped": "absent"}
+
+
+class SerialRfidCardReader:
+    """A serial 125 kHz reader as a CardReader (drivers.readers.reader)."""
+
+    def __init__(self, device: str, baud: int = 9600) -> None:
+        self.device = device
+        self.reader = SerialRfidReader(device, baud)
+
+    def start(self, emit: Callable[[ReaderEvent], None]) -> None:
+        self.reader.on_tag = lambda tag_id: emit(
+            RfidTap(self.device, tag_id, "em4100", time.monotonic()))
+        self.reader.start()
+
+    def stop(self) -> None:
+        self.reader.stop()
+
+    def states(self) -> dict[str, str]:
+        state = self.reader.state
+        return {self.device: SERIAL_STATES.get(state, state)}

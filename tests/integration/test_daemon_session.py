@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from hw_mocks.rig import Rig
-from terminal.billing import receipt_for_session
+from terminal.billing import bill_from_row
 from terminal.store import Store
 
 IDLE_TARIFF = {
@@ -85,7 +85,7 @@ def test_full_session_ev_full_idle_fee_unplug_and_receipt(tmp_path):
     assert {"FLAT", "ENERGY", "PARKING_TIME"} <= dims, lines
     assert "The vehicle" in text or "vehicle" in text.lower()
     # the receipt is reproduced from the database, byte for byte
-    assert receipt_for_session(row, found["readings"]) == (receipt_json, text)
+    assert bill_from_row(row, found["readings"]).receipt == (receipt_json, text)
     kinds = [e["event_type"] for e in found["events"]]
     assert kinds[0] == "Started" and kinds[-1] == "Ended" and "Updated" in kinds
     assert [e["seq_no"] for e in found["events"]] == list(range(len(kinds)))

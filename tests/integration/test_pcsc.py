@@ -19,6 +19,7 @@ from drivers.readers import pcsc
 from drivers.readers.emv import TerminalParams
 from drivers.readers.events import EmvTap, ReaderEvent, ReaderState, RfidTap, TapFailed
 from drivers.readers.pcsc import SERVICE, PcscReaders
+from drivers.readers.reader import queue_emitter
 from hw_mocks import pcscd as pcscd_module
 from hw_mocks.cards import RFID_UIDS, TEST_PANS
 from hw_mocks.pcscd import PcscdError, PcscdHandle, free_port_block
@@ -78,7 +79,7 @@ async def watching(pcscd: PcscdHandle, name_filter: tuple[str, ...] = (),
                    wait_ready: bool = True, **options: Any) -> AsyncIterator[Watch]:
     queue: asyncio.Queue = asyncio.Queue()
     readers = PcscReaders(lambda: PARAMS, name_filter, **options)
-    readers.start(asyncio.get_running_loop(), queue)
+    readers.start(queue_emitter(asyncio.get_running_loop(), queue))
     watch = Watch(readers, queue)
     try:
         if wait_ready:
@@ -379,7 +380,7 @@ def test_reader_unplugged_and_back(monkeypatch: pytest.MonkeyPatch) -> None:
     async def body() -> None:
         queue: asyncio.Queue = asyncio.Queue()
         readers = PcscReaders(lambda: PARAMS, poll_timeout_s=0.05)
-        readers.start(asyncio.get_running_loop(), queue)
+        readers.start(queue_emitter(asyncio.get_running_loop(), queue))
         watch = Watch(readers, queue)
         try:
             await watch.until_ready(["reader A", "reader B"])
@@ -402,7 +403,7 @@ def test_reader_unplugged_and_back(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_full_queue_drops_events_with_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pcsc, "scard", FakeScard())
     records = Records()
-    logger = logging.getLogger("evterm.pcsc")
+    logger = logging.getLogger("evterm.readers")
     logger.addHandler(records)
     level = logger.level
     logger.setLevel(logging.INFO)
@@ -410,7 +411,7 @@ def test_full_queue_drops_events_with_a_warning(monkeypatch: pytest.MonkeyPatch)
     async def body() -> None:
         queue: asyncio.Queue = asyncio.Queue(maxsize=1)
         readers = PcscReaders(lambda: PARAMS, poll_timeout_s=0.05)
-        readers.start(asyncio.get_running_loop(), queue)
+        readers.start(queue_emitter(asyncio.get_running_loop(), queue))
         try:
             await asyncio.sleep(0.3)
             assert queue.get_nowait() == ReaderState(SERVICE, "ready")
@@ -424,7 +425,7 @@ def test_full_queue_drops_events_with_a_warning(monkeypatch: pytest.MonkeyPatch)
     finally:
         logger.removeHandler(records)
         logger.setLevel(level)
-    assert records.messages.count("pc/sc event dropped: queue full") == 2, records.messages
+    assert records.messages.count("card reader event dropped: queue full") == 2, records.messages
 
 
 def listening(port: int) -> socket.socket:

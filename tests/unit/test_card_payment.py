@@ -34,7 +34,7 @@ from terminal.backend_api import (
     Refund,
     VoidRequest,
 )
-from terminal.billing import Terms, receipt_for_session
+from terminal.billing import Terms, bill_from_row
 from terminal.card_payment import CardPayments, PaymentSettings, PreauthOutcome
 from terminal.kernel.cards import CardData, mask_pan
 from terminal.kernel.logsetup import ROOT_LOGGER, KeyValueFormatter
@@ -177,7 +177,7 @@ class Rig:
         row = self.store.session(session_id)
         assert row is not None and row["closed_at"] is not None
         readings = [r for _, r in self.store.readings(session_id)]
-        self.store.add_receipt(session_id, receipt_for_session(row, readings), self.clock.now())
+        self.store.add_receipt(session_id, bill_from_row(row, readings).receipt, self.clock.now())
 
     def stop_before_energy(self, session_id: str = "S-1") -> None:
         d = self.driver

@@ -15,8 +15,8 @@ import pytest
 
 from terminal.commands import Commands, pushed_tariff_path
 from terminal.config import parse_config
-from terminal.daemon import Daemon, database_path, load_station_terms
 from terminal.protocol import ProtocolError, RemoteStart
+from terminal.station import Station, build_station, database_path, load_station_terms
 from terminal.store import Store
 from tests.unit.clockfake import FakeClock
 from tests.unit.test_daemon_journal import REPO, ScriptedCharger, ScriptedMeter
@@ -33,7 +33,7 @@ def new_tariff(tariff_id: str = "PUSHED-1", price: float = 0.42,
             "last_updated": "2026-01-01T00:00:00Z"}
 
 
-def run(tmp_path: Path, body: Callable[[Daemon, Commands, FakeClock], Awaitable[None]],
+def run(tmp_path: Path, body: Callable[[Station, Commands, FakeClock], Awaitable[None]],
         ui: dict[str, Any] | None = None) -> None:
     config = parse_config({
         "station": {"id": "ST1", "operator": "Op", "state_dir": str(tmp_path)},
@@ -44,41 +44,41 @@ def run(tmp_path: Path, body: Callable[[Daemon, Commands, FakeClock], Awaitable[
     clock = FakeClock()
 
     async def scenario() -> None:
-        daemon = Daemon(config, clock, Store.open(database_path(config)),
-                        ScriptedMeter(clock), ScriptedCharger(), load_station_terms(config))
-        await daemon.recover()
+        station = build_station(config, clock, Store.open(database_path(config)),
+                                ScriptedMeter(clock), ScriptedCharger(), load_station_terms(config))
+        await station.recover()
         try:
-            await body(daemon, Commands(daemon), clock)
+            await body(station, station.commands, clock)
         finally:
-            daemon.store.close()
+            station.store.close()
 
     asyncio.run(scenario())
 
 
-async def charge(daemon: Daemon, clock: FakeClock, polls: int = 3) -> None:
+async def charge(station: Station, clock: FakeClock, polls: int = 3) -> None:
     for _ in range(polls):
         clock.advance(1)
-        await daemon.poll_once()
+        await station.daemon.poll_once()
 
 
 def test_remote_start_and_stop_with_caps_and_audit(tmp_path):
-    async def body(daemon: Daemon, commands: Commands, clock: FakeClock) -> None:
+    async def body(station: Station, commands: Commands, clock: FakeClock) -> None:
         started = await commands.handle("remote_start", {"id_token": "APP-1",
                                                          "cost_cap": "20.00"})
         assert started["phase"] == "Authorized"
-        assert daemon.state.authorization.cost_cap == 20
-        assert daemon.state.authorization.source == "remote"
-        await charge(daemon, clock)
-        assert daemon.state.phase.value == "Charging"
+        assert station.daemon.state.authorization.cost_cap == 20
+        assert station.daemon.state.authorization.source == "remote"
+        await charge(station, clock)
+        assert station.daemon.state.phase.value == "Charging"
         with pytest.raises(ProtocolError, match="session_id"):
             await commands.handle("remote_stop", {"session_id": "another"})
-        assert daemon.state.phase.value == "Charging"
+        assert station.daemon.state.phase.value == "Charging"
         stopped = await commands.handle("remote_stop", {"session_id": started["session_id"]})
         assert stopped["phase"] == "Finishing"
-        assert daemon.state.stop_reason.value == "Remote"
-        kinds = [row["kind"] for row in daemon.store.store.audit()]
+        assert station.daemon.state.stop_reason.value == "Remote"
+        kinds = [row["kind"] for row in station.store.store.audit()]
         assert kinds == ["remote_stop", "remote_start"]
-        assert {m.kind for m in daemon.store.store.outbox()} >= {"Audit"}
+        assert {m.kind for m in station.store.store.outbox()} >= {"Audit"}
 
     run(tmp_path, body)
 
@@ -100,30 +100,31 @@ def test_remote_start_and_stop_with_caps_and_audit(tmp_path):
 ])
 def test_bad_commands_are_refused_naming_the_field_and_change_nothing(
         tmp_path, command: str, body: dict[str, Any], field: str) -> None:
-    async def scenario(daemon: Daemon, commands: Commands, clock: FakeClock) -> None:
-        before = (daemon.state, daemon.station_terms, daemon.store.store.outbox())
+    async def scenario(station: Station, commands: Commands, clock: FakeClock) -> None:
+        before = (station.daemon.state, station.pricing.station_terms, station.store.store.outbox())
         with pytest.raises(ProtocolError) as raised:
             await commands.handle(command, body)
         assert raised.value.field == field
-        assert (daemon.state, daemon.station_terms, daemon.store.store.outbox()) == before
+        assert (station.daemon.state, station.pricing.station_terms,
+                station.store.store.outbox()) == before
         assert not pushed_tariff_path(str(tmp_path)).exists()
 
     run(tmp_path, scenario)
 
 
 def test_a_pushed_tariff_prices_the_next_session_and_survives_a_restart(tmp_path):
-    async def body(daemon: Daemon, commands: Commands, clock: FakeClock) -> None:
+    async def body(station: Station, commands: Commands, clock: FakeClock) -> None:
         await commands.handle("remote_start", {"id_token": "APP-1"})
-        await charge(daemon, clock)
-        running = daemon.terms
+        await charge(station, clock)
+        running = station.pricing.terms
         assert (await commands.handle("tariff_update", {"tariff": new_tariff()})) == {
             "tariff_id": "PUSHED-1"}
-        assert daemon.terms is running  # the running session keeps its terms
-        assert daemon.station_terms.tariff.id == "PUSHED-1"
+        assert station.pricing.terms is running  # the running session keeps its terms
+        assert station.pricing.station_terms.tariff.id == "PUSHED-1"
         saved = json.loads(pushed_tariff_path(str(tmp_path)).read_text())
         assert saved["id"] == "PUSHED-1"
         await commands.handle("remote_stop", {})
-        assert [r["kind"] for r in daemon.store.store.audit()][:2] == [
+        assert [r["kind"] for r in station.store.store.audit()][:2] == [
             "remote_stop", "tariff_update"]
 
     run(tmp_path, body)
@@ -135,10 +136,10 @@ def test_a_pushed_tariff_prices_the_next_session_and_survives_a_restart(tmp_path
 
 
 def test_reconcile_sends_again_what_was_queued_since(tmp_path):
-    async def body(daemon: Daemon, commands: Commands, clock: FakeClock) -> None:
+    async def body(station: Station, commands: Commands, clock: FakeClock) -> None:
         await commands.handle("remote_start", {"id_token": "APP-1"})
-        await charge(daemon, clock)
-        store = daemon.store.store
+        await charge(station, clock)
+        store = station.store.store
         ids = [m.id for m in store.outbox()]
         assert store.mark_delivered(ids, clock.now()) == len(ids)
         assert store.outbox(pending_only=True) == []
@@ -152,7 +153,7 @@ def test_reconcile_sends_again_what_was_queued_since(tmp_path):
 
 
 def test_diagnostics_report_state_and_outbox(tmp_path):
-    async def body(daemon: Daemon, commands: Commands, clock: FakeClock) -> None:
+    async def body(station: Station, commands: Commands, clock: FakeClock) -> None:
         report = await commands.handle("diagnostics", {})
         assert report["state"]["station_id"] == "ST1"
         assert report["outbox"]["pending"] == 0
@@ -167,14 +168,14 @@ APP_START = {"app_start_url": "https://pay.example.com/start/{station_id}/{code}
 
 
 def test_a_remote_start_with_the_screens_code_starts_and_uses_the_code_up(tmp_path):
-    async def body(daemon: Daemon, commands: Commands, clock: FakeClock) -> None:
-        shown = daemon.snapshot()["app_start"]
+    async def body(station: Station, commands: Commands, clock: FakeClock) -> None:
+        shown = station.status.snapshot()["app_start"]
         assert shown["url"].endswith(f"/ST1/{shown['code']}")
         started = await commands.handle("remote_start", {"id_token": "APP-1",
                                                          "start_code": shown["code"]})
         assert started["phase"] == "Authorized"
-        assert daemon.snapshot()["app_start"]["code"] != shown["code"]  # rotated
-        audit, = daemon.store.store.audit()
+        assert station.status.snapshot()["app_start"]["code"] != shown["code"]  # rotated
+        audit, = station.store.store.audit()
         assert audit["kind"] == "remote_start"
         assert json.loads(audit["detail"])["by_qr_code"] is True
         await commands.handle("remote_stop", {})
@@ -187,12 +188,13 @@ def test_a_remote_start_with_the_screens_code_starts_and_uses_the_code_up(tmp_pa
 
 
 def test_the_code_of_a_closed_session_no_longer_starts_one(tmp_path):
-    async def body(daemon: Daemon, commands: Commands, clock: FakeClock) -> None:
-        shown = daemon.start_code
+    async def body(station: Station, commands: Commands, clock: FakeClock) -> None:
+        shown = station.screen.start_code
         await commands.handle("remote_start", {"id_token": "APP-1"})  # the backend's own
-        assert daemon.start_code == shown  # not used: the QR code stays
+        assert station.screen.start_code == shown  # not used: the QR code stays
         await commands.handle("remote_stop", {})  # closes before energy
-        assert daemon.state.phase.value == "Completed" and daemon.start_code != shown
+        assert station.daemon.state.phase.value == "Completed"
+        assert station.screen.start_code != shown
         with pytest.raises(ProtocolError, match=r"^start_code: QR code expired"):
             await commands.handle("remote_start", {"id_token": "APP-2", "start_code": shown})
 
@@ -201,24 +203,25 @@ def test_the_code_of_a_closed_session_no_longer_starts_one(tmp_path):
 
 @pytest.mark.parametrize("code", ["WRONG234", "", 12345678, ["X"]])
 def test_a_wrong_start_code_is_refused_and_changes_nothing(tmp_path, code):
-    async def body(daemon: Daemon, commands: Commands, clock: FakeClock) -> None:
-        before = (daemon.state, daemon.start_code, daemon.store.store.outbox())
+    async def body(station: Station, commands: Commands, clock: FakeClock) -> None:
+        before = (station.daemon.state, station.screen.start_code, station.store.store.outbox())
         with pytest.raises(ProtocolError) as raised:
             await commands.handle("remote_start", {"id_token": "APP-1", "start_code": code})
         assert raised.value.field == "start_code"
-        assert (daemon.state, daemon.start_code, daemon.store.store.outbox()) == before
-        assert daemon.store.store.audit() == []
+        assert (station.daemon.state, station.screen.start_code,
+                station.store.store.outbox()) == before
+        assert station.store.store.audit() == []
 
     run(tmp_path, body, ui=APP_START)
 
 
 def test_a_start_code_is_refused_where_no_app_start_is_offered(tmp_path):
-    async def body(daemon: Daemon, commands: Commands, clock: FakeClock) -> None:
-        assert daemon.snapshot()["app_start"] is None
+    async def body(station: Station, commands: Commands, clock: FakeClock) -> None:
+        assert station.status.snapshot()["app_start"] is None
         with pytest.raises(ProtocolError, match=r"^start_code: app start by QR code is not "):
             await commands.handle("remote_start", {"id_token": "APP-1",
-                                                   "start_code": daemon.start_code})
-        assert daemon.state.phase.value == "Available"
+                                                   "start_code": station.screen.start_code})
+        assert station.daemon.state.phase.value == "Available"
 
     run(tmp_path, body)
 

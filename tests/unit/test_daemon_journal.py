@@ -13,8 +13,8 @@ import pytest
 from drivers.charger import ChargerStatus, EvState
 from drivers.meter.reading import MeterReading
 from terminal.config import parse_config
-from terminal.daemon import Daemon, database_path, load_station_terms
 from terminal.localapi import RequestError
+from terminal.station import build_station, database_path, load_station_terms
 from terminal.store import Store
 from tests.unit.clockfake import FakeClock
 
@@ -61,22 +61,22 @@ def test_a_journal_that_cannot_be_written_holds_energy_off(tmp_path):
 
     async def scenario() -> None:
         charger = ScriptedCharger()
-        daemon = Daemon(config, clock, Store.open(database_path(config)),
-                        ScriptedMeter(clock), charger, load_station_terms(config))
-        await daemon.recover()
-        await daemon._api_start({"id_token": "CARD"})
+        station = build_station(config, clock, Store.open(database_path(config)),
+                                ScriptedMeter(clock), charger, load_station_terms(config))
+        await station.recover()
+        await station.driver_api.start({"id_token": "CARD"})
         for _ in range(3):
             clock.advance(1)
-            await daemon.poll_once()
-        assert daemon.state.phase.value == "Charging" and charger.commanded
-        daemon.store.store.conn.close()  # the storage fails
+            await station.daemon.poll_once()
+        assert station.daemon.state.phase.value == "Charging" and charger.commanded
+        station.store.store.conn.close()  # the storage fails
         clock.advance(1)
         with pytest.raises(Exception, match="closed"):
-            await daemon.poll_once()
+            await station.daemon.poll_once()
         assert charger.commanded is False
-        assert daemon.journal_failed
+        assert station.daemon.journal_failed
         with pytest.raises(RequestError, match="cannot record sessions"):
-            await daemon._api_start({"id_token": "OTHER"})
-        daemon.store._pool.shutdown()
+            await station.driver_api.start({"id_token": "OTHER"})
+        station.store._pool.shutdown()
 
     asyncio.run(scenario())

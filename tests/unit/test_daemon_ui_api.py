@@ -20,11 +20,11 @@ import pytest
 
 from drivers.charger import ChargerStatus, EvState
 from drivers.meter.reading import MeterReading
-from terminal.billing import receipt_for_session
+from terminal.billing import bill_from_row
 from terminal.config import parse_config
-from terminal.daemon import Daemon, database_path, load_station_terms
 from terminal.kernel.clock import iso_utc
 from terminal.localapi import RequestError
+from terminal.station import Station, build_station, database_path, load_station_terms
 from terminal.store import Store
 from tests.unit.clockfake import FakeClock
 from tests.unit.test_commands import new_tariff
@@ -64,7 +64,7 @@ class Car:
         pass
 
 
-Body = Callable[[Daemon, Car, FakeClock, list[dict[str, Any]]], Awaitable[None]]
+Body = Callable[[Station, Car, FakeClock, list[dict[str, Any]]], Awaitable[None]]
 
 
 def run(tmp_path: Path, body: Body, *, ui: dict[str, Any] | None = None,
@@ -79,42 +79,41 @@ def run(tmp_path: Path, body: Body, *, ui: dict[str, Any] | None = None,
 
     async def scenario() -> None:
         car = Car(clock)
-        daemon = Daemon(config, clock, Store.open(database_path(config)), car, car,
-                        load_station_terms(config))
-        daemon.register_api()
+        station = build_station(config, clock, Store.open(database_path(config)), car, car,
+                                load_station_terms(config))
         published: list[dict[str, Any]] = []
-        daemon.api.publish = published.append  # type: ignore[method-assign]
-        await daemon.recover()
+        station.api.publish = published.append  # type: ignore[method-assign]
+        await station.recover()
         try:
-            await body(daemon, car, clock, published)
+            await body(station, car, clock, published)
         finally:
-            daemon.store.close()
+            station.store.close()
 
     asyncio.run(scenario())
 
 
-async def poll(daemon: Daemon, clock: FakeClock, polls: int = 1, step_s: float = 1) -> None:
+async def poll(station: Station, clock: FakeClock, polls: int = 1, step_s: float = 1) -> None:
     for _ in range(polls):
         clock.advance(step_s)
-        await daemon.poll_once()
+        await station.daemon.poll_once()
 
 
-async def charging(daemon: Daemon, clock: FakeClock) -> str:
+async def charging(station: Station, clock: FakeClock) -> str:
     """A session started at the screen, charging after 3 polls."""
-    reply = await daemon._api_start({"id_token": "APP-1"})
-    await poll(daemon, clock, 3)
-    assert daemon.state.phase.value == "Charging"
+    reply = await station.driver_api.start({"id_token": "APP-1"})
+    await poll(station, clock, 3)
+    assert station.daemon.state.phase.value == "Charging"
     return str(reply["session_id"])
 
 
-async def closed(daemon: Daemon, car: Car, clock: FakeClock) -> str:
+async def closed(station: Station, car: Car, clock: FakeClock) -> str:
     """A session charged, stopped and unplugged: its receipt is on offer."""
-    session_id = await charging(daemon, clock)
-    await daemon._api_stop({})
-    await poll(daemon, clock, 2)
+    session_id = await charging(station, clock)
+    await station.driver_api.stop({})
+    await poll(station, clock, 2)
     car.plugged = False
-    await poll(daemon, clock, 2)
-    assert daemon.state.phase.value == "Available"
+    await poll(station, clock, 2)
+    assert station.daemon.state.phase.value == "Available"
     return session_id
 
 
@@ -130,9 +129,9 @@ def at(clock: FakeClock, seconds: float) -> str:
 
 
 def test_the_idle_snapshot_says_language_operator_time_and_nothing_pending(tmp_path):
-    async def body(daemon: Daemon, car: Car, clock: FakeClock, published: list) -> None:
+    async def body(station: Station, car: Car, clock: FakeClock, published: list) -> None:
         clock.advance(12.5)
-        state = daemon.snapshot()
+        state = station.status.snapshot()
         assert state["language"] == "en" and state["languages"] == ["en", "de", "fr", "nl"]
         assert state["operator"] == "Op GmbH" and state["support_phone"] is None
         assert state["now"] == "2026-11-21T10:00:12.500Z"
@@ -144,14 +143,14 @@ def test_the_idle_snapshot_says_language_operator_time_and_nothing_pending(tmp_p
 
 
 def test_configured_ui_settings_show_in_the_snapshot(tmp_path):
-    async def body(daemon: Daemon, car: Car, clock: FakeClock, published: list) -> None:
-        state = daemon.snapshot()
+    async def body(station: Station, car: Car, clock: FakeClock, published: list) -> None:
+        state = station.status.snapshot()
         assert state["language"] == "fr" and state["support_phone"] == "+49 30 1234567"
         app = state["app_start"]
         assert CODE.match(app["code"]), app
         # the station id is URL-quoted; OCPI's "*" stays as it is
         assert app["url"] == f"https://pay.example.com/start/DE*EVT*E1%201/{app['code']}"
-        assert daemon.snapshot()["app_start"] == app  # stable until used or a session ends
+        assert station.status.snapshot()["app_start"] == app  # stable until used or a session ends
 
     run(tmp_path, body, station_id="DE*EVT*E1 1", ui={
         "default_language": "fr", "support_phone": "+49 30 1234567",
@@ -159,28 +158,28 @@ def test_configured_ui_settings_show_in_the_snapshot(tmp_path):
 
 
 def test_session_start_and_elapsed_time_follow_the_daemon_clock(tmp_path):
-    async def body(daemon: Daemon, car: Car, clock: FakeClock, published: list) -> None:
-        await daemon._api_start({"id_token": "APP-1"})
-        assert daemon.snapshot()["session_started_at"] is None  # no energy yet
-        await poll(daemon, clock)  # the start reading at t = 1 s
-        started = daemon.snapshot()
+    async def body(station: Station, car: Car, clock: FakeClock, published: list) -> None:
+        await station.driver_api.start({"id_token": "APP-1"})
+        assert station.status.snapshot()["session_started_at"] is None  # no energy yet
+        await poll(station, clock)  # the start reading at t = 1 s
+        started = station.status.snapshot()
         assert started["session_started_at"] == at(clock, 1) and started["elapsed_s"] == 0
-        await poll(daemon, clock, 2, step_s=30.7)
-        assert daemon.snapshot()["elapsed_s"] == 61  # whole seconds, by the daemon clock
+        await poll(station, clock, 2, step_s=30.7)
+        assert station.status.snapshot()["elapsed_s"] == 61  # whole seconds, by the daemon clock
         clock.advance(100)
-        assert daemon.snapshot()["elapsed_s"] == 161
-        await daemon._api_stop({})
-        await poll(daemon, clock)
+        assert station.status.snapshot()["elapsed_s"] == 161
+        await station.driver_api.stop({})
+        await poll(station, clock)
         car.plugged = False
-        await poll(daemon, clock)  # closed at t = 164.4 (the stop reading)
+        await poll(station, clock)  # closed at t = 164.4 (the stop reading)
         clock.advance(500)
-        ended = daemon.snapshot()
+        ended = station.status.snapshot()
         assert (ended["phase"], ended["session_started_at"]) == ("Completed", at(clock, 1))
         assert ended["elapsed_s"] == 163  # the session's duration, no longer counting
-        await poll(daemon, clock)
-        assert daemon.snapshot()["phase"] == "Available"
-        assert (daemon.snapshot()["session_started_at"], daemon.snapshot()["elapsed_s"]) == (
-            None, None)
+        await poll(station, clock)
+        assert station.status.snapshot()["phase"] == "Available"
+        snapshot = station.status.snapshot()
+        assert (snapshot["session_started_at"], snapshot["elapsed_s"]) == (None, None)
 
     run(tmp_path, body)
 
@@ -189,10 +188,10 @@ def test_session_start_and_elapsed_time_follow_the_daemon_clock(tmp_path):
 
 
 def test_choosing_a_language_sets_it_and_publishes_a_state(tmp_path):
-    async def body(daemon: Daemon, car: Car, clock: FakeClock, published: list) -> None:
-        reply = await daemon.api.handlers["language"]({"op": "language", "language": "de"})
+    async def body(station: Station, car: Car, clock: FakeClock, published: list) -> None:
+        reply = await station.api.handlers["language"]({"op": "language", "language": "de"})
         assert reply["language"] == "de" and reply["state"]["language"] == "de"
-        assert daemon.language == "de"
+        assert station.screen.language == "de"
         assert [s["language"] for s in states(published)] == ["de"]
 
     run(tmp_path, body)
@@ -200,71 +199,71 @@ def test_choosing_a_language_sets_it_and_publishes_a_state(tmp_path):
 
 @pytest.mark.parametrize("value", ["xx", "DE", "", 5, None, ["de"], {"de": 1}, "de " * 30])
 def test_a_bad_language_is_refused_naming_the_field_and_changes_nothing(tmp_path, value):
-    async def body(daemon: Daemon, car: Car, clock: FakeClock, published: list) -> None:
+    async def body(station: Station, car: Car, clock: FakeClock, published: list) -> None:
         with pytest.raises(RequestError, match=r"^language: expected one of en, de, fr, nl"):
-            await daemon._api_language({"language": value})
-        assert daemon.language == "en" and published == []
+            await station.driver_api.language({"language": value})
+        assert station.screen.language == "en" and published == []
 
     run(tmp_path, body)
 
 
 def test_a_missing_language_is_refused(tmp_path):
-    async def body(daemon: Daemon, car: Car, clock: FakeClock, published: list) -> None:
+    async def body(station: Station, car: Car, clock: FakeClock, published: list) -> None:
         with pytest.raises(RequestError, match=r"^language:"):
-            await daemon._api_language({})
-        assert daemon.language == "en" and published == []
+            await station.driver_api.language({})
+        assert station.screen.language == "en" and published == []
 
     run(tmp_path, body)
 
 
 def test_the_language_goes_back_to_the_default_after_a_quiet_time_on_the_idle_screen(tmp_path):
-    async def body(daemon: Daemon, car: Car, clock: FakeClock, published: list) -> None:
-        await poll(daemon, clock)
-        await daemon._api_language({"language": "nl"})
-        await poll(daemon, clock, 29)  # 29 s after the choice
-        assert daemon.language == "nl"
-        await daemon._api_language({"language": "de"})  # a driver's action: timer restarts
-        await poll(daemon, clock, 29)
-        assert daemon.language == "de"
-        await poll(daemon, clock, 1)  # 30 s after the last action
-        assert daemon.language == "en"
+    async def body(station: Station, car: Car, clock: FakeClock, published: list) -> None:
+        await poll(station, clock)
+        await station.driver_api.language({"language": "nl"})
+        await poll(station, clock, 29)  # 29 s after the choice
+        assert station.screen.language == "nl"
+        await station.driver_api.language({"language": "de"})  # a driver's action: timer restarts
+        await poll(station, clock, 29)
+        assert station.screen.language == "de"
+        await poll(station, clock, 1)  # 30 s after the last action
+        assert station.screen.language == "en"
         assert states(published)[-1]["language"] == "en"  # the screen is told
 
     run(tmp_path, body, ui={"language_reset_s": 30})
 
 
 def test_the_language_stays_during_a_session_and_while_the_receipt_is_offered(tmp_path):
-    async def body(daemon: Daemon, car: Car, clock: FakeClock, published: list) -> None:
-        await daemon._api_language({"language": "fr"})
-        await charging(daemon, clock)
-        await poll(daemon, clock, 5, step_s=20)  # 100 s of charging
-        assert daemon.language == "fr"
-        await daemon._api_stop({})
-        await poll(daemon, clock, 2)
+    async def body(station: Station, car: Car, clock: FakeClock, published: list) -> None:
+        await station.driver_api.language({"language": "fr"})
+        await charging(station, clock)
+        await poll(station, clock, 5, step_s=20)  # 100 s of charging
+        assert station.screen.language == "fr"
+        await station.driver_api.stop({})
+        await poll(station, clock, 2)
         car.plugged = False
-        await poll(daemon, clock)
-        assert daemon.snapshot()["receipt_pending"] is not None
-        await poll(daemon, clock, 5, step_s=10)  # 50 s with the receipt on screen
-        assert daemon.language == "fr"
-        session_id = daemon.snapshot()["receipt_pending"]["session_id"]
-        await daemon._api_ack_receipt({"session_id": session_id})
-        await poll(daemon, clock, 29)
-        assert daemon.language == "fr"
-        await poll(daemon, clock, 2)
-        assert daemon.language == "en"
+        await poll(station, clock)
+        assert station.status.snapshot()["receipt_pending"] is not None
+        await poll(station, clock, 5, step_s=10)  # 50 s with the receipt on screen
+        assert station.screen.language == "fr"
+        session_id = station.status.snapshot()["receipt_pending"]["session_id"]
+        await station.driver_api.ack_receipt({"session_id": session_id})
+        await poll(station, clock, 29)
+        assert station.screen.language == "fr"
+        await poll(station, clock, 2)
+        assert station.screen.language == "en"
 
     run(tmp_path, body, ui={"language_reset_s": 30, "receipt_timeout_s": 600})
 
 
 def test_a_card_tap_counts_as_a_drivers_action(tmp_path):
-    async def body(daemon: Daemon, car: Car, clock: FakeClock, published: list) -> None:
-        await daemon._api_language({"language": "de"})
-        await poll(daemon, clock, 20)
-        daemon.note_intent()  # what terminal/taps.py does for every card presented
-        await poll(daemon, clock, 20)
-        assert daemon.language == "de"
-        await poll(daemon, clock, 10)
-        assert daemon.language == "en"
+    async def body(station: Station, car: Car, clock: FakeClock, published: list) -> None:
+        await station.driver_api.language({"language": "de"})
+        await poll(station, clock, 20)
+        station.screen.note_intent()  # what terminal/taps.py does for every card presented
+        await poll(station, clock, 20)
+        assert station.screen.language == "de"
+        await poll(station, clock, 10)
+        assert station.screen.language == "en"
 
     run(tmp_path, body, ui={"language_reset_s": 30})
 
@@ -273,71 +272,71 @@ def test_a_card_tap_counts_as_a_drivers_action(tmp_path):
 
 
 def test_the_receipt_is_offered_until_acknowledged(tmp_path):
-    async def body(daemon: Daemon, car: Car, clock: FakeClock, published: list) -> None:
-        session_id = await closed(daemon, car, clock)
-        closed_at = datetime.fromisoformat(daemon.store.store.session(session_id)["closed_at"])
-        pending = daemon.snapshot()["receipt_pending"]
+    async def body(station: Station, car: Car, clock: FakeClock, published: list) -> None:
+        session_id = await closed(station, car, clock)
+        closed_at = datetime.fromisoformat(station.store.store.session(session_id)["closed_at"])
+        pending = station.status.snapshot()["receipt_pending"]
         assert pending == {"session_id": session_id,
                            "until": iso_utc(closed_at + timedelta(seconds=120))}
         published.clear()
         for bad, problem in [("other", "is not the receipt on offer"), (5, "expected"),
                              (None, "expected")]:
             with pytest.raises(RequestError, match=f"^session_id: .*{problem}"):
-                await daemon._api_ack_receipt({"session_id": bad})
-        assert daemon.snapshot()["receipt_pending"] == pending and published == []
-        reply = await daemon._api_ack_receipt({"session_id": session_id})
+                await station.driver_api.ack_receipt({"session_id": bad})
+        assert station.status.snapshot()["receipt_pending"] == pending and published == []
+        reply = await station.driver_api.ack_receipt({"session_id": session_id})
         assert reply["state"]["receipt_pending"] is None
         assert states(published)[-1]["receipt_pending"] is None
         with pytest.raises(RequestError, match=r"^session_id: .*on offer \(none\)"):
-            await daemon._api_ack_receipt({"session_id": session_id})
-        receipt = await daemon._api_receipt({"session_id": session_id})
+            await station.driver_api.ack_receipt({"session_id": session_id})
+        receipt = await station.driver_api.receipt({"session_id": session_id})
         assert receipt["session_id"] == session_id  # still there, only no longer offered
 
     run(tmp_path, body)
 
 
 def test_the_receipt_offer_ends_after_the_timeout_by_the_daemon_clock(tmp_path):
-    async def body(daemon: Daemon, car: Car, clock: FakeClock, published: list) -> None:
-        session_id = await closed(daemon, car, clock)
-        closed_at = datetime.fromisoformat(daemon.store.store.session(session_id)["closed_at"])
+    async def body(station: Station, car: Car, clock: FakeClock, published: list) -> None:
+        session_id = await closed(station, car, clock)
+        closed_at = datetime.fromisoformat(station.store.store.session(session_id)["closed_at"])
         clock.advance((closed_at - clock.now()).total_seconds() + 59.9)
-        assert daemon.snapshot()["receipt_pending"]["session_id"] == session_id
+        assert station.status.snapshot()["receipt_pending"]["session_id"] == session_id
         clock.advance(0.1)
-        assert daemon.snapshot()["receipt_pending"] is None
+        assert station.status.snapshot()["receipt_pending"] is None
         with pytest.raises(RequestError, match=r"^session_id:"):
-            await daemon._api_ack_receipt({"session_id": session_id})
+            await station.driver_api.ack_receipt({"session_id": session_id})
 
     run(tmp_path, body, ui={"receipt_timeout_s": 60})
 
 
 def test_a_session_without_energy_offers_no_receipt_and_a_new_driver_ends_the_offer(tmp_path):
-    async def body(daemon: Daemon, car: Car, clock: FakeClock, published: list) -> None:
-        await daemon._api_start({"id_token": "APP-1"})
-        await daemon._api_stop({})  # before any energy: no receipt
-        assert daemon.state.phase.value == "Completed"
-        assert daemon.snapshot()["receipt_pending"] is None
+    async def body(station: Station, car: Car, clock: FakeClock, published: list) -> None:
+        await station.driver_api.start({"id_token": "APP-1"})
+        await station.driver_api.stop({})  # before any energy: no receipt
+        assert station.daemon.state.phase.value == "Completed"
+        assert station.status.snapshot()["receipt_pending"] is None
         car.plugged = False
-        await poll(daemon, clock)
+        await poll(station, clock)
         car.plugged = True
-        await closed(daemon, car, clock)
-        assert daemon.snapshot()["receipt_pending"] is not None
+        await closed(station, car, clock)
+        assert station.status.snapshot()["receipt_pending"] is not None
         car.plugged = True
-        await daemon._api_start({"id_token": "APP-2"})  # the next driver
-        assert daemon.snapshot()["receipt_pending"] is None
+        await station.driver_api.start({"id_token": "APP-2"})  # the next driver
+        assert station.status.snapshot()["receipt_pending"] is None
 
     run(tmp_path, body)
 
 
 def test_the_app_start_code_is_new_after_each_session(tmp_path):
-    async def body(daemon: Daemon, car: Car, clock: FakeClock, published: list) -> None:
-        first = daemon.snapshot()["app_start"]["code"]
-        await charging(daemon, clock)
-        assert daemon.snapshot()["app_start"]["code"] == first
-        await daemon._api_stop({})
-        await poll(daemon, clock)
+    async def body(station: Station, car: Car, clock: FakeClock, published: list) -> None:
+        first = station.status.snapshot()["app_start"]["code"]
+        await charging(station, clock)
+        assert station.status.snapshot()["app_start"]["code"] == first
+        await station.driver_api.stop({})
+        await poll(station, clock)
         car.plugged = False
-        await poll(daemon, clock)
-        second = daemon.snapshot()["app_start"]
+        await poll(station, clock)
+        second = station.status.snapshot()["app_start"]
         assert CODE.match(second["code"]) and second["code"] != first
         assert second["url"] == f"https://app.example.com/s?c={second['code']}"
 
@@ -348,66 +347,66 @@ def test_the_app_start_code_is_new_after_each_session(tmp_path):
 
 
 def test_the_idle_fee_is_announced_then_accrues_per_the_demo_tariff(tmp_path):
-    async def body(daemon: Daemon, car: Car, clock: FakeClock, published: list) -> None:
-        await charging(daemon, clock)
-        assert daemon.snapshot()["idle"] is None  # only while Finishing
-        start = daemon.state.start_reading.timestamp
-        await daemon._api_stop({})
-        await poll(daemon, clock)
-        assert daemon.state.phase.value == "Finishing"
+    async def body(station: Station, car: Car, clock: FakeClock, published: list) -> None:
+        await charging(station, clock)
+        assert station.status.snapshot()["idle"] is None  # only while Finishing
+        start = station.daemon.state.start_reading.timestamp
+        await station.driver_api.stop({})
+        await poll(station, clock)
+        assert station.daemon.state.phase.value == "Finishing"
         fee_from = iso_utc(start + timedelta(seconds=600))  # min_duration 600
-        assert daemon.snapshot()["idle"] == {"fee_from": fee_from, "accruing": False,
+        assert station.status.snapshot()["idle"] == {"fee_from": fee_from, "accruing": False,
                                              "accrued": "0.00", "currency": "EUR"}
         clock.advance((start - clock.now()).total_seconds() + 600)  # the fee starts now
-        await daemon.poll_once()
-        assert daemon.snapshot()["idle"] == {"fee_from": None, "accruing": True,
+        await station.daemon.poll_once()
+        assert station.status.snapshot()["idle"] == {"fee_from": None, "accruing": True,
                                              "accrued": "0.00", "currency": "EUR"}
         clock.advance(60)
-        await daemon.poll_once()
+        await station.daemon.poll_once()
         # 5.042 EUR/h excl. 19 % VAT, per started minute (step 60 s): 0.10 EUR a minute
-        assert daemon.snapshot()["idle"]["accrued"] == "0.10"
+        assert station.status.snapshot()["idle"]["accrued"] == "0.10"
         clock.advance(150)
-        await daemon.poll_once()
-        assert daemon.snapshot()["idle"]["accrued"] == "0.40"  # 3.5 min: 4 started minutes
+        await station.daemon.poll_once()
+        assert station.status.snapshot()["idle"]["accrued"] == "0.40"  # 3.5 min: 4 started minutes
         car.plugged = False
-        await poll(daemon, clock)
-        assert daemon.snapshot()["idle"] is None
+        await poll(station, clock)
+        assert station.status.snapshot()["idle"] is None
 
     run(tmp_path, body)
 
 
 def test_the_idle_fee_probe_runs_at_most_once_a_minute(tmp_path):
-    async def body(daemon: Daemon, car: Car, clock: FakeClock, published: list) -> None:
+    async def body(station: Station, car: Car, clock: FakeClock, published: list) -> None:
         probes: list[datetime] = []
-        real = daemon._probe_idle_fee
+        real = station.pricing.probe_idle_fee
 
-        def counted(key: Any, now: datetime) -> Any:
+        def counted(key: Any, last: Any, now: datetime) -> Any:
             probes.append(now)
-            return real(key, now)
+            return real(key, last, now)
 
-        daemon._probe_idle_fee = counted  # type: ignore[method-assign]
-        await charging(daemon, clock)
-        start = daemon.state.start_reading.timestamp
-        await daemon._api_stop({})
-        await poll(daemon, clock, 59)  # a snapshot per poll, one probe
+        station.pricing.probe_idle_fee = counted  # type: ignore[method-assign]
+        await charging(station, clock)
+        start = station.daemon.state.start_reading.timestamp
+        await station.driver_api.stop({})
+        await poll(station, clock, 59)  # a snapshot per poll, one probe
         for _ in range(5):
-            daemon.snapshot()
+            station.status.snapshot()
         assert len(probes) == 1
-        await poll(daemon, clock)
+        await poll(station, clock)
         assert len(probes) == 2  # a minute later
         clock.advance((start - clock.now()).total_seconds() + 599.5)
-        await poll(daemon, clock, 1, step_s=0.5)  # fee_from reached: at once
-        assert len(probes) == 3 and daemon.snapshot()["idle"]["accruing"] is True
+        await poll(station, clock, 1, step_s=0.5)  # fee_from reached: at once
+        assert len(probes) == 3 and station.status.snapshot()["idle"]["accruing"] is True
 
     run(tmp_path, body)
 
 
 def test_a_tariff_without_idle_fee_announces_none(tmp_path):
-    async def body(daemon: Daemon, car: Car, clock: FakeClock, published: list) -> None:
-        await charging(daemon, clock)
-        await daemon._api_stop({})
-        await poll(daemon, clock, 3, step_s=400)
-        assert daemon.snapshot()["idle"] == {"fee_from": None, "accruing": False,
+    async def body(station: Station, car: Car, clock: FakeClock, published: list) -> None:
+        await charging(station, clock)
+        await station.driver_api.stop({})
+        await poll(station, clock, 3, step_s=400)
+        assert station.status.snapshot()["idle"] == {"fee_from": None, "accruing": False,
                                              "accrued": "0.00", "currency": "EUR"}
 
     tariff = tmp_path / "energy_only.json"
@@ -421,15 +420,15 @@ def test_an_idle_fee_more_than_4_hours_ahead_is_not_announced(tmp_path):
                                                       "step_size": 60}],
                                 "restrictions": {"min_duration": 5 * 3600}})
 
-    async def body(daemon: Daemon, car: Car, clock: FakeClock, published: list) -> None:
-        await charging(daemon, clock)
-        start = daemon.state.start_reading.timestamp
-        await daemon._api_stop({})
-        await poll(daemon, clock)
-        assert daemon.snapshot()["idle"]["fee_from"] is None
+    async def body(station: Station, car: Car, clock: FakeClock, published: list) -> None:
+        await charging(station, clock)
+        start = station.daemon.state.start_reading.timestamp
+        await station.driver_api.stop({})
+        await poll(station, clock)
+        assert station.status.snapshot()["idle"]["fee_from"] is None
         clock.advance(3600 + 61)  # now 4 h before it: announced
-        await daemon.poll_once()
-        assert daemon.snapshot()["idle"] == {
+        await station.daemon.poll_once()
+        assert station.status.snapshot()["idle"] == {
             "fee_from": iso_utc(start + timedelta(hours=5)), "accruing": False,
             "accrued": "0.00", "currency": "EUR"}
 
@@ -442,13 +441,13 @@ def test_an_idle_fee_more_than_4_hours_ahead_is_not_announced(tmp_path):
 
 
 def test_the_e_receipt_url_is_stored_with_the_session_and_the_receipt_rebuilds(tmp_path):
-    async def body(daemon: Daemon, car: Car, clock: FakeClock, published: list) -> None:
-        session_id = await closed(daemon, car, clock)
-        store = daemon.store.store
+    async def body(station: Station, car: Car, clock: FakeClock, published: list) -> None:
+        session_id = await closed(station, car, clock)
+        store = station.store.store
         row = store.session(session_id)
         assert row["receipt_url"] == f"https://r.example.com/DE*EVT*E1/{session_id}"
         readings = [r for _, r in store.readings(session_id)]
-        assert receipt_for_session(row, readings) == store.receipt(session_id)
+        assert bill_from_row(row, readings).receipt == store.receipt(session_id)
         stored, text = store.receipt(session_id)
         assert stored["receipt_url"] == row["receipt_url"]
         assert "https://r.example.com/DE*EVT*E1/" in text
@@ -458,8 +457,8 @@ def test_the_e_receipt_url_is_stored_with_the_session_and_the_receipt_rebuilds(t
 
 
 def test_without_a_receipt_url_template_none_is_stored(tmp_path):
-    async def body(daemon: Daemon, car: Car, clock: FakeClock, published: list) -> None:
-        session_id = await closed(daemon, car, clock)
-        assert daemon.store.store.session(session_id)["receipt_url"] is None
+    async def body(station: Station, car: Car, clock: FakeClock, published: list) -> None:
+        session_id = await closed(station, car, clock)
+        assert station.store.store.session(session_id)["receipt_url"] is None
 
     run(tmp_path, body)

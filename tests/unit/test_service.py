@@ -28,18 +28,13 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from drivers.charger import ChargerError
 from drivers.readers.events import RfidTap
 from hw_mocks.cards import TEST_PANS
-from terminal.auth import Authorizer, AuthStore
-from terminal.backend_api import OfflineBackend
-from terminal.commands import Commands
 from terminal.config import parse_config
-from terminal.daemon import Daemon, daemon_status, database_path, load_station_terms
 from terminal.localapi import RequestError
 from terminal.protocol import ProtocolError
 from terminal.service import (
     BUNDLE_FILES,
     KEY_PIN_LOCKOUT,
     RESTART_EXIT_CODE,
-    Service,
     ServiceStore,
     check_pin,
     hash_pin,
@@ -49,6 +44,13 @@ from terminal.service import (
     verify_pin,
 )
 from terminal.service_cli import render_report
+from terminal.station import (
+    Station,
+    build_station,
+    daemon_status,
+    database_path,
+    load_station_terms,
+)
 from terminal.store import Store
 from terminal.taps import TapHandler
 from tests.unit.clockfake import FakeClock
@@ -75,25 +77,21 @@ class Ctx:
     config: Any
     clock: FakeClock
     car: Car
-    daemon: Daemon = field(init=False)
+    station: Station = field(init=False)
     taps: TapHandler = field(init=False)
     published: list[dict[str, Any]] = field(default_factory=list)
 
     async def open(self) -> None:
         """(Re)start the daemon on the same database, as a restart of the process."""
         config = self.config
-        self.daemon = Daemon(config, self.clock, Store.open(database_path(config)), self.car,
-                             self.car, load_station_terms(config))
-        self.daemon.register_api()
-        self.daemon.api.publish = self.published.append  # type: ignore[method-assign]
-        authorizer = Authorizer(config.auth, OfflineBackend(),
-                                AuthStore(self.daemon.store.store.conn), self.clock,
-                                station_id=config.station.id, run_store=self.daemon.store.call)
-        self.taps = TapHandler(self.daemon, authorizer, None)
-        await self.daemon.recover()
+        self.station = build_station(config, self.clock, Store.open(database_path(config)),
+                                     self.car, self.car, load_station_terms(config))
+        self.station.api.publish = self.published.append  # type: ignore[method-assign]
+        self.taps = self.station.taps
+        await self.station.recover()
 
     async def restart(self) -> None:
-        self.daemon.store.close()
+        self.station.store.close()
         await self.open()
 
     async def tap(self, uid: str = TECH) -> dict[str, Any]:
@@ -101,7 +99,7 @@ class Ctx:
         return next(m for m in reversed(self.published) if m["type"] == "tap")
 
     async def op(self, name: str, **request: Any) -> dict[str, Any]:
-        return await self.daemon.api.handlers[name]({"op": name, **request})
+        return await self.station.api.handlers[name]({"op": name, **request})
 
     async def login(self, pin: str = PIN) -> str:
         await self.tap()
@@ -113,13 +111,13 @@ class Ctx:
     async def poll(self, polls: int = 1, step_s: float = 1) -> None:
         for _ in range(polls):
             self.clock.advance(step_s)
-            await self.daemon.poll_once()
+            await self.station.daemon.poll_once()
 
     def service(self) -> dict[str, Any]:
-        return dict(self.daemon.snapshot()["service"])
+        return dict(self.station.status.snapshot()["service"])
 
     def audit_kinds(self) -> list[str]:
-        return [row["kind"] for row in reversed(self.daemon.store.store.audit(1000))]
+        return [row["kind"] for row in reversed(self.station.store.store.audit(1000))]
 
 
 Body = Callable[[Ctx], Awaitable[None]]
@@ -146,15 +144,15 @@ def run(tmp_path: Path, pin_hash: str, body: Body, **sections: dict[str, Any]) -
         try:
             await body(ctx)
         finally:
-            ctx.daemon.store.close()
+            ctx.station.store.close()
 
     asyncio.run(scenario())
 
 
 async def charging(ctx: Ctx) -> str:
-    reply = await ctx.daemon._api_start({"id_token": "APP-1"})
+    reply = await ctx.station.driver_api.start({"id_token": "APP-1"})
     await ctx.poll(3)
-    assert ctx.daemon.state.phase.value == "Charging"
+    assert ctx.station.daemon.state.phase.value == "Charging"
     return str(reply["session_id"])
 
 
@@ -200,7 +198,7 @@ def test_a_technician_card_opens_the_pin_window_and_the_right_pin_gives_a_token(
         shown = ctx.service()
         assert (shown["state"], shown["technician"]) == ("pin", "\u2026EEFF")
         assert shown["pin_until"] == "2026-11-21T10:01:00.000Z"
-        assert ctx.daemon.state.phase.value == "Available"  # no session for a technician
+        assert ctx.station.daemon.state.phase.value == "Available"  # no session for a technician
         reply = await ctx.op("service_login", pin=PIN)
         assert reply["technician"] == "\u2026EEFF" and reply["expires_in_s"] == IDLE_S
         assert len(reply["token"]) >= 32
@@ -268,22 +266,20 @@ def test_five_wrong_pins_lock_with_growing_delays_that_survive_a_restart(tmp_pat
                 await ctx.op("service_login", pin="9999")
         with pytest.raises(RequestError, match=r"^locked: .* try again in 60 s$"):
             await ctx.op("service_login", pin="9999")  # the second lockout is twice as long
-        ctx.daemon.service = Service(ctx.daemon)  # a fresh state machine, same journal
-        ctx.daemon.service.register(ctx.daemon.api)
-        await ctx.daemon.service.load()
+        await ctx.restart()  # a fresh state machine, same journal
         assert ctx.service()["state"] == "locked"
         ctx.clock.advance(61)
         token = await ctx.login()
         assert token
-        saved = ServiceStore(ctx.daemon.store.store).get(KEY_PIN_LOCKOUT)
+        saved = ServiceStore(ctx.station.store.store).get(KEY_PIN_LOCKOUT)
         assert saved == {"failures": 0, "lockouts": 0, "locked_until": None}
         kinds = ctx.audit_kinds()
         assert kinds.count("service_lockout") == 2
         assert kinds.count("service_login_failed") == 12  # 10 wrong, 2 while locked
-        lockouts = [json.loads(r["detail"]) for r in ctx.daemon.store.store.audit(100)
+        lockouts = [json.loads(r["detail"]) for r in ctx.station.store.store.audit(100)
                     if r["kind"] == "service_lockout"]
         assert [d["delay_s"] for d in lockouts] == [60, 30]
-        queued = [m for m in ctx.daemon.store.store.outbox() if m.kind == "Audit"]
+        queued = [m for m in ctx.station.store.store.outbox() if m.kind == "Audit"]
         assert len(queued) == len(kinds)  # every audit row goes to the backend
 
     run(tmp_path, pin_hash, body)
@@ -343,8 +339,8 @@ def test_every_service_op_needs_a_live_token(tmp_path, pin_hash):
                         {"token": token}):
                 with pytest.raises(RequestError, match=r"^token: .*log in first"):
                     await ctx.op(op, **request, **bad)
-        assert ctx.daemon.state.phase.value == "Charging"
-        assert ctx.daemon.service.out_of_service is None and ctx.daemon.exit_code == 0
+        assert ctx.station.daemon.state.phase.value == "Charging"
+        assert ctx.station.service.out_of_service is None and ctx.station.daemon.exit_code == 0
         assert ctx.audit_kinds() == ["service_card", "service_login", "service_logout"]
 
     run(tmp_path, pin_hash, body)
@@ -361,7 +357,7 @@ def test_an_idle_technician_is_logged_out(tmp_path, pin_hash):
         assert ctx.service()["state"] == "none"
         pushed = [m["state"]["service"]["state"] for m in ctx.published if m["type"] == "state"]
         assert pushed[-1] == "none"
-        logout = ctx.daemon.store.store.audit(1)[0]
+        logout = ctx.station.store.store.audit(1)[0]
         assert logout["kind"] == "service_logout"
         assert json.loads(logout["detail"]) == {"technician": "\u2026EEFF", "reason": "idle"}
         with pytest.raises(RequestError, match=r"^token:"):
@@ -383,30 +379,30 @@ def test_out_of_service_refuses_every_start_and_survives_a_restart(tmp_path, pin
         expected = {"since": "2026-11-21T10:00:00.000Z", "by": "\u2026EEFF",
                     "reason": "Cable replaced"}
         assert reply["out_of_service"] == expected
-        state = ctx.daemon.snapshot()
+        state = ctx.station.status.snapshot()
         assert state["out_of_service"] == expected and state["accepting_sessions"] is False
-        assert daemon_status(ctx.daemon).endswith("; out of service: Cable replaced")
+        assert daemon_status(ctx.station).endswith("; out of service: Cable replaced")
         with pytest.raises(RequestError, match=r"^out of service: Cable replaced$"):
-            await ctx.daemon._api_start({"id_token": "APP-1"})
+            await ctx.station.driver_api.start({"id_token": "APP-1"})
         tap = await ctx.tap(DRIVER_CARD)
         assert (tap["result"], tap["reason"], tap["message"]) == (
             "declined", "unavailable", "out of service: Cable replaced")
         with pytest.raises(ProtocolError, match=r"out of service"):
-            await Commands(ctx.daemon).handle("remote_start", {"id_token": "APP-1"})
-        assert ctx.daemon.state.phase.value == "Available"
+            await ctx.station.commands.handle("remote_start", {"id_token": "APP-1"})
+        assert ctx.station.daemon.state.phase.value == "Available"
 
         await ctx.restart()
-        state = ctx.daemon.snapshot()
+        state = ctx.station.status.snapshot()
         assert state["out_of_service"] == expected and state["accepting_sessions"] is False
         assert state["service"]["state"] == "none"  # logins do not survive a restart
         with pytest.raises(RequestError, match=r"^out of service"):
-            await ctx.daemon._api_start({"id_token": "APP-1"})
+            await ctx.station.driver_api.start({"id_token": "APP-1"})
         token = await ctx.login()  # a technician card still opens the service menu
         reply = await ctx.action(token, "in_service")
         assert reply["out_of_service"] is None and reply["state"]["accepting_sessions"]
-        await ctx.daemon._api_start({"id_token": "APP-1"})
-        assert ctx.daemon.state.phase.value == "Authorized"
-        actions = [json.loads(r["detail"]) for r in ctx.daemon.store.store.audit(100)
+        await ctx.station.driver_api.start({"id_token": "APP-1"})
+        assert ctx.station.daemon.state.phase.value == "Authorized"
+        actions = [json.loads(r["detail"]) for r in ctx.station.store.store.audit(100)
                    if r["kind"] == "service_action"]
         assert [(a["action"], a["ok"]) for a in reversed(actions)] == [
             ("out_of_service", False), ("out_of_service", True), ("in_service", True)]
@@ -457,7 +453,7 @@ SECTIONS = {"generated_at", "station", "meter", "readers", "charger", "backend",
 def test_diagnostics_show_every_section_and_no_secret(tmp_path, pin_hash):
     async def body(ctx: Ctx) -> None:
         session_id = await charging(ctx)
-        await ctx.daemon._api_stop({})
+        await ctx.station.driver_api.stop({})
         await ctx.poll(2)
         ctx.car.plugged = False
         await ctx.poll(2)
@@ -546,7 +542,7 @@ def test_the_meter_self_check_fails_naming_a_wrong_serial(tmp_path, pin_hash):
         assert reply["passed"] is False
         failed = {c["name"]: c["detail"] for c in reply["checks"] if not c["ok"]}
         assert failed["serial"] == "meter reports S1, expected S9"
-        audit = json.loads(ctx.daemon.store.store.audit(1)[0]["detail"])
+        audit = json.loads(ctx.station.store.store.audit(1)[0]["detail"])
         assert audit["action"] == "meter_selfcheck" and audit["passed"] is False
         assert "serial" in audit["failed"]
 
@@ -556,12 +552,12 @@ def test_the_meter_self_check_fails_naming_a_wrong_serial(tmp_path, pin_hash):
 def test_stop_resend_receipt_and_restart(tmp_path, pin_hash):
     async def body(ctx: Ctx) -> None:
         woken: list[bool] = []
-        ctx.daemon.after_commit = lambda: woken.append(True)
+        ctx.station.daemon.link.wake = lambda: woken.append(True)  # type: ignore[method-assign]
         token = await ctx.login()  # a technician card tapped during a session stops it
         session_id = await charging(ctx)
         stopped = await ctx.action(token, "stop_session")
         assert stopped["session_id"] == session_id
-        assert ctx.daemon.state.stop_reason.value == "Technician"
+        assert ctx.station.daemon.state.stop_reason.value == "Technician"
         await ctx.poll(2)
         ctx.car.plugged = False
         await ctx.poll(2)
@@ -570,7 +566,7 @@ def test_stop_resend_receipt_and_restart(tmp_path, pin_hash):
         woken.clear()
         resent = await ctx.action(token, "resend_outbox")
         assert woken and resent["woken"] is True
-        assert resent["pending"] == len(ctx.daemon.store.store.outbox(pending_only=True)) - 1
+        assert resent["pending"] == len(ctx.station.store.store.outbox(pending_only=True)) - 1
         receipt = await ctx.op("service_receipt", token=token, session_id=session_id,
                                language="de")
         assert receipt["session_id"] == session_id and "Energie" in receipt["text"]
@@ -578,9 +574,9 @@ def test_stop_resend_receipt_and_restart(tmp_path, pin_hash):
             await ctx.action(token, "format_disk")
         restart = await ctx.action(token, "restart")
         assert restart == {"action": "restart", "restarting": True, "exit_code": 75}
-        assert ctx.daemon.exit_code == RESTART_EXIT_CODE
+        assert ctx.station.daemon.exit_code == RESTART_EXIT_CODE
         await asyncio.sleep(0.3)
-        assert ctx.daemon._stopping.is_set()
+        assert ctx.station.daemon._stopping.is_set()
         kinds = ctx.audit_kinds()
         assert kinds.count("service_action") == 5 and "service_receipt" in kinds
 
@@ -604,15 +600,15 @@ def pan_forms() -> list[str]:
 
 
 def test_the_export_bundle_stays_under_its_root_and_holds_no_secret(tmp_path, pin_hash):
-    log_file = tmp_path / "daemon.log"
+    log_file = tmp_path / "station.log"
     visa = TEST_PANS["visa"]
     log_file.write_text(f"2026-11-21T10:00:00.000Z INFO evterm.x: something pan={visa}\n"
-                        "2026-11-21T10:00:01.000Z INFO evterm.daemon: daemon ready\n")
+                        "2026-11-21T10:00:01.000Z INFO evterm.station: daemon ready\n")
 
     async def body(ctx: Ctx) -> None:
         root = tmp_path / "media"
         token = await ctx.login()
-        await ctx.daemon._api_report_problem({"text": f"charged twice on "
+        await ctx.station.driver_api.report_problem({"text": f"charged twice on "
                                               f"{' '.join(visa[i:i + 4] for i in (0, 4, 8, 12))}"})
         for outside in (str(tmp_path / "elsewhere"), str(root / ".." / "escape"), "usb",
                         "/etc"):

@@ -11,7 +11,7 @@ from typing import Any
 
 from drivers.readers.events import EmvTap, ReaderState, RfidTap, TapFailed
 from terminal.auth import AuthDecision
-from terminal.daemon import Daemon
+from terminal.station import Station
 from terminal.taps import TapHandler
 from tests.unit.clockfake import FakeClock
 from tests.unit.test_daemon_ui_api import Car, run
@@ -35,10 +35,16 @@ class Authorizer:
         return False
 
 
+def tap_handler(station: Station, authorizer: Any) -> TapHandler:
+    """The station's tap handler with another authoriser and no card payment."""
+    return TapHandler(station.daemon, station.clock, station.config.session, station.screen,
+                      authorizer, None, station.service.technician_tapped)
+
+
 def test_a_card_is_announced_before_the_decision_then_its_outcome(tmp_path: Path) -> None:
-    async def body(daemon: Daemon, car: Car, clock: FakeClock, published: list) -> None:
+    async def body(station: Station, car: Car, clock: FakeClock, published: list) -> None:
         authorizer = Authorizer(published)
-        taps = TapHandler(daemon, authorizer, None)  # type: ignore[arg-type]
+        taps = tap_handler(station, authorizer)
         await taps.handle(RfidTap(READER, "04A1B2C3D4E5F6"))
         present = {"type": "card_present", "reader": READER, "kind": "rfid"}
         told, = authorizer.seen_at_decision
@@ -52,8 +58,8 @@ def test_a_card_is_announced_before_the_decision_then_its_outcome(tmp_path: Path
 
 
 def test_a_bank_card_is_announced_without_any_card_data(tmp_path: Path) -> None:
-    async def body(daemon: Daemon, car: Car, clock: FakeClock, published: list) -> None:
-        taps = TapHandler(daemon, Authorizer(published), None)  # type: ignore[arg-type]
+    async def body(station: Station, car: Car, clock: FakeClock, published: list) -> None:
+        taps = tap_handler(station, Authorizer(published))
         read: Any = object()  # never looked at: this terminal takes no bank cards
         await taps.handle(EmvTap(READER, read))
         present, outcome = [m for m in published if m["type"] != "state"]
@@ -66,25 +72,25 @@ def test_a_bank_card_is_announced_without_any_card_data(tmp_path: Path) -> None:
 
 
 def test_a_card_counts_as_a_drivers_action_for_the_screen_language(tmp_path: Path) -> None:
-    async def body(daemon: Daemon, car: Car, clock: FakeClock, published: list) -> None:
-        taps = TapHandler(daemon, Authorizer(published), None)  # type: ignore[arg-type]
-        await daemon._api_language({"language": "nl"})
+    async def body(station: Station, car: Car, clock: FakeClock, published: list) -> None:
+        taps = tap_handler(station, Authorizer(published))
+        await station.driver_api.language({"language": "nl"})
         clock.advance(25)
-        await daemon.poll_once()
+        await station.daemon.poll_once()
         await taps.handle(EmvTap(READER, object()))  # type: ignore[arg-type]
         clock.advance(25)
-        await daemon.poll_once()
-        assert daemon.language == "nl"  # 50 s after the choice, 25 s after the card
+        await station.daemon.poll_once()
+        assert station.screen.language == "nl"  # 50 s after the choice, 25 s after the card
         clock.advance(5)
-        await daemon.poll_once()
-        assert daemon.language == "en"
+        await station.daemon.poll_once()
+        assert station.screen.language == "en"
 
     run(tmp_path, body, ui={"language_reset_s": 30})
 
 
 def test_reader_changes_and_failed_reads_announce_no_card(tmp_path: Path) -> None:
-    async def body(daemon: Daemon, car: Car, clock: FakeClock, published: list) -> None:
-        taps = TapHandler(daemon, Authorizer(published), None)  # type: ignore[arg-type]
+    async def body(station: Station, car: Car, clock: FakeClock, published: list) -> None:
+        taps = tap_handler(station, Authorizer(published))
         await taps.handle(ReaderState(READER, "ready"))
         await taps.handle(TapFailed(READER, "card removed too early", code="removed"))
         assert [m["type"] for m in published] == ["reader", "tap"]

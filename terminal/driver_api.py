@@ -1,0 +1,204 @@
+"""The local API's operations for the driver's screen (docs/local-api.md).
+
+Provides `DriverApi(...)` with `register(api)`: the ops `status`, `language`,
+`ack_receipt`, `report_problem`, `start`, `stop`, `receipt` and `sessions`. Each
+handler checks every field first and raises `RequestError` naming the field and what
+is allowed; a refused request changes nothing. Starts and stops go through the
+session port (terminal.ports.SessionPort); the screen's state is terminal.screen's;
+receipts in another language are rebuilt from the journal (terminal.billing).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from terminal.billing import bill_from_journal
+from terminal.config import Config
+from terminal.kernel.clock import Clock
+from terminal.kernel.driver_texts import LANGUAGES
+from terminal.kernel.logsetup import fields, get_logger
+from terminal.kernel.money import optional_amount
+from terminal.kernel.redact import scrub
+from terminal.localapi import LocalApi, RequestError
+from terminal.ports import SessionPort
+from terminal.pricing import TariffNotApplicableError, check_validity
+from terminal.screen import Screen
+from terminal.session import Authorization, AuthorizationAccepted, StopReason, StopRequested
+from terminal.session_pricing import SessionPricing
+from terminal.store import AsyncStore
+
+log = get_logger("driver_api")
+
+MAX_TOKEN_CHARS = 64
+MAX_PROBLEM_CHARS = 500
+PROBLEM_CATEGORIES = ("payment", "charging", "screen", "damage", "other")
+STOP_REASONS = {"Local": StopReason.LOCAL, "Remote": StopReason.REMOTE,
+                "Technician": StopReason.TECHNICIAN}
+SESSION_FIELDS = ("id", "opened_at", "phase", "stop_reason", "meter_start_wh",
+                  "meter_stop_wh", "started_at", "stopped_at", "closed_at", "source", "detail")
+
+
+class DriverApi:
+    def __init__(self, config: Config, clock: Clock, store: AsyncStore, port: SessionPort,
+                 screen: Screen, pricing: SessionPricing,
+                 snapshot: Callable[[], dict[str, Any]]) -> None:
+        self.config = config
+        self.clock = clock
+        self.store = store
+        self.port = port
+        self.screen = screen
+        self.pricing = pricing
+        self.snapshot = snapshot
+
+    def register(self, api: LocalApi) -> None:
+        api.route("status", self.status)
+        api.route("report_problem", self.report_problem)
+        api.route("start", self.start)
+        api.route("stop", self.stop)
+        api.route("receipt", self.receipt)
+        api.route("sessions", self.sessions)
+        api.route("language", self.language)
+        api.route("ack_receipt", self.ack_receipt)
+
+    async def status(self, request: dict[str, Any]) -> dict[str, Any]:
+        return {"state": self.snapshot()}
+
+    async def language(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The driver chose the screen's language."""
+        language = request.get("language")
+        if not isinstance(language, str) or language not in LANGUAGES:
+            raise RequestError(f"language: expected one of {', '.join(LANGUAGES)}, got "
+                               f"{language!r:.40}")
+        self.screen.language = language
+        self.screen.note_intent()
+        return {"language": language, "state": self.port.publish_state()}
+
+    async def ack_receipt(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The driver is done with the receipt on screen."""
+        session_id = request.get("session_id")
+        if not isinstance(session_id, str):
+            raise RequestError(f"session_id: expected the session id of the receipt on "
+                               f"offer (receipt_pending), got {session_id!r:.40}")
+        pending = self.screen.pending_receipt(self.clock.now())
+        if pending is None or pending["session_id"] != session_id:
+            offered = pending["session_id"] if pending else "none"
+            raise RequestError(f"session_id: {session_id!r:.40} is not the receipt on offer "
+                               f"({offered})")
+        self.screen.receipt_pending = None
+        self.screen.note_intent()
+        return {"session_id": session_id, "state": self.port.publish_state()}
+
+    async def report_problem(self, request: dict[str, Any]) -> dict[str, Any]:
+        """A driver's problem report from the screen: audited and sent to the backend."""
+        text = request.get("text")
+        if not isinstance(text, str) or not text.strip() or len(text) > MAX_PROBLEM_CHARS:
+            raise RequestError(f"text: expected 1 to {MAX_PROBLEM_CHARS} characters, got "
+                               f"{type(text).__name__}")
+        category = request.get("category", "other")
+        if category not in PROBLEM_CATEGORIES:
+            raise RequestError(f"category: expected one of {', '.join(PROBLEM_CATEGORIES)}, "
+                               f"got {category!r}")
+        state = self.port.state
+        detail = {"by": "driver", "category": category, "text": scrub(text.strip()),
+                  "session_id": state.session_id, "phase": state.phase.value}
+        audit_id = await self.store.call(self.store.store.add_audit, "problem_report",
+                                         detail, self.clock.now())
+        self.screen.note_intent()
+        log.warning("problem reported at the screen",
+                    extra=fields(category=category, reference=audit_id))
+        return {"reference": audit_id}
+
+    async def start(self, request: dict[str, Any]) -> dict[str, Any]:
+        token = request.get("id_token")
+        if not isinstance(token, str) or not token.strip() or len(token) > MAX_TOKEN_CHARS:
+            raise RequestError(f"id_token: expected a non-empty string of at most "
+                               f"{MAX_TOKEN_CHARS} characters, got {token!r}")
+        source = request.get("source", "local")
+        if source not in ("local", "app"):
+            raise RequestError(f"source: expected 'local' or 'app', got {source!r}")
+        cost_cap = _decimal_field(request, "cost_cap") or optional_amount(
+            self.config.session.default_cost_cap)
+        energy_cap = _decimal_field(request, "energy_cap_wh")
+        now = self.clock.now()
+        try:
+            check_validity(self.pricing.station_terms.tariff, now)
+        except TariffNotApplicableError as exc:
+            raise RequestError(
+                f"the station has no tariff valid now; charging is not offered ({exc})"
+            ) from None
+        if (refused := self.port.refusal_reason()) is not None:
+            raise RequestError(refused)
+        auth = Authorization(
+            id_token=token,
+            source=source,
+            valid_until=now + timedelta(seconds=self.config.session.authorization_valid_s),
+            cost_cap=cost_cap,
+            energy_cap_wh=energy_cap,
+        )
+        result = await self.port.apply(AuthorizationAccepted(now, str(uuid.uuid4()), auth))
+        if result.refused:
+            raise RequestError(result.refused)
+        self.screen.note_intent()
+        return {"session_id": self.port.state.session_id, "state": self.snapshot()}
+
+    async def stop(self, request: dict[str, Any]) -> dict[str, Any]:
+        reason_name = request.get("reason", "Local")
+        if reason_name not in STOP_REASONS:
+            raise RequestError(f"reason: expected one of {', '.join(STOP_REASONS)}, got "
+                               f"{reason_name!r}")
+        token = request.get("id_token")
+        if token is not None and not isinstance(token, str):
+            raise RequestError(f"id_token: expected a string, got {token!r}")
+        result = await self.port.apply(StopRequested(self.clock.now(),
+                                                     STOP_REASONS[reason_name], token))
+        if result.refused:
+            raise RequestError(result.refused)
+        self.screen.note_intent()
+        return {"state": self.snapshot()}
+
+    async def receipt(self, request: dict[str, Any]) -> dict[str, Any]:
+        session_id = request.get("session_id")
+        store = self.store.store
+        if session_id is None:
+            recent = await self.store.call(store.sessions, 20)
+            session_id = next((s["id"] for s in recent if s["meter_start_wh"] and s["closed_at"]),
+                              None)
+        if not isinstance(session_id, str):
+            raise RequestError("session_id: no session with a receipt")
+        found = await self.store.call(store.receipt, session_id)
+        if found is None:
+            raise RequestError(f"session_id: no receipt for {session_id!r}")
+        language = request.get("language", "en")
+        if language != "en":
+            try:
+                bill = await self.store.call(bill_from_journal, store, session_id, language)
+            except ValueError as exc:
+                raise RequestError(f"language: {exc}") from None
+            assert bill is not None
+            found = bill.receipt
+        return {"session_id": session_id, "receipt": found[0], "text": found[1]}
+
+    async def sessions(self, request: dict[str, Any]) -> dict[str, Any]:
+        limit = request.get("limit", 20)
+        if not isinstance(limit, int) or not 1 <= limit <= 1000:
+            raise RequestError(f"limit: expected an integer from 1 to 1000, got {limit!r}")
+        rows = await self.store.call(self.store.store.sessions, limit)
+        return {"sessions": [{k: row[k] for k in SESSION_FIELDS} for row in rows]}
+
+
+def _decimal_field(request: dict[str, Any], key: str) -> Decimal | None:
+    value = request.get(key)
+    if value is None:
+        return None
+    try:
+        number = Decimal(str(value)) if isinstance(value, str | int) else None
+    except InvalidOperation:
+        number = None
+    if number is None or not number.is_finite() or number <= 0:
+        raise RequestError(f"{key}: expected a positive number as text, e.g. \"25.00\", "
+                           f"got {value!r}")
+    return number

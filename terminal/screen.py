@@ -1,0 +1,111 @@
+"""The touchscreen's state that the daemon keeps for every client (docs/local-api.md).
+
+Provides `Screen(ui_config, station_id, clock)`:
+- the screen's language, reset to `[ui] default_language` after `language_reset_s` on
+  the idle screen (no session open, no receipt on offer) without a driver's action
+  (`note_intent()` is a tap or a button);
+- the receipt on offer after a session until acknowledged or `receipt_timeout_s`;
+- the code of the app-start QR code: new at start, after each session and when a remote
+  start used it; the app-start URL with it;
+- the e-receipt URL of a session.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+from datetime import datetime, timedelta
+from urllib.parse import quote
+
+from terminal.config import UiConfig
+from terminal.kernel.clock import Clock, iso_utc
+from terminal.kernel.logsetup import fields, get_logger
+
+log = get_logger("screen")
+
+START_CODE_ALPHABET = string.ascii_uppercase + "23456789"
+START_CODE_CHARS = 8
+
+
+def new_start_code() -> str:
+    """A random code for the app-start QR code: 8 of A-Z and 2-9."""
+    return "".join(secrets.choice(START_CODE_ALPHABET) for _ in range(START_CODE_CHARS))
+
+
+def fill_url(template: str, **values: str) -> str:
+    """A `[ui]` URL template with its placeholders filled, each value URL-quoted."""
+    return template.format(**{key: quote(value, safe="*") for key, value in values.items()})
+
+
+class Screen:
+    def __init__(self, config: UiConfig, station_id: str, clock: Clock) -> None:
+        self.config = config
+        self.station_id = station_id
+        self.clock = clock
+        self.language = config.default_language
+        self.start_code = new_start_code()
+        self.receipt_pending: tuple[str, datetime] | None = None  # (session id, closed at)
+        self._last_intent_at: datetime | None = None
+        self._idle_since: datetime | None = None
+
+    def note_intent(self) -> None:
+        """A driver did something (a tap, a button): the idle screen's language timer
+        starts again."""
+        self._last_intent_at = self.clock.now()
+
+    def rotate_start_code(self) -> None:
+        """A new app-start code: the QR code on screen changes, the old one is refused."""
+        self.start_code = new_start_code()
+
+    def app_start(self) -> dict[str, str] | None:
+        template = self.config.app_start_url
+        if not template:
+            return None
+        url = fill_url(template, station_id=self.station_id, code=self.start_code)
+        return {"url": url, "code": self.start_code}
+
+    def receipt_url(self, session_id: str) -> str | None:
+        """The e-receipt URL of a session (stored with it), None when none is offered."""
+        template = self.config.receipt_url
+        if not template:
+            return None
+        return fill_url(template, station_id=self.station_id, session_id=session_id)
+
+    # ---- the session's course --------------------------------------------------------------
+
+    def session_opened(self) -> None:
+        self.receipt_pending = None  # the next driver is here
+
+    def session_closed(self, session_id: str | None, closed_at: datetime,
+                       has_receipt: bool) -> None:
+        self.start_code = new_start_code()
+        if has_receipt and session_id:
+            self.receipt_pending = (session_id, closed_at)
+
+    def pending_receipt(self, now: datetime) -> dict[str, str] | None:
+        """The latest closed session's receipt while it is offered on screen."""
+        if self.receipt_pending is None:
+            return None
+        session_id, closed_at = self.receipt_pending
+        until = closed_at + timedelta(seconds=self.config.receipt_timeout_s)
+        if now >= until:
+            self.receipt_pending = None
+            return None
+        return {"session_id": session_id, "until": iso_utc(until)}
+
+    def reset_language_when_idle(self, now: datetime, session_open: bool) -> None:
+        """Back to the default language after `[ui] language_reset_s` on the idle screen
+        (no session open, no receipt on offer) without a driver's action."""
+        if session_open or self.pending_receipt(now) is not None:
+            self._idle_since = None
+            return
+        if self._idle_since is None:
+            self._idle_since = now
+        default = self.config.default_language
+        if self.language == default:
+            return
+        quiet_since = max(self._idle_since, self._last_intent_at or self._idle_since)
+        if (now - quiet_since).total_seconds() >= self.config.language_reset_s:
+            log.info("screen language reset", extra=fields(previous=self.language,
+                                                           language=default))
+            self.language = default

@@ -1,0 +1,431 @@
+"""The composition root: builds every part of the terminal with what it depends on.
+
+Provides:
+- `build_station(config, clock, store, meter, charger, station_terms)` -> `Station`:
+  every component constructed once, each given its dependencies in its constructor
+  (no hooks set on objects afterwards), in this order: the backend link, the running
+  pricing, the screen's state, the local API, the daemon (the session port), the
+  authoriser and card payment, the service menu, the tap handler and the readers, the
+  backend commands and inbox, the driver's local-API routes and the status board.
+  ValueError naming the config key when a key file or the tariff's currency does not
+  fit.
+- `Station.start()` / `close()`: the link, the readers and the background tasks
+  (settlement, offline-token recheck).
+- `run_station(config, clock, started_s)`: what `evterm daemon` runs: opens the
+  journal, the meter and the charger, builds the station, recovers, serves the local
+  API, tells systemd (READY/WATCHDOG/STATUS) and runs the poll loop until a signal.
+  Exit codes: 0 stopped by signal, 2 bad configuration or tariff, 3 the database is
+  damaged (left untouched), 4 the local API socket cannot be created, 75 restart asked
+  for from the service menu.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from drivers.charger import ChargerControl, open_charger
+from drivers.meter import Meter, open_meter
+from drivers.meter.monitor import MeterMonitor
+from drivers.readers.reader import ReaderSettings, open_readers
+from terminal import sdnotify
+from terminal.auth import Authorizer, AuthStore
+from terminal.backend_api import Backend, create_backend
+from terminal.backend_inbox import BackendInbox
+from terminal.billing import Terms
+from terminal.card_payment import CardPayments, PaymentSettings
+from terminal.commands import Commands, pushed_tariff_path
+from terminal.config import Config
+from terminal.daemon import Daemon
+from terminal.driver_api import DriverApi
+from terminal.identification import Identification
+from terminal.kernel.clock import Clock
+from terminal.kernel.logsetup import fields, get_logger
+from terminal.kernel.money import currency_numeric, optional_amount
+from terminal.localapi import LocalApi
+from terminal.observation import Observation, PollSignal
+from terminal.offline_recheck import OfflineRecheck
+from terminal.payment import KeyFileError, load_gateway_key, load_token_key
+from terminal.screen import Screen
+from terminal.service import Service
+from terminal.session_pricing import SessionPricing
+from terminal.status import StatusBoard
+from terminal.store import AsyncStore, Store, StoreError
+from terminal.taps import TapHandler
+
+log = get_logger("station")
+
+DATABASE_NAME = "evterm.db"
+SETTLE_INTERVAL_S = 10.0
+
+
+def database_path(config: Config) -> Path:
+    return Path(config.station.state_dir) / DATABASE_NAME
+
+
+def load_station_terms(config: Config) -> Terms:
+    """The terms for sessions starting now: the tariff the backend pushed last (state
+    folder), else the configured tariff file (read and parsed once; OSError or
+    ValueError naming the problem), time zone, threshold, identity."""
+    pushed = pushed_tariff_path(config.station.state_dir)
+    source = pushed if pushed.exists() else Path(config.session.tariff_file)
+    tariff_json = json.loads(source.read_text(encoding="utf-8"))
+    terms = Terms(
+        tariff_json=tariff_json,
+        timezone=config.station.timezone,
+        charging_threshold_w=Decimal(config.session.charging_threshold_w),
+        station_id=config.station.id,
+        operator=config.station.operator,
+    )
+    _ = terms.tariff  # parsed and checked here, before anything starts
+    return terms
+
+
+def card_payments(config: Config, currency: str, backend: Backend, store: AsyncStore,
+                  clock: Clock) -> CardPayments | None:
+    """Card payment as configured, or None when `[payment]` names no keys."""
+    pay = config.payment
+    if not pay.token_key_file and not pay.gateway_key_file:
+        return None
+    if not (pay.token_key_file and pay.gateway_key_file):
+        raise ValueError("payment.token_key_file and payment.gateway_key_file: card payment "
+                         "needs both (or neither, for no card payment)")
+    try:
+        token_key = load_token_key(pay.token_key_file, pay.token_key_id)
+        gateway_key = load_gateway_key(pay.gateway_key_file)
+    except KeyFileError as exc:
+        raise ValueError(f"payment: {exc}") from None
+    settings = PaymentSettings(
+        station_id=config.station.id,
+        currency=currency,
+        preauth_amount=Decimal(pay.preauth_amount),
+        offline_floor_limit=optional_amount(pay.offline_floor_limit),
+        request_timeout_s=config.backend.request_timeout_s,
+    )
+    return CardPayments(settings, token_key, gateway_key, backend, store, clock)
+
+
+def reader_settings(config: Config, pricing: SessionPricing) -> ReaderSettings:
+    """`[readers]` for drivers.readers; EMV cards are told the station tariff's currency
+    at the moment of the tap (ValueError naming session.tariff_file when it has no ISO
+    4217 number)."""
+    readers = config.readers
+    terminal_params = None
+    if readers.pcsc:
+        from drivers.readers.pcsc import terminal_params as emv_params
+
+        try:
+            currency_numeric(pricing.station_terms.tariff.currency)
+        except ValueError as exc:
+            raise ValueError(f"session.tariff_file: {exc}") from None
+        country = config.payment.country_code
+        amount = Decimal(config.payment.preauth_amount)
+
+        def terminal_params() -> Any:
+            return emv_params(country, pricing.station_terms.tariff.currency, amount)
+
+    return ReaderSettings(
+        pcsc=readers.pcsc,
+        pcsc_readers=tuple(p.strip() for p in readers.pcsc_readers.split(",") if p.strip()),
+        pcsc_socket=readers.pcsc_socket,
+        terminal_params=terminal_params,
+        serial_rfid_device=readers.serial_rfid_device,
+        serial_rfid_baud=readers.serial_rfid_baud,
+    )
+
+
+@dataclass
+class Station:
+    config: Config
+    clock: Clock
+    store: AsyncStore
+    api: LocalApi
+    backend: Backend
+    pricing: SessionPricing
+    screen: Screen
+    observation: Observation
+    daemon: Daemon
+    authorizer: Authorizer
+    payments: CardPayments | None
+    service: Service
+    taps: TapHandler
+    identification: Identification
+    commands: Commands
+    inbox: BackendInbox
+    recheck: OfflineRecheck
+    driver_api: DriverApi
+    status: StatusBoard
+    settle_wake: asyncio.Event
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        """The backend link, the background tasks and the readers."""
+        await self.backend.start()
+        self.tasks.append(asyncio.create_task(self.recheck.run(SETTLE_INTERVAL_S),
+                                              name="recheck"))
+        if self.payments is not None:
+            self.tasks.append(asyncio.create_task(
+                self.payments.run(SETTLE_INTERVAL_S, self.settle_wake), name="settle"))
+        await self.identification.start()
+
+    async def close(self) -> None:
+        await self.identification.close()
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.backend.close()
+
+    async def recover(self) -> dict[str, Any]:
+        """The service menu's durable state, then the session (terminal.daemon)."""
+        await self.service.load()
+        return await self.daemon.recover()
+
+    async def shutdown(self) -> None:
+        """Energy off, the local API closed, the hardware and the journal released."""
+        await self.api.close()
+        await self.daemon.shutdown()
+
+
+def build_station(config: Config, clock: Clock, store: Store, meter: Meter,
+                  charger: ChargerControl, station_terms: Terms) -> Station:
+    journal = AsyncStore(store)
+    backend = create_backend(config.backend, config.station.id, journal, clock)
+    link = _LinkView(backend)
+    pricing = SessionPricing(station_terms, config.meter.poll_interval_s,
+                             config.session.stop_latency_s)
+    screen = Screen(config.ui, config.station.id, clock)
+    status: StatusBoard | None = None  # built last, from every part
+
+    def snapshot() -> dict[str, Any]:
+        return status.snapshot() if status is not None else {}
+
+    api = LocalApi(config.localapi.socket_path, int(config.localapi.socket_mode, 8),
+                   snapshot=snapshot)
+    observation = Observation()
+    polled = PollSignal()
+    monitor = MeterMonitor(
+        meter,
+        max_failed_polls=config.meter.max_failed_polls,
+        rated_power_w=config.meter.rated_power_w,
+        expected_serial=config.meter.expected_serial,
+        fault_interval_s=config.logging.fault_interval_s,
+        clock=clock,
+    )
+    settle_wake = asyncio.Event()
+    recheck_wake = asyncio.Event()
+    out_of_service = _ServiceGate()
+    daemon = Daemon(config, clock, journal, meter, charger, monitor, pricing, screen, link,
+                    observation=observation, polled=polled, clients=api,
+                    gates=(out_of_service,), settle_wake=settle_wake)
+    authorizer = Authorizer(config.auth, backend, AuthStore(store.conn), clock,
+                            station_id=config.station.id, run_store=journal.call)
+    payments = card_payments(config, station_terms.tariff.currency, backend, journal, clock)
+    driver_api = DriverApi(config, clock, journal, daemon, screen, pricing, snapshot)
+    host = _ServiceHost(daemon, api, link, driver_api, snapshot)
+    service = Service(host)  # type: ignore[arg-type]
+    out_of_service.service = service
+    polled.subscribe(service.after_poll)
+    taps = TapHandler(daemon, clock, config.session, screen, authorizer, payments,
+                      service.technician_tapped)
+    identification = Identification(open_readers(reader_settings(config, pricing)), taps)
+    commands = Commands(config, clock, journal, daemon, screen, pricing, snapshot)
+    inbox = BackendInbox(journal, clock, authorizer, payments, commands, api.publish,
+                         wake_on_online=(settle_wake, recheck_wake))
+    backend.set_listener(inbox)
+    if payments is not None:
+        payments.on_receipt_changed = inbox.receipt_changed
+    recheck = OfflineRecheck(daemon, authorizer, clock,
+                             Decimal(config.auth.max_energy_on_invalid_id_wh), recheck_wake)
+    status = StatusBoard(config, clock, daemon, observation, pricing, screen, service, link,
+                         identification.states, payments is not None)
+    driver_api.register(api)
+    service.register(api)
+    service.attach(_IdentView(identification, taps, backend))
+    return Station(config, clock, journal, api, backend, pricing, screen, observation, daemon,
+                   authorizer, payments, service, taps, identification, commands, inbox,
+                   recheck, driver_api, status, settle_wake)
+
+
+class _LinkView:
+    """The backend link as the daemon sees it (terminal.ports.LinkState)."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+
+    @property
+    def online(self) -> bool:
+        return self.backend.online
+
+    def storage_ok(self) -> bool:
+        check = getattr(self.backend, "storage_ok", None)
+        return True if check is None else bool(check())
+
+    def wake(self) -> None:
+        wake = getattr(self.backend, "wake", None)
+        if wake is not None:
+            wake()
+
+
+class _ServiceGate:
+    service: Service | None = None
+
+    def refusal(self) -> str | None:
+        return self.service.refusal() if self.service is not None else None
+
+
+class _IdentView:
+    def __init__(self, identification: Identification, taps: TapHandler,
+                 backend: Backend) -> None:
+        self.identification = identification
+        self.taps = taps
+        self.backend = backend
+
+    @property
+    def dropped_taps(self) -> int:
+        return self.identification.dropped_taps
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"readers": self.identification.states()}
+
+
+class _ServiceHost:
+    """What the service menu reaches of the daemon (temporary)."""
+
+    def __init__(self, daemon: Daemon, api: LocalApi, link: _LinkView,
+                 driver_api: DriverApi, snapshot: Any) -> None:
+        self._daemon = daemon
+        self.snapshot = snapshot
+        self.api = api
+        self._link = link
+        self._driver_api = driver_api
+        self.config = daemon.config
+        self.clock = daemon.clock
+        self.store = daemon.store
+        self.seen = daemon.seen
+        self.monitor = daemon.monitor
+
+    @property
+    def state(self) -> Any:
+        return self._daemon.state
+
+    async def apply(self, event: Any) -> Any:
+        return await self._daemon.apply(event)
+
+    def _publish_state(self) -> dict[str, Any]:
+        return self.api.publish_state()
+
+    async def _api_receipt(self, request: dict[str, Any]) -> dict[str, Any]:
+        return await self._driver_api.receipt(request)
+
+    def request_restart(self) -> None:
+        self._daemon.request_restart()
+
+    @property
+    def after_commit(self) -> Any:
+        return self._link.wake
+
+    def link_online(self) -> bool:
+        return self._link.online
+
+    def storage_ok(self) -> bool:
+        return self._link.storage_ok()
+
+    def accepting_sessions(self) -> bool:
+        return self._daemon.accepting_sessions()
+
+    def refusal_reason(self) -> str | None:
+        return self._daemon.refusal_reason()
+
+
+async def run_station(config: Config, clock: Clock, started_s: float) -> int:
+    try:
+        terms = load_station_terms(config)
+    except (OSError, ValueError) as exc:
+        print(f"evterm daemon: session.tariff_file: {exc}", file=sys.stderr)
+        return 2
+    try:
+        store = Store.open(database_path(config))
+    except StoreError as exc:
+        print(f"evterm daemon: refusing to start: {exc}", file=sys.stderr)
+        return 3
+    meter = open_meter(config.meter.model, config.meter.url, config.meter.unit_id,
+                       config.meter.timeout_s, clock)
+    charger = open_charger(config.charger.kind, config.charger.url, config.charger.unit_id,
+                           config.charger.timeout_s)
+    try:
+        station = build_station(config, clock, store, meter, charger, terms)
+    except ValueError as exc:
+        print(f"evterm daemon: {exc}", file=sys.stderr)
+        meter.close()
+        charger.close()
+        store.close()
+        return 2
+    daemon = station.daemon
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, daemon.stop)
+    try:
+        sdnotify.notify("STATUS=recovering the journal")
+        report = await station.recover()
+        try:
+            await station.api.start()
+        except OSError as exc:
+            print(f"evterm daemon: local API socket: {exc}", file=sys.stderr)
+            return 4
+        ready = {
+            "event": "ready",
+            "pid": os.getpid(),
+            "database": str(database_path(config)),
+            "socket": str(config.localapi.socket_path),
+            "phase": daemon.state.phase.value,
+            "recovery": report,
+            "ready_s": round(time.monotonic() - started_s, 3),
+        }
+        await station.start()
+        print(json.dumps(ready), flush=True)
+        log.info("daemon ready", extra=fields(phase=daemon.state.phase.value,
+                                              ready_s=ready["ready_s"]))
+        watchdog = systemd_watchdog(station)
+        sdnotify.notify(f"READY=1\nSTATUS={daemon_status(station)}")
+        watchdog.start()
+        try:
+            await daemon.run_loop()
+        finally:
+            sdnotify.notify("STOPPING=1\nSTATUS=stopping")
+            await watchdog.stop()
+    finally:
+        await station.close()
+        await station.shutdown()
+    return daemon.exit_code
+
+
+def daemon_status(station: Station) -> str:
+    """One line for `systemctl status evterm` (sd_notify STATUS=)."""
+    fault = station.daemon.monitor.fault
+    meter = f"meter fault: {fault.kind}" if fault else "meter ok"
+    out_of_service = station.service.refusal()
+    return f"{station.daemon.state.phase.value}; {meter}" + (f"; {out_of_service}"
+                                                             if out_of_service else "")
+
+
+def systemd_watchdog(station: Station) -> sdnotify.Watchdog:
+    """WATCHDOG=1 pings while the loop runs and a poll completed recently: within 3 poll
+    intervals plus the reply timeouts one poll may spend on a silent meter and charger
+    (a status read and an output command), so a meter that does not answer (a fault the
+    daemon handles) keeps the pings going and a stuck poll stops them."""
+    config, daemon = station.config, station.daemon
+    max_age_s = (3 * config.meter.poll_interval_s / daemon.clock.speed
+                 + config.meter.timeout_s + 2 * config.charger.timeout_s)
+    return sdnotify.Watchdog(lambda: daemon.last_poll_monotonic_s, max_age_s,
+                             status=lambda: daemon_status(station))

@@ -1,0 +1,106 @@
+"""The status snapshot every local-API client gets (docs/local-api.md, `state`).
+
+Provides `StatusBoard(...).snapshot()`: one dict from the parts that own each figure:
+the session state and the refusal reason (the session port), the last poll
+(terminal.observation), the running cost and the idle fee (terminal.session_pricing),
+the screen's state (terminal.screen), the service menu's login state, the readers'
+states and the backend link. Read-only: it changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol
+
+from terminal.config import Config
+from terminal.kernel.clock import Clock, iso_utc
+from terminal.kernel.driver_texts import LANGUAGES
+from terminal.observation import Observation
+from terminal.ports import LinkState, SessionPort
+from terminal.screen import Screen
+from terminal.session import SessionState
+from terminal.session_pricing import SessionPricing
+
+
+class ServiceStatus(Protocol):
+    def snapshot(self, now: datetime) -> dict[str, Any]: ...
+
+
+class StatusBoard:
+    def __init__(self, config: Config, clock: Clock, port: SessionPort,
+                 observation: Observation, pricing: SessionPricing, screen: Screen,
+                 service: ServiceStatus, link: LinkState,
+                 reader_states: Callable[[], dict[str, str]], card_payment: bool) -> None:
+        self.config = config
+        self.clock = clock
+        self.port = port
+        self.seen = observation
+        self.pricing = pricing
+        self.screen = screen
+        self.service = service
+        self.link = link
+        self.reader_states = reader_states
+        self.card_payment = card_payment
+
+    def snapshot(self) -> dict[str, Any]:
+        state = self.port.state
+        seen = self.seen
+        outcome = seen.outcome
+        reading = seen.billable_reading
+        energy = None
+        if state.start_reading is not None and state.last_reading is not None:
+            energy = state.last_reading.energy_import_wh - state.start_reading.energy_import_wh
+        cost = None
+        if (running := self.pricing.cost()) is not None:
+            cost = {"currency": running.currency, "excl_vat": str(running.excl_vat),
+                    "incl_vat": str(running.incl_vat)}
+        auth = state.authorization
+        now = self.clock.now()
+        started_at, elapsed_s = session_times(state, now)
+        accepting = self.port.refusal_reason() is None
+        return {
+            "station_id": self.config.station.id,
+            "phase": state.phase.value,
+            "session_id": state.session_id,
+            "plugged": state.plugged,
+            "output_on": state.output_on,
+            "energy_wh": str(energy) if energy is not None else None,
+            "power_w": str(reading.power_w) if reading and reading.power_w is not None else None,
+            "cost": cost,
+            "cost_cap": str(auth.cost_cap) if auth and auth.cost_cap is not None else None,
+            "energy_cap_wh": (str(auth.energy_cap_wh)
+                              if auth and auth.energy_cap_wh is not None else None),
+            "stop_reason": state.stop_reason.value if state.stop_reason else None,
+            "since": iso_utc(state.since) if state.since else None,
+            "meter_fault": str(outcome.fault) if outcome and outcome.fault else None,
+            "charger_fault": seen.charger.fault if seen.charger else seen.charger_error,
+            "price_list": self.pricing.price_list(),
+            "language": self.screen.language,
+            "languages": list(LANGUAGES),
+            "operator": self.config.station.operator,
+            "support_phone": self.config.ui.support_phone or None,
+            "now": iso_utc(now),
+            "session_started_at": iso_utc(started_at) if started_at else None,
+            "elapsed_s": elapsed_s,
+            "idle": self.pricing.idle_fee(state, now),
+            "receipt_pending": self.screen.pending_receipt(now),
+            "app_start": self.screen.app_start(),
+            "accepting_sessions": accepting,
+            **self.service.snapshot(now),
+            "backend_online": self.link.online,
+            "card_payment": self.card_payment,
+            "readers": self.reader_states(),
+        }
+
+
+def session_times(state: SessionState, now: datetime) -> tuple[datetime | None, int | None]:
+    """(session start = its first reading, seconds since then; for a session that
+    ended, its duration up to the stop reading)."""
+    if state.start_reading is None:
+        return None, None
+    started = state.start_reading.timestamp
+    end = now
+    if not state.is_open and state.last_reading is not None:
+        end = state.last_reading.timestamp
+    return started, max(0, int((end - started).total_seconds()))
