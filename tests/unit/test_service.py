@@ -40,7 +40,6 @@ from terminal.service import (
     KEY_PIN_LOCKOUT,
     RESTART_EXIT_CODE,
     Service,
-    ServiceStore,
     check_pin,
     hash_pin,
     load_pins,
@@ -49,6 +48,7 @@ from terminal.service import (
     verify_pin,
 )
 from terminal.service_cli import render_report
+from terminal.service_tables import ServiceStore
 from terminal.store import Store
 from terminal.taps import TapHandler
 from tests.unit.clockfake import FakeClock
