@@ -8,6 +8,7 @@ material, PIN hashes and card numbers; the actions (stop, resend, restart, recei
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import os
@@ -658,3 +659,53 @@ def test_the_export_bundle_stays_under_its_root_and_holds_no_secret(tmp_path, pi
         assert list((root / "usb2").iterdir()) == []
 
     run(tmp_path, pin_hash, body, service={"log_file": str(log_file)}, **with_keys(tmp_path))
+
+
+# ---- what the service menu needs from the daemon ---------------------------------------------
+
+
+def _port_members() -> set[str]:
+    tree = ast.parse((REPO / "terminal/service/port.py").read_text(encoding="utf-8"))
+    port = next(node for node in tree.body
+                if isinstance(node, ast.ClassDef) and node.name == "DaemonPort")
+    return {node.name for node in port.body
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
+
+
+def _daemon_uses() -> dict[str, set[str]]:
+    """Per module of terminal/service/: the attributes it reads of `daemon` /
+    `self.daemon`, and whether it imports terminal.daemon at all."""
+    uses: dict[str, set[str]] = {}
+    for path in sorted((REPO / "terminal/service").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        found: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom | ast.Import):
+                names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [
+                    alias.name for alias in node.names]
+                assert not any(n == "terminal.daemon" or n.startswith("terminal.daemon.")
+                               for n in names), f"{path.name} imports terminal.daemon"
+            if not isinstance(node, ast.Attribute):
+                continue
+            owner = node.value
+            if (isinstance(owner, ast.Name) and owner.id == "daemon") or (
+                    isinstance(owner, ast.Attribute) and owner.attr == "daemon"
+                    and isinstance(owner.value, ast.Name) and owner.value.id == "self"):
+                found.add(node.attr)
+        uses[path.name] = found
+    return uses
+
+
+def test_the_daemon_port_lists_exactly_what_the_service_package_uses(tmp_path, pin_hash):
+    members = _port_members()
+    used = set().union(*_daemon_uses().values())
+    assert used == members
+    # the private names are reached only through port.py's two helpers
+    assert {name for name, attrs in _daemon_uses().items()
+            if attrs & {"_publish_state", "_api_receipt"}} == {"port.py"}
+
+    async def body(ctx: Ctx) -> None:
+        missing = [name for name in sorted(members) if not hasattr(ctx.daemon, name)]
+        assert missing == []  # the real daemon has every member of the port
+
+    run(tmp_path, pin_hash, body)
