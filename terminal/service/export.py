@@ -1,5 +1,5 @@
 """The export bundle: what a technician takes away on a USB stick (docs/service.md,
-"Export").
+"The export bundle").
 
 Provides `Export(daemon, diagnostics)`; `Export.run(folder)` writes the folder
 `evterm-diag-<station>-<UTC time>` (a number appended when it exists) with

@@ -1,5 +1,5 @@
 """What a technician may see of the configuration, and the check that a bundle carries
-no secret (docs/service.md, "Export").
+no secret (docs/service.md, "Diagnostics" and "The export bundle").
 
 Provides:
 - `redact_config(config)`: every section and key as running, secret values masked "***"
