@@ -110,7 +110,6 @@ class Service:
 
     def __init__(self, daemon: DaemonPort) -> None:
         self.daemon = daemon
-        self.clock = daemon.clock
         self.logins = Logins(daemon)
         self.diag = Diagnostics(daemon, lambda: self.out_of_service)
         self.actions = Actions(daemon, self.logins, self.diag)
