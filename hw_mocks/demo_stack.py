@@ -87,7 +87,7 @@ class DemoStack:
         self.pcscd.start()
         self.backend = BackendMqttProcess(self.folder / "bk", self.broker, TOKENS)
         self.backend.start()
-        from terminal.service import set_pin
+        from terminal.service.pins import set_pin
 
         pins_file = self.folder / "pins.json"
         set_pin(pins_file, TECHNICIAN_ID, TECHNICIAN_PIN)

@@ -37,7 +37,7 @@ from terminal.config import Config
 from terminal.kernel.clock import Clock
 from terminal.kernel.logsetup import fields, get_logger
 from terminal.observation import Observation, PollSignal
-from terminal.ports import Clients, Gate, LinkState
+from terminal.ports import RESTART_EXIT_CODE, Clients, Gate, LinkState
 from terminal.screen import Screen
 from terminal.session import (
     ENERGY_PHASES,
@@ -60,7 +60,6 @@ from terminal.session_pricing import SessionPricing
 from terminal.store import AsyncStore
 
 log = get_logger("daemon")
-RESTART_EXIT_CODE = 75  # systemd Restart=on-failure starts the daemon again
 STORAGE_REFUSAL = "the terminal cannot record sessions right now (storage)"
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
+from typing import Any
 
 from drivers.readers.events import ReaderEvent
 from drivers.readers.reader import CardReader
@@ -59,6 +60,10 @@ class Identification:
         while True:
             event = await self.queue.get()
             await self.taps.handle(event)
+
+    def last_taps(self) -> dict[str, dict[str, Any]]:
+        """The last outcome per reader (time, kind, result, reason; nothing of the card)."""
+        return dict(self.taps.last_tap)
 
     def states(self) -> dict[str, str]:
         states: dict[str, str] = {}

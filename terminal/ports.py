@@ -16,6 +16,8 @@ from typing import Any, Protocol
 
 from terminal.session import Event, SessionState, Step
 
+RESTART_EXIT_CODE = 75  # the daemon's exit code after a restart asked for (systemd restarts it)
+
 
 class SessionPort(Protocol):
     @property
@@ -53,3 +55,8 @@ class LinkState(Protocol):
     def storage_ok(self) -> bool: ...
 
     def wake(self) -> None: ...
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """The link's counters, for the diagnostics."""
+        ...

@@ -217,7 +217,7 @@ def _show(args: argparse.Namespace, reply: dict[str, Any]) -> None:
 
 
 def _set_pin(args: argparse.Namespace) -> int:
-    from terminal.service import normalize_card, set_pin
+    from terminal.service.pins import normalize_card, set_pin
 
     try:
         card = normalize_card(args.card)

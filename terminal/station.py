@@ -57,6 +57,8 @@ from terminal.offline_recheck import OfflineRecheck
 from terminal.payment import KeyFileError, load_gateway_key, load_token_key
 from terminal.screen import Screen
 from terminal.service import Service
+from terminal.service.login import Logins
+from terminal.service.port import OutOfService, ServiceDeps
 from terminal.session_pricing import SessionPricing
 from terminal.status import StatusBoard
 from terminal.store import AsyncStore, Store, StoreError
@@ -224,7 +226,7 @@ def build_station(config: Config, clock: Clock, store: Store, meter: Meter,
     )
     settle_wake = asyncio.Event()
     recheck_wake = asyncio.Event()
-    out_of_service = _ServiceGate()
+    out_of_service = OutOfService()
     daemon = Daemon(config, clock, journal, meter, charger, monitor, pricing, screen, link,
                     observation=observation, polled=polled, clients=api,
                     gates=(out_of_service,), settle_wake=settle_wake)
@@ -232,13 +234,15 @@ def build_station(config: Config, clock: Clock, store: Store, meter: Meter,
                             station_id=config.station.id, run_store=journal.call)
     payments = card_payments(config, station_terms.tariff.currency, backend, journal, clock)
     driver_api = DriverApi(config, clock, journal, daemon, screen, pricing, snapshot)
-    host = _ServiceHost(daemon, api, link, driver_api, snapshot)
-    service = Service(host)  # type: ignore[arg-type]
-    out_of_service.service = service
-    polled.subscribe(service.after_poll)
+    service_deps = ServiceDeps(config, clock, journal, daemon, observation, monitor, link,
+                               out_of_service, snapshot, driver_api.receipt,
+                               daemon.request_restart)
+    logins = Logins(service_deps)
     taps = TapHandler(daemon, clock, config.session, screen, authorizer, payments,
-                      service.technician_tapped)
+                      logins.technician_tapped)
     identification = Identification(open_readers(reader_settings(config, pricing)), taps)
+    service = Service(service_deps, logins, identification)
+    polled.subscribe(service.after_poll)
     commands = Commands(config, clock, journal, daemon, screen, pricing, snapshot)
     inbox = BackendInbox(journal, clock, authorizer, payments, commands, api.publish,
                          wake_on_online=(settle_wake, recheck_wake))
@@ -251,7 +255,6 @@ def build_station(config: Config, clock: Clock, store: Store, meter: Meter,
                          identification.states, payments is not None)
     driver_api.register(api)
     service.register(api)
-    service.attach(_IdentView(identification, taps, backend))
     return Station(config, clock, journal, api, backend, pricing, screen, observation, daemon,
                    authorizer, payments, service, taps, identification, commands, inbox,
                    recheck, driver_api, status, settle_wake)
@@ -276,76 +279,9 @@ class _LinkView:
         if wake is not None:
             wake()
 
-
-class _ServiceGate:
-    service: Service | None = None
-
-    def refusal(self) -> str | None:
-        return self.service.refusal() if self.service is not None else None
-
-
-class _IdentView:
-    def __init__(self, identification: Identification, taps: TapHandler,
-                 backend: Backend) -> None:
-        self.identification = identification
-        self.taps = taps
-        self.backend = backend
-
     @property
-    def dropped_taps(self) -> int:
-        return self.identification.dropped_taps
-
-    def snapshot(self) -> dict[str, Any]:
-        return {"readers": self.identification.states()}
-
-
-class _ServiceHost:
-    """What the service menu reaches of the daemon (temporary)."""
-
-    def __init__(self, daemon: Daemon, api: LocalApi, link: _LinkView,
-                 driver_api: DriverApi, snapshot: Any) -> None:
-        self._daemon = daemon
-        self.snapshot = snapshot
-        self.api = api
-        self._link = link
-        self._driver_api = driver_api
-        self.config = daemon.config
-        self.clock = daemon.clock
-        self.store = daemon.store
-        self.seen = daemon.seen
-        self.monitor = daemon.monitor
-
-    @property
-    def state(self) -> Any:
-        return self._daemon.state
-
-    async def apply(self, event: Any) -> Any:
-        return await self._daemon.apply(event)
-
-    def _publish_state(self) -> dict[str, Any]:
-        return self.api.publish_state()
-
-    async def _api_receipt(self, request: dict[str, Any]) -> dict[str, Any]:
-        return await self._driver_api.receipt(request)
-
-    def request_restart(self) -> None:
-        self._daemon.request_restart()
-
-    @property
-    def after_commit(self) -> Any:
-        return self._link.wake
-
-    def link_online(self) -> bool:
-        return self._link.online
-
-    def storage_ok(self) -> bool:
-        return self._link.storage_ok()
-
-    def accepting_sessions(self) -> bool:
-        return self._daemon.accepting_sessions()
-
-    def refusal_reason(self) -> str | None:
-        return self._daemon.refusal_reason()
+    def stats(self) -> dict[str, int]:
+        return dict(getattr(self.backend, "stats", {}))
 
 
 async def run_station(config: Config, clock: Clock, started_s: float) -> int:

@@ -30,7 +30,8 @@ from hw_mocks.cards import TEST_PANS
 from hw_mocks.pcscd import PcscdHandle
 from hw_mocks.rig import REPO, Rig, Subscriber
 from terminal import cli
-from terminal.service import BUNDLE_FILES, hash_pin
+from terminal.service.export import BUNDLE_FILES
+from terminal.service.pins import hash_pin
 
 TECH = "04AABBCCDDEEFF"
 PIN = "802514"

@@ -30,12 +30,11 @@ from drivers.readers.events import RfidTap
 from hw_mocks.cards import TEST_PANS
 from terminal.config import parse_config
 from terminal.localapi import RequestError
+from terminal.ports import RESTART_EXIT_CODE
 from terminal.protocol import ProtocolError
-from terminal.service import (
-    BUNDLE_FILES,
-    KEY_PIN_LOCKOUT,
-    RESTART_EXIT_CODE,
-    ServiceStore,
+from terminal.service.export import BUNDLE_FILES
+from terminal.service.login import KEY_PIN_LOCKOUT
+from terminal.service.pins import (
     check_pin,
     hash_pin,
     load_pins,
@@ -44,6 +43,7 @@ from terminal.service import (
     verify_pin,
 )
 from terminal.service_cli import render_report
+from terminal.service_tables import ServiceStore
 from terminal.station import (
     Station,
     build_station,

@@ -1,0 +1,165 @@
+"""The export bundle: what a technician takes away on a USB stick (docs/service.md,
+"The export bundle").
+
+Provides `Export(deps, diagnostics)`; `Export.run(folder)` writes the folder
+`evterm-diag-<station>-<UTC time>` (a number appended when it exists) with
+`BUNDLE_FILES`: the diagnostics, the configuration with secrets masked, the journal's
+integrity check and row counts, the latest audit rows and sessions, and the end of the
+log file, every text scrubbed of card numbers. The bundle is written only below
+`[service] export_allowed_root` (the default folder is that root itself), in a worker
+thread, each file synced; it is then scanned for key material, PIN hashes and card
+numbers (terminal.service.redaction) before it is left in place.
+
+On failure: `RequestError` naming `folder:` and nothing left behind: a folder outside
+the root, a bundle that cannot be written (OSError), or one in which the scan finds a
+secret (deleted, logged as critical, export refused). An unreadable or missing log file
+is not a failure: log.txt then says why it holds no log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from terminal import __version__
+from terminal.kernel.clock import iso_utc
+from terminal.kernel.logsetup import fields, get_logger
+from terminal.kernel.redact import scrub
+from terminal.localapi import RequestError
+from terminal.service.diagnostics import Diagnostics
+from terminal.service.port import ServiceDeps
+from terminal.service.redaction import (
+    redact_config,
+    render_toml,
+    scan_folder,
+    scrub_json,
+    secret_texts,
+)
+from terminal.service_tables import ServiceStore, database_report
+
+log = get_logger("service")
+
+EXPORT_AUDIT_ROWS = 500
+EXPORT_SESSIONS = 100
+EXPORT_LOG_BYTES = 1_048_576
+BUNDLE_FILES = ("diagnostics.json", "config.redacted.toml", "db-integrity.txt", "audit.json",
+                "log.txt", "sessions.json")
+
+
+class Export:
+    """The `export` action's work: the bundle in a folder below the allowed root."""
+
+    def __init__(self, deps: ServiceDeps, diagnostics: Diagnostics) -> None:
+        self.deps = deps
+        self.config = deps.config.service
+        self.clock = deps.clock
+        self.diagnostics = diagnostics
+
+    @property
+    def _db(self) -> ServiceStore:
+        return ServiceStore(self.deps.store.store)
+
+    async def run(self, folder: str | None) -> dict[str, Any]:
+        """Write the bundle in `folder` (None: export_allowed_root itself); the action's
+        reply {path, files, bytes} and its audit detail (`_audit`)."""
+        root = Path(self.config.export_allowed_root).resolve()
+        folder = str(root) if folder is None else folder  # default: the USB stick itself
+        target = Path(folder)
+        if not target.is_absolute() or not target.resolve().is_relative_to(root):
+            raise RequestError(f"folder: {folder} is not under export_allowed_root {root}")
+        deps = self.deps
+        now = self.clock.now()
+        diagnostics = await self.diagnostics.report()
+        audit = await deps.store.call(self._db.audit, EXPORT_AUDIT_ROWS)
+        sessions = await deps.store.call(self._db.sessions, EXPORT_SESSIONS)
+        station = re.sub(r"[^A-Za-z0-9_.-]+", "-", deps.config.station.id).strip("-")
+        name = f"evterm-diag-{station or 'station'}-{now.strftime('%Y%m%dT%H%M%SZ')}"
+        try:
+            path, files, size = await asyncio.to_thread(
+                self._write_bundle, target.resolve(), name, diagnostics, audit, sessions, now)
+        except OSError as exc:
+            raise RequestError(f"folder: cannot write the bundle in {folder}: "
+                               f"{exc.strerror or exc}") from None
+        return {"path": str(path), "files": files, "bytes": size,
+                "_audit": {"path": str(path)}}
+
+    def _write_bundle(self, target: Path, name: str, diagnostics: dict[str, Any],
+                      audit: list[dict[str, Any]], sessions: list[dict[str, Any]],
+                      now: datetime) -> tuple[Path, list[str], int]:
+        """Write the bundle (worker thread); scanned before it stays."""
+        config = self.deps.config
+        target.mkdir(parents=True, exist_ok=True)
+        bundle = target / name
+        number = 1
+        while bundle.exists():
+            number += 1
+            bundle = target / f"{name}-{number}"
+        bundle.mkdir()
+        header = (f"evterm {__version__} configuration of {config.station.id} as running "
+                  f"at {iso_utc(now)}\nsecret values masked (***); key files not included")
+        contents = {
+            "diagnostics.json": _json(diagnostics),
+            "config.redacted.toml": scrub(render_toml(redact_config(config), header)),
+            "db-integrity.txt": scrub(database_report(self.deps.store.store.path)),
+            "audit.json": _json(audit),
+            "log.txt": scrub(self._log_text()),
+            "sessions.json": _json(sessions),
+        }
+        try:
+            for file_name, text in contents.items():
+                _write_synced(bundle / file_name, text)
+            problems = scan_folder(bundle, secret_texts(config))
+        except BaseException:
+            shutil.rmtree(bundle, ignore_errors=True)
+            raise
+        if problems:
+            shutil.rmtree(bundle, ignore_errors=True)
+            log.critical("export refused: the bundle held secrets",
+                         extra=fields(problems="; ".join(problems)))
+            raise RequestError("folder: export refused, the bundle would contain "
+                               f"secrets ({'; '.join(problems)}); nothing was left there")
+        with contextlib.suppress(OSError):
+            fd = os.open(bundle, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        size = sum(p.stat().st_size for p in bundle.iterdir())
+        return bundle, list(contents), size
+
+    def _log_text(self) -> str:
+        path = self.config.log_file
+        if not path:
+            return ("No log file is configured ([service] log_file). On the terminal the "
+                    "log is in the journal: journalctl -u evterm --since -2d\n")
+        try:
+            with open(path, "rb") as handle:
+                handle.seek(0, os.SEEK_END)
+                size = handle.tell()
+                handle.seek(max(0, size - EXPORT_LOG_BYTES))
+                data = handle.read()
+        except OSError as exc:
+            return f"The log file {path} cannot be read: {exc.strerror or exc}\n"
+        text = data.decode("utf-8", errors="replace")
+        if size > EXPORT_LOG_BYTES:
+            text = f"[the last {EXPORT_LOG_BYTES} bytes of {path}]\n" + \
+                text.split("\n", 1)[-1]
+        return text
+
+
+def _json(value: Any) -> str:
+    return json.dumps(scrub_json(value), indent=2, sort_keys=True, default=str) + "\n"
+
+
+def _write_synced(path: Path, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
