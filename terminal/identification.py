@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from drivers.readers.events import ReaderEvent, RfidTap
 from drivers.readers.serial_rfid import SerialRfidReader
-from terminal.auth import Authorizer, AuthStore
+from terminal.auth import Authorizer
 from terminal.backend_api import Backend, LocalListUpdate, Refund, create_backend
 from terminal.card_payment import CardPayments, PaymentSettings
 from terminal.commands import Commands
@@ -42,6 +42,7 @@ from terminal.payment import KeyFileError, load_gateway_key, load_token_key
 from terminal.periodic import run_periodically
 from terminal.protocol import ProtocolError
 from terminal.session import AuthorizationChanged, StopReason, StopRequested
+from terminal.store.auth_tables import AuthStore
 from terminal.taps import TapHandler, token_type_of
 
 if TYPE_CHECKING:
