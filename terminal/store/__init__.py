@@ -18,7 +18,7 @@ Modules, one job each:
 - `schema`: `MIGRATIONS` (with `AUTH_SCHEMA`), `check_file`, opening and migrating;
 - `journal`: sessions, readings, transitions, receipts, connector state, `commit()`;
 - `outbox`: the outbox and the audit log;
-- `payments`: card payments and refunds;
+- `payments`: card payments (typed: `PaymentRow`, `PaymentStatus`) and refunds;
 - `database`: `Store` (composed of the tables above) and `AsyncStore`;
 - `auth_tables`: `AuthStore` (local list and cache). Import it from there: it is not
   re-exported here, because it works on the backend's message models and the backend
@@ -30,7 +30,12 @@ This module re-exports the public names, so `from terminal.store import Store` w
 from terminal.store.base import StoreError
 from terminal.store.database import AsyncStore, Store
 from terminal.store.outbox import OutboxMessage
-from terminal.store.payments import PAYMENT_UPDATABLE
+from terminal.store.payments import (
+    PAYMENT_UPDATABLE,
+    PaymentChanges,
+    PaymentRow,
+    PaymentStatus,
+)
 from terminal.store.schema import AUTH_SCHEMA, MIGRATIONS, SCHEMA_VERSION, check_file
 
 __all__ = [
@@ -40,6 +45,9 @@ __all__ = [
     "SCHEMA_VERSION",
     "AsyncStore",
     "OutboxMessage",
+    "PaymentChanges",
+    "PaymentRow",
+    "PaymentStatus",
     "Store",
     "StoreError",
     "check_file",
