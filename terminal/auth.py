@@ -22,12 +22,12 @@ Provides:
 - `Authorizer.apply_list_update(update)`: Full replaces the list, Differential
   upserts/removes; a Differential whose version is not newer is refused
   (VersionMismatch).
-- `AUTH_SCHEMA` (the tables; the store adds it as a migration) and `AuthStore`, which
-  holds a sqlite3 connection and does its own short transactions. The cache keeps
-  answers until their expiry (the answer's cache_expiry, else `cache_ttl_s`) and at
-  most `cache_size` tokens, the least recently used going first. Accepted, Blocked,
-  Expired and Invalid answers are cached (so a blocked card stays rejected offline);
-  an Unknown answer evicts the token.
+- `AuthStore` (imported from terminal/store/auth_tables.py): the local list and the
+  cache in the daemon's SQLite database (tables of `terminal.store.AUTH_SCHEMA`, store
+  migration 3). The cache keeps answers until their expiry (the answer's cache_expiry,
+  else `cache_ttl_s`) and at most `cache_size` tokens, the least recently used going
+  first. Accepted, Blocked, Expired and Invalid answers are cached (so a blocked card
+  stays rejected offline); an Unknown answer evicts the token.
 
 Config: `[auth]` (terminal.config.AuthConfig). Store calls go through `run_store`
 (the daemon passes AsyncStore.call, so they run on the store thread; default: inline).
@@ -39,10 +39,7 @@ are logged and the offline policy decides. Store errors (sqlite3.Error) propagat
 from __future__ import annotations
 
 import asyncio
-import json
-import sqlite3
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -59,8 +56,9 @@ from terminal.backend_api import (
     driver_message,
 )
 from terminal.config import AuthConfig
-from terminal.kernel.clock import SYSTEM_CLOCK, Clock, iso_utc
+from terminal.kernel.clock import SYSTEM_CLOCK, Clock
 from terminal.kernel.logsetup import fields, get_logger
+from terminal.store.auth_tables import AuthStore, CachedToken, ListUpdateResult
 
 log = get_logger("auth")
 
@@ -68,27 +66,6 @@ T = TypeVar("T")
 StoreRunner = Callable[..., Awaitable[Any]]
 
 SOURCES = ("local_list", "cache", "online", "offline_policy", "technician")
-
-AUTH_SCHEMA = """
-CREATE TABLE auth_list_version (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    version INTEGER NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE TABLE auth_list (
-    id_token TEXT PRIMARY KEY,
-    status TEXT NOT NULL,
-    entry_json TEXT NOT NULL
-);
-CREATE TABLE auth_cache (
-    id_token TEXT PRIMARY KEY,
-    status TEXT NOT NULL,
-    expires_at TEXT NOT NULL,
-    response_json TEXT NOT NULL,
-    last_used INTEGER NOT NULL
-);
-CREATE INDEX auth_cache_lru ON auth_cache (last_used)
-"""
 
 
 @dataclass(frozen=True)
@@ -111,134 +88,6 @@ class AuthDecision:
 
     def driver_text(self, language: str = "en") -> str:
         return self.message or driver_message(self.reason_code, language)
-
-
-@dataclass(frozen=True)
-class ListUpdateResult:
-    """OCPP SendLocalList status: Accepted, VersionMismatch or Failed; `version` is the
-    list's version afterwards."""
-
-    status: str
-    version: int
-    reason: str | None = None
-
-
-@dataclass(frozen=True)
-class CachedToken:
-    id_token: str
-    response: TokenAuthResponse
-    expires_at: datetime
-
-    @property
-    def accepted(self) -> bool:
-        return self.response.status is AuthStatus.ACCEPTED
-
-
-@contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on error; explicit, so it is atomic also on
-    the store's autocommit connection (where `with conn:` would not begin one)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
-class AuthStore:
-    """The local list and the cache in SQLite (tables of AUTH_SCHEMA). Use from one
-    thread; every method is one short transaction."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    # ---- local list ----------------------------------------------------------------------
-
-    def list_version(self) -> int:
-        row = self.conn.execute("SELECT version FROM auth_list_version WHERE id = 1").fetchone()
-        return int(row[0]) if row else 0
-
-    def list_entry(self, id_token: str) -> LocalListEntry | None:
-        row = self.conn.execute("SELECT entry_json FROM auth_list WHERE id_token = ?",
-                                (id_token,)).fetchone()
-        return LocalListEntry.from_json(json.loads(row[0])) if row else None
-
-    def list_entries(self) -> list[LocalListEntry]:
-        rows = self.conn.execute("SELECT entry_json FROM auth_list ORDER BY id_token")
-        return [LocalListEntry.from_json(json.loads(row[0])) for row in rows]
-
-    def apply_list_update(self, update: LocalListUpdate, now: datetime) -> ListUpdateResult:
-        with _transaction(self.conn):
-            current = self.list_version()
-            if update.update_type == "Differential" and update.version <= current:
-                return ListUpdateResult(
-                    "VersionMismatch", current,
-                    f"differential update version {update.version} is not newer than the "
-                    f"list's version {current}")
-            if update.update_type == "Full":
-                self.conn.execute("DELETE FROM auth_list")
-            for entry in update.entries:
-                if entry.status is None:
-                    self.conn.execute("DELETE FROM auth_list WHERE id_token = ?",
-                                      (entry.id_token,))
-                else:
-                    self.conn.execute(
-                        "INSERT OR REPLACE INTO auth_list (id_token, status, entry_json) "
-                        "VALUES (?, ?, ?)",
-                        (entry.id_token, str(entry.status), json.dumps(entry.to_json())))
-            self.conn.execute(
-                "INSERT OR REPLACE INTO auth_list_version (id, version, updated_at) "
-                "VALUES (1, ?, ?)", (update.version, iso_utc(now)))
-        return ListUpdateResult("Accepted", update.version)
-
-    # ---- cache ---------------------------------------------------------------------------
-
-    def cache_get(self, id_token: str, now: datetime) -> CachedToken | None:
-        """The cached answer, marked as used; None (and forgotten) once expired."""
-        with _transaction(self.conn):
-            row = self.conn.execute(
-                "SELECT expires_at, response_json FROM auth_cache WHERE id_token = ?",
-                (id_token,)).fetchone()
-            if row is None:
-                return None
-            expires_at = datetime.fromisoformat(row[0])
-            if now >= expires_at:
-                self.conn.execute("DELETE FROM auth_cache WHERE id_token = ?", (id_token,))
-                return None
-            self.conn.execute(
-                "UPDATE auth_cache SET last_used = (SELECT MAX(last_used) + 1 FROM auth_cache) "
-                "WHERE id_token = ?", (id_token,))
-        response = TokenAuthResponse.from_json(json.loads(row[1]))
-        return CachedToken(id_token, response, expires_at)
-
-    def cache_put(self, id_token: str, response: TokenAuthResponse, expires_at: datetime,
-                  max_entries: int) -> None:
-        """Remember an answer until `expires_at`; keep at most `max_entries` tokens."""
-        with _transaction(self.conn):
-            self.conn.execute(
-                "INSERT OR REPLACE INTO auth_cache "
-                "(id_token, status, expires_at, response_json, last_used) VALUES "
-                "(?, ?, ?, ?, (SELECT COALESCE(MAX(last_used), 0) + 1 FROM auth_cache))",
-                (id_token, str(response.status), iso_utc(expires_at),
-                 json.dumps(response.to_json())))
-            self.conn.execute(
-                "DELETE FROM auth_cache WHERE id_token IN (SELECT id_token FROM auth_cache "
-                "ORDER BY last_used DESC LIMIT -1 OFFSET ?)", (max_entries,))
-
-    def cache_remove(self, id_token: str) -> None:
-        with _transaction(self.conn):
-            self.conn.execute("DELETE FROM auth_cache WHERE id_token = ?", (id_token,))
-
-    def cache_tokens(self) -> list[str]:
-        """Cached tokens, least recently used first."""
-        rows = self.conn.execute("SELECT id_token FROM auth_cache ORDER BY last_used")
-        return [row[0] for row in rows]
-
-    def cache_clear(self) -> None:
-        with _transaction(self.conn):
-            self.conn.execute("DELETE FROM auth_cache")
 
 
 async def _inline(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

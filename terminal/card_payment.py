@@ -25,8 +25,7 @@ propagate (what cannot be journaled must not be acted on).
 from __future__ import annotations
 
 import asyncio
-import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +46,7 @@ from terminal.kernel.logsetup import fields, get_logger
 from terminal.kernel.money import round_money, to_minor_units
 from terminal.payment import TokenKey, seal
 from terminal.periodic import run_periodically
+from terminal.store import PaymentRow, PaymentStatus
 
 if TYPE_CHECKING:
     from drivers.readers.emv import EmvRead
@@ -136,8 +136,9 @@ class CardPayments:
             # an approval without an amount or reference cannot be captured
             return await self._declined(reference, "gateway_error", base)
         await self.store.call(
-            self.store.store.update_payment, reference, self.clock.now(), status="approved",
-            amount_approved=approved, psp_reference=response.psp_reference,
+            self.store.store.update_payment, reference, self.clock.now(),
+            status=PaymentStatus.APPROVED, amount_approved=approved,
+            psp_reference=response.psp_reference,
         )
         log.info("card payment pre-authorised",
                  extra=fields(session=session_id, scheme=read.scheme, amount=approved,
@@ -147,7 +148,7 @@ class CardPayments:
 
     async def _declined(self, reference: str, reason: str, base: dict[str, str]) -> PreauthOutcome:
         await self.store.call(self.store.store.update_payment, reference, self.clock.now(),
-                              status="declined", reason=reason)
+                              status=PaymentStatus.DECLINED, reason=reason)
         log.info("card payment declined", extra=fields(reference=reference, reason=reason))
         return PreauthOutcome(False, reason, **base)
 
@@ -160,8 +161,9 @@ class CardPayments:
             return await self._declined(reference, "offline_payment", base)
         amount = min(limit, self.settings.preauth_amount)
         await self.store.call(
-            self.store.store.update_payment, reference, self.clock.now(), status="approved",
-            amount_approved=amount, offline=1, envelope_json=envelope,
+            self.store.store.update_payment, reference, self.clock.now(),
+            status=PaymentStatus.APPROVED, amount_approved=amount, offline=True,
+            envelope_json=envelope,
         )
         log.warning("card payment accepted offline under the floor limit",
                     extra=fields(reference=reference, amount=amount, error=why))
@@ -181,54 +183,54 @@ class CardPayments:
                     finished += await self._settle(payment)
                 except (BackendUnavailable, TimeoutError) as exc:
                     log.info("payment settlement waits for the backend",
-                             extra=fields(reference=payment["reference"], error=str(exc)))
+                             extra=fields(reference=payment.reference, error=str(exc)))
                     break
                 except Exception:  # one bad payment must not hold up the others
                     log.exception("payment settlement failed; retried next round",
-                                  extra=fields(reference=payment["reference"]))
+                                  extra=fields(reference=payment.reference))
             return finished
 
-    async def _settle(self, payment: dict[str, Any]) -> int:
+    async def _settle(self, payment: PaymentRow) -> int:
         store = self.store.store
-        reference = payment["reference"]
-        status = payment["status"]
-        if status == "requested":
+        reference = payment.reference
+        status = payment.status
+        if status is PaymentStatus.REQUESTED:
             # the terminal went down while asking: whatever the gateway decided, undo it
             await self.store.call(store.update_payment, reference, self.clock.now(),
-                                  status="void_pending", reason="interrupted")
-            status = "void_pending"
-        if status == "approved":
+                                  status=PaymentStatus.VOID_PENDING, reason="interrupted")
+            status = PaymentStatus.VOID_PENDING
+        if status is PaymentStatus.APPROVED:
             amount = await self._amount_to_capture(payment)
-            status = "capture_pending" if amount > 0 else "void_pending"
+            status = (PaymentStatus.CAPTURE_PENDING if amount > 0
+                      else PaymentStatus.VOID_PENDING)
             await self.store.call(store.update_payment, reference, self.clock.now(),
                                   status=status, amount_captured=amount if amount > 0 else None)
-            payment = {**payment, "status": status, "amount_captured": str(amount)}
-        if status == "capture_pending":
+            payment = replace(payment, status=status, amount_captured=amount)
+        if status is PaymentStatus.CAPTURE_PENDING:
             return await self._capture(payment)
-        if status == "void_pending":
+        if status is PaymentStatus.VOID_PENDING:
             return await self._void(payment)
         return 0
 
-    async def _amount_to_capture(self, payment: dict[str, Any]) -> Decimal:
-        found = await self.store.call(self.store.store.receipt, payment["session_id"])
-        if found is None:
+    async def _amount_to_capture(self, payment: PaymentRow) -> Decimal:
+        charged = await self.store.call(self.store.store.amount_charged, payment.session_id)
+        if charged is None:
             return Decimal(0)  # no energy delivered: nothing to pay
-        charged = Decimal(found[0]["amount_charged"])
-        return min(charged, Decimal(payment["amount_approved"]))
+        return min(charged, _amount(payment, "amount_approved", payment.amount_approved))
 
-    async def _capture(self, payment: dict[str, Any]) -> int:
+    async def _capture(self, payment: PaymentRow) -> int:
         store = self.store.store
-        reference = payment["reference"]
-        amount = Decimal(payment["amount_captured"])
+        reference = payment.reference
+        amount = _amount(payment, "amount_captured", payment.amount_captured)
         timeout_s = self.settings.request_timeout_s
-        psp_reference = payment["psp_reference"]
+        psp_reference = payment.psp_reference
         if psp_reference is None:
             # approved offline: the gateway sees the card for the first time now
             response = await asyncio.wait_for(self.backend.preauthorize(PreauthRequest(
                 reference=reference, station_id=self.settings.station_id, amount=amount,
-                currency=payment["currency"], envelope=_json(payment["envelope_json"]),
-                token=payment["token"], masked_pan=payment["masked_pan"],
-                scheme=payment["scheme"],
+                currency=payment.currency, envelope=payment.envelope or {},
+                token=payment.token, masked_pan=payment.masked_pan,
+                scheme=payment.scheme,
             )), timeout_s)
             if not response.approved or not response.psp_reference:
                 return await self._failed(payment, f"offline payment declined later: "
@@ -243,36 +245,36 @@ class CardPayments:
                                   amount_captured=amount)
         result = await asyncio.wait_for(self.backend.capture(CaptureRequest(
             reference=reference, psp_reference=psp_reference, amount=amount,
-            currency=payment["currency"],
+            currency=payment.currency,
         )), timeout_s)
         if not result.ok:
             return await self._failed(payment, f"capture refused: {result.reason}")
         await self.store.call(store.update_payment, reference, self.clock.now(),
-                              status="captured", envelope_json=None)
+                              status=PaymentStatus.CAPTURED, envelope_json=None)
         log.info("card payment captured", extra=fields(
-            session=payment["session_id"], amount=amount, psp_reference=psp_reference))
+            session=payment.session_id, amount=amount, psp_reference=psp_reference))
         return 1
 
-    async def _void(self, payment: dict[str, Any]) -> int:
+    async def _void(self, payment: PaymentRow) -> int:
         store = self.store.store
-        reference = payment["reference"]
-        if payment["psp_reference"] is not None or not payment["offline"]:
+        reference = payment.reference
+        if payment.psp_reference is not None or not payment.offline:
             result = await asyncio.wait_for(self.backend.void(VoidRequest(
-                reference=reference, psp_reference=payment["psp_reference"],
+                reference=reference, psp_reference=payment.psp_reference,
             )), self.settings.request_timeout_s)
             if not result.ok:
                 return await self._failed(payment, f"void refused: {result.reason}")
         await self.store.call(store.update_payment, reference, self.clock.now(),
-                              status="voided", envelope_json=None)
-        log.info("card payment voided", extra=fields(session=payment["session_id"],
+                              status=PaymentStatus.VOIDED, envelope_json=None)
+        log.info("card payment voided", extra=fields(session=payment.session_id,
                                                      reference=reference))
         return 1
 
-    async def _failed(self, payment: dict[str, Any], reason: str) -> int:
-        await self.store.call(self.store.store.update_payment, payment["reference"],
-                              self.clock.now(), status="failed", reason=reason)
+    async def _failed(self, payment: PaymentRow, reason: str) -> int:
+        await self.store.call(self.store.store.update_payment, payment.reference,
+                              self.clock.now(), status=PaymentStatus.FAILED, reason=reason)
         log.error("card payment needs the operator", extra=fields(
-            session=payment["session_id"], reference=payment["reference"], reason=reason))
+            session=payment.session_id, reference=payment.reference, reason=reason))
         return 1
 
     # ---- refunds --------------------------------------------------------------------------
@@ -284,31 +286,32 @@ class CardPayments:
         problem = None
         if payment is None:
             problem = "no payment with this PSP reference"
-        elif payment["status"] != "captured":
-            problem = f"the payment is {payment['status']}, not captured"
-        elif refund.reference not in (payment["reference"], payment["session_id"]):
+        elif payment.status is not PaymentStatus.CAPTURED:
+            problem = f"the payment is {payment.status}, not captured"
+        elif refund.reference not in (payment.reference, payment.session_id):
             problem = f"reference {refund.reference} is not this payment's"
-        elif refund.currency != payment["currency"]:
+        elif refund.currency != payment.currency:
             problem = f"currency {refund.currency} differs from the payment's"
         elif refund.amount <= 0 or round_money(refund.amount, refund.currency) != refund.amount:
             problem = f"amount {refund.amount} is not a positive amount in minor units"
         else:
             done = sum((Decimal(r["amount"]) for r in
-                        await self.store.call(store.refunds, payment["session_id"])
+                        await self.store.call(store.refunds, payment.session_id)
                         if r["refund_id"] != refund.refund_id), Decimal(0))
-            if done + refund.amount > Decimal(payment["amount_captured"]):
+            captured = _amount(payment, "amount_captured", payment.amount_captured)
+            if done + refund.amount > captured:
                 problem = (f"refunds would add up to {done + refund.amount}, more than the "
-                           f"{payment['amount_captured']} captured")
+                           f"{captured} captured")
         if problem is not None:
             log.error("refund refused", extra=fields(refund=refund.refund_id,
                                                      psp_reference=refund.psp_reference,
                                                      reason=problem))
             return False
         assert payment is not None
-        session_id = payment["session_id"]
+        session_id = payment.session_id
         now = self.clock.now()
         added = await self.store.call(
-            store.add_refund, refund_id=refund.refund_id, reference=payment["reference"],
+            store.add_refund, refund_id=refund.refund_id, reference=payment.reference,
             session_id=session_id, amount=refund.amount, currency=refund.currency,
             reason=refund.reason, at=now,
         )
@@ -337,5 +340,8 @@ class CardPayments:
             "payment settlement failed; retrying", exc_info=exc))
 
 
-def _json(text: str | None) -> dict[str, Any]:
-    return json.loads(text) if text else {}
+def _amount(payment: PaymentRow, column: str, value: Decimal | None) -> Decimal:
+    """An amount the payment's status implies is there; ValueError naming it if not."""
+    if value is None:
+        raise ValueError(f"payment {payment.reference} ({payment.status}) has no {column}")
+    return value

@@ -211,6 +211,7 @@ class Daemon:
                 tariff_json=terms_json,
                 receipt_url=receipt_url,
                 receipt=bill.receipt if bill is not None else None,
+                amount_charged=bill.amount_charged if bill is not None else None,
                 at=self.clock.now(),
                 offline=not self.link.online,
             )
@@ -396,7 +397,8 @@ class Daemon:
             return
         if bill is None:
             return
-        await self.store.call(store.add_receipt, session_id, bill.receipt, self.clock.now())
+        await self.store.call(store.add_receipt, session_id, bill.receipt, bill.amount_charged,
+                              self.clock.now())
         log.info("receipt completed after restart", extra=fields(session=session_id))
 
     # ---- stop -------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from drivers.meter import Meter, open_meter
 from drivers.meter.monitor import MeterMonitor
 from drivers.readers.reader import ReaderSettings, open_readers
 from terminal import sdnotify
-from terminal.auth import Authorizer, AuthStore
+from terminal.auth import Authorizer
 from terminal.backend_api import Backend, create_backend
 from terminal.backend_inbox import BackendInbox
 from terminal.billing import Terms
@@ -62,6 +62,7 @@ from terminal.service.port import OutOfService, ServiceDeps
 from terminal.session_pricing import SessionPricing
 from terminal.status import StatusBoard
 from terminal.store import AsyncStore, Store, StoreError
+from terminal.store.auth_tables import AuthStore
 from terminal.taps import TapHandler
 
 log = get_logger("station")

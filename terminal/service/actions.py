@@ -26,8 +26,8 @@ from terminal.service.export import Export
 from terminal.service.login import Login, Logins
 from terminal.service.pins import mask_id
 from terminal.service.port import ServiceDeps, audit
-from terminal.service_tables import ServiceStore
 from terminal.session import StopReason, StopRequested
+from terminal.store.service_tables import ServiceStore
 
 log = get_logger("service")
 

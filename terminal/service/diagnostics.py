@@ -37,7 +37,7 @@ from terminal import __version__
 from terminal.kernel.clock import iso_utc
 from terminal.service.port import ReaderStatus, ServiceDeps
 from terminal.service.redaction import redact_config
-from terminal.service_tables import ServiceStore
+from terminal.store.service_tables import ServiceStore
 
 RECENT_SESSIONS = 10
 RECENT_FAULTS = 20

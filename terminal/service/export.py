@@ -42,7 +42,7 @@ from terminal.service.redaction import (
     scrub_json,
     secret_texts,
 )
-from terminal.service_tables import ServiceStore, database_report
+from terminal.store.service_tables import ServiceStore, database_report
 
 log = get_logger("service")
 

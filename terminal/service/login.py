@@ -34,7 +34,7 @@ from terminal.kernel.logsetup import fields, get_logger
 from terminal.localapi import RequestError
 from terminal.service.pins import check_pin, load_pins, mask_id, verify_pin
 from terminal.service.port import ServiceDeps, audit
-from terminal.service_tables import ServiceStore
+from terminal.store.service_tables import ServiceStore
 
 log = get_logger("service")
 

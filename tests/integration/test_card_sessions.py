@@ -24,7 +24,7 @@ from hw_mocks.backend_process import BackendProcess
 from hw_mocks.cards import TEST_PANS
 from hw_mocks.pcscd import PcscdHandle
 from hw_mocks.rig import Rig, RigError, Subscriber
-from terminal.store import Store
+from terminal.store import PaymentRow, Store
 
 PERSONAL_TARIFF = {
     "country_code": "DE", "party_id": "EVT", "id": "FLEET-CONTRACT-7", "currency": "EUR",
@@ -67,7 +67,7 @@ class CardRig:
             raise RigError(f"{exc} (card {card}); daemon log:\n{self.rig.tail('daemon')}") \
                 from None
 
-    def payment(self, session_id: str) -> dict[str, Any]:
+    def payment(self, session_id: str) -> PaymentRow:
         store = Store.open(self.rig.database, create=False)
         try:
             found = store.payment(session_id=session_id)
@@ -80,10 +80,11 @@ class CardRig:
         payments = self.backend.admin("ledger")["payments"]
         return next(p for p in payments if p["reference"] == reference)
 
-    def wait_settled(self, session_id: str, status: str) -> dict[str, Any]:
-        return dict(self.rig.wait_for(
+    def wait_settled(self, session_id: str, status: str) -> PaymentRow:
+        settled: PaymentRow = self.rig.wait_for(
             f"payment of {session_id} {status}",
-            lambda: (p := self.payment(session_id))["status"] == status and p, 20))
+            lambda: (p := self.payment(session_id)).status == status and p, 20)
+        return settled
 
 
 def card_rig_for(pcscd: PcscdHandle, tap: Any, folder: Path,
@@ -162,9 +163,9 @@ def test_card_payment_session_is_captured_exactly_and_refunds_show_on_the_receip
 
     _, receipt = closed(rig, session_id)
     payment = cards.wait_settled(session_id, "captured")
-    assert payment["masked_pan"] == "411111******1111"
-    assert Decimal(payment["amount_captured"]) == Decimal(receipt["amount_charged"])
-    ledger = cards.ledger(payment["reference"])
+    assert payment.masked_pan == "411111******1111"
+    assert payment.amount_captured == Decimal(receipt["amount_charged"])
+    ledger = cards.ledger(payment.reference)
     assert Decimal(ledger["captured"]) == Decimal(receipt["amount_charged"]) > 0
     assert receipt["payment"]["card_scheme"] == "Visa"
     assert receipt["payment"]["card_last4"] == "1111"
@@ -197,7 +198,7 @@ def test_partial_approval_is_the_cost_cap_and_capture_never_exceeds_it(cards):
     rig.wait_phase("Available")
     _, receipt = closed(rig, session_id)
     payment = cards.wait_settled(session_id, "captured")
-    assert Decimal(payment["amount_captured"]) == Decimal(receipt["amount_charged"])
+    assert payment.amount_captured == Decimal(receipt["amount_charged"])
     assert Decimal(receipt["amount_charged"]) <= Decimal("2.00")
     assert "American Express" in rig.api("receipt", session_id=session_id)["text"]
 
@@ -208,8 +209,8 @@ def test_a_card_session_without_energy_is_voided(cards):
     assert accepted["result"] == "accepted", accepted
     session_id = accepted["session_id"]
     payment = cards.wait_settled(session_id, "voided")
-    assert payment["amount_captured"] is None
-    assert cards.ledger(payment["reference"])["voided"] is True
+    assert payment.amount_captured is None
+    assert cards.ledger(payment.reference)["voided"] is True
     assert cards.rig.wait_phase("Available")["session_id"] is None
 
 
@@ -263,8 +264,8 @@ def test_offline_card_payment_under_the_floor_limit_is_captured_when_back(cards)
     rig.ev("unplug")
     rig.wait_phase("Available")
     _, receipt = closed(rig, session_id)
-    assert cards.payment(session_id)["status"] == "capture_pending"
-    assert cards.payment(session_id)["envelope_json"] is not None  # sealed, kept for later
+    assert cards.payment(session_id).status == "capture_pending"
+    assert cards.payment(session_id).envelope_json is not None  # sealed, kept for later
     # offline, the cached charge card still works; an unknown one does not
     cached = cards.present("rfid-4")  # LocalPreAuthorize: the cache answers at once
     assert cached["result"] == "accepted" and cached["decided_by"] == "cache", cached
@@ -274,9 +275,9 @@ def test_offline_card_payment_under_the_floor_limit_is_captured_when_back(cards)
     assert (unknown["result"], unknown["reason"]) == ("declined", "offline"), unknown
     cards.backend.admin("silent", on=False)
     payment = cards.wait_settled(session_id, "captured")
-    assert payment["envelope_json"] is None  # gone once the gateway has it
-    assert Decimal(payment["amount_captured"]) == Decimal(receipt["amount_charged"])
-    assert Decimal(cards.ledger(payment["reference"])["captured"]) == Decimal(
+    assert payment.envelope_json is None  # gone once the gateway has it
+    assert payment.amount_captured == Decimal(receipt["amount_charged"])
+    assert Decimal(cards.ledger(payment.reference)["captured"]) == Decimal(
         receipt["amount_charged"])
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from hw_mocks.backend_process import BackendProcess
-from terminal.auth import AUTH_SCHEMA, Authorizer, AuthStore
+from terminal.auth import Authorizer, AuthStore
 from terminal.backend_api import (
     AuthStatus,
     BackendUnavailable,
@@ -36,6 +36,7 @@ from terminal.config import AuthConfig
 from terminal.kernel.cards import CardData, mask_pan
 from terminal.loopback_backend import LoopbackBackend
 from terminal.payment import TokenKey, load_gateway_key, seal, tokenize
+from terminal.store import AUTH_SCHEMA
 
 STATION = "DE*EVT*E0001*1"
 VISA = "4111111111111111"  # public test card numbers only

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from terminal.auth import AUTH_SCHEMA, AuthDecision, Authorizer, AuthStore
+from terminal.auth import AuthDecision, Authorizer
 from terminal.backend_api import (
     AuthStatus,
     BackendUnavailable,
@@ -24,6 +24,8 @@ from terminal.backend_api import (
     driver_message,
 )
 from terminal.config import AuthConfig
+from terminal.store import AUTH_SCHEMA
+from terminal.store.auth_tables import AuthStore
 from tests.unit.clockfake import FakeClock
 
 STATION = "DE*EVT*E0001*1"

@@ -48,7 +48,7 @@ from terminal.session import (
     StopRequested,
     state_to_json,
 )
-from terminal.store import AsyncStore, Store
+from terminal.store import AsyncStore, PaymentRow, Store
 from tests.unit.clockfake import FakeClock
 from tests.unit.session_helpers import T0, Driver
 
@@ -177,7 +177,8 @@ class Rig:
         row = self.store.session(session_id)
         assert row is not None and row["closed_at"] is not None
         readings = [r for _, r in self.store.readings(session_id)]
-        self.store.add_receipt(session_id, bill_from_row(row, readings).receipt, self.clock.now())
+        bill = bill_from_row(row, readings)
+        self.store.add_receipt(session_id, bill.receipt, bill.amount_charged, self.clock.now())
 
     def stop_before_energy(self, session_id: str = "S-1") -> None:
         d = self.driver
@@ -185,7 +186,7 @@ class Rig:
         assert stop.refused is None
         self.commit(stop, session_id)
 
-    def payment(self, session_id: str = "S-1") -> dict[str, Any]:
+    def payment(self, session_id: str = "S-1") -> PaymentRow:
         row = self.store.payment(session_id=session_id)
         assert row is not None
         return row
@@ -275,11 +276,11 @@ def test_an_approved_preauthorisation_sets_the_cost_cap_and_journals_the_payment
     outcome = rig.tap()
     assert outcome == PreauthOutcome(True, None, PREAUTH, "PSP-1", scheme="visa", last4="1111")
     row = rig.payment()
-    assert (row["reference"], row["status"], row["amount_requested"], row["amount_approved"],
-            row["psp_reference"]) == ("S-1:pay", "approved", "50.00", "50.00", "PSP-1")
-    assert (row["masked_pan"], row["last4"], row["scheme"], row["offline"]) == (
-        "411111******1111", "1111", "visa", 0)
-    assert row["token"] == tokenize(CardData(VISA), KEY) and row["envelope_json"] is None
+    assert (row.reference, row.status, row.amount_requested, row.amount_approved,
+            row.psp_reference) == ("S-1:pay", "approved", D("50.00"), D("50.00"), "PSP-1")
+    assert (row.masked_pan, row.last4, row.scheme, row.offline) == (
+        "411111******1111", "1111", "visa", False)
+    assert row.token == tokenize(CardData(VISA), KEY) and row.envelope_json is None
     assert any("card payment pre-authorised" in line and "psp_reference=PSP-1" in line
                for line in log_lines)
 
@@ -309,14 +310,14 @@ def test_the_envelope_is_bound_to_its_reference(rig):
 
 
 def test_the_payment_is_journaled_before_the_gateway_is_asked(rig):
-    seen: list[dict[str, Any] | None] = []
+    seen: list[PaymentRow | None] = []
     rig.gateway.on_call = lambda op, req: seen.append(
         rig.store.payment(reference=req.reference))
     rig.tap()
     [row] = seen
     assert row is not None
-    assert (row["status"], row["session_id"], row["amount_requested"]) == (
-        "requested", "S-1", "50.00")
+    assert (row.status, row.session_id, row.amount_requested) == (
+        "requested", "S-1", D("50.00"))
 
 
 def test_a_partial_approval_lowers_the_cap(rig):
@@ -324,14 +325,14 @@ def test_a_partial_approval_lowers_the_cap(rig):
     outcome = rig.tap()
     assert outcome.approved and outcome.amount == D("20.00")
     assert outcome.psp_reference == "PSP-P"
-    assert (rig.payment()["status"], rig.payment()["amount_approved"]) == ("approved", "20.00")
+    assert (rig.payment().status, rig.payment().amount_approved) == ("approved", D("20.00"))
 
 
 def test_an_approval_above_the_amount_asked_is_clipped_to_it(rig):
     rig.gateway.preauth_answers = [approved(D("75.00"))]
     outcome = rig.tap()
     assert outcome.approved and outcome.amount == PREAUTH
-    assert rig.payment()["amount_approved"] == "50.00"
+    assert rig.payment().amount_approved == D("50.00")
 
 
 def test_an_approval_without_a_psp_reference_is_a_gateway_error(rig):
@@ -342,7 +343,7 @@ def test_an_approval_without_a_psp_reference_is_a_gateway_error(rig):
     assert (outcome.approved, outcome.reason_code, outcome.amount) == (
         False, "gateway_error", None)
     row = rig.payment()
-    assert (row["status"], row["reason"], row["amount_approved"]) == (
+    assert (row.status, row.reason, row.amount_approved) == (
         "declined", "gateway_error", None)
     assert rig.settle() == 0 and rig.gateway.ops() == ["preauthorize"]
 
@@ -352,7 +353,7 @@ def test_a_decline_keeps_the_gateways_reason(rig, log_lines):
     outcome = rig.tap()
     assert outcome == PreauthOutcome(False, "insufficient_funds", scheme="visa", last4="1111")
     row = rig.payment()
-    assert (row["status"], row["reason"], row["psp_reference"]) == (
+    assert (row.status, row.reason, row.psp_reference) == (
         "declined", "insufficient_funds", None)
     assert any("card payment declined" in line and "reason=insufficient_funds" in line
                for line in log_lines)
@@ -362,7 +363,7 @@ def test_an_expired_card_is_declined_without_asking_the_gateway(rig):
     outcome = rig.tap(read=emv(expiry="2610"))  # October 2026; the clock is in November
     assert (outcome.approved, outcome.reason_code) == (False, "expired_card")
     assert rig.gateway.calls == []
-    assert (rig.payment()["status"], rig.payment()["reason"]) == ("declined", "expired_card")
+    assert (rig.payment().status, rig.payment().reason) == ("declined", "expired_card")
 
 
 def test_a_card_valid_through_this_month_is_not_expired(rig):
@@ -375,7 +376,7 @@ def test_gateway_unreachable_without_floor_limit_declines(rig, log_lines):
     assert (outcome.approved, outcome.reason_code, outcome.offline) == (
         False, "offline_payment", False)
     row = rig.payment()
-    assert (row["status"], row["reason"], row["envelope_json"]) == (
+    assert (row.status, row.reason, row.envelope_json) == (
         "declined", "offline_payment", None)
     assert any("no offline floor limit" in line and "gateway unreachable" in line
                for line in log_lines)
@@ -389,7 +390,7 @@ def test_gateway_timeout_without_floor_limit_declines(tmp_path, log_lines):
         assert time.monotonic() - started_s < 2.0  # request_timeout_s, not the gateway's 5 s
         assert (outcome.approved, outcome.reason_code) == (False, "offline_payment")
         assert rig.gateway.ops() == ["preauthorize"]
-        assert (rig.payment()["status"], rig.payment()["reason"]) == (
+        assert (rig.payment().status, rig.payment().reason) == (
             "declined", "offline_payment")
 
 
@@ -404,9 +405,9 @@ def test_gateway_unreachable_with_floor_limit_approves_offline(tmp_path, log_lin
         assert outcome == PreauthOutcome(True, None, D("25.00"), None, offline=True,
                                          scheme="visa", last4="1111")
         row = rig.payment()
-        assert (row["status"], row["amount_approved"], row["offline"], row["psp_reference"]) \
-            == ("approved", "25.00", 1, None)
-        kept = json.loads(row["envelope_json"])
+        assert (row.status, row.amount_approved, row.offline, row.psp_reference) \
+            == ("approved", D("25.00"), True, None)
+        kept = json.loads(row.envelope_json)
         [request] = rig.gateway.requests("preauthorize")
         assert kept == request.envelope and kept["reference"] == "S-1:pay"
         assert open_envelope(kept, rig.gateway_key)["pan"] == VISA
@@ -418,7 +419,7 @@ def test_the_offline_amount_is_the_floor_limit_or_the_preauth_whichever_is_lower
     with rig_with(tmp_path, log_lines, floor=D("80.00")) as rig:
         rig.gateway.preauth_answers = [down()]
         assert rig.tap().amount == PREAUTH
-        assert rig.payment()["amount_approved"] == "50.00"
+        assert rig.payment().amount_approved == D("50.00")
 
 
 # ---- capture / void ------------------------------------------------------------------
@@ -433,7 +434,7 @@ def test_a_closed_session_is_captured_with_the_receipts_amount(rig, log_lines):
     [capture] = rig.gateway.requests("capture")
     assert capture == CaptureRequest("S-1:pay", "PSP-1", CHARGED, "EUR")
     row = rig.payment()
-    assert (row["status"], row["amount_captured"]) == ("captured", "2.30")
+    assert (row.status, row.amount_captured) == ("captured", D("2.30"))
     assert rig.settle() == 0 and len(rig.gateway.calls) == 2  # nothing due any more
     assert any("card payment captured" in line for line in log_lines)
 
@@ -441,7 +442,7 @@ def test_a_closed_session_is_captured_with_the_receipts_amount(rig, log_lines):
 def test_an_open_session_is_not_settled(rig):
     rig.accept(rig.tap())
     assert rig.settle() == 0
-    assert rig.gateway.ops() == ["preauthorize"] and rig.payment()["status"] == "approved"
+    assert rig.gateway.ops() == ["preauthorize"] and rig.payment().status == "approved"
 
 
 def test_the_capture_never_exceeds_the_approved_amount(rig):
@@ -451,7 +452,7 @@ def test_the_capture_never_exceeds_the_approved_amount(rig):
     assert rig.settle() == 1
     [capture] = rig.gateway.requests("capture")
     assert capture.amount == D("1.50")
-    assert (rig.payment()["status"], rig.payment()["amount_captured"]) == ("captured", "1.50")
+    assert (rig.payment().status, rig.payment().amount_captured) == ("captured", D("1.50"))
 
 
 def test_a_session_without_energy_is_voided(rig):
@@ -464,7 +465,7 @@ def test_a_session_without_energy_is_voided(rig):
     assert rig.gateway.ops() == ["preauthorize", "void"]
     assert rig.gateway.requests("void") == [VoidRequest("S-1:pay", "PSP-1")]
     row = rig.payment()
-    assert (row["status"], row["amount_captured"]) == ("voided", None)
+    assert (row.status, row.amount_captured) == ("voided", None)
 
 
 def test_a_void_the_gateway_refuses_is_failed(rig):
@@ -473,7 +474,7 @@ def test_a_void_the_gateway_refuses_is_failed(rig):
     rig.gateway.void_answers = [CaptureResponse(False, "unknown_payment")]
     assert rig.settle() == 1
     row = rig.payment()
-    assert (row["status"], row["reason"]) == ("failed", "void refused: unknown_payment")
+    assert (row.status, row.reason) == ("failed", "void refused: unknown_payment")
 
 
 def test_a_void_during_an_outage_is_sent_again_later(rig):
@@ -481,9 +482,9 @@ def test_a_void_during_an_outage_is_sent_again_later(rig):
     rig.stop_before_energy()
     rig.gateway.void_answers = [down()]
     assert rig.settle() == 0
-    assert rig.payment()["status"] == "void_pending"
+    assert rig.payment().status == "void_pending"
     assert rig.settle() == 1
-    assert rig.payment()["status"] == "voided"
+    assert rig.payment().status == "voided"
     assert [r.reference for r in rig.gateway.requests("void")] == ["S-1:pay", "S-1:pay"]
 
 
@@ -499,7 +500,7 @@ def interrupted(rig: Rig) -> None:
 def test_an_interrupted_preauthorisation_waits_for_its_session_to_close(rig):
     interrupted(rig)
     assert rig.settle() == 0  # the session is still open: the answer may still come
-    assert rig.payment()["status"] == "requested" and rig.gateway.calls == []
+    assert rig.payment().status == "requested" and rig.gateway.calls == []
 
 
 def test_an_interrupted_preauthorisation_is_voided(rig):
@@ -508,13 +509,13 @@ def test_an_interrupted_preauthorisation_is_voided(rig):
     rig.commit(recovered, "S-1")
     assert rig.store.session("S-1")["closed_at"] is not None
     at_void: list[str] = []
-    rig.gateway.on_call = lambda op, req: at_void.append(rig.payment()["status"])
+    rig.gateway.on_call = lambda op, req: at_void.append(rig.payment().status)
     assert rig.settle() == 1
     assert at_void == ["void_pending"]  # journaled before it was sent
     [void] = rig.gateway.requests("void")
     assert void.reference == "S-1:pay"
     row = rig.payment()
-    assert (row["status"], row["reason"]) == ("voided", "interrupted")
+    assert (row.status, row.reason) == ("voided", "interrupted")
 
 
 def test_a_capture_the_gateway_refuses_is_failed_and_not_retried(rig, log_lines):
@@ -523,7 +524,7 @@ def test_a_capture_the_gateway_refuses_is_failed_and_not_retried(rig, log_lines)
     rig.gateway.capture_answers = [CaptureResponse(False, "amount_above_authorised")]
     assert rig.settle() == 1
     row = rig.payment()
-    assert (row["status"], row["reason"]) == ("failed", "capture refused: amount_above_authorised")
+    assert (row.status, row.reason) == ("failed", "capture refused: amount_above_authorised")
     assert rig.settle() == 0
     assert rig.gateway.ops() == ["preauthorize", "capture"]
     assert any("card payment needs the operator" in line and "ERROR" in line
@@ -542,11 +543,11 @@ def test_a_capture_during_an_outage_stays_pending_and_finishes_later(tmp_path, l
             rig.gateway.delay_s = 5.0
         assert rig.settle() == 0
         row = rig.payment()
-        assert (row["status"], row["amount_captured"]) == ("capture_pending", "2.30")
+        assert (row.status, row.amount_captured) == ("capture_pending", D("2.30"))
         assert any("settlement waits for the backend" in line for line in log_lines)
         rig.gateway.delay_s = 0.0
         assert rig.settle() == 1
-        assert rig.payment()["status"] == "captured"
+        assert rig.payment().status == "captured"
         captures = rig.gateway.requests("capture")
         assert captures == [CaptureRequest("S-1:pay", "PSP-1", CHARGED, "EUR")] * 2
 
@@ -559,9 +560,9 @@ def test_settlement_stops_at_the_first_outage_and_resumes(rig):
     rig.gateway.capture_answers = [down()]
     assert rig.settle() == 0
     assert [r.reference for r in rig.gateway.requests("capture")] == ["S-1:pay"]
-    assert rig.payment("S-2")["status"] == "approved"  # untouched until the backend is back
+    assert rig.payment("S-2").status == "approved"  # untouched until the backend is back
     assert rig.settle() == 2
-    assert {rig.payment(s)["status"] for s in ("S-1", "S-2")} == {"captured"}
+    assert {rig.payment(s).status for s in ("S-1", "S-2")} == {"captured"}
 
 
 def test_an_offline_payment_is_shown_to_the_gateway_then_captured(tmp_path, log_lines):
@@ -584,8 +585,8 @@ def test_an_offline_payment_is_shown_to_the_gateway_then_captured(tmp_path, log_
         assert rig.gateway.requests("capture") == [
             CaptureRequest("S-1:pay", "PSP-LATE", CHARGED, "EUR")]
         row = rig.payment()
-        assert (row["status"], row["psp_reference"], row["envelope_json"], row["offline"]) == (
-            "captured", "PSP-LATE", None, 1)
+        assert (row.status, row.psp_reference, row.envelope_json, row.offline) == (
+            "captured", "PSP-LATE", None, True)
 
 
 def test_an_offline_payment_keeps_its_reference_when_the_capture_waits(tmp_path, log_lines):
@@ -597,11 +598,11 @@ def test_an_offline_payment_keeps_its_reference_when_the_capture_waits(tmp_path,
         rig.gateway.capture_answers = [down()]
         assert rig.settle() == 0
         row = rig.payment()
-        assert (row["status"], row["psp_reference"], row["envelope_json"]) == (
+        assert (row.status, row.psp_reference, row.envelope_json) == (
             "capture_pending", "PSP-LATE", None)
         assert rig.settle() == 1
         assert rig.gateway.ops() == ["preauthorize", "preauthorize", "capture", "capture"]
-        assert rig.payment()["status"] == "captured"
+        assert rig.payment().status == "captured"
 
 
 def test_an_offline_payment_the_gateway_declines_later_is_failed(tmp_path, log_lines):
@@ -613,7 +614,7 @@ def test_an_offline_payment_the_gateway_declines_later_is_failed(tmp_path, log_l
         assert rig.settle() == 1
         assert rig.gateway.ops() == ["preauthorize", "preauthorize"]
         row = rig.payment()
-        assert (row["status"], row["reason"], row["psp_reference"]) == (
+        assert (row.status, row.reason, row.psp_reference) == (
             "failed", "offline payment declined later: do_not_honor", None)
         assert rig.settle() == 0
         assert any("card payment needs the operator" in line for line in log_lines)
@@ -627,7 +628,7 @@ def test_an_offline_payment_without_energy_is_dropped_without_asking(tmp_path, l
         assert rig.settle() == 1
         assert rig.gateway.ops() == ["preauthorize"]  # the gateway never saw the card
         row = rig.payment()
-        assert (row["status"], row["envelope_json"]) == ("voided", None)
+        assert (row.status, row.envelope_json) == ("voided", None)
 
 
 def test_run_settles_when_woken(rig):
@@ -639,14 +640,14 @@ def test_run_settles_when_woken(rig):
         task = asyncio.create_task(rig.payments.run(3600, wake))
         for _ in range(200):  # the first round runs at once
             await asyncio.sleep(0.01)
-            if rig.store.payment(session_id="S-1")["status"] == "captured":
+            if rig.store.payment(session_id="S-1").status == "captured":
                 break
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
     rig.run(scenario())
-    assert rig.payment()["status"] == "captured"
+    assert rig.payment().status == "captured"
 
 
 # ---- refunds --------------------------------------------------------------------------
@@ -655,7 +656,7 @@ def test_run_settles_when_woken(rig):
 def captured(rig: Rig) -> None:
     rig.accept(rig.tap())
     rig.charge()
-    assert rig.settle() == 1 and rig.payment()["status"] == "captured"
+    assert rig.settle() == 1 and rig.payment().status == "captured"
 
 
 def receipt_keys(rig: Rig) -> list[str]:

@@ -43,7 +43,6 @@ from terminal.service.pins import (
     verify_pin,
 )
 from terminal.service_cli import render_report
-from terminal.service_tables import ServiceStore
 from terminal.station import (
     Station,
     build_station,
@@ -51,7 +50,8 @@ from terminal.station import (
     database_path,
     load_station_terms,
 )
-from terminal.store import Store
+from terminal.store import SCHEMA_VERSION, Store
+from terminal.store.service_tables import ServiceStore
 from terminal.taps import TapHandler
 from tests.unit.clockfake import FakeClock
 from tests.unit.test_daemon_journal import REPO
@@ -477,7 +477,7 @@ def test_diagnostics_show_every_section_and_no_secret(tmp_path, pin_hash):
         assert backend["kind"] == "none" and backend["outbox_depth"] > 0
         assert backend["oldest_undelivered_age_s"] >= 0 and backend["last_ack_at"] is None
         assert diag["storage"]["database_bytes"] > 0 and diag["storage"]["free_bytes"] > 0
-        assert diag["storage"]["schema_version"] == 5
+        assert diag["storage"]["schema_version"] == SCHEMA_VERSION == 6
         assert diag["software"]["version"] == "0.1.0"
         recent, = diag["recent_sessions"]
         assert recent["id"] == session_id and recent["stop_reason"] == "Local"

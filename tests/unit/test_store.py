@@ -122,3 +122,30 @@ def test_reopening_keeps_everything(tmp_path):
     store = Store.open(path)
     assert store.session("S-1")["phase"] == "Completed"
     assert len(store.readings("S-1")) == 4
+
+
+def test_the_amount_charged_is_kept_with_the_receipt_and_filled_in_for_older_journals(tmp_path):
+    """What a card payment captures is the bill's amount, stored beside the receipt; a
+    journal from before migration 6 gets it from its receipts when it is opened."""
+    from decimal import Decimal
+
+    from terminal.store import MIGRATIONS
+
+    path = tmp_path / "evterm.db"
+    conn = sqlite3.connect(path)
+    for script in MIGRATIONS[:5]:
+        conn.executescript(script)
+    conn.execute("PRAGMA user_version=5")
+    conn.execute("INSERT INTO sessions (id, opened_at, id_token, source, phase) "
+                 "VALUES ('OLD', '2026-01-01T00:00:00Z', 'T', 'rfid', 'Completed')")
+    conn.execute("INSERT INTO receipts (session_id, created_at, receipt_json, receipt_text) "
+                 "VALUES ('OLD', '2026-01-01T00:00:00Z', '{\"amount_charged\": \"7.95\"}', 'x')")
+    conn.commit()
+    conn.close()
+    store = Store.open(path)
+    assert store.schema_version == SCHEMA_VERSION
+    assert store.amount_charged("OLD") == Decimal("7.95")
+    journal_session(store)
+    assert store.amount_charged("S-1") is None  # no receipt yet: nothing to capture
+    store.add_receipt("S-1", ({"amount_charged": "2.09"}, "text"), Decimal("2.09"), T0)
+    assert store.amount_charged("S-1") == Decimal("2.09")

@@ -1,0 +1,67 @@
+"""The journal as one object: `Store`, and `AsyncStore` that runs it on its own thread.
+
+Provides:
+- `Store.open(path, create=True)`: one SQLite connection (opened, checked and migrated by
+  `terminal.store.schema.connect`), with the tables' methods of `JournalTables`
+  (sessions, readings, transitions, receipts, connector state, `commit()` of a step),
+  `OutboxTables` (outbox, audit log) and `PaymentTables` (payments, refunds). One
+  connection writes; use a Store from one thread.
+- `AsyncStore(store)`: every `call(fn, ...)` runs on one worker thread, in order, so
+  fsyncs never stall the event loop.
+
+On failure: opening raises `StoreError` naming the file and the problem and leaves a
+damaged file untouched; the methods' failures are described in their modules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from terminal.store.journal import JournalTables
+from terminal.store.outbox import OutboxTables
+from terminal.store.payments import PaymentTables
+from terminal.store.schema import connect, schema_version
+
+T = TypeVar("T")
+
+
+class Store(JournalTables, OutboxTables, PaymentTables):
+    """The journal. Use from one thread (AsyncStore does that for the daemon)."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+
+    @classmethod
+    def open(cls, path: str | Path, *, create: bool = True) -> Store:
+        path = Path(path)
+        return cls(connect(path, create=create), path)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @property
+    def schema_version(self) -> int:
+        return schema_version(self.conn)
+
+
+class AsyncStore:
+    """The Store on its own worker thread: one writer, calls run in order, the event
+    loop awaits them without blocking."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self.store.close()

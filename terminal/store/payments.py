@@ -1,0 +1,203 @@
+"""Card payments (pre-authorisation, capture/void) and refunds in the journal.
+
+Provides:
+- `PaymentStatus`: the lifecycle of a payment (a StrEnum whose values are the strings
+  stored in `payments.status`, which the table's CHECK constraint allows);
+- `PaymentRow`: one payment as read back, typed (Decimal amounts, bool `offline`,
+  datetimes), and `PaymentChanges`, what `update_payment()` may change;
+- `PaymentTables`, a mixin of `Store`: `add_payment()`, `update_payment()`,
+  `payment()`, `payments_to_settle()`, `add_refund()` (idempotent by refund id) and
+  `refunds()` (rows as dicts of the table's columns, as `terminal.billing` reads them).
+
+Stored values are unchanged by the types: amounts as their Decimal text, times as ISO-8601
+(UTC, milliseconds, Z), `offline` as 0/1, the sealed envelope as JSON text.
+
+On failure: updating a column that cannot change or a payment that does not exist
+raises ValueError; a status outside the lifecycle is refused by the table's CHECK
+constraint (sqlite3.IntegrityError); every write is one transaction, rolled back on
+error.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, TypedDict, Unpack
+
+from terminal.kernel.clock import iso_utc
+from terminal.store.base import Tables, row_dict
+
+
+class PaymentStatus(enum.StrEnum):
+    REQUESTED = "requested"  # journaled before the gateway is asked
+    APPROVED = "approved"  # pre-authorised (online, or offline under the floor limit)
+    DECLINED = "declined"
+    CAPTURE_PENDING = "capture_pending"  # the session is over; the capture is being sent
+    CAPTURED = "captured"
+    VOID_PENDING = "void_pending"  # the session is over; the void is being sent
+    VOIDED = "voided"
+    FAILED = "failed"  # the gateway refused a capture or void: for the operator
+
+
+@dataclass(frozen=True)
+class PaymentRow:
+    """One row of `payments`. `envelope_json`: the sealed card envelope (JSON text), kept
+    only while an offline payment waits for the gateway."""
+
+    reference: str
+    session_id: str
+    token: str
+    masked_pan: str
+    scheme: str
+    last4: str
+    currency: str
+    amount_requested: Decimal
+    amount_approved: Decimal | None
+    psp_reference: str | None
+    offline: bool
+    envelope_json: str | None = field(repr=False)
+    status: PaymentStatus
+    amount_captured: Decimal | None
+    reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> PaymentRow:
+        return cls(
+            reference=row["reference"], session_id=row["session_id"], token=row["token"],
+            masked_pan=row["masked_pan"], scheme=row["scheme"], last4=row["last4"],
+            currency=row["currency"], amount_requested=Decimal(row["amount_requested"]),
+            amount_approved=_decimal(row["amount_approved"]),
+            psp_reference=row["psp_reference"], offline=bool(row["offline"]),
+            envelope_json=row["envelope_json"], status=PaymentStatus(row["status"]),
+            amount_captured=_decimal(row["amount_captured"]), reason=row["reason"],
+            created_at=datetime.fromisoformat(row["created_at"]),
+            updated_at=datetime.fromisoformat(row["updated_at"]),
+        )
+
+    @property
+    def envelope(self) -> dict[str, Any] | None:
+        """The sealed envelope, decoded; None when none is kept."""
+        return json.loads(self.envelope_json) if self.envelope_json else None
+
+
+class PaymentChanges(TypedDict, total=False):
+    """The columns `update_payment()` may set (None clears a column)."""
+
+    status: PaymentStatus
+    amount_approved: Decimal | None
+    psp_reference: str | None
+    offline: bool
+    envelope_json: dict[str, Any] | None  # the envelope, stored as JSON text
+    amount_captured: Decimal | None
+    reason: str | None
+
+
+PAYMENT_UPDATABLE: tuple[str, ...] = tuple(PaymentChanges.__annotations__)
+
+
+def _decimal(text: str | None) -> Decimal | None:
+    return None if text is None else Decimal(text)
+
+
+def _column_value(value: object) -> object:
+    """A change as it is stored."""
+    if isinstance(value, PaymentStatus):
+        return value.value
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return value
+
+
+class PaymentTables(Tables):
+    def add_payment(
+        self, *, reference: str, session_id: str, token: str, masked_pan: str, scheme: str,
+        last4: str, currency: str, amount_requested: Decimal, at: datetime,
+    ) -> None:
+        """A pre-authorisation about to be asked for (status REQUESTED)."""
+        when = iso_utc(at)
+        with self._transaction():
+            self.conn.execute(
+                "INSERT INTO payments (reference, session_id, token, masked_pan, scheme, last4, "
+                "currency, amount_requested, status, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (reference, session_id, token, masked_pan, scheme, last4, currency,
+                 str(amount_requested), PaymentStatus.REQUESTED.value, when, when),
+            )
+
+    def update_payment(self, reference: str, at: datetime,
+                       **changes: Unpack[PaymentChanges]) -> None:
+        unknown = set(changes) - set(PAYMENT_UPDATABLE)
+        if unknown:
+            raise ValueError(f"payments: no such column(s) {sorted(unknown)}")
+        values = {k: _column_value(v) for k, v in changes.items()}
+        assignments = ", ".join(f"{k} = ?" for k in values)
+        with self._transaction():
+            cursor = self.conn.execute(
+                f"UPDATE payments SET {assignments}, updated_at = ? WHERE reference = ?",
+                (*values.values(), iso_utc(at), reference),
+            )
+            if cursor.rowcount != 1:
+                raise ValueError(f"payments: no payment {reference!r}")
+
+    def payment(self, *, session_id: str | None = None, reference: str | None = None,
+                psp_reference: str | None = None) -> PaymentRow | None:
+        """The payment found by the first of the keys given; None if there is none."""
+        column, value = next((c, v) for c, v in (("session_id", session_id),
+                                                  ("reference", reference),
+                                                  ("psp_reference", psp_reference))
+                             if v is not None)
+        cursor = self.conn.execute(f"SELECT * FROM payments WHERE {column} = ?", (value,))
+        row = cursor.fetchone()
+        return _payment_row(cursor, row) if row else None
+
+    def payments_to_settle(self) -> list[PaymentRow]:
+        """Payments whose next step is due: approved ones of closed sessions (once the
+        receipt exists, or at once when no energy was delivered) and pending
+        captures/voids."""
+        cursor = self.conn.execute(
+            "SELECT p.* FROM payments p JOIN sessions s ON s.id = p.session_id "
+            "LEFT JOIN receipts r ON r.session_id = s.id "
+            "WHERE p.status IN (?, ?) "
+            "OR (p.status = ? AND s.closed_at IS NOT NULL "
+            "    AND (r.session_id IS NOT NULL OR s.meter_start_wh IS NULL)) "
+            "OR (p.status = ? AND s.closed_at IS NOT NULL) "
+            "ORDER BY p.created_at",
+            (PaymentStatus.CAPTURE_PENDING.value, PaymentStatus.VOID_PENDING.value,
+             PaymentStatus.APPROVED.value, PaymentStatus.REQUESTED.value),
+        )
+        return [_payment_row(cursor, row) for row in cursor.fetchall()]
+
+    # ---- refunds ------------------------------------------------------------------------
+
+    def add_refund(
+        self, *, refund_id: str, reference: str, session_id: str, amount: Decimal,
+        currency: str, reason: str | None, at: datetime,
+    ) -> bool:
+        """Record a refund; False when this refund id is already recorded (duplicate)."""
+        with self._transaction():
+            cursor = self.conn.execute(
+                "INSERT OR IGNORE INTO refunds (refund_id, reference, session_id, amount, "
+                "currency, reason, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (refund_id, reference, session_id, str(amount), currency, reason, iso_utc(at)),
+            )
+            return cursor.rowcount == 1
+
+    def refunds(self, session_id: str) -> list[dict[str, Any]]:
+        cursor = self.conn.execute(
+            "SELECT * FROM refunds WHERE session_id = ? ORDER BY at, refund_id", (session_id,)
+        )
+        return [row_dict(cursor, row) for row in cursor.fetchall()]
+
+
+def _payment_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> PaymentRow:
+    return PaymentRow.from_row(row_dict(cursor, row))

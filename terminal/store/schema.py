@@ -1,0 +1,270 @@
+"""The journal's schema and how a database file is opened.
+
+Provides:
+- `MIGRATIONS`: the schema as numbered migrations (PRAGMA user_version counts how many
+  have run), `SCHEMA_VERSION` and `AUTH_SCHEMA` (the local authorisation list and the
+  authorisation cache, migration 3; `terminal.store.auth_tables` works on them).
+  Migrations are only ever appended: an old one is never edited.
+- `check_file(path)`: refuses a file that is not an SQLite database before SQLite
+  touches it (bad header, truncated).
+- `connect(path, create=...)`: checks the file, opens it (WAL, synchronous=FULL,
+  foreign keys on, busy timeout), runs `PRAGMA quick_check` and the missing
+  migrations, each in its own transaction.
+- `schema_version(conn)`.
+
+On failure: `StoreError` naming the file and what is wrong (not an SQLite database,
+truncated, integrity check failed, damaged, missing, or from newer software). A damaged
+file is never rewritten: it stays as it is for forensics, and the message says to move
+it away to start afresh. A failed migration is rolled back and its error propagates.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from terminal.store.base import StoreError
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+AUTH_SCHEMA = """
+CREATE TABLE auth_list_version (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE auth_list (
+    id_token TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    entry_json TEXT NOT NULL
+);
+CREATE TABLE auth_cache (
+    id_token TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    response_json TEXT NOT NULL,
+    last_used INTEGER NOT NULL
+);
+CREATE INDEX auth_cache_lru ON auth_cache (last_used)
+"""
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: sessions, readings, transitions, receipts, outbox, connector state, audit
+    """
+    CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        opened_at TEXT NOT NULL,
+        id_token TEXT NOT NULL,
+        source TEXT NOT NULL,
+        authorization_json TEXT,
+        tariff_json TEXT,
+        phase TEXT NOT NULL,
+        stop_reason TEXT,
+        detail TEXT NOT NULL DEFAULT '',
+        closed_at TEXT,
+        meter_serial TEXT,
+        meter_start_wh TEXT,
+        meter_stop_wh TEXT,
+        started_at TEXT,
+        stopped_at TEXT
+    );
+    CREATE INDEX sessions_open ON sessions (closed_at);
+    CREATE TABLE readings (
+        session_id TEXT NOT NULL REFERENCES sessions (id),
+        seq INTEGER NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('start', 'sample', 'resume', 'stop')),
+        meter_time TEXT NOT NULL,
+        energy_wh TEXT NOT NULL,
+        power_w TEXT,
+        current_a TEXT,
+        voltage_v TEXT,
+        serial TEXT,
+        PRIMARY KEY (session_id, seq)
+    );
+    CREATE TABLE transitions (
+        session_id TEXT NOT NULL REFERENCES sessions (id),
+        seq INTEGER NOT NULL,
+        at TEXT NOT NULL,
+        from_phase TEXT NOT NULL,
+        to_phase TEXT NOT NULL,
+        trigger TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (session_id, seq)
+    );
+    CREATE TABLE receipts (
+        session_id TEXT PRIMARY KEY REFERENCES sessions (id),
+        created_at TEXT NOT NULL,
+        receipt_json TEXT NOT NULL,
+        receipt_text TEXT NOT NULL
+    );
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        session_id TEXT REFERENCES sessions (id),
+        seq_no INTEGER,
+        idempotency_key TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        delivered_at TEXT
+    );
+    CREATE INDEX outbox_pending ON outbox (delivered_at, id);
+    CREATE TABLE connector (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        state_json TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    """,
+    # 2: card payments (pre-authorisation, capture/void) and refunds
+    """
+    CREATE TABLE payments (
+        reference TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL UNIQUE REFERENCES sessions (id),
+        token TEXT NOT NULL,
+        masked_pan TEXT NOT NULL,
+        scheme TEXT NOT NULL,
+        last4 TEXT NOT NULL,
+        currency TEXT NOT NULL,
+        amount_requested TEXT NOT NULL,
+        amount_approved TEXT,
+        psp_reference TEXT,
+        offline INTEGER NOT NULL DEFAULT 0,
+        envelope_json TEXT,
+        status TEXT NOT NULL CHECK (status IN (
+            'requested', 'approved', 'declined', 'capture_pending', 'captured',
+            'void_pending', 'voided', 'failed')),
+        amount_captured TEXT,
+        reason TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX payments_status ON payments (status);
+    CREATE INDEX payments_psp ON payments (psp_reference);
+    CREATE TABLE refunds (
+        refund_id TEXT PRIMARY KEY,
+        reference TEXT NOT NULL REFERENCES payments (reference),
+        session_id TEXT NOT NULL REFERENCES sessions (id),
+        amount TEXT NOT NULL,
+        currency TEXT NOT NULL,
+        reason TEXT,
+        at TEXT NOT NULL
+    );
+    """,
+    # 3: local authorisation list and authorisation cache (terminal.store.auth_tables)
+    AUTH_SCHEMA,
+    # 4: the e-receipt URL of a session, fixed when its energy starts ([ui] receipt_url)
+    """
+    ALTER TABLE sessions ADD COLUMN receipt_url TEXT;
+    """,
+    # 5: the service menu's durable state (terminal.service): out of service, PIN lockout
+    """
+    CREATE TABLE service_state (
+        key TEXT PRIMARY KEY,
+        value_json TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    """,
+    # 6: the amount charged, from the bill at close: what a card payment captures
+    """
+    ALTER TABLE receipts ADD COLUMN amount_charged TEXT;
+    UPDATE receipts SET amount_charged = json_extract(receipt_json, '$.amount_charged');
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def check_file(path: Path) -> None:
+    """Refuse a file that is not an SQLite database, before SQLite touches it."""
+    if not path.exists():
+        return
+    if path.is_dir():
+        raise StoreError(f"database {path}: is a directory")
+    size = path.stat().st_size
+    if size == 0:
+        return
+    with path.open("rb") as handle:
+        head = handle.read(100)
+    if len(head) < 100 or not head.startswith(SQLITE_MAGIC):
+        raise StoreError(
+            f"database {path}: not an SQLite database (damaged header, {size} bytes); "
+            "the file is left untouched for inspection — move it away to start afresh"
+        )
+    page_size = int.from_bytes(head[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(head[28:32], "big")
+    if page_size and pages and size < page_size * pages and not _has_wal(path):
+        raise StoreError(
+            f"database {path}: truncated ({size} bytes, the header says "
+            f"{pages} pages of {page_size} bytes); the file is left untouched for "
+            "inspection — move it away to start afresh"
+        )
+
+
+def _has_wal(path: Path) -> bool:
+    wal = path.with_name(path.name + "-wal")
+    return wal.exists() and wal.stat().st_size > 0
+
+
+def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
+    """The journal's connection to `path`, checked and migrated to SCHEMA_VERSION
+    (autocommit: writers use `transaction()`)."""
+    check_file(path)
+    if not path.exists() and not create:
+        raise StoreError(f"database {path}: does not exist")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise StoreError(f"database {path}: cannot open: {exc}") from None
+    try:
+        result = conn.execute("PRAGMA quick_check").fetchall()
+        if result != [("ok",)]:
+            problems = "; ".join(str(row[0]) for row in result[:5])
+            raise StoreError(
+                f"database {path}: integrity check failed: {problems}; the file is left "
+                "untouched for inspection — move it away to start afresh"
+            )
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=5000")
+        migrate(conn, path)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise StoreError(
+            f"database {path}: damaged ({exc}); the file is left untouched for "
+            "inspection — move it away to start afresh"
+        ) from None
+    except StoreError:
+        conn.close()
+        raise
+    return conn
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection, path: Path) -> None:
+    """Run the migrations the database has not had yet, each in one transaction."""
+    version = schema_version(conn)
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"database {path}: schema version {version} is newer than this "
+            f"software understands ({SCHEMA_VERSION}); install the newer software"
+        )
+    for number in range(version, SCHEMA_VERSION):
+        try:
+            conn.executescript(
+                f"BEGIN IMMEDIATE;{MIGRATIONS[number]};PRAGMA user_version={number + 1};COMMIT;"
+            )
+        except sqlite3.Error:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
