@@ -1,6 +1,6 @@
 """The operator's backend as a simulator: CSMS token list + payment gateway, no transport.
 
-`BackendLogic` answers the messages of terminal.backend_api; the loopback server
+`BackendLogic` answers the messages of terminal.backend_messages; the loopback server
 (hw_mocks.backend_loopback) and the MQTT backend simulator put it on a wire.
 
 - Tokens: a list of `LocalListEntry` (status, expiry, caps, personal tariff,
@@ -49,7 +49,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from hw_mocks.gateway_crypto import EnvelopeError, open_envelope
-from terminal.backend_api import (
+from terminal.backend_messages import (
     AuthStatus,
     CaptureRequest,
     CaptureResponse,

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from hw_mocks.backend_logic import BackendLogic, LedgerError
-from terminal.backend_api import LocalListEntry, LocalListUpdate
+from terminal.backend_messages import LocalListEntry, LocalListUpdate
 from terminal.kernel.logsetup import fields, get_logger
 from terminal.localapi import remove_stale_socket
 from terminal.localapi import request as _request

@@ -65,7 +65,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hw_mocks.backend_logic import BackendLogic, LedgerError
 from hw_mocks.mosquitto import publish_properties
 from terminal import protocol
-from terminal.backend_api import LocalListEntry, LocalListUpdate, MessageError
+from terminal.backend_messages import LocalListEntry, LocalListUpdate, MessageError
 from terminal.kernel.clock import iso_utc
 from terminal.kernel.logsetup import fields, get_logger
 from terminal.localapi import remove_stale_socket

@@ -66,11 +66,11 @@ from terminal import protocol
 from terminal.backend_api import (
     BackendListener,
     BackendUnavailable,
-    MessageError,
     NoListener,
     RequestsOverOneChannel,
     deliver_in_order,
 )
+from terminal.backend_messages import MessageError
 from terminal.config import BackendConfig
 from terminal.kernel.clock import SYSTEM_CLOCK, Clock
 from terminal.kernel.logsetup import FaultLogger, fields, get_logger

@@ -32,7 +32,9 @@ from typing import TYPE_CHECKING, Any
 from drivers.readers.events import ReaderEvent, RfidTap
 from drivers.readers.serial_rfid import SerialRfidReader
 from terminal.auth import Authorizer, AuthStore
-from terminal.backend_api import Backend, LocalListUpdate, Refund, create_backend
+from terminal.backend_api import Backend
+from terminal.backend_factory import create_backend
+from terminal.backend_messages import LocalListUpdate, Refund
 from terminal.card_payment import CardPayments, PaymentSettings
 from terminal.commands import Commands
 from terminal.config import Config

@@ -35,13 +35,11 @@ from typing import Any, TypeVar
 from terminal.backend_api import (
     BackendListener,
     BackendUnavailable,
-    LocalListUpdate,
-    MessageError,
     NoListener,
-    Refund,
     RequestsOverOneChannel,
     deliver_in_order,
 )
+from terminal.backend_messages import LocalListUpdate, MessageError, Refund
 from terminal.kernel.logsetup import FaultLogger, fields, get_logger
 
 log = get_logger("backend")

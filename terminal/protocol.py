@@ -284,7 +284,7 @@ def _dec(value: Decimal | None) -> str | None:
 
 def _from_api(model: Any, data: Any, where: str) -> Any:
     """A backend_api model from JSON; its MessageError becomes a ProtocolError."""
-    from terminal.backend_api import MessageError
+    from terminal.backend_messages import MessageError
 
     try:
         return model.from_json(data)
@@ -492,7 +492,7 @@ class LocalListCommand:
 
     @classmethod
     def from_json(cls, data: Any, key: Ed25519PublicKey | None = None) -> LocalListCommand:
-        from terminal.backend_api import LocalListUpdate
+        from terminal.backend_messages import LocalListUpdate
 
         f = _Obj(data, "body")
         raw = f.obj("update") or {}
@@ -550,7 +550,7 @@ class Diagnostics:
 
 
 def _refund(data: Any) -> Any:
-    from terminal.backend_api import Refund
+    from terminal.backend_messages import Refund
 
     return _from_api(Refund, data, "body")
 

@@ -21,7 +21,7 @@ from hw_mocks.backend_mqtt import admin
 from hw_mocks.backend_process import BackendMqttProcess
 from hw_mocks.mosquitto import Broker, Probe
 from terminal import protocol
-from terminal.backend_api import PreauthRequest
+from terminal.backend_messages import PreauthRequest
 from terminal.kernel.cards import CardData, mask_pan
 from terminal.payment import load_gateway_key, seal
 

@@ -22,9 +22,9 @@ import pytest
 
 from hw_mocks.backend_process import BackendProcess
 from terminal.auth import AUTH_SCHEMA, Authorizer, AuthStore
-from terminal.backend_api import (
+from terminal.backend_api import BackendUnavailable
+from terminal.backend_messages import (
     AuthStatus,
-    BackendUnavailable,
     CaptureRequest,
     LocalListUpdate,
     PreauthRequest,
