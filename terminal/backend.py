@@ -163,13 +163,6 @@ class MqttBackend(RequestsOverOneChannel):
 
     # ---- Backend ------------------------------------------------------------------------
 
-    @property
-    def online(self) -> bool:
-        return self._online
-
-    def set_listener(self, listener: BackendListener) -> None:
-        self._listener = listener
-
     async def start(self) -> None:
         """Connect in the background; returns after the first attempt (at most
         request_timeout_s), online or not. ValueError naming the key on bad TLS files."""
@@ -313,11 +306,6 @@ class MqttBackend(RequestsOverOneChannel):
         self._mids.pop(info.mid, None)  # a reused mid must not mark an outbox record
         return info
 
-    def _fail_pending(self, reason: str) -> None:
-        for future in self._pending.values():
-            if not future.done():
-                future.set_exception(BackendUnavailable(reason))
-
     # ---- paho's thread: copy and hand over --------------------------------------------------
 
     def _post(self, fn: Callable[..., None], *args: Any) -> None:
@@ -397,10 +385,6 @@ class MqttBackend(RequestsOverOneChannel):
         # paho's retransmissions still count (the mid map is kept).
         self._inflight.clear()
         self._cursor = 0
-
-    def _set_online(self, online: bool) -> None:
-        self._online = online
-        self._events.put_nowait(lambda: self._listener.on_connectivity(online))
 
     # ---- the outbox pump ------------------------------------------------------------------
 

@@ -10,7 +10,8 @@ Provides:
 - `OfflineBackend` (`[backend] kind = none`: always offline) and `NoListener` (drops
   every push).
 - For the links (terminal.loopback_backend, terminal.backend over MQTT):
-  `RequestsOverOneChannel`, the four requests as typed calls over one `_request`, and
+  `RequestsOverOneChannel`, the four requests as typed calls over one `_request`, with
+  the state every link keeps (listener, online flag, pending requests), and
   `deliver_in_order`, which runs listener calls one at a time in arrival order.
 
 Which link a terminal uses is decided by terminal.backend_factory (`[backend] kind`);
@@ -131,8 +132,33 @@ class OfflineBackend:
 
 
 class RequestsOverOneChannel:
-    """The four backend requests as typed calls over one `_request(op, body, parse)`
-    that a link implements (the loopback and the MQTT link)."""
+    """What the two links (the loopback and the MQTT link) share: the four backend
+    requests as typed calls over one `_request(op, body, parse)` that a link implements,
+    and the state a link keeps in its `__init__`: the listener, the online flag (every
+    change queued to the listener), the listener calls waiting in `_events` (run by
+    `deliver_in_order`) and the requests waiting for an answer in `_pending`."""
+
+    _listener: BackendListener
+    _online: bool
+    _events: asyncio.Queue[Callable[[], Awaitable[None]]]
+    _pending: dict[Any, asyncio.Future[Any]]
+
+    @property
+    def online(self) -> bool:
+        return self._online
+
+    def set_listener(self, listener: BackendListener) -> None:
+        self._listener = listener
+
+    def _set_online(self, online: bool) -> None:
+        self._online = online
+        self._events.put_nowait(lambda: self._listener.on_connectivity(online))
+
+    def _fail_pending(self, reason: str) -> None:
+        """Every request still waiting raises BackendUnavailable(reason)."""
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(BackendUnavailable(reason))
 
     async def _request(self, op: str, body: dict[str, Any],
                        parse: Callable[[Any], Any]) -> Any:

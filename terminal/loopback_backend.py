@@ -79,13 +79,6 @@ class LoopbackBackend(RequestsOverOneChannel):
 
     # ---- Backend ------------------------------------------------------------------------
 
-    @property
-    def online(self) -> bool:
-        return self._online
-
-    def set_listener(self, listener: BackendListener) -> None:
-        self._listener = listener
-
     async def start(self) -> None:
         """Connect in the background; returns after the first attempt (at most
         request_timeout_s), online or not."""
@@ -212,11 +205,6 @@ class LoopbackBackend(RequestsOverOneChannel):
             with contextlib.suppress(ConnectionError, OSError):
                 await writer.wait_closed()
 
-    def _fail_pending(self, reason: str) -> None:
-        for future in self._pending.values():
-            if not future.done():
-                future.set_exception(BackendUnavailable(reason))
-
     async def _read(self, reader: asyncio.StreamReader) -> None:
         try:
             while True:
@@ -271,7 +259,3 @@ class LoopbackBackend(RequestsOverOneChannel):
                 self._drop("unknown push", repr(kind))
         except MessageError as exc:
             self._drop(f"malformed {kind} push", str(exc))
-
-    def _set_online(self, online: bool) -> None:
-        self._online = online
-        self._events.put_nowait(lambda: self._listener.on_connectivity(online))
