@@ -124,11 +124,11 @@ def _admin_request(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
 
 
 def run_admin(args: argparse.Namespace) -> int:
-    from hw_mocks.backend_loopback import admin
+    from hw_mocks.backend_admin import admin
 
     try:
         cmd, values = _admin_request(args)
-        reply = admin(args.socket, cmd, args.timeout_s, **values)
+        reply = admin(args.socket, cmd, socket_timeout_s=args.timeout_s, **values)
     except (OSError, ValueError) as exc:
         print(f"evterm sim backend-admin {args.backend_action}: {exc}", file=sys.stderr)
         return 2

@@ -17,7 +17,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from hw_mocks.backend_mqtt import admin
+from hw_mocks.backend_admin import admin
 from hw_mocks.backend_process import BackendMqttProcess
 from hw_mocks.mosquitto import Broker, Probe
 from terminal import protocol
