@@ -59,10 +59,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hw_mocks.backend_admin import AdminError, BackendAdmin, amount, flag, number, text
+from hw_mocks.backend_keys import load_private_key, public_pem, write_key_pair
 from hw_mocks.backend_logic import BackendLogic
 from hw_mocks.mosquitto import publish_properties
 from terminal import protocol
@@ -109,38 +109,12 @@ def _now() -> str:
 def generate_operator_keys(folder: str | Path) -> tuple[Path, Path]:
     """A new operator Ed25519 key pair in `folder`: (private PEM, mode 0600; public PEM).
     For tests and the demo only; never commit keys."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    key = Ed25519PrivateKey.generate()
-    private_path, public_path = folder / OPERATOR_PRIVATE_FILE, folder / OPERATOR_PUBLIC_FILE
-    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key.private_bytes(serialization.Encoding.PEM,
-                                       serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-    public_path.write_bytes(_public_pem(key).encode("ascii"))
-    return private_path, public_path
+    return write_key_pair(folder, Ed25519PrivateKey.generate(), OPERATOR_PRIVATE_FILE,
+                          OPERATOR_PUBLIC_FILE)
 
 
 def load_operator_private_key(path: str | Path) -> Ed25519PrivateKey:
-    path = Path(path)
-    try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except OSError as exc:
-        raise ValueError(f"operator key file {path}: cannot read: {exc.strerror}") from None
-    except (ValueError, TypeError):
-        raise ValueError(f"operator key file {path}: not an unencrypted PEM private "
-                         "key") from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ValueError(f"operator key file {path}: expected an Ed25519 private key, got "
-                         f"{type(key).__name__}")
-    return key
-
-
-def _public_pem(key: Ed25519PrivateKey) -> str:
-    return key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode("ascii")
+    return load_private_key(path, "operator", Ed25519PrivateKey, "Ed25519")
 
 
 # ---- the simulator ---------------------------------------------------------------------------
@@ -158,7 +132,7 @@ class BackendMqtt:
         self.logic = logic
         self.host, self.port, self.tls = host, port, tls
         self.operator_key = operator_key or Ed25519PrivateKey.generate()
-        self.operator_public_pem = _public_pem(self.operator_key)
+        self.operator_public_pem = public_pem(self.operator_key)
         self.client_id = client_id
         self.connected = False
         self.events: dict[str, dict[str, Any]] = {}

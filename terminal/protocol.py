@@ -409,6 +409,18 @@ class RemoteStop:
         return cls(_Obj(data, "body").text("session_id", optional=True, max_len=64))
 
 
+def _signed_content(data: Any, slot: str, key: Ed25519PublicKey | None
+                    ) -> tuple[dict[str, Any], str]:
+    """The content of a signed command's body (in `slot`: tariff or update), verified
+    with `key` when given, and its signature ("" when there is none)."""
+    f = _Obj(data, "body")
+    content = f.obj(slot) or {}
+    signature = f.data.get("signature")
+    if key is not None:
+        verify(content, signature, key)
+    return content, signature if isinstance(signature, str) else ""
+
+
 @dataclass(frozen=True)
 class TariffUpdate:
     """A new default tariff; `signature` is the operator's over canonical(tariff)."""
@@ -421,13 +433,9 @@ class TariffUpdate:
 
     @classmethod
     def from_json(cls, data: Any, key: Ed25519PublicKey | None = None) -> TariffUpdate:
-        f = _Obj(data, "body")
-        tariff = f.obj("tariff") or {}
-        signature = f.data.get("signature")
-        if key is not None:
-            verify(tariff, signature, key)
+        tariff, signature = _signed_content(data, "tariff", key)
         _check_tariff("body.tariff", tariff)
-        return cls(tariff, signature if isinstance(signature, str) else "")
+        return cls(tariff, signature)
 
 
 @dataclass(frozen=True)
@@ -442,13 +450,8 @@ class LocalListCommand:
 
     @classmethod
     def from_json(cls, data: Any, key: Ed25519PublicKey | None = None) -> LocalListCommand:
-        f = _Obj(data, "body")
-        raw = f.obj("update") or {}
-        signature = f.data.get("signature")
-        if key is not None:
-            verify(raw, signature, key)
-        return cls(_from_api(LocalListUpdate, raw, "body.update"),
-                   signature if isinstance(signature, str) else "")
+        update, signature = _signed_content(data, "update", key)
+        return cls(_from_api(LocalListUpdate, update, "body.update"), signature)
 
 
 @dataclass(frozen=True)
