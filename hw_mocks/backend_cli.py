@@ -8,7 +8,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hw_mocks.backend_logic import BackendLogic
 
 ADMIN_ACTIONS = {
     "status": "print the simulator's state",
@@ -32,19 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "socket; prints a JSON ready line; stops on SIGTERM.",
     )
     serve.add_argument("--socket", required=True, metavar="PATH")
-    serve.add_argument("--gateway-key", required=True, metavar="PRIVATE_PEM",
-                       help="the gateway's X25519 private key (evterm sim gateway-keys)")
-    serve.add_argument("--tokens", metavar="FILE.json",
-                       help="JSON array of local list entries the CSMS knows")
-    serve.add_argument("--rules", metavar="FILE.json",
-                       help="JSON object {card number: {\"decline\": REASON} | "
-                       "{\"partial\": \"AMOUNT\"} | {\"approve\": true}} over the defaults")
-    serve.add_argument("--cache-ttl-s", type=float, default=3600.0,
-                       help="cache expiry given with accepted tokens (default 3600)")
-    serve.add_argument("--token-key", metavar="FILE",
-                       help="the fleet tokenisation key (hex); with it, each card token "
-                       "is checked against the card in the envelope")
-    serve.add_argument("--token-key-id", default="k1")
+    _add_logic_arguments(serve)
     serve.set_defaults(func=run_backend)
 
     admin = subparsers.add_parser(
@@ -78,25 +69,48 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _register_mqtt(subparsers)
 
 
-def run_backend(args: argparse.Namespace) -> int:
+def _add_logic_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the simulated CSMS + gateway both simulators serve."""
+    parser.add_argument("--gateway-key", required=True, metavar="PRIVATE_PEM",
+                        help="the gateway's X25519 private key (evterm sim gateway-keys)")
+    parser.add_argument("--tokens", metavar="FILE.json",
+                        help="JSON array of local list entries the CSMS knows")
+    parser.add_argument("--rules", metavar="FILE.json",
+                        help="JSON object {card number: {\"decline\": REASON} | "
+                        "{\"partial\": \"AMOUNT\"} | {\"approve\": true}} over the defaults")
+    parser.add_argument("--cache-ttl-s", type=float, default=3600.0,
+                        help="cache expiry given with accepted tokens (default 3600)")
+    parser.add_argument("--token-key", metavar="FILE",
+                        help="the fleet tokenisation key (hex); with it, each card token "
+                        "is checked against the card in the envelope")
+    parser.add_argument("--token-key-id", default="k1")
+
+
+def _logic(args: argparse.Namespace) -> BackendLogic:
+    """The simulated CSMS + gateway the options describe; ValueError naming a bad file."""
     from hw_mocks.backend_logic import (
         BackendLogic,
         load_gateway_private_key,
         load_rules,
         load_tokens,
     )
-    from hw_mocks.backend_loopback import run_forever
     from terminal.payment import load_token_key
 
+    return BackendLogic(
+        load_gateway_private_key(args.gateway_key),
+        load_tokens(args.tokens) if args.tokens else (),
+        load_rules(args.rules) if args.rules else None,
+        cache_ttl_s=args.cache_ttl_s,
+        token_key=load_token_key(args.token_key, args.token_key_id)
+        if args.token_key else None,
+    )
+
+
+def run_backend(args: argparse.Namespace) -> int:
+    from hw_mocks.backend_loopback import run_forever
+
     try:
-        logic = BackendLogic(
-            load_gateway_private_key(args.gateway_key),
-            load_tokens(args.tokens) if args.tokens else (),
-            load_rules(args.rules) if args.rules else None,
-            cache_ttl_s=args.cache_ttl_s,
-            token_key=load_token_key(args.token_key, args.token_key_id)
-            if args.token_key else None,
-        )
+        logic = _logic(args)
     except ValueError as exc:
         print(f"evterm sim backend-loopback: {exc}", file=sys.stderr)
         return 2
@@ -124,11 +138,11 @@ def _admin_request(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
 
 
 def run_admin(args: argparse.Namespace) -> int:
-    from hw_mocks.backend_loopback import admin
+    from hw_mocks.backend_admin import admin
 
     try:
         cmd, values = _admin_request(args)
-        reply = admin(args.socket, cmd, args.timeout_s, **values)
+        reply = admin(args.socket, cmd, socket_timeout_s=args.timeout_s, **values)
     except (OSError, ValueError) as exc:
         print(f"evterm sim backend-admin {args.backend_action}: {exc}", file=sys.stderr)
         return 2
@@ -166,52 +180,29 @@ def _register_mqtt(subparsers: argparse._SubParsersAction) -> None:
     mqtt.add_argument("--cert", metavar="PEM", help="the backend's client certificate")
     mqtt.add_argument("--key", metavar="PEM", help="its private key")
     mqtt.add_argument("--client-id", default="evterm-backend-sim")
-    mqtt.add_argument("--gateway-key", required=True, metavar="PRIVATE_PEM",
-                      help="the gateway's X25519 private key (evterm sim gateway-keys)")
+    _add_logic_arguments(mqtt)
     mqtt.add_argument("--operator-key", metavar="PRIVATE_PEM",
                       help="the operator's Ed25519 key that signs tariffs and lists "
                       "(default: a new one; its public PEM is in the ready line)")
-    mqtt.add_argument("--tokens", metavar="FILE.json",
-                      help="JSON array of local list entries the CSMS knows")
-    mqtt.add_argument("--rules", metavar="FILE.json",
-                      help="PAN rules over the defaults (as backend-loopback)")
-    mqtt.add_argument("--cache-ttl-s", type=float, default=3600.0)
-    mqtt.add_argument("--token-key", metavar="FILE")
-    mqtt.add_argument("--token-key-id", default="k1")
     mqtt.add_argument("--admin-socket", metavar="PATH",
                       help="Unix socket for admin requests (JSON lines)")
     mqtt.set_defaults(func=run_backend_mqtt)
 
 
 def run_backend_mqtt(args: argparse.Namespace) -> int:
-    from hw_mocks.backend_logic import (
-        BackendLogic,
-        load_gateway_private_key,
-        load_rules,
-        load_tokens,
-    )
     from hw_mocks.backend_mqtt import (
         BackendMqtt,
         TlsFiles,
         load_operator_private_key,
         run_forever,
     )
-    from terminal.payment import load_token_key
 
     tls_args = (args.tls_ca, args.cert, args.key)
     try:
         if any(tls_args) and not all(tls_args):
             raise ValueError("--tls-ca, --cert and --key go together")
-        logic = BackendLogic(
-            load_gateway_private_key(args.gateway_key),
-            load_tokens(args.tokens) if args.tokens else (),
-            load_rules(args.rules) if args.rules else None,
-            cache_ttl_s=args.cache_ttl_s,
-            token_key=load_token_key(args.token_key, args.token_key_id)
-            if args.token_key else None,
-        )
         sim = BackendMqtt(
-            logic, args.host, args.port,
+            _logic(args), args.host, args.port,
             tls=TlsFiles(*tls_args) if all(tls_args) else None,
             operator_key=load_operator_private_key(args.operator_key)
             if args.operator_key else None,

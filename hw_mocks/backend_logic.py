@@ -1,6 +1,6 @@
 """The operator's backend as a simulator: CSMS token list + payment gateway, no transport.
 
-`BackendLogic` answers the messages of terminal.backend_api; the loopback server
+`BackendLogic` answers the messages of terminal.backend_messages; the loopback server
 (hw_mocks.backend_loopback) and the MQTT backend simulator put it on a wire.
 
 - Tokens: a list of `LocalListEntry` (status, expiry, caps, personal tariff,
@@ -36,7 +36,6 @@ refund raises LedgerError; bad files raise ValueError naming the file and the en
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -45,11 +44,11 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from hw_mocks.backend_keys import load_private_key, write_key_pair
 from hw_mocks.gateway_crypto import EnvelopeError, open_envelope
-from terminal.backend_api import (
+from terminal.backend_messages import (
     AuthStatus,
     CaptureRequest,
     CaptureResponse,
@@ -409,33 +408,12 @@ class BackendLogic:
 def generate_gateway_keys(folder: str | Path) -> tuple[Path, Path]:
     """A new gateway key pair in `folder`: (private PEM, mode 0600; public PEM). For
     tests and the demo only; never commit keys."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    key = X25519PrivateKey.generate()
-    private_path, public_path = folder / PRIVATE_KEY_FILE, folder / PUBLIC_KEY_FILE
-    private_pem = key.private_bytes(serialization.Encoding.PEM,
-                                    serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption())
-    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(private_pem)
-    public_path.write_bytes(key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-    return private_path, public_path
+    return write_key_pair(folder, X25519PrivateKey.generate(), PRIVATE_KEY_FILE,
+                          PUBLIC_KEY_FILE)
 
 
 def load_gateway_private_key(path: str | Path) -> X25519PrivateKey:
-    path = Path(path)
-    try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except OSError as exc:
-        raise ValueError(f"gateway key file {path}: cannot read: {exc.strerror}") from None
-    except (ValueError, TypeError):
-        raise ValueError(f"gateway key file {path}: not an unencrypted PEM private key") from None
-    if not isinstance(key, X25519PrivateKey):
-        raise ValueError(f"gateway key file {path}: expected an X25519 private key, got "
-                         f"{type(key).__name__}")
-    return key
+    return load_private_key(path, "gateway", X25519PrivateKey, "X25519")
 
 
 def _read_json(path: str | Path, what: str) -> Any:

@@ -9,9 +9,10 @@ in docs/authorisation.md.
   `silent` drops them unanswered; `delay_s` answers the four business requests late.
 - Pushes (`refund`, `local_list`) go to every terminal connection that said hello, or
   to one station's.
-- Admin (`{"op": "admin", "cmd": ...}`, always answered): status, silent, delay,
-  push_refund, push_local_list, set_token, received, ledger, send_raw (a line sent
-  verbatim, `repeat` times over, to the terminals, to test their robustness),
+- Admin (`{"op": "admin", "cmd": ...}`, always answered; `LoopbackAdmin` on the
+  dispatcher of hw_mocks.backend_admin, whose `admin()` is the client): status, silent,
+  delay, push_refund, push_local_list, set_token, received, ledger, send_raw (a line
+  sent verbatim, `repeat` times over, to the terminals, to test their robustness),
   disconnect.
 
 Prints a JSON ready line on stdout when it serves; exits 0 on SIGTERM/SIGINT, removing
@@ -27,28 +28,19 @@ import json
 import os
 import signal
 import sys
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from hw_mocks.backend_logic import BackendLogic, LedgerError
-from terminal.backend_api import LocalListEntry, LocalListUpdate
+from hw_mocks.backend_admin import AdminError, BackendAdmin, amount
+from hw_mocks.backend_logic import BackendLogic
+from terminal.backend_messages import LocalListUpdate
 from terminal.kernel.logsetup import fields, get_logger
 from terminal.localapi import remove_stale_socket
-from terminal.localapi import request as _request
 
 log = get_logger("sim.backend")
 
 MAX_LINE_BYTES = 256 * 1024
 TERMINAL_OPS = ("hello", "authorize_token", "preauthorize", "capture", "void")
-ADMIN_CMDS = ("status", "silent", "delay", "push_refund", "push_local_list", "set_token",
-              "received", "ledger", "send_raw", "disconnect")
-
-
-class AdminError(ValueError):
-    """An admin request that cannot be done; the message goes back to the client."""
-
-
 class _Connection:
     def __init__(self, writer: asyncio.StreamWriter) -> None:
         self.writer = writer
@@ -72,6 +64,7 @@ class LoopbackServer:
         self._connections: set[_Connection] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self.ignored = 0
+        self.admin = LoopbackAdmin(self)
 
     async def start(self) -> None:
         remove_stale_socket(self.socket_path)
@@ -98,9 +91,9 @@ class LoopbackServer:
     async def push(self, kind: str, body: dict[str, Any], station_id: str | None = None) -> int:
         """Send a push to the terminals; how many it went to."""
         line = (json.dumps({"push": kind, "body": body}) + "\n").encode()
-        return await self._broadcast(line, station_id)
+        return await self.broadcast(line, station_id)
 
-    async def _broadcast(self, line: bytes, station_id: str | None) -> int:
+    async def broadcast(self, line: bytes, station_id: str | None) -> int:
         sent = 0
         for conn in self.terminals(station_id):
             with contextlib.suppress(ConnectionError, OSError):
@@ -143,7 +136,7 @@ class LoopbackServer:
         op = message.get("op")
         reply: dict[str, Any] = {"id": message.get("id"), "op": op}
         if op == "admin":
-            await conn.send({**reply, **await self._admin(message)})
+            await conn.send({**reply, **await self.admin.handle(message)})
         elif op in TERMINAL_OPS:
             if self.logic.silent:
                 self.ignored += 1
@@ -175,87 +168,55 @@ class LoopbackServer:
         with contextlib.suppress(ConnectionError, OSError):
             await conn.send({**reply, **answer})
 
-    # ---- admin ---------------------------------------------------------------------------
 
-    async def _admin(self, message: dict[str, Any]) -> dict[str, Any]:
-        cmd = message.get("cmd")
-        try:
-            if cmd not in ADMIN_CMDS:
-                raise AdminError(f"unknown cmd {cmd!r}; known: {', '.join(ADMIN_CMDS)}")
-            result = await getattr(self, f"_admin_{cmd}")(message)
-        except (AdminError, LedgerError, ValueError) as exc:
-            return {"ok": False, "cmd": cmd, "error": str(exc)}
-        return {"ok": True, "cmd": cmd, **result}
+class LoopbackAdmin(BackendAdmin):
+    """The admin commands of the loopback server: the shared ones and status,
+    push_refund, push_local_list, send_raw, disconnect."""
 
-    async def _admin_status(self, message: dict[str, Any]) -> dict[str, Any]:
+    COMMANDS = ("status", "silent", "delay", "push_refund", "push_local_list", "set_token",
+                "received", "ledger", "send_raw", "disconnect")
+
+    def __init__(self, server: LoopbackServer) -> None:
+        super().__init__(server.logic)
+        self.server = server
+
+    async def _cmd_status(self, message: dict[str, Any]) -> dict[str, Any]:
         return {"silent": self.logic.silent, "delay_s": self.logic.delay_s,
-                "terminals": sorted(str(c.station_id) for c in self.terminals()),
-                "received": len(self.logic.received), "ignored": self.ignored,
+                "terminals": sorted(str(c.station_id) for c in self.server.terminals()),
+                "received": len(self.logic.received), "ignored": self.server.ignored,
                 "tokens": len(self.logic.tokens), "list_version": self.logic.list_version}
 
-    async def _admin_silent(self, message: dict[str, Any]) -> dict[str, Any]:
-        on = message.get("on")
-        if not isinstance(on, bool):
-            raise AdminError(f"on: expected true or false, got {on!r}")
-        self.logic.silent = on
-        return {"silent": on}
-
-    async def _admin_delay(self, message: dict[str, Any]) -> dict[str, Any]:
-        delay_s = message.get("delay_s")
-        if (not isinstance(delay_s, int | float) or isinstance(delay_s, bool)
-                or not 0 <= delay_s <= 600):
-            raise AdminError(f"delay_s: expected a number from 0 to 600, got {delay_s!r}")
-        self.logic.delay_s = float(delay_s)
-        return {"delay_s": self.logic.delay_s}
-
-    async def _admin_push_refund(self, message: dict[str, Any]) -> dict[str, Any]:
+    async def _cmd_push_refund(self, message: dict[str, Any]) -> dict[str, Any]:
         psp_reference = message.get("psp_reference")
         if not isinstance(psp_reference, str):
             raise AdminError(f"psp_reference: expected a string, got {psp_reference!r}")
-        amount = None
-        if message.get("amount") is not None:
-            try:
-                amount = Decimal(str(message["amount"]))
-            except InvalidOperation:
-                raise AdminError(f"amount: expected an amount as text, got "
-                                 f"{message['amount']!r}") from None
-        refund = self.logic.refund(psp_reference, amount, message.get("reason"))
-        delivered = await self.push("refund", refund.to_json(), message.get("station_id"))
+        refund = self.logic.refund(psp_reference, amount(message), message.get("reason"))
+        delivered = await self.server.push("refund", refund.to_json(),
+                                           message.get("station_id"))
         return {"refund": refund.to_json(), "delivered": delivered}
 
-    async def _admin_push_local_list(self, message: dict[str, Any]) -> dict[str, Any]:
+    async def _cmd_push_local_list(self, message: dict[str, Any]) -> dict[str, Any]:
         if message.get("update") is not None:
             update = LocalListUpdate.from_json(message["update"])
             self.logic.list_version = max(self.logic.list_version, update.version)
         else:
             update = self.logic.local_list()
-        delivered = await self.push("local_list", update.to_json(), message.get("station_id"))
+        delivered = await self.server.push("local_list", update.to_json(),
+                                           message.get("station_id"))
         return {"update": update.to_json(), "delivered": delivered}
 
-    async def _admin_set_token(self, message: dict[str, Any]) -> dict[str, Any]:
-        entry = LocalListEntry.from_json(message.get("entry"))
-        self.logic.set_token(entry)
-        return {"tokens": len(self.logic.tokens)}
-
-    async def _admin_received(self, message: dict[str, Any]) -> dict[str, Any]:
-        op = message.get("filter_op")
-        return {"messages": self.logic.received_json(op), "duplicates": self.logic.duplicates,
-                "pan_leaks": list(self.logic.pan_leaks)}
-
-    async def _admin_ledger(self, message: dict[str, Any]) -> dict[str, Any]:
-        return {"payments": [p.to_json() for p in self.logic.ledger.values()]}
-
-    async def _admin_send_raw(self, message: dict[str, Any]) -> dict[str, Any]:
+    async def _cmd_send_raw(self, message: dict[str, Any]) -> dict[str, Any]:
         line, repeat = message.get("line"), message.get("repeat", 1)
         if not isinstance(line, str):
             raise AdminError(f"line: expected a string, got {line!r}")
         if not isinstance(repeat, int) or isinstance(repeat, bool) or not 1 <= repeat <= 10**7:
             raise AdminError(f"repeat: expected an integer from 1 to 10000000, got {repeat!r}")
-        sent = await self._broadcast((line * repeat + "\n").encode(), message.get("station_id"))
+        sent = await self.server.broadcast((line * repeat + "\n").encode(),
+                                           message.get("station_id"))
         return {"delivered": sent}
 
-    async def _admin_disconnect(self, message: dict[str, Any]) -> dict[str, Any]:
-        dropped = self.terminals(message.get("station_id"))
+    async def _cmd_disconnect(self, message: dict[str, Any]) -> dict[str, Any]:
+        dropped = self.server.terminals(message.get("station_id"))
         for conn in dropped:
             conn.writer.close()
         return {"disconnected": len(dropped)}
@@ -283,11 +244,3 @@ def run_forever(logic: BackendLogic, socket_path: str) -> int:
         print(f"evterm sim backend-loopback: {exc}", file=sys.stderr)
         return 2
     return 0
-
-
-def admin(socket_path: str | Path, cmd: str, timeout_s: float = 5.0,
-          **values: Any) -> dict[str, Any]:
-    """One admin request from a blocking client (tests, CLI); the reply (ok true or
-    false). OSError/ConnectionError when the server is not there."""
-    return _request(socket_path, {"op": "admin", "id": "admin", "cmd": cmd, **values},
-                    timeout_s)

@@ -29,9 +29,10 @@ puts hw_mocks.backend_logic on the wire of terminal.protocol:
   The admin gives the content (`{"tariff": {...}}`, or the local list update, None =
   the whole token list as the next version); `signature` replaces the body's signature
   and `sign=false` sends the content unsigned (refusal tests).
-- Admin on a Unix socket (JSON lines, as hw_mocks.backend_loopback; client:
-  `admin(path, cmd, socket_timeout_s=30, **values)`): status, silent, delay, events,
-  received, ledger, set_token, command, refund, responses, send_raw.
+- Admin on a Unix socket (JSON lines, as hw_mocks.backend_loopback; the dispatcher and
+  the client `admin(path, cmd, socket_timeout_s=30, **values)` are
+  hw_mocks.backend_admin's): status, silent, delay, events, received, ledger,
+  set_token, command, refund, responses, send_raw.
 - `BackendMqttProcess(folder, broker, tokens=(), rules=None)`: the simulator as a child
   process for tests, the demo and the bench (keys generated into `folder/keys`).
 
@@ -55,36 +56,29 @@ import sys
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from hw_mocks.backend_logic import BackendLogic, LedgerError
+from hw_mocks.backend_admin import AdminError, BackendAdmin, amount, flag, number, text
+from hw_mocks.backend_keys import load_private_key, public_pem, write_key_pair
+from hw_mocks.backend_logic import BackendLogic
 from hw_mocks.mosquitto import publish_properties
 from terminal import protocol
-from terminal.backend_api import LocalListEntry, LocalListUpdate, MessageError
+from terminal.backend_messages import LocalListUpdate, MessageError
 from terminal.kernel.clock import iso_utc
 from terminal.kernel.logsetup import fields, get_logger
 from terminal.localapi import remove_stale_socket
-from terminal.localapi import request as _request
 
 log = get_logger("sim.backend_mqtt")
 
 CLIENT_ID = "evterm-backend-sim"
 SUBSCRIPTION = f"{protocol.ROOT}/+/up/#"
-ADMIN_CMDS = ("status", "silent", "delay", "events", "received", "ledger", "set_token",
-              "command", "refund", "responses", "send_raw")
 MAX_ADMIN_LINE_BYTES = 8 * 1024 * 1024
 OPERATOR_PRIVATE_FILE = "operator_private.pem"
 OPERATOR_PUBLIC_FILE = "operator_public.pem"
 SESSION_EXPIRY_S = 3600
-
-
-class AdminError(ValueError):
-    """An admin request that cannot be done; the message goes back to the client."""
 
 
 @dataclass(frozen=True)
@@ -115,38 +109,12 @@ def _now() -> str:
 def generate_operator_keys(folder: str | Path) -> tuple[Path, Path]:
     """A new operator Ed25519 key pair in `folder`: (private PEM, mode 0600; public PEM).
     For tests and the demo only; never commit keys."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    key = Ed25519PrivateKey.generate()
-    private_path, public_path = folder / OPERATOR_PRIVATE_FILE, folder / OPERATOR_PUBLIC_FILE
-    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key.private_bytes(serialization.Encoding.PEM,
-                                       serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-    public_path.write_bytes(_public_pem(key).encode("ascii"))
-    return private_path, public_path
+    return write_key_pair(folder, Ed25519PrivateKey.generate(), OPERATOR_PRIVATE_FILE,
+                          OPERATOR_PUBLIC_FILE)
 
 
 def load_operator_private_key(path: str | Path) -> Ed25519PrivateKey:
-    path = Path(path)
-    try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except OSError as exc:
-        raise ValueError(f"operator key file {path}: cannot read: {exc.strerror}") from None
-    except (ValueError, TypeError):
-        raise ValueError(f"operator key file {path}: not an unencrypted PEM private "
-                         "key") from None
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ValueError(f"operator key file {path}: expected an Ed25519 private key, got "
-                         f"{type(key).__name__}")
-    return key
-
-
-def _public_pem(key: Ed25519PrivateKey) -> str:
-    return key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode("ascii")
+    return load_private_key(path, "operator", Ed25519PrivateKey, "Ed25519")
 
 
 # ---- the simulator ---------------------------------------------------------------------------
@@ -164,7 +132,7 @@ class BackendMqtt:
         self.logic = logic
         self.host, self.port, self.tls = host, port, tls
         self.operator_key = operator_key or Ed25519PrivateKey.generate()
-        self.operator_public_pem = _public_pem(self.operator_key)
+        self.operator_public_pem = public_pem(self.operator_key)
         self.client_id = client_id
         self.connected = False
         self.events: dict[str, dict[str, Any]] = {}
@@ -496,33 +464,15 @@ def _show(correlation: bytes) -> str:
 # ---- admin -----------------------------------------------------------------------------------
 
 
-def _number(message: dict[str, Any], name: str, default: float, high: float) -> float:
-    value = message.get(name, default)
-    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= high:
-        raise AdminError(f"{name}: expected a number from 0 to {high}, got {value!r}")
-    return float(value)
+class AdminServer(BackendAdmin):
+    """JSON-line admin requests on a Unix socket, answered in the simulator's loop: the
+    shared commands and status, events, command, refund, responses, send_raw."""
 
-
-def _flag(message: dict[str, Any], name: str, default: bool | None) -> bool | None:
-    value = message.get(name, default)
-    if value is not None and not isinstance(value, bool):
-        raise AdminError(f"{name}: expected true or false, got {value!r}")
-    return value
-
-
-def _text(message: dict[str, Any], name: str, *, optional: bool = False) -> str | None:
-    value = message.get(name)
-    if value is None and optional:
-        return None
-    if not isinstance(value, str) or not value:
-        raise AdminError(f"{name}: expected a non-empty string, got {value!r}")
-    return value
-
-
-class AdminServer:
-    """JSON-line admin requests on a Unix socket, answered in the simulator's loop."""
+    COMMANDS = ("status", "silent", "delay", "events", "received", "ledger", "set_token",
+                "command", "refund", "responses", "send_raw")
 
     def __init__(self, sim: BackendMqtt, socket_path: str | Path) -> None:
+        super().__init__(sim.logic)
         self.sim = sim
         self.socket_path = str(socket_path)
         self._server: asyncio.AbstractServer | None = None
@@ -571,54 +521,19 @@ class AdminServer:
         reply = {"id": message.get("id"), "op": message.get("op", "admin")}
         return {**reply, **await self.handle(message)}
 
-    async def handle(self, message: dict[str, Any]) -> dict[str, Any]:
-        cmd = message.get("cmd")
-        try:
-            if cmd not in ADMIN_CMDS:
-                raise AdminError(f"unknown cmd {cmd!r}; known: {', '.join(ADMIN_CMDS)}")
-            result = await getattr(self, f"_{cmd}")(message)
-        except (AdminError, LedgerError, ValueError) as exc:
-            return {"ok": False, "cmd": cmd, "error": str(exc)}
-        return {"ok": True, "cmd": cmd, **result}
-
-    async def _status(self, message: dict[str, Any]) -> dict[str, Any]:
+    async def _cmd_status(self, message: dict[str, Any]) -> dict[str, Any]:
         return self.sim.status()
 
-    async def _silent(self, message: dict[str, Any]) -> dict[str, Any]:
-        on = message.get("on")
-        if not isinstance(on, bool):
-            raise AdminError(f"on: expected true or false, got {on!r}")
-        self.sim.logic.silent = on
-        return {"silent": on}
+    async def _cmd_events(self, message: dict[str, Any]) -> dict[str, Any]:
+        return self.sim.events_view(text(message, "station_id", optional=True),
+                                    text(message, "kind", optional=True))
 
-    async def _delay(self, message: dict[str, Any]) -> dict[str, Any]:
-        if "delay_s" not in message:
-            raise AdminError("delay_s: required")
-        self.sim.logic.delay_s = _number(message, "delay_s", 0.0, 600.0)
-        return {"delay_s": self.sim.logic.delay_s}
-
-    async def _events(self, message: dict[str, Any]) -> dict[str, Any]:
-        return self.sim.events_view(_text(message, "station_id", optional=True),
-                                    _text(message, "kind", optional=True))
-
-    async def _received(self, message: dict[str, Any]) -> dict[str, Any]:
-        logic = self.sim.logic
-        return {"messages": logic.received_json(_text(message, "filter_op", optional=True)),
-                "duplicates": logic.duplicates, "pan_leaks": list(logic.pan_leaks)}
-
-    async def _ledger(self, message: dict[str, Any]) -> dict[str, Any]:
-        return {"payments": [p.to_json() for p in self.sim.logic.ledger.values()]}
-
-    async def _set_token(self, message: dict[str, Any]) -> dict[str, Any]:
-        self.sim.logic.set_token(LocalListEntry.from_json(message.get("entry")))
-        return {"tokens": len(self.sim.logic.tokens)}
-
-    async def _responses(self, message: dict[str, Any]) -> dict[str, Any]:
+    async def _cmd_responses(self, message: dict[str, Any]) -> dict[str, Any]:
         return {"responses": list(self.sim.responses)}
 
-    async def _command(self, message: dict[str, Any]) -> dict[str, Any]:
-        station = _text(message, "station_id")
-        name = _text(message, "name")
+    async def _cmd_command(self, message: dict[str, Any]) -> dict[str, Any]:
+        station = text(message, "station_id")
+        name = text(message, "name")
         assert station is not None and name is not None
         protocol.check_station_id(station)
         body = message.get("body")
@@ -631,34 +546,28 @@ class AdminServer:
         if not isinstance(body, dict):
             raise AdminError(f"body: expected a JSON object, got {type(body).__name__}")
         return await self.sim.send_command(
-            station, name, body, sign=_flag(message, "sign", None),
-            signature=_text(message, "signature", optional=True),
-            wait=bool(_flag(message, "wait", True)),
-            timeout_s=_number(message, "timeout_s", 5.0, 120.0))
+            station, name, body, sign=flag(message, "sign", None),
+            signature=text(message, "signature", optional=True),
+            wait=bool(flag(message, "wait", True)),
+            timeout_s=number(message, "timeout_s", 5.0, 120.0))
 
-    async def _refund(self, message: dict[str, Any]) -> dict[str, Any]:
-        psp_reference = _text(message, "psp_reference")
+    async def _cmd_refund(self, message: dict[str, Any]) -> dict[str, Any]:
+        psp_reference = text(message, "psp_reference")
         assert psp_reference is not None
-        amount = None
-        if message.get("amount") is not None:
-            try:
-                amount = Decimal(str(message["amount"]))
-            except InvalidOperation:
-                raise AdminError(f"amount: expected an amount as text, got "
-                                 f"{message['amount']!r}") from None
+        refund_amount = amount(message)
         payment = self.sim.logic.ledger.get(psp_reference)
-        station = _text(message, "station_id", optional=True) or (
+        station = text(message, "station_id", optional=True) or (
             payment.station_id if payment is not None else None)
-        refund = self.sim.logic.refund(psp_reference, amount,
-                                       _text(message, "reason", optional=True))
+        refund = self.sim.logic.refund(psp_reference, refund_amount,
+                                       text(message, "reason", optional=True))
         assert station is not None  # refund() raised for an unknown payment
         sent = await self.sim.send_command(
-            station, "refund", refund.to_json(), wait=bool(_flag(message, "wait", True)),
-            timeout_s=_number(message, "timeout_s", 5.0, 120.0))
+            station, "refund", refund.to_json(), wait=bool(flag(message, "wait", True)),
+            timeout_s=number(message, "timeout_s", 5.0, 120.0))
         return {"refund": refund.to_json(), **sent}
 
-    async def _send_raw(self, message: dict[str, Any]) -> dict[str, Any]:
-        topic = _text(message, "topic")
+    async def _cmd_send_raw(self, message: dict[str, Any]) -> dict[str, Any]:
+        topic = text(message, "topic")
         assert topic is not None
         if "payload_b64" in message:
             try:
@@ -675,13 +584,13 @@ class AdminServer:
         qos = message.get("qos", 1)
         if qos not in (0, 1, 2):
             raise AdminError(f"qos: expected 0, 1 or 2, got {qos!r}")
-        correlation = _text(message, "correlation", optional=True)
+        correlation = text(message, "correlation", optional=True)
         infos = [self.sim.publish(
-            topic, payload, qos=qos, retain=bool(_flag(message, "retain", False)),
-            response_topic=_text(message, "response_topic", optional=True),
+            topic, payload, qos=qos, retain=bool(flag(message, "retain", False)),
+            response_topic=text(message, "response_topic", optional=True),
             correlation=None if correlation is None else correlation.encode("utf-8"))
             for _ in range(repeat)]
-        timeout_s = _number(message, "timeout_s", 10.0, 120.0)
+        timeout_s = number(message, "timeout_s", 10.0, 120.0)
 
         def wait_all() -> int:
             done = 0
@@ -693,14 +602,6 @@ class AdminServer:
 
         published = await asyncio.get_running_loop().run_in_executor(None, wait_all)
         return {"published": published, "bytes": len(payload)}
-
-
-def admin(socket_path: str | Path, cmd: str, *, socket_timeout_s: float = 30.0,
-          **values: Any) -> dict[str, Any]:
-    """One admin request from a blocking client (tests, CLI); the reply (ok true or
-    false). OSError/ConnectionError when the simulator is not there."""
-    return _request(socket_path, {"op": "admin", "id": "admin", "cmd": cmd, **values},
-                    socket_timeout_s)
 
 
 # ---- process ---------------------------------------------------------------------------------

@@ -94,9 +94,9 @@ class BackendProcess(_SimulatorProcess):
         return ["backend-loopback", "--socket", self.socket]
 
     def admin(self, cmd: str, **values: Any) -> dict[str, Any]:
-        from hw_mocks.backend_loopback import admin
+        from hw_mocks.backend_admin import admin
 
-        reply = admin(self.socket, cmd, 5.0, **values)
+        reply = admin(self.socket, cmd, socket_timeout_s=5.0, **values)
         assert reply["ok"], reply
         return reply
 
@@ -132,7 +132,7 @@ class BackendMqttProcess(_SimulatorProcess):
 
     def admin(self, cmd: str, *, socket_timeout_s: float = 30.0, **values: Any
               ) -> dict[str, Any]:
-        from hw_mocks.backend_mqtt import admin
+        from hw_mocks.backend_admin import admin
 
         reply = admin(self.socket, cmd, socket_timeout_s=socket_timeout_s, **values)
         assert reply["ok"], reply

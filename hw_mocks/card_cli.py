@@ -15,8 +15,9 @@
   env for client processes, pid, log file) and runs until SIGTERM/SIGINT. Exit 2 when
   it cannot start (the message names what is missing), 1 when pcscd dies.
 - `sim rfid --device PTY --tag TAGID [--repeat-ms MS] ...`: the RDM6300 125 kHz reader
-  emulator (hw_mocks.serial_rfid_sim) on a serial device; one JSON line per
-  presentation. Exit 2 when the device cannot be opened or a tag id is malformed.
+  emulator on a serial device; options and body are hw_mocks.serial_rfid_sim's (the
+  same as `python -m hw_mocks.serial_rfid_sim`); one JSON line per presentation. Exit 2
+  when the device cannot be opened or a tag id is malformed.
 """
 
 from __future__ import annotations
@@ -26,9 +27,8 @@ import json
 import signal
 import sys
 import threading
-import time
 
-from hw_mocks import cards, vpcd
+from hw_mocks import cards, serial_rfid_sim, vpcd
 from terminal.cliargs import positive_number
 
 
@@ -81,22 +81,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "rfid", help="RDM6300 125 kHz reader emulator on a serial device",
         description="Writes EM4100 frames as an RDM6300 does while a tag is in the field.",
     )
-    rfid.add_argument("--device", required=True, metavar="PTY",
-                      help="serial device, e.g. one end of a socat pty pair")
-    rfid.add_argument("--tag", action="append", required=True, metavar="TAGID",
-                      help="10 hex characters; repeat for several presentations")
-    rfid.add_argument("--repeat-ms", type=positive_number, default=80.0, metavar="MS",
-                      help="time between two frames while the tag is held (default 80)")
-    rfid.add_argument("--hold-s", type=positive_number, default=1.0,
-                      help="time each tag stays in the field (default 1)")
-    rfid.add_argument("--gap-s", type=float, default=1.0,
-                      help="time between two presentations (default 1)")
-    rfid.add_argument("--baud", type=int, default=9600)
-    rfid.add_argument("--bad-checksum", action="store_true",
-                      help="send one bad-checksum frame before each presentation")
-    rfid.add_argument("--garbage", type=_count, default=0, metavar="N",
-                      help="send N garbage bytes before each presentation")
-    rfid.set_defaults(func=run_rfid)
+    serial_rfid_sim.add_arguments(rfid)
+    rfid.set_defaults(func=serial_rfid_sim.run)
 
 
 def _print(**data: object) -> None:
@@ -156,35 +142,4 @@ def run_pcscd(args: argparse.Namespace) -> int:
                 return 1
     finally:
         handle.stop()
-    return 0
-
-
-def run_rfid(args: argparse.Namespace) -> int:
-    import serial
-
-    from drivers.readers.serial_rfid import encode_frame
-    from hw_mocks.serial_rfid_sim import RfidEmulator, garbage_bytes
-
-    for tag in args.tag:
-        try:
-            encode_frame(tag)
-        except ValueError as exc:
-            print(f"evterm sim rfid: --tag: {exc}", file=sys.stderr)
-            return 2
-    try:
-        emulator = RfidEmulator(args.device, args.baud,
-                                frame_interval_s=args.repeat_ms / 1000)
-    except (serial.SerialException, OSError, ValueError) as exc:
-        print(f"evterm sim rfid: cannot open --device {args.device}: {exc}", file=sys.stderr)
-        return 2
-    with emulator:
-        for index, tag in enumerate(args.tag):
-            if index:
-                time.sleep(max(0.0, args.gap_s))
-            if args.garbage:
-                emulator.send_garbage(garbage_bytes(args.garbage))
-            if args.bad_checksum:
-                emulator.send_bad_checksum(tag)
-            frames = emulator.present(tag, args.hold_s)
-            _print(event="presented", tag=tag.upper(), frames=frames)
     return 0

@@ -6,15 +6,19 @@ frame every `frame_interval_s` (0.08 s, as the real module does) for `hold_s` se
 like a card held in the field; `send_bad_checksum(tag_id)` and `send_garbage(data)`
 inject line faults the driver (drivers.readers.serial_rfid) must drop and count.
 
-CLI (`python -m hw_mocks.serial_rfid_sim --device PATH --tag 0400ABCDEF --hold-s 1`):
-presents each `--tag` in turn, `--gap-s` apart; `--bad-checksum` and `--garbage N`
-send one bad frame / N garbage bytes before each presentation. Exit 2 when the device
-cannot be opened or a tag id is malformed (the message names the value).
+CLI, one body for `evterm sim rfid` (hw_mocks.card_cli registers `add_arguments` and
+`run`) and `python -m hw_mocks.serial_rfid_sim` (`main`): `--device PATH --tag
+0400ABCDEF [--hold-s 1] [--repeat-ms 80]` presents each `--tag` in turn, `--gap-s`
+apart, and prints one JSON line per presentation (`{"event": "presented", "tag",
+"frames"}`); `--bad-checksum` and `--garbage N` send one bad frame / N garbage bytes
+before each presentation. Exit 2 when the device cannot be opened or a tag id is
+malformed (the message names the value).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -23,6 +27,7 @@ from collections.abc import Sequence
 import serial
 
 from drivers.readers.serial_rfid import ETX, STX, encode_frame
+from terminal.cliargs import positive_number
 
 FRAME_INTERVAL_S = 0.08
 DEFAULT_GARBAGE = b"\x00\xffnoise\r\n"
@@ -85,46 +90,67 @@ def garbage_bytes(count: int) -> bytes:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m hw_mocks.serial_rfid_sim",
-        description="Emulate an RDM6300 125 kHz reader on a serial device.",
-    )
-    parser.add_argument("--device", required=True, help="serial device, e.g. a pty path")
-    parser.add_argument("--baud", type=int, default=9600, help="baud rate (default 9600)")
-    parser.add_argument("--tag", action="append", required=True,
-                        help="tag id, 10 hex characters; repeat for several tags")
-    parser.add_argument("--hold-s", type=float, default=1.0,
-                        help="time each tag stays in the field (s, default 1)")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `evterm sim rfid` (and `python -m hw_mocks.serial_rfid_sim`)."""
+    parser.add_argument("--device", required=True, metavar="PTY",
+                        help="serial device, e.g. one end of a socat pty pair")
+    parser.add_argument("--tag", action="append", required=True, metavar="TAGID",
+                        help="10 hex characters; repeat for several presentations")
+    parser.add_argument("--repeat-ms", type=positive_number, default=80.0, metavar="MS",
+                        help="time between two frames while the tag is held (default 80)")
+    parser.add_argument("--hold-s", type=positive_number, default=1.0,
+                        help="time each tag stays in the field (default 1)")
     parser.add_argument("--gap-s", type=float, default=1.0,
-                        help="time between two presentations (s, default 1)")
+                        help="time between two presentations (default 1)")
+    parser.add_argument("--baud", type=int, default=9600)
     parser.add_argument("--bad-checksum", action="store_true",
                         help="send one bad-checksum frame before each presentation")
     parser.add_argument("--garbage", type=int, default=0, metavar="N",
                         help="send N garbage bytes before each presentation")
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace, name: str = "evterm sim rfid") -> int:
+    """Present each tag in turn as the options say, one JSON line per presentation;
+    2 (the message on stderr, prefixed with `name`) for a bad option value or a device
+    that cannot be opened."""
+    problems = []
     for tag in args.tag:
         try:
             encode_frame(tag)
         except ValueError as exc:
-            parser.error(f"--tag: {exc}")
-    if not args.hold_s > 0 or args.gap_s < 0 or args.garbage < 0:
-        parser.error("--hold-s must be > 0, --gap-s and --garbage >= 0")
+            problems.append(f"--tag: {exc}")
+    if args.garbage < 0:
+        problems.append(f"--garbage: expected a whole number >= 0, got {args.garbage}")
+    if problems:
+        print(f"{name}: {problems[0]}", file=sys.stderr)
+        return 2
     try:
-        emulator = RfidEmulator(args.device, args.baud)
+        emulator = RfidEmulator(args.device, args.baud, frame_interval_s=args.repeat_ms / 1000)
     except (serial.SerialException, OSError, ValueError) as exc:
-        print(f"serial_rfid_sim: cannot open --device {args.device}: {exc}", file=sys.stderr)
+        print(f"{name}: cannot open --device {args.device}: {exc}", file=sys.stderr)
         return 2
     with emulator:
         for index, tag in enumerate(args.tag):
             if index:
-                time.sleep(args.gap_s)
+                time.sleep(max(0.0, args.gap_s))
             if args.garbage:
                 emulator.send_garbage(garbage_bytes(args.garbage))
             if args.bad_checksum:
                 emulator.send_bad_checksum(tag)
-            emulator.present(tag, args.hold_s)
+            frames = emulator.present(tag, args.hold_s)
+            print(json.dumps({"event": "presented", "tag": tag.upper(), "frames": frames}),
+                  flush=True)
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m hw_mocks.serial_rfid_sim",
+        description="Emulate an RDM6300 125 kHz reader on a serial device "
+        "(the same as `evterm sim rfid`).",
+    )
+    add_arguments(parser)
+    return run(parser.parse_args(argv), "serial_rfid_sim")
 
 
 if __name__ == "__main__":

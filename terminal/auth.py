@@ -45,18 +45,17 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from terminal.backend_api import (
+from terminal.backend_api import Backend, BackendUnavailable
+from terminal.backend_messages import (
     AuthStatus,
-    Backend,
-    BackendUnavailable,
     LocalListEntry,
     LocalListUpdate,
     TokenAuthRequest,
     TokenAuthResponse,
-    driver_message,
 )
 from terminal.config import AuthConfig
 from terminal.kernel.clock import SYSTEM_CLOCK, Clock
+from terminal.kernel.driver_texts import driver_message
 from terminal.kernel.logsetup import fields, get_logger
 from terminal.store.auth_tables import AuthStore, CachedToken, ListUpdateResult
 

@@ -66,11 +66,11 @@ from terminal import protocol
 from terminal.backend_api import (
     BackendListener,
     BackendUnavailable,
-    MessageError,
     NoListener,
     RequestsOverOneChannel,
     deliver_in_order,
 )
+from terminal.backend_messages import MessageError
 from terminal.config import BackendConfig
 from terminal.kernel.clock import SYSTEM_CLOCK, Clock
 from terminal.kernel.logsetup import FaultLogger, fields, get_logger
@@ -162,13 +162,6 @@ class MqttBackend(RequestsOverOneChannel):
         }
 
     # ---- Backend ------------------------------------------------------------------------
-
-    @property
-    def online(self) -> bool:
-        return self._online
-
-    def set_listener(self, listener: BackendListener) -> None:
-        self._listener = listener
 
     async def start(self) -> None:
         """Connect in the background; returns after the first attempt (at most
@@ -313,11 +306,6 @@ class MqttBackend(RequestsOverOneChannel):
         self._mids.pop(info.mid, None)  # a reused mid must not mark an outbox record
         return info
 
-    def _fail_pending(self, reason: str) -> None:
-        for future in self._pending.values():
-            if not future.done():
-                future.set_exception(BackendUnavailable(reason))
-
     # ---- paho's thread: copy and hand over --------------------------------------------------
 
     def _post(self, fn: Callable[..., None], *args: Any) -> None:
@@ -397,10 +385,6 @@ class MqttBackend(RequestsOverOneChannel):
         # paho's retransmissions still count (the mid map is kept).
         self._inflight.clear()
         self._cursor = 0
-
-    def _set_online(self, online: bool) -> None:
-        self._online = online
-        self._events.put_nowait(lambda: self._listener.on_connectivity(online))
 
     # ---- the outbox pump ------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from terminal.auth import Authorizer
-from terminal.backend_api import LocalListUpdate, Refund
+from terminal.backend_messages import LocalListUpdate, Refund
 from terminal.card_payment import CardPayments
 from terminal.commands import Commands
 from terminal.kernel.clock import Clock

@@ -31,14 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
-from terminal.backend_api import (
-    Backend,
-    BackendUnavailable,
-    CaptureRequest,
-    PreauthRequest,
-    Refund,
-    VoidRequest,
-)
+from terminal.backend_api import Backend, BackendUnavailable
+from terminal.backend_messages import CaptureRequest, PreauthRequest, Refund, VoidRequest
 from terminal.billing import bill_from_journal
 from terminal.kernel.cards import card_expired, last4, mask_pan
 from terminal.kernel.clock import Clock

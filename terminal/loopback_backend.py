@@ -35,13 +35,11 @@ from typing import Any, TypeVar
 from terminal.backend_api import (
     BackendListener,
     BackendUnavailable,
-    LocalListUpdate,
-    MessageError,
     NoListener,
-    Refund,
     RequestsOverOneChannel,
     deliver_in_order,
 )
+from terminal.backend_messages import LocalListUpdate, MessageError, Refund
 from terminal.kernel.logsetup import FaultLogger, fields, get_logger
 
 log = get_logger("backend")
@@ -80,13 +78,6 @@ class LoopbackBackend(RequestsOverOneChannel):
         self.stats = {"dropped_lines": 0, "listener_errors": 0, "connects": 0}
 
     # ---- Backend ------------------------------------------------------------------------
-
-    @property
-    def online(self) -> bool:
-        return self._online
-
-    def set_listener(self, listener: BackendListener) -> None:
-        self._listener = listener
 
     async def start(self) -> None:
         """Connect in the background; returns after the first attempt (at most
@@ -214,11 +205,6 @@ class LoopbackBackend(RequestsOverOneChannel):
             with contextlib.suppress(ConnectionError, OSError):
                 await writer.wait_closed()
 
-    def _fail_pending(self, reason: str) -> None:
-        for future in self._pending.values():
-            if not future.done():
-                future.set_exception(BackendUnavailable(reason))
-
     async def _read(self, reader: asyncio.StreamReader) -> None:
         try:
             while True:
@@ -273,7 +259,3 @@ class LoopbackBackend(RequestsOverOneChannel):
                 self._drop("unknown push", repr(kind))
         except MessageError as exc:
             self._drop(f"malformed {kind} push", str(exc))
-
-    def _set_online(self, online: bool) -> None:
-        self._online = online
-        self._events.put_nowait(lambda: self._listener.on_connectivity(online))

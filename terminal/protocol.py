@@ -19,11 +19,11 @@ updates) carry `signature`: base64 Ed25519 over `canonical(body)`.
 
 Typed models, each with `to_json()` (the object `encode` sends) and `from_json(data)`:
 - up: `Status`, `Event` (one outbox message), `Request` (op in REQUEST_OPS, body = the
-  backend_api request's to_json), `Response` (to a command).
+  backend_messages request's to_json), `Response` (to a command).
 - down: `Command` (name in COMMANDS, `message` = the typed body: `RemoteStart`,
-  `RemoteStop`, `TariffUpdate`, `LocalListCommand`, backend_api `Refund`, `ConfigChange`,
-  `Reconcile`, `Diagnostics`) and `Response` (to a request; body = the backend_api
-  response's to_json).
+  `RemoteStop`, `TariffUpdate`, `LocalListCommand`, backend_messages `Refund`,
+  `ConfigChange`, `Reconcile`, `Diagnostics`) and `Response` (to a request; body = the
+  backend_messages response's to_json).
 - `decode_command(payload, correlation, response_topic, operator_key)` and
   `decode_response(payload, correlation)` -> `Inbound`; `decode_status`, `decode_event`,
   `decode_request` for the backend side (hw_mocks). `signed_command(name, content, key)`
@@ -48,6 +48,8 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from terminal.backend_messages import ID_TOKEN, LocalListUpdate, MessageError, Refund
+from terminal.json_fields import JsonFields, decimal_json, time_json
 from terminal.kernel.redact import shown
 
 SCHEMA_VERSION = 1
@@ -168,61 +170,43 @@ class Inbound:
 
 # ---- validation helpers ----------------------------------------------------------------------
 
-_ID_TOKEN = re.compile(r"^[\x21-\x7e]{1,64}$")
 _CONFIG_KEY = re.compile(r"^[a-z][a-z0-9_]{0,31}\.[a-z][a-z0-9_]{0,63}$")
 _START_CODE = re.compile(r"^[A-Za-z0-9]{1,32}$")
 
 
-class _Obj:
-    """Typed reads of one JSON object; errors name `prefix + key`."""
+class _Obj(JsonFields):
+    """Typed reads of one JSON object; errors are ProtocolError naming `where.key`."""
+
+    max_time_chars = 40
 
     def __init__(self, data: Any, where: str) -> None:
-        if not isinstance(data, dict):
-            raise ProtocolError(where or "payload", f"expected a JSON object, got {shown(data)}")
-        self.data = data
-        self.prefix = f"{where}." if where else ""
-
-    def _get(self, key: str, optional: bool) -> Any:
-        value = self.data.get(key)
-        if value is None and not optional:
-            raise ProtocolError(self.prefix + key, "required field missing"
-                                if key not in self.data else "must not be null")
-        return value
+        super().__init__(data, where, ProtocolError)
 
     def text(self, key: str, *, optional: bool = False, max_len: int = 255,
              pattern: re.Pattern[str] | None = None, allowed: str = "") -> Any:
-        value = self._get(key, optional)
+        value = self.raw(key, optional=optional)
         if value is None:
             return None
         if not isinstance(value, str) or not 0 < len(value) <= max_len:
-            raise ProtocolError(self.prefix + key,
-                                f"expected a string of 1 to {max_len} characters, "
-                                f"got {shown(value)}")
+            raise self.fail(key, f"expected a string of 1 to {max_len} characters, "
+                            f"got {shown(value)}")
         if pattern is not None and not pattern.match(value):
-            raise ProtocolError(self.prefix + key, f"expected {allowed}, got {shown(value)}")
-        return value
-
-    def boolean(self, key: str, *, default: bool | None = None) -> bool:
-        value = self._get(key, default is not None)
-        if value is None:
-            return bool(default)
-        if not isinstance(value, bool):
-            raise ProtocolError(self.prefix + key, f"expected true or false, got {shown(value)}")
+            raise self.fail(key, f"expected {allowed}, got {shown(value)}")
         return value
 
     def integer(self, key: str, *, optional: bool = False, min_value: int = 0,
                 max_value: int = 2**53) -> Any:
-        value = self._get(key, optional)
+        value = self.raw(key, optional=optional)
         if value is None:
             return None
         if (not isinstance(value, int) or isinstance(value, bool)
                 or not min_value <= value <= max_value):
-            raise ProtocolError(self.prefix + key, f"expected an integer from {min_value} to "
-                                f"{max_value}, got {shown(value)}")
+            raise self.fail(key, f"expected an integer from {min_value} to {max_value}, "
+                            f"got {shown(value)}")
         return value
 
     def amount(self, key: str, *, optional: bool = True) -> Decimal | None:
-        value = self._get(key, optional)
+        value = self.raw(key, optional=optional)
         if value is None:
             return None
         amount: Decimal | None = None
@@ -232,32 +216,9 @@ class _Obj:
             except InvalidOperation:
                 amount = None
         if amount is None or not amount.is_finite() or amount <= 0:
-            raise ProtocolError(self.prefix + key, "expected a decimal above 0 as a string "
-                                f"such as \"12.50\", got {shown(value)}")
+            raise self.fail(key, "expected a decimal above 0 as a string such as \"12.50\", "
+                            f"got {shown(value)}")
         return amount
-
-    def moment(self, key: str, *, optional: bool = False) -> datetime | None:
-        value = self._get(key, optional)
-        if value is None:
-            return None
-        if isinstance(value, str) and len(value) <= 40:
-            try:
-                moment = datetime.fromisoformat(value)
-            except ValueError:
-                pass
-            else:
-                if moment.tzinfo is not None:
-                    return moment
-        raise ProtocolError(self.prefix + key, "expected an ISO-8601 time with a time zone "
-                            f"such as 2026-11-21T10:00:00Z, got {shown(value)}")
-
-    def obj(self, key: str, *, optional: bool = False) -> dict[str, Any] | None:
-        value = self._get(key, optional)
-        if value is None:
-            return None
-        if not isinstance(value, dict):
-            raise ProtocolError(self.prefix + key, f"expected a JSON object, got {shown(value)}")
-        return value
 
 
 def _check_tariff(where: str, tariff: dict[str, Any]) -> None:
@@ -272,20 +233,8 @@ def _check_tariff(where: str, tariff: dict[str, Any]) -> None:
             from None
 
 
-def _iso(moment: datetime | None) -> str | None:
-    from terminal.kernel.clock import iso_utc
-
-    return None if moment is None else iso_utc(moment)
-
-
-def _dec(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
-
-
 def _from_api(model: Any, data: Any, where: str) -> Any:
-    """A backend_api model from JSON; its MessageError becomes a ProtocolError."""
-    from terminal.backend_api import MessageError
-
+    """A backend_messages model from JSON; its MessageError becomes a ProtocolError."""
     try:
         return model.from_json(data)
     except MessageError as exc:
@@ -322,7 +271,7 @@ class Status:
             raise ProtocolError("state", f"expected online or offline, got {shown(state)}")
         oldest = f.moment("oldest_pending_at", optional=True)
         return cls(state, f.integer("outbox_depth", optional=True) or 0,
-                   _iso(oldest), f.boolean("accepting_sessions", default=True),
+                   time_json(oldest), f.boolean("accepting_sessions", default=True),
                    f.text("reason", optional=True, max_len=512))
 
 
@@ -356,14 +305,15 @@ class Event:
         f = _Obj(data, "")
         created = f.moment("created_at")
         return cls(f.text("kind", max_len=64), f.text("idempotency_key", max_len=255),
-                   _iso(created) or "", f.obj("payload") or {},
+                   time_json(created) or "", f.obj("payload") or {},
                    f.text("session_id", optional=True, max_len=64),
                    f.integer("seq_no", optional=True), f.boolean("offline", default=False))
 
 
 @dataclass(frozen=True)
 class Request:
-    """A request to the backend (`up/request`); `body` is the backend_api request's JSON."""
+    """A request to the backend (`up/request`); `body` is the backend_messages request's
+    JSON."""
 
     op: str
     body: dict[str, Any] = field(repr=False)
@@ -428,8 +378,8 @@ class RemoteStart:
     start_code: str | None = None  # the code of the station's app-start QR (its snapshot)
 
     def to_json(self) -> dict[str, Any]:
-        out = {"id_token": self.id_token, "cost_cap": _dec(self.cost_cap),
-               "energy_cap_wh": _dec(self.energy_cap_wh), "tariff": self.tariff}
+        out = {"id_token": self.id_token, "cost_cap": decimal_json(self.cost_cap),
+               "energy_cap_wh": decimal_json(self.energy_cap_wh), "tariff": self.tariff}
         if self.start_code is not None:
             out["start_code"] = self.start_code
         return out
@@ -440,7 +390,7 @@ class RemoteStart:
         tariff = f.obj("tariff", optional=True)
         if tariff is not None:
             _check_tariff("body.tariff", tariff)
-        return cls(f.text("id_token", max_len=64, pattern=_ID_TOKEN,
+        return cls(f.text("id_token", max_len=64, pattern=ID_TOKEN,
                           allowed="1 to 64 printable ASCII characters without spaces"),
                    f.amount("cost_cap"), f.amount("energy_cap_wh"), tariff,
                    f.text("start_code", optional=True, max_len=32, pattern=_START_CODE,
@@ -459,6 +409,18 @@ class RemoteStop:
         return cls(_Obj(data, "body").text("session_id", optional=True, max_len=64))
 
 
+def _signed_content(data: Any, slot: str, key: Ed25519PublicKey | None
+                    ) -> tuple[dict[str, Any], str]:
+    """The content of a signed command's body (in `slot`: tariff or update), verified
+    with `key` when given, and its signature ("" when there is none)."""
+    f = _Obj(data, "body")
+    content = f.obj(slot) or {}
+    signature = f.data.get("signature")
+    if key is not None:
+        verify(content, signature, key)
+    return content, signature if isinstance(signature, str) else ""
+
+
 @dataclass(frozen=True)
 class TariffUpdate:
     """A new default tariff; `signature` is the operator's over canonical(tariff)."""
@@ -471,20 +433,16 @@ class TariffUpdate:
 
     @classmethod
     def from_json(cls, data: Any, key: Ed25519PublicKey | None = None) -> TariffUpdate:
-        f = _Obj(data, "body")
-        tariff = f.obj("tariff") or {}
-        signature = f.data.get("signature")
-        if key is not None:
-            verify(tariff, signature, key)
+        tariff, signature = _signed_content(data, "tariff", key)
         _check_tariff("body.tariff", tariff)
-        return cls(tariff, signature if isinstance(signature, str) else "")
+        return cls(tariff, signature)
 
 
 @dataclass(frozen=True)
 class LocalListCommand:
     """A local list update; `signature` is the operator's over canonical(update)."""
 
-    update: Any  # backend_api.LocalListUpdate
+    update: LocalListUpdate
     signature: str = ""
 
     def to_json(self) -> dict[str, Any]:
@@ -492,15 +450,8 @@ class LocalListCommand:
 
     @classmethod
     def from_json(cls, data: Any, key: Ed25519PublicKey | None = None) -> LocalListCommand:
-        from terminal.backend_api import LocalListUpdate
-
-        f = _Obj(data, "body")
-        raw = f.obj("update") or {}
-        signature = f.data.get("signature")
-        if key is not None:
-            verify(raw, signature, key)
-        return cls(_from_api(LocalListUpdate, raw, "body.update"),
-                   signature if isinstance(signature, str) else "")
+        update, signature = _signed_content(data, "update", key)
+        return cls(_from_api(LocalListUpdate, update, "body.update"), signature)
 
 
 @dataclass(frozen=True)
@@ -531,7 +482,7 @@ class Reconcile:
     since: datetime | None = None  # None: everything the terminal still holds
 
     def to_json(self) -> dict[str, Any]:
-        return {"since": _iso(self.since)}
+        return {"since": time_json(self.since)}
 
     @classmethod
     def from_json(cls, data: Any) -> Reconcile:
@@ -550,8 +501,6 @@ class Diagnostics:
 
 
 def _refund(data: Any) -> Any:
-    from terminal.backend_api import Refund
-
     return _from_api(Refund, data, "body")
 
 

@@ -39,7 +39,8 @@ from drivers.meter.monitor import MeterMonitor
 from drivers.readers.reader import ReaderSettings, open_readers
 from terminal import sdnotify
 from terminal.auth import Authorizer
-from terminal.backend_api import Backend, create_backend
+from terminal.backend_api import Backend
+from terminal.backend_factory import create_backend
 from terminal.backend_inbox import BackendInbox
 from terminal.billing import Terms
 from terminal.card_payment import CardPayments, PaymentSettings

@@ -21,7 +21,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
-from terminal.backend_api import AuthStatus, LocalListEntry, LocalListUpdate, TokenAuthResponse
+from terminal.backend_messages import AuthStatus, LocalListEntry, LocalListUpdate, TokenAuthResponse
 from terminal.kernel.clock import iso_utc
 from terminal.store.base import transaction
 

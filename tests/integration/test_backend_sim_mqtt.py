@@ -17,11 +17,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from hw_mocks.backend_mqtt import admin
+from hw_mocks.backend_admin import admin
 from hw_mocks.backend_process import BackendMqttProcess
 from hw_mocks.mosquitto import Broker, Probe
 from terminal import protocol
-from terminal.backend_api import PreauthRequest
+from terminal.backend_messages import PreauthRequest
 from terminal.kernel.cards import CardData, mask_pan
 from terminal.payment import load_gateway_key, seal
 

@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 
 from hw_mocks.backend_process import BackendProcess
-from terminal.auth import Authorizer, AuthStore
-from terminal.backend_api import (
+from terminal.auth import Authorizer
+from terminal.backend_api import BackendUnavailable
+from terminal.backend_messages import (
     AuthStatus,
-    BackendUnavailable,
     CaptureRequest,
     LocalListUpdate,
     PreauthRequest,
@@ -37,6 +37,7 @@ from terminal.kernel.cards import CardData, mask_pan
 from terminal.loopback_backend import LoopbackBackend
 from terminal.payment import TokenKey, load_gateway_key, seal, tokenize
 from terminal.store import AUTH_SCHEMA
+from terminal.store.auth_tables import AuthStore
 
 STATION = "DE*EVT*E0001*1"
 VISA = "4111111111111111"  # public test card numbers only

@@ -28,14 +28,14 @@ from paho.mqtt.properties import Properties
 from hw_mocks.mosquitto import Broker
 from terminal import protocol
 from terminal.backend import MqttBackend
-from terminal.backend_api import (
+from terminal.backend_api import BackendUnavailable
+from terminal.backend_factory import create_backend
+from terminal.backend_messages import (
     AuthStatus,
-    BackendUnavailable,
     LocalListUpdate,
     Refund,
     TokenAuthRequest,
     TokenAuthResponse,
-    create_backend,
 )
 from terminal.config import BackendConfig
 from terminal.protocol import Response, encode, signed_command

@@ -13,17 +13,16 @@ from pathlib import Path
 import pytest
 
 from terminal.auth import AuthDecision, Authorizer
-from terminal.backend_api import (
+from terminal.backend_api import BackendUnavailable, NoListener
+from terminal.backend_messages import (
     AuthStatus,
-    BackendUnavailable,
     LocalListEntry,
     LocalListUpdate,
-    NoListener,
     TokenAuthRequest,
     TokenAuthResponse,
-    driver_message,
 )
 from terminal.config import AuthConfig
+from terminal.kernel.driver_texts import driver_message
 from terminal.store import AUTH_SCHEMA
 from terminal.store.auth_tables import AuthStore
 from tests.unit.clockfake import FakeClock

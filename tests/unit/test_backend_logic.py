@@ -21,28 +21,25 @@ from hw_mocks.backend_logic import (
     load_rules,
     load_tokens,
 )
-from terminal.backend_api import (
-    DRIVER_MESSAGE_CODES,
-    LANGUAGES,
+from terminal.backend_api import BackendUnavailable, OfflineBackend
+from terminal.backend_factory import create_backend
+from terminal.backend_messages import (
     AuthStatus,
-    BackendUnavailable,
     CaptureRequest,
     CaptureResponse,
     LocalListEntry,
     LocalListUpdate,
     MessageError,
-    OfflineBackend,
     PreauthRequest,
     PreauthResponse,
     Refund,
     TokenAuthRequest,
     TokenAuthResponse,
     VoidRequest,
-    create_backend,
-    driver_message,
 )
 from terminal.config import BackendConfig
 from terminal.kernel.cards import CardData, mask_pan
+from terminal.kernel.driver_texts import DRIVER_MESSAGE_CODES, LANGUAGES, driver_message
 from terminal.kernel.logsetup import KeyValueFormatter
 from terminal.loopback_backend import LoopbackBackend
 from terminal.payment import TokenKey, seal, tokenize

@@ -25,8 +25,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from drivers.readers.emv import EmvRead
 from hw_mocks.gateway_crypto import open_envelope
-from terminal.backend_api import (
-    BackendUnavailable,
+from terminal.backend_api import BackendUnavailable
+from terminal.backend_messages import (
     CaptureRequest,
     CaptureResponse,
     PreauthRequest,

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from terminal import protocol
-from terminal.backend_api import LocalListUpdate, Refund
+from terminal.backend_messages import LocalListUpdate, Refund
 from terminal.protocol import (
     Event,
     ProtocolError,
