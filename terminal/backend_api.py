@@ -79,6 +79,19 @@ class Backend(Protocol):
     @property
     def online(self) -> bool: ...
 
+    def storage_ok(self) -> bool:
+        """Whether the disk holds enough room to queue a new session's messages."""
+        ...
+
+    def wake(self) -> None:
+        """Something was queued in the outbox: send it now."""
+        ...
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """The link's counters, for the diagnostics."""
+        ...
+
     async def start(self) -> None: ...
 
     async def close(self) -> None: ...
@@ -108,6 +121,16 @@ class OfflineBackend:
     @property
     def online(self) -> bool:
         return False
+
+    def storage_ok(self) -> bool:
+        return True  # nothing is queued for a backend
+
+    def wake(self) -> None:
+        return None
+
+    @property
+    def stats(self) -> dict[str, int]:
+        return {}
 
     def set_listener(self, listener: BackendListener) -> None:
         self.listener = listener

@@ -74,6 +74,3 @@ class BackendInbox:
         ProtocolError when refused."""
         body = message.to_json() if hasattr(message, "to_json") else dict(message)
         return await self.commands.handle(name, body)
-
-    async def receipt_changed(self, session_id: str) -> None:
-        self.publish({"type": "receipt_updated", "session_id": session_id})

@@ -25,6 +25,7 @@ propagate (what cannot be journaled must not be acted on).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -80,6 +81,7 @@ class CardPayments:
         backend: Backend,
         store: AsyncStore,
         clock: Clock,
+        publish: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.settings = settings
         self.token_key = token_key
@@ -88,7 +90,7 @@ class CardPayments:
         self.store = store
         self.clock = clock
         self._settling = asyncio.Lock()
-        self.on_receipt_changed: Any = None  # async callable(session_id) set by the daemon
+        self.publish = publish  # tells the local API's clients a receipt changed
 
     @property
     def preauth_minor(self) -> int:
@@ -323,8 +325,8 @@ class CardPayments:
         assert bill is not None
         await self.store.call(store.replace_receipt, session_id, bill.receipt, self.clock.now(),
                               key)
-        if self.on_receipt_changed is not None:
-            await self.on_receipt_changed(session_id)
+        if self.publish is not None:
+            self.publish({"type": "receipt_updated", "session_id": session_id})
 
     # ---- periodic -------------------------------------------------------------------------
 

@@ -79,6 +79,12 @@ class LoopbackBackend(RequestsOverOneChannel):
 
     # ---- Backend ------------------------------------------------------------------------
 
+    def storage_ok(self) -> bool:
+        return True  # requests only: nothing is queued on disk for this link
+
+    def wake(self) -> None:
+        return None  # no outbox pump
+
     async def start(self) -> None:
         """Connect in the background; returns after the first attempt (at most
         request_timeout_s), online or not."""

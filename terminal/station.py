@@ -28,6 +28,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -95,7 +96,7 @@ def load_station_terms(config: Config) -> Terms:
 
 
 def card_payments(config: Config, currency: str, backend: Backend, store: AsyncStore,
-                  clock: Clock) -> CardPayments | None:
+                  clock: Clock, publish: Callable[[dict[str, Any]], None]) -> CardPayments | None:
     """Card payment as configured, or None when `[payment]` names no keys."""
     pay = config.payment
     if not pay.token_key_file and not pay.gateway_key_file:
@@ -115,7 +116,7 @@ def card_payments(config: Config, currency: str, backend: Backend, store: AsyncS
         offline_floor_limit=optional_amount(pay.offline_floor_limit),
         request_timeout_s=config.backend.request_timeout_s,
     )
-    return CardPayments(settings, token_key, gateway_key, backend, store, clock)
+    return CardPayments(settings, token_key, gateway_key, backend, store, clock, publish)
 
 
 def reader_settings(config: Config, pricing: SessionPricing) -> ReaderSettings:
@@ -205,7 +206,6 @@ def build_station(config: Config, clock: Clock, store: Store, meter: Meter,
                   charger: ChargerControl, station_terms: Terms) -> Station:
     journal = AsyncStore(store)
     backend = create_backend(config.backend, config.station.id, journal, clock)
-    link = _LinkView(backend)
     pricing = SessionPricing(station_terms, config.meter.poll_interval_s,
                              config.session.stop_latency_s)
     screen = Screen(config.ui, config.station.id, clock)
@@ -229,14 +229,15 @@ def build_station(config: Config, clock: Clock, store: Store, meter: Meter,
     settle_wake = asyncio.Event()
     recheck_wake = asyncio.Event()
     out_of_service = OutOfService()
-    daemon = Daemon(config, clock, journal, meter, charger, monitor, pricing, screen, link,
+    daemon = Daemon(config, clock, journal, meter, charger, monitor, pricing, screen, backend,
                     observation=observation, polled=polled, clients=api,
                     gates=(out_of_service,), settle_wake=settle_wake)
     authorizer = Authorizer(config.auth, backend, AuthStore(store.conn), clock,
                             station_id=config.station.id, run_store=journal.call)
-    payments = card_payments(config, station_terms.tariff.currency, backend, journal, clock)
+    payments = card_payments(config, station_terms.tariff.currency, backend, journal, clock,
+                             api.publish)
     driver_api = DriverApi(config, clock, journal, daemon, screen, pricing, snapshot)
-    service_deps = ServiceDeps(config, clock, journal, daemon, observation, monitor, link,
+    service_deps = ServiceDeps(config, clock, journal, daemon, observation, monitor, backend,
                                out_of_service, snapshot, driver_api.receipt,
                                daemon.request_restart)
     logins = Logins(service_deps)
@@ -249,41 +250,15 @@ def build_station(config: Config, clock: Clock, store: Store, meter: Meter,
     inbox = BackendInbox(journal, clock, authorizer, payments, commands, api.publish,
                          wake_on_online=(settle_wake, recheck_wake))
     backend.set_listener(inbox)
-    if payments is not None:
-        payments.on_receipt_changed = inbox.receipt_changed
     recheck = OfflineRecheck(daemon, authorizer, clock,
                              Decimal(config.auth.max_energy_on_invalid_id_wh), recheck_wake)
-    status = StatusBoard(config, clock, daemon, observation, pricing, screen, service, link,
+    status = StatusBoard(config, clock, daemon, observation, pricing, screen, service, backend,
                          identification.states, payments is not None)
     driver_api.register(api)
     service.register(api)
     return Station(config, clock, journal, api, backend, pricing, screen, observation, daemon,
                    authorizer, payments, service, taps, identification, commands, inbox,
                    recheck, driver_api, status, settle_wake)
-
-
-class _LinkView:
-    """The backend link as the daemon sees it (terminal.ports.LinkState)."""
-
-    def __init__(self, backend: Backend) -> None:
-        self.backend = backend
-
-    @property
-    def online(self) -> bool:
-        return self.backend.online
-
-    def storage_ok(self) -> bool:
-        check = getattr(self.backend, "storage_ok", None)
-        return True if check is None else bool(check())
-
-    def wake(self) -> None:
-        wake = getattr(self.backend, "wake", None)
-        if wake is not None:
-            wake()
-
-    @property
-    def stats(self) -> dict[str, int]:
-        return dict(getattr(self.backend, "stats", {}))
 
 
 async def run_station(config: Config, clock: Clock, started_s: float) -> int:

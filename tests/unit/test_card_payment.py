@@ -209,14 +209,16 @@ def make_rig(tmp_path: Path, *, floor: Decimal | None = None, timeout_s: float =
     clock = FakeClock()
     settings = PaymentSettings(station_id=STATION, currency="EUR", preauth_amount=PREAUTH,
                                offline_floor_limit=floor, request_timeout_s=timeout_s)
+    changed: list[str] = []
+
+    def publish(message: dict[str, Any]) -> None:
+        if message["type"] == "receipt_updated":
+            changed.append(message["session_id"])
+
     payments = CardPayments(settings, KEY, gateway_key.public_key(), gateway,  # type: ignore[arg-type]
-                            astore, clock)  # type: ignore[arg-type]
+                            astore, clock, publish)  # type: ignore[arg-type]
     rig = Rig(db_path, store, astore, gateway, gateway_key, clock, payments)
-
-    async def changed(session_id: str) -> None:
-        rig.receipts_changed.append(session_id)
-
-    payments.on_receipt_changed = changed
+    rig.receipts_changed = changed
     return rig
 
 

@@ -8,7 +8,10 @@ Rules (every import counts: module level, inside functions, under TYPE_CHECKING)
    local-API client only), and never drivers/ or hw_mocks/.
 4. The core (terminal/) never imports ui/ or hw_mocks/; only the `evterm` entry point
    (terminal/cli.py) may, to register their sub-commands.
-5. No import circle between modules of terminal/.
+5. Only the composition root (terminal/station.py) imports the daemon
+   (terminal/daemon.py): taps, commands, the service menu and the local-API routes see
+   it through the session port (terminal/ports.py).
+6. No import circle between modules of terminal/.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("terminal", "drivers", "ui", "hw_mocks")
 ENTRY_POINT = "terminal.cli"
+COMPOSITION_ROOT = "terminal.station"
 
 
 def module_name(root: Path, path: Path) -> str:
@@ -97,6 +101,9 @@ def layer_violations(edges: dict[str, set[str]]) -> list[str]:
                     and (in_room(target, "ui") or in_room(target, "hw_mocks")):
                 problems.append(f"{source} -> {target}: the core never imports ui/ or "
                                 "hw_mocks/ (only terminal.cli registers their commands)")
+            elif target == "terminal.daemon" and source != COMPOSITION_ROOT:
+                problems.append(f"{source} -> {target}: only the composition root builds the "
+                                "daemon; others use the session port (terminal.ports)")
     return problems
 
 
@@ -167,6 +174,8 @@ def _plant(root: Path, relative: str, line: str) -> None:
      "terminal.kernel.money -> terminal.pricing: the kernel imports only the kernel"),
     ("terminal/billing.py", "    from hw_mocks.ports import free_port",
      "terminal.billing -> hw_mocks.ports: the core never imports ui/ or hw_mocks/"),
+    ("terminal/taps.py", "from terminal.daemon import Daemon",
+     "terminal.taps -> terminal.daemon: only the composition root builds the daemon"),
 ])
 def test_a_planted_violation_is_caught(planted: Path, relative: str, line: str,
                                        expected: str) -> None:
