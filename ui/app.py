@@ -52,11 +52,11 @@ import ui.service_model as ui_staff
 import ui.widgets as ui_widgets
 from ui import qr  # noqa: F401  (registers QrCode with the Factory for evterm.kv)
 from ui.control import Automation, ControlServer, FrameStats
+from ui.i18n import LANGUAGES
 from ui.model import UiModel, View
 from ui.view import build_view
 
 KV_FILE = Path(__file__).with_name("evterm.kv")
-LANGUAGES = ("en", "de", "fr", "nl")
 BACKGROUND = (0.059, 0.071, 0.090, 1)  # the same colours as the #:set lines of evterm.kv
 PANEL = (0.118, 0.137, 0.169, 1)
 RAISED = (0.196, 0.220, 0.263, 1)
