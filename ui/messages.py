@@ -56,9 +56,7 @@ def apply_message(model: UiModel, message: Mapping[str, Any], now_s: float) -> l
             log.warning("the daemon refused a service request",
                         extra=fields(op=op, error=message.get("error")))
         requests = apply_reply(model.service, message, now_s)
-        state = message.get("state")
-        if isinstance(state, Mapping):
-            _fold_state(model, state)
+        _fold_state(model, message)
         return requests
     if message.get("ok") is False:
         _apply_refusal(model, op, message)
@@ -71,18 +69,14 @@ def apply_message(model: UiModel, message: Mapping[str, Any], now_s: float) -> l
         model.report_result = "sent"
         reference = message.get("reference")
         model.report_reference = reference if isinstance(reference, int) else None
-    state = message.get("state")
-    if isinstance(state, Mapping):
-        _fold_state(model, state)
+    _fold_state(model, message)
     return receipt_requests(model, now_s)
 
 
 def _apply_push(model: UiModel, kind: str, message: Mapping[str, Any],
                 now_s: float) -> list[dict[str, Any]]:
     if kind == "state":
-        state = message.get("state")
-        if isinstance(state, Mapping):
-            _fold_state(model, state)
+        _fold_state(model, message)
         return receipt_requests(model, now_s)
     if kind == "tap":
         model.tap = dict(message)
@@ -141,7 +135,11 @@ def _apply_receipt(model: UiModel, message: Mapping[str, Any]) -> None:
     model.receipt_failed = False
 
 
-def _fold_state(model: UiModel, state: Mapping[str, Any]) -> None:
+def _fold_state(model: UiModel, message: Mapping[str, Any]) -> None:
+    """The snapshot the message carries (its `state`), if any, becomes the model's."""
+    state = message.get("state")
+    if not isinstance(state, Mapping):
+        return
     model.state = dict(state)
     on_state(model.service, state)
     if model.language is not None and state.get("language") == model.language:

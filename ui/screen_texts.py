@@ -200,11 +200,7 @@ def receipt(s: ScreenState, extra: dict[str, Any]) -> dict[str, str]:
 
 
 def error(s: ScreenState) -> dict[str, str]:
-    parts = []
-    if s.state.get("meter_fault"):
-        parts.append(s.t("error_meter"))
-    if s.state.get("charger_fault"):
-        parts.append(s.t("error_charger"))
+    parts = _faults(s)
     if not parts:
         parts.append(s.t("error_generic"))
     parts.append(s.t("error_unplug" if s.state.get("plugged") else "error_other_charger"))
@@ -223,15 +219,22 @@ def out_of_service(s: ScreenState) -> dict[str, str]:
                              reason=reason.strip().rstrip(".")))
     elif s.state.get("accepting_sessions") is False:
         parts.append(s.t("oos_storage"))
-    if s.state.get("meter_fault"):
-        parts.append(s.t("error_meter"))
-    if s.state.get("charger_fault"):
-        parts.append(s.t("error_charger"))
+    parts += _faults(s)
     if s.readers_down():
         parts.append(s.t("oos_readers"))
     parts.append(s.t("oos_other_charger"))
     title = "oos_maintenance_title" if maintenance is not None else "oos_title"
     return {"oos_title": s.t(title), "oos_detail": " ".join(parts)}
+
+
+def _faults(s: ScreenState) -> list[str]:
+    """What the meter and the power stage report, in words (empty while healthy)."""
+    parts = []
+    if s.state.get("meter_fault"):
+        parts.append(s.t("error_meter"))
+    if s.state.get("charger_fault"):
+        parts.append(s.t("error_charger"))
+    return parts
 
 
 def report(s: ScreenState) -> dict[str, str]:
