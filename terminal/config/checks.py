@@ -38,24 +38,25 @@ def timezone(value: str) -> str | None:
     return None
 
 
+def _parses(parse: Callable[[str], object], error: type[Exception], value: str) -> str | None:
+    """None when `parse(value)` succeeds; else its error, which names what is allowed."""
+    try:
+        parse(value)
+    except error as exc:
+        return str(exc)
+    return None
+
+
 def meter_model(value: str) -> str | None:
     from drivers.meter.registermap import MeterMapError, load_model
 
-    try:
-        load_model(value)
-    except MeterMapError as exc:
-        return str(exc)
-    return None
+    return _parses(load_model, MeterMapError, value)
 
 
 def meter_url(value: str) -> str | None:
     from drivers.meter.transport import TransportError, parse_meter_url
 
-    try:
-        parse_meter_url(value)
-    except TransportError as exc:
-        return str(exc)
-    return None
+    return _parses(parse_meter_url, TransportError, value)
 
 
 def charger_kind(value: str) -> str | None:
