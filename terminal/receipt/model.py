@@ -17,6 +17,7 @@ from typing import Any
 
 from terminal.kernel.formatting import format_amount, format_energy
 from terminal.kernel.money import plain
+from terminal.pricing.display import limit_text, percent
 from terminal.pricing.model import Price
 from terminal.pricing.result import Amount, ChargeLine
 from terminal.receipt.amounts import VatRate, money_exact
@@ -27,10 +28,8 @@ from terminal.receipt.wording import (
     charge_line,
     hms,
     labels_for,
-    limit_text,
     local_time,
     payment_text,
-    percent,
     reading,
     receipt_locale,
     stop_sentence,
@@ -208,7 +207,7 @@ def render_text(receipt: Receipt, language: str | None = None) -> str:
     if reason is not None:
         out += row(labels[reason], amount(receipt.adjustment_excl_vat, True))
         if receipt.price_limit is not None:
-            out += wrap(f"({limit_text(locale, cur, receipt.price_limit, reason, any_vat)})")
+            out += wrap(f"({limit_text(locale, cur, reason, receipt.price_limit, any_vat)})")
 
     out += rule
     if any_vat:

@@ -2,10 +2,11 @@
 
 Provides `receipt_locale(language)` (the kernel Locale of a receipt language; ValueError
 naming the supported ones), `labels_for(language)`, `stop_sentence` and `payment_text`
-(from the facts), the value formats `local_time`, `hms`, `reading`, `unit_price` and
-`percent`, and the words of two parts of the price block: `charge_line` (one charge
-or fee: header and `quantity x unit price` row) and `limit_text` (the min/max price
-that changed the total). Every word comes from labels.LABELS or the kernel's Locale.
+(from the facts), the value formats `local_time`, `hms`, `reading` and `unit_price`,
+and `charge_line` (one charge or fee: header and `quantity x unit price` row). Every
+word comes from labels.LABELS or the kernel's Locale; a VAT rate, a min/max price and
+whether a time price is shown per minute are said as on the screen's price list
+(terminal.pricing.display).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from zoneinfo import ZoneInfo
 from terminal.kernel.formatting import format_amount, format_energy
 from terminal.kernel.locales import Locale, get_locale
 from terminal.kernel.money import minor_unit_exponent, round_half_up
-from terminal.pricing.model import Dimension, Price
+from terminal.pricing.display import per_minute, percent
+from terminal.pricing.model import Dimension
 from terminal.pricing.result import ChargeLine
 from terminal.receipt.facts import ReceiptFacts
 from terminal.receipt.labels import LABELS, PAYMENT_METHODS, STOP_REASONS
@@ -87,9 +89,9 @@ def charge_line(
         shown_price = f"{unit_price(locale, price, exponent)} {cur}"
     else:
         quantity = hms(line.billed_quantity * 3600)
-        per_minute = Fraction(price) / 60 * 10 ** (exponent + 2)
-        if per_minute.denominator == 1:
-            shown = Decimal(per_minute.numerator).scaleb(-(exponent + 2))
+        minute_price = per_minute(Fraction(price), cur)
+        if minute_price is not None:
+            shown = Decimal(int(minute_price * 10 ** (exponent + 2))).scaleb(-(exponent + 2))
             shown_price = f"{unit_price(locale, shown, exponent)} {cur}/{locale.minute}"
         else:
             shown_price = f"{unit_price(locale, price, exponent)} {cur}/{locale.hour}"
@@ -97,24 +99,9 @@ def charge_line(
     return [*wrap(header), *row(detail, format_amount(line.excl_vat, cur, locale.code))]
 
 
-def limit_text(locale: Locale, cur: str, limit: Price, reason: str, any_vat: bool) -> str:
-    """The tariff's min/max price (`reason`) that changed the total, in words."""
-    value, note = (
-        (limit.incl_vat, "incl_vat") if limit.incl_vat is not None else (limit.excl_vat, "excl_vat")
-    )
-    text = format_amount(value, cur, locale.code)
-    if any_vat:
-        text = f"{text} {locale.text(note)}"
-    return locale.text(reason, amount=text)
-
-
 def unit_price(locale: Locale, value: Decimal, exponent: int) -> str:
     """A unit price with all its digits, at least the currency's minor digits."""
     return locale.number(value.normalize() if value else Decimal(0), exponent)
-
-
-def percent(locale: Locale, value: Decimal) -> str:
-    return locale.percent.format(n=locale.number(value.normalize() if value else Decimal(0)))
 
 
 def local_time(locale: Locale, moment: datetime, zone: ZoneInfo) -> str:
