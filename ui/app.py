@@ -3,19 +3,20 @@
 Provides `EvtermApp(socket_path, control_path=None, language=None)`. The layout is in
 ui/evterm.kv beside this file; this module only moves data:
 
-    ApiClient thread --message--> Clock (Kivy thread) --> ui.view.apply_message(model)
+    ApiClient thread --message--> Clock (Kivy thread) --> ui.messages.apply_message(model)
         --> requests it returns are sent --> ui.view.build_view(model) --> widgets
 
-Every widget whose id is in ui.view.TOP_BAR / SCREEN_WIDGETS / REPORT_WIDGETS gets its
+Every widget whose id is in ui.widgets.TOP_BAR / SCREEN_WIDGETS / REPORT_WIDGETS gets its
 text from the View; price and receipt lines are lists of Labels; the QR codes, the
 progress bar, the offline badge and the active buttons follow the View too. The view is
 rebuilt at most once per frame for a burst of messages and once per second for the
-countdowns. Buttons send intents (`language`, `stop`, `ack_receipt`, `report_problem`);
-the app has no business logic and never sees card data. The technician's screens (PIN
-pad, service menu: ui/service_view.py) work the same way; their requests carry the
-login token, which only the model holds; a tick once a second sends what is due (the
-diagnostics refresh). On those screens the language bar is hidden and inactive buttons
-are dimmed rather than hidden (a PIN pad with holes would confuse).
+countdowns. Buttons (ui.buttons.press) send intents (`language`, `stop`, `ack_receipt`,
+`report_problem`); the app has no business logic and never sees card data. The
+technician's screens (PIN pad, service menu: ui/service_view.py) work the same way;
+their requests carry the login token, which only the model holds; a tick once a second
+sends what is due (the diagnostics refresh). On those screens the language bar is
+hidden and inactive buttons are dimmed rather than hidden (a PIN pad with holes would
+confuse).
 
 Every size derives from `u` = 1 % of the window height, so 800x480 and 1280x800 show the
 same layout. With `control_path` the automation socket of ui/control.py is served. After
@@ -44,14 +45,18 @@ from kivy.uix.floatlayout import FloatLayout
 from kivy.uix.label import Label
 from kivy.uix.widget import Widget
 
+import ui.buttons as ui_buttons
 import ui.client as ui_client
-import ui.service_view as ui_staff
-import ui.view as ui_view
+import ui.messages as ui_messages
+import ui.service_model as ui_staff
+import ui.widgets as ui_widgets
 from ui import qr  # noqa: F401  (registers QrCode with the Factory for evterm.kv)
 from ui.control import Automation, ControlServer, FrameStats
+from ui.i18n import LANGUAGES
+from ui.model import UiModel, View
+from ui.view import build_view
 
 KV_FILE = Path(__file__).with_name("evterm.kv")
-LANGUAGES = ("en", "de", "fr", "nl")
 BACKGROUND = (0.059, 0.071, 0.090, 1)  # the same colours as the #:set lines of evterm.kv
 PANEL = (0.118, 0.137, 0.169, 1)
 RAISED = (0.196, 0.220, 0.263, 1)
@@ -139,8 +144,8 @@ class EvtermApp(App):
         self.socket_path = socket_path
         self.control_path = control_path
         self.start_language = language
-        self.model = ui_view.UiModel()
-        self.view: ui_view.View | None = None
+        self.model = UiModel()
+        self.view: View | None = None
         self.widgets: dict[str, Widget] = {}
         self.buttons: dict[str, Button] = {}
         self.frames = FrameStats()
@@ -189,16 +194,16 @@ class EvtermApp(App):
                 if name in self.widgets and self.widgets[name] is not widget:
                     raise RuntimeError(f"evterm.kv: widget id {name!r} is used twice")
                 self.widgets[name] = widget
-        expected = set(ui_view.TOP_BAR) | set(ui_view.REPORT_WIDGETS)
-        for names in ui_view.SCREEN_WIDGETS.values():
+        expected = set(ui_widgets.TOP_BAR) | set(ui_widgets.REPORT_WIDGETS)
+        for names in ui_widgets.SCREEN_WIDGETS.values():
             expected |= set(names)
         expected |= {PRICE_BOX, RECEIPT_BOX, PROGRESS_BAR, SERVICE_TABS, *QR_WIDGETS.values()}
         missing = sorted(expected - set(self.widgets))
         if missing:
             raise RuntimeError(f"evterm.kv: no widget for the ids {missing}")
         screens = {screen.name for screen in root.ids.sm.screens}
-        if screens != set(ui_view.SCREENS):
-            raise RuntimeError(f"evterm.kv: screens {sorted(screens)} != {ui_view.SCREENS}")
+        if screens != set(ui_widgets.SCREENS):
+            raise RuntimeError(f"evterm.kv: screens {sorted(screens)} != {ui_widgets.SCREENS}")
         self.buttons = {name: w for name, w in self.widgets.items()
                         if isinstance(w, Button) and name in expected}
 
@@ -225,7 +230,7 @@ class EvtermApp(App):
         Clock.schedule_once(partial(self.on_connected, connected), 0)
 
     def on_message(self, message: dict[str, Any], _dt: float = 0) -> None:
-        requests = ui_view.apply_message(self.model, message, time.monotonic())
+        requests = ui_messages.apply_message(self.model, message, time.monotonic())
         if "op" in message:
             self.frames.replied(str(message["op"]))
         for request in requests:
@@ -234,7 +239,7 @@ class EvtermApp(App):
         self._show_trigger()
 
     def on_connected(self, connected: bool, _dt: float = 0) -> None:
-        ui_view.set_connected(self.model, connected)
+        ui_messages.set_connected(self.model, connected)
         if connected and self.start_language and not self._language_sent:
             self._language_sent = True
             self.model.language = self.start_language
@@ -249,16 +254,16 @@ class EvtermApp(App):
     # ---- buttons ----------------------------------------------------------------------
 
     def on_button(self, name: str) -> None:
-        """A button was released (touch or the automation socket): ui.view.press
+        """A button was released (touch or the automation socket): ui.buttons.press
         changes the model and says what to send; the screen answers at once."""
-        for request in ui_view.press(self.model, name, time.monotonic()):
+        for request in ui_buttons.press(self.model, name, time.monotonic()):
             fields = dict(request)
             self.send(str(fields.pop("op")), **fields)
         self.refresh()
 
     def tick(self, _dt: float = 0) -> None:
         """Once a second: what is due (the service menu's refresh), then the screen."""
-        for request in ui_view.tick(self.model, time.monotonic()):
+        for request in ui_buttons.tick(self.model, time.monotonic()):
             fields = dict(request)
             self.send(str(fields.pop("op")), **fields)
         self.refresh()
@@ -267,22 +272,22 @@ class EvtermApp(App):
 
     def refresh(self, _dt: float = 0) -> None:
         started = time.perf_counter()
-        view = ui_view.build_view(self.model, time.monotonic())
+        view = build_view(self.model, time.monotonic())
         if view != self.view:
             self.show(view)
             self.view = view
         self.frames.shown(view, (time.perf_counter() - started) * 1000.0)
 
-    def show(self, view: ui_view.View) -> None:
+    def show(self, view: View) -> None:
         root = self.root
         manager = root.ids.sm
         texts = view.texts
-        for name in ui_view.TOP_BAR:
+        for name in ui_widgets.TOP_BAR:
             self._set_text(name, texts.get(name, ""))
-        for name in ui_view.SCREEN_WIDGETS.get(view.screen, ()):
+        for name in ui_widgets.SCREEN_WIDGETS.get(view.screen, ()):
             self._set_text(name, texts.get(name, ""))
         if view.report_open:
-            for name in ui_view.REPORT_WIDGETS:
+            for name in ui_widgets.REPORT_WIDGETS:
                 self._set_text(name, texts.get(name, ""))
         for name, button in self.buttons.items():
             active = name in view.buttons
@@ -319,7 +324,7 @@ class EvtermApp(App):
         sign.opacity = 1.0 if refused else 0.0
         sign.ring = colour
 
-    def _show_staff(self, view: ui_view.View) -> None:
+    def _show_staff(self, view: View) -> None:
         """The message colour of the PIN pad / the status line, and the service tab."""
         colour = TONE_COLOURS.get(view.tone, TEXT)
         self.widgets["pin_message" if view.screen == "pin" else "svc_status"].color = colour
@@ -372,23 +377,23 @@ class EvtermApp(App):
         """Widget ids the driver can see now: the top bar, the current screen, the panel."""
         screen = self.root.ids.sm.current
         if screen in ui_staff.STAFF_SCREENS:  # no language bar; the service tab shown
-            top = tuple(name for name in ui_view.TOP_BAR
+            top = tuple(name for name in ui_widgets.TOP_BAR
                         if name != "report" and not name.startswith("lang_"))
             if screen == "pin":
                 return top + ui_staff.PIN_WIDGETS
             tab = self.widgets[SERVICE_TABS].current
             return top + ui_staff.SERVICE_COMMON + tuple(
                 ui_staff.SERVICE_TAB_WIDGETS.get(tab, ()))
-        names = ui_view.TOP_BAR + tuple(ui_view.SCREEN_WIDGETS.get(screen, ()))
+        names = ui_widgets.TOP_BAR + tuple(ui_widgets.SCREEN_WIDGETS.get(screen, ()))
         if self.panel is not None and self.panel.parent is not None:
-            names += ui_view.REPORT_WIDGETS
+            names += ui_widgets.REPORT_WIDGETS
         return names
 
     def active_buttons(self) -> list[str]:
         """Buttons a touch would operate now (with the panel open: its buttons and the
         language bar)."""
         if self.panel is not None and self.panel.parent is not None:
-            touchable = (*ui_view.REPORT_WIDGETS, *(f"lang_{code}" for code in LANGUAGES))
+            touchable = (*ui_widgets.REPORT_WIDGETS, *(f"lang_{code}" for code in LANGUAGES))
         else:
             touchable = self.visible_ids()
         return [name for name in touchable

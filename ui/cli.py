@@ -21,8 +21,8 @@ import signal
 from typing import Any
 
 from terminal.kernel.paths import LOCAL_API_SOCKET
+from ui.i18n import LANGUAGES
 
-LANGUAGES = ("en", "de", "fr", "nl")
 DEFAULT_SIZE = (800, 480)
 MIN_SIZE = (320, 240)
 

@@ -26,11 +26,11 @@ from decimal import Decimal
 from functools import cache
 from pathlib import Path
 
+from terminal.kernel.driver_texts import LANGUAGES
 from terminal.kernel.formatting import format_amount, format_energy
 from terminal.kernel.locales import get_locale
 from terminal.kernel.money import round_half_up
 
-LANGUAGES = ("en", "de", "fr", "nl")
 DEFAULT_LANGUAGE = "en"
 LOCALES_DIR = Path(__file__).parent / "locales"
 

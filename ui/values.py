@@ -1,9 +1,10 @@
-"""Reading the daemon's values as the screens need them: its decimal strings and its ISO
-UTC times, tolerant of absent or malformed fields (a screen shows a neutral value rather
-than fail)."""
+"""Reading the daemon's values as the screens need them: its decimal strings, its ISO
+UTC times and the technician's out-of-service mark, tolerant of absent or malformed
+fields (a screen shows a neutral value rather than fail)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -29,3 +30,9 @@ def time_of(value: Any) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def out_of_service(state: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The snapshot's `out_of_service` (set by a technician); None while in service."""
+    value = state.get("out_of_service")
+    return value if isinstance(value, Mapping) else None

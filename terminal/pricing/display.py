@@ -5,6 +5,10 @@ plain words; min/max prices follow. Unit prices are shown incl. VAT when the
 component has VAT (rounded half-up to 4 decimals, at least the currency's minor
 digits); TIME and PARKING_TIME prices per minute when that is exact to two digits
 beyond the minor unit, else per hour.
+
+Receipts (terminal/receipt/) say the same things the same way with `percent` (a VAT
+rate), `limit_text` (a min/max price that applies) and `per_minute` (whether a time
+price is shown per minute).
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ def tariff_lines(tariff: Tariff, language: str = "en") -> tuple[DisplayLine, ...
             lines.append(DisplayLine(text, dimension, index))
     for key, limit in (("min_price", tariff.min_price), ("max_price", tariff.max_price)):
         if limit is not None:
-            lines.append(DisplayLine(_limit_line(locale, tariff.currency, key, limit, any_vat)))
+            lines.append(DisplayLine(limit_text(locale, tariff.currency, key, limit, any_vat)))
     return tuple(lines)
 
 
@@ -62,7 +66,16 @@ def _unit_price(value: Fraction, currency: str, locale: Locale) -> str:
     return locale.number(Decimal(digits), exponent)
 
 
-def _percent(locale: Locale, value: Decimal) -> str:
+def per_minute(price_per_hour: Fraction, currency: str) -> Fraction | None:
+    """The price per minute when it is exact to two digits beyond the currency's minor
+    unit (a time price is then shown per minute), else None (shown per hour)."""
+    price = price_per_hour / 60
+    return price if (price * 10 ** (minor_unit_exponent(currency) + 2)).denominator == 1 \
+        else None
+
+
+def percent(locale: Locale, value: Decimal) -> str:
+    """A VAT rate in the locale's format: '19%', '19 %', '5,5 %'."""
     return locale.percent.format(n=locale.number(value.normalize() if value else Decimal(0)))
 
 
@@ -75,8 +88,7 @@ def _component_line(
     unit = ""
     if component.type in (Dimension.TIME, Dimension.PARKING_TIME):
         shown_per_hour = Fraction(round_half_up(price, UNIT_PRICE_PLACES))
-        scale = 10 ** (minor_unit_exponent(currency) + 2)
-        if (shown_per_hour / 60 * scale).denominator == 1:
+        if per_minute(shown_per_hour, currency) is not None:
             price, unit = price / 60, locale.minute
         else:
             unit = locale.hour
@@ -87,7 +99,7 @@ def _component_line(
         unit=unit,
     )
     if component.vat is not None:
-        vat = locale.text("vat", vat=_percent(locale, component.vat))
+        vat = locale.text("vat", vat=percent(locale, component.vat))
     elif any_vat:
         vat = locale.text("no_vat")
     else:
@@ -97,7 +109,8 @@ def _component_line(
     return locale.text(key, main=main, vat=vat, conditions=conditions)
 
 
-def _limit_line(locale: Locale, currency: str, key: str, limit: Price, any_vat: bool) -> str:
+def limit_text(locale: Locale, currency: str, key: str, limit: Price, any_vat: bool) -> str:
+    """The tariff's min_price or max_price (`key`) in words, incl. VAT when it has one."""
     exponent = minor_unit_exponent(currency)
     value, note = (
         (limit.incl_vat, "incl_vat") if limit.incl_vat is not None else (limit.excl_vat, "excl_vat")

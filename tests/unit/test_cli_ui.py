@@ -25,7 +25,7 @@ def test_ui_parser_has_only_the_ui_command_and_the_full_one_has_all():
 
 def test_the_ui_process_does_not_import_the_daemons_libraries():
     code = ("import sys\nfrom terminal.cli import build_parser\nbuild_parser('ui')\n"
-            "import ui.view, ui.client, ui.i18n\n"
+            "import ui.view, ui.buttons, ui.messages, ui.client, ui.i18n\n"
             "heavy = ('cryptography', 'pymodbus', 'paho', 'serial', 'smartcard', 'drivers',"
             " 'hw_mocks', 'terminal.daemon', 'terminal.store')\n"
             "print(sorted({m for m in sys.modules if m.startswith(heavy)}))")

@@ -504,7 +504,7 @@ def test_unknown_language_names_the_allowed_ones(language: str) -> None:
 
 
 def test_every_language_has_every_receipt_label() -> None:
-    from terminal.receipt import _TEXTS
+    from terminal.receipt.labels import LABELS as _TEXTS
 
     assert set(_TEXTS) == set(LOCALES)
     keys = set(_TEXTS["en"])

@@ -11,19 +11,13 @@ from typing import Any
 
 import pytest
 
-from ui import service_view as staff
+from ui import service_model as staff
+from ui.buttons import press, tick
 from ui.i18n import tr
-from ui.view import (
-    REPORT_WIDGETS,
-    SCREEN_WIDGETS,
-    TOP_BAR,
-    UiModel,
-    apply_message,
-    build_view,
-    press,
-    set_connected,
-    tick,
-)
+from ui.messages import apply_message, set_connected
+from ui.model import UiModel
+from ui.view import build_view
+from ui.widgets import REPORT_WIDGETS, SCREEN_WIDGETS, TOP_BAR
 
 LANGUAGES = ("en", "de", "fr", "nl")
 TOKEN = "q1Zx-secret-token-value"

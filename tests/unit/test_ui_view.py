@@ -11,23 +11,11 @@ from terminal.kernel.driver_texts import driver_message
 from terminal.kernel.locales import LOCALES
 from terminal.pricing import load_tariff
 from terminal.pricing.display import tariff_texts
-from ui.view import (
-    FEEDBACK_S,
-    RECEIPT_RETRY_S,
-    REPORT_CATEGORIES,
-    REPORT_TIMEOUT_S,
-    REPORT_WIDGETS,
-    SCREEN_WIDGETS,
-    SCREENS,
-    TONES,
-    TOP_BAR,
-    UiModel,
-    View,
-    apply_message,
-    build_view,
-    press,
-    set_connected,
-)
+from ui.buttons import press
+from ui.messages import apply_message, set_connected
+from ui.model import FEEDBACK_S, RECEIPT_RETRY_S, REPORT_TIMEOUT_S, UiModel, View
+from ui.view import build_view
+from ui.widgets import REPORT_CATEGORIES, REPORT_WIDGETS, SCREEN_WIDGETS, SCREENS, TONES, TOP_BAR
 
 LANGUAGES = ("en", "de", "fr", "nl")
 NB = "\u00a0"

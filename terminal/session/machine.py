@@ -1,327 +1,44 @@
-"""The charging session state machine of one connector: pure (state, event) -> step.
+"""The session state machine of one connector: pure (state, event) -> `step`.
 
-`step(state, event, rules)` returns a `Step`: the new state, the records to journal
-(one SQLite transaction) and the actions to take. The daemon journals the records,
-then acts, in that order, so every billing-relevant fact is on disk before the charger
-is switched or the driver is told. Nothing here does I/O, reads a clock or draws a
-random number: times and ids arrive in the events.
-
-Phases (OCPP connector/transaction names):
-
-    Available -> Authorizing -> Authorized -> SuspendedEV <-> Charging <-> SuspendedEVSE
-                      |             |              \\___________|____________/
-                   Rejected     (timeout/stop)                  v
-                                                           Finishing -> Completed
-    any phase with energy -> Faulted (meter or charger fault)
-
-A session has energy once its start reading is journaled (then the output is switched
-on). It ends in Completed, Faulted or Rejected with a stop reason; the connector then
-returns to Available when the EV is unplugged, the output is confirmed off and no
-fault remains. See docs/session.md.
+Provides `step(state, event, rules) -> Step`: the new state, the records to journal
+and the actions to take; an event that does not apply leaves the state unchanged and
+says why in `Step.refused`. Nothing here does I/O, reads a clock or draws a random
+number. The phases and their transitions: terminal/session/__init__.py and
+docs/session.md.
 """
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from drivers.charger import ChargerStatus, EvState
+from drivers.charger import EvState
 from drivers.meter.reading import MeterReading
-
-
-class Phase(enum.StrEnum):
-    AVAILABLE = "Available"
-    AUTHORIZING = "Authorizing"
-    AUTHORIZED = "Authorized"
-    CHARGING = "Charging"
-    SUSPENDED_EV = "SuspendedEV"
-    SUSPENDED_EVSE = "SuspendedEVSE"
-    FINISHING = "Finishing"
-    COMPLETED = "Completed"
-    FAULTED = "Faulted"
-    REJECTED = "Rejected"
-
-
-ENERGY_PHASES = frozenset({Phase.CHARGING, Phase.SUSPENDED_EV, Phase.SUSPENDED_EVSE})
-METERED_PHASES = ENERGY_PHASES | {Phase.FINISHING}
-OPEN_PHASES = METERED_PHASES | {Phase.AUTHORIZING, Phase.AUTHORIZED}
-ENDED_PHASES = frozenset({Phase.COMPLETED, Phase.FAULTED, Phase.REJECTED})
-
-
-class StopReason(enum.StrEnum):
-    """Why energy delivery (and with it the session) ended; OCPP 2.x names where one
-    exists, our own for faults the operator must tell apart."""
-
-    LOCAL = "Local"  # the driver: same card tapped again, or the stop button
-    REMOTE = "Remote"  # the backend / app
-    COST_LIMIT = "CostLimitReached"  # pre-authorised amount or cost cap
-    ENERGY_LIMIT = "EnergyLimitReached"
-    EV_FULL = "StoppedByEV"  # the EV ended charging (battery full)
-    EV_DISCONNECTED = "EVDisconnected"  # unplugged while energy was offered
-    METER_FAULT = "MeterFault"
-    CHARGER_FAULT = "ChargerFault"
-    POWER_LOSS = "PowerLoss"  # the terminal was down and could not resume
-    TECHNICIAN = "Technician"
-    TIMEOUT = "Timeout"  # never plugged in, or the EV never drew power
-
-
-@dataclass(frozen=True)
-class Authorization:
-    """What an accepted authorisation allows. id_token is never a card number (cards
-    give a token). Caps are incl. VAT in the tariff's currency / Wh; None = no cap."""
-
-    id_token: str
-    source: str  # rfid, card, app, remote, local
-    valid_until: datetime | None = None
-    cost_cap: Decimal | None = None
-    energy_cap_wh: Decimal | None = None
-    payment_reference: str | None = None
-    card_scheme: str | None = None
-    card_last4: str | None = None
-    tariff_json: str | None = None  # a personal tariff (fleet contract); None = the station's
-    recheck: bool = False  # accepted offline although unknown: ask the backend when back
-
-    def valid_at(self, at: datetime) -> bool:
-        return self.valid_until is None or at < self.valid_until
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id_token": self.id_token,
-            "source": self.source,
-            "valid_until": self.valid_until.isoformat() if self.valid_until else None,
-            "cost_cap": str(self.cost_cap) if self.cost_cap is not None else None,
-            "energy_cap_wh": str(self.energy_cap_wh) if self.energy_cap_wh is not None else None,
-            "payment_reference": self.payment_reference,
-            "card_scheme": self.card_scheme,
-            "card_last4": self.card_last4,
-            "tariff_json": self.tariff_json,
-            "recheck": self.recheck,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Authorization:
-        def dec(key: str) -> Decimal | None:
-            return Decimal(data[key]) if data.get(key) is not None else None
-
-        until = data.get("valid_until")
-        return cls(
-            id_token=data["id_token"],
-            source=data["source"],
-            valid_until=datetime.fromisoformat(until) if until else None,
-            cost_cap=dec("cost_cap"),
-            energy_cap_wh=dec("energy_cap_wh"),
-            payment_reference=data.get("payment_reference"),
-            card_scheme=data.get("card_scheme"),
-            card_last4=data.get("card_last4"),
-            tariff_json=data.get("tariff_json"),
-            recheck=bool(data.get("recheck", False)),
-        )
-
-
-@dataclass(frozen=True)
-class Rules:
-    """Session timings and thresholds (from [session] and [charger] config)."""
-
-    connection_timeout_s: float = 120.0
-    ev_power_timeout_s: float = 300.0
-    ev_finished_after_s: float = 60.0
-    output_off_timeout_s: float = 2.0
-    charging_threshold_w: Decimal = Decimal(100)
-    checkpoint_interval_s: float = 0.0
-    meter_value_interval_s: float = 60.0
-    max_charger_errors: int = 3
-
-
-# ---- events ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AuthorizeRequested:
-    """A token was presented; the decision is pending (auth runs outside)."""
-
-    at: datetime
-    session_id: str
-    id_token: str
-    source: str
-
-
-@dataclass(frozen=True)
-class AuthorizationAccepted:
-    at: datetime
-    session_id: str  # used when no session is pending (remote/app start)
-    authorization: Authorization
-
-
-@dataclass(frozen=True)
-class AuthorizationRejected:
-    at: datetime
-    reason: str  # what the driver is told, e.g. "card declined by your bank"
-
-
-@dataclass(frozen=True)
-class StopRequested:
-    at: datetime
-    reason: StopReason  # LOCAL, REMOTE or TECHNICIAN
-    id_token: str | None = None  # LOCAL: must be the token that started the session
-
-
-@dataclass(frozen=True)
-class Tick:
-    """One poll of the hardware. reading: the meter snapshot when billable, else None;
-    meter_fault: the meter's fault (communication or counter), None when healthy;
-    charger: the charger status, None when it could not be read (charger_error says
-    why). projected_*: the session's price (incl. VAT) and energy since start as they
-    would be once the energy now flowing has been delivered (the daemon computes them
-    from the tariff; None outside a session). cost_so_far: the running cost."""
-
-    at: datetime
-    reading: MeterReading | None
-    meter_fault: str | None
-    charger: ChargerStatus | None
-    charger_error: str | None = None
-    projected_cost: Decimal | None = None
-    projected_energy_wh: Decimal | None = None
-    cost_so_far: Decimal | None = None
-
-
-@dataclass(frozen=True)
-class AuthorizationChanged:
-    """The running session's authorisation changed for the same token: the backend
-    confirmed a token accepted offline (recheck cleared), or rejected it (energy cap
-    lowered to MaxEnergyOnInvalidId)."""
-
-    at: datetime
-    authorization: Authorization
-
-
-@dataclass(frozen=True)
-class Recover:
-    """Daemon start with an open session in the journal. resume: the EV is still
-    plugged, the authorisation still valid and the charger healthy (otherwise the
-    daemon has already switched the output off and confirmed it). reading: a billable
-    meter reading taken now (None: the meter could not be read)."""
-
-    at: datetime
-    resume: bool
-    reading: MeterReading | None
-    meter_fault: str | None = None
-
-
-Event = (
-    AuthorizeRequested
-    | AuthorizationAccepted
-    | AuthorizationRejected
-    | StopRequested
-    | AuthorizationChanged
-    | Tick
-    | Recover
+from terminal.session.events import (
+    AuthorizationAccepted,
+    AuthorizationChanged,
+    AuthorizationRejected,
+    AuthorizeRequested,
+    Event,
+    Recover,
+    StopRequested,
+    Tick,
 )
-
-
-# ---- records (journaled) and actions --------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OpenSession:
-    session_id: str
-    at: datetime
-    id_token: str
-    source: str
-
-
-@dataclass(frozen=True)
-class SetAuthorization:
-    authorization: Authorization
-
-
-@dataclass(frozen=True)
-class Transition:
-    at: datetime
-    from_phase: Phase
-    to_phase: Phase
-    trigger: str
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class ReadingRecord:
-    kind: str  # start, sample, resume, stop
-    reading: MeterReading
-
-
-@dataclass(frozen=True)
-class TxEvent:
-    """A transaction event for the backend (OCPP TransactionEvent names), to the outbox."""
-
-    event_type: str  # Started, Updated, Ended
-    trigger_reason: str
-    at: datetime
-    seq_no: int
-    data: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class CloseSession:
-    at: datetime
-    phase: Phase
-    stop_reason: StopReason | None
-    stop_reading: MeterReading | None
-    detail: str = ""
-
-
-Record = OpenSession | SetAuthorization | Transition | ReadingRecord | TxEvent | CloseSession
-
-
-@dataclass(frozen=True)
-class SetOutput:
-    on: bool
-
-
-Action = SetOutput
-
-
-# ---- state ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SessionState:
-    phase: Phase = Phase.AVAILABLE
-    since: datetime | None = None
-    session_id: str | None = None
-    id_token: str | None = None
-    authorization: Authorization | None = None
-    authorized_at: datetime | None = None
-    start_reading: MeterReading | None = None
-    last_reading: MeterReading | None = None  # last journaled reading
-    energy_offered_at: datetime | None = None
-    ever_charged: bool = False
-    ev_paused_since: datetime | None = None
-    stop_reason: StopReason | None = None
-    output_on: bool = False  # what we command
-    output_off_at: datetime | None = None
-    seq_no: int = -1  # last TxEvent sequence number sent
-    last_update_at: datetime | None = None
-    charger_errors: int = 0
-    plugged: bool = False
-
-    @property
-    def has_energy(self) -> bool:
-        return self.start_reading is not None
-
-    @property
-    def is_open(self) -> bool:
-        return self.phase in OPEN_PHASES
-
-
-@dataclass(frozen=True)
-class Step:
-    state: SessionState
-    records: tuple[Record, ...] = ()
-    actions: tuple[Action, ...] = ()
-    refused: str | None = None  # the event did not apply; why (for the requester)
+from terminal.session.model import ENDED_PHASES, METERED_PHASES, Phase, Rules, StopReason
+from terminal.session.records import (
+    Action,
+    CloseSession,
+    OpenSession,
+    ReadingRecord,
+    Record,
+    SetAuthorization,
+    SetOutput,
+    Transition,
+    TxEvent,
+)
+from terminal.session.state import SessionState, Step
 
 
 class _Builder:
@@ -698,52 +415,3 @@ def _recover(b: _Builder, ev: Recover) -> Step:
     b.go(ev.at, Phase.SUSPENDED_EV, "ResumedAfterRestart", ev_paused_since=None)
     b.output(True, ev.at)
     return b.done()
-
-
-# ---- persistence of the state (journaled with every step) -----------------------------
-
-_DATETIME_FIELDS = ("since", "authorized_at", "energy_offered_at", "ev_paused_since",
-                    "output_off_at", "last_update_at")
-_READING_FIELDS = ("start_reading", "last_reading")
-
-
-def state_to_json(state: SessionState) -> dict[str, Any]:
-    data: dict[str, Any] = {}
-    for name in SessionState.__dataclass_fields__:
-        value = getattr(state, name)
-        if value is None:
-            data[name] = None
-        elif name in _DATETIME_FIELDS:
-            data[name] = value.isoformat()
-        elif name in _READING_FIELDS:
-            data[name] = value.to_record()
-        elif name == "authorization":
-            data[name] = value.to_json()
-        elif isinstance(value, enum.Enum):
-            data[name] = value.value
-        else:
-            data[name] = value
-    return data
-
-
-def state_from_json(data: dict[str, Any]) -> SessionState:
-    values: dict[str, Any] = {}
-    for name in SessionState.__dataclass_fields__:
-        if name not in data:
-            continue
-        value = data[name]
-        if value is None:
-            values[name] = None
-        elif name in _DATETIME_FIELDS:
-            values[name] = datetime.fromisoformat(value)
-        elif name in _READING_FIELDS:
-            values[name] = MeterReading.from_record(value)
-        elif name == "authorization":
-            values[name] = Authorization.from_json(value)
-        elif name == "phase":
-            values[name] = Phase(value)
-        elif name == "stop_reason":
-            values[name] = StopReason(value)
-        else:
-            values[name] = value
-    return SessionState(**values)

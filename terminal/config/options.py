@@ -1,93 +1,20 @@
-"""The one configuration loader: a TOML file -> typed, frozen objects.
+"""The configuration's options: one frozen dataclass per TOML section, and `Config`.
 
-Each section is a frozen dataclass whose fields carry their documentation, unit,
-default and allowed range (`option(...)`). The loader checks every value against that
-schema, reports unknown keys (typos surface) and collects every problem into one
-`ConfigError` naming the key, the bad value and what is allowed. docs/configuration.md
-is generated from the same schema (`evterm config docs`), so the two cannot drift.
+A declarative table and nothing else: every key with its type, default, unit, allowed
+range or choices, the named check of its value (terminal/config/checks.py) and its
+documentation (`option(...)`, terminal/config/schema.py). The loader
+(terminal/config/loader.py) reads a file against it; docs/configuration.md is generated
+from it (terminal/config/reference.py). Adding a key is adding one `option` here.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import re
-import tomllib
-import zoneinfo
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, get_type_hints
+from dataclasses import dataclass
 
+import terminal.config.checks as checks
+from terminal.config.schema import option
 from terminal.kernel.driver_texts import LANGUAGES
 from terminal.kernel.paths import LOCAL_API_SOCKET
-
-DEFAULT_CONFIG_PATH = Path("/etc/evterm/evterm.toml")
-
-
-class ConfigError(ValueError):
-    """Bad configuration; the message lists every problem, one per line."""
-
-    def __init__(self, source: str, problems: list[str]) -> None:
-        self.source = source
-        self.problems = problems
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"invalid configuration {source}:\n{lines}")
-
-
-_REQUIRED = object()
-
-
-def option(
-    default: Any = _REQUIRED,
-    *,
-    doc: str,
-    unit: str = "",
-    min_value: float | None = None,
-    max_value: float | None = None,
-    choices: tuple[str, ...] | None = None,
-    check: Callable[[Any], str | None] | None = None,
-) -> Any:
-    """A documented config key. `check` returns a description of what is allowed when
-    the value is bad, or None when it is fine."""
-    meta = {
-        "doc": doc,
-        "unit": unit,
-        "min": min_value,
-        "max": max_value,
-        "choices": choices,
-        "check": check,
-    }
-    if default is _REQUIRED:
-        return field(metadata=meta)
-    return field(default=default, metadata=meta)
-
-
-def _check_timezone(value: str) -> str | None:
-    try:
-        zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return "an IANA time zone name such as Europe/Berlin"
-    return None
-
-
-def _check_meter_model(value: str) -> str | None:
-    from drivers.meter.registermap import MeterMapError, load_model
-
-    try:
-        load_model(value)
-    except MeterMapError as exc:
-        return str(exc)
-    return None
-
-
-def _check_meter_url(value: str) -> str | None:
-    from drivers.meter.transport import TransportError, parse_meter_url
-
-    try:
-        parse_meter_url(value)
-    except TransportError as exc:
-        return str(exc)
-    return None
 
 
 @dataclass(frozen=True)
@@ -95,10 +22,10 @@ class StationConfig:
     id: str = option(doc="EVSE id of this charge point, shown on screen and receipts")
     operator: str = option(
         doc="Operator's name, shown on the screen and printed on every receipt",
-        check=lambda v: None if v.strip() else "a non-empty name",
+        check=checks.non_empty_name,
     )
     timezone: str = option(
-        "UTC", doc="IANA time zone of the station; tariff times are local", check=_check_timezone
+        "UTC", doc="IANA time zone of the station; tariff times are local", check=checks.timezone
     )
     state_dir: str = option(
         "/var/lib/evterm", doc="Folder for the database and other durable state"
@@ -110,12 +37,12 @@ class MeterConfig:
     model: str = option(
         "eastron_sdm630",
         doc="Register map: a shipped model name (drivers/meter/models/*.toml) or a path",
-        check=_check_meter_model,
+        check=checks.meter_model,
     )
     url: str = option(
         "tcp://127.0.0.1:502",
         doc="tcp://HOST:PORT or rtu:///dev/ttyUSB0?baud=9600&parity=N&stopbits=1",
-        check=_check_meter_url,
+        check=checks.meter_url,
     )
     unit_id: int = option(
         0, doc="Modbus unit (slave) id; 0 = the model's factory default", min_value=0, max_value=247
@@ -145,45 +72,17 @@ class MeterConfig:
     )
 
 
-def _check_charger_kind(value: str) -> str | None:
-    from drivers.charger import CHARGER_KINDS
-
-    return None if value in CHARGER_KINDS else "one of " + ", ".join(CHARGER_KINDS)
-
-
-def _check_tariff_file(value: str) -> str | None:
-    from terminal.pricing import TariffError, load_tariff
-
-    try:
-        load_tariff(value)
-    except OSError as exc:
-        return f"cannot read the tariff file: {exc.strerror}"
-    except TariffError as exc:
-        return f"not a valid OCPI 2.2.1 tariff: {exc}"
-    return None
-
-
-def _check_money(value: str) -> str | None:
-    from decimal import Decimal, InvalidOperation
-
-    try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        return "an amount as text, e.g. \"50.00\", or \"\" for none"
-    return None if amount.is_finite() and amount > 0 else "an amount above 0"
-
-
 @dataclass(frozen=True)
 class ChargerConfig:
     kind: str = option(
         "modbus_coil",
         doc="Driver of the power stage's control interface (docs/charger.md)",
-        check=_check_charger_kind,
+        check=checks.charger_kind,
     )
     url: str = option(
         "tcp://127.0.0.1:502",
         doc="Where the charger IO answers: tcp://HOST:PORT or rtu:///dev/ttyUSB0?baud=...",
-        check=_check_meter_url,
+        check=checks.meter_url,
     )
     unit_id: int = option(2, doc="Modbus unit id of the charger IO", min_value=1, max_value=247)
     timeout_s: float = option(
@@ -211,7 +110,7 @@ class SessionConfig:
         "/etc/evterm/tariff.json",
         doc="OCPI 2.2.1 tariff of the station (docs/pricing.md), in force until the "
         "backend sends another",
-        check=_check_tariff_file,
+        check=checks.tariff_file,
     )
     connection_timeout_s: float = option(
         120.0,
@@ -277,18 +176,8 @@ class SessionConfig:
         "",
         doc="Cost cap (incl. VAT, tariff currency) for sessions authorised without one; "
         "empty = none",
-        check=lambda v: None if v == "" else _check_money(v),
+        check=checks.or_empty(checks.money),
     )
-
-
-
-def _optional_money(value: str) -> str | None:
-    return None if value == "" else _check_money(value)
-
-
-def _check_country(value: str) -> str | None:
-    return None if len(value) == 3 and value.isdigit() else (
-        "an ISO 3166-1 numeric country code of 3 digits, e.g. \"276\" for Germany")
 
 
 @dataclass(frozen=True)
@@ -323,8 +212,7 @@ class PaymentConfig:
     token_key_id: str = option(
         "k1",
         doc="Id of the tokenisation key, carried in every token so keys can rotate",
-        check=lambda v: None if re.fullmatch(r"[A-Za-z0-9_-]{1,16}", v) else
-        "1 to 16 of A-Z a-z 0-9 _ -",
+        check=checks.key_id,
     )
     gateway_key_file: str = option(
         "",
@@ -334,16 +222,16 @@ class PaymentConfig:
         "50.00",
         doc="Amount pre-authorised on a bank card (incl. VAT, tariff currency); it is the "
         "session's cost cap",
-        check=_check_money,
+        check=checks.money,
     )
     offline_floor_limit: str = option(
         "",
         doc="While the backend is unreachable, card payments up to this amount are accepted "
         "(the session's cap); empty = card payments are declined offline",
-        check=_optional_money,
+        check=checks.or_empty(checks.money),
     )
     country_code: str = option(
-        "276", doc="Terminal country (EMV 9F1A), ISO 3166-1 numeric", check=_check_country
+        "276", doc="Terminal country (EMV 9F1A), ISO 3166-1 numeric", check=checks.country
     )
 
 
@@ -399,25 +287,6 @@ class AuthConfig:
     )
 
 
-def _check_optional_file(value: str) -> str | None:
-    return None if value == "" or Path(value).is_file() else "an existing file (or empty)"
-
-
-def _check_operator_key(value: str) -> str | None:
-    if value == "":
-        return None
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-    from cryptography.hazmat.primitives.serialization import load_pem_public_key
-
-    try:
-        key = load_pem_public_key(Path(value).read_bytes())
-    except (OSError, ValueError):
-        return "a readable PEM file with the operator's Ed25519 public key (or empty)"
-    if not isinstance(key, Ed25519PublicKey):
-        return "an Ed25519 public key in PEM (this file holds another kind of key)"
-    return None
-
-
 @dataclass(frozen=True)
 class BackendConfig:
     kind: str = option(
@@ -447,14 +316,14 @@ class BackendConfig:
     )
     ca_file: str = option(
         "", doc="PEM file of the CA that signed the broker's certificate; empty = the "
-        "system's CAs", check=_check_optional_file
+        "system's CAs", check=checks.optional_file
     )
     cert_file: str = option(
         "", doc="PEM client certificate of this station (mqtt_tls = true)",
-        check=_check_optional_file,
+        check=checks.optional_file,
     )
     key_file: str = option(
-        "", doc="PEM private key of the client certificate", check=_check_optional_file
+        "", doc="PEM private key of the client certificate", check=checks.optional_file
     )
     keepalive_s: int = option(
         30, doc="MQTT keepalive; the broker publishes the Last Will (status offline) after "
@@ -476,7 +345,7 @@ class BackendConfig:
     operator_key_file: str = option(
         "", doc="PEM Ed25519 public key of the operator; tariff and local list commands "
         "must be signed by it (empty = such commands are refused)",
-        check=_check_operator_key,
+        check=checks.or_empty(checks.operator_key),
     )
     min_free_storage_mb: int = option(
         50, doc="Below this free space in the database's folder the terminal stops "
@@ -499,27 +368,8 @@ class LocalApiConfig:
     socket_mode: str = option(
         "0660",
         doc="Octal permissions of the socket",
-        check=lambda v: None if len(v) in (3, 4) and set(v) <= set("01234567") else
-        "octal digits such as 0660",
+        check=checks.octal_mode,
     )
-
-
-def _check_url_template(*names: str) -> Callable[[str], str | None]:
-    """A URL template that may use exactly the placeholders `names` (empty = none)."""
-    allowed = ", ".join("{" + n + "}" for n in names)
-
-    def check(value: str) -> str | None:
-        if value == "":
-            return None
-        try:
-            filled = value.format(**{n: "x" for n in names})
-        except (KeyError, IndexError, ValueError, AttributeError, TypeError):
-            return f"an http(s) URL whose only placeholders are {allowed} (or empty)"
-        if not filled.startswith(("https://", "http://")) or any(c.isspace() for c in filled):
-            return f"an http(s) URL without spaces, placeholders {allowed} (or empty)"
-        return None
-
-    return check
 
 
 @dataclass(frozen=True)
@@ -545,20 +395,20 @@ class UiConfig:
     )
     support_phone: str = option(
         "", doc="Support hotline shown on every screen; empty = none",
-        check=lambda v: None if len(v) <= 32 else "at most 32 characters",
+        check=checks.at_most_chars(32),
     )
     app_start_url: str = option(
         "",
         doc="URL template of the per-session QR code for app/web start, with {station_id} "
         "and {code} (the code a remote start must carry as start_code); empty = no app "
         "start offered",
-        check=_check_url_template("station_id", "code"),
+        check=checks.or_empty(checks.url_template("station_id", "code")),
     )
     receipt_url: str = option(
         "",
         doc="URL template of the e-receipt, with {station_id} and {session_id}; stored "
         "with each session when its energy starts and printed on its receipt; empty = none",
-        check=_check_url_template("station_id", "session_id"),
+        check=checks.or_empty(checks.url_template("station_id", "session_id")),
     )
 
 
@@ -576,20 +426,13 @@ class LoggingConfig:
     )
 
 
-def _check_pins_file(value: str) -> str | None:
-    if value == "":
-        return None
-    return None if Path(value).is_file() else (
-        "an existing JSON file of technician PIN hashes (evterm service set-pin), or empty")
-
-
 @dataclass(frozen=True)
 class ServiceConfig:
     pins_file: str = option(
         "",
         doc="JSON file of the technicians' PIN hashes (scrypt), written by `evterm service "
         "set-pin`; empty = nobody can log in to the service menu",
-        check=_check_pins_file,
+        check=checks.pins_file,
     )
     pin_window_s: float = option(
         60.0,
@@ -630,7 +473,7 @@ class ServiceConfig:
         "/media",
         doc="Diagnostics bundles may only be written below this folder (the USB stick "
         "mounts)",
-        check=lambda v: None if v.startswith("/") else "an absolute path",
+        check=checks.absolute_path,
     )
     log_file: str = option(
         "",
@@ -653,125 +496,3 @@ class Config:
     backend: BackendConfig
     ui: UiConfig
     service: ServiceConfig
-
-
-_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
-
-
-def _allowed(meta: dict[str, Any], kind: type) -> str:
-    if meta["choices"]:
-        return "one of " + ", ".join(meta["choices"])
-    text = _TYPE_NAMES[kind]
-    lo, hi = meta["min"], meta["max"]
-    unit = f" {meta['unit']}" if meta["unit"] else ""
-    if lo is not None and hi is not None:
-        text += f" from {lo} to {hi}{unit}"
-    elif lo is not None:
-        text += f" of at least {lo}{unit}"
-    return text
-
-
-def _check_value(key: str, value: Any, kind: type, meta: dict[str, Any]) -> tuple[Any, str | None]:
-    bad = f"{key} = {value!r}: expected {_allowed(meta, kind)}"
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        return value, bad
-    if meta["choices"] and value not in meta["choices"]:
-        return value, bad
-    if meta["min"] is not None and value < meta["min"]:
-        return value, bad
-    if meta["max"] is not None and value > meta["max"]:
-        return value, bad
-    if meta["check"] is not None and (why := meta["check"](value)):
-        return value, f"{key} = {value!r}: {why}"
-    return value, None
-
-
-def _build_section(name: str, cls: type, raw: Any, problems: list[str]) -> Any:
-    if not isinstance(raw, dict):
-        problems.append(f"[{name}] must be a table, got {raw!r}")
-        raw = {}
-    hints = get_type_hints(cls)
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    for key in sorted(set(raw) - set(known)):
-        problems.append(
-            f"{name}.{key}: unknown key (known keys in [{name}]: {', '.join(sorted(known))})"
-        )
-    values: dict[str, Any] = {}
-    for key, fld in known.items():
-        full = f"{name}.{key}"
-        if key not in raw:
-            if fld.default is dataclasses.MISSING:
-                problems.append(f"{full}: required key missing ({fld.metadata['doc']})")
-            continue
-        value, problem = _check_value(full, raw[key], hints[key], dict(fld.metadata))
-        if problem:
-            problems.append(problem)
-        else:
-            values[key] = value
-    try:
-        return cls(**values)
-    except TypeError:
-        return None  # a required key is missing; already reported
-
-
-def parse_config(data: dict[str, Any], source: str = "<config>") -> Config:
-    problems: list[str] = []
-    sections = {f.name: f.type for f in dataclasses.fields(Config)}
-    hints = get_type_hints(Config)
-    for name in sorted(set(data) - set(sections)):
-        problems.append(f"[{name}]: unknown section (known: {', '.join(sections)})")
-    built = {
-        name: _build_section(name, hints[name], data.get(name, {}), problems) for name in sections
-    }
-    if problems:
-        raise ConfigError(source, problems)
-    return Config(**built)
-
-
-def load_config(path: str | Path) -> Config:
-    """Read and validate a TOML config file; raise ConfigError on any problem."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(str(path), [f"cannot read the file: {exc.strerror}"]) from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from None
-    return parse_config(data, str(path))
-
-
-def render_reference() -> str:
-    """docs/configuration.md, generated from the schema above."""
-    out = [
-        "# Configuration reference",
-        "",
-        "<!-- generated by `evterm config docs`; edit terminal/config.py, not this file -->",
-        "",
-        f"One TOML file, `{DEFAULT_CONFIG_PATH}` in the field (`--config FILE` elsewhere),",
-        "read once at start. Every problem is reported at once, naming the key, the bad value",
-        "and what is allowed; unknown keys and sections are errors, so typos surface.",
-        "Check a file without starting anything: `evterm config check FILE`.",
-        "",
-    ]
-    hints = get_type_hints(Config)
-    for sect in dataclasses.fields(Config):
-        cls = hints[sect.name]
-        out += [f"## [{sect.name}]", "", "| key | type | unit | default | allowed | meaning |",
-                "|---|---|---|---|---|---|"]
-        kinds = get_type_hints(cls)
-        for fld in dataclasses.fields(cls):
-            meta = fld.metadata
-            default = "required" if fld.default is dataclasses.MISSING else f"`{fld.default!r}`"
-            allowed = _allowed(dict(meta), kinds[fld.name])
-            if meta["check"] is not None:
-                allowed += " (checked)"
-            out.append(
-                f"| `{fld.name}` | {kinds[fld.name].__name__} | {meta['unit'] or '-'} | {default} "
-                f"| {allowed} | {meta['doc']} |"
-            )
-        out.append("")
-    return "\n".join(out)

@@ -1,0 +1,56 @@
+"""The one configuration loader: a TOML file -> typed, frozen objects.
+
+Each section is a frozen dataclass whose fields carry their documentation, unit,
+default and allowed range (`option(...)`). The loader checks every value against that
+schema, reports unknown keys (typos surface) and collects every problem into one
+`ConfigError` naming the key, the bad value and what is allowed. docs/configuration.md
+is generated from the same schema (`evterm config docs`), so the two cannot drift.
+
+The modules, each with one job:
+- options: the option table (the sections and `Config`), declarations only;
+- schema: `option(...)`, what an option allows in words, `ConfigError`;
+- checks: the named value checks the table refers to;
+- loader: `load_config`, `parse_config`, `DEFAULT_CONFIG_PATH`;
+- reference: `render_reference` (docs/configuration.md).
+"""
+
+from terminal.config.loader import DEFAULT_CONFIG_PATH, load_config, parse_config
+from terminal.config.options import (
+    AuthConfig,
+    BackendConfig,
+    ChargerConfig,
+    Config,
+    LocalApiConfig,
+    LoggingConfig,
+    MeterConfig,
+    PaymentConfig,
+    ReadersConfig,
+    ServiceConfig,
+    SessionConfig,
+    StationConfig,
+    UiConfig,
+)
+from terminal.config.reference import render_reference
+from terminal.config.schema import ConfigError, option
+
+__all__ = [
+    "DEFAULT_CONFIG_PATH",
+    "AuthConfig",
+    "BackendConfig",
+    "ChargerConfig",
+    "Config",
+    "ConfigError",
+    "LocalApiConfig",
+    "LoggingConfig",
+    "MeterConfig",
+    "PaymentConfig",
+    "ReadersConfig",
+    "ServiceConfig",
+    "SessionConfig",
+    "StationConfig",
+    "UiConfig",
+    "load_config",
+    "option",
+    "parse_config",
+    "render_reference",
+]

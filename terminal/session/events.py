@@ -1,0 +1,100 @@
+"""What happens to a session: the events `step` applies.
+
+Provides the events `AuthorizeRequested`, `AuthorizationAccepted`,
+`AuthorizationRejected`, `StopRequested`, `Tick` (one poll of the hardware),
+`AuthorizationChanged` and `Recover` (daemon start with an open session), and `Event`,
+their union. Times and ids arrive in the events: the machine reads no clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from drivers.charger import ChargerStatus
+from drivers.meter.reading import MeterReading
+from terminal.session.model import Authorization, StopReason
+
+
+@dataclass(frozen=True)
+class AuthorizeRequested:
+    """A token was presented; the decision is pending (auth runs outside)."""
+
+    at: datetime
+    session_id: str
+    id_token: str
+    source: str
+
+
+@dataclass(frozen=True)
+class AuthorizationAccepted:
+    at: datetime
+    session_id: str  # used when no session is pending (remote/app start)
+    authorization: Authorization
+
+
+@dataclass(frozen=True)
+class AuthorizationRejected:
+    at: datetime
+    reason: str  # what the driver is told, e.g. "card declined by your bank"
+
+
+@dataclass(frozen=True)
+class StopRequested:
+    at: datetime
+    reason: StopReason  # LOCAL, REMOTE or TECHNICIAN
+    id_token: str | None = None  # LOCAL: must be the token that started the session
+
+
+@dataclass(frozen=True)
+class Tick:
+    """One poll of the hardware. reading: the meter snapshot when billable, else None;
+    meter_fault: the meter's fault (communication or counter), None when healthy;
+    charger: the charger status, None when it could not be read (charger_error says
+    why). projected_*: the session's price (incl. VAT) and energy since start as they
+    would be once the energy now flowing has been delivered (the daemon computes them
+    from the tariff; None outside a session). cost_so_far: the running cost."""
+
+    at: datetime
+    reading: MeterReading | None
+    meter_fault: str | None
+    charger: ChargerStatus | None
+    charger_error: str | None = None
+    projected_cost: Decimal | None = None
+    projected_energy_wh: Decimal | None = None
+    cost_so_far: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class AuthorizationChanged:
+    """The running session's authorisation changed for the same token: the backend
+    confirmed a token accepted offline (recheck cleared), or rejected it (energy cap
+    lowered to MaxEnergyOnInvalidId)."""
+
+    at: datetime
+    authorization: Authorization
+
+
+@dataclass(frozen=True)
+class Recover:
+    """Daemon start with an open session in the journal. resume: the EV is still
+    plugged, the authorisation still valid and the charger healthy (otherwise the
+    daemon has already switched the output off and confirmed it). reading: a billable
+    meter reading taken now (None: the meter could not be read)."""
+
+    at: datetime
+    resume: bool
+    reading: MeterReading | None
+    meter_fault: str | None = None
+
+
+Event = (
+    AuthorizeRequested
+    | AuthorizationAccepted
+    | AuthorizationRejected
+    | StopRequested
+    | AuthorizationChanged
+    | Tick
+    | Recover
+)

@@ -1,0 +1,75 @@
+"""What a touch does on the driver's screens, and the UI's once-a-second timer.
+
+Provides `press(model, button_id, now_s)` (the model changes at once, so the screen
+answers before the daemon does, and the requests to send are returned; a button not
+active in the current view is ignored, and a PIN digit is never logged) and
+`tick(model, now_s)` (the requests due now: the service menu's diagnostics refresh and
+its idle logout). The technician's buttons go to ui/service_buttons.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from terminal.kernel.logsetup import fields, get_logger
+from ui import service_buttons
+from ui.messages import receipt_requests
+from ui.model import UiModel, pending_receipt
+from ui.service_model import PIN_DIGITS, STAFF_SCREENS
+from ui.view import build_view
+from ui.widgets import LANGUAGE_BUTTONS
+
+log = get_logger("ui.view")
+
+
+def press(model: UiModel, button_id: str, now_s: float) -> list[dict[str, Any]]:
+    """A touch on button `button_id`: updates the model at once (the screen answers
+    before the daemon does) and returns the requests to send. Inactive buttons: []."""
+    view = build_view(model, now_s)
+    if button_id not in view.buttons:
+        shown = "pin_digit" if button_id in PIN_DIGITS else button_id  # no PIN in logs
+        log.info("inactive button pressed", extra=fields(button=shown, screen=view.screen))
+        return []
+    if view.screen in STAFF_SCREENS:
+        return service_buttons.press(model.service, button_id, model.state, view.language, now_s)
+    if button_id in LANGUAGE_BUTTONS:
+        model.language = LANGUAGE_BUTTONS[button_id]
+        if model.report_open:
+            model.report_at_s = now_s
+        return [{"op": "language", "language": model.language},
+                *receipt_requests(model, now_s)]
+    if button_id == "report":
+        model.report_open = True
+        model.report_at_s = now_s
+        model.report_result = None
+        model.report_reference = None
+        return []
+    if button_id == "report_cancel":
+        model.report_open = False
+        return []
+    if button_id.startswith("report_"):
+        category = button_id.removeprefix("report_")
+        model.report_result = "sending"
+        model.report_at_s = now_s
+        phase = (model.state or {}).get("phase")
+        text = (f"Problem reported at the touchscreen: {category} "
+                f"(screen {view.screen}, phase {phase})")
+        return [{"op": "report_problem", "category": category, "text": text}]
+    if button_id == "stop":
+        model.stop_requested_at_s = now_s
+        return [{"op": "stop", "reason": "Local"}]
+    if button_id == "ack":
+        pending = pending_receipt(model)
+        if pending is None:
+            return []
+        model.receipt_acked = str(pending["session_id"])
+        return [{"op": "ack_receipt", "session_id": model.receipt_acked}]
+    return []
+
+
+def tick(model: UiModel, now_s: float) -> list[dict[str, Any]]:
+    """Called once a second: the requests due now (the service menu's refresh)."""
+    if model.service.token is None:
+        return []
+    return service_buttons.tick(model.service, build_view(model, now_s).screen, now_s)
+

@@ -1,0 +1,83 @@
+"""What one build of the screen reads: the model at a moment, in the language shown,
+and the daemon's values as the screens need them.
+
+Provides `ScreenState(model, now_s)`: the snapshot (`state`, `phase`), whether the
+daemon and the backend are reachable, whether a stop is pending, `t(key, ...)` (a text
+in the screen's language) and the values several screens read (currency, amounts,
+energy, cost, price lines, maintenance, faults, readers, app start), tolerant of
+missing or malformed fields (neutral values, never an exception). `Feedback`: a card
+being checked or a recent tap result, as ui/view.py finds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from ui.i18n import DEFAULT_LANGUAGE, amount, tr
+from ui.model import STOP_PENDING_S, UiModel, current_language
+from ui.values import decimal_of, out_of_service
+
+Feedback = tuple[str, Mapping[str, Any] | None] | None
+"""("checking", None) while a card is checked, ("tap", event) for a recent result."""
+
+
+class ScreenState:
+    def __init__(self, model: UiModel, now_s: float) -> None:
+        self.model = model
+        self.now_s = now_s
+        self.language = current_language(model)
+        self.state: Mapping[str, Any] = model.state or {}
+        self.phase = self.state.get("phase")
+        self.connected = model.connected and model.state is not None
+        self.online = self.state.get("backend_online") is not False
+        stop_at = model.stop_requested_at_s
+        self.stopping = stop_at is not None and 0 <= now_s - stop_at < STOP_PENDING_S
+
+    def t(self, key: str, **values: object) -> str:
+        return tr(key, self.language, **values)
+
+    def maintenance(self) -> Mapping[str, Any] | None:
+        """The snapshot's `out_of_service` (set by a technician), None when in service."""
+        return out_of_service(self.state)
+
+    def hardware_fault(self) -> bool:
+        """The meter or the power stage reports a fault while no session runs."""
+        return bool(self.state.get("meter_fault") or self.state.get("charger_fault"))
+
+    def readers_down(self) -> bool:
+        readers = self.state.get("readers")
+        if not isinstance(readers, Mapping) or not readers:
+            return False
+        return all(state != "ready" for state in readers.values())
+
+    def app_start(self) -> Mapping[str, Any] | None:
+        app = self.state.get("app_start")
+        return app if isinstance(app, Mapping) and isinstance(app.get("url"), str) else None
+
+    def currency(self) -> str:
+        cost = self.state.get("cost")
+        for source in (cost, self.state.get("price_list")):
+            if isinstance(source, Mapping) and isinstance(source.get("currency"), str):
+                return str(source["currency"])
+        return "EUR"
+
+    def amount(self, value: Any) -> str:
+        return amount(decimal_of(value) or Decimal(0), self.currency(), self.language)
+
+    def energy_wh(self) -> Decimal:
+        return decimal_of(self.state.get("energy_wh")) or Decimal(0)
+
+    def cost_incl_vat(self) -> Decimal:
+        cost = self.state.get("cost")
+        return (decimal_of(cost.get("incl_vat")) if isinstance(cost, Mapping) else None) \
+            or Decimal(0)
+
+    def price_lines(self) -> tuple[str, ...]:
+        price_list = self.state.get("price_list")
+        texts = price_list.get("texts") if isinstance(price_list, Mapping) else None
+        if not isinstance(texts, Mapping):
+            return ()
+        lines = texts.get(self.language) or texts.get(DEFAULT_LANGUAGE) or ()
+        return tuple(str(line) for line in lines) if isinstance(lines, list | tuple) else ()

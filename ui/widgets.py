@@ -1,0 +1,45 @@
+"""The ids of ui/evterm.kv that the view fills, per screen: a table, and nothing else.
+
+`SCREENS` (every screen name), `TOP_BAR` (over every driver screen), `SCREEN_WIDGETS`
+(screen -> its labels and buttons), `REPORT_WIDGETS` and `REPORT_CATEGORIES` (the
+"report a problem" panel over any screen), `LANGUAGE_BUTTONS` (button -> language) and
+`TONES` (how the authorising screen colours its outcome; the text says it too, colour
+is never alone). The technician's ids are in ui/service_model.py. ui/app.py checks at
+start that evterm.kv has exactly these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ui.i18n import LANGUAGES
+from ui.service_model import PIN_WIDGETS, SERVICE_WIDGETS, STAFF_SCREENS
+
+SCREENS = ("idle", "authorising", "charging", "finishing", "receipt", "error",
+           "out_of_service", "reconnecting", *STAFF_SCREENS)
+
+TOP_BAR = ("station", "operator", "badge_offline", "support", "report",
+           "lang_en", "lang_de", "lang_fr", "lang_nl")
+SCREEN_WIDGETS: Mapping[str, tuple[str, ...]] = {
+    "idle": ("idle_title", "idle_connector", "price_headline", "price_title", "pay_ways",
+             "app_hint"),
+    "authorising": ("auth_title", "auth_detail", "auth_cap"),
+    "charging": ("charging_title", "energy", "energy_label", "power", "power_label",
+                 "elapsed", "elapsed_label", "cost", "cost_label", "cap", "stop_hint",
+                 "stop"),
+    "finishing": ("finish_title", "finish_energy", "finish_cost", "idle_fee", "unplug"),
+    "receipt": ("receipt_title", "receipt_hint", "ack"),
+    "error": ("error_title", "error_detail"),
+    "out_of_service": ("oos_title", "oos_detail"),
+    "reconnecting": ("reconnect_title", "reconnect_detail"),
+    "pin": PIN_WIDGETS,
+    "service": SERVICE_WIDGETS,
+}
+# The "report a problem" panel (over any screen): category buttons and a result line.
+REPORT_WIDGETS = ("report_title", "report_payment", "report_charging", "report_screen",
+                  "report_damage", "report_other", "report_cancel", "report_result")
+REPORT_CATEGORIES = ("payment", "charging", "screen", "damage", "other")
+
+LANGUAGE_BUTTONS: Mapping[str, str] = {f"lang_{code}": code for code in LANGUAGES}
+
+TONES = ("waiting", "ok", "attention", "refused")
