@@ -26,13 +26,13 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 from hw_mocks.backend_admin import AdminError, BackendAdmin, amount
 from hw_mocks.backend_logic import BackendLogic
+from hw_mocks.signals import stop_on_signals
 from terminal.backend_messages import LocalListUpdate
 from terminal.kernel.logsetup import fields, get_logger
 from terminal.localapi import remove_stale_socket
@@ -227,10 +227,7 @@ async def serve(logic: BackendLogic, socket_path: str) -> None:
     await server.start()
     print(json.dumps({"event": "ready", "socket": socket_path, "pid": os.getpid(),
                       "tokens": len(logic.tokens), "rules": logic.rule_count}), flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     try:
         await stop.wait()
     finally:

@@ -51,7 +51,6 @@ import binascii
 import contextlib
 import json
 import os
-import signal
 import sys
 import uuid
 from dataclasses import dataclass
@@ -65,6 +64,7 @@ from hw_mocks.backend_admin import AdminError, BackendAdmin, amount, flag, numbe
 from hw_mocks.backend_keys import load_private_key, public_pem, write_key_pair
 from hw_mocks.backend_logic import BackendLogic
 from hw_mocks.mosquitto import publish_properties
+from hw_mocks.signals import stop_on_signals
 from terminal import protocol
 from terminal.backend_messages import LocalListUpdate, MessageError
 from terminal.kernel.clock import iso_utc
@@ -609,10 +609,7 @@ class AdminServer(BackendAdmin):
 
 async def serve(sim: BackendMqtt, admin_socket: str | None) -> None:
     admin = AdminServer(sim, admin_socket) if admin_socket else None
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     try:
         await sim.start()
         if admin is not None:

@@ -27,7 +27,6 @@ import contextlib
 import json
 import math
 import os
-import signal
 import socket
 import sys
 from collections.abc import Callable
@@ -58,6 +57,7 @@ from hw_mocks.ev_model import (
 )
 from hw_mocks.meter_sim import FAULT_KINDS as METER_FAULT_KINDS
 from hw_mocks.meter_sim import MeterSimulator
+from hw_mocks.signals import stop_on_signals
 from terminal.localapi import remove_stale_socket
 
 STATION_FAULT_KINDS = (*METER_FAULT_KINDS, *CHARGER_FAULT_KINDS)
@@ -356,10 +356,7 @@ async def serve(station: StationSimulator, *, tcp: tuple[str, int], control_path
         ),
         flush=True,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     try:
         await stop.wait()
     finally:

@@ -30,25 +30,20 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from terminal import __version__
+from terminal.desk import Desk
 from terminal.kernel.logsetup import fields, get_logger
 from terminal.pricing import TariffError, check_validity, parse_tariff
 from terminal.protocol import ProtocolError
 from terminal.session import Authorization, AuthorizationAccepted, StopReason, StopRequested
 
 if TYPE_CHECKING:
-    from terminal.config import Config
-    from terminal.kernel.clock import Clock
-    from terminal.ports import SessionPort
-    from terminal.screen import Screen
-    from terminal.session_pricing import SessionPricing
-    from terminal.store import AsyncStore
+    pass
 
 log = get_logger("commands")
 
@@ -60,18 +55,7 @@ def pushed_tariff_path(state_dir: str) -> Path:
     return Path(state_dir) / PUSHED_TARIFF
 
 
-class Commands:
-    def __init__(self, config: Config, clock: Clock, store: AsyncStore, port: SessionPort,
-                 screen: Screen, pricing: SessionPricing,
-                 snapshot: Callable[[], dict[str, Any]]) -> None:
-        self.config = config
-        self.clock = clock
-        self.store = store
-        self.port = port
-        self.screen = screen
-        self.pricing = pricing
-        self.snapshot = snapshot
-
+class Commands(Desk):
     async def handle(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         handler = getattr(self, f"_{name}", None)
         if handler is None or name.startswith("_"):

@@ -11,25 +11,19 @@ receipts in another language are rebuilt from the journal (terminal.billing).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from terminal.billing import bill_from_journal
-from terminal.config import Config
-from terminal.kernel.clock import Clock
+from terminal.desk import Desk
 from terminal.kernel.driver_texts import LANGUAGES
 from terminal.kernel.logsetup import fields, get_logger
 from terminal.kernel.money import optional_amount
 from terminal.kernel.redact import scrub
 from terminal.localapi import LocalApi, RequestError
-from terminal.ports import SessionPort
 from terminal.pricing import TariffNotApplicableError, check_validity
-from terminal.screen import Screen
 from terminal.session import Authorization, AuthorizationAccepted, StopReason, StopRequested
-from terminal.session_pricing import SessionPricing
-from terminal.store import AsyncStore
 
 log = get_logger("driver_api")
 
@@ -42,18 +36,7 @@ SESSION_FIELDS = ("id", "opened_at", "phase", "stop_reason", "meter_start_wh",
                   "meter_stop_wh", "started_at", "stopped_at", "closed_at", "source", "detail")
 
 
-class DriverApi:
-    def __init__(self, config: Config, clock: Clock, store: AsyncStore, port: SessionPort,
-                 screen: Screen, pricing: SessionPricing,
-                 snapshot: Callable[[], dict[str, Any]]) -> None:
-        self.config = config
-        self.clock = clock
-        self.store = store
-        self.port = port
-        self.screen = screen
-        self.pricing = pricing
-        self.snapshot = snapshot
-
+class DriverApi(Desk):
     def register(self, api: LocalApi) -> None:
         api.route("status", self.status)
         api.route("report_problem", self.report_problem)

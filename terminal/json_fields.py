@@ -19,7 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from terminal.kernel.clock import iso_utc
+from terminal.kernel.clock import iso_utc, parse_time
 from terminal.kernel.redact import shown
 
 FieldErrorFactory = Callable[[str, str], Exception]
@@ -27,13 +27,7 @@ FieldErrorFactory = Callable[[str, str], Exception]
 
 def aware_time(value: Any) -> datetime | None:
     """`value` as a datetime when it is an ISO-8601 string with a time zone, else None."""
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else None
+    return parse_time(value)
 
 
 def time_json(moment: datetime | None) -> str | None:

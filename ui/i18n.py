@@ -6,7 +6,6 @@ Provides:
   from a catalogue falls back to English too (a unit test makes sure none is missing).
 - `language_name(language)`: the language's own name for its button ("Deutsch").
 - `format_power(power_w, language)`: "150.0 kW" / "150,0 kW", one decimal, half-up.
-- `format_elapsed(seconds)`: "1:02:03" (H:MM:SS).
 - `amount` / `energy`: terminal.kernel.formatting.format_amount / format_energy, the same
   formats as the receipts ("12,34 EUR", "12,346 kWh" in German).
 - `placeholders(text)`: the placeholder names of a catalogue text (for tests).
@@ -89,9 +88,3 @@ def format_power(power_w: Decimal, language: str) -> str:
     kw = round_half_up(Decimal(power_w) / 1000, 1)
     return f"{get_locale(supported(language)).number(kw, 1)} kW"
 
-
-def format_elapsed(seconds: int) -> str:
-    """Seconds as H:MM:SS ('0:00:00' for negative values)."""
-    hours, rest = divmod(max(0, int(seconds)), 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}"

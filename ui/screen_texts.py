@@ -16,7 +16,8 @@ from decimal import Decimal
 from typing import Any
 
 from terminal.kernel.driver_texts import driver_message
-from ui.i18n import amount, energy, format_elapsed, format_power, language_name
+from terminal.kernel.formatting import format_duration
+from ui.i18n import amount, energy, format_power, language_name
 from ui.model import pending_receipt
 from ui.screen_state import Feedback, ScreenState
 from ui.service_model import OUT_OF_SERVICE_REASON
@@ -143,7 +144,7 @@ def charging(s: ScreenState, extra: dict[str, Any]) -> dict[str, str]:
         "energy_label": s.t("energy_label"),
         "power": format_power(power_w, s.language),
         "power_label": s.t("power_label"),
-        "elapsed": format_elapsed(int(elapsed_s)),
+        "elapsed": format_duration(int(elapsed_s)),
         "elapsed_label": s.t("elapsed_label"),
         "cost": s.amount(cost),
         "cost_label": s.t("cost_label"),

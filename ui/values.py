@@ -5,9 +5,11 @@ fields (a screen shows a neutral value rather than fail)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from terminal.kernel.clock import parse_time
 
 
 def decimal_of(value: Any) -> Decimal | None:
@@ -23,13 +25,7 @@ def decimal_of(value: Any) -> Decimal | None:
 
 def time_of(value: Any) -> datetime | None:
     """An aware datetime from the daemon's ISO UTC text; None when absent or malformed."""
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return parse_time(value, naive_as_utc=True)
 
 
 def out_of_service(state: Mapping[str, Any]) -> Mapping[str, Any] | None:

@@ -77,3 +77,17 @@ def make_clock(speed: float = 1.0, anchor_s: float | None = None) -> Clock:
 def iso_utc(moment: datetime) -> str:
     """ISO-8601 with milliseconds and a Z suffix, the form used in logs and JSON."""
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_time(value: object, *, naive_as_utc: bool = False) -> datetime | None:
+    """`value` as a datetime when it is ISO-8601 text with a time zone (or without one,
+    taken as UTC, with `naive_as_utc`); None when it is not."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC) if naive_as_utc else None

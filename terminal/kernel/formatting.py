@@ -21,3 +21,11 @@ def format_energy(energy_wh: Decimal, language: str = "en") -> str:
     """Energy in kWh with 3 decimals (HB 44 / receipt style): '12,346 kWh'."""
     kwh = round_half_up(Fraction(energy_wh) / 1000, 3)
     return f"{get_locale(language).number(kwh, 3)} kWh"
+
+
+def format_duration(seconds: Decimal | Fraction | int) -> str:
+    """Seconds as h:mm:ss, rounded half-up to the second ('0:00:00' for negative values):
+    the receipt's duration and the screen's elapsed time."""
+    total = max(0, int(round_half_up(seconds, 0)))
+    hours, rest = divmod(total, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from terminal.kernel.formatting import format_amount, format_energy
+from terminal.kernel.formatting import format_amount, format_duration, format_energy
 from terminal.kernel.money import plain
 from terminal.pricing.display import limit_text, percent
 from terminal.pricing.model import Price
@@ -26,7 +26,6 @@ from terminal.receipt.labels import LABELS
 from terminal.receipt.layout import WIDTH, chunks, row, wrap
 from terminal.receipt.wording import (
     charge_line,
-    hms,
     labels_for,
     local_time,
     payment_text,
@@ -188,7 +187,7 @@ def render_text(receipt: Receipt, language: str | None = None) -> str:
         out += row(labels["tariff"], receipt.tariff_id)
     out += row(labels["start"], local_time(locale, facts.started_at, tz))
     out += row(labels["stop"], local_time(locale, facts.stopped_at, tz))
-    out += row(labels["duration"], hms(receipt.duration_s))
+    out += row(labels["duration"], format_duration(receipt.duration_s))
 
     out += rule
     if facts.meter_serial:

@@ -2,7 +2,7 @@
 
 Provides `receipt_locale(language)` (the kernel Locale of a receipt language; ValueError
 naming the supported ones), `labels_for(language)`, `stop_sentence` and `payment_text`
-(from the facts), the value formats `local_time`, `hms`, `reading` and `unit_price`,
+(from the facts), the value formats `local_time`, `reading` and `unit_price`,
 and `charge_line` (one charge or fee: header and `quantity x unit price` row). Every
 word comes from labels.LABELS or the kernel's Locale; a VAT rate, a min/max price and
 whether a time price is shown per minute are said as on the screen's price list
@@ -16,9 +16,9 @@ from decimal import Decimal
 from fractions import Fraction
 from zoneinfo import ZoneInfo
 
-from terminal.kernel.formatting import format_amount, format_energy
+from terminal.kernel.formatting import format_amount, format_duration, format_energy
 from terminal.kernel.locales import Locale, get_locale
-from terminal.kernel.money import minor_unit_exponent, round_half_up
+from terminal.kernel.money import minor_unit_exponent
 from terminal.pricing.display import per_minute, percent
 from terminal.pricing.model import Dimension
 from terminal.pricing.result import ChargeLine
@@ -88,7 +88,7 @@ def charge_line(
         quantity = locale.number(line.billed_quantity)
         shown_price = f"{unit_price(locale, price, exponent)} {cur}"
     else:
-        quantity = hms(line.billed_quantity * 3600)
+        quantity = format_duration(line.billed_quantity * 3600)
         minute_price = per_minute(Fraction(price), cur)
         if minute_price is not None:
             shown = Decimal(int(minute_price * 10 ** (exponent + 2))).scaleb(-(exponent + 2))
@@ -112,13 +112,6 @@ def local_time(locale: Locale, moment: datetime, zone: ZoneInfo) -> str:
     sign = "-" if minutes < 0 else "+"
     day = locale.date.format(y=local.year, m=local.month, d=local.day)
     return f"{day} {local:%H:%M:%S} {sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
-
-
-def hms(seconds: Decimal) -> str:
-    """Seconds as h:mm:ss, rounded half-up to the second."""
-    total = int(round_half_up(seconds, 0))
-    hours, rest = divmod(total, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
 
 
 def reading(locale: Locale, energy_wh: Decimal) -> str:

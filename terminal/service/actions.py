@@ -27,7 +27,6 @@ from terminal.service.login import Login, Logins
 from terminal.service.pins import mask_id
 from terminal.service.port import ServiceDeps, audit
 from terminal.session import StopReason, StopRequested
-from terminal.store.service_tables import ServiceStore
 
 log = get_logger("service")
 
@@ -56,23 +55,19 @@ class Actions:
         self.export = Export(deps, diagnostics)
         self.out_of_service = deps.out_of_service
 
-    @property
-    def _db(self) -> ServiceStore:
-        return ServiceStore(self.deps.store.store)
 
-    async def _audit(self, kind: str, detail: dict[str, Any]) -> int:
-        return await audit(self.deps, kind, detail)
 
     async def load(self) -> None:
         """Out of service as journaled."""
-        self.out_of_service.value = await self.deps.store.call(self._db.get, KEY_OUT_OF_SERVICE)
+        tables = self.deps.tables
+        self.out_of_service.value = await self.deps.store.call(tables.get, KEY_OUT_OF_SERVICE)
 
     async def op_receipt(self, request: dict[str, Any]) -> dict[str, Any]:
         login = await self.logins.logged_in(request)
         wanted: dict[str, Any] = {k: request[k] for k in ("session_id", "language")
                                   if k in request}
         reply = await self.deps.receipts(wanted)
-        await self._audit("service_receipt", {"technician": mask_id(login.technician),
+        await audit(self.deps, "service_receipt", {"technician": mask_id(login.technician),
                                               "session_id": reply["session_id"]})
         return reply
 
@@ -87,9 +82,9 @@ class Actions:
                                    f"{action!r:.40}")
             result = await getattr(self, f"_action_{action}")(request, login)
         except RequestError as exc:
-            await self._audit("service_action", {**detail, "ok": False, "error": str(exc)})
+            await audit(self.deps, "service_action", {**detail, "ok": False, "error": str(exc)})
             raise
-        await self._audit("service_action", {**detail, "ok": True, **result.pop("_audit", {})})
+        await audit(self.deps, "service_action", {**detail, "ok": True, **result.pop("_audit", {})})
         log.warning("service action", extra=fields(technician=technician, action=action))
         return {"action": action, **result}
 
@@ -99,14 +94,14 @@ class Actions:
         now = self.clock.now()
         since = self.out_of_service.value["since"] if self.out_of_service.value else iso_utc(now)
         value = {"since": since, "by": mask_id(login.technician), "reason": reason}
-        await self.deps.store.call(self._db.put, KEY_OUT_OF_SERVICE, value, now)
+        await self.deps.store.call(self.deps.tables.put, KEY_OUT_OF_SERVICE, value, now)
         self.out_of_service.value = value
         return {"out_of_service": value, "state": self.deps.session.publish_state(),
                 "_audit": {"reason": reason}}
 
     async def _action_in_service(self, request: dict[str, Any], login: Login) -> dict[str, Any]:
         was = self.out_of_service.value
-        await self.deps.store.call(self._db.delete, KEY_OUT_OF_SERVICE)
+        await self.deps.store.call(self.deps.tables.delete, KEY_OUT_OF_SERVICE)
         self.out_of_service.value = None
         return {"out_of_service": None, "state": self.deps.session.publish_state(),
                 "_audit": {"was_out_of_service": was is not None}}
@@ -124,7 +119,7 @@ class Actions:
     async def _action_resend_outbox(self, request: dict[str, Any],
                                     login: Login) -> dict[str, Any]:
         deps = self.deps
-        figures = await deps.store.call(self._db.backend_figures)
+        figures = await deps.store.call(self.deps.tables.backend_figures)
         wake = deps.link.wake
         if wake is not None:
             wake()

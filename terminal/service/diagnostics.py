@@ -37,7 +37,6 @@ from terminal import __version__
 from terminal.kernel.clock import iso_utc
 from terminal.service.port import ReaderStatus, ServiceDeps
 from terminal.service.redaction import redact_config
-from terminal.store.service_tables import ServiceStore
 
 RECENT_SESSIONS = 10
 RECENT_FAULTS = 20
@@ -58,9 +57,6 @@ class Diagnostics:
         self.started_at = deps.clock.now()
         self.started_s = time.monotonic()
 
-    @property
-    def _db(self) -> ServiceStore:
-        return ServiceStore(self.deps.store.store)
 
     def after_poll(self) -> None:
         """After every poll: fault changes noted, the meter self-check woken."""
@@ -73,9 +69,10 @@ class Diagnostics:
         deps = self.deps
         now = self.clock.now()
         store = deps.store
-        figures = await store.call(self._db.backend_figures)
-        sessions = await store.call(self._db.sessions, RECENT_SESSIONS)
-        faults = list(self.faults) + await store.call(self._db.session_faults, RECENT_FAULTS)
+        tables = self.deps.tables
+        figures = await store.call(tables.backend_figures)
+        sessions = await store.call(tables.sessions, RECENT_SESSIONS)
+        faults = list(self.faults) + await store.call(tables.session_faults, RECENT_FAULTS)
         faults.sort(key=lambda f: str(f["at"]), reverse=True)
         schema = await store.call(lambda: store.store.schema_version)
         return {

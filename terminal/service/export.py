@@ -42,7 +42,7 @@ from terminal.service.redaction import (
     scrub_json,
     secret_texts,
 )
-from terminal.store.service_tables import ServiceStore, database_report
+from terminal.store.service_tables import database_report
 
 log = get_logger("service")
 
@@ -62,9 +62,6 @@ class Export:
         self.clock = deps.clock
         self.diagnostics = diagnostics
 
-    @property
-    def _db(self) -> ServiceStore:
-        return ServiceStore(self.deps.store.store)
 
     async def run(self, folder: str | None) -> dict[str, Any]:
         """Write the bundle in `folder` (None: export_allowed_root itself); the action's
@@ -77,8 +74,8 @@ class Export:
         deps = self.deps
         now = self.clock.now()
         diagnostics = await self.diagnostics.report()
-        audit = await deps.store.call(self._db.audit, EXPORT_AUDIT_ROWS)
-        sessions = await deps.store.call(self._db.sessions, EXPORT_SESSIONS)
+        audit = await deps.store.call(self.deps.tables.audit, EXPORT_AUDIT_ROWS)
+        sessions = await deps.store.call(self.deps.tables.sessions, EXPORT_SESSIONS)
         station = re.sub(r"[^A-Za-z0-9_.-]+", "-", deps.config.station.id).strip("-")
         name = f"evterm-diag-{station or 'station'}-{now.strftime('%Y%m%dT%H%M%SZ')}"
         try:

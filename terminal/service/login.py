@@ -34,7 +34,6 @@ from terminal.kernel.logsetup import fields, get_logger
 from terminal.localapi import RequestError
 from terminal.service.pins import check_pin, load_pins, mask_id, verify_pin
 from terminal.service.port import ServiceDeps, audit
-from terminal.store.service_tables import ServiceStore
 
 log = get_logger("service")
 
@@ -88,16 +87,11 @@ class Logins:
         self._window_opened = asyncio.Event()
         self._pin_lock = asyncio.Lock()
 
-    @property
-    def _db(self) -> ServiceStore:
-        return ServiceStore(self.deps.store.store)
 
-    async def _audit(self, kind: str, detail: dict[str, Any]) -> int:
-        return await audit(self.deps, kind, detail)
 
     async def load(self) -> None:
         """The PIN lockout as journaled."""
-        saved = await self.deps.store.call(self._db.get, KEY_PIN_LOCKOUT)
+        saved = await self.deps.store.call(self.deps.tables.get, KEY_PIN_LOCKOUT)
         self.lockout = Lockout.from_json(saved) if saved else Lockout()
 
     def snapshot(self, now: datetime) -> dict[str, Any]:
@@ -126,7 +120,7 @@ class Logins:
         self.window = PinWindow(technician, reader, self.clock.monotonic_s())
         log.warning("technician card: PIN window open",
                     extra=fields(technician=mask_id(technician), reader=reader))
-        await self._audit("service_card", {"technician": mask_id(technician),
+        await audit(self.deps, "service_card", {"technician": mask_id(technician),
                                            "reader": reader})
         opened, self._window_opened = self._window_opened, asyncio.Event()
         opened.set()
@@ -180,7 +174,7 @@ class Logins:
         window = self._open_window(self.clock.monotonic_s())
         if locked_until is not None:
             if window is not None:  # a card was tapped: worth an audit row
-                await self._audit("service_login_failed", {
+                await audit(self.deps, "service_login_failed", {
                     "technician": mask_id(window.technician), "reason": "locked"})
             raise RequestError(self._locked_text(locked_until, now))
         if window is None:
@@ -192,8 +186,8 @@ class Logins:
             await self._wrong_pin(window, now)
         if self.lockout != Lockout():
             self.lockout = Lockout()
-            await self.deps.store.call(self._db.put, KEY_PIN_LOCKOUT, self.lockout.to_json(),
-                                         now)
+            await self.deps.store.call(self.deps.tables.put, KEY_PIN_LOCKOUT,
+                                       self.lockout.to_json(), now)
         self.window = None
         token = secrets.token_urlsafe(24)
         while len(self.logins) >= MAX_LOGINS:
@@ -203,7 +197,7 @@ class Logins:
         technician = mask_id(window.technician)
         log.warning("technician logged in", extra=fields(technician=technician,
                                                          reader=window.reader))
-        await self._audit("service_login", {"technician": technician, "reader": window.reader})
+        await audit(self.deps, "service_login", {"technician": technician, "reader": window.reader})
         self.deps.session.publish_state()
         return {"token": token, "technician": technician,
                 "expires_in_s": self.config.idle_logout_s}
@@ -233,13 +227,13 @@ class Logins:
         lock.failures += 1
         technician = mask_id(window.technician)
         left = self.config.max_failed_pins - lock.failures
-        await self._audit("service_login_failed", {"technician": technician,
+        await audit(self.deps, "service_login_failed", {"technician": technician,
                                                    "reason": "wrong_pin",
                                                    "failures": lock.failures})
         log.warning("wrong technician PIN", extra=fields(technician=technician,
                                                          failures=lock.failures))
         if left > 0:
-            await self.deps.store.call(self._db.put, KEY_PIN_LOCKOUT, lock.to_json(), now)
+            await self.deps.store.call(self.deps.tables.put, KEY_PIN_LOCKOUT, lock.to_json(), now)
             raise RequestError(f"pin: wrong PIN ({left} attempts left)")
         lock.lockouts += 1
         lock.failures = 0
@@ -247,8 +241,8 @@ class Logins:
                       self.config.max_lockout_s)
         lock.locked_until = now + timedelta(seconds=delay_s)
         self.window = None
-        await self.deps.store.call(self._db.put, KEY_PIN_LOCKOUT, lock.to_json(), now)
-        await self._audit("service_lockout", {"technician": technician,
+        await self.deps.store.call(self.deps.tables.put, KEY_PIN_LOCKOUT, lock.to_json(), now)
+        await audit(self.deps, "service_lockout", {"technician": technician,
                                               "lockouts": lock.lockouts, "delay_s": delay_s,
                                               "locked_until": iso_utc(lock.locked_until)})
         log.error("technician PIN entry locked", extra=fields(
@@ -282,7 +276,7 @@ class Logins:
         technician = mask_id(login.technician)
         log.warning("technician logged out", extra=fields(technician=technician,
                                                           reason=reason))
-        await self._audit("service_logout", {"technician": technician, "reason": reason})
+        await audit(self.deps, "service_logout", {"technician": technician, "reason": reason})
         self.deps.session.publish_state()
 
     async def op_logout(self, request: dict[str, Any]) -> dict[str, Any]:

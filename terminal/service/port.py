@@ -10,6 +10,7 @@ Provides:
 - `OutOfService`: {since, by, reason} while a technician has set the terminal out of
   service, else None; a gate (terminal.ports.Gate) the daemon asks before new sessions;
 - `ReaderStatus`: the card readers as the diagnostics show them;
+- `ServiceDeps.tables`: the service menu's SQL (terminal.store.service_tables);
 - `audit(deps, kind, detail)`: one audit row in the journal (queued for the backend).
 """
 
@@ -18,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
+
+from terminal.store.service_tables import ServiceStore
 
 if TYPE_CHECKING:
     from drivers.meter.monitor import MeterMonitor
@@ -59,6 +62,11 @@ class ServiceDeps:
     snapshot: Callable[[], dict[str, Any]]
     receipts: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
     restart: Callable[[], None]
+
+    @property
+    def tables(self) -> ServiceStore:
+        """The service menu's queries on the journal (run them through `store.call`)."""
+        return ServiceStore(self.store.store)
 
 
 async def audit(deps: ServiceDeps, kind: str, detail: dict[str, Any]) -> int:

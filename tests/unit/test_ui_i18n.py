@@ -7,13 +7,13 @@ from decimal import Decimal
 
 import pytest
 
+from terminal.kernel.formatting import format_duration
 from ui.i18n import (
     LANGUAGES,
     LOCALES_DIR,
     amount,
     catalogue,
     energy,
-    format_elapsed,
     format_power,
     language_name,
     placeholders,
@@ -103,8 +103,8 @@ def test_power_and_elapsed_formats():
     assert format_power(Decimal("0"), "en") == "0.0 kW"
     assert format_power(Decimal("7349"), "en") == "7.3 kW"
     assert format_power(Decimal("1234567"), "de") == "1.234,6 kW"
-    assert format_elapsed(0) == "0:00:00"
-    assert format_elapsed(59) == "0:00:59"
-    assert format_elapsed(3723) == "1:02:03"
-    assert format_elapsed(36000 + 61) == "10:01:01"
-    assert format_elapsed(-5) == "0:00:00"
+    assert format_duration(0) == "0:00:00"
+    assert format_duration(59) == "0:00:59"
+    assert format_duration(3723) == "1:02:03"
+    assert format_duration(36000 + 61) == "10:01:01"
+    assert format_duration(-5) == "0:00:00"
