@@ -1,7 +1,7 @@
 """Benchmark of the MQTT backend link against a loopback mosquitto; one JSON object.
 
 1. Drain: `--events` (default 10,000) transaction events queued in the SQLite outbox
-   while the link was down are sent by the terminal's link (`terminal.backend.
+   while the link was down are sent by the terminal's link (`terminal.backend.mqtt.
    MqttBackend`: QoS 1, marked delivered in the journal when each PUBACK arrives, in-flight
    window from config), timed until the last is marked. Beside it, in the same run and to
    the same broker, the raw rate of a bare paho QoS 1 publish loop of the same payloads
@@ -36,8 +36,8 @@ import paho.mqtt.client as mqtt
 from stats import percentile
 
 from hw_mocks.mosquitto import Broker
-from terminal import protocol
-from terminal.backend import MqttBackend
+from terminal.backend import protocol
+from terminal.backend.mqtt import MqttBackend
 from terminal.config import BackendConfig
 from terminal.store import AsyncStore, Store
 

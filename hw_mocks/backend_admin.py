@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from hw_mocks.backend_logic import BackendLogic, LedgerError
-from terminal.backend_messages import LocalListEntry
+from terminal.backend.messages import LocalListEntry
 from terminal.localapi import request as _request
 
 

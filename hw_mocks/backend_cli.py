@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve = subparsers.add_parser(
         "backend-loopback",
         help="the operator's backend (token list + payment gateway) on a Unix socket",
-        description="Serves terminal.loopback_backend clients and admin requests on one "
+        description="Serves terminal.backend.loopback clients and admin requests on one "
         "socket; prints a JSON ready line; stops on SIGTERM.",
     )
     serve.add_argument("--socket", required=True, metavar="PATH")
@@ -94,7 +94,7 @@ def _logic(args: argparse.Namespace) -> BackendLogic:
         load_rules,
         load_tokens,
     )
-    from terminal.payment import load_token_key
+    from terminal.payment.crypto import load_token_key
 
     return BackendLogic(
         load_gateway_private_key(args.gateway_key),

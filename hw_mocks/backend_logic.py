@@ -1,6 +1,6 @@
 """The operator's backend as a simulator: CSMS token list + payment gateway, no transport.
 
-`BackendLogic` answers the messages of terminal.backend_messages; the loopback server
+`BackendLogic` answers the messages of terminal.backend.messages; the loopback server
 (hw_mocks.backend_loopback) and the MQTT backend simulator put it on a wire.
 
 - Tokens: a list of `LocalListEntry` (status, expiry, caps, personal tariff,
@@ -48,7 +48,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from hw_mocks.backend_keys import load_private_key, write_key_pair
 from hw_mocks.gateway_crypto import EnvelopeError, open_envelope
-from terminal.backend_messages import (
+from terminal.backend.messages import (
     AuthStatus,
     CaptureRequest,
     CaptureResponse,
@@ -64,7 +64,7 @@ from terminal.backend_messages import (
 from terminal.kernel.cards import CardData, CardDataError, card_expired, mask_pan
 from terminal.kernel.clock import SYSTEM_CLOCK, Clock, iso_utc
 from terminal.kernel.logsetup import fields, get_logger
-from terminal.payment import TokenKey, tokenize
+from terminal.payment.crypto import TokenKey, tokenize
 
 log = get_logger("sim.backend")
 

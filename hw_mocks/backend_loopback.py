@@ -1,6 +1,6 @@
 """`evterm sim backend-loopback`: the backend simulator on a Unix socket (JSON lines).
 
-Serves hw_mocks.backend_logic to terminals (terminal.loopback_backend) and takes admin
+Serves hw_mocks.backend_logic to terminals (terminal.backend.loopback) and takes admin
 requests from tests and `evterm sim backend-admin` on the same socket; the protocol is
 in docs/authorisation.md.
 
@@ -33,7 +33,7 @@ from typing import Any
 from hw_mocks.backend_admin import AdminError, BackendAdmin, amount
 from hw_mocks.backend_logic import BackendLogic
 from hw_mocks.signals import stop_on_signals
-from terminal.backend_messages import LocalListUpdate
+from terminal.backend.messages import LocalListUpdate
 from terminal.kernel.logsetup import fields, get_logger
 from terminal.localapi import remove_stale_socket
 

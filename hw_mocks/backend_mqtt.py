@@ -1,13 +1,13 @@
 """`evterm sim backend`: the operator's CSMS and payment gateway as an MQTT 5 client.
 
 A paho-mqtt 2.x client (callback API 2, MQTT 5) subscribed to `evterm/v1/+/up/#` that
-puts hw_mocks.backend_logic on the wire of terminal.protocol:
+puts hw_mocks.backend_logic on the wire of terminal.backend.protocol:
 
 - Requests (`up/request`, `protocol.Request` `{"op": OP, "body": {...}}`, OP one of
   authorize_token, preauthorize, capture, void) are answered through BackendLogic on
   their MQTT 5 ResponseTopic with the same CorrelationData, as a `protocol.Response`:
   `{"ok": true, "name": OP, "body": answer}` or `{"ok": false, "name": OP, "error":
-  reason, "field": field}` (what terminal.backend decodes with
+  reason, "field": field}` (what terminal.backend.mqtt decodes with
   `protocol.decode_response`). The response topic must be in the
   requesting station's own `down/` tree, else the request is dropped (a station cannot
   make the backend publish to another station). `silent` drops requests unanswered;
@@ -65,8 +65,8 @@ from hw_mocks.backend_keys import load_private_key, public_pem, write_key_pair
 from hw_mocks.backend_logic import BackendLogic
 from hw_mocks.mosquitto import publish_properties
 from hw_mocks.signals import stop_on_signals
-from terminal import protocol
-from terminal.backend_messages import LocalListUpdate, MessageError
+from terminal.backend import protocol
+from terminal.backend.messages import LocalListUpdate, MessageError
 from terminal.kernel.clock import iso_utc
 from terminal.kernel.logsetup import fields, get_logger
 from terminal.localapi import remove_stale_socket

@@ -1,4 +1,4 @@
-"""The payment gateway's side of the card envelope (terminal/payment.py `seal`).
+"""The payment gateway's side of the card envelope (terminal/payment/crypto.py `seal`).
 
 Only the gateway simulator and tests use this: it needs the gateway's private key,
 which no terminal holds.
@@ -14,7 +14,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from terminal.payment import ENVELOPE_ALG, associated_data, envelope_key
+from terminal.payment.crypto import ENVELOPE_ALG, associated_data, envelope_key
 
 
 class EnvelopeError(ValueError):

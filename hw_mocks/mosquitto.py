@@ -42,7 +42,7 @@ from typing import Any
 
 from hw_mocks.pki import CertPair, PkiPaths
 from hw_mocks.ports import free_port
-from terminal.protocol import ROOT
+from terminal.backend.protocol import ROOT
 
 HOST = "127.0.0.1"
 DEBIAN_PACKAGE = "mosquitto"

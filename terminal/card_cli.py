@@ -4,7 +4,7 @@
 on stdout:
 - RFID/NFC card: `{"type": "rfid", "uid": "04A1B2C3D4E5F6", "reader": ...}`
 - payment card: `{"type": "emv", "token", "token_key_id", "masked_pan", "scheme", "aid",
-  "label", "expiry_ok", "reader"}`; the token is terminal.payment.tokenize() with the key
+  "label", "expiry_ok", "reader"}`; the token is terminal.payment.crypto.tokenize() with the key
   from `[payment] token_key_file` / `token_key_id`, or null without a key. Never the PAN.
 - unreadable card: `{"error": reason, "tap_again": bool, "reader": ...}`, exit 1.
 
@@ -44,7 +44,7 @@ from terminal.config import (
 )
 from terminal.kernel.cards import mask_pan
 from terminal.kernel.logsetup import ROOT_LOGGER, get_logger
-from terminal.payment import KeyFileError, TokenKey, load_token_key, tokenize
+from terminal.payment.crypto import KeyFileError, TokenKey, load_token_key, tokenize
 
 DEFAULT_CURRENCY = "EUR"
 READER_WAIT_S = 1.0  # after pcscd answered: how long to wait for a (matching) reader

@@ -1,5 +1,5 @@
 """What the ways in to a session work with: the driver's local-API routes
-(terminal.driver_api) and the backend's commands (terminal.commands).
+(terminal.driver_api) and the backend's commands (terminal.backend.commands).
 
 Provides `Desk`: the configuration, the clock, the journal, the session port (state,
 apply, refusal reason, publish), the screen's state, the session's money (terms, price

@@ -39,24 +39,25 @@ from drivers.meter import Meter, open_meter
 from drivers.meter.monitor import MeterMonitor
 from drivers.readers.reader import ReaderSettings, open_readers
 from terminal import sdnotify
-from terminal.auth import Authorizer
-from terminal.backend_api import Backend
-from terminal.backend_factory import create_backend
-from terminal.backend_inbox import BackendInbox
+from terminal.backend.api import Backend
+from terminal.backend.commands import Commands, pushed_tariff_path
+from terminal.backend.factory import create_backend
+from terminal.backend.inbox import BackendInbox
 from terminal.billing import Terms
-from terminal.card_payment import CardPayments, PaymentSettings
-from terminal.commands import Commands, pushed_tariff_path
 from terminal.config import Config
 from terminal.daemon import Daemon
 from terminal.driver_api import DriverApi
-from terminal.identification import Identification
+from terminal.identification.auth import Authorizer
+from terminal.identification.intake import Identification
+from terminal.identification.recheck import OfflineRecheck
+from terminal.identification.taps import TapHandler
 from terminal.kernel.clock import Clock
 from terminal.kernel.logsetup import fields, get_logger
 from terminal.kernel.money import currency_numeric, optional_amount
 from terminal.localapi import LocalApi
 from terminal.observation import Observation, PollSignal
-from terminal.offline_recheck import OfflineRecheck
-from terminal.payment import KeyFileError, load_gateway_key, load_token_key
+from terminal.payment.card import CardPayments, PaymentSettings
+from terminal.payment.crypto import KeyFileError, load_gateway_key, load_token_key
 from terminal.screen import Screen
 from terminal.service import Service
 from terminal.service.login import Logins
@@ -65,7 +66,6 @@ from terminal.session_pricing import SessionPricing
 from terminal.status import StatusBoard
 from terminal.store import AsyncStore, Store, StoreError
 from terminal.store.auth_tables import AuthStore
-from terminal.taps import TapHandler
 
 log = get_logger("station")
 

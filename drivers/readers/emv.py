@@ -8,7 +8,7 @@ SELECT PPSE -> choose the application (`SUPPORTED_AIDS`, lowest priority indicat
 equivalent (57), Mastercard's track 2 data (9F6B) or 5A + 5F24. Every command handles
 `61XX` (GET RESPONSE, repeated) and `6CXX` (sent again once with Le = XX). The terminal
 does no offline data authentication and computes no cryptogram: the card data goes to the
-payment gateway in an envelope (terminal/payment.py), which authorises online.
+payment gateway in an envelope (terminal/payment/crypto.py), which authorises online.
 
 Contract (other modules rely on it):
 - `Transmit = Callable[[bytes], bytes]`: sends a C-APDU, returns the R-APDU with SW1 SW2

@@ -5,7 +5,7 @@
   the card number.
 - `mask_pan()` (first 6 / last 4 at most), `last4()` for receipts, `scheme_name()` for
   the scheme printed on receipts, `card_expired()`.
-The PAN's token and the gateway's envelope (cryptography) are terminal.payment's.
+The PAN's token and the gateway's envelope (cryptography) are terminal.payment.crypto's.
 """
 
 from __future__ import annotations

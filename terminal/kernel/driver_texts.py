@@ -3,7 +3,7 @@ authorisation result, in every language the terminal speaks (en, de, fr, nl).
 
 Provides `LANGUAGES`, `DRIVER_MESSAGE_CODES` (every code `driver_message` knows) and
 `driver_message(code, language)`. Pure data, standard library only: the daemon
-(terminal/taps.py, the `tap` event's `message`) and the touchscreen (ui/, which
+(terminal/identification/taps.py, the `tap` event's `message`) and the touchscreen (ui/, which
 translates a tap's `reason`) both import it. Unknown codes get the generic "card not
 accepted here"; unknown languages get English; nothing raises.
 """

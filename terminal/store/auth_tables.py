@@ -1,7 +1,7 @@
 """The local authorisation list and the authorisation cache in SQLite.
 
 Provides `AuthStore(conn)` over the tables of `AUTH_SCHEMA` (store migration 3), used
-by `terminal.auth.Authorizer`, and its results `ListUpdateResult` and `CachedToken`:
+by `terminal.identification.auth.Authorizer`, and its results `ListUpdateResult` and `CachedToken`:
 - the list: `list_version()`, `list_entry()`, `list_entries()`, `apply_list_update()`
   (Full replaces the list; a Differential upserts/removes and is refused with
   VersionMismatch, nothing changed, unless its version is newer than the list's);
@@ -9,7 +9,7 @@ by `terminal.auth.Authorizer`, and its results `ListUpdateResult` and `CachedTok
   the token as used), `cache_put()` (keeps at most `max_entries` tokens, the least
   recently used going first), `cache_remove()`, `cache_tokens()`, `cache_clear()`.
 
-Entries and answers are stored as the backend's JSON (terminal.backend_api models).
+Entries and answers are stored as the backend's JSON (terminal.backend.api models).
 Use from one thread; every method is one short transaction on the connection it holds.
 On failure: sqlite3 errors propagate after a rollback.
 """
@@ -21,7 +21,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
-from terminal.backend_messages import AuthStatus, LocalListEntry, LocalListUpdate, TokenAuthResponse
+from terminal.backend.messages import AuthStatus, LocalListEntry, LocalListUpdate, TokenAuthResponse
 from terminal.kernel.clock import iso_utc
 from terminal.store.base import transaction
 

@@ -20,10 +20,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from hw_mocks.backend_admin import admin
 from hw_mocks.backend_process import BackendMqttProcess
 from hw_mocks.mosquitto import Broker, Probe
-from terminal import protocol
-from terminal.backend_messages import PreauthRequest
+from terminal.backend import protocol
+from terminal.backend.messages import PreauthRequest
 from terminal.kernel.cards import CardData, mask_pan
-from terminal.payment import load_gateway_key, seal
+from terminal.payment.crypto import load_gateway_key, seal
 
 TOKENS = ({"id_token": "04AA", "status": "Accepted"}, {"id_token": "04BB", "status": "Blocked"})
 VISA = "4111111111111111"  # public test card number

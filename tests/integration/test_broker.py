@@ -9,7 +9,7 @@ import pytest
 
 from hw_mocks import mosquitto
 from hw_mocks.mosquitto import Broker, BrokerError, Probe, ProbeError
-from terminal import protocol
+from terminal.backend import protocol
 
 
 def test_plain_broker_carries_messages_and_mqtt5_properties(broker: Broker) -> None:

@@ -23,7 +23,7 @@ from hw_mocks.cards import RFID_UIDS, TEST_PANS
 from hw_mocks.pcscd import PcscdHandle
 from terminal.card_cli import describe, expiry_ok
 from terminal.kernel.cards import CardData, mask_pan
-from terminal.payment import TokenKey, tokenize
+from terminal.payment.crypto import TokenKey, tokenize
 from tests.integration.conftest import TapProcess
 
 ROOT = Path(__file__).resolve().parents[2]

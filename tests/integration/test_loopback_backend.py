@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 
 from hw_mocks.backend_process import BackendProcess
-from terminal.auth import Authorizer
-from terminal.backend_api import BackendUnavailable
-from terminal.backend_messages import (
+from terminal.backend.api import BackendUnavailable
+from terminal.backend.loopback import LoopbackBackend
+from terminal.backend.messages import (
     AuthStatus,
     CaptureRequest,
     LocalListUpdate,
@@ -33,9 +33,9 @@ from terminal.backend_messages import (
     VoidRequest,
 )
 from terminal.config import AuthConfig
+from terminal.identification.auth import Authorizer
 from terminal.kernel.cards import CardData, mask_pan
-from terminal.loopback_backend import LoopbackBackend
-from terminal.payment import TokenKey, load_gateway_key, seal, tokenize
+from terminal.payment.crypto import TokenKey, load_gateway_key, seal, tokenize
 from terminal.store import AUTH_SCHEMA
 from terminal.store.auth_tables import AuthStore
 

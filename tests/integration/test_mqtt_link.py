@@ -1,4 +1,4 @@
-"""terminal.backend.MqttBackend against a real mosquitto (plain, loopback): requests and
+"""terminal.backend.mqtt.MqttBackend against a real mosquitto (plain, loopback): requests and
 responses, commands and signatures, the outbox pump through broker outages, the retained
 status and Last Will, and hostile downlink messages. The backend side is a bare paho
 client (`Peer`)."""
@@ -26,19 +26,19 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from hw_mocks.mosquitto import Broker
-from terminal import protocol
-from terminal.backend import MqttBackend
-from terminal.backend_api import BackendUnavailable
-from terminal.backend_factory import create_backend
-from terminal.backend_messages import (
+from terminal.backend import protocol
+from terminal.backend.api import BackendUnavailable
+from terminal.backend.factory import create_backend
+from terminal.backend.messages import (
     AuthStatus,
     LocalListUpdate,
     Refund,
     TokenAuthRequest,
     TokenAuthResponse,
 )
+from terminal.backend.mqtt import MqttBackend
+from terminal.backend.protocol import Response, encode, signed_command
 from terminal.config import BackendConfig
-from terminal.protocol import Response, encode, signed_command
 from terminal.store import AsyncStore, Store
 from tests.integration.conftest import require_binary
 
@@ -486,7 +486,7 @@ async def test_retained_status_and_last_will(broker: Broker, peer: Peer, store: 
         await until(lambda: listener.connectivity[-3:] == [True, False, True],
                     what="connectivity changes")
 
-        monkeypatch.setattr("terminal.backend.shutil.disk_usage",
+        monkeypatch.setattr("terminal.backend.mqtt.shutil.disk_usage",
                             lambda path: type("Usage", (), {"free": 10 * 1_048_576})())
         assert backend.storage_ok() is False
         low = await peer.wait("status", 3, lambda got: not got.json()["accepting_sessions"])

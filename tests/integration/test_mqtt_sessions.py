@@ -24,7 +24,7 @@ from hw_mocks.backend_process import BackendMqttProcess
 from hw_mocks.mosquitto import Broker
 from hw_mocks.pki import make_pki
 from hw_mocks.rig import Rig, RigError, Subscriber
-from terminal import protocol
+from terminal.backend import protocol
 from terminal.store import Store
 
 STATION = "DE*EVT*E0001*1"  # the rig's station id: the client certificate's CN

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from terminal.auth import AuthDecision, Authorizer
-from terminal.backend_api import BackendUnavailable, NoListener
-from terminal.backend_messages import (
+from terminal.backend.api import BackendUnavailable, NoListener
+from terminal.backend.messages import (
     AuthStatus,
     LocalListEntry,
     LocalListUpdate,
@@ -22,6 +21,7 @@ from terminal.backend_messages import (
     TokenAuthResponse,
 )
 from terminal.config import AuthConfig
+from terminal.identification.auth import AuthDecision, Authorizer
 from terminal.kernel.driver_texts import driver_message
 from terminal.store import AUTH_SCHEMA
 from terminal.store.auth_tables import AuthStore

@@ -21,9 +21,10 @@ from hw_mocks.backend_logic import (
     load_rules,
     load_tokens,
 )
-from terminal.backend_api import BackendUnavailable, OfflineBackend
-from terminal.backend_factory import create_backend
-from terminal.backend_messages import (
+from terminal.backend.api import BackendUnavailable, OfflineBackend
+from terminal.backend.factory import create_backend
+from terminal.backend.loopback import LoopbackBackend
+from terminal.backend.messages import (
     AuthStatus,
     CaptureRequest,
     CaptureResponse,
@@ -41,8 +42,7 @@ from terminal.config import BackendConfig
 from terminal.kernel.cards import CardData, mask_pan
 from terminal.kernel.driver_texts import DRIVER_MESSAGE_CODES, LANGUAGES, driver_message
 from terminal.kernel.logsetup import KeyValueFormatter
-from terminal.loopback_backend import LoopbackBackend
-from terminal.payment import TokenKey, seal, tokenize
+from terminal.payment.crypto import TokenKey, seal, tokenize
 from tests.unit.clockfake import FakeClock
 
 # public test card numbers only
@@ -272,7 +272,7 @@ def test_local_list_from_the_token_list(logic):
 
 
 def test_generated_keys_open_what_the_terminal_seals(tmp_path):
-    from terminal.payment import load_gateway_key
+    from terminal.payment.crypto import load_gateway_key
 
     private, public = generate_gateway_keys(tmp_path / "keys")
     assert stat.S_IMODE(private.stat().st_mode) == 0o600

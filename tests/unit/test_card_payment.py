@@ -1,4 +1,4 @@
-"""Card payments: pre-authorisation, capture/void at the end, refunds (terminal.card_payment).
+"""Card payments: pre-authorisation, capture/void at the end, refunds (terminal.payment.card).
 
 A real Store (in tmp_path) behind an AsyncStore, a scripted fake gateway and a real
 X25519 gateway key pair: the envelope the terminal seals is opened here with the
@@ -25,8 +25,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from drivers.readers.emv import EmvRead
 from hw_mocks.gateway_crypto import open_envelope
-from terminal.backend_api import BackendUnavailable
-from terminal.backend_messages import (
+from terminal.backend.api import BackendUnavailable
+from terminal.backend.messages import (
     CaptureRequest,
     CaptureResponse,
     PreauthRequest,
@@ -35,10 +35,10 @@ from terminal.backend_messages import (
     VoidRequest,
 )
 from terminal.billing import Terms, bill_from_row
-from terminal.card_payment import CardPayments, PaymentSettings, PreauthOutcome
 from terminal.kernel.cards import CardData, mask_pan
 from terminal.kernel.logsetup import ROOT_LOGGER, KeyValueFormatter
-from terminal.payment import TokenKey, tokenize
+from terminal.payment.card import CardPayments, PaymentSettings, PreauthOutcome
+from terminal.payment.crypto import TokenKey, tokenize
 from terminal.session import (
     Authorization,
     AuthorizationAccepted,

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from terminal.commands import Commands, pushed_tariff_path
+from terminal.backend.commands import Commands, pushed_tariff_path
+from terminal.backend.protocol import ProtocolError, RemoteStart
 from terminal.config import parse_config
-from terminal.protocol import ProtocolError, RemoteStart
 from terminal.station import Station, build_station, database_path, load_station_terms
 from terminal.store import Store
 from tests.unit.clockfake import FakeClock

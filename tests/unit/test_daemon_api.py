@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from terminal.commands import Commands
+from terminal.backend.commands import Commands
 from terminal.localapi import RequestError
 from terminal.station import Station
 from tests.unit.clockfake import FakeClock

@@ -259,7 +259,7 @@ def test_a_card_tap_counts_as_a_drivers_action(tmp_path):
     async def body(station: Station, car: Car, clock: FakeClock, published: list) -> None:
         await station.driver_api.language({"language": "de"})
         await poll(station, clock, 20)
-        station.screen.note_intent()  # what terminal/taps.py does for every card presented
+        station.screen.note_intent()  # what the tap handler does for every card presented
         await poll(station, clock, 20)
         assert station.screen.language == "de"
         await poll(station, clock, 10)

@@ -174,8 +174,9 @@ def _plant(root: Path, relative: str, line: str) -> None:
      "terminal.kernel.money -> terminal.pricing: the kernel imports only the kernel"),
     ("terminal/billing.py", "    from hw_mocks.ports import free_port",
      "terminal.billing -> hw_mocks.ports: the core never imports ui/ or hw_mocks/"),
-    ("terminal/taps.py", "from terminal.daemon import Daemon",
-     "terminal.taps -> terminal.daemon: only the composition root builds the daemon"),
+    ("terminal/identification/taps.py", "from terminal.daemon import Daemon",
+     "terminal.identification.taps -> terminal.daemon: only the composition root builds "
+     "the daemon"),
 ])
 def test_a_planted_violation_is_caught(planted: Path, relative: str, line: str,
                                        expected: str) -> None:

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from hw_mocks.gateway_crypto import EnvelopeError, open_envelope
 from terminal.kernel.cards import CardData, CardDataError, card_expired, last4, mask_pan
-from terminal.payment import (
+from terminal.payment.crypto import (
     KeyFileError,
     TokenKey,
     load_gateway_key,

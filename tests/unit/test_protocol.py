@@ -1,4 +1,4 @@
-"""terminal.protocol: topics, typed models, signatures and hostile payloads."""
+"""terminal.backend.protocol: topics, typed models, signatures and hostile payloads."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from terminal import protocol
-from terminal.backend_messages import LocalListUpdate, Refund
-from terminal.protocol import (
+from terminal.backend import protocol
+from terminal.backend.messages import LocalListUpdate, Refund
+from terminal.backend.protocol import (
     Event,
     ProtocolError,
     Request,

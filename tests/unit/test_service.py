@@ -28,10 +28,11 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from drivers.charger import ChargerError
 from drivers.readers.events import RfidTap
 from hw_mocks.cards import TEST_PANS
+from terminal.backend.protocol import ProtocolError
 from terminal.config import parse_config
+from terminal.identification.taps import TapHandler
 from terminal.localapi import RequestError
 from terminal.ports import RESTART_EXIT_CODE
-from terminal.protocol import ProtocolError
 from terminal.service.export import BUNDLE_FILES
 from terminal.service.login import KEY_PIN_LOCKOUT
 from terminal.service.pins import (
@@ -52,7 +53,6 @@ from terminal.station import (
 )
 from terminal.store import SCHEMA_VERSION, Store
 from terminal.store.service_tables import ServiceStore
-from terminal.taps import TapHandler
 from tests.unit.clockfake import FakeClock
 from tests.unit.test_daemon_journal import REPO
 from tests.unit.test_daemon_ui_api import Car

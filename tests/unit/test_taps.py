@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from drivers.readers.events import EmvTap, ReaderState, RfidTap, TapFailed
-from terminal.auth import AuthDecision
+from terminal.identification.auth import AuthDecision
+from terminal.identification.taps import TapHandler
 from terminal.station import Station
-from terminal.taps import TapHandler
 from tests.unit.clockfake import FakeClock
 from tests.unit.test_daemon_ui_api import Car, run
 

@@ -31,7 +31,7 @@ Provides:
 
 Config: `[auth]` (terminal.config.AuthConfig). Store calls go through `run_store`
 (the daemon passes AsyncStore.call, so they run on the store thread; default: inline).
-Decisions carry `reason_code`, which `terminal.backend_api.driver_message` turns into
+Decisions carry `reason_code`, which `terminal.backend.api.driver_message` turns into
 a driver text. On failure nothing is raised to the caller for backend problems: they
 are logged and the offline policy decides. Store errors (sqlite3.Error) propagate.
 """
@@ -45,8 +45,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from terminal.backend_api import Backend, BackendUnavailable
-from terminal.backend_messages import (
+from terminal.backend.api import Backend, BackendUnavailable
+from terminal.backend.messages import (
     AuthStatus,
     LocalListEntry,
     LocalListUpdate,

@@ -17,13 +17,13 @@ import asyncio
 from dataclasses import replace
 from decimal import Decimal
 
-from terminal.auth import Authorizer
+from terminal.identification.auth import Authorizer
+from terminal.identification.taps import token_type_of
 from terminal.kernel.clock import Clock
 from terminal.kernel.logsetup import fields, get_logger
 from terminal.periodic import run_periodically
 from terminal.ports import SessionPort
 from terminal.session import AuthorizationChanged, StopReason, StopRequested
-from terminal.taps import token_type_of
 
 log = get_logger("offline_recheck")
 

@@ -2,7 +2,7 @@
 
 Provides `CardPayments`, used by the daemon:
 - `preauthorize(session_id, token, read)`: the card data is sealed to the payment
-  gateway at once (terminal.payment.seal) and the PAN dropped; the payment row is
+  gateway at once (terminal.payment.crypto.seal) and the PAN dropped; the payment row is
   committed ('requested') before the backend is asked. Approved -> the session's cost cap
   is the approved amount (a partial approval lowers it); declined -> the reason code.
   Backend unreachable -> declined ("charger offline"), unless `[payment]
@@ -32,14 +32,14 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
-from terminal.backend_api import Backend, BackendUnavailable
-from terminal.backend_messages import CaptureRequest, PreauthRequest, Refund, VoidRequest
+from terminal.backend.api import Backend, BackendUnavailable
+from terminal.backend.messages import CaptureRequest, PreauthRequest, Refund, VoidRequest
 from terminal.billing import bill_from_journal
 from terminal.kernel.cards import card_expired, last4, mask_pan
 from terminal.kernel.clock import Clock
 from terminal.kernel.logsetup import fields, get_logger
 from terminal.kernel.money import round_money, to_minor_units
-from terminal.payment import TokenKey, seal
+from terminal.payment.crypto import TokenKey, seal
 from terminal.periodic import run_periodically
 from terminal.store import PaymentRow, PaymentStatus
 

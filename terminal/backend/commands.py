@@ -36,10 +36,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from terminal import __version__
+from terminal.backend.protocol import ProtocolError
 from terminal.desk import Desk
 from terminal.kernel.logsetup import fields, get_logger
 from terminal.pricing import TariffError, check_validity, parse_tariff
-from terminal.protocol import ProtocolError
 from terminal.session import Authorization, AuthorizationAccepted, StopReason, StopRequested
 
 if TYPE_CHECKING:

@@ -48,8 +48,8 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from terminal.backend_messages import ID_TOKEN, LocalListUpdate, MessageError, Refund
-from terminal.json_fields import JsonFields, decimal_json, time_json
+from terminal.backend.json_fields import JsonFields, decimal_json, time_json
+from terminal.backend.messages import ID_TOKEN, LocalListUpdate, MessageError, Refund
 from terminal.kernel.redact import shown
 
 SCHEMA_VERSION = 1

@@ -4,17 +4,17 @@ Provides:
 - `Backend`: the protocol the daemon calls (token auth, pre-authorisation, capture,
   void; idempotent by reference) and `BackendListener`: what the backend pushes
   (refunds, local list updates, connectivity changes). The messages are those of
-  terminal.backend_messages.
+  terminal.backend.messages.
 - `BackendUnavailable(reason)`: the backend cannot be reached or did not answer in
   time; the caller applies its offline policy.
 - `OfflineBackend` (`[backend] kind = none`: always offline) and `NoListener` (drops
   every push).
-- For the links (terminal.loopback_backend, terminal.backend over MQTT):
+- For the links (terminal.backend.loopback, terminal.backend.mqtt over MQTT):
   `RequestsOverOneChannel`, the four requests as typed calls over one `_request`, with
   the state every link keeps (listener, online flag, pending requests), and
   `deliver_in_order`, which runs listener calls one at a time in arrival order.
 
-Which link a terminal uses is decided by terminal.backend_factory (`[backend] kind`);
+Which link a terminal uses is decided by terminal.backend.factory (`[backend] kind`);
 this module imports no link.
 """
 
@@ -24,7 +24,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from terminal.backend_messages import (
+from terminal.backend.messages import (
     CaptureRequest,
     CaptureResponse,
     LocalListUpdate,

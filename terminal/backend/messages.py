@@ -17,7 +17,7 @@ only ever added). A token answer and a local list entry carry the same token inf
 piece of code (`_TokenInfo`) checks, reads and writes it for both.
 
 Card data: a pre-authorisation carries the card as a token, a masked PAN and the
-envelope of terminal.payment.seal, nothing else. A masked PAN that shows more than
+envelope of terminal.payment.crypto.seal, nothing else. A masked PAN that shows more than
 the first 6 and last 4 digits is refused, and no error message repeats a value that
 could be a card number.
 """
@@ -31,7 +31,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from terminal.json_fields import JsonFields, decimal_json, time_json
+from terminal.backend.json_fields import JsonFields, decimal_json, time_json
 from terminal.kernel.redact import shown
 
 
@@ -295,7 +295,7 @@ class TokenAuthResponse(_TokenInfo):
 @dataclass(frozen=True)
 class PreauthRequest:
     """Reserve `amount` on a bank card. `reference` is ours, unique, and the idempotency
-    key; `envelope` is terminal.payment.seal's output for this reference."""
+    key; `envelope` is terminal.payment.crypto.seal's output for this reference."""
 
     reference: str
     station_id: str

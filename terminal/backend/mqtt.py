@@ -1,7 +1,7 @@
 """The backend over MQTT 5: the terminal's side of the link (docs/protocol.md).
 
 Provides `MqttBackend(config, station_id, store, clock)`, a `Backend`
-(terminal.backend_api) over paho-mqtt 2.x (callback API 2, MQTT 5):
+(terminal.backend.api) over paho-mqtt 2.x (callback API 2, MQTT 5):
 
 - Connects with TLS 1.2+ and a client certificate when configured (security profile 3),
   clean_start false with a session expiry so subscriptions and queued commands survive
@@ -12,7 +12,7 @@ Provides `MqttBackend(config, station_id, store, clock)`, a `Backend`
   `on_connectivity` hears every change.
 - Requests (`authorize_token`, `preauthorize`, `capture`, `void`) are published QoS 1
   with ResponseTopic/CorrelationData and paired with their `Response` by correlation.
-- Commands are validated (terminal.protocol), signed ones verified with the operator's
+- Commands are validated (terminal.backend.protocol), signed ones verified with the operator's
   Ed25519 key, then handed to the listener one at a time in arrival order: refund ->
   `on_refund`, local_list -> `on_local_list`, the others -> `on_command(name, message)`
   when the listener has it (else answered "not supported"). Every command with a
@@ -62,20 +62,20 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from terminal import protocol
-from terminal.backend_api import (
+from terminal.backend import protocol
+from terminal.backend.api import (
     BackendListener,
     BackendUnavailable,
     NoListener,
     RequestsOverOneChannel,
     deliver_in_order,
 )
-from terminal.backend_messages import MessageError
+from terminal.backend.messages import MessageError
+from terminal.backend.protocol import Event, Inbound, ProtocolError, Request, Response, Status
 from terminal.config import BackendConfig
 from terminal.kernel.clock import SYSTEM_CLOCK, Clock
 from terminal.kernel.logsetup import FaultLogger, fields, get_logger
 from terminal.periodic import run_periodically
-from terminal.protocol import Event, Inbound, ProtocolError, Request, Response, Status
 from terminal.store import AsyncStore
 
 log = get_logger("backend.mqtt")

@@ -3,7 +3,7 @@
 Provides `Identification(readers, taps)`: `start()` starts every reader
 (drivers.readers.reader.CardReader) with an `emit` that hands its events, from the
 reader's thread, to one queue on the event loop; one task gives them to the
-`TapHandler` (terminal.taps) in order. `states()` merges the readers' states for the
+`TapHandler` (terminal.identification.taps) in order. `states()` merges the readers' states for the
 status snapshot; `dropped_taps` counts what a full queue dropped. `close()` stops the
 readers and the task.
 
@@ -20,8 +20,8 @@ from typing import Any
 
 from drivers.readers.events import ReaderEvent
 from drivers.readers.reader import CardReader
+from terminal.identification.taps import TapHandler
 from terminal.kernel.logsetup import fields, get_logger
-from terminal.taps import TapHandler
 
 log = get_logger("identification")
 

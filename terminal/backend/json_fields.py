@@ -1,5 +1,5 @@
 """Typed reads of the fields of one JSON object, shared by the backend messages
-(terminal.backend_messages) and the MQTT protocol (terminal.protocol).
+(terminal.backend.messages) and the MQTT protocol (terminal.backend.protocol).
 
 Provides:
 - `JsonFields(data, where, error)`: `raw`, `boolean`, `moment`, `obj` reads of one

@@ -2,12 +2,12 @@
 
 Provides `TapHandler.handle(event)` for every `drivers.readers.events` event:
 - RFID tag or app token at a free connector: the session is opened (Authorizing,
-  journaled), the token is authorised (`terminal.auth.Authorizer`: local list, cache,
+  journaled), the token is authorised (`terminal.identification.auth.Authorizer`: local list, cache,
   backend, offline policy) and the session accepted with the caps and personal tariff
   that came back, or rejected with the reason.
 - Contactless bank card at a free connector: the PAN becomes a token at once
-  (`terminal.payment.tokenize`), the session is opened, and the card payment is
-  pre-authorised (`terminal.card_payment.CardPayments`); the approved amount is the
+  (`terminal.payment.crypto.tokenize`), the session is opened, and the card payment is
+  pre-authorised (`terminal.payment.card.CardPayments`); the approved amount is the
   session's cost cap.
 - The card or token that started the running session: stops it (reason Local). A
   technician card stops any session (reason Technician). Any other card while the
@@ -41,7 +41,7 @@ from terminal.kernel.clock import iso_utc
 from terminal.kernel.driver_texts import driver_message
 from terminal.kernel.logsetup import fields, get_logger
 from terminal.kernel.money import optional_amount
-from terminal.payment import tokenize
+from terminal.payment.crypto import tokenize
 from terminal.pricing import TariffError, parse_tariff
 from terminal.session import (
     Authorization,
@@ -54,10 +54,10 @@ from terminal.session import (
 )
 
 if TYPE_CHECKING:
-    from terminal.auth import AuthDecision, Authorizer
-    from terminal.card_payment import CardPayments
     from terminal.config import SessionConfig
+    from terminal.identification.auth import AuthDecision, Authorizer
     from terminal.kernel.clock import Clock
+    from terminal.payment.card import CardPayments
     from terminal.ports import SessionPort
     from terminal.screen import Screen
 

@@ -1,10 +1,10 @@
 """What the backend pushes to the terminal, handed to the part that owns it.
 
-Provides `BackendInbox`, the backend link's listener (terminal.backend_api
+Provides `BackendInbox`, the backend link's listener (terminal.backend.api
 .BackendListener): refunds go to card payment (recorded on the session and its
 receipt), local-list updates to the authoriser (audited), connectivity changes to the
 local API's clients (and, when the link is back, settlement and the offline-token
-recheck are woken), commands to terminal.commands.
+recheck are woken), commands to terminal.backend.commands.
 
 On failure: what cannot be carried out raises `ProtocolError(field, reason)`, which the
 link answers to the backend; nothing changes.
@@ -16,13 +16,13 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from terminal.auth import Authorizer
-from terminal.backend_messages import LocalListUpdate, Refund
-from terminal.card_payment import CardPayments
-from terminal.commands import Commands
+from terminal.backend.commands import Commands
+from terminal.backend.messages import LocalListUpdate, Refund
+from terminal.backend.protocol import ProtocolError
+from terminal.identification.auth import Authorizer
 from terminal.kernel.clock import Clock
 from terminal.kernel.logsetup import fields, get_logger
-from terminal.protocol import ProtocolError
+from terminal.payment.card import CardPayments
 from terminal.store import AsyncStore
 
 log = get_logger("backend_inbox")
@@ -70,7 +70,7 @@ class BackendInbox:
                 wake.set()
 
     async def on_command(self, name: str, message: Any) -> dict[str, Any]:
-        """A command from the backend (terminal.commands), as its typed model or a dict;
+        """A command from the backend (terminal.backend.commands), as its typed model or a dict;
         ProtocolError when refused."""
         body = message.to_json() if hasattr(message, "to_json") else dict(message)
         return await self.commands.handle(name, body)

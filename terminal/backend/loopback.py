@@ -1,7 +1,7 @@
 """The backend over a Unix socket: the terminal's side of the loopback backend.
 
 Provides `LoopbackBackend(socket_path, station_id, request_timeout_s)`, a `Backend`
-(terminal.backend_api) that talks to `evterm sim backend-loopback` (or any server
+(terminal.backend.api) that talks to `evterm sim backend-loopback` (or any server
 speaking the same JSON lines, docs/authorisation.md) over ONE persistent connection:
 
 - On connect it says `hello` with the station id; only after the answer is it online.
@@ -32,14 +32,14 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from terminal.backend_api import (
+from terminal.backend.api import (
     BackendListener,
     BackendUnavailable,
     NoListener,
     RequestsOverOneChannel,
     deliver_in_order,
 )
-from terminal.backend_messages import LocalListUpdate, MessageError, Refund
+from terminal.backend.messages import LocalListUpdate, MessageError, Refund
 from terminal.kernel.logsetup import FaultLogger, fields, get_logger
 
 log = get_logger("backend")
