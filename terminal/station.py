@@ -2,11 +2,14 @@
 
 Provides:
 - `build_station(config, clock, store, meter, charger, station_terms)` -> `Station`:
-  every component constructed once, each given its dependencies in its constructor
-  (no hooks set on objects afterwards), in this order: the backend link, the running
-  pricing, the screen's state, the local API, the daemon (the session port), the
-  authoriser and card payment, the service menu, the tap handler and the readers, the
-  backend commands and inbox, the driver's local-API routes and the status board.
+  every component constructed once, each given its dependencies in its constructor,
+  in this order: the backend link, the session's money, the screen's state, the local
+  API, the last poll and its subscribers, the meter's monitor, the out-of-service gate,
+  the daemon (the session port), the authoriser, card payment, the driver's local-API
+  routes, the service menu's login, the tap handler and the readers, the service menu,
+  the backend commands and inbox, the offline-token recheck and the status board. Only
+  registrations follow: the local API's routes, the backend link's listener and the
+  poll subscribers (docs/architecture.md).
   ValueError naming the config key when a key file or the tariff's currency does not
   fit.
 - `Station.start()` / `close()`: the link, the readers and the background tasks
