@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+MAX_TOKEN_CHARS = 64  # an id token from the screen, the app or the backend
+
 if TYPE_CHECKING:
     from terminal.config import Config
     from terminal.kernel.clock import Clock

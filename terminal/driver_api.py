@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from terminal.billing import bill_from_journal
-from terminal.desk import Desk
+from terminal.desk import MAX_TOKEN_CHARS, Desk
 from terminal.kernel.driver_texts import LANGUAGES
 from terminal.kernel.logsetup import fields, get_logger
 from terminal.kernel.money import optional_amount
@@ -27,7 +27,6 @@ from terminal.session import Authorization, AuthorizationAccepted, StopReason, S
 
 log = get_logger("driver_api")
 
-MAX_TOKEN_CHARS = 64
 MAX_PROBLEM_CHARS = 500
 PROBLEM_CATEGORIES = ("payment", "charging", "screen", "damage", "other")
 STOP_REASONS = {"Local": StopReason.LOCAL, "Remote": StopReason.REMOTE,

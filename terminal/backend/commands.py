@@ -8,7 +8,7 @@ for tariffs and lists, the operator's signature.
 - `remote_start` {id_token, cost_cap?, energy_cap_wh?, tariff?, start_code?}: the app's
   start; the connector must be free and the terminal accepting sessions (not out of
   service, storage fine); the personal tariff must be valid OCPI. A
-  `start_code` (from the screen's app-start QR code) must be the daemon's current
+  `start_code` (from the screen's app-start QR code) must be the screen's current
   code, else it is refused naming `start_code` ("QR code expired"); a session started
   with it rotates the code.
 - `remote_stop` {session_id?}: stops the running session (reason Remote); a given
@@ -33,22 +33,18 @@ import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from terminal import __version__
 from terminal.backend.protocol import ProtocolError
-from terminal.desk import Desk
+from terminal.desk import MAX_TOKEN_CHARS, Desk
 from terminal.kernel.logsetup import fields, get_logger
 from terminal.pricing import TariffError, check_validity, parse_tariff
 from terminal.session import Authorization, AuthorizationAccepted, StopReason, StopRequested
 
-if TYPE_CHECKING:
-    pass
-
 log = get_logger("commands")
 
 PUSHED_TARIFF = "pushed_tariff.json"
-MAX_TOKEN_CHARS = 64
 
 
 def pushed_tariff_path(state_dir: str) -> Path:

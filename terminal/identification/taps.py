@@ -2,8 +2,8 @@
 
 Provides `TapHandler.handle(event)` for every `drivers.readers.events` event:
 - RFID tag or app token at a free connector: the session is opened (Authorizing,
-  journaled), the token is authorised (`terminal.identification.auth.Authorizer`: local list, cache,
-  backend, offline policy) and the session accepted with the caps and personal tariff
+  journaled), the token is authorised (`terminal.identification.auth.Authorizer`: local
+  list, cache, backend, offline policy) and the session accepted with the caps and personal tariff
   that came back, or rejected with the reason.
 - Contactless bank card at a free connector: the PAN becomes a token at once
   (`terminal.payment.crypto.tokenize`), the session is opened, and the card payment is
@@ -95,7 +95,7 @@ class TapHandler:
         if isinstance(event, RfidTap | EmvTap):
             self.screen.note_intent()
             self.port.publish({"type": "card_present", "reader": event.reader,
-                                     "kind": "card" if isinstance(event, EmvTap) else "rfid"})
+                               "kind": "card" if isinstance(event, EmvTap) else "rfid"})
         try:
             await self._handle(event)
         except Exception:
@@ -109,7 +109,7 @@ class TapHandler:
             self.readers[event.reader] = event.state
             if previous != event.state:
                 self.port.publish({"type": "reader", "reader": event.reader,
-                                         "state": event.state, "detail": event.detail})
+                                   "state": event.state, "detail": event.detail})
             return
         if isinstance(event, TapFailed):
             log.info("card tap failed", extra=fields(reader=event.reader, reason=event.reason))
