@@ -7,8 +7,8 @@ digits); TIME and PARKING_TIME prices per minute when that is exact to two digit
 beyond the minor unit, else per hour.
 
 Receipts (terminal/receipt/) say the same things the same way with `percent` (a VAT
-rate), `limit_text` (a min/max price that applies) and `per_minute` (whether a time
-price is shown per minute).
+rate), `limit_text` (a min/max price that applies) and `shown_unit_price` /
+`unit_price_text` (the unit price and its unit exactly as this price list shows them).
 """
 
 from __future__ import annotations
@@ -66,6 +66,33 @@ def _unit_price(value: Fraction, currency: str, locale: Locale) -> str:
     return locale.number(Decimal(digits), exponent)
 
 
+def unit_price_text(value: Decimal, currency: str, locale: Locale) -> str:
+    """A unit price as the price list writes it (the receipt prints `shown_unit_price` so)."""
+    return _unit_price(Fraction(value), currency, locale)
+
+
+def shown_unit_price(
+    price_excl_vat: Decimal, vat: Decimal | None, dimension: Dimension, currency: str
+) -> tuple[Decimal, str]:
+    """The unit price the price list shows and its unit ('kWh', 'session', 'minute', 'hour').
+
+    Incl. VAT when the component has VAT, rounded half-up to 4 decimals (at least the
+    currency's minor digits); a TIME or PARKING_TIME price per minute when the shown
+    hourly price is exact per minute to two digits beyond the minor unit, else per hour.
+    """
+    price = Fraction(price_excl_vat)
+    if vat is not None:
+        price *= 1 + Fraction(vat) / 100
+    unit = "session" if dimension is Dimension.FLAT else "kWh"
+    if dimension in (Dimension.TIME, Dimension.PARKING_TIME):
+        unit = "hour"
+        shown_per_hour = Fraction(round_half_up(price, UNIT_PRICE_PLACES))
+        if per_minute(shown_per_hour, currency) is not None:
+            price, unit = price / 60, "minute"
+    places = max(UNIT_PRICE_PLACES, minor_unit_exponent(currency))
+    return round_half_up(price, places), unit
+
+
 def per_minute(price_per_hour: Fraction, currency: str) -> Fraction | None:
     """The price per minute when it is exact to two digits beyond the currency's minor
     unit (a time price is then shown per minute), else None (shown per hour)."""
@@ -82,19 +109,11 @@ def percent(locale: Locale, value: Decimal) -> str:
 def _component_line(
     locale: Locale, currency: str, component: PriceComponent, r: Restrictions, any_vat: bool
 ) -> str:
-    price = Fraction(component.price)
-    if component.vat is not None:
-        price *= 1 + Fraction(component.vat) / 100
-    unit = ""
-    if component.type in (Dimension.TIME, Dimension.PARKING_TIME):
-        shown_per_hour = Fraction(round_half_up(price, UNIT_PRICE_PLACES))
-        if per_minute(shown_per_hour, currency) is not None:
-            price, unit = price / 60, locale.minute
-        else:
-            unit = locale.hour
+    price, per = shown_unit_price(component.price, component.vat, component.type, currency)
+    unit = {"minute": locale.minute, "hour": locale.hour}.get(per, "")
     main = locale.text(
         component.type.value,
-        price=_unit_price(price, currency, locale),
+        price=unit_price_text(price, currency, locale),
         currency=currency,
         unit=unit,
     )
