@@ -1,10 +1,11 @@
 """Building a receipt: facts + tariff + final PricingResult -> `Receipt`.
 
 Provides `build_receipt(facts, tariff, result, language)` and `ENERGY_TOLERANCE_WH`.
-Amounts come from the result; this module adds no pricing of its own, only the VAT
-breakdown per rate (amounts.vat_breakdown), the amount charged (the total, capped by
-the authorised amount) and the amount refunded (the refunds' sum, at most the amount
-charged).
+Amounts come from the result; this module adds no pricing of its own, only the amount
+charged (the gross total, capped by the authorised amount), the printed lines and the
+VAT per rate of the amount charged (amounts.gross_amounts), the amount refunded (the
+refunds' sum, at most the amount charged) and the duration (from the start and stop
+times as printed, to the second).
 
 One energy: the meter delta is the legal quantity; a PricingResult whose energy differs
 from it by more than 1 Wh, or whose totals cannot be split into VAT rates, is refused
@@ -13,13 +14,14 @@ from it by more than 1 Wh, or whose totals cannot be split into VAT rates, is re
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
 
 from terminal.kernel.money import plain, round_half_up
-from terminal.pricing.model import Dimension, Tariff
+from terminal.pricing.model import Tariff
 from terminal.pricing.result import PricingResult
-from terminal.receipt.amounts import money_exact, vat_breakdown
+from terminal.receipt.amounts import gross_amounts, money_exact
 from terminal.receipt.facts import ReceiptError, ReceiptFacts
 from terminal.receipt.model import Receipt
 from terminal.receipt.wording import receipt_locale
@@ -54,21 +56,17 @@ def build_receipt(
     if facts.authorised_amount is not None:
         money_exact(facts.authorised_amount, currency)
 
-    charges = tuple(line for line in result.lines if line.dimension is not Dimension.FLAT)
-    fees = tuple(line for line in result.lines if line.dimension is Dimension.FLAT)
-    subtotal = result.total.excl_vat
-    adjustment = subtotal - sum((line.excl_vat for line in result.lines), Decimal(0))
-    reason = result.price_limit or ("rounding" if adjustment else None)
     limit = None
     if result.price_limit is not None:
         limit = tariff.min_price if result.price_limit == "min_price" else tariff.max_price
-    vat_rates, no_vat_base = vat_breakdown(tariff, result)
 
     amount_charged = result.total.incl_vat
     capped = facts.authorised_amount is not None and amount_charged > facts.authorised_amount
     if capped:
         assert facts.authorised_amount is not None
         amount_charged = money_exact(facts.authorised_amount, currency)
+    amounts = gross_amounts(tariff, result, amount_charged)
+    reason = result.price_limit or ("rounding" if amounts.adjustments else None)
     refunded = Decimal(0)
     for number, refund in enumerate(facts.refunds):
         name = f"refunds[{number}].amount"
@@ -80,10 +78,6 @@ def build_receipt(
         raise ReceiptError("refunds", plain(refunded),
                            f"refunds adding up to at most the amount charged "
                            f"({plain(amount_charged)})")
-    delta = facts.stopped_at - facts.started_at
-    duration_s = (
-        Decimal(delta.days * 86400 + delta.seconds) + Decimal(delta.microseconds).scaleb(-6)
-    ).normalize()
     return Receipt(
         facts=facts,
         language=locale.code,
@@ -91,17 +85,17 @@ def build_receipt(
         tariff_id=tariff.id,
         energy_wh=energy_wh,
         energy_kwh=round_half_up(Fraction(energy_wh) / 1000, 3),
-        duration_s=duration_s,
-        charges=charges,
-        fees=fees,
-        adjustment_excl_vat=adjustment,
+        duration_s=printed_duration(facts.started_at, facts.stopped_at),
+        amounts=amounts,
         adjustment_reason=reason,
         price_limit=limit,
-        subtotal_excl_vat=subtotal,
-        vat_rates=vat_rates,
-        no_vat_base_excl_vat=no_vat_base,
         total=result.total,
-        amount_charged=amount_charged,
         charge_capped=capped,
         amount_refunded=refunded,
     )
+
+
+def printed_duration(started_at: datetime, stopped_at: datetime) -> Decimal:
+    """Whole seconds between the start and stop as printed (to the second, fraction cut)."""
+    delta = stopped_at.replace(microsecond=0) - started_at.replace(microsecond=0)
+    return Decimal(delta.days * 86400 + delta.seconds)

@@ -2,8 +2,10 @@
 
 Provides `Receipt` (every number the receipt shows; `to_text()` and `to_json()`) and
 `render_text(receipt, language)` (the text in any receipt language: lines of at most
-42 characters, in the order of STANDARDS.md §2). JSON: schema_version 1, Decimals as
-strings, times ISO-8601 with the station's UTC offset.
+42 characters, in the order docs/receipts.md shows). JSON: schema_version 2, Decimals
+as strings, times ISO-8601 with the station's UTC offset, to the second as printed.
+Both forms carry the same figures: every figure printed recomputes from the figures
+printed beside it (docs/receipts.md, "Every figure recomputes").
 
 Reproducible: both forms are pure functions of the receipt (no clock, no dict-order
 randomness), so rendering it twice gives byte-identical text and JSON.
@@ -12,15 +14,17 @@ randomness), so rendering it twice gives byte-identical text and JSON.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from terminal.kernel.formatting import format_amount, format_duration, format_energy
 from terminal.kernel.money import plain
 from terminal.pricing.display import limit_text, percent
-from terminal.pricing.model import Price
-from terminal.pricing.result import Amount, ChargeLine
-from terminal.receipt.amounts import VatRate, money_exact
+from terminal.pricing.model import Dimension, Price
+from terminal.pricing.result import Amount
+from terminal.receipt.amounts import GrossAmounts, PrintedLine, Share, VatRate, money_exact
 from terminal.receipt.facts import ReceiptFacts, zone
 from terminal.receipt.labels import LABELS
 from terminal.receipt.layout import WIDTH, chunks, row, wrap
@@ -34,7 +38,7 @@ from terminal.receipt.wording import (
     stop_sentence,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -54,37 +58,50 @@ class Receipt:
     energy_kwh: Decimal
     """energy_wh / 1000 rounded half-up to exactly 3 decimals."""
     duration_s: Decimal
-    charges: tuple[ChargeLine, ...]
-    """ENERGY, TIME and PARKING_TIME lines: a unit price applied to a billed quantity."""
-    fees: tuple[ChargeLine, ...]
-    """FLAT lines: fees per session."""
-    adjustment_excl_vat: Decimal
-    """subtotal - sum of the lines (excl. VAT): rounding, or a min/max price."""
+    """Whole seconds from the printed start to the printed stop time."""
+    amounts: GrossAmounts
+    """The printed lines, adjustments, cap and VAT per rate (gross, as printed)."""
     adjustment_reason: str | None
     """'min_price' or 'max_price' (a tariff limit changed the total), 'rounding', or None."""
     price_limit: Price | None
     """The tariff's min_price/max_price that changed the total, else None."""
-    subtotal_excl_vat: Decimal
-    vat_rates: tuple[VatRate, ...]
-    """One per VAT percent, ascending; the VAT amounts add up to total incl. - excl. VAT."""
-    no_vat_base_excl_vat: Decimal | None
-    """Part of the subtotal with no VAT applicable (not 0 %); None if there is none."""
     total: Amount
-    amount_charged: Decimal
-    """total.incl_vat, or the authorised amount when the total exceeds it."""
+    """The pricing result's totals; the receipt prints total.incl_vat (prices are gross)."""
     charge_capped: bool
     amount_refunded: Decimal = Decimal(0)
     """Sum of facts.refunds; amount_charged - amount_refunded is what the driver paid."""
+
+    @property
+    def charges(self) -> tuple[PrintedLine, ...]:
+        """ENERGY, TIME and PARKING_TIME lines: a unit price applied to a billed quantity."""
+        return tuple(p for p in self.amounts.lines if p.line.dimension is not Dimension.FLAT)
+
+    @property
+    def fees(self) -> tuple[PrintedLine, ...]:
+        """FLAT lines: fees per session."""
+        return tuple(p for p in self.amounts.lines if p.line.dimension is Dimension.FLAT)
+
+    @property
+    def vat_rates(self) -> tuple[VatRate, ...]:
+        """One per VAT percent, ascending, of the amount charged."""
+        return self.amounts.vat_rates
+
+    @property
+    def amount_charged(self) -> Decimal:
+        """total.incl_vat, or the authorised amount when the total exceeds it."""
+        return self.amounts.amount_charged
 
     def to_text(self) -> str:
         """The receipt as text in `language`: lines of at most 42 characters, newline at the end."""
         return render_text(self, self.language)
 
     def to_json(self) -> dict[str, Any]:
-        """The receipt as JSON-ready data (schema_version 1); Decimals as strings."""
+        """The receipt as JSON-ready data (schema_version 2); Decimals as strings."""
         facts = self.facts
         tz = zone(facts.timezone)
         labels = labels_for(self.language)
+        amounts = self.amounts
+        any_vat = _any_vat(self)
         return {
             "schema_version": SCHEMA_VERSION,
             "language": self.language,
@@ -93,8 +110,8 @@ class Receipt:
             "session_id": facts.session_id,
             "tariff_id": self.tariff_id,
             "timezone": facts.timezone,
-            "started_at": facts.started_at.astimezone(tz).isoformat(),
-            "stopped_at": facts.stopped_at.astimezone(tz).isoformat(),
+            "started_at": _second(facts.started_at, tz),
+            "stopped_at": _second(facts.stopped_at, tz),
             "duration_s": plain(self.duration_s),
             "meter": {
                 "serial": facts.meter_serial,
@@ -104,13 +121,13 @@ class Receipt:
             "energy_wh": plain(self.energy_wh),
             "energy_kwh": plain(self.energy_kwh),
             "currency": self.currency,
+            "prices_incl_vat": any_vat,
             "charges": [_line_json(line) for line in self.charges],
             "fees": [_line_json(line) for line in self.fees],
-            "adjustment": (
-                None
-                if self.adjustment_reason is None
-                else {"reason": self.adjustment_reason, "excl_vat": plain(self.adjustment_excl_vat)}
-            ),
+            "adjustments": [
+                {"reason": self.adjustment_reason, **_share_json(share)}
+                for share in amounts.adjustments
+            ],
             "price_limit": (
                 None
                 if self.price_limit is None
@@ -120,22 +137,24 @@ class Receipt:
                     "incl_vat": _opt(self.price_limit.incl_vat),
                 }
             ),
-            "subtotal_excl_vat": plain(self.subtotal_excl_vat),
+            "total": {
+                "incl_vat": plain(amounts.total),
+                "excl_vat": None if self.charge_capped else plain(amounts.net),
+            },
+            "cap": [_share_json(share) for share in amounts.cap],
+            "amount_charged": plain(self.amount_charged),
+            "charge_capped": self.charge_capped,
             "vat": [
                 {
                     "percent": plain(rate.percent),
-                    "base_excl_vat": plain(rate.base_excl_vat),
+                    "gross": plain(rate.gross),
                     "vat": plain(rate.vat),
+                    "net": plain(rate.net),
                 }
                 for rate in self.vat_rates
             ],
-            "no_vat_base_excl_vat": _opt(self.no_vat_base_excl_vat),
-            "total": {
-                "excl_vat": plain(self.total.excl_vat),
-                "incl_vat": plain(self.total.incl_vat),
-            },
-            "amount_charged": plain(self.amount_charged),
-            "charge_capped": self.charge_capped,
+            "no_vat_amount": _opt(amounts.no_vat),
+            "net_amount": plain(amounts.net),
             "stop_reason": {"code": facts.stop_reason, "text": stop_sentence(labels, facts)},
             "payment": {
                 "method": facts.payment_method,
@@ -152,7 +171,7 @@ class Receipt:
                 {
                     "refund_id": refund.refund_id,
                     "amount": plain(refund.amount),
-                    "at": refund.at.astimezone(tz).isoformat(),
+                    "at": _second(refund.at, tz),
                     "reason": refund.reason,
                 }
                 for refund in facts.refunds
@@ -196,31 +215,47 @@ def render_text(receipt: Receipt, language: str | None = None) -> str:
     out += row(labels["meter_stop"], reading(locale, facts.meter_stop_wh))
     out += row(labels["energy"], format_energy(receipt.energy_wh, locale.code))
 
-    any_vat = bool(receipt.vat_rates)
+    amounts = receipt.amounts
+    any_vat = _any_vat(receipt)
+
+    def group_label(name: str, group: Decimal | None) -> str:
+        if not any_vat:
+            return name
+        if group is None:
+            return labels["line_no_vat"].format(name=name)
+        return labels["line_vat"].format(name=name, vat=percent(locale, group))
+
     out += rule
     if any_vat:
-        out += wrap(labels["amounts_excl_vat"])
-    for line in (*receipt.charges, *receipt.fees):
-        out += charge_line(locale, labels, cur, line, any_vat)
+        out += wrap(labels["amounts_incl_vat"])
+    for printed in (*receipt.charges, *receipt.fees):
+        out += charge_line(locale, labels, cur, printed, any_vat)
     reason = receipt.adjustment_reason
     if reason is not None:
-        out += row(labels[reason], amount(receipt.adjustment_excl_vat, True))
+        for share in amounts.adjustments:
+            out += row(group_label(labels[reason], share.group), amount(share.amount, True))
         if receipt.price_limit is not None:
             out += wrap(f"({limit_text(locale, cur, reason, receipt.price_limit, any_vat)})")
 
     out += rule
+    out += row(labels["total_incl_vat" if any_vat else "total"], amount(amounts.total))
+    if receipt.charge_capped:
+        for share in amounts.cap:
+            out += row(group_label(labels["cap"], share.group), amount(share.amount, True))
+        out += row(labels["charged"], amount(receipt.amount_charged))
+        out += wrap(labels["capped"])
     if any_vat:
-        out += row(labels["subtotal"], amount(receipt.subtotal_excl_vat))
-        for rate in receipt.vat_rates:
-            label = labels["vat_row"].format(
-                vat=percent(locale, rate.percent), base=amount(rate.base_excl_vat)
+        for rate in amounts.vat_rates:
+            vat = percent(locale, rate.percent)
+            out += wrap(
+                labels["vat_incl"].format(vat=vat, tax=amount(rate.vat), gross=amount(rate.gross)),
+                "  ",
             )
-            out += row(label, amount(rate.vat))
-        if receipt.no_vat_base_excl_vat is not None:
-            out += wrap(labels["no_vat_row"].format(base=amount(receipt.no_vat_base_excl_vat)))
-        out += row(labels["total_incl_vat"], amount(receipt.total.incl_vat))
-    else:
-        out += row(labels["total"], amount(receipt.total.incl_vat))
+            out += row(labels["net_row"].format(vat=vat), amount(rate.net))
+        if amounts.no_vat is not None:
+            out += wrap(labels["no_vat_row"].format(base=amount(amounts.no_vat)), "  ")
+        if len(amounts.vat_rates) + (amounts.no_vat is not None) > 1:
+            out += row(labels["net_amount"], amount(amounts.net))
 
     out += rule
     out += wrap(stop_sentence(labels, facts))
@@ -231,9 +266,6 @@ def render_text(receipt: Receipt, language: str | None = None) -> str:
         out += row(labels["reference"], facts.payment_reference)
     if facts.authorised_amount is not None:
         out += row(labels["authorised"], amount(facts.authorised_amount))
-    if receipt.charge_capped:
-        out += row(labels["charged"], amount(receipt.amount_charged))
-        out += wrap(labels["capped"])
     for refund in facts.refunds:
         when = local_time(locale, refund.at, tz)
         out += row(labels["refund"].format(date=when.split(" ")[0]), amount(-refund.amount))
@@ -250,17 +282,41 @@ def render_text(receipt: Receipt, language: str | None = None) -> str:
     return "\n".join(out) + "\n"
 
 
-def _line_json(line: ChargeLine) -> dict[str, Any]:
+def _line_json(printed: PrintedLine) -> dict[str, Any]:
+    line = printed.line
     return {
         "dimension": line.dimension.value,
         "element": line.element_index,
-        "unit_price_excl_vat": plain(line.unit_price_excl_vat),
         "vat_percent": None if line.vat_percent is None else plain(line.vat_percent.normalize()),
+        "unit_price_excl_vat": plain(line.unit_price_excl_vat),
         "billed_quantity": plain(line.billed_quantity),
         "unit": line.unit,
-        "excl_vat": plain(line.excl_vat),
-        "incl_vat": plain(line.incl_vat),
+        "printed_quantity": plain(printed.quantity),
+        "printed_unit": PRINTED_UNITS[printed.per],
+        "unit_price": plain(printed.unit_price),
+        "amount": plain(printed.amount),
     }
+
+
+def _share_json(share: Share) -> dict[str, Any]:
+    return {
+        "vat_percent": None if share.group is None else plain(share.group),
+        "amount": plain(share.amount),
+    }
+
+
+def _any_vat(receipt: Receipt) -> bool:
+    """Whether the receipt speaks of VAT: some line, adjustment or cap has a VAT rate."""
+    return bool(receipt.amounts.vat_rates)
+
+
+def _second(moment: datetime, tz: ZoneInfo) -> str:
+    """ISO-8601 in the station's zone, to the second, as the text prints it."""
+    return moment.astimezone(tz).replace(microsecond=0).isoformat()
+
+
+PRINTED_UNITS = {"kWh": "kWh", "session": "session", "minute": "s", "hour": "s"}
+"""The unit of `printed_quantity`: kWh, a count of sessions, or seconds (h:mm:ss)."""
 
 
 def _opt(value: Decimal | None) -> str | None:

@@ -2,26 +2,24 @@
 
 Provides `receipt_locale(language)` (the kernel Locale of a receipt language; ValueError
 naming the supported ones), `labels_for(language)`, `stop_sentence` and `payment_text`
-(from the facts), the value formats `local_time`, `reading` and `unit_price`,
-and `charge_line` (one charge or fee: header and `quantity x unit price` row). Every
-word comes from labels.LABELS or the kernel's Locale; a VAT rate, a min/max price and
-whether a time price is shown per minute are said as on the screen's price list
-(terminal.pricing.display).
+(from the facts), the value formats `local_time` and `reading`,
+and `charge_line` (one charge or fee: header and `quantity x unit price   amount`
+row). Every word comes from labels.LABELS or the kernel's Locale; a VAT rate, a
+min/max price and a unit price (incl. VAT, per minute or per hour) are said as on the
+screen's price list (terminal.pricing.display).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from fractions import Fraction
 from zoneinfo import ZoneInfo
 
-from terminal.kernel.formatting import format_amount, format_duration, format_energy
+from terminal.kernel.formatting import format_amount, format_duration
 from terminal.kernel.locales import Locale, get_locale
-from terminal.kernel.money import minor_unit_exponent
-from terminal.pricing.display import per_minute, percent
+from terminal.pricing.display import percent, unit_price_text
 from terminal.pricing.model import Dimension
-from terminal.pricing.result import ChargeLine
+from terminal.receipt.amounts import PrintedLine
 from terminal.receipt.facts import ReceiptFacts
 from terminal.receipt.labels import LABELS, PAYMENT_METHODS, STOP_REASONS
 from terminal.receipt.layout import row, wrap
@@ -70,8 +68,10 @@ def payment_text(labels: dict[str, str], facts: ReceiptFacts) -> str:
 
 
 def charge_line(
-    locale: Locale, labels: dict[str, str], cur: str, line: ChargeLine, any_vat: bool
+    locale: Locale, labels: dict[str, str], cur: str, printed: PrintedLine, any_vat: bool
 ) -> list[str]:
+    """A charge or fee: its header (name, VAT rate) and `quantity x unit price   amount`."""
+    line = printed.line
     name = labels[line.dimension.value]
     if line.vat_percent is not None:
         header = labels["line_vat"].format(name=name, vat=percent(locale, line.vat_percent))
@@ -79,29 +79,19 @@ def charge_line(
         header = labels["line_no_vat"].format(name=name)
     else:
         header = name
-    exponent = minor_unit_exponent(cur)
-    price = line.unit_price_excl_vat
+    price = unit_price_text(printed.unit_price, cur, locale)
     if line.dimension is Dimension.ENERGY:
-        quantity = format_energy(line.billed_quantity * 1000, locale.code)
-        shown_price = f"{unit_price(locale, price, exponent)} {cur}/kWh"
+        quantity = f"{locale.number(printed.quantity, 3)} kWh"
+        shown_price = f"{price} {cur}/kWh"
     elif line.dimension is Dimension.FLAT:
-        quantity = locale.number(line.billed_quantity)
-        shown_price = f"{unit_price(locale, price, exponent)} {cur}"
+        quantity = locale.number(printed.quantity)
+        shown_price = f"{price} {cur}"
     else:
-        quantity = format_duration(line.billed_quantity * 3600)
-        minute_price = per_minute(Fraction(price), cur)
-        if minute_price is not None:
-            shown = Decimal(int(minute_price * 10 ** (exponent + 2))).scaleb(-(exponent + 2))
-            shown_price = f"{unit_price(locale, shown, exponent)} {cur}/{locale.minute}"
-        else:
-            shown_price = f"{unit_price(locale, price, exponent)} {cur}/{locale.hour}"
+        quantity = format_duration(printed.quantity)
+        per = locale.minute if printed.per == "minute" else locale.hour
+        shown_price = f"{price} {cur}/{per}"
     detail = f"  {quantity} x {shown_price}"
-    return [*wrap(header), *row(detail, format_amount(line.excl_vat, cur, locale.code))]
-
-
-def unit_price(locale: Locale, value: Decimal, exponent: int) -> str:
-    """A unit price with all its digits, at least the currency's minor digits."""
-    return locale.number(value.normalize() if value else Decimal(0), exponent)
+    return [*wrap(header), *row(detail, format_amount(printed.amount, cur, locale.code))]
 
 
 def local_time(locale: Locale, moment: datetime, zone: ZoneInfo) -> str:

@@ -1,4 +1,4 @@
-"""terminal.receipt: content (STANDARDS §2), VAT per rate, capped charge, languages, checks."""
+"""terminal.receipt: content, VAT per rate (gross), capped charge, languages, checks."""
 
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ def assert_narrow(text: str) -> None:
 # Content --------------------------------------------------------------------------------
 
 
-def test_english_receipt_shows_every_field_of_standards_section_2() -> None:
+def test_english_receipt_shows_every_field_a_receipt_needs() -> None:
     receipt = de_receipt()
     assert receipt.to_text() == (
         "Charging receipt\n"
@@ -128,16 +128,15 @@ def test_english_receipt_shows_every_field_of_standards_section_2() -> None:
         "Meter stop                  12,390.123 kWh\n"
         "Energy delivered                44.445 kWh\n"
         "------------------------------------------\n"
-        "Prices and amounts excl. VAT\n"
+        "Prices and amounts incl. VAT\n"
         "Energy, 19% VAT\n"
-        "  44.445 kWh x 0.4958 EUR/kWh    22.04 EUR\n"
+        "  44.445 kWh x 0.59 EUR/kWh      26.22 EUR\n"
         "Idle fee, 19% VAT\n"
-        "  0:27:00 x 5.042 EUR/h           2.27 EUR\n"
-        "Rounding                         -0.01 EUR\n"
+        "  0:27:00 x 0.10 EUR/min          2.70 EUR\n"
         "------------------------------------------\n"
-        "Subtotal excl. VAT               24.30 EUR\n"
-        "VAT 19% of 24.30 EUR              4.62 EUR\n"
         "Total incl. VAT                  28.92 EUR\n"
+        "incl. 19% VAT 4.62 EUR of 28.92 EUR\n"
+        "Net (19% VAT)                    24.30 EUR\n"
         "------------------------------------------\n"
         "The vehicle was disconnected.\n"
         "------------------------------------------\n"
@@ -159,7 +158,7 @@ def test_english_receipt_shows_every_field_of_standards_section_2() -> None:
 def test_json_carries_everything_the_text_shows() -> None:
     data = de_receipt().to_json()
     assert data == {
-        "schema_version": 1,
+        "schema_version": 2,
         "language": "en",
         "operator": "EVTerm Charging GmbH",
         "station_id": "DE*EVT*E0001*1",
@@ -173,37 +172,43 @@ def test_json_carries_everything_the_text_shows() -> None:
         "energy_wh": "44445",
         "energy_kwh": "44.445",
         "currency": "EUR",
+        "prices_incl_vat": True,
         "charges": [
             {
                 "dimension": "ENERGY",
                 "element": 1,
-                "unit_price_excl_vat": "0.4958",
                 "vat_percent": "19",
+                "unit_price_excl_vat": "0.4958",
                 "billed_quantity": "44.445",
                 "unit": "kWh",
-                "excl_vat": "22.04",
-                "incl_vat": "26.22",
+                "printed_quantity": "44.445",
+                "printed_unit": "kWh",
+                "unit_price": "0.5900",
+                "amount": "26.22",
             },
             {
                 "dimension": "PARKING_TIME",
                 "element": 0,
-                "unit_price_excl_vat": "5.042",
                 "vat_percent": "19",
+                "unit_price_excl_vat": "5.042",
                 "billed_quantity": "0.45",
                 "unit": "h",
-                "excl_vat": "2.27",
-                "incl_vat": "2.70",
+                "printed_quantity": "1620",
+                "printed_unit": "s",
+                "unit_price": "0.1000",
+                "amount": "2.70",
             },
         ],
         "fees": [],
-        "adjustment": {"reason": "rounding", "excl_vat": "-0.01"},
+        "adjustments": [],
         "price_limit": None,
-        "subtotal_excl_vat": "24.30",
-        "vat": [{"percent": "19", "base_excl_vat": "24.30", "vat": "4.62"}],
-        "no_vat_base_excl_vat": None,
-        "total": {"excl_vat": "24.30", "incl_vat": "28.92"},
+        "total": {"incl_vat": "28.92", "excl_vat": "24.30"},
+        "cap": [],
         "amount_charged": "28.92",
         "charge_capped": False,
+        "vat": [{"percent": "19", "gross": "28.92", "vat": "4.62", "net": "24.30"}],
+        "no_vat_amount": None,
+        "net_amount": "24.30",
         "stop_reason": {"code": "EVDisconnected", "text": "The vehicle was disconnected."},
         "payment": {
             "method": "card",
@@ -224,7 +229,7 @@ def test_json_round_trips_through_json_dumps() -> None:
     data = de_receipt("de").to_json()
     text = json.dumps(data, ensure_ascii=False)
     assert json.loads(text) == data
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == 2
     assert data["language"] == "de"
     assert data["stop_reason"]["text"] == "Das Fahrzeug wurde getrennt."
 
@@ -275,58 +280,67 @@ def test_times_are_station_local_with_the_utc_offset() -> None:
 TWO_RATES = tariff(element(comp("ENERGY", "0.3333", 19), comp("FLAT", "0.3333", "7")))
 
 
-def test_two_vat_rates_with_a_rounding_remainder_given_to_the_highest_rate() -> None:
-    # Lines 0.34 (19 %) and 0.33 (7 %); total 0.67 excl., 0.76 incl.: VAT 0.09.
-    # Per rate: 0.33 x 7 % = 0.0231 -> 0.02, 0.34 x 19 % = 0.0646 -> 0.06; sum 0.08,
-    # the remaining 0.01 goes to 19 %.
+def test_two_vat_rates_each_with_the_vat_contained_in_its_gross_amount() -> None:
+    # Gross unit prices as the price list shows them: 0.3333 x 1.19 = 0.3966 EUR/kWh,
+    # 0.3333 x 1.07 = 0.3566 EUR. Lines: 1.007 x 0.3966 = 0.3994 -> 0.40 (19 %),
+    # 1 x 0.3566 -> 0.36 (7 %); total 0.76 incl. VAT. VAT per rate from the gross:
+    # 0.40 x 19/119 = 0.0639 -> 0.06, 0.36 x 7/107 = 0.0236 -> 0.02.
     receipt = simple(TWO_RATES, 1007)
-    assert receipt.total == Amount(D("0.67"), D("0.76"))
-    assert [(r.percent, r.base_excl_vat, r.vat) for r in receipt.vat_rates] == [
-        (D(7), D("0.33"), D("0.02")),
-        (D(19), D("0.34"), D("0.07")),
+    assert receipt.total.incl_vat == D("0.76")
+    assert [(r.percent, r.gross, r.vat, r.net) for r in receipt.vat_rates] == [
+        (D(7), D("0.36"), D("0.02"), D("0.34")),
+        (D(19), D("0.40"), D("0.06"), D("0.34")),
     ]
     lines = receipt.to_text().splitlines()
-    assert row("VAT 7% of 0.33 EUR", "0.02 EUR") in lines
-    assert row("VAT 19% of 0.34 EUR", "0.07 EUR") in lines
+    assert "incl. 7% VAT 0.02 EUR of 0.36 EUR" in lines
+    assert row("Net (7% VAT)", "0.34 EUR") in lines
+    assert "incl. 19% VAT 0.06 EUR of 0.40 EUR" in lines
+    assert row("Net (19% VAT)", "0.34 EUR") in lines
+    assert row("Total excl. VAT", "0.68 EUR") in lines
     assert "Session fee, 7% VAT" in lines
-    assert row("  1 x 0.3333 EUR", "0.33 EUR") in lines
+    assert row("  1.007 kWh x 0.3966 EUR/kWh", "0.40 EUR") in lines
+    assert row("  1 x 0.3566 EUR", "0.36 EUR") in lines
 
 
 @pytest.mark.parametrize("energy_wh", range(1000, 60000, 997), ids=lambda wh: f"{wh}Wh")
-def test_vat_per_rate_adds_up_to_total_minus_subtotal(energy_wh: int) -> None:
+def test_vat_per_rate_is_contained_in_the_gross_and_adds_up_to_the_total(energy_wh: int) -> None:
     receipt = simple(TWO_RATES, energy_wh)
-    vat = sum((r.vat for r in receipt.vat_rates), D(0))
-    assert vat == receipt.total.incl_vat - receipt.total.excl_vat
-    bases = sum((r.base_excl_vat for r in receipt.vat_rates), D(0))
-    assert bases == receipt.subtotal_excl_vat
-    lines = sum((ln.excl_vat for ln in (*receipt.charges, *receipt.fees)), D(0))
-    assert lines + receipt.adjustment_excl_vat == receipt.subtotal_excl_vat
-    assert all(r.vat >= 0 and r.base_excl_vat >= 0 for r in receipt.vat_rates)
+    amounts = receipt.amounts
+    for rate in receipt.vat_rates:
+        exact = rate.gross * rate.percent / (100 + rate.percent)
+        assert rate.vat == exact.quantize(D("0.01"), rounding="ROUND_HALF_UP")
+        assert rate.net == rate.gross - rate.vat
+    assert sum((r.gross for r in receipt.vat_rates), D(0)) == receipt.amount_charged
+    lines = sum((p.amount for p in amounts.lines), D(0))
+    adjustments = sum((a.amount for a in amounts.adjustments), D(0))
+    assert lines + adjustments == receipt.total.incl_vat
+    assert all(r.vat >= 0 and r.net >= 0 for r in receipt.vat_rates)
 
 
 def test_lines_without_vat_are_no_vat_applicable_not_zero_percent() -> None:
     t = tariff(element(comp("ENERGY", "0.50", 19), comp("FLAT", "1.00")))
     receipt = simple(t, 10000)
     assert [r.percent for r in receipt.vat_rates] == [D(19)]
-    assert receipt.no_vat_base_excl_vat == D("1.00")
+    assert receipt.amounts.no_vat == D("1.00")
     text = receipt.to_text()
     lines = text.splitlines()
     assert "Session fee, no VAT" in lines
     assert "No VAT applicable on 1.00 EUR" in lines
-    assert row("VAT 19% of 5.00 EUR", "0.95 EUR") in lines
+    assert "incl. 19% VAT 0.95 EUR of 5.95 EUR" in lines
     assert row("Total incl. VAT", "6.95 EUR") in lines
+    assert row("Total excl. VAT", "6.00 EUR") in lines
     assert "0%" not in text
     data = receipt.to_json()
-    assert data["no_vat_base_excl_vat"] == "1.00"
+    assert data["no_vat_amount"] == "1.00"
     assert data["fees"][0]["vat_percent"] is None
-    assert data["vat"] == [{"percent": "19", "base_excl_vat": "5.00", "vat": "0.95"}]
+    assert data["vat"] == [{"percent": "19", "gross": "5.95", "vat": "0.95", "net": "5.00"}]
 
 
 def test_zero_percent_vat_is_a_rate() -> None:
     t = tariff(element(comp("ENERGY", "0.50", 0)))
     receipt = simple(t, 10000)
     assert [(r.percent, r.vat) for r in receipt.vat_rates] == [(D(0), D("0.00"))]
-    assert row("VAT 0% of 5.00 EUR", "0.00 EUR") in receipt.to_text().splitlines()
+    assert "incl. 0% VAT 0.00 EUR of 5.00 EUR" in receipt.to_text().splitlines()
 
 
 def test_tariff_without_any_vat_shows_a_plain_total() -> None:
@@ -357,7 +371,7 @@ def test_tariff_without_any_vat_shows_a_plain_total() -> None:
     assert "Session fee" in lines
     assert row("Total", "21.00 USD") in lines
     assert receipt.vat_rates == ()
-    assert receipt.no_vat_base_excl_vat == D("21.00")
+    assert receipt.amounts.no_vat == D("21.00")
 
 
 def test_vat_without_any_vat_rate_is_refused() -> None:
@@ -390,22 +404,22 @@ MIN_PRICE = tariff(
 def test_min_price_applied_is_said_and_adds_up() -> None:
     receipt = simple(MIN_PRICE, 2000)
     assert receipt.adjustment_reason == "min_price"
-    assert receipt.adjustment_excl_vat == D("4.00")
     lines = receipt.to_text().splitlines()
-    assert row("  2.000 kWh x 0.50 EUR/kWh", "1.00 EUR") in lines
-    assert row("Minimum price applied", "+4.00 EUR") in lines
+    assert row("  2.000 kWh x 0.595 EUR/kWh", "1.19 EUR") in lines
+    assert row("Minimum price applied, 19% VAT", "+4.76 EUR") in lines
     assert "(Minimum price 5.95 EUR incl. VAT)" in lines
-    assert row("Subtotal excl. VAT", "5.00 EUR") in lines
-    assert row("VAT 19% of 5.00 EUR", "0.95 EUR") in lines
     assert row("Total incl. VAT", "5.95 EUR") in lines
+    assert "incl. 19% VAT 0.95 EUR of 5.95 EUR" in lines
+    assert row("Net (19% VAT)", "5.00 EUR") in lines
     data = receipt.to_json()
-    assert data["adjustment"] == {"reason": "min_price", "excl_vat": "4.00"}
+    assert data["adjustments"] == [{"reason": "min_price", "vat_percent": "19", "amount": "4.76"}]
     assert data["price_limit"] == {"kind": "min_price", "excl_vat": "5.00", "incl_vat": "5.95"}
 
 
 def test_min_price_in_german() -> None:
     lines = simple(MIN_PRICE, 2000, language="de").to_text().splitlines()
-    assert row("Mindestpreis angewendet", "+4,00 EUR") in lines
+    assert "Mindestpreis angewendet, 19 % MwSt." in lines
+    assert " " * (WIDTH - 9) + "+4,76 EUR" in lines
     assert "(Mindestpreis 5,95 EUR inkl. MwSt.)" in lines
 
 
@@ -416,15 +430,17 @@ def test_max_price_applied() -> None:
     receipt = simple(t, 30000)
     assert receipt.total == Amount(D("10.00"), D("11.90"))
     lines = receipt.to_text().splitlines()
-    assert row("Maximum price applied", "-5.00 EUR") in lines
-    assert row("VAT 19% of 10.00 EUR", "1.90 EUR") in lines
+    assert row("  30.000 kWh x 0.595 EUR/kWh", "17.85 EUR") in lines
+    assert row("Maximum price applied, 19% VAT", "-5.95 EUR") in lines
+    assert "incl. 19% VAT 1.90 EUR of 11.90 EUR" in lines
 
 
 def test_min_price_on_a_session_without_energy_uses_the_tariffs_vat_rate() -> None:
     receipt = simple(MIN_PRICE, 0)
-    assert [(r.percent, r.base_excl_vat, r.vat) for r in receipt.vat_rates] == [
-        (D(19), D("5.00"), D("0.95"))
+    assert [(r.percent, r.gross, r.vat, r.net) for r in receipt.vat_rates] == [
+        (D(19), D("5.95"), D("0.95"), D("5.00"))
     ]
+    assert row("Minimum price applied, 19% VAT", "+5.95 EUR") in receipt.to_text().splitlines()
 
 
 def test_charge_is_capped_at_the_authorised_amount() -> None:
@@ -435,10 +451,16 @@ def test_charge_is_capped_at_the_authorised_amount() -> None:
     lines = receipt.to_text().splitlines()
     assert row("Total incl. VAT", "28.92 EUR") in lines
     assert row("Authorised amount", "25.00 EUR") in lines
+    assert row("Capped, 19% VAT", "-3.92 EUR") in lines
     assert row("Charged", "25.00 EUR") in lines
     assert "The total exceeds the authorised amount;" in lines
+    # the VAT is that of the amount charged: 25.00 x 19/119 = 3.9916 -> 3.99
+    assert "incl. 19% VAT 3.99 EUR of 25.00 EUR" in lines
+    assert row("Net (19% VAT)", "21.01 EUR") in lines
     data = receipt.to_json()
-    assert data["total"]["incl_vat"] == "28.92"
+    assert data["total"] == {"incl_vat": "28.92", "excl_vat": None}
+    assert data["cap"] == [{"vat_percent": "19", "amount": "-3.92"}]
+    assert data["vat"] == [{"percent": "19", "gross": "25.00", "vat": "3.99", "net": "21.01"}]
     assert data["amount_charged"] == "25.00"
     assert data["charge_capped"] is True
 
@@ -474,8 +496,9 @@ def test_german_uses_decimal_comma() -> None:
     lines = de_receipt("de").to_text().splitlines()
     assert row("Geladene Energie", "44,445 kWh") in lines
     assert row("Zählerstand Beginn", "12.345,678 kWh") in lines
-    assert row("  44,445 kWh x 0,4958 EUR/kWh", "22,04 EUR") in lines
-    assert row("MwSt. 19 % auf 24,30 EUR", "4,62 EUR") in lines
+    assert row("  44,445 kWh x 0,59 EUR/kWh", "26,22 EUR") in lines
+    assert "inkl. 19 % MwSt. 4,62 EUR von 28,92 EUR" in lines
+    assert row("Netto (19 % MwSt.)", "24,30 EUR") in lines
     assert row("Gesamt inkl. MwSt.", "28,92 EUR") in lines
     assert row("Zahlung", "Visa •••• 0119") in lines
 
@@ -483,9 +506,12 @@ def test_german_uses_decimal_comma() -> None:
 def test_french_and_dutch() -> None:
     fr = de_receipt("fr").to_text().splitlines()
     assert row("Total TTC", "28,92 EUR") in fr
+    assert "dont TVA 19\u202f% 4,62 EUR sur 28,92 EUR" in fr
+    assert row("HT (TVA 19\u202f%)", "24,30 EUR") in fr
     assert row("Index début", "12\u202f345,678 kWh") in fr
     nl = de_receipt("nl").to_text().splitlines()
-    assert row("  0:27:00 x 5,042 EUR/u", "2,27 EUR") in nl
+    assert row("  0:27:00 x 0,10 EUR/min", "2,70 EUR") in nl
+    assert "incl. 19% btw 4,62 EUR over 28,92 EUR" in nl
     assert row("Totaal incl. btw", "28,92 EUR") in nl
 
 
