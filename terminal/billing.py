@@ -9,7 +9,7 @@ after a crash).
 
 The terms (tariff, time zone, charging threshold, station id and operator) are frozen
 into the session when its energy starts: a later tariff or config change never
-reprices a session (STANDARDS §3 rule 7).
+reprices a session (docs/pricing.md, rule 7: the tariff in force at the start stays).
 """
 
 from __future__ import annotations

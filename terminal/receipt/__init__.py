@@ -3,13 +3,14 @@
 `build_receipt(facts, tariff, result, language)` turns the `ReceiptFacts` the session
 journal holds, the tariff the session was priced with and the final `PricingResult`
 into a `Receipt`; `Receipt.to_text()` / `render_text(receipt, language)` give lines of
-at most 42 characters, `Receipt.to_json()` schema_version 1. Content follows
-STANDARDS.md §2; docs/receipts.md explains every line.
+at most 42 characters, `Receipt.to_json()` schema_version 2 with the same figures.
+docs/receipts.md explains every line and the rule every figure follows: it recomputes
+from the figures printed beside it (gross lines, VAT contained in each rate's gross).
 
 The modules, each with one job:
 - facts: `ReceiptFacts`, `RefundLine`, `ReceiptError` (inputs, checked on creation);
 - build: `build_receipt` (facts + tariff + result -> Receipt);
-- amounts: `VatRate`, the VAT split per rate, amounts in whole minor units;
+- amounts: the printed lines, adjustment and cap rows per VAT group, `VatRate`;
 - model: `Receipt`, its JSON and `render_text` (the order of the lines);
 - wording: how each label, sentence and value is said in a language;
 - layout: the 42-character column (`WIDTH`, wrapped lines, label/value rows);

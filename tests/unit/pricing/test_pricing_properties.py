@@ -6,7 +6,7 @@ session at every sample, every UTC quarter hour (all generated wall-clock
 boundaries are quarter hours and the zones used have quarter-hour offsets), every
 duration threshold and every kWh crossing, evaluates the restrictions directly at
 the start of each piece with exact fractions, then applies rules 3-6 of
-STANDARDS.md §3.
+docs/pricing.md ("The rules this terminal commits to").
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Pricing rules of STANDARDS.md §3, case by case, with amounts worked out by hand.
+"""The pricing rules of docs/pricing.md, case by case, with amounts worked out by hand.
 
 Each case states the arithmetic in its comment. Sessions start on Monday 2025-01-06
 unless said otherwise; the time zone is UTC unless said otherwise.
