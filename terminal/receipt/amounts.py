@@ -142,12 +142,6 @@ def gross_amounts(
     """
     currency = result.currency
     total = result.total.incl_vat
-    if result.total.incl_vat != result.total.excl_vat and not _rates(tariff, result):
-        raise ReceiptError(
-            "result.total",
-            f"{plain(result.total.excl_vat)} excl. / {plain(result.total.incl_vat)} incl. VAT",
-            "equal totals excl. and incl. VAT when no line has VAT",
-        )
     if result.total.incl_vat < result.total.excl_vat:
         raise ReceiptError(
             "result.total.incl_vat",
@@ -162,6 +156,12 @@ def gross_amounts(
     adjustments = _spread(total - sum(sums.values(), Decimal(0)), sums, fallback, currency)
     for share in adjustments:
         sums[share.group] = sums.get(share.group, Decimal(0)) + share.amount
+    if result.total.incl_vat != result.total.excl_vat and not any(k is not None for k in sums):
+        raise ReceiptError(
+            "result.total",
+            f"{plain(result.total.excl_vat)} excl. / {plain(result.total.incl_vat)} incl. VAT",
+            "equal totals excl. and incl. VAT when no line has VAT",
+        )
     cap: tuple[Share, ...] = ()
     if amount_charged != total:
         cap = _spread(amount_charged - total, sums, fallback, currency)
