@@ -717,3 +717,39 @@ def test_refunds_above_the_amount_charged_are_refused() -> None:
 def test_bad_refund_amounts_are_refused_naming_the_refund(amount: Decimal) -> None:
     with pytest.raises(ValueError, match=r"refunds\[0\]\.amount"):
         de_receipt(refunds=(RefundLine("R-1", amount, REFUND_AT),))
+
+
+def test_two_rates_with_min_price_cap_and_refund_every_row_per_vat_group() -> None:
+    t = tariff(
+        element(comp("ENERGY", "0.3333", 19), comp("FLAT", "0.3333", "7")),
+        min_price={"excl_vat": "1.00", "incl_vat": "1.15"},
+    )
+    refund = RefundLine("R-1", D("0.30"), REFUND_AT)
+    receipt = simple(t, 1007, authorised_amount=D("1.00"), refunds=(refund,))
+    lines = receipt.to_text().splitlines()
+    # lines 0.40 (19 %) + 0.36 (7 %) = 0.76; the minimum price adds 0.39, split 0.36:0.40
+    assert row("Minimum price applied, 7% VAT", "+0.18 EUR") in lines
+    assert row("Minimum price applied, 19% VAT", "+0.21 EUR") in lines
+    assert row("Total incl. VAT", "1.15 EUR") in lines
+    # capped at 1.00: -0.15 split 0.54:0.61
+    assert row("Capped, 7% VAT", "-0.07 EUR") in lines
+    assert row("Capped, 19% VAT", "-0.08 EUR") in lines
+    assert row("Charged", "1.00 EUR") in lines
+    # the VAT of the amount charged, per rate: 0.47 x 7/107 -> 0.03, 0.53 x 19/119 -> 0.08
+    assert "incl. 7% VAT 0.03 EUR of 0.47 EUR" in lines
+    assert row("Net (7% VAT)", "0.44 EUR") in lines
+    assert "incl. 19% VAT 0.08 EUR of 0.53 EUR" in lines
+    assert row("Net (19% VAT)", "0.45 EUR") in lines
+    assert row("Total excl. VAT", "0.89 EUR") in lines
+    assert row("Paid after refunds", "0.70 EUR") in lines
+    data = receipt.to_json()
+    assert data["adjustments"] == [
+        {"reason": "min_price", "vat_percent": "7", "amount": "0.18"},
+        {"reason": "min_price", "vat_percent": "19", "amount": "0.21"},
+    ]
+    assert data["cap"] == [
+        {"vat_percent": "7", "amount": "-0.07"},
+        {"vat_percent": "19", "amount": "-0.08"},
+    ]
+    assert data["net_amount"] == "0.89"
+    assert data["amount_paid"] == "0.70"
