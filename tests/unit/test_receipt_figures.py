@@ -294,11 +294,15 @@ def tariffs(draw: st.DrawFn) -> Tariff:
     if not components:
         components.append(comp("ENERGY", "0.45", "19"))
     fields: dict[str, Any] = {}
-    has_vat = any("vat" in c for c in components)
+    rates = {c.get("vat") for c in components}
+    # a limit's incl. VAT follows the tariff's rates; a limit with VAT on a tariff that
+    # also has components without VAT is left out: a session whose lines are all
+    # without VAT would show VAT without a rate (such a result is refused)
     for key in ("min_price", "max_price"):
-        if draw(st.integers(0, 3)) == 0:
+        if (len(rates) == 1 or None not in rates) and draw(st.integers(0, 2)) == 0:
+            rate = max(rates, key=lambda r: r or 0)
             excl = D(draw(st.integers(100, 6000))).scaleb(-2)
-            incl = half_up(excl * D("1.19")) if has_vat else excl
+            incl = excl if rate is None else half_up(excl * (1 + rate / 100))
             fields[key] = {"excl_vat": str(excl), "incl_vat": str(incl)}
     if "min_price" in fields and "max_price" in fields:
         low, high = sorted([fields["min_price"], fields["max_price"]],
