@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTSIDE = ("STANDARDS" + ".md", "STANDARDS" + " §", "../" + "shared", "shared/" + "STANDARDS")
-CHECKED = ("docs", "terminal", "tests", "README.md")
+CHECKED = ("docs", "terminal", "drivers", "ui", "hw_mocks", "bench", "tests", "systemd", "README.md")
 
 
 def _files() -> list[Path]:
