@@ -13,7 +13,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTSIDE = ("STANDARDS" + ".md", "STANDARDS" + " §", "../" + "shared", "shared/" + "STANDARDS")
-CHECKED = ("docs", "terminal", "drivers", "ui", "hw_mocks", "bench", "tests", "systemd", "README.md")
+CHECKED = ("docs", "terminal", "drivers", "ui", "hw_mocks", "bench", "tests", "systemd",
+           "README.md")
 
 
 def _files() -> list[Path]:
