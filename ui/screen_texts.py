@@ -131,7 +131,10 @@ def charging(s: ScreenState, extra: dict[str, Any]) -> dict[str, str]:
     power_w = decimal_of(s.state.get("power_w")) or Decimal(0)
     elapsed_s = s.state.get("elapsed_s")
     elapsed_s = elapsed_s if isinstance(elapsed_s, int | float) else 0
-    notes = [s.t("price_now", price=line) for line in s.price_now()]
+    # the unit prices in force, under the cost's label (as on the price list, incl. VAT)
+    cost_label = "\n".join([s.t("cost_label"),
+                            *(s.t("price_now", price=line) for line in s.price_now())])
+    notes = []
     cost_cap = decimal_of(s.state.get("cost_cap"))
     energy_cap = decimal_of(s.state.get("energy_cap_wh"))
     if cost_cap is not None and cost_cap > 0:
@@ -155,7 +158,7 @@ def charging(s: ScreenState, extra: dict[str, Any]) -> dict[str, str]:
         "elapsed": format_duration(int(elapsed_s)),
         "elapsed_label": s.t("elapsed_label"),
         "cost": s.amount(cost),
-        "cost_label": s.t("cost_label"),
+        "cost_label": cost_label,
         "cap": cap_text,
         "stop_hint": stop_hint,
         "stop": s.t("stopping" if s.stopping else "stop"),

@@ -51,22 +51,22 @@ def test_a_minimum_price_that_sets_the_cost_is_named(language, note):
     assert view_of(finishing_state(none, cost=cost), language).texts["idle_fee"] == note
 
 
-@pytest.mark.parametrize(("language", "cap", "ahead"), [
-    ("en", "Price 0.59 EUR/kWh incl. 19% VAT · Limit: 25.00 EUR",
+@pytest.mark.parametrize(("language", "label", "ahead"), [
+    ("en", "Cost incl. VAT\nPrice 0.59 EUR/kWh incl. 19% VAT",
      "Idle fee once charging has ended, at the earliest in 7 min. To stop,"),
-    ("de", "Preis 0,59 EUR/kWh inkl. 19 % MwSt. · Höchstbetrag: 25,00 EUR",
+    ("de", "Kosten inkl. MwSt.\nPreis 0,59 EUR/kWh inkl. 19 % MwSt.",
      "Blockiergebühr nach Ladeende, frühestens in 7 min. Zum Beenden"),
-    ("fr", f"Tarif 0,59 EUR/kWh TVA 19{NB}% incluse · Plafond{NB}: 25,00 EUR",
+    ("fr", f"Coût TTC\nTarif 0,59 EUR/kWh TVA 19{NB}% incluse",
      "Frais d'occupation après la charge, au plus tôt dans 7 min. Pour arrêter"),
-    ("nl", "Prijs 0,59 EUR/kWh incl. 19% btw · Limiet: 25,00 EUR",
+    ("nl", "Kosten incl. btw\nPrijs 0,59 EUR/kWh incl. 19% btw",
      "Blokkeertarief na het laden, op zijn vroegst over 7 min. Stoppen:"),
 ])
-def test_charging_shows_the_unit_price_and_the_idle_fee_ahead(language, cap, ahead):
+def test_charging_shows_the_unit_price_and_the_idle_fee_ahead(language, label, ahead):
     ahead_state = {"fee_from": "2026-11-21T14:32:00Z", "at_charging_end": False,
                    "currency": "EUR"}
     texts = view_of(charging_state(price_now=PRICE_NOW, idle_ahead=ahead_state,
                                    now="2026-11-21T14:25:00Z"), language).texts
-    assert texts["cap"] == cap
+    assert texts["cost_label"] == label
     assert texts["stop_hint"].startswith(ahead)
 
 
@@ -85,7 +85,8 @@ def test_the_demo_session_on_the_finishing_screen_adds_up(tmp_path):
         await charging(station, clock)
         start = station.daemon.state.start_reading.timestamp
         state = station.status.snapshot()
-        assert view_of(state).texts["cap"] == "Price 0.59 EUR/kWh incl. 19% VAT"
+        assert view_of(state).texts["cost_label"] == (
+            "Cost incl. VAT\nPrice 0.59 EUR/kWh incl. 19% VAT")
         assert view_of(state).texts["stop_hint"].startswith(
             "Idle fee once charging has ended, at the earliest in 10 min.")
         await poll(station, clock, 30, step_s=10)
