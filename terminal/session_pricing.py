@@ -276,12 +276,7 @@ class SessionPricing:
         if state.phase is not Phase.FINISHING or self.pricer is None \
                 or self.pricer.sample_count == 0 or state.last_reading is None:
             return None
-        key = (state.session_id, state.since)
-        probe = self._idle_probe
-        if (probe is None or probe.key != key
-                or (now - probe.at).total_seconds() >= IDLE_PROBE_INTERVAL_S
-                or (probe.fee_from is not None and now >= probe.fee_from)):
-            probe = self._idle_probe = self.probe_idle_fee(key, state.last_reading, now)
+        probe = self._probe(state, state.last_reading, now)
         if probe.info is None:
             return None
         shown = self.shown_cost()
@@ -298,17 +293,23 @@ class SessionPricing:
         if state.phase not in ENERGY_PHASES or self.pricer is None \
                 or self.pricer.sample_count == 0 or state.last_reading is None:
             return None
-        key = (state.session_id, state.since)
-        probe = self._idle_probe
-        if (probe is None or probe.key != key
-                or (now - probe.at).total_seconds() >= IDLE_PROBE_INTERVAL_S
-                or (probe.fee_from is not None and now >= probe.fee_from)):
-            probe = self._idle_probe = self.probe_idle_fee(key, state.last_reading, now)
+        probe = self._probe(state, state.last_reading, now)
         info = probe.info
         if info is None or not (info["accruing"] or info["fee_from"]):
             return None
         return {"fee_from": info["fee_from"], "at_charging_end": info["accruing"],
                 "currency": info["currency"]}
+
+    def _probe(self, state: SessionState, last: MeterReading, now: datetime) -> IdleProbe:
+        """The idle probe of this phase: once per phase, then at most every
+        IDLE_PROBE_INTERVAL_S and at once when its fee_from is reached."""
+        key = (state.session_id, state.since)
+        probe = self._idle_probe
+        if (probe is None or probe.key != key
+                or (now - probe.at).total_seconds() >= IDLE_PROBE_INTERVAL_S
+                or (probe.fee_from is not None and now >= probe.fee_from)):
+            probe = self._idle_probe = self.probe_idle_fee(key, last, now)
+        return probe
 
     def probe_idle_fee(self, key: tuple[str | None, datetime | None], last: MeterReading,
                        now: datetime) -> IdleProbe:
