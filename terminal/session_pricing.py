@@ -8,11 +8,21 @@ Provides `SessionPricing(station_terms, poll_interval_s, stop_latency_s)`:
 - `begin(authorization)`: a session's energy starts; its terms are the personal tariff
   of its authorisation, else the station's (frozen into the session);
 - `feed(reading)`: once per journaled reading (after the commit);
-- `cost()`: the running cost (incl. and excl. VAT), computed once per new reading;
+- `cost()`: the running cost (incl. and excl. VAT, no step_size), computed once per new
+  reading; what the session machine compares with a cost cap;
+- `shown_cost()`: the cost the screen shows (`ShownCost`), by the rule of the final bill:
+  the price as if the session ended at the last reading (step_size, min/max price), split
+  into its charging part (energy, time, flat) and its idle (PARKING_TIME) part, so that
+  shown = charging part + idle part (unless a min/max price applies: `price_limit` says
+  so) and the receipt of a session unplugged at the next poll shows the same total;
+- `price_now()`: the price texts of the ENERGY and TIME components in force now;
+- `idle_ahead(state, now)`: while charging, when an idle fee would start if charging
+  ended now;
 - `projection(reading, interval_s)`: cost and energy one poll plus the stop latency
   ahead, so a cap stops delivery before it is passed;
-- `idle_fee(state, now)`: while Finishing, when the idle (PARKING_TIME) fee starts and
-  what it has cost, probed on a copy at most once a minute;
+- `idle_fee(state, now)`: while Finishing, when the idle (PARKING_TIME) fee starts
+  (probed on a copy at most once a minute) and what it has cost: the idle part of
+  `shown_cost()`;
 - `bill(...)`: the final billing result at close, from the readings in memory and those
   of the closing step (nothing is read back from the journal), the same function a
   rebuilt receipt uses (terminal.billing.bill_session);
@@ -38,9 +48,11 @@ from terminal.kernel.clock import iso_utc
 from terminal.kernel.locales import LOCALES
 from terminal.kernel.logsetup import fields, get_logger
 from terminal.pricing import RunningCost, RunningPricer, Sample
-from terminal.pricing.display import tariff_texts
+from terminal.pricing.display import tariff_lines, tariff_texts
 from terminal.pricing.model import Dimension
+from terminal.pricing.result import ActiveElements
 from terminal.session import Authorization, Phase, SessionState
+from terminal.session.model import ENERGY_PHASES
 
 log = get_logger("pricing")
 
@@ -67,6 +79,29 @@ class IdleProbe:
     fee_from: datetime | None
 
 
+@dataclass(frozen=True)
+class ShownCost:
+    """The cost the screen shows, priced like the final bill as if the session ended at
+    the last reading. Without a min/max price: incl_vat = charging_incl_vat +
+    idle_incl_vat, where idle_incl_vat is the PARKING_TIME subtotal (rounded to the minor
+    unit) and charging_incl_vat (energy, time, flat) is the rest. With one
+    (`price_limit` 'min_price'/'max_price'), the parts are the subtotals before it."""
+
+    currency: str
+    excl_vat: Decimal
+    incl_vat: Decimal
+    charging_incl_vat: Decimal
+    idle_incl_vat: Decimal
+    price_limit: str | None
+    active: ActiveElements | None  # the elements in force at the last reading
+
+    def to_json(self) -> dict[str, Any]:
+        return {"currency": self.currency, "excl_vat": str(self.excl_vat),
+                "incl_vat": str(self.incl_vat),
+                "charging_incl_vat": str(self.charging_incl_vat),
+                "idle_incl_vat": str(self.idle_incl_vat), "price_limit": self.price_limit}
+
+
 def terms_for(station_terms: Terms, auth: Authorization | None) -> Terms:
     """The terms a session is priced by: the personal tariff that came with its
     authorisation (fleet contracts, checked when accepted), else the station's."""
@@ -86,7 +121,9 @@ class SessionPricing:
         self.pricer: RunningPricer | None = None
         self.readings: list[MeterReading] = []
         self._cost: tuple[int, RunningCost] | None = None
+        self._shown: tuple[int, ShownCost | None] | None = None
         self._idle_probe: IdleProbe | None = None
+        self._price_now: tuple[Any, dict[str, list[str]]] | None = None
         self._price_list: tuple[Terms, dict[str, Any]] | None = None
 
     # ---- the station's terms -----------------------------------------------------------
@@ -167,6 +204,51 @@ class SessionPricing:
             self._cost = (pricer.sample_count, pricer.cost_so_far())
         return self._cost[1]
 
+    def shown_cost(self) -> ShownCost | None:
+        """The cost the screen shows (ShownCost), computed once per new reading; None
+        before the first reading or when it cannot be priced (logged)."""
+        pricer = self.pricer
+        if pricer is None or pricer.sample_count == 0:
+            return None
+        if self._shown is None or self._shown[0] != pricer.sample_count:
+            self._shown = (pricer.sample_count, self._price_shown(pricer))
+        return self._shown[1]
+
+    @staticmethod
+    def _price_shown(pricer: RunningPricer) -> ShownCost | None:
+        try:
+            result = pricer.result()
+        except ValueError as exc:
+            log.warning("shown cost failed", extra=fields(error=exc))
+            return None
+        idle = result.dimension(Dimension.PARKING_TIME).incl_vat
+        if result.price_limit is None:
+            charging = result.total.incl_vat - idle
+        else:
+            charging = sum((d.incl_vat for d in result.dimensions
+                            if d.dimension is not Dimension.PARKING_TIME), Decimal(0))
+        active = result.periods[-1].active if result.periods else None
+        return ShownCost(result.currency, result.total.excl_vat, result.total.incl_vat,
+                         charging, idle, result.price_limit, active)
+
+    def price_now(self) -> dict[str, list[str]] | None:
+        """The price texts (every language) of the ENERGY and TIME components in force at
+        the last reading, as the price list words them; None when none is (or before the
+        first reading)."""
+        shown, terms = self.shown_cost(), self.terms
+        if shown is None or shown.active is None or terms is None:
+            return None
+        active = shown.active
+        key = (terms, active.energy, active.time)
+        if self._price_now is None or self._price_now[0] != key:
+            wanted = {(Dimension.ENERGY, active.energy), (Dimension.TIME, active.time)}
+            texts = {code: [line.text for line in tariff_lines(terms.tariff, code)
+                            if (line.dimension, line.element_index) in wanted]
+                     for code in LOCALES}
+            self._price_now = (key, texts)
+        texts = self._price_now[1]
+        return texts if any(texts.values()) else None
+
     def projection(self, reading: MeterReading | None, start_energy_wh: Decimal | None,
                    interval_s: float) -> Projection:
         """Cost and energy one poll (the configured interval or the last one measured,
@@ -194,13 +276,40 @@ class SessionPricing:
         if state.phase is not Phase.FINISHING or self.pricer is None \
                 or self.pricer.sample_count == 0 or state.last_reading is None:
             return None
+        probe = self._probe(state, state.last_reading, now)
+        if probe.info is None:
+            return None
+        shown = self.shown_cost()
+        if shown is None:
+            return probe.info
+        # what it has cost: the idle part of the shown cost, priced by the same rule
+        return {**probe.info, "accrued": str(shown.idle_incl_vat)}
+
+    def idle_ahead(self, state: SessionState, now: datetime) -> dict[str, Any] | None:
+        """While the energy flows (Charging, SuspendedEV/EVSE): when an idle fee would
+        start if charging ended now. `at_charging_end`: it would start at once;
+        `fee_from`: the first instant it would start (within IDLE_FEE_HORIZON_S), else
+        None. None when no idle fee is ahead (or before the first reading)."""
+        if state.phase not in ENERGY_PHASES or self.pricer is None \
+                or self.pricer.sample_count == 0 or state.last_reading is None:
+            return None
+        probe = self._probe(state, state.last_reading, now)
+        info = probe.info
+        if info is None or not (info["accruing"] or info["fee_from"]):
+            return None
+        return {"fee_from": info["fee_from"], "at_charging_end": info["accruing"],
+                "currency": info["currency"]}
+
+    def _probe(self, state: SessionState, last: MeterReading, now: datetime) -> IdleProbe:
+        """The idle probe of this phase: once per phase, then at most every
+        IDLE_PROBE_INTERVAL_S and at once when its fee_from is reached."""
         key = (state.session_id, state.since)
         probe = self._idle_probe
         if (probe is None or probe.key != key
                 or (now - probe.at).total_seconds() >= IDLE_PROBE_INTERVAL_S
                 or (probe.fee_from is not None and now >= probe.fee_from)):
-            probe = self._idle_probe = self.probe_idle_fee(key, state.last_reading, now)
-        return probe.info
+            probe = self._idle_probe = self.probe_idle_fee(key, last, now)
+        return probe
 
     def probe_idle_fee(self, key: tuple[str | None, datetime | None], last: MeterReading,
                        now: datetime) -> IdleProbe:
@@ -246,4 +355,6 @@ class SessionPricing:
         self.pricer = None
         self.readings = []
         self._cost = None
+        self._shown = None
         self._idle_probe = None
+        self._price_now = None

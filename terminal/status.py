@@ -2,7 +2,10 @@
 
 Provides `StatusBoard(...).snapshot()`: one dict from the parts that own each figure:
 the session state and the refusal reason (the session port), the last poll
-(terminal.observation), the running cost and the idle fee (terminal.session_pricing),
+(terminal.observation), the cost as shown with its charging and idle parts, the unit
+prices in force and the idle fee (terminal.session_pricing: `shown_cost`, by the rule
+of the final bill, so cost = charging part + idle part and the receipt of a session
+unplugged at the next poll shows the same total),
 the screen's state (terminal.screen), the service menu's login state, the readers'
 states and the backend link. Read-only: it changes nothing.
 """
@@ -51,10 +54,8 @@ class StatusBoard:
         energy = None
         if state.start_reading is not None and state.last_reading is not None:
             energy = state.last_reading.energy_import_wh - state.start_reading.energy_import_wh
-        cost = None
-        if (running := self.pricing.cost()) is not None:
-            cost = {"currency": running.currency, "excl_vat": str(running.excl_vat),
-                    "incl_vat": str(running.incl_vat)}
+        shown = self.pricing.shown_cost()
+        cost = shown.to_json() if shown is not None else None
         auth = state.authorization
         now = self.clock.now()
         started_at, elapsed_s = session_times(state, now)
@@ -84,6 +85,8 @@ class StatusBoard:
             "session_started_at": iso_utc(started_at) if started_at else None,
             "elapsed_s": elapsed_s,
             "idle": self.pricing.idle_fee(state, now),
+            "idle_ahead": self.pricing.idle_ahead(state, now),
+            "price_now": self.pricing.price_now(),
             "receipt_pending": self.screen.pending_receipt(now),
             "app_start": self.screen.app_start(),
             "accepting_sessions": accepting,

@@ -5,7 +5,9 @@ Provides `ScreenState(model, now_s)`: the snapshot (`state`, `phase`), whether t
 daemon and the backend are reachable, whether a stop is pending, `t(key, ...)` (a text
 in the screen's language) and the values several screens read (currency, amounts,
 energy, cost, price lines, maintenance, faults, readers, app start), tolerant of
-missing or malformed fields (neutral values, never an exception). `Feedback`: a card
+missing or malformed fields (neutral values, never an exception): among them the
+cost's charging and idle parts (`cost_parts`), the min/max price that applies
+(`price_limit`) and the unit prices in force (`price_now`). `Feedback`: a card
 being checked or a recent tap result, as ui/view.py finds it.
 """
 
@@ -73,6 +75,31 @@ class ScreenState:
         cost = self.state.get("cost")
         return (decimal_of(cost.get("incl_vat")) if isinstance(cost, Mapping) else None) \
             or Decimal(0)
+
+    def cost_parts(self) -> tuple[Decimal, Decimal] | None:
+        """(charging part, idle part) of the shown cost, incl. VAT; None when the snapshot
+        has none (docs/local-api.md: cost = charging part + idle part unless a min/max
+        price applies)."""
+        cost = self.state.get("cost")
+        if not isinstance(cost, Mapping):
+            return None
+        charging = decimal_of(cost.get("charging_incl_vat"))
+        idle = decimal_of(cost.get("idle_incl_vat"))
+        return None if charging is None or idle is None else (charging, idle)
+
+    def price_limit(self) -> str | None:
+        """'min_price' or 'max_price' when the tariff's limit sets the shown cost."""
+        cost = self.state.get("cost")
+        limit = cost.get("price_limit") if isinstance(cost, Mapping) else None
+        return limit if limit in ("min_price", "max_price") else None
+
+    def price_now(self) -> tuple[str, ...]:
+        """The unit prices in force now, as the price list words them, in this language."""
+        texts = self.state.get("price_now")
+        if not isinstance(texts, Mapping):
+            return ()
+        lines = texts.get(self.language) or texts.get(DEFAULT_LANGUAGE) or ()
+        return tuple(str(line) for line in lines) if isinstance(lines, list | tuple) else ()
 
     def price_lines(self) -> tuple[str, ...]:
         price_list = self.state.get("price_list")

@@ -1,11 +1,13 @@
 """The words on each of the driver's screens, by widget id, in the screen's language.
 
 One function per screen: `top_bar`, `idle`, `authorising` (and its `tone`),
-`charging`, `finishing`, `receipt`, `error`, `out_of_service`, `reconnecting`, and the
-report panel (`report`). Each takes the `ScreenState` of this build; those that fill
-more than texts (price and receipt lines, QR payload, cap progress) put it into
-`extra`, the View's other fields. Prices, costs and energy are formatted like the
-printed receipt (ui/i18n.py); card outcomes come from terminal.kernel.driver_texts.
+`charging` (with the unit prices in force and an idle fee ahead), `finishing` (the
+cost and, once an idle fee accrues, its charging and idle parts), `receipt`, `error`,
+`out_of_service`, `reconnecting`, and the report panel (`report`). Each takes the
+`ScreenState` of this build; those that fill more than texts (price and receipt lines,
+QR payload, cap progress) put it into `extra`, the View's other fields. Prices, costs
+and energy are formatted like the printed receipt (ui/i18n.py); card outcomes come from
+terminal.kernel.driver_texts.
 """
 
 from __future__ import annotations
@@ -129,15 +131,24 @@ def charging(s: ScreenState, extra: dict[str, Any]) -> dict[str, str]:
     power_w = decimal_of(s.state.get("power_w")) or Decimal(0)
     elapsed_s = s.state.get("elapsed_s")
     elapsed_s = elapsed_s if isinstance(elapsed_s, int | float) else 0
-    cap_text = ""
+    # the unit prices in force, under the cost's label (as on the price list, incl. VAT)
+    cost_label = "\n".join([s.t("cost_label"),
+                            *(s.t("price_now", price=line) for line in s.price_now())])
+    notes = []
     cost_cap = decimal_of(s.state.get("cost_cap"))
     energy_cap = decimal_of(s.state.get("energy_cap_wh"))
     if cost_cap is not None and cost_cap > 0:
-        cap_text = s.t("cap_cost", amount=s.amount(cost_cap))
+        notes.append(s.t("cap_cost", amount=s.amount(cost_cap)))
         extra["progress"] = _fraction(cost, cost_cap)
     elif energy_cap is not None and energy_cap > 0:
-        cap_text = s.t("cap_energy", energy=energy(energy_cap, s.language))
+        notes.append(s.t("cap_energy", energy=energy(energy_cap, s.language)))
         extra["progress"] = _fraction(energy_wh, energy_cap)
+    if (limit := s.price_limit()) is not None:
+        notes.append(s.t(f"price_limit_{limit[:3]}"))
+    cap_text = " · ".join(notes)
+    stop_hint = s.t("stop_hint")
+    if ahead := _idle_ahead(s):
+        stop_hint = f"{ahead}. {stop_hint}"
     return {
         "charging_title": s.t(title),
         "energy": energy(energy_wh, s.language),
@@ -147,9 +158,9 @@ def charging(s: ScreenState, extra: dict[str, Any]) -> dict[str, str]:
         "elapsed": format_duration(int(elapsed_s)),
         "elapsed_label": s.t("elapsed_label"),
         "cost": s.amount(cost),
-        "cost_label": s.t("cost_label"),
+        "cost_label": cost_label,
         "cap": cap_text,
-        "stop_hint": s.t("stop_hint"),
+        "stop_hint": stop_hint,
         "stop": s.t("stopping" if s.stopping else "stop"),
     }
 
@@ -166,19 +177,45 @@ def finishing(s: ScreenState) -> dict[str, str]:
 
 
 def _idle_fee(s: ScreenState) -> str:
+    """The idle fee under the cost: what the cost is made of once the fee accrues
+    (charging part + idle part, the figures the cost is the sum of), or when it starts;
+    and the min/max price when that sets the cost instead."""
+    limit = s.price_limit()
+    note = s.t(f"price_limit_{limit[:3]}") if limit is not None else ""
     idle = s.state.get("idle")
-    if not isinstance(idle, Mapping):
-        return ""
-    if idle.get("accruing"):
+    text = ""
+    if isinstance(idle, Mapping) and idle.get("accruing"):
         currency = idle.get("currency") if isinstance(idle.get("currency"), str) \
             else s.currency()
-        accrued = decimal_of(idle.get("accrued")) or Decimal(0)
-        return s.t("idle_fee_so_far", amount=amount(accrued, currency, s.language))
-    fee_from, now = time_of(idle.get("fee_from")), time_of(s.state.get("now"))
-    if fee_from is None or now is None:
+        parts = s.cost_parts()
+        if parts is not None:
+            text = s.t("cost_parts", charging=amount(parts[0], currency, s.language),
+                       idle=amount(parts[1], currency, s.language))
+        else:
+            accrued = decimal_of(idle.get("accrued")) or Decimal(0)
+            text = s.t("idle_fee_so_far", amount=amount(accrued, currency, s.language))
+    elif isinstance(idle, Mapping):
+        minutes = _minutes_until(s, idle.get("fee_from"))
+        text = s.t("idle_fee_in", minutes=minutes) if minutes is not None else ""
+    return ". ".join(part for part in (text, note) if part)
+
+
+def _idle_ahead(s: ScreenState) -> str:
+    """While charging: when an idle fee would start once charging has ended."""
+    ahead = s.state.get("idle_ahead")
+    if not isinstance(ahead, Mapping):
         return ""
-    minutes = max(1, math.ceil((fee_from - now).total_seconds() / 60))
-    return s.t("idle_fee_in", minutes=minutes)
+    if ahead.get("at_charging_end"):
+        return s.t("idle_ahead_now")
+    minutes = _minutes_until(s, ahead.get("fee_from"))
+    return s.t("idle_ahead_in", minutes=minutes) if minutes is not None else ""
+
+
+def _minutes_until(s: ScreenState, when: Any) -> int | None:
+    at, now = time_of(when), time_of(s.state.get("now"))
+    if at is None or now is None:
+        return None
+    return max(1, math.ceil((at - now).total_seconds() / 60))
 
 
 def receipt(s: ScreenState, extra: dict[str, Any]) -> dict[str, str]:

@@ -3,6 +3,10 @@
 Adding a language is adding one `Locale` entry to LOCALES; display.py has no
 language-specific code. Placeholders: {price} {currency} {unit} {vat} {time} {date}
 {start} {end} {kwh} {kw} {a} {d} {min} {max} {amount} {main} {conditions}.
+
+Durations (min_duration, max_duration) count from the start of the session, never from
+when the car stopped charging: their phrases say so ("from 10 min after the start of
+charging"), so an idle fee's line says when it really starts (docs/pricing.md).
 """
 
 from __future__ import annotations
@@ -74,9 +78,9 @@ _EN = Locale(
         "max_power": "below {kw} kW",
         "min_current": "from {a} A",
         "max_current": "below {a} A",
-        "min_duration": "after {d}",
-        "max_duration": "for the first {d}",
-        "duration_range": "between {min} and {max}",
+        "min_duration": "from {d} after the start of charging",
+        "max_duration": "for the first {d} after the start of charging",
+        "duration_range": "from {min} to {max} after the start of charging",
         "min_price": "Minimum price {amount}",
         "max_price": "Maximum price {amount}",
         "incl_vat": "incl. VAT",
@@ -119,9 +123,9 @@ _DE = Locale(
         "max_power": "unter {kw} kW",
         "min_current": "ab {a} A",
         "max_current": "unter {a} A",
-        "min_duration": "nach {d}",
-        "max_duration": "in den ersten {d}",
-        "duration_range": "zwischen {min} und {max}",
+        "min_duration": "ab {d} nach Ladebeginn",
+        "max_duration": "in den ersten {d} nach Ladebeginn",
+        "duration_range": "von {min} bis {max} nach Ladebeginn",
         "min_price": "Mindestpreis {amount}",
         "max_price": "Höchstpreis {amount}",
         "incl_vat": "inkl. MwSt.",
@@ -164,9 +168,9 @@ _FR = Locale(
         "max_power": "moins de {kw} kW",
         "min_current": "à partir de {a} A",
         "max_current": "moins de {a} A",
-        "min_duration": "après {d}",
-        "max_duration": "pendant les premières {d}",
-        "duration_range": "entre {min} et {max}",
+        "min_duration": "à partir de {d} après le début de la charge",
+        "max_duration": "pendant les {d} suivant le début de la charge",
+        "duration_range": "de {min} à {max} après le début de la charge",
         "min_price": "Prix minimum {amount}",
         "max_price": "Prix maximum {amount}",
         "incl_vat": "TTC",
@@ -209,9 +213,9 @@ _NL = Locale(
         "max_power": "onder {kw} kW",
         "min_current": "vanaf {a} A",
         "max_current": "onder {a} A",
-        "min_duration": "na {d}",
-        "max_duration": "de eerste {d}",
-        "duration_range": "tussen {min} en {max}",
+        "min_duration": "vanaf {d} na het begin van het laden",
+        "max_duration": "de eerste {d} na het begin van het laden",
+        "duration_range": "van {min} tot {max} na het begin van het laden",
         "min_price": "Minimumprijs {amount}",
         "max_price": "Maximumprijs {amount}",
         "incl_vat": "incl. btw",

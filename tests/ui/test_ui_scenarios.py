@@ -103,7 +103,11 @@ def test_charge_card_session_from_approval_to_receipt(scenario):
     finishing = seen["finishing"]["en"]["widgets"]
     assert finishing["unplug"] and finishing["idle_fee"]
     accruing = seen["idle_fee"]["en"]["widgets"]["idle_fee"]
-    assert number_in(accruing, "en") > 0, accruing
+    # "Charging X EUR + idle fee so far Y EUR": the cost shown is the sum of the two
+    charging_part, _, idle_part = accruing.partition(" + idle fee so far ")
+    assert number_in(idle_part, "en") > 0, accruing
+    shown = number_in(seen["idle_fee"]["en"]["widgets"]["finish_cost"], "en")
+    assert shown == number_in(charging_part, "en") + number_in(idle_part, "en"), accruing
     rig = scenario.stack.rig
     for language, dump in seen["receipt"].items():
         text = rig.api("receipt", session_id=session_id, language=language)["text"]

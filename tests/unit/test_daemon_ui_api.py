@@ -2,8 +2,9 @@
 clock: the snapshot's language, times, idle fee, receipt on offer and app-start code;
 the `language` and `ack_receipt` ops (bad input refused naming the field, nothing
 changed, nothing published); the language back to the default after a quiet minute on
-the idle screen; the idle fee of the demo tariff (0.10 EUR/min after 10 min) announced,
-then accruing, probed at most once a minute; the e-receipt URL stored with the session."""
+the idle screen; the idle fee of the demo tariff (0.10 EUR/min from 10 min after the
+start) announced, then accruing, probed at most once a minute; the e-receipt URL stored
+with the session."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from tests.unit.clockfake import FakeClock
 from tests.unit.test_commands import new_tariff
 from tests.unit.test_daemon_journal import REPO
 
-DEMO_TARIFF = REPO / "examples/tariffs/de_dc_hpc_demo.json"  # idle fee after 10 min
+DEMO_TARIFF = REPO / "examples/tariffs/de_dc_hpc_demo.json"  # idle fee from 10 min after the start
 CODE = re.compile(r"^[A-Z2-9]{8}$")
 
 
@@ -387,6 +388,7 @@ def test_the_idle_fee_probe_runs_at_most_once_a_minute(tmp_path):
         station.pricing.probe_idle_fee = counted  # type: ignore[method-assign]
         await charging(station, clock)
         start = station.daemon.state.start_reading.timestamp
+        probes.clear()  # the Charging screen's own (idle fee ahead) are not counted here
         await station.driver_api.stop({})
         await poll(station, clock, 59)  # a snapshot per poll, one probe
         for _ in range(5):

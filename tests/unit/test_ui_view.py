@@ -171,7 +171,8 @@ def test_idle_shows_prices_ways_to_pay_and_the_app_qr(language):
 def test_idle_headline_is_the_per_kwh_line_and_the_idle_fee_is_listed():
     view = view_of(daemon_state(), "de")
     assert view.texts["price_headline"] == "0,59 EUR/kWh inkl. 19 % MwSt."
-    assert "Blockiergebühr 0,10 EUR/min inkl. 19 % MwSt. (nach 4 h)" in view.price_lines
+    assert ("Blockiergebühr 0,10 EUR/min inkl. 19 % MwSt. (ab 4 h nach Ladebeginn)"
+            in view.price_lines)
 
 
 def test_idle_without_app_start_or_card_payment_and_plugged():

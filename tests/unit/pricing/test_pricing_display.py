@@ -21,14 +21,14 @@ US_CA = load_tariff(EXAMPLES / "us_ca_kwh_session_fee.json")
 def test_german_hpc_tariff_in_english() -> None:
     assert tariff_texts(DE_HPC, "en") == (
         "0.59 EUR/kWh incl. 19% VAT",
-        "Idle fee 0.10 EUR/min incl. 19% VAT (after 4 h)",
+        "Idle fee 0.10 EUR/min incl. 19% VAT (from 4 h after the start of charging)",
     )
 
 
 def test_german_hpc_tariff_in_german() -> None:
     assert tariff_texts(DE_HPC, "de") == (
         "0,59 EUR/kWh inkl. 19 % MwSt.",
-        "Blockiergebühr 0,10 EUR/min inkl. 19 % MwSt. (nach 4 h)",
+        "Blockiergebühr 0,10 EUR/min inkl. 19 % MwSt. (ab 4 h nach Ladebeginn)",
     )
 
 
@@ -48,7 +48,7 @@ def test_us_tariff_without_vat_has_no_vat_note() -> None:
     assert tariff_texts(US_CA, "en") == (
         "0.48 USD/kWh",
         "Session fee 1.00 USD",
-        "Idle fee 0.40 USD/min (after 45 min)",
+        "Idle fee 0.40 USD/min (from 45 min after the start of charging)",
         "Maximum price 150.00 USD",
     )
 
@@ -92,9 +92,10 @@ MIXED = tariff(
 def test_conditions_and_vat_notes_in_english() -> None:
     assert tariff_texts(MIXED, "en") == (
         "0.7735 EUR/kWh incl. 19% VAT (Mon-Fri 18:00-22:00, from 50 kW)",
-        "Charging time 1.19 EUR/h incl. 19% VAT (2025-01-01 to 2025-06-30, for the first 30 min)",
+        "Charging time 1.19 EUR/h incl. 19% VAT"
+        " (2025-01-01 to 2025-06-30, for the first 30 min after the start of charging)",
         "Charging time 0.0476 EUR/min incl. 19% VAT"
-        " (up to 22.5 kWh, from 32 A, between 1 h and 1 h 30 min)",
+        " (up to 22.5 kWh, from 32 A, from 1 h to 1 h 30 min after the start of charging)",
         "Session fee 1.00 EUR no VAT (Mon-Fri 18:00-22:00, from 50 kW)",
         "Idle fee 0.05 EUR/min no VAT (Sat, Sun from 08:00)",
         "Minimum price 2.38 EUR incl. VAT",
@@ -105,9 +106,10 @@ def test_conditions_and_vat_notes_in_english() -> None:
 def test_conditions_and_vat_notes_in_german() -> None:
     assert tariff_texts(MIXED, "de") == (
         "0,7735 EUR/kWh inkl. 19 % MwSt. (Mo-Fr 18:00-22:00, ab 50 kW)",
-        "Ladezeit 1,19 EUR/h inkl. 19 % MwSt. (01.01.2025 bis 30.06.2025, in den ersten 30 min)",
+        "Ladezeit 1,19 EUR/h inkl. 19 % MwSt."
+        " (01.01.2025 bis 30.06.2025, in den ersten 30 min nach Ladebeginn)",
         "Ladezeit 0,0476 EUR/min inkl. 19 % MwSt."
-        " (bis 22,5 kWh, ab 32 A, zwischen 1 h und 1 h 30 min)",
+        " (bis 22,5 kWh, ab 32 A, von 1 h bis 1 h 30 min nach Ladebeginn)",
         "Startgebühr 1,00 EUR keine MwSt. (Mo-Fr 18:00-22:00, ab 50 kW)",
         "Blockiergebühr 0,05 EUR/min keine MwSt. (Sa, So ab 08:00)",
         "Mindestpreis 2,38 EUR inkl. MwSt.",
