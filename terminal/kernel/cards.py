@@ -3,7 +3,7 @@
 - `CardData`: PAN, expiry and PAN sequence number as read from a card. Its repr and str
   are masked, so a stray log call cannot print the PAN. `CardDataError` never repeats
   the card number.
-- `mask_pan()` (first 6 / last 4 at most), `last4()` for receipts, `scheme_name()` for
+- `mask_pan()` (first 6 / last 4, PCI DSS 3.4.1), `last4()` for receipts, `scheme_name()` for
   the scheme printed on receipts, `card_expired()`.
 The PAN's token and the gateway's envelope (cryptography) are terminal.payment.crypto's.
 """
@@ -64,8 +64,10 @@ def scheme_name(scheme: str) -> str:
 
 
 def mask_pan(pan: str) -> str:
-    """At most the first 6 and last 4 digits (PCI DSS 3.4.1); shorter PANs show less."""
-    shown_first = 6 if len(pan) >= 16 else max(0, len(pan) - 10)
+    """The first 6 and the last 4 digits, every other digit `*` (PCI DSS 3.4.1: at most
+    BIN + last 4), for every length from 13 to 19 digits. Shorter numbers (12-digit
+    Maestro) keep at least 3 digits masked: 12 digits show the first 5."""
+    shown_first = min(6, max(0, len(pan) - 7))
     return pan[:shown_first] + "*" * (len(pan) - shown_first - 4) + pan[-4:]
 
 
