@@ -226,9 +226,12 @@ def test_declined_expired_and_unreadable_cards_are_refused_with_a_reason(cards):
     assert outcomes["visa-expired"]["message"] == "This card has expired"
     assert (outcomes["broken-tlv"]["result"], outcomes["broken-tlv"]["reason"]) == (
         "tap_again", "read_failed")
+    accepted = "visa,vpay,mastercard,maestro,amex,discover,jcb,unionpay,interac"
     assert (outcomes["unsupported-aid"]["result"], outcomes["unsupported-aid"]["reason"]) == (
-        "declined", "card_not_supported")
-    assert outcomes["unsupported-aid"]["message"] == "Card not accepted here"
+        "declined", f"scheme_not_accepted:{accepted}")
+    assert outcomes["unsupported-aid"]["message"] == (
+        "This card type is not accepted here - accepted: Visa, V PAY, Mastercard, Maestro, "
+        "American Express, Discover/Diners Club, JCB, UnionPay, Interac")
     assert all(o["result"] != "accepted" for o in outcomes.values())
     # the expired card never reached the gateway
     asked = [m["body"]["masked_pan"] for m in
