@@ -699,37 +699,39 @@ def test_every_scheme_of_the_aid_table_has_a_name():
         assert scheme in emv.SCHEMES
 
 
-DEFAULT = TerminalParams("276", "978", 5000,
-                         accepted_schemes=("visa", "vpay", "mastercard", "maestro", "amex",
-                                           "discover", "jcb", "unionpay", "interac"))
+DEFAULT_SCHEMES = ("visa", "vpay", "mastercard", "maestro", "amex", "discover", "jcb",
+                   "unionpay", "interac")
+
+
+def accepting(*schemes: str) -> TerminalParams:
+    return TerminalParams("276", "978", 5000, accepted_schemes=schemes)
 
 
 @pytest.mark.parametrize("name", ["girocard", "girocard-ec", "girocard-zka", "cb"])
 def test_a_known_scheme_not_accepted_is_refused_before_the_card_data_is_read(name):
     transport = Transport(make_card(name))
     with pytest.raises(emv.SchemeNotAccepted) as info:
-        read(transport, DEFAULT)
+        read(transport, accepting(*DEFAULT_SCHEMES))
     assert isinstance(info.value, emv.UnsupportedCard)
     scheme = EXPECTED[name][0]
     assert info.value.schemes == (scheme,)
     assert info.value.reason == f"no accepted payment application (card: {scheme})"
     assert transport.commands == ["00A404000E325041592E5359532E444446303100"]  # PPSE only
-    accepted = TerminalParams("276", "978", 5000, accepted_schemes=(scheme, "visa"))
-    assert read(make_card(name), accepted).scheme == scheme
+    assert read(make_card(name), accepting(scheme, "visa")).scheme == scheme
 
 
 def test_co_badged_card_picks_an_accepted_application():
     assert read(make_card("girocard-maestro")).scheme == "girocard"  # priority 1
     transport = Transport(make_card("girocard-maestro"))
-    result = read(transport, DEFAULT)
+    result = read(transport, accepting(*DEFAULT_SCHEMES))
     assert (result.scheme, result.aid) == ("maestro", "A0000000043060")
     assert transport.commands[1] == "00A4040007A000000004306000"
-    only_giro = TerminalParams("276", "978", 5000, accepted_schemes=("girocard",))
+    only_giro = accepting("girocard")
     assert read(make_card("girocard-maestro"), only_giro).aid == "A0000003591010028001"
 
 
 def test_unknown_applications_stay_unsupported_whatever_is_accepted():
     with pytest.raises(emv.UnsupportedCard) as info:
-        read(make_card("unsupported-aid"), DEFAULT)
+        read(make_card("unsupported-aid"), accepting(*DEFAULT_SCHEMES))
     assert not isinstance(info.value, emv.SchemeNotAccepted)
     assert info.value.reason == "no supported payment application"
