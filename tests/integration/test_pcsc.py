@@ -157,14 +157,15 @@ def test_unreadable_or_unsupported_payment_card_fails_with_a_reason(
     run(body())
 
 
-DEFAULT_SCHEMES = TerminalParams("276", "978", 5000, accepted_schemes=(
-    "visa", "vpay", "mastercard", "maestro", "amex", "discover", "jcb", "unionpay", "interac"))
+DEFAULT_SCHEMES = ("visa", "vpay", "mastercard", "maestro", "amex", "discover", "jcb",
+                   "unionpay", "interac")
 
 
 def test_girocard_not_accepted_is_refused_and_a_co_badged_card_reads_maestro(
         pcscd: PcscdHandle, tap: Tap) -> None:
     async def body() -> None:
-        async with watching(pcscd, params=DEFAULT_SCHEMES) as watch:
+        params = TerminalParams("276", "978", 5000, accepted_schemes=DEFAULT_SCHEMES)
+        async with watching(pcscd, params=params) as watch:
             held = tap("girocard", hold_s=0.6)
             event = await watch.tap_event()
             assert event == TapFailed(pcscd.reader_names[0],
