@@ -86,7 +86,6 @@ SUPPORTED_AIDS: tuple[tuple[str, str], ...] = (
     ("A0000000421010", "cb"),  # CB (Cartes Bancaires), credit/debit
     ("A0000000422010", "cb"),  # CB debit
 )
-KNOWN_AIDS = SUPPORTED_AIDS
 SCHEMES = tuple(sorted({scheme for _, scheme in SUPPORTED_AIDS}))
 
 # SELECT PPSE status words that mean "no payment application here": file not found,
