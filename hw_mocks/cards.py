@@ -14,7 +14,8 @@ Provides:
   length: 6700 when wrong; keeps the data in `gpo_data`), READ RECORD and GET RESPONSE,
   as EMV Book 1/3 and Book B describe. Short APDUs only. Status words: unknown
   instruction 6D00, other class 6E00, bad P1/P2 6A86, wrong Lc/length 6700, no record
-  6A83, no application selected 6985, unknown AID 6A82.
+  6A83, no application selected 6985, unknown AID 6A82; a phone with a locked wallet
+  (quirk `see-phone`, card `phone-6986`) answers GPO 6986.
 - `EMV_PROFILES`, `TEST_PANS` (name -> PAN of every EMV card), `CARD_NAMES` (all names).
 
 Card numbers are public test numbers only (Luhn-valid, from Stripe's, Braintree's and
