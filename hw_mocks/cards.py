@@ -14,7 +14,8 @@ Provides:
   length: 6700 when wrong; keeps the data in `gpo_data`), READ RECORD and GET RESPONSE,
   as EMV Book 1/3 and Book B describe. Short APDUs only. Status words: unknown
   instruction 6D00, other class 6E00, bad P1/P2 6A86, wrong Lc/length 6700, no record
-  6A83, no application selected 6985, unknown AID 6A82.
+  6A83, no application selected 6985, unknown AID 6A82; a phone with a locked wallet
+  (quirk `see-phone`, card `phone-6986`) answers GPO 6986.
 - `EMV_PROFILES`, `TEST_PANS` (name -> PAN of every EMV card), `CARD_NAMES` (all names).
 
 Card numbers are public test numbers only (Luhn-valid, from Stripe's, Braintree's and
@@ -38,6 +39,7 @@ EMV_ATR = bytes.fromhex("3B80800101")
 SW_OK = b"\x90\x00"
 SW_WRONG_LENGTH = b"\x67\x00"
 SW_CONDITIONS_NOT_SATISFIED = b"\x69\x85"
+SW_CONDITIONS_OF_USE = b"\x69\x86"  # a mobile wallet: see phone for instructions
 SW_FILE_NOT_FOUND = b"\x6a\x82"
 SW_RECORD_NOT_FOUND = b"\x6a\x83"
 SW_BAD_P1P2 = b"\x6a\x86"
@@ -51,7 +53,10 @@ PPSE_NAME = b"2PAY.SYS.DDF01"
 QUIRK_61XX = "61xx"  # SELECT AID, GPO, READ RECORD answer 61XX; data by GET RESPONSE
 QUIRK_6CXX = "6cxx"  # READ RECORD answers 6CXX unless Le is the record's exact length
 QUIRK_BROKEN_TLV = "broken-tlv"  # the first record holds a TLV running past its end
-QUIRKS = (QUIRK_61XX, QUIRK_6CXX, QUIRK_BROKEN_TLV)
+# a phone whose wallet is locked: GET PROCESSING OPTIONS answers 6986 (the cardholder
+# must confirm on the phone, EMV Book C-3 "See phone for instructions")
+QUIRK_SEE_PHONE = "see-phone"
+QUIRKS = (QUIRK_61XX, QUIRK_6CXX, QUIRK_BROKEN_TLV, QUIRK_SEE_PHONE)
 GET_RESPONSE_CHUNK = 32  # bytes a 61XX card hands out per GET RESPONSE
 
 
@@ -226,6 +231,8 @@ class EmvCard:
                 or data[1] != self.pdol_length:
             return SW_WRONG_LENGTH
         self.gpo_data = data[2:]
+        if QUIRK_SEE_PHONE in self.profile.quirks:
+            return SW_CONDITIONS_OF_USE
         return self._answer(self._gpo_answer(), "gpo")
 
     def _read_record(self, p1: int, p2: int, data: bytes, le: int | None) -> bytes:
@@ -337,6 +344,8 @@ VISA_PDOL = "9F66049F02069F03069F1A0295055F2A029A039C019F3704"
 VISA = EmvApp("A0000000031010", "VISA CREDIT")
 MASTERCARD = EmvApp("A0000000041010", "MASTERCARD")
 MAESTRO = EmvApp("A0000000043060", "MAESTRO")
+GIROCARD = EmvApp("A0000003591010028001", "girocard")
+GIROCARD_PDOL = "9F02069F1A025F2A029A039C019F3704"
 FUTURE = "301231"  # expiry of the cards that are not expired
 
 EMV_PROFILES: dict[str, EmvProfile] = {
@@ -379,9 +388,32 @@ EMV_PROFILES: dict[str, EmvProfile] = {
                                   pan_tag="9F6B", aip="1980", quirks=frozenset({QUIRK_6CXX})),
     "broken-tlv": EmvProfile("4000056655665556", FUTURE, (VISA,), "Stripe: Visa debit",
                              pdol=VISA_PDOL, quirks=frozenset({QUIRK_BROKEN_TLV})),
-    "unsupported-aid": EmvProfile("4000002760000016", FUTURE,
-                                  (EmvApp("A0000003591010028001", "girocard"),),
-                                  "Stripe: Germany"),
+    "unsupported-aid": EmvProfile("4000001240000000", FUTURE,
+                                  (EmvApp("F0000000010001", "STORE CARD"),),
+                                  "Stripe: Canada"),
+    # schemes the terminal knows besides the international ones (girocard, CB, V PAY,
+    # Diners Club on Discover's D-PAS); the numbers are Stripe's per-country test cards
+    "girocard": EmvProfile("4000002760000016", FUTURE, (GIROCARD,), "Stripe: Germany",
+                           pdol=GIROCARD_PDOL, gpo_format=1, aip="1980"),
+    "girocard-ec": EmvProfile("4000000400000008", FUTURE,
+                              (EmvApp("A00000005945430100", "girocard"),), "Stripe: Austria",
+                              pdol=GIROCARD_PDOL, gpo_format=1, aip="1980"),
+    "girocard-zka": EmvProfile("4000000560000004", FUTURE,
+                               (EmvApp("D27600002547410100", "girocard"),), "Stripe: Belgium",
+                               gpo_format=1, aip="1980"),
+    "girocard-maestro": EmvProfile("4000002080000001", FUTURE,
+                                   (GIROCARD, EmvApp(MAESTRO.aid, MAESTRO.label, 2)),
+                                   "Stripe: Denmark", pdol=GIROCARD_PDOL, gpo_format=1,
+                                   aip="1980"),
+    "cb": EmvProfile("4000002500000003", FUTURE, (EmvApp("A0000000421010", "CB"),),
+                     "Stripe: France", pdol=VISA_PDOL),
+    "vpay": EmvProfile("4000003720000005", FUTURE, (EmvApp("A0000000032020", "V PAY"),),
+                       "Stripe: Ireland", pdol=VISA_PDOL),
+    "diners": EmvProfile("36227206271667", FUTURE, (EmvApp("A0000001523010", "DINERS CLUB"),),
+                         "Stripe: Diners Club (14 digits)", pdol="9F66049F02069F37045F2A02"),
+    "phone-6986": EmvProfile("4000002460000001", FUTURE, (VISA,),
+                             "Stripe: Finland", pdol=VISA_PDOL,
+                             quirks=frozenset({QUIRK_SEE_PHONE})),
 }
 
 TEST_PANS: dict[str, str] = {name: profile.pan for name, profile in EMV_PROFILES.items()}

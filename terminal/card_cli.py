@@ -6,12 +6,16 @@ on stdout:
 - payment card: `{"type": "emv", "token", "token_key_id", "masked_pan", "scheme", "aid",
   "label", "expiry_ok", "reader"}`; the token is terminal.payment.crypto.tokenize() with the key
   from `[payment] token_key_file` / `token_key_id`, or null without a key. Never the PAN.
-- unreadable card: `{"error": reason, "tap_again": bool, "reader": ...}`, exit 1.
+- unreadable card: `{"error": reason, "code", "tap_again": bool, "reader": ...}`, exit 1;
+  `code` is the `TapFailed` code (unreadable, removed, see_phone, not_supported,
+  not_accepted).
+The masked number shows the first 6 and last 4 digits (terminal.kernel.cards.mask_pan).
 
 Config: `--config FILE`, else /etc/evterm/evterm.toml when it exists, else the built-in
 defaults. `[readers] pcsc_socket` sets PCSCLITE_CSOCK_NAME unless the environment
 already has it; `[readers] pcsc_readers` (or `--reader`, a part of the reader name)
-selects readers. The EMV terminal data: country `[payment] country_code`, amount
+selects readers; `[payment] accepted_schemes` the card applications read (a card of
+none of them: `not_accepted`). The EMV terminal data: country `[payment] country_code`, amount
 `[payment] preauth_amount`, currency that of `[session] tariff_file` (EUR without a
 config), as ISO 4217 numeric (terminal.kernel.money.CURRENCY_NUMERIC).
 
@@ -42,7 +46,7 @@ from terminal.config import (
     ReadersConfig,
     load_config,
 )
-from terminal.kernel.cards import mask_pan
+from terminal.kernel.cards import mask_pan, parse_schemes
 from terminal.kernel.logsetup import ROOT_LOGGER, get_logger
 from terminal.payment.crypto import KeyFileError, TokenKey, load_token_key, tokenize
 
@@ -79,6 +83,7 @@ class _Setup:
     country_code: str
     currency: str
     preauth_amount: Decimal
+    accepted_schemes: tuple[str, ...]
     token_key: TokenKey | None
     socket_path: str
 
@@ -116,7 +121,8 @@ def _load(args: argparse.Namespace) -> _Setup:
         os.environ["PCSCLITE_CSOCK_NAME"] = readers.pcsc_socket  # before any PC/SC call
     socket_path = os.environ.get("PCSCLITE_CSOCK_NAME", "/run/pcscd/pcscd.comm")
     return _Setup(name_filter, payment.country_code, currency,
-                  Decimal(payment.preauth_amount), token_key, socket_path)
+                  Decimal(payment.preauth_amount), parse_schemes(payment.accepted_schemes),
+                  token_key, socket_path)
 
 
 def expiry_ok(expiry_yymm: str | None, today: date) -> bool | None:
@@ -146,7 +152,8 @@ def describe(event: Any, token_key: TokenKey | None, today: date) -> tuple[dict[
             "expiry_ok": expiry_ok(card.expiry_yymm, today),
             "reader": event.reader,
         }, 0
-    return {"error": event.reason, "tap_again": event.tap_again, "reader": event.reader}, 1
+    return {"error": event.reason, "code": event.code, "tap_again": event.tap_again,
+            "reader": event.reader}, 1
 
 
 async def _wait_for_card(setup: _Setup, timeout_s: float) -> Any:
@@ -155,7 +162,8 @@ async def _wait_for_card(setup: _Setup, timeout_s: float) -> Any:
     from drivers.readers.reader import queue_emitter
 
     try:
-        params = terminal_params(setup.country_code, setup.currency, setup.preauth_amount)
+        params = terminal_params(setup.country_code, setup.currency, setup.preauth_amount,
+                                 setup.accepted_schemes)
     except ValueError as exc:
         raise CardReadError(str(exc)) from None
     queue: asyncio.Queue = asyncio.Queue()

@@ -54,6 +54,7 @@ from terminal.identification.auth import Authorizer
 from terminal.identification.intake import Identification
 from terminal.identification.recheck import OfflineRecheck
 from terminal.identification.taps import TapHandler
+from terminal.kernel.cards import parse_schemes
 from terminal.kernel.clock import Clock
 from terminal.kernel.logsetup import fields, get_logger
 from terminal.kernel.money import currency_numeric, optional_amount
@@ -118,6 +119,7 @@ def card_payments(config: Config, currency: str, backend: Backend, store: AsyncS
         preauth_amount=Decimal(pay.preauth_amount),
         offline_floor_limit=optional_amount(pay.offline_floor_limit),
         request_timeout_s=config.backend.request_timeout_s,
+        accepted_schemes=parse_schemes(pay.accepted_schemes),
     )
     return CardPayments(settings, token_key, gateway_key, backend, store, clock, publish)
 
@@ -137,9 +139,11 @@ def reader_settings(config: Config, pricing: SessionPricing) -> ReaderSettings:
             raise ValueError(f"session.tariff_file: {exc}") from None
         country = config.payment.country_code
         amount = Decimal(config.payment.preauth_amount)
+        accepted = parse_schemes(config.payment.accepted_schemes)
 
         def terminal_params() -> Any:
-            return emv_params(country, pricing.station_terms.tariff.currency, amount)
+            return emv_params(country, pricing.station_terms.tariff.currency, amount,
+                              accepted)
 
     return ReaderSettings(
         pcsc=readers.pcsc,

@@ -2,7 +2,8 @@
 
 Provides `read_emv(transmit, terminal, today) -> EmvRead`, the kernel-independent part of
 a contactless read (EMV Book B, Book 3 for records and DOLs):
-SELECT PPSE -> choose the application (`SUPPORTED_AIDS`, lowest priority indicator first)
+SELECT PPSE -> choose the application (`SUPPORTED_AIDS` whose scheme is accepted, lowest
+priority indicator first)
 -> SELECT AID -> GET PROCESSING OPTIONS with the PDOL filled from `TerminalParams`
 -> READ RECORD for every AFL entry -> PAN, expiry and PAN sequence number from the track 2
 equivalent (57), Mastercard's track 2 data (9F6B) or 5A + 5F24. Every command handles
@@ -18,7 +19,11 @@ Contract (other modules rely on it):
 - `read_emv(transmit, terminal, today) -> EmvRead`; raises `NotEmvCard` when the card has
   no payment application (no PPSE, 6A82 etc.: the caller treats it as a plain RFID card),
   `EmvError(reason)` for anything else that went wrong (no supported AID, bad status
-  word, malformed TLV, missing PAN...). Never any other exception for any card answer.
+  word, malformed TLV, missing PAN...). Of those, `UnsupportedCard` when no application
+  is of a known scheme, `SchemeNotAccepted` (a subclass) when the known ones are all
+  outside `TerminalParams.accepted_schemes` (the card data is then not read), and
+  `SeePhone` when GET PROCESSING OPTIONS answers 6986 (a phone's wallet wants the
+  cardholder's confirmation: Try Again). Never any other exception for any card answer.
   An expired card is returned normally (the caller decides; `EmvRead.card.expiry_yymm`).
 - `EmvError.reason` is short English for logs and never contains card data.
 
@@ -56,21 +61,30 @@ PPSE_NAME = b"2PAY.SYS.DDF01"
 SELECT_PPSE = bytes((0x00, 0xA4, 0x04, 0x00, len(PPSE_NAME))) + PPSE_NAME + b"\x00"
 
 # (AID prefix, scheme): a card AID matches when it starts with the prefix (partial
-# selection, EMV Book B 3.3.2); the longest matching prefix names the scheme.
+# selection, EMV Book B 3.3.2); the longest matching prefix names the scheme. Scheme ids
+# and their names: terminal.kernel.cards.SCHEME_NAMES.
 SUPPORTED_AIDS: tuple[tuple[str, str], ...] = (
     ("A0000000031010", "visa"),  # Visa credit/debit
     ("A0000000032010", "visa"),  # Visa Electron
-    ("A0000000032020", "visa"),  # V PAY
+    ("A0000000032020", "vpay"),  # V PAY (Visa Europe debit)
     ("A0000000041010", "mastercard"),
     ("A0000000043060", "maestro"),
+    ("A0000000050001", "maestro"),  # Maestro UK (formerly Switch)
+    ("A0000000050002", "maestro"),  # Maestro UK (Solo)
     ("A00000002501", "amex"),
-    ("A0000001523010", "discover"),
+    ("A0000001523010", "discover"),  # Discover D-PAS, also Diners Club International
     ("A0000001524010", "discover"),  # Discover US common debit
+    ("A0000003241010", "discover"),  # Discover Zip
     ("A0000000651010", "jcb"),
     ("A000000333010101", "unionpay"),  # debit
     ("A000000333010102", "unionpay"),  # credit
     ("A000000333010103", "unionpay"),  # quasi-credit
     ("A0000002771010", "interac"),
+    ("A0000003591010028001", "girocard"),  # girocard (EAPS RID A000000359)
+    ("A00000005945430100", "girocard"),  # girocard electronic cash (RID A000000059)
+    ("D27600002547410100", "girocard"),  # girocard (German Banking Industry RID D276000025)
+    ("A0000000421010", "cb"),  # CB (Cartes Bancaires), credit/debit
+    ("A0000000422010", "cb"),  # CB debit
 )
 SCHEMES = tuple(sorted({scheme for _, scheme in SUPPORTED_AIDS}))
 
@@ -78,6 +92,10 @@ SCHEMES = tuple(sorted({scheme for _, scheme in SUPPORTED_AIDS}))
 # function not supported, wrong P1/P2, INS or CLA not supported, and 6300 with which
 # PC/SC readers (ACR122-class) answer an ISO 7816-4 command to a memory card.
 NOT_EMV_STATUS = frozenset({0x6A82, 0x6A81, 0x6A86, 0x6D00, 0x6E00, 0x6300})
+
+# GPO status of a mobile device whose wallet wants the cardholder's confirmation first
+# (EMV Book C-2/C-3: "conditions of use not satisfied" on a phone -> Try Again).
+SW_SEE_PHONE = 0x6986
 
 MAX_APDUS = 128  # commands sent in one read, GET RESPONSE and resends included
 MAX_GET_RESPONSES = 8  # GET RESPONSE after one command
@@ -121,7 +139,22 @@ class NotEmvCard(EmvError):
 
 
 class UnsupportedCard(EmvError):
-    """A payment card, but none of its applications is a scheme the terminal takes."""
+    """A payment card, but none of its applications is a scheme the terminal knows."""
+
+
+class SchemeNotAccepted(UnsupportedCard):
+    """A payment card of known schemes (`schemes`, the card's, best first), none of them
+    in `TerminalParams.accepted_schemes`. The card data is not read."""
+
+    def __init__(self, schemes: tuple[str, ...]) -> None:
+        super().__init__(f"no accepted payment application (card: {', '.join(schemes)})")
+        self.schemes = schemes
+
+
+class SeePhone(EmvError):
+    """GET PROCESSING OPTIONS answered 6986: a phone or watch whose wallet wants the
+    cardholder to confirm on the device first (EMV Book A/C-3: outcome Try Again, message
+    "See phone for instructions"). Tapping again after that reads the card."""
 
 
 @dataclass(frozen=True)
@@ -131,6 +164,8 @@ class TerminalParams:
     amount_minor: int  # the pre-authorisation amount in minor units (9F02)
     ttq: bytes = DEFAULT_TTQ  # 9F66, 4 bytes
     terminal_type: int = DEFAULT_TERMINAL_TYPE  # 9F35, two decimal digits as BCD
+    # scheme ids the terminal takes ([payment] accepted_schemes); None = every known one
+    accepted_schemes: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         for name in ("country_code", "currency_code"):
@@ -152,7 +187,7 @@ class TerminalParams:
 class EmvRead:
     card: CardData = field(repr=False)
     aid: str  # hex, uppercase
-    scheme: str  # visa, mastercard, amex, discover, jcb, unionpay, maestro, interac
+    scheme: str  # a scheme id of SUPPORTED_AIDS: visa, vpay, mastercard, girocard, ...
     label: str  # application label (50) or preferred name, "" if none
 
     def __repr__(self) -> str:
@@ -258,7 +293,7 @@ class _Candidate:
 
 def _read(session: _Session, terminal: TerminalParams, today: date,
           unpredictable: Callable[[int], bytes]) -> EmvRead:
-    candidates = _select_ppse(session)
+    candidates = _select_ppse(session, terminal.accepted_schemes)
     chosen, fci = _select_application(session, candidates)
     label = _fci_label(fci) or chosen.label
     pdol = tlv.find(fci, 0x9F38)
@@ -305,8 +340,10 @@ def scheme_of(aid: bytes) -> str | None:
     return best[1] if best else None
 
 
-def _select_ppse(session: _Session) -> list[_Candidate]:
-    """Step 1-2: the supported applications the card lists, best first."""
+def _select_ppse(session: _Session,
+                 accepted: tuple[str, ...] | None = None) -> list[_Candidate]:
+    """Step 1-2: the known applications the card lists whose scheme is accepted, best
+    first; SchemeNotAccepted when it lists known ones but none accepted."""
     data, sw = session.exchange("SELECT PPSE", SELECT_PPSE)
     if sw in NOT_EMV_STATUS:
         raise NotEmvCard(f"no payment application (SELECT PPSE: status {sw:04X})")
@@ -330,7 +367,13 @@ def _select_ppse(session: _Session) -> list[_Candidate]:
             label=_text(label.value) if label else "", order=order))
     if not candidates:
         raise UnsupportedCard("no supported payment application")
-    return sorted(candidates, key=lambda c: c.rank)
+    candidates.sort(key=lambda c: c.rank)
+    if accepted is not None:
+        taken = [c for c in candidates if c.scheme in accepted]
+        if not taken:
+            raise SchemeNotAccepted(tuple(dict.fromkeys(c.scheme for c in candidates)))
+        candidates = taken
+    return candidates
 
 
 def _select_application(session: _Session,
@@ -411,7 +454,12 @@ def _get_processing_options(session: _Session, pdol: bytes, terminal: TerminalPa
     body = tlv.encode(0x83, data)
     apdu = bytes((0x80, 0xA8, 0x00, 0x00, len(body))) + body + b"\x00"
     what = "GET PROCESSING OPTIONS"
-    answer = _parse(f"{what} answer", session.command(what, apdu))
+    data, sw = session.exchange(what, apdu)
+    if sw == SW_SEE_PHONE:
+        raise SeePhone(f"{what}: status {sw:04X} (see phone for instructions)")
+    if sw != 0x9000:
+        raise EmvError(f"{what}: status {sw:04X}")
+    answer = _parse(f"{what} answer", data)
     objects: list[Tlv] = []
     if answer and answer[0].tag == 0x80:
         value = answer[0].value

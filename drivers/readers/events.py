@@ -8,8 +8,9 @@
 - `TapFailed`: a card was seen but could not be read; `reason` is for the log and a
   technician ("card removed too early - tap again"); `code` says what the driver is told:
   removed (tap again), unreadable (tap again, or try another card), not_supported (a
-  payment card of a scheme the terminal does not take); `tap_again` tells whether a
-  second try can help.
+  payment card of no scheme the terminal knows), not_accepted (of known schemes the
+  terminal is not set to take), see_phone (a phone's wallet wants the cardholder's
+  confirmation first, then tap again); `tap_again` tells whether a second try can help.
 - `ReaderState`: a reader appeared, went away, or its service (pcscd) went down/up.
   `state` is one of READER_STATES.
 """
@@ -43,7 +44,7 @@ class EmvTap:
         return f"EmvTap(reader={self.reader!r}, read={self.read!r})"
 
 
-TAP_FAILURES = ("removed", "unreadable", "not_supported")
+TAP_FAILURES = ("removed", "unreadable", "not_supported", "not_accepted", "see_phone")
 
 
 @dataclass(frozen=True)

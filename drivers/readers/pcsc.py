@@ -10,7 +10,11 @@ Provides `PcscReaders(terminal, name_filter=(), *, read_timeout_s=5.0)`, a
 - One tap per insertion: when a card comes into a reader's field (or is there when the
   reader is first seen), the thread connects (T=1 or T=0), asks the UID
   (`FF CA 00 00 00`) and runs `emv.read_emv(transmit, terminal(), today())`:
-  payment card -> `EmvTap`; no payment application -> `RfidTap(uid)`; `EmvError` ->
+  payment card -> `EmvTap`; no payment application -> `RfidTap(uid)`; no application of
+  a known scheme -> `TapFailed(code "not_supported")`, of an accepted one (the
+  terminal's `accepted_schemes`) -> `TapFailed(code "not_accepted")`, both without a
+  second try; a phone asking for confirmation (GPO 6986) -> `TapFailed("see phone for
+  instructions - tap again", code "see_phone")`; any other `EmvError` ->
   `TapFailed("card could not be read")` (its reason is logged; it never holds card
   data); card gone mid-read -> `TapFailed("card removed too early - tap again")`.
   A card left in the field is not read again; `at_monotonic_s` is when it was seen.
@@ -60,9 +64,13 @@ GET_UID = bytes.fromhex("FFCA000000")
 SW_OK = b"\x90\x00"
 REASON_UNREADABLE = "card could not be read"
 REASON_REMOVED = "card removed too early - tap again"
-REASON_NOT_SUPPORTED = "payment card of a scheme not accepted here"
+REASON_NOT_SUPPORTED = "payment card of an unknown scheme"
+REASON_NOT_ACCEPTED = "payment card of a scheme not accepted here"
+REASON_SEE_PHONE = "see phone for instructions - tap again"
 FAILURE_CODES = {REASON_UNREADABLE: "unreadable", REASON_REMOVED: "removed",
-                 REASON_NOT_SUPPORTED: "not_supported"}
+                 REASON_NOT_SUPPORTED: "not_supported", REASON_NOT_ACCEPTED: "not_accepted",
+                 REASON_SEE_PHONE: "see_phone"}
+NO_SECOND_TRY = frozenset({"not_supported", "not_accepted"})
 RELIST_INTERVAL_S = 1.0  # besides the PnP notification, list readers this often
 
 _MASK = 0xFFFFFFFF
@@ -94,12 +102,15 @@ def error_name(code: int) -> str:
     return _CODE_NAMES.get(code & _MASK, f"0x{code & _MASK:08X}")
 
 
-def terminal_params(country_code: str, currency: str, amount: Decimal) -> emv.TerminalParams:
+def terminal_params(country_code: str, currency: str, amount: Decimal,
+                    accepted_schemes: tuple[str, ...] | None = None) -> emv.TerminalParams:
     """EMV terminal data: ISO 3166 numeric country, ISO 4217 alpha currency (-> numeric),
-    pre-authorisation amount in the currency (-> minor units). ValueError naming the
-    currency when it has no known numeric code."""
+    pre-authorisation amount in the currency (-> minor units), the accepted scheme ids
+    (None: every known one). ValueError naming the currency when it has no known numeric
+    code."""
     return emv.TerminalParams(country_code, currency_numeric(currency),
-                              to_minor_units(amount, currency))
+                              to_minor_units(amount, currency),
+                              accepted_schemes=accepted_schemes)
 
 
 class _ServiceLost(Exception):
@@ -371,7 +382,7 @@ class PcscReaders:
         log.warning("card read failed", extra=fields(reader=reader, reason=reason,
                                                      detail=detail))
         code = FAILURE_CODES[reason]
-        self._emit(TapFailed(reader, reason, tap_again and code != "not_supported", seen_s,
+        self._emit(TapFailed(reader, reason, tap_again and code not in NO_SECOND_TRY, seen_s,
                              code))
 
     def _read_card(self, ctx: int, reader: str, state: int, seen_s: float) -> None:
@@ -419,8 +430,14 @@ class PcscReaders:
                                                apdus=transmit.apdus,
                                                read_ms=_ms_since(seen_s)))
             return RfidTap(reader, uid, "iso14443", seen_s)
+        except emv.SchemeNotAccepted as exc:
+            self._failed(reader, REASON_NOT_ACCEPTED, seen_s, exc.reason)
+            return None
         except emv.UnsupportedCard as exc:
             self._failed(reader, REASON_NOT_SUPPORTED, seen_s, exc.reason)
+            return None
+        except emv.SeePhone as exc:
+            self._failed(reader, REASON_SEE_PHONE, seen_s, exc.reason)
             return None
         except emv.EmvError as exc:
             self._failed(reader, REASON_UNREADABLE, seen_s, exc.reason)

@@ -90,6 +90,12 @@ def country(value: str) -> str | None:
         "an ISO 3166-1 numeric country code of 3 digits, e.g. \"276\" for Germany")
 
 
+def card_schemes(value: str) -> str | None:
+    from terminal.kernel.cards import parse_schemes
+
+    return _parses(parse_schemes, ValueError, value)
+
+
 def key_id(value: str) -> str | None:
     return None if re.fullmatch(r"[A-Za-z0-9_-]{1,16}", value) else "1 to 16 of A-Z a-z 0-9 _ -"
 

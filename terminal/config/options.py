@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import terminal.config.checks as checks
 from terminal.config.schema import option
+from terminal.kernel.cards import DEFAULT_ACCEPTED_SCHEMES, SCHEMES
 from terminal.kernel.driver_texts import LANGUAGES
 from terminal.kernel.paths import LOCAL_API_SOCKET
 
@@ -232,6 +233,13 @@ class PaymentConfig:
     )
     country_code: str = option(
         "276", doc="Terminal country (EMV 9F1A), ISO 3166-1 numeric", check=checks.country
+    )
+    accepted_schemes: str = option(
+        ", ".join(DEFAULT_ACCEPTED_SCHEMES),
+        doc="Card schemes taken, comma-separated, of: " + ", ".join(SCHEMES) + "; a card "
+        "of another scheme is refused with a text naming these (co-badged cards: an "
+        "accepted application is chosen)",
+        check=checks.card_schemes,
     )
 
 

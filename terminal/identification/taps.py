@@ -15,7 +15,12 @@ Provides `TapHandler.handle(event)` for every `drivers.readers.events` event:
 - A technician card (RFID, `Authorizer.is_technician`) while no session runs opens
   the service menu's PIN window (terminal.service); result `service`, reason
   `technician`. Other cards are refused while the terminal is out of service.
-- A failed read: "tap again". Reader state changes are kept for the status snapshot.
+- A failed read: "tap again"; a phone that wants the cardholder's confirmation: "see
+  phone for instructions, then tap again" (`see_phone`). A payment card of a scheme the
+  terminal does not take (`[payment] accepted_schemes`, `CardPayments.settings`), or of
+  no known scheme: refused with `scheme_not_accepted:<accepted ids>`, whose text names
+  the accepted schemes (terminal.kernel.driver_texts); without card payment at all:
+  `card_not_supported`. Reader state changes are kept for the status snapshot.
 
 As soon as a card or tag reaches the handler, before anything is decided, a
 `card_present` event (reader and kind, nothing of the card) tells the screen to say
@@ -38,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 from drivers.readers.events import EmvTap, ReaderEvent, ReaderState, RfidTap, TapFailed
 from terminal.kernel.cards import scheme_name
 from terminal.kernel.clock import iso_utc
-from terminal.kernel.driver_texts import driver_message
+from terminal.kernel.driver_texts import driver_message, scheme_refusal
 from terminal.kernel.logsetup import fields, get_logger
 from terminal.kernel.money import optional_amount
 from terminal.payment.crypto import tokenize
@@ -65,7 +70,9 @@ log = get_logger("taps")
 
 EM4100_UID_CHARS = 10  # 125 kHz tags; ISO 14443 UIDs have 8, 14 or 20 hex digits
 FAILURE_CODES = {"removed": "tap_again", "unreadable": "read_failed",
-                 "not_supported": "card_not_supported"}
+                 "see_phone": "see_phone", "not_supported": "card_not_supported",
+                 "not_accepted": "card_not_supported"}
+SCHEME_FAILURES = frozenset({"not_supported", "not_accepted"})
 
 
 class TapHandler:
@@ -114,11 +121,17 @@ class TapHandler:
         if isinstance(event, TapFailed):
             log.info("card tap failed", extra=fields(reader=event.reader, reason=event.reason))
             code = FAILURE_CODES.get(event.code, "read_failed")
+            if event.code in SCHEME_FAILURES and self.payments is not None:
+                code = scheme_refusal(self.payments.settings.accepted_schemes)
             self._publish(event, "tap_again" if event.tap_again else "declined", code)
             return
         if isinstance(event, EmvTap):
             if self.payments is None:
                 self._publish(event, "declined", "card_not_supported")
+                return
+            accepted = self.payments.settings.accepted_schemes
+            if event.read.scheme not in accepted:  # e.g. a reader not told the setting
+                self._publish(event, "declined", scheme_refusal(accepted))
                 return
             token = tokenize(event.read.card, self.payments.token_key)
             kind = "card"

@@ -3,8 +3,10 @@
 - `CardData`: PAN, expiry and PAN sequence number as read from a card. Its repr and str
   are masked, so a stray log call cannot print the PAN. `CardDataError` never repeats
   the card number.
-- `mask_pan()` (first 6 / last 4 at most), `last4()` for receipts, `scheme_name()` for
-  the scheme printed on receipts, `card_expired()`.
+- `mask_pan()` (first 6 / last 4, PCI DSS 3.4.1), `last4()` for receipts, `scheme_name()`
+  for the scheme printed on receipts, `card_expired()`.
+- `SCHEMES` (every scheme id the EMV read knows), `DEFAULT_ACCEPTED_SCHEMES` and
+  `parse_schemes(text)` for `[payment] accepted_schemes`.
 The PAN's token and the gateway's envelope (cryptography) are terminal.payment.crypto's.
 """
 
@@ -52,10 +54,15 @@ def card_expired(card: CardData, today: date) -> bool:
 
 
 SCHEME_NAMES = {
-    "visa": "Visa", "mastercard": "Mastercard", "maestro": "Maestro",
-    "amex": "American Express", "discover": "Discover", "jcb": "JCB",
-    "unionpay": "UnionPay", "interac": "Interac",
+    "visa": "Visa", "vpay": "V PAY", "mastercard": "Mastercard", "maestro": "Maestro",
+    "amex": "American Express", "discover": "Discover/Diners Club", "jcb": "JCB",
+    "unionpay": "UnionPay", "interac": "Interac", "girocard": "girocard",
+    "cb": "CB (Cartes Bancaires)",
 }
+SCHEMES: tuple[str, ...] = tuple(SCHEME_NAMES)
+# what the terminal took before the setting existed (girocard and CB were unknown then)
+DEFAULT_ACCEPTED_SCHEMES: tuple[str, ...] = (
+    "visa", "vpay", "mastercard", "maestro", "amex", "discover", "jcb", "unionpay", "interac")
 
 
 def scheme_name(scheme: str) -> str:
@@ -63,9 +70,34 @@ def scheme_name(scheme: str) -> str:
     return SCHEME_NAMES.get(scheme, scheme.title())
 
 
+def parse_schemes(text: str) -> tuple[str, ...]:
+    """Scheme ids from a comma-separated list ("visa, mastercard"), in the order given,
+    without repeats. ValueError naming the allowed ids for an unknown one or an empty
+    list."""
+    schemes: list[str] = []
+    unknown: list[str] = []
+    for part in text.split(","):
+        scheme = part.strip().lower()
+        if not scheme:
+            continue
+        if scheme not in SCHEME_NAMES:
+            unknown.append(part.strip())
+        elif scheme not in schemes:
+            schemes.append(scheme)
+    allowed = ", ".join(SCHEMES)
+    if unknown:
+        raise ValueError(f"unknown card scheme {', '.join(unknown)}; a comma-separated list "
+                         f"of: {allowed}")
+    if not schemes:
+        raise ValueError(f"at least one card scheme; a comma-separated list of: {allowed}")
+    return tuple(schemes)
+
+
 def mask_pan(pan: str) -> str:
-    """At most the first 6 and last 4 digits (PCI DSS 3.4.1); shorter PANs show less."""
-    shown_first = 6 if len(pan) >= 16 else max(0, len(pan) - 10)
+    """The first 6 and the last 4 digits, every other digit `*` (PCI DSS 3.4.1: at most
+    BIN + last 4), for every length from 13 to 19 digits. Shorter numbers (12-digit
+    Maestro) keep at least 3 digits masked: 12 digits show the first 5."""
+    shown_first = min(6, max(0, len(pan) - 7))
     return pan[:shown_first] + "*" * (len(pan) - shown_first - 4) + pan[-4:]
 
 

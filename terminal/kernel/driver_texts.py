@@ -1,8 +1,11 @@
 """Texts for drivers: a short sentence a person understands for a decline reason or an
 authorisation result, in every language the terminal speaks (en, de, fr, nl).
 
-Provides `LANGUAGES`, `DRIVER_MESSAGE_CODES` (every code `driver_message` knows) and
-`driver_message(code, language)`. Pure data, standard library only: the daemon
+Provides `LANGUAGES`, `DRIVER_MESSAGE_CODES` (every code `driver_message` knows),
+`driver_message(code, language)` and `scheme_refusal(schemes)`. A code may carry
+arguments after a colon: `scheme_not_accepted:visa,mastercard` is "This card type is not
+accepted here - accepted: Visa, Mastercard" (`scheme_refusal` builds it; scheme ids that
+are not known are left out). Pure data and the kernel's scheme names: the daemon
 (terminal/identification/taps.py, the `tap` event's `message`) and the touchscreen (ui/, which
 translates a tap's `reason`) both import it. Unknown codes get the generic "card not
 accepted here"; unknown languages get English; nothing raises.
@@ -10,7 +13,9 @@ accepted here"; unknown languages get English; nothing raises.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+
+from terminal.kernel.cards import SCHEME_NAMES, scheme_name
 
 LANGUAGES = ("en", "de", "fr", "nl")
 
@@ -51,6 +56,16 @@ _MESSAGES: Mapping[str, Mapping[str, str]] = {
                   "de": "Karte zu früh entfernt - bitte erneut auflegen",
                   "fr": "Carte retirée trop tôt - veuillez la présenter à nouveau",
                   "nl": "Kaart te vroeg weggehaald - houd hem opnieuw tegen de lezer"},
+    "see_phone": {"en": "See phone for instructions, then tap again",
+                  "de": "Bitte Anweisungen auf dem Telefon beachten, dann erneut auflegen",
+                  "fr": "Suivez les instructions sur votre téléphone, puis présentez-le "
+                        "à nouveau",
+                  "nl": "Volg de instructies op uw telefoon en houd hem daarna opnieuw "
+                        "tegen de lezer"},
+    "scheme_not_accepted": {"en": "This card type is not accepted here",
+                            "de": "Diese Kartenart wird hier nicht akzeptiert",
+                            "fr": "Ce type de carte n'est pas accepté ici",
+                            "nl": "Dit type kaart wordt hier niet geaccepteerd"},
     "read_failed": {"en": "Card could not be read - please tap again",
                     "de": "Karte nicht lesbar - bitte erneut auflegen",
                     "fr": "Carte illisible - veuillez la présenter à nouveau",
@@ -89,7 +104,22 @@ _ALIASES = {
     "tariff_invalid": "unavailable",
 }
 
+# The list that follows a code's text when the code carries one (code:arg,arg).
+_LISTS: Mapping[str, Mapping[str, str]] = {
+    "scheme_not_accepted": {"en": "{text} - accepted: {items}",
+                            "de": "{text} - akzeptiert: {items}",
+                            "fr": "{text} - acceptées : {items}",
+                            "nl": "{text} - geaccepteerd: {items}"},
+}
+
 DRIVER_MESSAGE_CODES = tuple(sorted({*_MESSAGES, *_ALIASES}))
+SCHEME_REFUSAL = "scheme_not_accepted"
+
+
+def scheme_refusal(schemes: Iterable[str]) -> str:
+    """The reason code of a card of a scheme not accepted here, naming the accepted scheme
+    ids: `scheme_not_accepted:visa,mastercard`."""
+    return f"{SCHEME_REFUSAL}:{','.join(schemes)}"
 
 
 def driver_message(code: str, language: str = "en") -> str:
@@ -97,7 +127,12 @@ def driver_message(code: str, language: str = "en") -> str:
     expired_card, card_not_supported, ...) or an authorisation result (an AuthStatus
     name or an AuthDecision reason code). Unknown codes get the generic "card not
     accepted here"; unknown languages get English."""
-    key = code.lower()
+    key, _, argument = code.lower().partition(":")
     key = _ALIASES.get(key, key)
     texts = _MESSAGES.get(key, _MESSAGES["not_accepted"])
-    return texts.get(language, texts["en"])
+    text = texts.get(language, texts["en"])
+    items = [scheme_name(s) for s in argument.split(",") if s in SCHEME_NAMES]
+    if key in _LISTS and items:
+        lists = _LISTS[key]
+        return lists.get(language, lists["en"]).format(text=text, items=", ".join(items))
+    return text

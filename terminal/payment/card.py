@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from terminal.backend.api import Backend, BackendUnavailable
 from terminal.backend.messages import CaptureRequest, PreauthRequest, Refund, VoidRequest
 from terminal.billing import bill_from_journal
-from terminal.kernel.cards import card_expired, last4, mask_pan
+from terminal.kernel.cards import DEFAULT_ACCEPTED_SCHEMES, card_expired, last4, mask_pan
 from terminal.kernel.clock import Clock
 from terminal.kernel.logsetup import fields, get_logger
 from terminal.kernel.money import round_money, to_minor_units
@@ -70,6 +70,7 @@ class PaymentSettings:
     preauth_amount: Decimal
     offline_floor_limit: Decimal | None
     request_timeout_s: float
+    accepted_schemes: tuple[str, ...] = DEFAULT_ACCEPTED_SCHEMES  # [payment] accepted_schemes
 
 
 class CardPayments:

@@ -33,11 +33,13 @@ Tap = Callable[..., TapProcess]
 
 
 def write_config(folder: Path, *, socket_path: str = "", key_id: str = "",
-                 pcsc_readers: str = "") -> str:
+                 pcsc_readers: str = "", accepted_schemes: str = "") -> str:
     lines = ["[station]", 'id = "DE*EVT*E0001*1"', 'operator = "test operator"',
              "[session]", f'tariff_file = "{TARIFF}"',
              "[readers]", f'pcsc_socket = "{socket_path}"', f'pcsc_readers = "{pcsc_readers}"',
              "[payment]", 'country_code = "276"', 'preauth_amount = "50.00"']
+    if accepted_schemes:
+        lines.append(f'accepted_schemes = "{accepted_schemes}"')
     if key_id:
         key_file = folder / "token.key"
         key_file.write_text(KEY_HEX + "\n")
@@ -138,7 +140,42 @@ def test_config_socket_and_reader_filter(pcscd: PcscdHandle, tap: Tap,
 def test_unreadable_card_exit_1(pcscd: PcscdHandle, tap: Tap) -> None:
     result = read_with_tap(tap, "broken-tlv")
     assert result.returncode == 1, result.stderr
-    assert one_json(result) == {"error": "card could not be read", "tap_again": True,
+    assert one_json(result) == {"error": "card could not be read", "code": "unreadable",
+                                "tap_again": True, "reader": pcscd.reader_names[0]}
+    assert_no_pan(result)
+
+
+def test_amex_is_masked_to_first_six_and_last_four(pcscd: PcscdHandle, tap: Tap) -> None:
+    result = read_with_tap(tap, "amex")
+    assert result.returncode == 0, result.stderr
+    data = one_json(result)
+    assert (data["scheme"], data["masked_pan"]) == ("amex", "378282*****0005")
+    assert_no_pan(result)
+
+
+def test_girocard_reads_when_accepted_and_is_refused_by_default(
+        pcscd: PcscdHandle, tap: Tap, tmp_path: Path) -> None:
+    config = write_config(tmp_path, accepted_schemes="girocard, maestro")
+    result = read_with_tap(tap, "girocard", "--config", config)
+    assert result.returncode == 0, result.stderr
+    data = one_json(result)
+    assert (data["scheme"], data["aid"], data["masked_pan"]) == (
+        "girocard", "A0000003591010028001", "400000******0016")
+    assert_no_pan(result)
+    time.sleep(0.5)
+    refused = read_with_tap(tap, "girocard")  # the built-in default: girocard not accepted
+    assert refused.returncode == 1, refused.stderr
+    assert one_json(refused) == {"error": "payment card of a scheme not accepted here",
+                                 "code": "not_accepted", "tap_again": False,
+                                 "reader": pcscd.reader_names[0]}
+    assert_no_pan(refused)
+
+
+def test_phone_asking_for_confirmation_says_see_phone(pcscd: PcscdHandle, tap: Tap) -> None:
+    result = read_with_tap(tap, "phone-6986")
+    assert result.returncode == 1, result.stderr
+    assert one_json(result) == {"error": "see phone for instructions - tap again",
+                                "code": "see_phone", "tap_again": True,
                                 "reader": pcscd.reader_names[0]}
     assert_no_pan(result)
 
@@ -184,6 +221,8 @@ def test_terminal_params_from_currency() -> None:
     assert terminal_params("276", "EUR", Decimal("50.00")) == TerminalParams("276", "978", 5000)
     assert terminal_params("826", "GBP", Decimal("20")) == TerminalParams("826", "826", 2000)
     assert terminal_params("756", "CHF", Decimal("0.5")).currency_code == "756"
+    assert terminal_params("276", "EUR", Decimal("1"), ("girocard",)).accepted_schemes == (
+        "girocard",)
     with pytest.raises(ValueError, match="XAU"):
         terminal_params("276", "XAU", Decimal("1"))
 
@@ -202,4 +241,5 @@ def test_expiry_and_describe() -> None:
     assert describe(RfidTap("r", "1A2B3C4D"), None, today) == (
         {"type": "rfid", "uid": "1A2B3C4D", "reader": "r"}, 0)
     assert describe(TapFailed("r", "card could not be read", False), None, today) == (
-        {"error": "card could not be read", "tap_again": False, "reader": "r"}, 1)
+        {"error": "card could not be read", "code": "unreadable", "tap_again": False,
+         "reader": "r"}, 1)

@@ -226,9 +226,12 @@ def test_declined_expired_and_unreadable_cards_are_refused_with_a_reason(cards):
     assert outcomes["visa-expired"]["message"] == "This card has expired"
     assert (outcomes["broken-tlv"]["result"], outcomes["broken-tlv"]["reason"]) == (
         "tap_again", "read_failed")
+    accepted = "visa,vpay,mastercard,maestro,amex,discover,jcb,unionpay,interac"
     assert (outcomes["unsupported-aid"]["result"], outcomes["unsupported-aid"]["reason"]) == (
-        "declined", "card_not_supported")
-    assert outcomes["unsupported-aid"]["message"] == "Card not accepted here"
+        "declined", f"scheme_not_accepted:{accepted}")
+    assert outcomes["unsupported-aid"]["message"] == (
+        "This card type is not accepted here - accepted: Visa, V PAY, Mastercard, Maestro, "
+        "American Express, Discover/Diners Club, JCB, UnionPay, Interac")
     assert all(o["result"] != "accepted" for o in outcomes.values())
     # the expired card never reached the gateway
     asked = [m["body"]["masked_pan"] for m in
@@ -410,3 +413,26 @@ def test_no_card_number_is_found_in_the_database_logs_or_messages(cards):
         for form in pan_forms(pan):
             for name, data in haystacks.items():
                 assert form not in data, f"{card}'s number ({form!r}) found in {name}"
+
+
+@pytest.mark.cards(payment={"accepted_schemes": "girocard, visa"})
+def test_accepted_schemes_reach_the_reader_and_the_driver_is_told_what_is_accepted(cards):
+    """[payment] accepted_schemes through the daemon: a phone asking for confirmation is
+    told to see it; CB and Mastercard (not accepted here) are refused naming girocard and
+    Visa, without a session or a gateway request; girocard is paid for."""
+    phone = cards.present("phone-6986")
+    assert (phone["result"], phone["reason"]) == ("tap_again", "see_phone")
+    assert phone["message"] == "See phone for instructions, then tap again"
+    for card in ("cb", "mastercard"):
+        refused = cards.present(card)
+        assert (refused["result"], refused["reason"]) == (
+            "declined", "scheme_not_accepted:girocard,visa"), card
+        assert refused["message"] == \
+            "This card type is not accepted here - accepted: girocard, Visa"
+    assert cards.backend.admin("received", filter_op="preauthorize")["messages"] == []
+    assert cards.rig.state()["phase"] == "Available"
+    giro = cards.present("girocard", hold_s=0.8)
+    assert giro["result"] == "accepted", giro
+    asked, = cards.backend.admin("received", filter_op="preauthorize")["messages"]
+    assert (asked["body"]["scheme"], asked["body"]["masked_pan"]) == (
+        "girocard", "400000******0016")

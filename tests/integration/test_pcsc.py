@@ -76,9 +76,10 @@ class Watch:
 
 @contextlib.asynccontextmanager
 async def watching(pcscd: PcscdHandle, name_filter: tuple[str, ...] = (),
-                   wait_ready: bool = True, **options: Any) -> AsyncIterator[Watch]:
+                   wait_ready: bool = True, params: TerminalParams = PARAMS,
+                   **options: Any) -> AsyncIterator[Watch]:
     queue: asyncio.Queue = asyncio.Queue()
-    readers = PcscReaders(lambda: PARAMS, name_filter, **options)
+    readers = PcscReaders(lambda: params, name_filter, **options)
     readers.start(queue_emitter(asyncio.get_running_loop(), queue))
     watch = Watch(readers, queue)
     try:
@@ -118,6 +119,7 @@ def test_rfid_card_gives_its_uid(pcscd: PcscdHandle, tap: Tap, card: str) -> Non
     ("mastercard", "mastercard", "A0000000041010"),
     ("visa-61xx", "visa", "A0000000031010"),  # GET RESPONSE through pcscd
     ("mastercard-6cxx", "mastercard", "A0000000041010"),  # resend with Le
+    ("girocard", "girocard", "A0000003591010028001"),
 ])
 def test_payment_card_gives_emv_tap(pcscd: PcscdHandle, tap: Tap, card: str, scheme: str,
                                     aid: str) -> None:
@@ -138,7 +140,8 @@ def test_payment_card_gives_emv_tap(pcscd: PcscdHandle, tap: Tap, card: str, sch
 
 @pytest.mark.parametrize(("card", "reason", "tap_again", "code"), [
     ("broken-tlv", UNREADABLE, True, "unreadable"),
-    ("unsupported-aid", "payment card of a scheme not accepted here", False, "not_supported"),
+    ("unsupported-aid", "payment card of an unknown scheme", False, "not_supported"),
+    ("phone-6986", "see phone for instructions - tap again", True, "see_phone"),
 ])
 def test_unreadable_or_unsupported_payment_card_fails_with_a_reason(
         pcscd: PcscdHandle, tap: Tap, card: str, reason: str, tap_again: bool,
@@ -149,6 +152,31 @@ def test_unreadable_or_unsupported_payment_card_fails_with_a_reason(
             event = await watch.tap_event()
             assert event == TapFailed(pcscd.reader_names[0], reason, tap_again,
                                       event.at_monotonic_s, code)
+            await left(held)
+
+    run(body())
+
+
+DEFAULT_SCHEMES = ("visa", "vpay", "mastercard", "maestro", "amex", "discover", "jcb",
+                   "unionpay", "interac")
+
+
+def test_girocard_not_accepted_is_refused_and_a_co_badged_card_reads_maestro(
+        pcscd: PcscdHandle, tap: Tap) -> None:
+    async def body() -> None:
+        params = TerminalParams("276", "978", 5000, accepted_schemes=DEFAULT_SCHEMES)
+        async with watching(pcscd, params=params) as watch:
+            held = tap("girocard", hold_s=0.6)
+            event = await watch.tap_event()
+            assert event == TapFailed(pcscd.reader_names[0],
+                                      "payment card of a scheme not accepted here", False,
+                                      event.at_monotonic_s, "not_accepted")
+            assert (await left(held))["apdus"] == 2  # the UID and SELECT PPSE, no more
+            await asyncio.sleep(GAP_S)
+            held = tap("girocard-maestro", hold_s=0.8)
+            event = await watch.tap_event()
+            assert isinstance(event, EmvTap), event
+            assert (event.read.scheme, event.read.aid) == ("maestro", "A0000000043060")
             await left(held)
 
     run(body())

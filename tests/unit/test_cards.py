@@ -46,7 +46,9 @@ REQUIRED_PANS = {
     "visa-insufficient": "4000000000009995",
     "visa-expired": "4012888888881881",
 }
-OTHER_EMV = {"mc-maestro", "visa-61xx", "mastercard-6cxx", "broken-tlv", "unsupported-aid"}
+OTHER_EMV = {"mc-maestro", "visa-61xx", "mastercard-6cxx", "broken-tlv", "unsupported-aid",
+             "girocard", "girocard-ec", "girocard-zka", "girocard-maestro", "cb", "vpay",
+             "diners", "phone-6986"}
 
 
 def gpo(data: bytes) -> bytes:
@@ -279,3 +281,22 @@ def test_cards_never_raise_and_always_answer_a_status_word(name, commands):
         answer = card.apdu(command)
         assert isinstance(answer, bytes) and len(answer) >= 2
     card.reset()
+
+
+def test_phone_with_a_locked_wallet_answers_gpo_6986():
+    card = selected("phone-6986")
+    assert card.apdu(gpo(bytes(card.pdol_length))) == b"\x69\x86"
+    assert card.gpo_data == bytes(card.pdol_length)  # the PDOL data was taken
+
+
+def test_scheme_cards_carry_their_public_aids():
+    aids = {name: [app.aid for app in EMV_PROFILES[name].apps] for name in
+            ("girocard", "girocard-ec", "girocard-zka", "girocard-maestro", "cb", "vpay",
+             "diners")}
+    assert aids == {
+        "girocard": ["A0000003591010028001"], "girocard-ec": ["A00000005945430100"],
+        "girocard-zka": ["D27600002547410100"],
+        "girocard-maestro": ["A0000003591010028001", "A0000000043060"],
+        "cb": ["A0000000421010"], "vpay": ["A0000000032020"], "diners": ["A0000001523010"],
+    }
+    assert len(EMV_PROFILES["diners"].pan) == 14

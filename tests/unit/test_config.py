@@ -90,3 +90,24 @@ def test_example_configs_are_valid():
     assert examples
     for path in examples:
         load_config(path)
+
+
+def test_accepted_schemes_default_keeps_what_was_accepted_and_is_validated():
+    from terminal.kernel.cards import parse_schemes
+
+    station = {"id": "DE*EVT*E1", "operator": "Evterm"}
+    config = parse_config({"station": station})
+    assert parse_schemes(config.payment.accepted_schemes) == (
+        "visa", "vpay", "mastercard", "maestro", "amex", "discover", "jcb", "unionpay",
+        "interac")
+    config = parse_config({"station": station,
+                           "payment": {"accepted_schemes": " Girocard, visa,visa , CB"}})
+    assert parse_schemes(config.payment.accepted_schemes) == ("girocard", "visa", "cb")
+    for bad, why in (("visa, diners club", "unknown card scheme diners club"),
+                     (" , ", "at least one card scheme")):
+        with pytest.raises(ConfigError) as err:
+            parse_config({"station": station, "payment": {"accepted_schemes": bad}})
+        message = str(err.value)
+        assert f"payment.accepted_schemes = {bad!r}: {why}" in message
+        assert "a comma-separated list of: visa, vpay, mastercard, maestro, amex, discover, " \
+            "jcb, unionpay, interac, girocard, cb" in message

@@ -41,7 +41,8 @@ TERMINAL = TerminalParams(country_code="276", currency_code="978", amount_minor=
 TODAY = date(2026, 5, 1)
 UN = bytes.fromhex("01020304")
 LONG_DIGITS = re.compile(r"\d{12,}")
-READABLE = [name for name in EMV_PROFILES if name not in ("broken-tlv", "unsupported-aid")]
+READABLE = [name for name in EMV_PROFILES
+            if name not in ("broken-tlv", "unsupported-aid", "phone-6986")]
 VISA = "4111111111111111"  # public test numbers only
 
 
@@ -115,6 +116,13 @@ EXPECTED = {  # name: (scheme, aid, label, expiry)
     "mc-maestro": ("mastercard", "A0000000041010", "MASTERCARD", "3012"),
     "visa-61xx": ("visa", "A0000000031010", "VISA CREDIT", "3012"),
     "mastercard-6cxx": ("mastercard", "A0000000041010", "MASTERCARD", "3012"),
+    "girocard": ("girocard", "A0000003591010028001", "girocard", "3012"),
+    "girocard-ec": ("girocard", "A00000005945430100", "girocard", "3012"),
+    "girocard-zka": ("girocard", "D27600002547410100", "girocard", "3012"),
+    "girocard-maestro": ("girocard", "A0000003591010028001", "girocard", "3012"),
+    "cb": ("cb", "A0000000421010", "CB", "3012"),
+    "vpay": ("vpay", "A0000000032020", "V PAY", "3012"),
+    "diners": ("discover", "A0000001523010", "DINERS CLUB", "3012"),
 }
 
 
@@ -222,8 +230,8 @@ def test_mc_maestro_picks_mastercard_by_priority():
         # only the low nibble counts (bit 8: confirmation required)
         ((EmvApp("A0000000043060", "M", 0x82), EmvApp("A0000000031010", "V", 0x03)),
          "A0000000043060"),
-        # an unsupported application listed first is skipped
-        ((EmvApp("A0000003591010028001", "G", 1), EmvApp("A0000000031010", "V", 5)),
+        # an unknown application listed first is skipped
+        ((EmvApp("F0000000010001", "S", 1), EmvApp("A0000000031010", "V", 5)),
          "A0000000031010"),
     ],
 )
@@ -243,15 +251,20 @@ def test_application_the_card_refuses_is_dropped_for_the_next():
 @pytest.mark.parametrize(
     ("aid", "scheme"),
     [
-        ("A0000000031010", "visa"), ("A0000000032010", "visa"), ("A0000000032020", "visa"),
+        ("A0000000031010", "visa"), ("A0000000032010", "visa"), ("A0000000032020", "vpay"),
         ("A0000000041010", "mastercard"), ("A0000000043060", "maestro"),
         ("A00000002501", "amex"), ("A000000025010402", "amex"),
         ("A0000001523010", "discover"), ("A0000001524010", "discover"),
         ("A0000000651010", "jcb"), ("A000000333010101", "unionpay"),
         ("A000000333010102", "unionpay"), ("A000000333010103", "unionpay"),
         ("A0000002771010", "interac"), ("A0000000031010FF01", "visa"),
-        ("A0000000041020", None), ("A000000333010104", None), ("A0000003591010028001", None),
+        ("A0000000041020", None), ("A000000333010104", None), ("F0000000010001", None),
         ("A00000000310", None),
+        # girocard, CB, Maestro UK, Discover Zip
+        ("A0000003591010028001", "girocard"), ("A00000005945430100", "girocard"),
+        ("D27600002547410100", "girocard"), ("A0000000421010", "cb"),
+        ("A0000000422010", "cb"), ("A0000000050001", "maestro"),
+        ("A0000003241010", "discover"),
     ],
 )
 def test_scheme_of_aid(aid, scheme):
@@ -660,3 +673,65 @@ def test_fuzz_arbitrary_answers(answers):
         return remaining.pop(0)
 
     check_outcome(lambda: read_emv(transport, TERMINAL, TODAY), True)
+
+
+# --- issue 15: phones that want confirmation, more schemes, accepted schemes -------------
+
+def test_phone_answering_gpo_6986_is_see_phone_not_unreadable():
+    transport = Transport(make_card("phone-6986"))
+    with pytest.raises(emv.SeePhone) as info:
+        read(transport)
+    assert info.value.reason == \
+        "GET PROCESSING OPTIONS: status 6986 (see phone for instructions)"
+    assert [c[:4] for c in transport.commands] == ["00A4", "00A4", "80A8"]  # no record read
+    # 6986 on any other command, or another status on GPO, stays a plain EmvError
+    other = error_of(answering("visa", GPO, b"\x69\x85")())
+    assert not isinstance(other, emv.SeePhone)
+    record = error_of(answering("visa", ins(0xB2), b"\x69\x86")())
+    assert not isinstance(record, emv.SeePhone)
+
+
+def test_every_scheme_of_the_aid_table_has_a_name():
+    from terminal.kernel.cards import SCHEME_NAMES, SCHEMES
+
+    assert set(emv.SCHEMES) == set(SCHEMES) == set(SCHEME_NAMES)
+    for scheme in ("girocard", "maestro", "vpay", "discover", "jcb", "interac", "cb"):
+        assert scheme in emv.SCHEMES
+
+
+DEFAULT_SCHEMES = ("visa", "vpay", "mastercard", "maestro", "amex", "discover", "jcb",
+                   "unionpay", "interac")
+
+
+def accepting(*schemes: str) -> TerminalParams:
+    return TerminalParams("276", "978", 5000, accepted_schemes=schemes)
+
+
+@pytest.mark.parametrize("name", ["girocard", "girocard-ec", "girocard-zka", "cb"])
+def test_a_known_scheme_not_accepted_is_refused_before_the_card_data_is_read(name):
+    transport = Transport(make_card(name))
+    with pytest.raises(emv.SchemeNotAccepted) as info:
+        read(transport, accepting(*DEFAULT_SCHEMES))
+    assert isinstance(info.value, emv.UnsupportedCard)
+    scheme = EXPECTED[name][0]
+    assert info.value.schemes == (scheme,)
+    assert info.value.reason == f"no accepted payment application (card: {scheme})"
+    assert transport.commands == ["00A404000E325041592E5359532E444446303100"]  # PPSE only
+    assert read(make_card(name), accepting(scheme, "visa")).scheme == scheme
+
+
+def test_co_badged_card_picks_an_accepted_application():
+    assert read(make_card("girocard-maestro")).scheme == "girocard"  # priority 1
+    transport = Transport(make_card("girocard-maestro"))
+    result = read(transport, accepting(*DEFAULT_SCHEMES))
+    assert (result.scheme, result.aid) == ("maestro", "A0000000043060")
+    assert transport.commands[1] == "00A4040007A000000004306000"
+    only_giro = accepting("girocard")
+    assert read(make_card("girocard-maestro"), only_giro).aid == "A0000003591010028001"
+
+
+def test_unknown_applications_stay_unsupported_whatever_is_accepted():
+    with pytest.raises(emv.UnsupportedCard) as info:
+        read(make_card("unsupported-aid"), accepting(*DEFAULT_SCHEMES))
+    assert not isinstance(info.value, emv.SchemeNotAccepted)
+    assert info.value.reason == "no supported payment application"

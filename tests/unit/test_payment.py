@@ -40,14 +40,22 @@ def test_same_card_same_token_other_key_other_token():
 
 @pytest.mark.parametrize(
     ("pan", "masked"),
-    [(VISA, "411111******1111"), (AMEX, "37828******0005"), ("4222222222222", "422******2222")],
-    ids=["16-digits", "15-digits", "13-digits"],
+    [(VISA, "411111******1111"), (AMEX, "378282*****0005"), ("374245455400126", "374245*****0126"),
+     ("36227206271667", "362272****1667"), ("4222222222222", "422222***2222"),
+     ("6759649826438453012", "675964*********3012"), ("675964982643", "67596***2643")],
+    ids=["16-digits", "15-digits-amex", "15-digits-amex-2", "14-digits", "13-digits",
+         "19-digits", "12-digits"],
 )
-def test_mask_shows_at_most_first_six_and_last_four(pan, masked):
+def test_mask_shows_first_six_and_last_four(pan, masked):
+    """PCI DSS 3.4.1: at most BIN (first 6) + last 4, whatever the length (13 to 19
+    digits); a 12-digit number keeps 3 digits masked."""
     assert mask_pan(pan) == masked
     assert last4(pan) == pan[-4:]
+    assert len(mask_pan(pan)) == len(pan)
     shown = [c for c in mask_pan(pan) if c.isdigit()]
     assert len(shown) <= 10 and len(shown) <= len(pan) - 3
+    if len(pan) >= 13:
+        assert mask_pan(pan).startswith(pan[:6]) and mask_pan(pan).endswith(pan[-4:])
 
 
 def test_card_data_never_shows_its_pan(caplog):

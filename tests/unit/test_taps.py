@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from drivers.readers.events import EmvTap, ReaderState, RfidTap, TapFailed
 from terminal.identification.auth import AuthDecision
 from terminal.identification.taps import TapHandler
+from terminal.kernel.driver_texts import LANGUAGES, driver_message
 from terminal.station import Station
 from tests.unit.clockfake import FakeClock
 from tests.unit.test_daemon_ui_api import Car, run
@@ -94,5 +96,103 @@ def test_reader_changes_and_failed_reads_announce_no_card(tmp_path: Path) -> Non
         await taps.handle(ReaderState(READER, "ready"))
         await taps.handle(TapFailed(READER, "card removed too early", code="removed"))
         assert [m["type"] for m in published] == ["reader", "tap"]
+
+    run(tmp_path, body)
+
+
+# --- issue 15: phones that want confirmation, schemes not accepted -------------------------
+
+DEFAULT_SCHEMES = ("visa", "vpay", "mastercard", "maestro", "amex", "discover", "jcb",
+                   "unionpay", "interac")
+GIROCARD_PAN = "4000002760000016"  # public test number (Stripe: Germany)
+
+
+class Payments:
+    """Card payment as the tap handler sees it: the accepted schemes, the token key and a
+    pre-authorisation that declines (and counts)."""
+
+    def __init__(self, accepted: tuple[str, ...]) -> None:
+        from terminal.payment.card import PaymentSettings
+        from terminal.payment.crypto import TokenKey
+
+        self.settings = PaymentSettings("DE*EVT*E1", "EUR", Decimal("50.00"), None, 5.0,
+                                        accepted_schemes=accepted)
+        self.token_key = TokenKey("k1", bytes(range(32)))
+        self.asked: list[str] = []
+
+    async def preauthorize(self, session_id: str, token: str, read: Any) -> Any:
+        from terminal.payment.card import PreauthOutcome
+
+        self.asked.append(read.scheme)
+        return PreauthOutcome(False, "do_not_honor", scheme=read.scheme, last4="0016")
+
+
+def girocard_read() -> Any:
+    from drivers.readers.emv import EmvRead
+    from terminal.kernel.cards import CardData
+
+    return EmvRead(CardData(GIROCARD_PAN, "3012", "01"), "A0000003591010028001", "girocard",
+                   "girocard")
+
+
+def with_payments(station: Station, published: list, payments: Payments) -> TapHandler:
+    return TapHandler(station.daemon, station.clock, station.config.session, station.screen,
+                      Authorizer(published), payments,  # type: ignore[arg-type]
+                      station.service.technician_tapped)
+
+
+def test_a_phone_asking_for_confirmation_is_told_to_see_the_phone(tmp_path: Path) -> None:
+    async def body(station: Station, car: Car, clock: FakeClock, published: list) -> None:
+        taps = tap_handler(station, Authorizer(published))
+        await taps.handle(TapFailed(READER, "see phone for instructions - tap again", True,
+                                    code="see_phone"))
+        tap, = [m for m in published if m["type"] == "tap"]
+        assert (tap["result"], tap["reason"]) == ("tap_again", "see_phone")
+        assert tap["message"] == "See phone for instructions, then tap again"
+        texts = {driver_message(tap["reason"], language) for language in LANGUAGES}
+        assert len(texts) == len(LANGUAGES)
+        assert driver_message("see_phone", "de").startswith("Bitte Anweisungen auf dem Telefon")
+
+    run(tmp_path, body)
+
+
+def test_a_card_of_a_scheme_not_accepted_is_refused_naming_the_accepted(tmp_path: Path
+                                                                         ) -> None:
+    async def body(station: Station, car: Car, clock: FakeClock, published: list) -> None:
+        payments = Payments(DEFAULT_SCHEMES)
+        taps = with_payments(station, published, payments)
+        await taps.handle(TapFailed(READER, "payment card of a scheme not accepted here",
+                                    False, code="not_accepted"))
+        await taps.handle(EmvTap(READER, girocard_read()))  # a reader not told the setting
+        refused = [m for m in published if m["type"] == "tap"]
+        assert [(m["result"], m["reason"]) for m in refused] == [
+            ("declined", "scheme_not_accepted:" + ",".join(DEFAULT_SCHEMES))] * 2
+        assert refused[0]["message"] == (
+            "This card type is not accepted here - accepted: Visa, V PAY, Mastercard, "
+            "Maestro, American Express, Discover/Diners Club, JCB, UnionPay, Interac")
+        reason = refused[0]["reason"]
+        assert driver_message(reason, "de") == (
+            "Diese Kartenart wird hier nicht akzeptiert - akzeptiert: Visa, V PAY, "
+            "Mastercard, Maestro, American Express, Discover/Diners Club, JCB, UnionPay, "
+            "Interac")
+        assert "Visa" in driver_message(reason, "fr") and "Visa" in driver_message(reason, "nl")
+        assert payments.asked == [] and station.daemon.state.phase.value == "Available"
+        assert GIROCARD_PAN not in json.dumps(published, default=str)
+
+    run(tmp_path, body)
+
+
+def test_girocard_goes_to_the_gateway_when_accepted(tmp_path: Path) -> None:
+    async def body(station: Station, car: Car, clock: FakeClock, published: list) -> None:
+        payments = Payments(("girocard", "visa"))
+        taps = with_payments(station, published, payments)
+        await taps.handle(EmvTap(READER, girocard_read()))
+        tap, = [m for m in published if m["type"] == "tap"]
+        assert (tap["result"], tap["reason"]) == ("declined", "do_not_honor")
+        assert payments.asked == ["girocard"]
+        await taps.handle(TapFailed(READER, "payment card of an unknown scheme", False,
+                                    code="not_supported"))
+        assert published[-1]["reason"] == "scheme_not_accepted:girocard,visa"
+        assert published[-1]["message"].endswith("accepted: girocard, Visa")
 
     run(tmp_path, body)
