@@ -16,6 +16,7 @@ from typing import Any
 
 from hw_mocks.demo_scenario import LANGUAGES
 from terminal.kernel.driver_texts import driver_message
+from ui.view import keep_units
 
 DECIMAL_SEP = {"en": ".", "de": ",", "fr": ",", "nl": ","}
 
@@ -67,9 +68,11 @@ def test_idle_screen_shows_every_price_and_the_ways_to_pay_in_four_languages(sce
         assert widgets["operator"] == state["operator"]
         assert "+49 30 1234 5678" in widgets["support"]
         assert widgets["badge_offline"] == ""
-        # the full price list, as the daemon words it for this language
-        assert dump["price_lines"] == state["price_list"]["texts"][language]
-        assert widgets["price_headline"] == state["price_list"]["texts"][language][0]
+        # the full price list, as the daemon words it for this language (a no-break
+        # space between a number and its unit: issue 15)
+        prices = state["price_list"]["texts"][language]
+        assert dump["price_lines"] == [keep_units(line) for line in prices]
+        assert widgets["price_headline"] == keep_units(prices[0])
         assert f"0{DECIMAL_SEP[language]}59" in widgets["price_headline"]
         assert any(f"0{DECIMAL_SEP[language]}10" in line for line in dump["price_lines"])
         assert widgets["pay_ways"] and widgets["app_hint"]
