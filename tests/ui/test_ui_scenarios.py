@@ -16,6 +16,7 @@ from typing import Any
 
 from hw_mocks.demo_scenario import LANGUAGES
 from terminal.kernel.driver_texts import driver_message
+from ui.i18n import tr
 from ui.view import keep_units
 
 DECIMAL_SEP = {"en": ".", "de": ",", "fr": ",", "nl": ","}
@@ -115,6 +116,12 @@ def test_charge_card_session_from_approval_to_receipt(scenario):
             [line.rstrip() for line in lines]
         assert dump["qr"] == f"https://pay.evterm.example/receipt/{session_id}"
         assert "ack" in dump["buttons"]
+        # issue 15: total, energy and payment in large type, as on the receipt
+        widgets = dump["widgets"]
+        shown = [line for line in lines if widgets["receipt_energy"] in line]
+        assert shown, (widgets["receipt_energy"], lines)
+        assert any(widgets["receipt_total"] in line for line in lines), widgets
+        assert widgets["receipt_payment"] and widgets["receipt_fault"] == ""
     assert scenario.ui.dump()["screen"] == "idle"  # the driver pressed Done
 
 
@@ -145,6 +152,8 @@ def test_declined_card_says_why_in_the_drivers_language(scenario):
     for language, dump in seen["declined"].items():
         shown = " ".join(dump["widgets"].values())
         assert driver_message(reason, language) in shown, (language, shown)
+        # issue 15: and what to do next (the demo offers app start)
+        assert dump["widgets"]["auth_cap"] == tr("auth_next_card_or_app", language)
 
 
 def test_offline_badge_and_only_charge_cards_while_the_network_is_down(scenario):
