@@ -210,8 +210,9 @@ def receipt(s: ScreenState, extra: dict[str, Any]) -> dict[str, str]:
 
 def _receipt_summary(s: ScreenState, receipt: Mapping[str, Any] | None) -> dict[str, str]:
     """Total, energy and payment in large type above the full receipt (the receipt's
-    own JSON, formatted like the printed receipt); empty while it is being fetched."""
-    keys = ("receipt_total", "receipt_energy", "receipt_payment")
+    own JSON, formatted like the printed receipt), and the amount charged when it is not
+    the total; empty while it is being fetched."""
+    keys = ("receipt_total", "receipt_energy", "receipt_payment", "receipt_paid")
     body = receipt.get("receipt") if receipt is not None else None
     if not isinstance(body, Mapping):
         return {key: "" for key in (*keys, *(f"{key}_label" for key in keys))}
@@ -224,7 +225,13 @@ def _receipt_summary(s: ScreenState, receipt: Mapping[str, Any] | None) -> dict[
         else amount(total_incl, str(currency), s.language),
         "receipt_energy": "" if energy_wh is None else energy(energy_wh, s.language),
         "receipt_payment": _payment(s, body.get("payment")),
+        "receipt_paid": "",
     }
+    # what was taken from the card or account when it is not the total (a capped
+    # charge, a refund): the total alone would not be the truth about the money
+    paid = decimal_of(body.get("amount_paid"))
+    if paid is not None and total_incl is not None and paid != total_incl:
+        texts["receipt_paid"] = amount(paid, str(currency), s.language)
     for key in keys:
         texts[f"{key}_label"] = s.t(f"{key}_label") if texts[key] else ""
     return texts

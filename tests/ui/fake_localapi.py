@@ -74,6 +74,8 @@ def receipt_body(language: str) -> dict[str, Any]:
     return {"schema_version": 1, "language": language, "session_id": SESSION,
             "currency": "EUR", "energy_wh": "15875", "energy_kwh": "15.875",
             "total": {"excl_vat": "7.87", "incl_vat": "9.37"}, "amount_charged": "9.37",
+            # a refund: the "charged" row is shown too (the tallest summary)
+            "amount_refunded": "0.37", "amount_paid": "9.00",
             "payment": {"method": "card", "card_scheme": "Visa", "card_last4": "1111",
                         "reference": "A1B2C3", "authorised_amount": "50.00"},
             "receipt_url": RECEIPT_URL}

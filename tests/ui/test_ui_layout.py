@@ -143,7 +143,7 @@ def assert_receipt_summary_readable(walk: Walk) -> None:
         width, _height = dump["window"]
         bottom_bar = widget(dump, "report")  # the bottom bar's top edge
         bar_top = bottom_bar["pos"][1] + bottom_bar["size"][1]
-        for name in ("receipt_total", "receipt_energy", "receipt_payment"):
+        for name in ("receipt_total", "receipt_energy", "receipt_payment", "receipt_paid"):
             entry = widget(dump, name)
             assert not entry["scrolled"], (language, name)
             assert entry["pos"][1] >= bar_top - 1, (language, name, entry["pos"], bar_top)

@@ -822,3 +822,19 @@ def test_receipt_summary_total_energy_and_payment(language, total, energy, payme
     assert texts["receipt_total_label"] == tr("receipt_total_label", language)
     apply_message(model, full_receipt_reply(language, {"method": "rfid"}), 1.3)
     assert build_view(model, 1.4).texts["receipt_payment"] == tr("receipt_pay_rfid", language)
+
+
+def test_receipt_summary_says_what_was_charged_when_it_is_not_the_total():
+    model = connected(receipt_state(), now_s=1.0)
+    reply = full_receipt_reply("en", {"method": "card", "card_scheme": "Visa",
+                                      "card_last4": "1111"})
+    reply["receipt"] |= {"amount_paid": "26.23"}
+    apply_message(model, reply, 1.1)
+    texts = build_view(model, 1.2).texts
+    assert (texts["receipt_paid_label"], texts["receipt_paid"]) == ("", "")
+    reply["receipt"] |= {"amount_charged": "25.00", "charge_capped": True,
+                         "amount_paid": "25.00"}
+    apply_message(model, reply, 1.3)
+    texts = build_view(model, 1.4).texts
+    assert texts["receipt_total"] == "26.23 EUR"
+    assert (texts["receipt_paid_label"], texts["receipt_paid"]) == ("Charged", "25.00 EUR")
