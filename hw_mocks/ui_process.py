@@ -85,8 +85,10 @@ class UiProcess:
             raise UiError(f"{name}: {reply.get('error', reply)}")
         return reply
 
-    def dump(self) -> dict[str, Any]:
-        return self.cmd("dump")
+    def dump(self, layout: bool = False) -> dict[str, Any]:
+        """The screen's texts and buttons; with `layout` every widget drawn, its place,
+        size and (labels) font and text size (ui/control.py, layout_of)."""
+        return self.cmd("dump", layout=True) if layout else self.cmd("dump")
 
     def press(self, button_id: str) -> dict[str, Any]:
         return self.cmd("press", id=button_id)

@@ -211,6 +211,73 @@ class FrameStats:
                 "draw_ms": [round(t, 3) for t in self.draw_ms]}
 
 
+# ---- layout (for the layout tests: what is drawn where, at which size) ----------------
+
+_OVERLAP_FREE = ("BoxLayout", "GridLayout", "StackLayout")  # siblings laid side by side
+
+
+def layout_of(app: Any) -> list[dict[str, Any]]:
+    """Every widget drawn now (the window's tree, the current screen only; subtrees that
+    are transparent or collapsed to nothing are left out), in window coordinates:
+    `i` (index in the list), `parent` (its index, None for the root), `id` (the kv id or
+    None), `kind` (class), `layout` (the parent arranges its children side by side:
+    "box", else "free": float/anchor layouts, screens, scroll views), `scrolled` (inside
+    a ScrollView's content: may extend past the view), `pos`, `size`; Labels also
+    `text`, `font_size`, `texture_size`, `needed` (the size the whole text needs at the
+    label's width, unshortened: larger than `size` means clipped or cut short) and
+    `lines` (the text as wrapped); QR codes `drawn` (side of the code in pixels)."""
+    ids = {id(widget): name for name, widget in app.widgets.items()}  # kv ids: proxies
+    out: list[dict[str, Any]] = []
+
+    def walk(widget: Any, parent: int | None, scrolled: bool, box: bool) -> None:
+        if widget.opacity <= 0 or widget.width <= 0.5 or widget.height <= 0.5:
+            return
+        x, y = widget.to_window(widget.x, widget.y)
+        entry: dict[str, Any] = {
+            "i": len(out), "parent": parent,
+            "id": ids.get(id(widget.proxy_ref), ids.get(id(widget))),
+            "kind": type(widget).__name__, "layout": "box" if box else "free",
+            "scrolled": scrolled, "pos": [round(x, 1), round(y, 1)],
+            "size": [round(widget.width, 1), round(widget.height, 1)],
+        }
+        entry.update(_label_facts(widget))
+        if hasattr(widget, "modules") and hasattr(widget, "_rect"):
+            entry["drawn"] = round(float(widget._rect.size[0]), 1) if widget.data else 0.0
+        out.append(entry)
+        names = [cls.__name__ for cls in type(widget).__mro__]
+        side_by_side = any(name in _OVERLAP_FREE for name in names)
+        inner = scrolled or "ScrollView" in names
+        for child in reversed(widget.children):
+            walk(child, entry["i"], inner, side_by_side)
+
+    walk(app.root, None, False, False)
+    return out
+
+
+def _label_facts(widget: Any) -> dict[str, Any]:
+    from kivy.core.text import Label as CoreLabel
+    from kivy.uix.label import Label
+
+    if not isinstance(widget, Label) or not widget.text:
+        return {}
+    text_w = widget.text_size[0]
+    options = {"text": widget.text, "font_size": widget.font_size,
+               "font_name": widget.font_name, "bold": widget.bold,
+               "italic": widget.italic, "halign": widget.halign,
+               "padding_x": widget.padding[0], "padding_y": widget.padding[1],
+               "line_height": widget.line_height,
+               "text_size": (text_w, None)}
+    needed = CoreLabel(**options)
+    needed.refresh()
+    lines = []
+    for line in getattr(needed, "_cached_lines", []) or []:
+        lines.append("".join(word.text for word in line.words))
+    return {"text": widget.text, "font_size": round(float(widget.font_size), 2),
+            "texture_size": [round(v, 1) for v in widget.texture_size],
+            "needed": [round(v, 1) for v in needed.content_size],
+            "lines": lines}
+
+
 class CommandError(Exception):
     pass
 
@@ -233,8 +300,12 @@ class Automation:
         except CommandError as exc:
             reply({"ok": False, "error": str(exc)})
 
-    def _cmd_dump(self, _command: dict[str, Any], _received_s: float, reply: Reply) -> None:
-        reply({"ok": True, **self.dump()})
+    def _cmd_dump(self, command: dict[str, Any], _received_s: float, reply: Reply) -> None:
+        dump = self.dump()
+        if command.get("layout"):
+            dump["window"] = list(self.app.root.size)
+            dump["layout"] = layout_of(self.app)
+        reply({"ok": True, **dump})
 
     def dump(self) -> dict[str, Any]:
         app = self.app

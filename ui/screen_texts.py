@@ -22,7 +22,6 @@ from terminal.kernel.formatting import format_duration
 from ui.i18n import amount, energy, format_power, language_name
 from ui.model import pending_receipt
 from ui.screen_state import Feedback, ScreenState
-from ui.service_model import OUT_OF_SERVICE_REASON
 from ui.values import decimal_of, time_of
 from ui.widgets import LANGUAGE_BUTTONS, REPORT_CATEGORIES
 
@@ -97,12 +96,19 @@ def authorising(s: ScreenState, feedback: Feedback) -> dict[str, str]:
         reason = tap.get("reason")
         return {"auth_title": s.t(AUTH_TITLES.get(str(result), "auth_error")),
                 "auth_detail": driver_message(str(reason or "unavailable"), s.language),
-                "auth_cap": ""}
+                "auth_cap": _next_step(s) if result == "declined" else ""}
     if s.phase == "Authorized":
         return {"auth_title": s.t("auth_approved"), "auth_detail": ready,
                 "auth_cap": _cap_text(s, s.state.get("cost_cap"))}
     return {"auth_title": s.t("auth_waiting"), "auth_detail": s.t("auth_checking_rfid"),
             "auth_cap": ""}
+
+
+def _next_step(s: ScreenState) -> str:
+    """What a driver whose card was declined can do now: another card, or the app when
+    the idle screen offers its QR code (online, `app_start` configured)."""
+    app = s.app_start() if s.online else None
+    return s.t("auth_next_card_or_app" if app is not None else "auth_next_card")
 
 
 def tone(s: ScreenState, feedback: Feedback) -> str:
@@ -233,8 +239,72 @@ def receipt(s: ScreenState, extra: dict[str, Any]) -> dict[str, str]:
         if isinstance(url, str) and url:
             extra["qr"] = url
         hint = "receipt_hint_qr" if "qr" in extra else "receipt_hint"
-    return {"receipt_title": s.t("receipt_title"), "receipt_hint": s.t(hint),
-            "ack": s.t("ack")}
+    texts = {"receipt_title": s.t("receipt_title"), "receipt_hint": s.t(hint),
+             "ack": s.t("ack"), "receipt_fault": receipt_fault(s)}
+    texts |= _receipt_summary(s, receipt)
+    return texts
+
+
+def _receipt_summary(s: ScreenState, receipt: Mapping[str, Any] | None) -> dict[str, str]:
+    """Total, energy and payment in large type above the full receipt (the receipt's
+    own JSON, formatted like the printed receipt), and the amount charged when it is not
+    the total; empty while it is being fetched."""
+    keys = ("receipt_total", "receipt_energy", "receipt_payment", "receipt_paid")
+    body = receipt.get("receipt") if receipt is not None else None
+    if not isinstance(body, Mapping):
+        return {key: "" for key in (*keys, *(f"{key}_label" for key in keys))}
+    currency = body.get("currency") if isinstance(body.get("currency"), str) else s.currency()
+    total = body.get("total")
+    total_incl = decimal_of(total.get("incl_vat")) if isinstance(total, Mapping) else None
+    energy_wh = decimal_of(body.get("energy_wh"))
+    texts = {
+        "receipt_total": "" if total_incl is None
+        else amount(total_incl, str(currency), s.language),
+        "receipt_energy": "" if energy_wh is None else energy(energy_wh, s.language),
+        "receipt_payment": _payment(s, body.get("payment")),
+        "receipt_paid": "",
+    }
+    # what was taken from the card or account when it is not the total (a capped
+    # charge, a refund): the total alone would not be the truth about the money
+    paid = decimal_of(body.get("amount_paid"))
+    if paid is not None and total_incl is not None and paid != total_incl:
+        texts["receipt_paid"] = amount(paid, str(currency), s.language)
+    for key in keys:
+        texts[f"{key}_label"] = s.t(f"{key}_label") if texts[key] else ""
+    return texts
+
+
+PAYMENT_METHODS = ("rfid", "app", "card", "local", "remote")
+CARD_MASK = "\u2022\u2022\u2022\u2022"  # as on the printed receipt: the last 4 digits only
+
+
+def _payment(s: ScreenState, payment: Any) -> str:
+    """The payment row of the printed receipt: method, card scheme and last 4 digits."""
+    if not isinstance(payment, Mapping):
+        return ""
+    method = str(payment.get("method") or "")
+    words = s.t(f"receipt_pay_{method}") if method in PAYMENT_METHODS else method
+    scheme, last4 = payment.get("card_scheme"), payment.get("card_last4")
+    card = " ".join(part for part in (
+        scheme if isinstance(scheme, str) else None,
+        f"{CARD_MASK}\u00a0{last4}" if isinstance(last4, str) and len(last4) == 4
+        and last4.isdigit() else None) if part)
+    if not card:
+        return words
+    return card if method == "card" else f"{words}, {card}"
+
+
+def receipt_fault(s: ScreenState) -> str:
+    """A fault or a stop of service while a receipt is on screen, at once (the receipt
+    stays on screen; the out-of-service screen follows Done)."""
+    parts = _faults(s)
+    if s.state.get("accepting_sessions") is False and s.maintenance() is None:
+        parts.append(s.t("oos_storage"))
+    if s.maintenance() is not None:
+        parts.append(s.t("oos_maintenance_detail"))
+    if not parts:
+        return ""
+    return " ".join([s.t("receipt_fault"), *parts, s.t("error_other_charger")])
 
 
 def error(s: ScreenState) -> dict[str, str]:
@@ -249,12 +319,9 @@ def out_of_service(s: ScreenState) -> dict[str, str]:
     parts = []
     maintenance = s.maintenance()
     if maintenance is not None:
-        reason = maintenance.get("reason")
-        # the screen's own reason is what the title says already (and only English):
-        # a reason typed over SSH is shown as written
-        if isinstance(reason, str) and reason.strip() not in ("", OUT_OF_SERVICE_REASON):
-            parts.append(s.t("oos_maintenance_reason",  # the text ends the sentence
-                             reason=reason.strip().rstrip(".")))
+        # a generic text in the driver's language: the technician's own words (`reason`)
+        # stay in the audit log and the service menu
+        parts.append(s.t("oos_maintenance_detail"))
     elif s.state.get("accepting_sessions") is False:
         parts.append(s.t("oos_storage"))
     parts += _faults(s)

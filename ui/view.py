@@ -21,6 +21,7 @@ shows the error screen rather than taking the app down.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from terminal.kernel.logsetup import get_logger
@@ -45,6 +46,16 @@ from ui.service_view import pin_view, service_view
 from ui.widgets import LANGUAGE_BUTTONS, REPORT_CATEGORIES
 
 log = get_logger("ui.view")
+
+NO_BREAK = "\u00a0"
+# a space between a number and its unit or currency: "10 min", "0,10 EUR", "19 %"
+_NUMBER_UNIT = re.compile(r"(?<=\d) (?=(?:kWh|Wh|kW|min|h|s|[A-Z]{3}|€|%)(?![A-Za-z]))")
+
+
+def keep_units(text: str) -> str:
+    """`text` with a no-break space between each number and its unit, so a line never
+    wraps between them ("nach 10" / "min")."""
+    return _NUMBER_UNIT.sub(NO_BREAK, text)
 
 
 def build_view(model: UiModel, now_s: float) -> View:
@@ -97,6 +108,9 @@ def _build(s: ScreenState) -> View:
         texts |= screen_texts.reconnecting(s)
     report_open = _report_open(s, screen)
     texts |= screen_texts.report(s)
+    if "price_lines" in extra:  # the daemon's tariff words: wrapped by the screen
+        extra["price_lines"] = tuple(keep_units(line) for line in extra["price_lines"])
+        texts["price_headline"] = keep_units(texts.get("price_headline", ""))
     return View(
         screen=screen,
         language=s.language,

@@ -10,6 +10,7 @@ from pathlib import Path
 from hw_mocks.rig import DEFAULT_TARIFF
 from terminal.pricing import load_tariff, tariff_texts
 from ui.i18n import tr
+from ui.view import keep_units
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -32,8 +33,11 @@ def test_idle_screen_language_button_screenshot_and_stats(rig, ui_process, tmp_p
     assert widgets["station"] == "DE*EVT*E0001*1"
     assert widgets["operator"] == rig.operator
     assert "+49 30 1234 5678" in widgets["support"]  # [ui] support_phone of conftest
-    assert widgets["price_headline"] == prices["en"][0] == "0.59 EUR/kWh incl. 19% VAT"
-    assert idle["price_lines"] == prices["en"]
+    # the daemon's tariff words, a no-break space between number and unit (issue 15)
+    assert prices["en"][0] == "0.59 EUR/kWh incl. 19% VAT"
+    assert widgets["price_headline"] == keep_units(prices["en"][0]) == \
+        "0.59\u00a0EUR/kWh incl. 19% VAT"
+    assert idle["price_lines"] == [keep_units(line) for line in prices["en"]]
     assert widgets["idle_title"] == tr("idle_title", "en")
     assert widgets["lang_de"] == "Deutsch"
     assert {"report", "lang_en", "lang_de", "lang_fr", "lang_nl"} <= set(idle["buttons"])
@@ -48,9 +52,9 @@ def test_idle_screen_language_button_screenshot_and_stats(rig, ui_process, tmp_p
 
     ui.press("lang_de")
     german = ui.wait_for("German texts", lambda d: d["language"] == "de"
-                         and d["price_lines"] == prices["de"], 10)
-    assert german["widgets"]["price_headline"] == prices["de"][0] == \
-        "0,59 EUR/kWh inkl. 19 % MwSt."
+                         and d["price_lines"] == [keep_units(x) for x in prices["de"]], 10)
+    assert prices["de"][0] == "0,59 EUR/kWh inkl. 19 % MwSt."
+    assert german["widgets"]["price_headline"] == "0,59\u00a0EUR/kWh inkl. 19\u00a0% MwSt."
     assert german["widgets"]["idle_title"] == tr("idle_title", "de") != widgets["idle_title"]
     assert german["widgets"]["report"] == tr("report", "de")
     assert rig.state()["language"] == "de"  # the daemon owns the language

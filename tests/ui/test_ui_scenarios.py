@@ -16,6 +16,8 @@ from typing import Any
 
 from hw_mocks.demo_scenario import LANGUAGES
 from terminal.kernel.driver_texts import driver_message
+from ui.i18n import tr
+from ui.view import keep_units
 
 DECIMAL_SEP = {"en": ".", "de": ",", "fr": ",", "nl": ","}
 
@@ -67,9 +69,11 @@ def test_idle_screen_shows_every_price_and_the_ways_to_pay_in_four_languages(sce
         assert widgets["operator"] == state["operator"]
         assert "+49 30 1234 5678" in widgets["support"]
         assert widgets["badge_offline"] == ""
-        # the full price list, as the daemon words it for this language
-        assert dump["price_lines"] == state["price_list"]["texts"][language]
-        assert widgets["price_headline"] == state["price_list"]["texts"][language][0]
+        # the full price list, as the daemon words it for this language (a no-break
+        # space between a number and its unit: issue 15)
+        prices = state["price_list"]["texts"][language]
+        assert dump["price_lines"] == [keep_units(line) for line in prices]
+        assert widgets["price_headline"] == keep_units(prices[0])
         assert f"0{DECIMAL_SEP[language]}59" in widgets["price_headline"]
         assert any(f"0{DECIMAL_SEP[language]}10" in line for line in dump["price_lines"])
         assert widgets["pay_ways"] and widgets["app_hint"]
@@ -116,6 +120,12 @@ def test_charge_card_session_from_approval_to_receipt(scenario):
             [line.rstrip() for line in lines]
         assert dump["qr"] == f"https://pay.evterm.example/receipt/{session_id}"
         assert "ack" in dump["buttons"]
+        # issue 15: total, energy and payment in large type, as on the receipt
+        widgets = dump["widgets"]
+        shown = [line for line in lines if widgets["receipt_energy"] in line]
+        assert shown, (widgets["receipt_energy"], lines)
+        assert any(widgets["receipt_total"] in line for line in lines), widgets
+        assert widgets["receipt_payment"] and widgets["receipt_fault"] == ""
     assert scenario.ui.dump()["screen"] == "idle"  # the driver pressed Done
 
 
@@ -146,6 +156,8 @@ def test_declined_card_says_why_in_the_drivers_language(scenario):
     for language, dump in seen["declined"].items():
         shown = " ".join(dump["widgets"].values())
         assert driver_message(reason, language) in shown, (language, shown)
+        # issue 15: and what to do next (the demo offers app start)
+        assert dump["widgets"]["auth_cap"] == tr("auth_next_card_or_app", language)
 
 
 def test_offline_badge_and_only_charge_cards_while_the_network_is_down(scenario):

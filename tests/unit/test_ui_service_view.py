@@ -546,29 +546,35 @@ def test_restart_needs_a_second_press_within_5_s():
 
 # ---- the driver's side -----------------------------------------------------------------------
 
-@pytest.mark.parametrize(("language", "title", "reason"), [
-    ("en", "Out of service - maintenance", "Reason: New cable."),
-    ("de", "Außer Betrieb - Wartung", "Grund: New cable."),
-    ("fr", "Hors service - maintenance", f"Motif{NB}: New cable."),
-    ("nl", "Buiten gebruik - onderhoud", "Reden: New cable."),
+@pytest.mark.parametrize(("language", "title", "detail"), [
+    ("en", "Out of service - maintenance", "This charger is being serviced."),
+    ("de", "Außer Betrieb - Wartung", "Diese Ladestation wird gerade gewartet."),
+    ("fr", "Hors service - maintenance", "Cette borne est en cours de maintenance."),
+    ("nl", "Buiten gebruik - onderhoud", "Aan deze laadpaal wordt onderhoud uitgevoerd."),
 ])
-def test_drivers_see_out_of_service_maintenance_with_the_reason(language, title, reason):
-    out = {"since": "2026-11-21T14:25:00Z", "by": "\u20261234", "reason": "New cable."}
+def test_drivers_see_out_of_service_maintenance_in_their_language(language, title, detail):
+    """Issue 15: the technician's own words (`reason`, any language, maybe internal) are
+    not the driver's: a translated generic text instead; the reason stays in the audit
+    log and the service menu."""
+    out = {"since": "2026-11-21T14:25:00Z", "by": "\u20261234",
+           "reason": "New cable; call Jan at 0171 555"}
     model = model_with(daemon_state(out_of_service=out, accepting_sessions=False,
                                     language=language))
     view = build_view(model, 1.0)
     assert view.screen == "out_of_service"
     assert view.texts["oos_title"] == title
-    assert view.texts["oos_detail"] == f"{reason} {tr('oos_other_charger', language)}"
+    assert view.texts["oos_detail"] == f"{detail} {tr('oos_other_charger', language)}"
+    shown = " ".join(view.texts.values())
+    assert "New cable" not in shown and "0171" not in shown
     assert tr("oos_storage", language) not in view.texts["oos_detail"]
     assert {"report", "lang_en"} <= set(view.buttons)  # the driver's bar is back
 
 
-def test_the_screens_own_reason_is_not_repeated_to_drivers():
-    """The touchscreen's "Maintenance" is what the title says, and English only."""
+def test_the_screens_own_reason_is_not_shown_either():
     out = {"since": "2026-11-21T14:25:00Z", "by": "\u20261234", "reason": "Maintenance"}
     view = build_view(model_with(daemon_state(out_of_service=out, language="de")), 1.0)
-    assert view.texts["oos_detail"] == tr("oos_other_charger", "de")
+    assert view.texts["oos_detail"] == (f"{tr('oos_maintenance_detail', 'de')} "
+                                        f"{tr('oos_other_charger', 'de')}")
 
 
 def test_an_active_login_elsewhere_leaves_the_drivers_screen():

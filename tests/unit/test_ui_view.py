@@ -12,9 +12,10 @@ from terminal.kernel.locales import LOCALES
 from terminal.pricing import load_tariff
 from terminal.pricing.display import tariff_texts
 from ui.buttons import press
+from ui.i18n import tr
 from ui.messages import apply_message, set_connected
 from ui.model import FEEDBACK_S, RECEIPT_RETRY_S, REPORT_TIMEOUT_S, UiModel, View
-from ui.view import build_view
+from ui.view import build_view, keep_units
 from ui.widgets import REPORT_CATEGORIES, REPORT_WIDGETS, SCREEN_WIDGETS, SCREENS, TONES, TOP_BAR
 
 LANGUAGES = ("en", "de", "fr", "nl")
@@ -150,8 +151,11 @@ def test_idle_shows_prices_ways_to_pay_and_the_app_qr(language):
     view = view_of(daemon_state(), language)
     pay_ways, connector, support, report, price_title = IDLE_TEXTS[language]
     assert view.screen == "idle"
-    assert view.texts["price_headline"] == PRICE_TEXTS[language][0]
-    assert view.price_lines == tuple(PRICE_TEXTS[language])
+    # the daemon's words, a no-break space between each number and its unit (issue 15)
+    assert view.texts["price_headline"] == keep_units(PRICE_TEXTS[language][0])
+    assert view.price_lines == tuple(keep_units(line) for line in PRICE_TEXTS[language])
+    assert [line.replace(NB, " ") for line in view.price_lines] == [
+        line.replace(NB, " ") for line in PRICE_TEXTS[language]]
     assert view.texts["pay_ways"] == pay_ways
     assert view.texts["idle_connector"] == connector
     assert view.texts["support"] == support
@@ -170,8 +174,9 @@ def test_idle_shows_prices_ways_to_pay_and_the_app_qr(language):
 
 def test_idle_headline_is_the_per_kwh_line_and_the_idle_fee_is_listed():
     view = view_of(daemon_state(), "de")
-    assert view.texts["price_headline"] == "0,59 EUR/kWh inkl. 19 % MwSt."
-    assert ("Blockiergebühr 0,10 EUR/min inkl. 19 % MwSt. (ab 4 h nach Ladebeginn)"
+    assert view.texts["price_headline"] == f"0,59{NB}EUR/kWh inkl. 19{NB}% MwSt."
+    # issue 15: never "(ab 4" / "h ...)" on two lines
+    assert (f"Blockiergebühr 0,10{NB}EUR/min inkl. 19{NB}% MwSt. (ab 4{NB}h nach Ladebeginn)"
             in view.price_lines)
 
 
@@ -316,7 +321,8 @@ def test_declined_by_the_bank_in_words(language, title, detail):
     view = build_view(model, 21.0)
     assert view.screen == "authorising"
     assert (view.texts["auth_title"], view.texts["auth_detail"]) == (title, detail)
-    assert view.texts["auth_cap"] == ""
+    # issue 15: the next step, not a dead end (the idle screen offers the app's QR code)
+    assert view.texts["auth_cap"] == tr("auth_next_card_or_app", language)
     assert build_view(model, 21.0 + FEEDBACK_S - 0.1).screen == "authorising"
     assert build_view(model, 21.0 + FEEDBACK_S).screen == "idle"
 
@@ -737,3 +743,98 @@ def test_messages_that_are_not_understood_change_nothing():
                     {"type": "reader", "reader": 3}):
         assert apply_message(model, message, 1.0) == []
     assert build_view(model, 1.0) == before
+
+
+# ---- issue 15: the next step after a declined card; faults over the receipt ---------------
+
+NEXT_STEPS = {
+    "en": ("Please try another card, or pay with the app", "Please try another card."),
+    "de": ("Bitte versuchen Sie eine andere Karte oder bezahlen Sie per App",
+           "Bitte versuchen Sie eine andere Karte."),
+    "fr": ("Veuillez essayer une autre carte ou payer avec l'application",
+           "Veuillez essayer une autre carte."),
+    "nl": ("Probeer een andere kaart of betaal met de app", "Probeer een andere kaart."),
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_declined_card_says_what_to_do_next(language):
+    with_app, card_only = NEXT_STEPS[language]
+    model = connected(daemon_state(), language=language)
+    apply_message(model, tap("declined", "do_not_honor"), 5.0)
+    assert build_view(model, 5.5).texts["auth_cap"].startswith(with_app)
+    # no app start (offline, or none configured): another card only
+    for state in (daemon_state(backend_online=False), daemon_state(app_start=None)):
+        model = connected(state, language=language)
+        apply_message(model, tap("declined", "offline_payment"), 5.0)
+        assert build_view(model, 5.5).texts["auth_cap"] == card_only
+    # other outcomes keep their own words (no "try another card" after "tap again")
+    model = connected(daemon_state(), language=language)
+    apply_message(model, tap("tap_again", "tap_again"), 5.0)
+    assert build_view(model, 5.5).texts["auth_cap"] == ""
+
+
+@pytest.mark.parametrize(("changes", "words"), [
+    ({"charger_fault": "error 3"}, "power unit"),
+    ({"meter_fault": "timeout"}, "energy meter"),
+    ({"accepting_sessions": False}, "cannot start new sessions"),
+])
+def test_a_fault_while_the_receipt_is_shown_is_shown_at_once(changes, words):
+    model = connected(receipt_state(), now_s=1.0)
+    apply_message(model, receipt_reply("en"), 1.1)
+    assert build_view(model, 1.2).texts["receipt_fault"] == ""
+    apply_message(model, {"type": "state", "state": receipt_state(**changes)}, 2.0)
+    view = build_view(model, 2.0)
+    assert view.screen == "receipt"  # the receipt stays reachable
+    assert view.receipt_lines and "ack" in view.buttons
+    assert view.texts["receipt_fault"].startswith("This charger is out of order now.")
+    assert words in view.texts["receipt_fault"]
+    assert "another charger" in view.texts["receipt_fault"]
+    for language in ("de", "fr", "nl"):
+        model.language = language
+        fault = build_view(model, 2.0).texts["receipt_fault"]
+        assert fault.startswith(tr("receipt_fault", language)), fault
+    model.language = "en"
+    press(model, "ack", 3.0)
+    assert build_view(model, 3.0).screen == "out_of_service"
+
+
+def full_receipt_reply(language: str, payment: dict[str, Any]) -> dict[str, Any]:
+    reply = receipt_reply(language)
+    reply["receipt"] |= {"currency": "EUR", "energy_wh": "44445",
+                         "total": {"excl_vat": "22.04", "incl_vat": "26.23"},
+                         "payment": payment}
+    return reply
+
+
+@pytest.mark.parametrize(("language", "total", "energy", "payment"), [
+    ("en", "26.23 EUR", "44.445 kWh", f"Visa \u2022\u2022\u2022\u2022{NB}1111"),
+    ("de", "26,23 EUR", "44,445 kWh", f"Visa \u2022\u2022\u2022\u2022{NB}1111"),
+])
+def test_receipt_summary_total_energy_and_payment(language, total, energy, payment):
+    model = connected(receipt_state(), now_s=1.0, language=language)
+    card = {"method": "card", "card_scheme": "Visa", "card_last4": "1111",
+            "reference": None, "authorised_amount": "50.00"}
+    apply_message(model, full_receipt_reply(language, card), 1.1)
+    texts = build_view(model, 1.2).texts
+    assert (texts["receipt_total"], texts["receipt_energy"], texts["receipt_payment"]) == (
+        total.replace(" ", NB) if NB in texts["receipt_total"] else total, energy, payment)
+    assert texts["receipt_total_label"] == tr("receipt_total_label", language)
+    apply_message(model, full_receipt_reply(language, {"method": "rfid"}), 1.3)
+    assert build_view(model, 1.4).texts["receipt_payment"] == tr("receipt_pay_rfid", language)
+
+
+def test_receipt_summary_says_what_was_charged_when_it_is_not_the_total():
+    model = connected(receipt_state(), now_s=1.0)
+    reply = full_receipt_reply("en", {"method": "card", "card_scheme": "Visa",
+                                      "card_last4": "1111"})
+    reply["receipt"] |= {"amount_paid": "26.23"}
+    apply_message(model, reply, 1.1)
+    texts = build_view(model, 1.2).texts
+    assert (texts["receipt_paid_label"], texts["receipt_paid"]) == ("", "")
+    reply["receipt"] |= {"amount_charged": "25.00", "charge_capped": True,
+                         "amount_paid": "25.00"}
+    apply_message(model, reply, 1.3)
+    texts = build_view(model, 1.4).texts
+    assert texts["receipt_total"] == "26.23 EUR"
+    assert (texts["receipt_paid_label"], texts["receipt_paid"]) == ("Charged", "25.00 EUR")

@@ -1,0 +1,190 @@
+"""A stand-in for the daemon's local API (docs/local-api.md) for the layout tests: it
+serves whatever snapshot the test sets, so every screen can be put up in a second
+without a simulator, a session or a technician card.
+
+`FakeLocalApi(path).start()`; `set_state(**changes)` replaces fields of the snapshot and
+pushes it; `push(message)` pushes an event (a `tap`). It answers `subscribe`,
+`language` (the snapshot follows), `receipt` (a receipt shaped like the daemon's, in the
+language asked for), `ack_receipt`, `report_problem`, `stop` and the technician's
+`service_login` (any PIN), `service_diagnostics` (`diagnostics`), `service_receipt`,
+`service_action` and `service_logout`. Nothing is checked: it is a screen's backdrop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import threading
+from typing import Any
+
+SESSION = "d049f413-c9f1-4d4d-bca7-3a241559d6ca"
+PRICE_TEXTS = {
+    "en": ["0.59 EUR/kWh incl. 19 % VAT",
+           "Idle fee 0.10 EUR/min incl. 19 % VAT (after 10 min)"],
+    "de": ["0,59 EUR/kWh inkl. 19 % MwSt.",
+           "Blockiergebühr 0,10 EUR/min inkl. 19 % MwSt. (nach 10 min)"],
+    "fr": ["0,59 EUR/kWh TVA 19\u00a0% incluse",
+           "Frais d'occupation 0,10 EUR/min TVA 19\u00a0% incluse (après 10 min)"],
+    "nl": ["0,59 EUR/kWh incl. 19 % btw",
+           "Parkeertarief 0,10 EUR/min incl. 19 % btw (na 10 min)"],
+}
+PUSHES_STATE = ("language", "ack_receipt", "service_login", "service_logout")
+RECEIPT_URL = f"https://pay.evterm.example/receipt/{SESSION}"
+
+
+def base_state() -> dict[str, Any]:
+    return {
+        "station_id": "DE*EVT*E0001*1", "phase": "Available", "session_id": None,
+        "plugged": False, "output_on": False, "energy_wh": None, "power_w": None,
+        "cost": None, "cost_cap": None, "energy_cap_wh": None, "stop_reason": None,
+        "since": "2026-12-02T10:00:00Z", "meter_fault": None, "charger_fault": None,
+        "price_list": {"tariff_id": "DE-HPC-DEMO", "currency": "EUR", "texts": PRICE_TEXTS},
+        "backend_online": True, "accepting_sessions": True, "card_payment": True,
+        "readers": {"ACS ACR1252 00 00": "ready"}, "language": "en",
+        "languages": ["en", "de", "fr", "nl"], "operator": "Autobahn Fast Charge GmbH",
+        "support_phone": "+49 30 1234 5678", "now": "2026-12-02T10:30:00Z",
+        "session_started_at": None, "elapsed_s": None, "idle": None,
+        "receipt_pending": None, "out_of_service": None,
+        "app_start": {"url": "https://pay.evterm.example/start/DE*EVT*E0001*1/K7Q2MZ4P",
+                      "code": "K7Q2MZ4P"},
+        "service": {"state": "none", "technician": None, "locked_until": None},
+    }
+
+
+def receipt_text(language: str) -> str:
+    """42-character lines like the printed receipt (the words do not matter here)."""
+    sep = "." if language == "en" else ","
+    rows = [("Station", "DE*EVT*E0001*1"), ("Start", "02/12/2026 10:51:55"),
+            ("Stop", "02/12/2026 11:02:00"), ("Duration", "0:10:05"),
+            ("Meter", "20260001"), ("Meter start", f"12 345{sep}678 kWh"),
+            ("Meter stop", f"12 361{sep}553 kWh"), ("Energy", f"15{sep}875 kWh"),
+            ("Energy 0.4958 EUR/kWh", f"7{sep}87 EUR"), ("Subtotal", f"7{sep}87 EUR"),
+            ("VAT 19 %", f"1{sep}50 EUR"), ("Total incl. VAT", f"9{sep}37 EUR"),
+            ("Payment", "Visa \u2022\u2022\u2022\u2022 1111"),
+            ("Authorised", f"50{sep}00 EUR")]
+    lines = ["Charging receipt", "Autobahn Fast Charge GmbH"]
+    lines += [f"{label:<20}{value:>22}"[:42] for label, value in rows]
+    lines += ["-" * 42, "Receipt online:", RECEIPT_URL[:42], RECEIPT_URL[42:]]
+    return "\n".join(lines) + "\n"
+
+
+def receipt_body(language: str) -> dict[str, Any]:
+    return {"schema_version": 1, "language": language, "session_id": SESSION,
+            "currency": "EUR", "energy_wh": "15875", "energy_kwh": "15.875",
+            "total": {"excl_vat": "7.87", "incl_vat": "9.37"}, "amount_charged": "9.37",
+            # a refund: the "charged" row is shown too (the tallest summary)
+            "amount_refunded": "0.37", "amount_paid": "9.00",
+            "payment": {"method": "card", "card_scheme": "Visa", "card_last4": "1111",
+                        "reference": "A1B2C3", "authorised_amount": "50.00"},
+            "receipt_url": RECEIPT_URL}
+
+
+class FakeLocalApi:
+    def __init__(self, path: str, diagnostics: dict[str, Any] | None = None) -> None:
+        self.path = path
+        self.state = base_state()
+        self.diagnostics = diagnostics or {}
+        self._subscribers: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
+
+    def start(self) -> FakeLocalApi:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(self.path)
+        sock.listen(4)
+        self._sock = sock
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def close(self) -> None:
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
+            self._sock.close()
+        with self._lock:
+            for conn in self._subscribers:
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+            self._subscribers.clear()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+    def set_state(self, **changes: Any) -> None:
+        with self._lock:
+            self.state.update(changes)
+        self.push({"type": "state", "state": self.state})
+
+    def reset(self, **changes: Any) -> None:
+        """The base snapshot (idle, online, in service) with `changes`, pushed."""
+        language = self.state.get("language", "en")
+        with self._lock:
+            self.state = {**base_state(), "language": language, **changes}
+        self.push({"type": "state", "state": self.state})
+
+    def push(self, message: dict[str, Any]) -> None:
+        line = json.dumps(message).encode() + b"\n"
+        with self._lock:
+            for conn in list(self._subscribers):
+                try:
+                    conn.sendall(line)
+                except OSError:
+                    self._subscribers.remove(conn)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()  # type: ignore[union-attr]
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with contextlib.suppress(OSError), conn.makefile("rb") as lines:
+            for line in lines:
+                request = json.loads(line)
+                reply = self._answer(conn, request)
+                if "id" in request:
+                    reply["id"] = request["id"]
+                with self._lock:
+                    conn.sendall(json.dumps(reply).encode() + b"\n")
+                if request.get("op") in PUSHES_STATE:
+                    self.push({"type": "state", "state": self.state})
+
+    def _answer(self, conn: socket.socket, request: dict[str, Any]) -> dict[str, Any]:
+        op = str(request.get("op"))
+        reply: dict[str, Any] = {"ok": True, "op": op}
+        if op == "subscribe":
+            with self._lock:
+                self._subscribers.append(conn)
+            reply["state"] = self.state
+        elif op == "language":
+            self.state["language"] = request.get("language")
+            reply |= {"language": request.get("language"), "state": self.state}
+        elif op in ("receipt", "service_receipt"):
+            language = str(request.get("language") or "en")
+            reply |= {"session_id": SESSION, "receipt": receipt_body(language),
+                      "text": receipt_text(language)}
+        elif op == "ack_receipt":
+            self.state["receipt_pending"] = None
+            reply |= {"session_id": SESSION, "state": self.state}
+        elif op == "report_problem":
+            reply["reference"] = 4711
+        elif op == "service_login":
+            self.state["service"] = {"state": "active", "technician": "\u2026EEFF",
+                                     "locked_until": None}
+            reply |= {"token": "layout-test-token", "technician": "\u2026EEFF",
+                      "expires_in_s": 600}
+        elif op == "service_diagnostics":
+            reply["diagnostics"] = self.diagnostics
+        elif op == "service_sessions":
+            reply["sessions"] = []
+        elif op == "service_action":
+            reply["action"] = request.get("action")
+        elif op == "service_logout":
+            self.state["service"] = {"state": "none", "technician": None,
+                                     "locked_until": None}
+        return reply
