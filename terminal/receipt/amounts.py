@@ -16,9 +16,10 @@ the amount charged is the gross total. So the receipt works in gross amounts:
 
 A VAT group is a VAT percent, or None for lines with no VAT applicable (not 0 %).
 An amount spread over the groups (an adjustment, the cap) is split in proportion to
-the groups' gross amounts, each part rounded half-up to the minor unit and the
-remainder given to the highest VAT rate; with no amount to go by, all of it goes to
-the tariff's highest VAT rate. No pricing of its own: every total comes from the
+the groups' gross amounts, each part rounded half-up to the minor unit (never taking a
+group below zero) and the remainder given to the group with the largest amount (among
+equals the highest VAT rate); with no amount to go by, all of it goes to the tariff's
+highest VAT rate. No pricing of its own: every total comes from the
 PricingResult.
 """
 
@@ -210,7 +211,10 @@ def _spread(
     amount: Decimal, sums: dict[Group, Decimal], fallback: Group, currency: str
 ) -> tuple[Share, ...]:
     """`amount` split over the groups in proportion to `sums`, half-up, the remainder to
-    the highest rate; all to `fallback` when the sums are zero. Zero parts are left out."""
+    the group with the largest amount (among equals the highest rate); all to `fallback`
+    when the sums are zero. No group ends below zero: a part that would take a group
+    below zero stops at zero and the rest goes to the largest group. Zero parts are left
+    out."""
     if not amount:
         return ()
     whole = sum(sums.values(), Decimal(0))
@@ -221,5 +225,8 @@ def _spread(
         for key, part in sums.items()
     }
     keys = sorted(parts, key=lambda k: (k is not None, k or Decimal(0)))
-    parts[keys[-1]] += amount - sum(parts.values(), Decimal(0))
+    for key in keys:  # a small group is never taken below zero
+        parts[key] = max(parts[key], -sums[key])
+    largest = max(keys, key=lambda k: (sums[k] + parts[k], k is not None, k or Decimal(0)))
+    parts[largest] += amount - sum(parts.values(), Decimal(0))
     return tuple(Share(key, parts[key]) for key in keys if parts[key])

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from terminal.pricing import load_tariff, tariff_texts
 from tests.ui.fake_localapi import SESSION, FakeLocalApi
 from tests.ui.layout_check import cap_height_mm, layout_problems, widget
 from tests.unit.test_ui_service_view import DIAGNOSTICS
@@ -28,9 +29,18 @@ LANGUAGES = ("en", "de", "fr", "nl")
 SETTLE_S = 0.3  # a frame or two for the layouts to follow new texts
 MIN_CAP_MM = 4.0
 PENDING = {"session_id": SESSION, "until": "2026-12-02T10:35:00Z"}
+DEMO_TARIFF = load_tariff(Path(__file__).resolve().parents[2] / "examples" / "tariffs"
+                          / "de_dc_hpc_demo.json")
+# the unit price in force, worded in every language as the daemon words it
+PRICE_NOW = {language: [tariff_texts(DEMO_TARIFF, language)[0]] for language in LANGUAGES}
 CHARGING = {"phase": "Charging", "session_id": SESSION, "plugged": True, "output_on": True,
             "energy_wh": "12345.678", "power_w": "148500", "cost_cap": "50.00",
-            "cost": {"currency": "EUR", "excl_vat": "6.12", "incl_vat": "7.28"},
+            "cost": {"currency": "EUR", "excl_vat": "6.12", "incl_vat": "7.28",
+                     "charging_incl_vat": "7.28", "idle_incl_vat": "0.00",
+                     "price_limit": None},
+            "price_now": PRICE_NOW,
+            "idle_ahead": {"fee_from": "2026-12-02T10:40:00Z", "at_charging_end": False,
+                           "currency": "EUR"},
             "session_started_at": "2026-12-02T10:20:00Z", "elapsed_s": 605}
 DECLINED = {"type": "tap", "reader": "ACS ACR1252 00 00", "kind": "card",
             "result": "declined", "reason": "do_not_honor", "decision_ms": 812.0}
@@ -88,6 +98,17 @@ def walk_every_screen(ui: Any, api: FakeLocalApi, size: str) -> Walk:
         "stop_reason": "StoppedByEV",
         "idle": {"accruing": False, "fee_from": "2026-12-02T10:40:00Z"}},
         lambda d: d["widgets"].get("idle_fee"))
+    walk.screen("finishing-idle-fee", "finishing", {
+        **CHARGING, "phase": "Finishing", "output_on": False, "power_w": "0",
+        "stop_reason": "StoppedByEV", "idle_ahead": None,
+        "cost": {"currency": "EUR", "excl_vat": "6.20", "incl_vat": "7.38",
+                 "charging_incl_vat": "7.28", "idle_incl_vat": "0.10", "price_limit": None},
+        "idle": {"accruing": True, "fee_from": None, "accrued": "0.10", "currency": "EUR"}},
+        lambda d: d["widgets"].get("idle_fee"))
+    walk.screen("charging-min-price", "charging", {
+        **CHARGING, "cost": {"currency": "EUR", "excl_vat": "4.20", "incl_vat": "5.00",
+                             "charging_incl_vat": "0.59", "idle_incl_vat": "0.00",
+                             "price_limit": "min_price"}}, lambda d: d["progress"])
     walk.screen("receipt", "receipt", {"receipt_pending": PENDING},
                 lambda d: d["receipt_lines"])
     walk.screen("receipt-fault", "receipt", {"receipt_pending": PENDING,

@@ -347,7 +347,12 @@ def cases(draw: st.DrawFn) -> tuple[Tariff, ReceiptFacts, SessionInput]:
 def test_every_printed_figure_recomputes_from_the_printed_figures(
     case: tuple[Tariff, ReceiptFacts, SessionInput], refund_percent: int
 ) -> None:
-    t, facts, session = case
+    check_receipt(*case, refund_percent, record=True)
+
+
+def check_receipt(t: Tariff, facts: ReceiptFacts, session: SessionInput,
+                  refund_percent: int = 0, *, record: bool = False) -> None:
+    """The receipt of `session` rendered in every language reads back to its own figures."""
     result = price_session(t, session, facts.timezone)
     receipt = build_receipt(facts, t, result)
     if refund_percent and receipt.amount_charged > 0:
@@ -356,14 +361,36 @@ def test_every_printed_figure_recomputes_from_the_printed_figures(
             at = facts.stopped_at + timedelta(days=1)
             facts = ReceiptFacts(**{**facts.__dict__, "refunds": (RefundLine("R-1", refund, at),)})
             receipt = build_receipt(facts, t, result)
-    event(f"VAT groups: {len(receipt.vat_rates) + (receipt.amounts.no_vat is not None)}")
-    event(f"adjustment: {receipt.adjustment_reason}")
-    event(f"capped: {receipt.charge_capped}, refunded: {bool(receipt.amount_refunded)}")
+    if record:  # hypothesis statistics, inside a property test only
+        event(f"VAT groups: {len(receipt.vat_rates) + (receipt.amounts.no_vat is not None)}")
+        event(f"adjustment: {receipt.adjustment_reason}")
+        event(f"capped: {receipt.charge_capped}, refunded: {bool(receipt.amount_refunded)}")
     for language in LANGUAGES:
         text = render_text(receipt, language)
         assert all(len(line) <= WIDTH for line in text.splitlines()), text
         figures = read_back(text, language)
         check_json(receipt, figures)
+
+
+def test_a_rounding_row_never_takes_a_vat_group_below_zero() -> None:
+    """Found by the property test: three rates, the idle line prices to 0.00 at the
+    highest rate and the rounding row is negative; it used to fall on that empty group
+    and the receipt could not be built."""
+    t = tariff(element(comp("TIME", "0.0420", vat=20), comp("PARKING_TIME", "0.0001", vat=21),
+                       comp("FLAT", "0.01", vat=19)))
+    start = datetime(2025, 3, 1, 15, 0, tzinfo=UTC)
+    stop = start + timedelta(minutes=15, seconds=35, microseconds=711886)
+    facts = ReceiptFacts(
+        session_id="S-1", operator="EVTerm Charging GmbH", station_id="DE*EVT*E0001*1",
+        timezone="Europe/Berlin", started_at=start, stopped_at=stop, meter_serial="DCM1-1",
+        meter_start_wh=Decimal(0), meter_stop_wh=Decimal(1), stop_reason="Local",
+        payment_method="card", card_scheme="Visa", card_last4="0119",
+        payment_reference="PSP-1", authorised_amount=None)
+    session = SessionInput(start=start, stop=stop, samples=(
+        Sample(start, Decimal(0), Decimal(4), Decimal(0)),
+        Sample(stop - timedelta(microseconds=1), Decimal(1), Decimal(0), Decimal(0))),
+        charging_threshold_w=Decimal(0))
+    check_receipt(t, facts, session)
 
 
 # The examples of the issue ---------------------------------------------------------------------
