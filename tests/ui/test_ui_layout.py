@@ -184,6 +184,6 @@ def test_every_screen_in_every_language_is_laid_out_cleanly(fake_api, ui_process
     ui = ui_process(SimpleNamespace(socket_path=fake_api.path), size=size)
     walk = walk_every_screen(ui, fake_api, size)
     print(f"{size}: {walk.count} screens measured in {time.monotonic() - started:.0f} s")
-    assert walk.count == 16 * 4 + 1
+    assert walk.count == 18 * 4 + 1
     assert walk.problems == [], "\n".join(walk.problems)
     assert_receipt_summary_readable(walk)
