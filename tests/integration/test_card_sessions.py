@@ -24,6 +24,7 @@ from hw_mocks.backend_process import BackendProcess
 from hw_mocks.cards import TEST_PANS
 from hw_mocks.pcscd import PcscdHandle
 from hw_mocks.rig import Rig, RigError, Subscriber
+from terminal.kernel.money import round_half_up
 from terminal.store import PaymentRow, Store
 
 PERSONAL_TARIFF = {
@@ -310,9 +311,13 @@ def test_rfid_session_with_a_personal_tariff_stopped_by_the_same_card(cards):
     row, receipt = closed(rig, session_id)
     assert receipt["tariff_id"] == "FLEET-CONTRACT-7"
     assert row["id_token"] == "04A1B2C3D4E5F6"
-    energy_kwh = Decimal(receipt["energy_kwh"])
-    assert Decimal(receipt["total"]["excl_vat"]) == (energy_kwh * Decimal("0.30")).quantize(
-        Decimal("0.01"))
+    # the personal tariff's price, shown gross: 0.30 EUR/kWh + 19 % VAT = 0.357 EUR/kWh
+    assert [Decimal(line["unit_price"]) for line in receipt["charges"]] == [Decimal("0.357")]
+    energy_kwh = Decimal(receipt["energy_wh"]) / 1000
+    gross = round_half_up(energy_kwh * Decimal("0.357"), 2)
+    assert Decimal(receipt["total"]["incl_vat"]) == gross
+    # the VAT contained in the gross amount; net = gross - VAT
+    assert Decimal(receipt["total"]["excl_vat"]) == gross - round_half_up(gross * 19 / 119, 2)
 
 
 def test_technician_card_stops_any_session_and_blocked_cards_get_nothing(cards):
