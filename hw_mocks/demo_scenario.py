@@ -144,9 +144,16 @@ class Scenario:
                 "finishing": finishing, "idle_fee": accruing, "receipt": receipt}
 
     def _wait_idle_fee(self) -> None:
+        """Until the idle fee has cost something: it accrues from the moment it starts,
+        and the first cent shows at the next reading (the shown cost is priced at the
+        last reading)."""
         rig = self.rig
-        rig.wait_for("the idle fee accruing", lambda: (rig.state().get("idle") or {}).get(
-            "accruing"), 60)
+
+        def accrued() -> bool:
+            idle = rig.state().get("idle") or {}
+            return bool(idle.get("accruing")) and Decimal(idle.get("accrued") or 0) > 0
+
+        rig.wait_for("the idle fee accruing", accrued, 60)
 
     def card_session(self) -> dict[str, Any]:
         self.say("Session 2: a bank card, pre-authorised; the driver presses Stop")
