@@ -15,15 +15,17 @@ service menu:
 - `refusal_reason()`: why new sessions are refused (the gates: out of service,
   storage; a journal that cannot be written).
 
-On failure: a commit that fails holds energy delivery off (output off, new sessions
-refused) until a commit succeeds again; a poll that fails is logged and the loop goes
-on; a charger command that fails is logged.
+On failure: a commit the storage fails (an SQLite or I/O error) holds energy delivery
+off (output off, new sessions refused) until a commit succeeds again; a value the
+journal cannot take is a refused step, never a failed journal; a poll that fails is
+logged and the loop goes on; a charger command that fails is logged.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import time
 from collections.abc import Sequence
 from decimal import Decimal
@@ -215,7 +217,7 @@ class Daemon:
                 at=self.clock.now(),
                 offline=not self.link.online,
             )
-        except Exception:
+        except (sqlite3.Error, OSError):
             # what cannot be journaled cannot be billed: no energy until it can
             if not self.journal_failed:
                 log.critical("journal commit failed; energy delivery held off",

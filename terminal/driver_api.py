@@ -20,7 +20,7 @@ from terminal.desk import MAX_TOKEN_CHARS, Desk
 from terminal.kernel.driver_texts import LANGUAGES
 from terminal.kernel.logsetup import fields, get_logger
 from terminal.kernel.money import optional_amount
-from terminal.kernel.redact import scrub
+from terminal.kernel.redact import scrub, shown
 from terminal.localapi import LocalApi, RequestError
 from terminal.pricing import TariffNotApplicableError, check_validity
 from terminal.session import Authorization, AuthorizationAccepted, StopReason, StopRequested
@@ -31,6 +31,9 @@ MAX_PROBLEM_CHARS = 500
 PROBLEM_CATEGORIES = ("payment", "charging", "screen", "damage", "other")
 STOP_REASONS = {"Local": StopReason.LOCAL, "Remote": StopReason.REMOTE,
                 "Technician": StopReason.TECHNICIAN}
+MAX_COST_CAP = Decimal(10_000)  # in the tariff's currency
+MAX_ENERGY_CAP_WH = Decimal(1_000_000)
+MAX_DECIMALS = 6
 SESSION_FIELDS = ("id", "opened_at", "phase", "stop_reason", "meter_start_wh",
                   "meter_stop_wh", "started_at", "stopped_at", "closed_at", "source", "detail")
 
@@ -96,15 +99,16 @@ class DriverApi(Desk):
 
     async def start(self, request: dict[str, Any]) -> dict[str, Any]:
         token = request.get("id_token")
-        if not isinstance(token, str) or not token.strip() or len(token) > MAX_TOKEN_CHARS:
-            raise RequestError(f"id_token: expected a non-empty string of at most "
-                               f"{MAX_TOKEN_CHARS} characters, got {token!r}")
+        if not isinstance(token, str) or not token.strip() or len(token) > MAX_TOKEN_CHARS \
+                or not token.isprintable():
+            raise RequestError(f"id_token: expected a non-empty printable string of at most "
+                               f"{MAX_TOKEN_CHARS} characters, got {shown(token)}")
         source = request.get("source", "local")
         if source not in ("local", "app"):
             raise RequestError(f"source: expected 'local' or 'app', got {source!r}")
-        cost_cap = _decimal_field(request, "cost_cap") or optional_amount(
+        cost_cap = _decimal_field(request, "cost_cap", MAX_COST_CAP) or optional_amount(
             self.config.session.default_cost_cap)
-        energy_cap = _decimal_field(request, "energy_cap_wh")
+        energy_cap = _decimal_field(request, "energy_cap_wh", MAX_ENERGY_CAP_WH)
         now = self.clock.now()
         try:
             check_validity(self.pricing.station_terms.tariff, now)
@@ -129,9 +133,9 @@ class DriverApi(Desk):
 
     async def stop(self, request: dict[str, Any]) -> dict[str, Any]:
         reason_name = request.get("reason", "Local")
-        if reason_name not in STOP_REASONS:
+        if not isinstance(reason_name, str) or reason_name not in STOP_REASONS:
             raise RequestError(f"reason: expected one of {', '.join(STOP_REASONS)}, got "
-                               f"{reason_name!r}")
+                               f"{shown(reason_name)}")
         token = request.get("id_token")
         if token is not None and not isinstance(token, str):
             raise RequestError(f"id_token: expected a string, got {token!r}")
@@ -172,15 +176,20 @@ class DriverApi(Desk):
         return {"sessions": [{k: row[k] for k in SESSION_FIELDS} for row in rows]}
 
 
-def _decimal_field(request: dict[str, Any], key: str) -> Decimal | None:
+def _decimal_field(request: dict[str, Any], key: str, maximum: Decimal) -> Decimal | None:
+    """A positive number of at most `maximum` with at most MAX_DECIMALS decimals, given
+    as text or an integer; RequestError naming `key` otherwise."""
     value = request.get(key)
     if value is None:
         return None
     try:
-        number = Decimal(str(value)) if isinstance(value, str | int) else None
+        number = Decimal(value) if isinstance(value, str) and len(value) <= 40 else (
+            Decimal(value) if isinstance(value, int) and not isinstance(value, bool) else None)
     except InvalidOperation:
         number = None
-    if number is None or not number.is_finite() or number <= 0:
-        raise RequestError(f"{key}: expected a positive number as text, e.g. \"25.00\", "
-                           f"got {value!r}")
+    if number is None or not number.is_finite() or not 0 < number <= maximum \
+            or -number.as_tuple().exponent > MAX_DECIMALS:  # type: ignore[operator]
+        raise RequestError(f"{key}: expected a positive number up to {maximum} with at most "
+                           f"{MAX_DECIMALS} decimals, as text, e.g. \"25.00\", got "
+                           f"{shown(value)}")
     return number

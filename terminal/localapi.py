@@ -22,12 +22,16 @@ from pathlib import Path
 from typing import Any
 
 from terminal.kernel.logsetup import fields, get_logger
+from terminal.kernel.redact import shown
 
 log = get_logger("localapi")
 
 Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 MAX_LINE_BYTES = 64 * 1024
 QUEUE_LIMIT = 256
+MAX_DEPTH = 8  # objects and arrays nested in a request
+MAX_INTEGER_DIGITS = 20
+MAX_ID_CHARS = 64
 
 
 class RequestError(Exception):
@@ -139,11 +143,9 @@ class LocalApi:
 
     async def _handle(self, client: _Client, line: bytes) -> dict[str, Any]:
         try:
-            request = json.loads(line)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return {"ok": False, "error": f"not a JSON object: {exc}"}
-        if not isinstance(request, dict):
-            return {"ok": False, "error": "a request must be a JSON object with an 'op' field"}
+            request = parse_request(line)
+        except RequestError as exc:
+            return {"ok": False, "error": str(exc)}
         reply: dict[str, Any] = {"id": request.get("id")} if "id" in request else {}
         op = request.get("op")
         if op == "subscribe":
@@ -153,7 +155,7 @@ class LocalApi:
         handler = self.handlers.get(op) if isinstance(op, str) else None
         if handler is None:
             known = ", ".join(sorted([*self.handlers, "subscribe"]))
-            return {**reply, "ok": False, "error": f"unknown op {op!r}; known: {known}"}
+            return {**reply, "ok": False, "error": f"unknown op {op!r:.40}; known: {known}"}
         try:
             result = await handler(request)
         except RequestError as exc:
@@ -162,6 +164,82 @@ class LocalApi:
             log.exception("local API handler failed", extra=fields(op=op))
             return {**reply, "ok": False, "op": op, "error": f"internal error: {exc}"}
         return {**reply, "ok": True, "op": op, **result}
+
+
+def parse_request(line: bytes) -> dict[str, Any]:
+    """One request line as a JSON object; RequestError naming what is wrong when it is not
+    valid UTF-8 JSON, not an object, nested deeper than MAX_DEPTH, holds an integer of
+    more than MAX_INTEGER_DIGITS digits or text that is not valid Unicode (a lone
+    surrogate), or has an `id` that is not a short string or integer."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RequestError(f"line: not a JSON object: not UTF-8 ({exc.reason} at byte "
+                           f"{exc.start})") from None
+    if _depth(text) > MAX_DEPTH:  # before parsing: the parser recurses per level
+        raise RequestError(f"line: nested deeper than {MAX_DEPTH} levels")
+    try:
+        request = json.loads(text, parse_int=_bounded_int)
+    except RequestError:
+        raise
+    except (ValueError, RecursionError) as exc:
+        raise RequestError(f"line: not a JSON object: {exc}") from None
+    if not isinstance(request, dict):
+        raise RequestError("a request must be a JSON object with an 'op' field")
+    _check_text(request, "")
+    request_id = request.get("id")
+    if "id" in request and not (
+            (isinstance(request_id, str) and len(request_id) <= MAX_ID_CHARS)
+            or (isinstance(request_id, int) and not isinstance(request_id, bool))):
+        raise RequestError(f"id: expected a string of at most {MAX_ID_CHARS} characters or "
+                           f"an integer, got {shown(request_id)}")
+    return request
+
+
+def _depth(text: str) -> int:
+    """The deepest nesting of objects and arrays in JSON text (brackets in strings not
+    counted)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _bounded_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_INTEGER_DIGITS:
+        raise RequestError(f"line: an integer of {len(digits)} digits (at most "
+                           f"{MAX_INTEGER_DIGITS})")
+    return int(digits)
+
+
+def _check_text(value: Any, where: str) -> None:
+    """Every key and string of the request is valid Unicode (no lone surrogates)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise RequestError(f"{where or 'line'}: not valid Unicode text") from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key, where or "line")
+            _check_text(item, f"{where}.{key}" if where else str(key)[:40])
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_text(item, f"{where}[{index}]")
 
 
 def remove_stale_socket(path: str | Path) -> None:

@@ -170,6 +170,15 @@ BAD_LINES: list[tuple[bytes, str]] = [
     (b'{"op": "stop", "reason": 5}', "reason: expected one of Local, Remote, Technician"),
     (b'{"op": "stop", "id_token": 5}', "id_token: expected a string"),
     (b'{"op": "report_problem", "text": 5}', "text: expected"),
+    # hostile lines (issue 16): each gets one answer naming the problem, nothing breaks
+    (b'{"op": "start", "id_token": "\\ud800"}', "id_token: not valid Unicode text"),
+    (b'{"op": "start", "id_token": "A\\u0007B"}', "id_token: expected a non-empty printable"),
+    (b"[" * 5000 + b"]" * 5000, "line: nested deeper than 8 levels"),
+    (b'{"op": "status", "n": ' + b"9" * 5000 + b"}", "line: an integer of 5000 digits"),
+    (b'{"op": "stop", "reason": {}}', "reason: expected one of Local, Remote, Technician"),
+    (b'{"op": "stop", "id": {"a": 1}}', "id: expected a string"),
+    (b'{"op": "start", "id_token": "A", "cost_cap": "1e999999999"}', "cost_cap: expected"),
+    (b'{"op": "start", "id_token": "A", "cost_cap": "1e26"}', "cost_cap: expected"),
 ]
 
 
@@ -199,6 +208,8 @@ def test_malformed_lines_are_refused_naming_the_problem_and_change_nothing(rig: 
         lines.close()
     after = rig.state()
     assert journal_counts(rig) == before
-    for key in ("phase", "session_id", "language", "receipt_pending", "app_start"):
+    for key in ("phase", "session_id", "language", "receipt_pending", "app_start",
+                "accepting_sessions"):
         assert after[key] == state_before[key], key
+    assert after["accepting_sessions"] is True  # a bad value never marks the journal failed
     assert rig.api("language", language="nl")["state"]["language"] == "nl"  # still serving

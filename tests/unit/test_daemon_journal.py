@@ -80,3 +80,37 @@ def test_a_journal_that_cannot_be_written_holds_energy_off(tmp_path):
         station.store._pool.shutdown()
 
     asyncio.run(scenario())
+
+
+def test_a_value_the_journal_cannot_take_is_a_refused_step_not_a_failed_journal(tmp_path):
+    """Only the storage failing (an SQLite or I/O error) holds energy off and refuses new
+    sessions; a bad value in one step does not disable the terminal (issue 16)."""
+    config = parse_config({
+        "station": {"id": "ST1", "operator": "Op", "state_dir": str(tmp_path)},
+        "session": {"tariff_file": str(REPO / "examples/tariffs/de_dc_hpc_adhoc.json")},
+        "localapi": {"socket_path": str(tmp_path / "api.sock")},
+    })
+    clock = FakeClock()
+
+    async def scenario() -> None:
+        station = build_station(config, clock, Store.open(database_path(config)),
+                                ScriptedMeter(clock), ScriptedCharger(),
+                                load_station_terms(config))
+        await station.recover()
+        store = station.store.store
+        commit = store.commit
+
+        def refuses(*args: object, **kwargs: object) -> None:
+            raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+
+        store.commit = refuses  # type: ignore[method-assign]
+        with pytest.raises(UnicodeEncodeError):
+            await station.driver_api.start({"id_token": "CARD"})
+        assert not station.daemon.journal_failed
+        assert station.daemon.refusal_reason() is None
+        store.commit = commit  # type: ignore[method-assign]
+        reply = await station.driver_api.start({"id_token": "CARD"})
+        assert reply["session_id"] and station.daemon.state.phase.value == "Authorized"
+        station.store.close()
+
+    asyncio.run(scenario())
