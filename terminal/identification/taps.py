@@ -20,7 +20,8 @@ Provides `TapHandler.handle(event)` for every `drivers.readers.events` event:
   terminal does not take (`[payment] accepted_schemes`, `CardPayments.settings`), or of
   no known scheme: refused with `scheme_not_accepted:<accepted ids>`, whose text names
   the accepted schemes (terminal.kernel.driver_texts); without card payment at all:
-  `card_not_supported`. Reader state changes are kept for the status snapshot.
+  `card_not_supported`. Reader state changes go to the screen as they come (the
+  readers' own `states()` feed the status snapshot).
 
 As soon as a card or tag reaches the handler, before anything is decided, a
 `card_present` event (reader and kind, nothing of the card) tells the screen to say
@@ -95,7 +96,6 @@ class TapHandler:
         self.authorizer = authorizer
         self.payments = payments
         self.monotonic_s = monotonic_s
-        self.readers: dict[str, str] = {}
         self.last_tap: dict[str, dict[str, Any]] = {}  # reader -> the last outcome
 
     async def handle(self, event: ReaderEvent) -> None:
@@ -111,12 +111,9 @@ class TapHandler:
             self._publish(event, "error", "terminal_error")
 
     async def _handle(self, event: ReaderEvent) -> None:
-        if isinstance(event, ReaderState):
-            previous = self.readers.get(event.reader)
-            self.readers[event.reader] = event.state
-            if previous != event.state:
-                self.port.publish({"type": "reader", "reader": event.reader,
-                                   "state": event.state, "detail": event.detail})
+        if isinstance(event, ReaderState):  # the reader reports changes only
+            self.port.publish({"type": "reader", "reader": event.reader,
+                               "state": event.state, "detail": event.detail})
             return
         if isinstance(event, TapFailed):
             log.info("card tap failed", extra=fields(reader=event.reader, reason=event.reason))
