@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from terminal.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
-from terminal.kernel.logsetup import fields, get_logger, setup_logging
+from terminal.kernel.logsetup import get_logger, setup_logging
 
 DAEMON_UMASK = 0o077  # the journal, its WAL and the log: the daemon's user alone
 STATE_DIR_MODE = 0o700
@@ -84,11 +84,13 @@ def run_daemon_command(args: argparse.Namespace) -> int:
               "token", file=sys.stderr)
         return 2
     try:
+        state_warning = make_state_dir(Path(config.station.state_dir))
         setup_logging(config.logging.level, log_file=config.service.log_file or None)
-        make_state_dir(Path(config.station.state_dir))
     except OSError as exc:
         print(f"evterm daemon: {exc}", file=sys.stderr)
         return 2
+    if state_warning:
+        get_logger("daemon").warning(state_warning)
     if config.localapi.dev_free_start:
         get_logger("daemon").warning(
             "DEVELOPMENT ONLY: localapi.dev_free_start is on; root and the daemon's user "
@@ -100,16 +102,18 @@ def run_daemon_command(args: argparse.Namespace) -> int:
         return 0
 
 
-def make_state_dir(path: Path) -> None:
+def make_state_dir(path: Path) -> str | None:
     """The state folder (journal, WAL, pushed tariffs), created 0700. An existing folder
-    is left as it is (it may be shared), with a warning when others may enter it; the
-    files in it are created 0600 all the same."""
-    path.mkdir(mode=STATE_DIR_MODE, parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777
+    is left as it is (it may be shared); returned is a warning when others may enter
+    it (the files in it are created 0600 all the same)."""
+    try:
+        path.mkdir(mode=STATE_DIR_MODE, parents=True, exist_ok=True)
+        mode = path.stat().st_mode & 0o777
+    except OSError as exc:
+        raise OSError(f"station.state_dir {path}: cannot create: {exc.strerror}") from None
     if mode & 0o077:
-        get_logger("daemon").warning(
-            "the state folder is open to other users; make it 0700",
-            extra=fields(state_dir=str(path), mode=f"{mode:04o}"))
+        return f"station.state_dir {path}: mode {mode:04o} lets other users in; make it 0700"
+    return None
 
 
 def _socket_path(args: argparse.Namespace) -> str:
