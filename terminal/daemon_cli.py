@@ -78,7 +78,7 @@ def run_daemon_command(args: argparse.Namespace) -> int:
         print(f"evterm daemon: --clock-speed must be > 0, got {args.clock_speed}",
               file=sys.stderr)
         return 2
-    if config.localapi.dev_free_start and os.environ.get("INVOCATION_ID"):
+    if config.localapi.dev_free_start and started_by_systemd():
         print("evterm daemon: localapi.dev_free_start is for development only and refused "
               "under systemd: it lets root and the daemon's user start sessions with any id "
               "token", file=sys.stderr)
@@ -100,6 +100,12 @@ def run_daemon_command(args: argparse.Namespace) -> int:
         return asyncio.run(run_station(config, clock, started_s))
     except KeyboardInterrupt:
         return 0
+
+
+def started_by_systemd() -> bool:
+    """Whether this process is a systemd service's main process (its invocation id set,
+    its parent the service manager), not a child of something systemd runs (a CI job)."""
+    return bool(os.environ.get("INVOCATION_ID")) and os.getppid() == 1
 
 
 def make_state_dir(path: Path) -> str | None:

@@ -171,7 +171,11 @@ class DriverApi(Desk):
                                f"{shown(reason_name)}")
         token = request.get("id_token")
         if token is not None and not isinstance(token, str):
-            raise RequestError(f"id_token: expected a string, got {token!r}")
+            raise RequestError(f"id_token: expected a string, got {shown(token)}")
+        session_id = request.get("session_id")
+        if session_id is not None and session_id != self.port.state.session_id:
+            raise RequestError(f"session_id: {shown(session_id)} is not the running session "
+                               f"({self.port.state.session_id or 'none'})")
         result = await self.port.apply(StopRequested(self.clock.now(),
                                                      STOP_REASONS[reason_name], token))
         if result.refused:

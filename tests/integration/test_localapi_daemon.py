@@ -11,6 +11,8 @@ import shutil
 import socket
 import sqlite3
 import stat
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -243,7 +245,7 @@ def as_user(uid: int, path: str, requests: list[dict[str, Any]]) -> list[dict[st
                     out.append(json.loads(lines.readline()))
             os.write(write_end, json.dumps(out).encode())
             code = 0
-        except BaseException as exc:  # noqa: BLE001 - reported to the parent
+        except BaseException as exc:  # reported to the parent
             os.write(write_end, json.dumps({"child_error": repr(exc)}).encode())
         finally:
             os._exit(code)
@@ -296,5 +298,18 @@ def test_another_user_has_the_driver_role_and_the_daemons_files_are_its_own():
             assert stop["ok"] is False and stop["error"].startswith("reason:"), stop
             assert status["ok"] is True and status["state"]["session_id"] is None
             assert rig.state()["phase"] == "Available"  # nothing was started
+
+            # `evterm session start` sends the token `evterm service login` kept
+            runtime = folder / "runtime"
+            runtime.mkdir()
+            cli = [sys.executable, "-m", "terminal.cli", "session", "--socket",
+                   rig.socket_path, "start", "--id-token", "CLI-CARD"]
+            env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime)}
+            none = subprocess.run(cli, capture_output=True, text=True, env=env, timeout=30)
+            assert (none.returncode, none.stderr.strip()) == (
+                1, "evterm session start: token: log in first (service_login)")
+            (runtime / "evterm-service-token").write_text("made-up", encoding="ascii")
+            stale = subprocess.run(cli, capture_output=True, text=True, env=env, timeout=30)
+            assert stale.returncode == 1 and "token: unknown or expired" in stale.stderr
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -179,6 +179,10 @@ def test_the_service_role_starts_only_with_a_technician_login(tmp_path, short_di
             listing, = await ask(api.path, {"op": "sessions"})
             assert listing["ok"] is True and listing["sessions"][0]["id"] == (
                 started["session_id"])
+            other, = await ask(api.path, {"op": "stop", "reason": "Technician",
+                                          "session_id": "an-earlier-session"})
+            assert other["ok"] is False and other["error"].startswith("session_id:")
+            assert ctx.station.daemon.state.stop_reason is None  # still running
         finally:
             await api.close()
 
