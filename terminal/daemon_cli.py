@@ -2,7 +2,13 @@
 
 `evterm session` talks to a running daemon over the local API socket (from the config
 file, or `--socket`), so a technician over SSH and the tests use the same path as the
-touchscreen.
+touchscreen. `session start` and `session list` need the service role (root or the
+daemon's user; docs/local-api.md), and `start` a technician's login (`evterm service
+login`; its token file is read) unless the daemon runs with `[localapi]
+dev_free_start`.
+
+`evterm daemon` creates what it writes (the journal, its WAL, the log file) for its own
+user alone: umask 077, the state folder 0700.
 """
 
 from __future__ import annotations
@@ -10,11 +16,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
+from pathlib import Path
 
 from terminal.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
-from terminal.kernel.logsetup import setup_logging
+from terminal.kernel.logsetup import get_logger, setup_logging
+
+DAEMON_UMASK = 0o077  # the journal, its WAL and the log: the daemon's user alone
+STATE_DIR_MODE = 0o700
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,6 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     start.add_argument("--source", choices=("local", "app"), default="local")
     start.add_argument("--cost-cap", help="cap incl. VAT in the tariff currency, e.g. 25.00")
     start.add_argument("--energy-cap-wh", help="energy cap in Wh")
+    start.add_argument("--token-file", default=None,
+                       help="the technician's login token, as `evterm service login` keeps "
+                       "it (default: that command's default)")
     stop = sub.add_parser("stop", help="stop charging")
     stop.add_argument("--id-token")
     stop.add_argument("--reason", choices=("Local", "Remote", "Technician"), default="Local")
@@ -54,16 +68,33 @@ def run_daemon_command(args: argparse.Namespace) -> int:
     from terminal.station import run_station
 
     started_s = time.monotonic()
+    os.umask(DAEMON_UMASK)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    setup_logging(config.logging.level)
     if args.clock_speed <= 0:
         print(f"evterm daemon: --clock-speed must be > 0, got {args.clock_speed}",
               file=sys.stderr)
         return 2
+    if config.localapi.dev_free_start and started_by_systemd():
+        print("evterm daemon: localapi.dev_free_start is for development only and refused "
+              "under systemd: it lets root and the daemon's user start sessions with any id "
+              "token", file=sys.stderr)
+        return 2
+    try:
+        state_warning = make_state_dir(Path(config.station.state_dir))
+        setup_logging(config.logging.level, log_file=config.service.log_file or None)
+    except OSError as exc:
+        print(f"evterm daemon: {exc}", file=sys.stderr)
+        return 2
+    if state_warning:
+        get_logger("daemon").warning(state_warning)
+    if config.localapi.dev_free_start:
+        get_logger("daemon").warning(
+            "DEVELOPMENT ONLY: localapi.dev_free_start is on; root and the daemon's user "
+            "may start sessions with any id token, without card, PIN or login")
     clock = make_clock(args.clock_speed, args.clock_anchor)
     try:
         return asyncio.run(run_station(config, clock, started_s))
@@ -71,11 +102,42 @@ def run_daemon_command(args: argparse.Namespace) -> int:
         return 0
 
 
+def started_by_systemd() -> bool:
+    """Whether this process is a systemd service's main process (its invocation id set,
+    its parent the service manager), not a child of something systemd runs (a CI job)."""
+    return bool(os.environ.get("INVOCATION_ID")) and os.getppid() == 1
+
+
+def make_state_dir(path: Path) -> str | None:
+    """The state folder (journal, WAL, pushed tariffs), created 0700. An existing folder
+    is left as it is (it may be shared); returned is a warning when others may enter
+    it (the files in it are created 0600 all the same)."""
+    try:
+        path.mkdir(mode=STATE_DIR_MODE, parents=True, exist_ok=True)
+        mode = path.stat().st_mode & 0o777
+    except OSError as exc:
+        raise OSError(f"station.state_dir {path}: cannot create: {exc.strerror}") from None
+    if mode & 0o077:
+        return f"station.state_dir {path}: mode {mode:04o} lets other users in; make it 0700"
+    return None
+
+
 def _socket_path(args: argparse.Namespace) -> str:
     if args.socket:
         return str(args.socket)
     config = load_config(args.config or DEFAULT_CONFIG_PATH)
     return config.localapi.socket_path
+
+
+def _login_token(args: argparse.Namespace) -> str | None:
+    """The technician's login token from `evterm service login`, if there is one."""
+    from terminal.service_cli import token_path
+
+    path = token_path(args)
+    try:
+        return path.read_text(encoding="ascii").strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def run_session_command(args: argparse.Namespace) -> int:
@@ -94,6 +156,8 @@ def run_session_command(args: argparse.Namespace) -> int:
             message["cost_cap"] = args.cost_cap
         if args.energy_cap_wh:
             message["energy_cap_wh"] = args.energy_cap_wh
+        if (login := _login_token(args)) is not None:
+            message["token"] = login
     elif command == "stop":
         message["reason"] = args.reason
         if args.id_token:

@@ -1,16 +1,24 @@
 """The local API's operations for the driver's screen (docs/local-api.md).
 
 Provides `DriverApi(...)` with `register(api)`: the ops `status`, `language`,
-`ack_receipt`, `report_problem`, `start`, `stop`, `receipt` and `sessions`. Each
-handler checks every field first and raises `RequestError` naming the field and what
-is allowed; a refused request changes nothing. Starts and stops go through the
-session port (terminal.ports.SessionPort); the screen's state is terminal.screen's;
-receipts in another language are rebuilt from the journal (terminal.billing).
+`ack_receipt`, `report_problem`, `start`, `stop`, `receipt` and `sessions`, each for
+the role that may use it (terminal.localapi.Role; the table is in docs/local-api.md).
+The driver role (the touchscreen) never asserts an identity: it may stop only the
+session on the screen and fetch only the receipt on offer. `start` is the service
+role's, and needs a technician's login (`token` of `service_login`, checked by
+`logged_in`, set by the station once the logins exist); only with `[localapi]
+dev_free_start` (development) does it take any id token without one. Each handler
+checks every field first and raises `RequestError` naming the field and what is
+allowed; a refused request changes nothing. Starts and stops go through the session
+port (terminal.ports.SessionPort); the screen's state is terminal.screen's; receipts
+in another language are rebuilt from the journal (terminal.billing).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -38,16 +46,21 @@ SESSION_FIELDS = ("id", "opened_at", "phase", "stop_reason", "meter_start_wh",
                   "meter_stop_wh", "started_at", "stopped_at", "closed_at", "source", "detail")
 
 
+@dataclass
 class DriverApi(Desk):
+    # the technician's login a request's `token` names (terminal.service.login.Logins.
+    # logged_in); None until the station wires it: `start` then needs dev_free_start
+    logged_in: Callable[[dict[str, Any]], Awaitable[Any]] | None = None
+
     def register(self, api: LocalApi) -> None:
-        api.route("status", self.status)
-        api.route("report_problem", self.report_problem)
+        api.route_for_all("status", self.status)
+        api.route_for_all("report_problem", self.report_problem)
+        api.route_for_all("language", self.language)
+        api.route_for_all("ack_receipt", self.ack_receipt)
+        api.route("stop", self.stop, driver=self.stop_on_screen)
+        api.route("receipt", self.receipt, driver=self.receipt_on_offer)
         api.route("start", self.start)
-        api.route("stop", self.stop)
-        api.route("receipt", self.receipt)
         api.route("sessions", self.sessions)
-        api.route("language", self.language)
-        api.route("ack_receipt", self.ack_receipt)
 
     async def status(self, request: dict[str, Any]) -> dict[str, Any]:
         return {"state": self.snapshot()}
@@ -98,6 +111,9 @@ class DriverApi(Desk):
         return {"reference": audit_id}
 
     async def start(self, request: dict[str, Any]) -> dict[str, Any]:
+        """A session for `id_token`, started by a technician (service role, `token` of a
+        login) or, in development, by anyone with the service role (dev_free_start)."""
+        technician = await self._starter(request)
         token = request.get("id_token")
         if not isinstance(token, str) or not token.strip() or len(token) > MAX_TOKEN_CHARS \
                 or not token.isprintable():
@@ -128,8 +144,25 @@ class DriverApi(Desk):
         result = await self.port.apply(AuthorizationAccepted(now, str(uuid.uuid4()), auth))
         if result.refused:
             raise RequestError(result.refused)
+        session_id = self.port.state.session_id
+        if technician is not None:
+            await self.store.call(self.store.store.add_audit, "service_start",
+                                  {"by": technician, "session_id": session_id}, now)
+        log.warning("session started over the local API",
+                    extra=fields(by=technician or "dev_free_start", session_id=session_id))
         self.screen.note_intent()
-        return {"session_id": self.port.state.session_id, "state": self.snapshot()}
+        return {"session_id": session_id, "state": self.snapshot()}
+
+    async def _starter(self, request: dict[str, Any]) -> str | None:
+        """Who starts: the logged-in technician ("…EEFF"), or None with dev_free_start
+        and no `token`; RequestError naming `token` otherwise."""
+        if request.get("token") is None and self.config.localapi.dev_free_start:
+            return None
+        if self.logged_in is None:
+            raise RequestError("token: starting a session needs a technician's login, "
+                               "and logins are not available")
+        login = await self.logged_in(request)
+        return str(login.technician)
 
     async def stop(self, request: dict[str, Any]) -> dict[str, Any]:
         reason_name = request.get("reason", "Local")
@@ -138,13 +171,49 @@ class DriverApi(Desk):
                                f"{shown(reason_name)}")
         token = request.get("id_token")
         if token is not None and not isinstance(token, str):
-            raise RequestError(f"id_token: expected a string, got {token!r}")
+            raise RequestError(f"id_token: expected a string, got {shown(token)}")
+        session_id = request.get("session_id")
+        if session_id is not None and session_id != self.port.state.session_id:
+            raise RequestError(f"session_id: {shown(session_id)} is not the running session "
+                               f"({self.port.state.session_id or 'none'})")
         result = await self.port.apply(StopRequested(self.clock.now(),
                                                      STOP_REASONS[reason_name], token))
         if result.refused:
             raise RequestError(result.refused)
         self.screen.note_intent()
         return {"state": self.snapshot()}
+
+    async def stop_on_screen(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The driver pressed Stop: stops the session the screen shows, `session_id`,
+        and no other (reason Local; no id token)."""
+        unexpected = sorted(set(request) - {"op", "id", "session_id", "reason"})
+        if unexpected:
+            raise RequestError(f"{unexpected[0][:40]}: not taken from the screen (stop "
+                               "takes session_id and reason Local)")
+        if request.get("reason", "Local") != "Local":
+            raise RequestError(f"reason: the screen stops with Local only, got "
+                               f"{shown(request.get('reason'))}")
+        session_id = request.get("session_id")
+        if not isinstance(session_id, str):
+            raise RequestError(f"session_id: expected the id of the session on the screen, "
+                               f"got {shown(session_id)}")
+        current = self.port.state.session_id
+        if session_id != current:
+            raise RequestError(f"session_id: {shown(session_id)} is not the session on the "
+                               f"screen ({current or 'none'})")
+        return await self.stop({"reason": "Local"})
+
+    async def receipt_on_offer(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The receipt the screen offers (`receipt_pending`), in the driver's language;
+        no other session's."""
+        session_id = request.get("session_id")
+        pending = self.screen.pending_receipt(self.clock.now())
+        if pending is None or session_id != pending["session_id"]:
+            offered = pending["session_id"] if pending else "none"
+            raise RequestError(f"session_id: {shown(session_id)} is not the receipt on "
+                               f"offer ({offered})")
+        return await self.receipt({"session_id": session_id,
+                                   "language": request.get("language", "en")})
 
     async def receipt(self, request: dict[str, Any]) -> dict[str, Any]:
         session_id = request.get("session_id")

@@ -6,8 +6,13 @@ object per line, `{"op": NAME, "id": ANY, ...}`, and get one reply line with the
 every message the daemon publishes (state snapshots, events). Several clients may be
 connected; a slow or dead client never blocks the daemon: its queue is bounded and it
 is dropped when the queue overflows. A malformed line is answered with an error that
-names what was wrong, and nothing else happens. Access is limited by the socket's
-file permissions (`[localapi] socket_mode`).
+names what was wrong, and nothing else happens. Who may connect is set by the socket's
+file permissions (`[localapi] socket_mode`); what a client may do, by its role, taken
+from the peer's credentials (SO_PEERCRED) when it connects: root and the daemon's own
+user have the service role, every other user the driver role (the touchscreen's
+intents only). Each op is routed for the service role, for both roles with one handler,
+or with a narrower handler for the driver role (`route`); an op not routed for a
+client's role is refused with `op: ... needs the service role`.
 """
 
 from __future__ import annotations
@@ -16,8 +21,11 @@ import asyncio
 import contextlib
 import json
 import os
+import socket
 import stat
+import struct
 from collections.abc import Awaitable, Callable
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +46,35 @@ class RequestError(Exception):
     """A request the daemon refuses; the message is sent to the client."""
 
 
+class Role(Enum):
+    DRIVER = "driver"  # the touchscreen: the driver's intents, technician ops by login
+    SERVICE = "service"  # root and the daemon's own user: every op
+
+
+def default_service_uids() -> frozenset[int]:
+    """Root and the user the daemon runs as."""
+    return frozenset({0, os.geteuid()})
+
+
+def peer_uid(writer: asyncio.StreamWriter) -> int | None:
+    """The user id of the process at the other end of a Unix socket (SO_PEERCRED), None
+    where the platform does not tell."""
+    sock = writer.get_extra_info("socket")
+    option = getattr(socket, "SO_PEERCRED", None)
+    if sock is None or option is None:
+        return None
+    try:
+        _pid, uid, _gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, option,
+                                                              struct.calcsize("3i")))
+    except OSError:
+        return None
+    return uid
+
+
 class _Client:
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, writer: asyncio.StreamWriter, role: Role = Role.DRIVER) -> None:
         self.writer = writer
+        self.role = role
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(QUEUE_LIMIT)
         self.subscribed = False
 
@@ -61,16 +95,34 @@ class _Client:
 
 class LocalApi:
     def __init__(self, path: str | Path, mode: int = 0o660,
-                 snapshot: Callable[[], dict[str, Any]] | None = None) -> None:
+                 snapshot: Callable[[], dict[str, Any]] | None = None,
+                 service_uids: frozenset[int] | None = None) -> None:
         self.path = Path(path)
         self.mode = mode
-        self.handlers: dict[str, Handler] = {}
+        self.handlers: dict[str, Handler] = {}  # the service role's
+        self.driver_handlers: dict[str, Handler] = {}  # the driver role's
+        # peers with the service role (default: root and the daemon's own user)
+        self.service_uids = default_service_uids() if service_uids is None else service_uids
         self._clients: set[_Client] = set()
         self._server: asyncio.AbstractServer | None = None
         self.snapshot = snapshot  # the status snapshot (`subscribe`, `publish_state`)
 
-    def route(self, op: str, handler: Handler) -> None:
+    def route(self, op: str, handler: Handler, *, driver: Handler | None = None) -> None:
+        """`handler` serves `op` for the service role; `driver` serves it for the driver
+        role (None: the driver role may not use `op`)."""
         self.handlers[op] = handler
+        if driver is not None:
+            self.driver_handlers[op] = driver
+        else:
+            self.driver_handlers.pop(op, None)
+
+    def route_for_all(self, op: str, handler: Handler) -> None:
+        """`op` is open to both roles with the same handler: a driver's intent, or an op
+        that carries its own authentication (a technician's login token)."""
+        self.route(op, handler, driver=handler)
+
+    def role_of(self, uid: int | None) -> Role:
+        return Role.SERVICE if uid is not None and uid in self.service_uids else Role.DRIVER
 
     async def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -116,7 +168,7 @@ class LocalApi:
         client.writer.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        client = _Client(writer)
+        client = _Client(writer, self.role_of(peer_uid(writer)))
         self._clients.add(client)
         pump = asyncio.create_task(client.pump())
         try:
@@ -152,9 +204,15 @@ class LocalApi:
             client.subscribed = True
             snapshot = self.snapshot() if self.snapshot else {}
             return {**reply, "ok": True, "op": "subscribe", "state": snapshot}
-        handler = self.handlers.get(op) if isinstance(op, str) else None
+        routes = self.handlers if client.role is Role.SERVICE else self.driver_handlers
+        handler = routes.get(op) if isinstance(op, str) else None
+        if handler is None and isinstance(op, str) and op in self.handlers:
+            log.warning("local API op refused for the driver role", extra=fields(op=op))
+            return {**reply, "ok": False, "op": op,
+                    "error": f"op: {op} needs the service role (root or the daemon's "
+                    "user); this connection has the driver role"}
         if handler is None:
-            known = ", ".join(sorted([*self.handlers, "subscribe"]))
+            known = ", ".join(sorted([*routes, "subscribe"]))
             return {**reply, "ok": False, "error": f"unknown op {op!r:.40}; known: {known}"}
         try:
             result = await handler(request)
@@ -256,8 +314,6 @@ def remove_stale_socket(path: str | Path) -> None:
 
 def request(path: str | Path, message: dict[str, Any], timeout_s: float = 5.0) -> dict[str, Any]:
     """One request from a blocking client (CLI, tests): send a line, read the reply."""
-    import socket
-
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout_s)
         sock.connect(str(path))

@@ -248,6 +248,7 @@ def build_station(config: Config, clock: Clock, store: Store, meter: Meter,
                                out_of_service, snapshot, driver_api.receipt,
                                daemon.request_restart)
     logins = Logins(service_deps)
+    driver_api.logged_in = logins.logged_in  # `start` needs a technician's login
     taps = TapHandler(daemon, clock, config.session, screen, authorizer, payments,
                       logins.technician_tapped)
     identification = Identification(open_readers(reader_settings(config, pricing)), taps)

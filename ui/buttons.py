@@ -57,7 +57,9 @@ def press(model: UiModel, button_id: str, now_s: float) -> list[dict[str, Any]]:
         return [{"op": "report_problem", "category": category, "text": text}]
     if button_id == "stop":
         model.stop_requested_at_s = now_s
-        return [{"op": "stop", "reason": "Local"}]
+        # the session on the screen and no other (the daemon refuses any other id)
+        return [{"op": "stop", "reason": "Local",
+                 "session_id": (model.state or {}).get("session_id")}]
     if button_id == "ack":
         pending = pending_receipt(model)
         if pending is None:

@@ -370,13 +370,19 @@ class BackendConfig:
 class LocalApiConfig:
     socket_path: str = option(
         LOCAL_API_SOCKET,
-        doc="Unix socket of the local API (docs/local-api.md); access is by its file "
-        "permissions",
+        doc="Unix socket of the local API (docs/local-api.md); who may connect is set by "
+        "its file permissions, what each peer may do by its user (roles)",
     )
     socket_mode: str = option(
         "0660",
         doc="Octal permissions of the socket",
         check=checks.octal_mode,
+    )
+    dev_free_start: bool = option(
+        False,
+        doc="Development only: the service role (root, the daemon's user) may start a "
+        "session with any id token without a technician's login. Logged as a warning at "
+        "start and with every such start; the daemon refuses to run with it under systemd",
     )
 
 
@@ -485,8 +491,9 @@ class ServiceConfig:
     )
     log_file: str = option(
         "",
-        doc="The daemon's log file (where its stderr goes), copied into diagnostics "
-        "bundles (the last MiB); empty = the bundle says to use journalctl",
+        doc="The daemon's log file, copied into diagnostics bundles (the last MiB): the "
+        "daemon appends its log to it (created 0600) unless its stderr already goes "
+        "there; empty = the bundle says to use journalctl",
     )
 
 

@@ -9,7 +9,9 @@ once per interval with a counter, and once when it clears — never several line
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sys
 from typing import Any, TextIO
 
@@ -48,19 +50,63 @@ class KeyValueFormatter(logging.Formatter):
         return line
 
 
-def setup_logging(level: str = "INFO", stream: TextIO | None = None) -> logging.Logger:
-    """Configure the `evterm` logger tree once; later calls replace the handler."""
+LOG_FILE_MODE = 0o600
+
+
+def setup_logging(level: str = "INFO", stream: TextIO | None = None,
+                  log_file: str | None = None) -> logging.Logger:
+    """Configure the `evterm` logger tree once; later calls replace the handlers. With
+    `log_file` the log also goes to that file (appended, created 0600, an existing one
+    made 0600), unless `stream`, default stderr, already writes into it (then the file
+    is only made 0600). OSError naming the file when it cannot be opened."""
     root = logging.getLogger(ROOT_LOGGER)
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(KeyValueFormatter())
-    root.addHandler(handler)
+        if isinstance(handler, _LogFileHandler):
+            handler.close()
+    out = stream or sys.stderr
+    handlers: list[logging.Handler] = [logging.StreamHandler(out)]
+    if log_file:
+        if _same_file(out, log_file):
+            with contextlib.suppress(OSError):  # another user's file: theirs to fix
+                os.chmod(log_file, LOG_FILE_MODE)
+        else:
+            handlers.append(_LogFileHandler(log_file))
+    for handler in handlers:
+        handler.setFormatter(KeyValueFormatter())
+        root.addHandler(handler)
     root.setLevel(level)
     root.propagate = False
     # pymodbus logs every retry and reconnect; our FaultLogger says it once.
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
     return root
+
+
+class _LogFileHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Appends to a log file created 0600 (an existing one is made 0600)."""
+
+    def __init__(self, path: str) -> None:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, LOG_FILE_MODE)
+            os.fchmod(fd, LOG_FILE_MODE)
+        except OSError as exc:
+            raise OSError(f"service.log_file {path}: cannot open: {exc.strerror}") from None
+        super().__init__(os.fdopen(fd, "a", encoding="utf-8", buffering=1))
+
+    def close(self) -> None:
+        try:
+            self.flush()
+            self.stream.close()
+        finally:
+            super().close()
+
+
+def _same_file(stream: TextIO, path: str) -> bool:
+    """Whether `stream` writes into the file at `path`."""
+    try:
+        return os.path.samestat(os.fstat(stream.fileno()), os.stat(path))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def get_logger(name: str) -> logging.Logger:

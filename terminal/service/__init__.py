@@ -64,11 +64,13 @@ class Service:
         return self.deps.out_of_service.value
 
     def register(self, api: LocalApi) -> None:
-        api.route("service_login", self.logins.op_login)
-        api.route("service_logout", self.logins.op_logout)
-        api.route("service_diagnostics", self._op_diagnostics)
-        api.route("service_receipt", self.actions.op_receipt)
-        api.route("service_action", self.actions.op_action)
+        # open to the screen's role too: each op carries its own authentication (the
+        # technician card on the daemon's reader, the PIN, then the login's token)
+        api.route_for_all("service_login", self.logins.op_login)
+        api.route_for_all("service_logout", self.logins.op_logout)
+        api.route_for_all("service_diagnostics", self._op_diagnostics)
+        api.route_for_all("service_receipt", self.actions.op_receipt)
+        api.route_for_all("service_action", self.actions.op_action)
 
     async def load(self) -> None:
         """Out of service and the PIN lockout as journaled (before the API serves)."""

@@ -11,6 +11,8 @@ import shutil
 import socket
 import sqlite3
 import stat
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -213,3 +215,101 @@ def test_malformed_lines_are_refused_naming_the_problem_and_change_nothing(rig: 
         assert after[key] == state_before[key], key
     assert after["accepting_sessions"] is True  # a bad value never marks the journal failed
     assert rig.api("language", language="nl")["state"]["language"] == "nl"  # still serving
+
+
+# ---- who may do what, and the files' modes --------------------------------------------------
+
+
+NOBODY = 65534
+
+
+def as_user(uid: int, path: str, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The replies to `requests` sent over one connection by a child process running as
+    `uid` (fork, setgid/setuid, connect): a peer whose SO_PEERCRED is that user."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: only system calls and the modules already loaded
+        code = 1
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(10)
+                sock.connect(path)
+                lines = sock.makefile("rb")
+                out = []
+                for message in requests:
+                    sock.sendall((json.dumps(message) + "\n").encode())
+                    out.append(json.loads(lines.readline()))
+            os.write(write_end, json.dumps(out).encode())
+            code = 0
+        except BaseException as exc:  # reported to the parent
+            os.write(write_end, json.dumps({"child_error": repr(exc)}).encode())
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        data = pipe.read()
+    os.waitpid(pid, 0)
+    result = json.loads(data)
+    assert isinstance(result, list), result
+    return result
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a peer as another user")
+def test_another_user_has_the_driver_role_and_the_daemons_files_are_its_own():
+    folder = Path(tempfile.mkdtemp(prefix="evrole-"))  # short: socket paths < 108 bytes
+    os.chmod(folder, 0o711)  # nobody may reach the socket (the test is about rights)
+    log_file = folder / "evterm.log"
+    try:
+        with Rig(folder / "rig", extra={
+                "localapi": {"socket_mode": "0666", "dev_free_start": False},
+                "service": {"log_file": str(log_file)}}) as rig:
+            os.chmod(rig.folder, 0o711)
+            rig.start_station()
+            rig.start_daemon()
+            # the files: the daemon's user alone (umask 077, state folder 0700)
+            state = Path(rig.folder / "state")
+            rig.wait_for("the journal's WAL", (state / "evterm.db-wal").exists)
+            assert stat.S_IMODE(state.stat().st_mode) == 0o700
+            files = {p.name: stat.S_IMODE(p.stat().st_mode) for p in state.iterdir()}
+            assert {"evterm.db", "evterm.db-wal"} <= set(files), files
+            assert all(mode == 0o600 for mode in files.values()), files
+            assert stat.S_IMODE(log_file.stat().st_mode) == 0o600
+            assert "daemon ready" in log_file.read_text(encoding="utf-8")
+
+            # root has the service role, but no free start without dev_free_start
+            free = rig.api("start", id_token="ANY-TOKEN")
+            assert free["ok"] is False and free["error"].startswith("token: log in first")
+
+            # another user (the screen's role): no start, no listing, no other stop
+            replies = as_user(NOBODY, rig.socket_path, [
+                {"op": "start", "id_token": "ANY-TOKEN"},
+                {"op": "sessions"},
+                {"op": "stop", "reason": "Technician"},
+                {"op": "status"},
+            ])
+            start, listing, stop, status = replies
+            for reply, op in ((start, "start"), (listing, "sessions")):
+                assert reply["ok"] is False and reply["error"].startswith(
+                    f"op: {op} needs the service role"), reply
+            assert stop["ok"] is False and stop["error"].startswith("reason:"), stop
+            assert status["ok"] is True and status["state"]["session_id"] is None
+            assert rig.state()["phase"] == "Available"  # nothing was started
+
+            # `evterm session start` sends the token `evterm service login` kept
+            runtime = folder / "runtime"
+            runtime.mkdir()
+            cli = [sys.executable, "-m", "terminal.cli", "session", "--socket",
+                   rig.socket_path, "start", "--id-token", "CLI-CARD"]
+            env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime)}
+            none = subprocess.run(cli, capture_output=True, text=True, env=env, timeout=30)
+            assert (none.returncode, none.stderr.strip()) == (
+                1, "evterm session start: token: log in first (service_login)")
+            (runtime / "evterm-service-token").write_text("made-up", encoding="ascii")
+            stale = subprocess.run(cli, capture_output=True, text=True, env=env, timeout=30)
+            assert stale.returncode == 1 and "token: unknown or expired" in stale.stderr
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

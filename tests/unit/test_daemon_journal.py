@@ -55,7 +55,7 @@ def test_a_journal_that_cannot_be_written_holds_energy_off(tmp_path):
     config = parse_config({
         "station": {"id": "ST1", "operator": "Op", "state_dir": str(tmp_path)},
         "session": {"tariff_file": str(REPO / "examples/tariffs/de_dc_hpc_adhoc.json")},
-        "localapi": {"socket_path": str(tmp_path / "api.sock")},
+        "localapi": {"socket_path": str(tmp_path / "api.sock"), "dev_free_start": True},
     })
     clock = FakeClock()
 
@@ -88,7 +88,7 @@ def test_a_value_the_journal_cannot_take_is_a_refused_step_not_a_failed_journal(
     config = parse_config({
         "station": {"id": "ST1", "operator": "Op", "state_dir": str(tmp_path)},
         "session": {"tariff_file": str(REPO / "examples/tariffs/de_dc_hpc_adhoc.json")},
-        "localapi": {"socket_path": str(tmp_path / "api.sock")},
+        "localapi": {"socket_path": str(tmp_path / "api.sock"), "dev_free_start": True},
     })
     clock = FakeClock()
 

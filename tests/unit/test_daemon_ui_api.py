@@ -73,7 +73,7 @@ def run(tmp_path: Path, body: Body, *, ui: dict[str, Any] | None = None,
     config = parse_config({
         "station": {"id": station_id, "operator": "Op GmbH", "state_dir": str(tmp_path)},
         "session": {"tariff_file": str(tariff)},
-        "localapi": {"socket_path": str(tmp_path / "api.sock")},
+        "localapi": {"socket_path": str(tmp_path / "api.sock"), "dev_free_start": True},
         "ui": ui or {},
     })
     clock = FakeClock()

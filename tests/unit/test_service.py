@@ -130,7 +130,7 @@ def run(tmp_path: Path, pin_hash: str, body: Body, **sections: dict[str, Any]) -
         "station": {"id": "DE*EVT*E0001*1", "operator": "Op GmbH",
                     "state_dir": str(tmp_path / "state")},
         "session": {"tariff_file": str(TARIFF)},
-        "localapi": {"socket_path": str(tmp_path / "api.sock")},
+        "localapi": {"socket_path": str(tmp_path / "api.sock"), "dev_free_start": True},
         "auth": {"technician_ids": TECH},
         "service": {"pins_file": str(pins), "export_allowed_root": str(tmp_path / "media")},
     }

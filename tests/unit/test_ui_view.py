@@ -425,7 +425,9 @@ def test_charging_energy_cap_and_no_cap_and_suspended_titles():
 
 def test_stop_button_sends_stop_and_says_stopping():
     model = connected(charging_state())
-    assert press(model, "stop", 5.0) == [{"op": "stop", "reason": "Local"}]
+    assert press(model, "stop", 5.0) == [{"op": "stop", "reason": "Local",  # this session
+                                          "session_id": model.state["session_id"]}]
+    assert model.state["session_id"]
     view = build_view(model, 5.0)
     assert view.texts["stop"] == "Stopping…"
     assert "stop" not in view.buttons
