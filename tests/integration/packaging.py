@@ -38,3 +38,41 @@ def build_wheel(folder: Path) -> Path:
         raise AssertionError(f"pip wheel failed (exit {result.returncode}):\n"
                              f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return wheels[0]
+
+
+def repack_installed(name: str, folder: Path) -> Path:
+    """A wheel of the installed distribution `name`, made from its files in this
+    environment (RECORD) and its WHEEL tags: an offline wheelhouse of the exact versions
+    the tests run with. Files outside site-packages (scripts; pip makes them again from
+    entry_points.txt) and byte code are left out."""
+    import base64
+    import hashlib
+    import importlib.metadata as md
+    import zipfile
+
+    dist = md.distribution(name)
+    info = next(f for f in dist.files or [] if f.name == "WHEEL" and
+                f.parent.name.endswith(".dist-info"))
+    info_dir = info.parent.as_posix()
+    tags = [line.split(":", 1)[1].strip().split("-") for line in
+            dist.locate_file(info).read_text(encoding="utf-8").splitlines()
+            if line.startswith("Tag:")]
+    # the compressed tag set of the file name: py2.py3-none-any
+    tag = "-".join(".".join(sorted({t[i] for t in tags})) for i in range(3))
+    stem = dist.metadata["Name"].replace("-", "_").replace(".", "_")
+    wheel = folder / f"{stem}-{dist.version}-{tag}.whl"
+    record: list[str] = []
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_STORED) as archive:
+        for entry in dist.files or []:
+            posix = entry.as_posix()
+            if posix.startswith("..") or "__pycache__" in posix or posix.endswith(".pyc") or \
+                    posix in (f"{info_dir}/{n}" for n in ("RECORD", "INSTALLER", "REQUESTED",
+                                                          "direct_url.json")):
+                continue
+            data = Path(dist.locate_file(entry)).read_bytes()
+            archive.writestr(posix, data)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+            record.append(f"{posix},sha256={digest.decode()},{len(data)}")
+        record.append(f"{info_dir}/RECORD,,")
+        archive.writestr(f"{info_dir}/RECORD", "\n".join(record) + "\n")
+    return wheel
