@@ -197,3 +197,44 @@ def test_install_script_in_a_throwaway_root(wheelhouse, tmp_path):
                  "/var/lib/evterm/pins.json exists; left as it is",
                  "user evterm exists", "/opt/evterm/venv exists"):
         assert kept in run3, kept
+
+
+def wait_idle(rig, *args: str) -> subprocess.Popen[str]:
+    import sys
+
+    return subprocess.Popen([sys.executable, "-m", "terminal.cli", "service", "--socket",
+                             rig.socket_path, "wait-idle", "--interval-s", "0.2", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=REPO)
+
+
+def test_wait_idle_waits_until_no_session_is_open(rig):
+    """What `install.sh --start` asks before restarting a running daemon."""
+    idle = wait_idle(rig, "--timeout-s", "0")
+    assert idle.wait(timeout=30) == 0, idle.communicate()
+    assert idle.communicate()[0].strip() == "idle: Available, no session open"
+
+    assert rig.api("start", id_token="TOKEN-A")["ok"]
+    rig.wait_phase("Authorized")
+    busy = wait_idle(rig, "--timeout-s", "1")
+    assert busy.wait(timeout=30) == 1
+    assert "a session is still open (Authorized) after 1 s" in busy.communicate()[1]
+
+    waiting = wait_idle(rig, "--timeout-s", "60")
+    rig.ev("plug")
+    rig.wait_phase("Charging", timeout_s=15)
+    assert waiting.poll() is None  # still waiting while charging
+    assert rig.api("stop")["ok"]
+    rig.ev("unplug")
+    assert waiting.wait(timeout=60) == 0, waiting.communicate()
+    assert rig.state()["phase"] not in ("Charging", "Finishing")
+
+
+def test_wait_idle_names_the_socket_it_cannot_reach(tmp_path):
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "terminal.cli", "service", "--socket",
+                             str(tmp_path / "none.sock"), "wait-idle", "--timeout-s", "1"],
+                            capture_output=True, text=True, timeout=30, cwd=REPO)
+    assert result.returncode == 2
+    assert f"cannot reach the daemon at {tmp_path / 'none.sock'}" in result.stderr
