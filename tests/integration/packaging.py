@@ -25,14 +25,16 @@ def repo_litter() -> list[str]:
 
 
 def build_wheel(folder: Path) -> Path:
-    """evterm's wheel, built from a copy of the checkout into `folder/dist`."""
+    """evterm's wheel, built from a copy of the checkout into `folder/dist`; what the build
+    said in `folder/build.log`."""
     source = folder / "src"
     shutil.copytree(REPO, source, symlinks=True, ignore=shutil.ignore_patterns(*NOT_SOURCE))
     dist = folder / "dist"
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir",
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--verbose", "--wheel-dir",
          str(dist), str(source)],
         capture_output=True, text=True, timeout=300, cwd=folder)
+    (folder / "build.log").write_text(result.stdout + result.stderr, encoding="utf-8")
     wheels = sorted(dist.glob("evterm-*.whl"))
     if result.returncode != 0 or len(wheels) != 1:
         raise AssertionError(f"pip wheel failed (exit {result.returncode}):\n"

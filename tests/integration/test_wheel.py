@@ -68,6 +68,10 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
 
 
 def test_wheel_ships_the_package_data(installed):
+    build_log = (installed.wheel.parents[1] / "build.log").read_text(encoding="utf-8")
+    assert "Successfully built evterm" in build_log
+    # every folder with data is a package of its own (no "would be ignored" warnings)
+    assert "absent from the `packages` configuration" not in build_log
     names = set(zipfile.ZipFile(installed.wheel).namelist())
     expected = {
         "hw_mocks/tariffs/de_dc_hpc_demo.json", "hw_mocks/tariffs/de_dc_hpc_adhoc.json",
