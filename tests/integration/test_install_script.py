@@ -7,7 +7,9 @@ The wheelhouse is offline: evterm's wheel built from a copy of the checkout and 
 the exact dependency versions this environment runs (tests/integration/packaging.py);
 install.sh gets only that folder (--wheelhouse: no index, no pip configuration). The
 interpreter is the system's python3, as on the board. Without systemd running, the
-units are enabled the offline way (symlinks), and --start is not exercised here.
+units are enabled the offline way (symlinks); for `--start` the script then sees a
+"booted" systemd (/run/systemd/system on a private /run and a systemctl that logs its
+calls) and a real daemon (the `rig` fixture) with a session open.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ import os
 import pwd
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
+from terminal.session.model import OPEN_PHASES
 from tests.integration.conftest import require_binary
 from tests.integration.packaging import REPO, build_wheel, repack_installed, repo_litter
 
@@ -85,6 +89,23 @@ ls /etc/systemd/system /etc/systemd/system/multi-user.target.wants >"$O/units"
 # 4. again: nothing to do but the upgrade of evterm itself
 bash "$REPO/systemd/install.sh" --skip-packages --wheelhouse "$WH" >"$O/run3" 2>&1
 echo $? >"$O/rc3"
+
+# 5. --start on an upgrade while the daemon ($4: its socket) has a session open: a booted
+# systemd as far as the script can tell (/run/systemd/system, a systemctl that logs)
+mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/system
+mkdir -p "$T/fakebin"
+printf '#!/bin/sh\necho "$*" >>"%s"\nexit 0\n' "$O/systemctl.log" >"$T/fakebin/systemctl"
+chmod 0755 "$T/fakebin/systemctl"
+sed -i "s#^socket_path = .*#socket_path = \"$4\"#" /etc/evterm/evterm.toml
+PATH=$T/fakebin:$PATH bash "$REPO/systemd/install.sh" --skip-packages --wheelhouse "$WH" \
+  --start --idle-timeout-s 3 >"$O/run4" 2>&1
+echo $? >"$O/rc4"
+cp "$O/systemctl.log" "$O/systemctl4.log"
+touch "$O/busy-done"  # the test ends the session now
+for _ in $(seq 1200); do [ -e "$O/idle-now" ] && break; sleep 0.1; done
+PATH=$T/fakebin:$PATH bash "$REPO/systemd/install.sh" --skip-packages --wheelhouse "$WH" \
+  --start --idle-timeout-s 60 >"$O/run5" 2>&1
+echo $? >"$O/rc5"
 exit 0
 """
 
@@ -109,7 +130,7 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return house
 
 
-def test_install_script_in_a_throwaway_root(wheelhouse, tmp_path):
+def test_install_script_in_a_throwaway_root(wheelhouse, tmp_path, rig):
     if os.geteuid() != 0:
         pytest.fail("install.sh is tested as root in a private mount namespace; run as root")
     unshare = require_binary("unshare")
@@ -118,13 +139,28 @@ def test_install_script_in_a_throwaway_root(wheelhouse, tmp_path):
     users_before = {entry.pw_name for entry in pwd.getpwall()}
     litter_before = repo_litter()
     opt_before = Path("/opt/evterm").exists()
-    result = subprocess.run(
-        [unshare, "--mount", "--propagation", "private", "bash", "-c", SCENARIO, "scenario",
-         str(tmp_path), str(REPO), str(wheelhouse)],
-        capture_output=True, text=True, timeout=900,
-        env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
-             "HOME": "/root"})
+    assert rig.api("start", id_token="TOKEN-A")["ok"]  # a session open during step 5
+    rig.ev("plug")
+    rig.wait_phase("Charging", timeout_s=15)
     out = tmp_path / "out"
+    scenario = subprocess.Popen(
+        [unshare, "--mount", "--propagation", "private", "bash", "-c", SCENARIO, "scenario",
+         str(tmp_path), str(REPO), str(wheelhouse), rig.socket_path],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": "/root"})
+    deadline = time.monotonic() + 900
+    while not (out / "busy-done").exists() and scenario.poll() is None:
+        assert time.monotonic() < deadline, "install.sh runs 1 to 4 take over 900 s"
+        time.sleep(0.2)
+    phase = rig.state()["phase"]
+    assert phase in ("Charging", "SuspendedEV", "Finishing"), phase  # still open
+    if phase != "Finishing":
+        assert rig.api("stop")["ok"]
+    rig.ev("unplug")
+    rig.wait_for("no session open", lambda: rig.state()["phase"] not in OPEN_PHASES)
+    (out / "idle-now").touch()
+    stdout, stderr = scenario.communicate(timeout=600)
+    result = subprocess.CompletedProcess(scenario.args, scenario.returncode, stdout, stderr)
 
     def read(name: str) -> str:
         path = out / name
@@ -197,6 +233,20 @@ def test_install_script_in_a_throwaway_root(wheelhouse, tmp_path):
                  "/var/lib/evterm/pins.json exists; left as it is",
                  "user evterm exists", "/opt/evterm/venv exists"):
         assert kept in run3, kept
+
+    # 4. --start while a session is open: waits, gives up after the timeout, no restart
+    run4 = read("run4")
+    assert read("rc4").strip() == "3", run4
+    assert "a session is still open (" in run4 and "was not restarted" in run4, run4
+    calls = read("systemctl4.log").splitlines()
+    assert "is-active --quiet evterm.service" in calls, calls
+    assert not [c for c in calls if c.startswith(("restart", "start", "stop"))], calls
+    # 5. once the session has ended: restarted
+    run5 = read("run5")
+    assert read("rc5").strip() == "0", run5
+    assert "idle: " in run5, run5
+    calls = read("systemctl.log").splitlines()[len(calls):]
+    assert calls[-1] == "restart evterm.service evterm-ui.service", calls
 
 
 def wait_idle(rig, *args: str) -> subprocess.Popen[str]:
