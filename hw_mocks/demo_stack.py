@@ -34,11 +34,11 @@ from typing import Any
 from hw_mocks.backend_process import BackendMqttProcess
 from hw_mocks.mosquitto import Broker
 from hw_mocks.pcscd import PcscdHandle
-from hw_mocks.rig import REPO, Rig, RigError, Subscriber
+from hw_mocks.rig import REPO, Rig, RigError, Subscriber, example_tariff
 from hw_mocks.ui_process import UiProcess
 from hw_mocks.xvfb import Xvfb
 
-DEMO_TARIFF = REPO / "examples" / "tariffs" / "de_dc_hpc_demo.json"
+DEMO_TARIFF = example_tariff("de_dc_hpc_demo.json")
 STATION_ID = "DE*EVT*E0001*1"
 TECHNICIAN_ID = "04AABBCCDDEEFF"
 TECHNICIAN_CARD = f"rfid:{TECHNICIAN_ID}"

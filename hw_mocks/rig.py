@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,15 @@ from hw_mocks.ports import free_port
 from hw_mocks.station_sim import control
 from terminal.localapi import request
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_TARIFF = REPO / "examples" / "tariffs" / "de_dc_hpc_adhoc.json"
+REPO = Path(__file__).resolve().parents[1]  # the checkout, or site-packages when installed
+
+
+def example_tariff(name: str) -> Path:
+    """An example tariff shipped in the package (hw_mocks/tariffs/NAME), installed or not."""
+    return Path(str(files("hw_mocks").joinpath("tariffs", name)))
+
+
+DEFAULT_TARIFF = example_tariff("de_dc_hpc_adhoc.json")
 
 
 class RigError(RuntimeError):

@@ -3,7 +3,8 @@ daemon's local API (docs/service.md).
 
 Commands: `login [--wait-card S] [--pin-stdin]`, `logout`, `diag [--json]`, `receipt
 SESSION [--language L]`, `out-of-service --reason TEXT`, `in-service`, `stop`, `resend`,
-`restart`, `selfcheck`, `export FOLDER`, and `set-pin --card UID --pins-file F
+`restart`, `selfcheck`, `export FOLDER`, `wait-idle [--timeout-s S]` (until no session
+is open: install.sh before a restart), and `set-pin --card UID --pins-file F
 [--pin-stdin]`, which writes the pins file and needs no daemon.
 
 The daemon's socket comes from `--socket` or the config file (`--config`, default
@@ -73,6 +74,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     set_pin.add_argument("--pins-file", required=True, help="[service] pins_file")
     set_pin.add_argument("--pin-stdin", action="store_true",
                          help="read the PIN as one line from stdin")
+    wait_idle = sub.add_parser(
+        "wait-idle", help="wait until no session is open (before a restart or an upgrade)")
+    wait_idle.add_argument("--timeout-s", type=float, default=900.0,
+                           help="give up after this long: exit 1 (default 900)")
+    wait_idle.add_argument("--interval-s", type=float, default=5.0,
+                           help="time between two questions to the daemon (default 5)")
     service.set_defaults(func=run_service_command)
 
 
@@ -119,6 +126,8 @@ def run_service_command(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
+    if command == "wait-idle":
+        return _wait_idle(path, args.timeout_s, args.interval_s)
     token_file = token_path(args)
     if command == "login":
         try:
@@ -234,6 +243,29 @@ def _set_pin(args: argparse.Namespace) -> int:
         return 2
     print(f"PIN set for card \u2026{card[-4:]} in {args.pins_file}")
     return 0
+
+
+def _wait_idle(path: str, timeout_s: float, interval_s: float) -> int:
+    """0 once the daemon has no session open, 1 when one is still open after timeout_s,
+    2 when the daemon cannot be reached."""
+    import time
+
+    from terminal.session.model import OPEN_PHASES
+
+    deadline = time.monotonic() + max(0.0, timeout_s)
+    while True:
+        reply = _request(path, {"op": "status"}, REQUEST_TIMEOUT_S)
+        if reply is None or not reply.get("ok"):
+            return _refused("wait-idle", reply)
+        phase = str(reply["state"].get("phase"))
+        if phase not in OPEN_PHASES:
+            print(f"idle: {phase}, no session open")
+            return 0
+        if time.monotonic() + interval_s > deadline:
+            print(f"evterm service wait-idle: a session is still open ({phase}) after "
+                  f"{timeout_s:g} s", file=sys.stderr)
+            return 1
+        time.sleep(max(0.05, interval_s))
 
 
 # ---- the readable report ----------------------------------------------------------------------

@@ -30,6 +30,7 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from functools import partial
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,7 @@ from ui.i18n import LANGUAGES
 from ui.model import UiModel, View
 from ui.view import build_view
 
-KV_FILE = Path(__file__).with_name("evterm.kv")
+KV_FILE = Path(str(files("ui").joinpath("evterm.kv")))  # package data
 BACKGROUND = (0.059, 0.071, 0.090, 1)  # the same colours as the #:set lines of evterm.kv
 PANEL = (0.118, 0.137, 0.169, 1)
 RAISED = (0.196, 0.220, 0.263, 1)

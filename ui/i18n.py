@@ -23,6 +23,7 @@ import json
 import string
 from decimal import Decimal
 from functools import cache
+from importlib.resources import files
 from pathlib import Path
 
 from terminal.kernel.driver_texts import LANGUAGES
@@ -31,7 +32,7 @@ from terminal.kernel.locales import get_locale
 from terminal.kernel.money import round_half_up
 
 DEFAULT_LANGUAGE = "en"
-LOCALES_DIR = Path(__file__).parent / "locales"
+LOCALES_DIR = Path(str(files("ui").joinpath("locales")))  # package data
 
 
 @cache

@@ -17,13 +17,14 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from drivers.meter.codec import DATA_TYPES, WORD_ORDERS, register_count
 from drivers.meter.transport import BAUD_RATES, PARITIES
 
-MODELS_DIR = Path(__file__).parent / "models"
+MODELS_DIR = Path(str(files("drivers.meter").joinpath("models")))  # package data
 QUANTITIES = ("energy_import_wh", "energy_export_wh", "power_w", "voltage_v", "current_a")
 IDENTITY = ("serial",)
 MAX_PDU_REGISTERS = 125

@@ -119,22 +119,36 @@ def load_pins(path: str | Path) -> dict[str, str]:
 
 
 def set_pin(path: str | Path, card: str, pin: str) -> None:
-    """Set (or replace) a technician's PIN in the pins file, creating it (mode 0600)."""
+    """Set (or replace) a technician's PIN in the pins file, creating it (mode 0600).
+
+    Run as root, the file keeps the owner of the file it replaces, or gets the owner of
+    its folder when new (/var/lib/evterm: the daemon's user), so the daemon can read it."""
     key = normalize_card(card)
     check_pin(pin)
     path = Path(path)
     pins = load_pins(path) if path.exists() else {}
     pins[key] = hash_pin(pin)
     text = json.dumps({"technicians": dict(sorted(pins.items()))}, indent=2) + "\n"
+    owner = _owner_for(path)
     temporary = path.with_name(path.name + ".tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.fchmod(fd, 0o600)
+        if owner is not None:
+            os.fchown(fd, *owner)
         os.write(fd, text.encode("utf-8"))
         os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(temporary, path)
+
+
+def _owner_for(path: Path) -> tuple[int, int] | None:
+    """(uid, gid) the pins file must have when root writes it; None for other users."""
+    if os.geteuid() != 0:
+        return None
+    found = (path if path.exists() else path.parent).stat()
+    return found.st_uid, found.st_gid
 
 
 def mask_id(id_token: str) -> str:

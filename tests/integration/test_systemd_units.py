@@ -147,10 +147,15 @@ def test_ui_unit_command_line_is_accepted_by_the_cli():
 
 def test_config_template_checks(tmp_path):
     template = (SYSTEMD / "evterm.toml").read_text(encoding="utf-8")
-    tariff = REPO / "examples" / "tariffs" / "de_dc_hpc_adhoc.json"
+    # what install.sh puts next to it: the tariff and an empty pins file
+    for key in ('pins_file = "/var/lib/evterm/pins.json"', 'technician_ids = ""'):
+        assert f"\n{key}" in template, key
+    tariff = REPO / "hw_mocks" / "tariffs" / "de_dc_hpc_adhoc.json"
+    pins = tmp_path / "pins.json"
+    pins.write_text('{"technicians": {}}\n', encoding="utf-8")
     config = tmp_path / "evterm.toml"
-    config.write_text(template.replace("/etc/evterm/tariff.json", str(tariff)),
-                      encoding="utf-8")
+    config.write_text(template.replace("/etc/evterm/tariff.json", str(tariff))
+                      .replace('"/var/lib/evterm/pins.json"', f'"{pins}"'), encoding="utf-8")
     result = subprocess.run([sys.executable, "-m", "terminal.cli", "config", "check",
                              str(config)], capture_output=True, text=True, timeout=60,
                             cwd=REPO)
@@ -182,9 +187,20 @@ def test_install_script_parses_and_its_dry_run_names_every_step_and_changes_noth
     assert re.search(r"^\+ useradd .*--system .*--shell /usr/sbin/nologin", out, re.M) or \
         "exists; making sure" in out
     assert "python3 -m venv /opt/evterm/venv" in out or "/opt/evterm/venv exists" in out
-    assert f"pip install -q --prefer-binary {REPO}[ui]" in out
+    # evterm's wheel is built from a copy outside the checkout, installed pinned
+    assert re.search(rf"^\+ tar -C {REPO} .*-cf /tmp/evterm-build\.\w+/src\.tar \.$", out, re.M)
+    assert re.search(r"^\+ /opt/evterm/venv/bin/python -m pip wheel -q --no-deps --wheel-dir "
+                     r"/tmp/evterm-build\.\w+/dist /tmp/evterm-build\.\w+/src$", out, re.M)
+    assert re.search(rf"pip install -q --constraint {REPO}/constraints/board.txt "
+                     r"/tmp/evterm-build\.\w+/dist/evterm-[\d.]+-py3-none-any\.whl\[ui\]$",
+                     out, re.M)
+    assert "--upgrade" not in out
+    assert "+ ln -sfn /opt/evterm/venv/bin/evterm /usr/local/bin/evterm" in out
     assert re.search(r"install -d -m 0750 -o root -g evterm /etc/evterm$", out, re.M)
     assert ("install -m 0640 -o root -g evterm " in out) or "evterm.toml exists" in out
+    assert "+ install -d -m 0700 -o evterm -g evterm /var/lib/evterm" in out
+    assert "+ runuser -u evterm -- /opt/evterm/venv/bin/evterm config check " \
+           "/etc/evterm/evterm.toml" in out
     for unit in ("evterm.service", "evterm-ui.service"):
         assert f"/etc/systemd/system/{unit}" in out
     assert "+ systemctl daemon-reload" in out
