@@ -6,8 +6,12 @@ SESSION [--language L]`, `out-of-service --reason TEXT`, `in-service`, `stop`, `
 `restart`, `selfcheck`, `export FOLDER`, and `set-pin --card UID --pins-file F
 [--pin-stdin]`, which writes the pins file and needs no daemon.
 
-The daemon's socket comes from `--socket` or the config file (`--config`, default
-/etc/evterm/evterm.toml). The token a login returns is kept in
+The daemon's socket comes from `--socket`, else from `[localapi] socket_path` of the
+config file (`--config`, default /etc/evterm/evterm.toml; only that key is read, so a
+config the technician may not wholly read or validate still gives it), else the default
+/run/evterm/local.sock when the default config file cannot be read. A daemon that cannot
+be reached is named with the socket tried, where that path came from and how to pass
+another (`--socket PATH`). The token a login returns is kept in
 `$XDG_RUNTIME_DIR/evterm-service-token`, else `~/.cache/evterm/service-token` (mode
 0600; `--token-file` elsewhere) and sent with every later command; `logout` removes it.
 The PIN is asked for without echo (getpass), or read as one line from stdin with
@@ -24,10 +28,12 @@ import getpass
 import json
 import os
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
-from terminal.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
+from terminal.config import DEFAULT_CONFIG_PATH
+from terminal.kernel.paths import LOCAL_API_SOCKET
 
 TOKEN_NAME = "evterm-service-token"
 REQUEST_TIMEOUT_S = 10.0
@@ -104,10 +110,37 @@ def _read_pin(from_stdin: bool, confirm: bool = False) -> str:
     return pin
 
 
-def _socket_path(args: argparse.Namespace) -> str:
+class SocketUnknown(ValueError):
+    """No socket given and the named config file does not say one."""
+
+
+def socket_path(args: argparse.Namespace) -> tuple[str, str]:
+    """(the daemon's socket, where that path came from). Only `[localapi] socket_path`
+    of the config file is read. SocketUnknown when `--config FILE` was given and FILE
+    cannot be read or parsed."""
     if args.socket:
-        return str(args.socket)
-    return load_config(args.config or DEFAULT_CONFIG_PATH).localapi.socket_path
+        return str(args.socket), "--socket"
+    config = Path(args.config) if args.config else DEFAULT_CONFIG_PATH
+    try:
+        data = tomllib.loads(config.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        if args.config:
+            raise SocketUnknown(f"--config {config}: cannot read it ({exc.strerror or exc})"
+                                ) from None
+        return LOCAL_API_SOCKET, f"the default; {config} cannot be read: " \
+            f"{exc.strerror or exc}"
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise SocketUnknown(f"{config}: not a TOML file ({exc})") from None
+    localapi = data.get("localapi")
+    path = localapi.get("socket_path") if isinstance(localapi, dict) else None
+    if path is None:
+        return LOCAL_API_SOCKET, f"the default; {config} names none"
+    if not isinstance(path, str) or not path:
+        raise SocketUnknown(f"{config}: localapi.socket_path = {path!r}: expected a path")
+    return path, f"localapi.socket_path in {config}"
+
+
+HOW_TO_PASS = "pass the daemon's socket with: evterm service --socket PATH ..."
 
 
 def run_service_command(args: argparse.Namespace) -> int:
@@ -115,9 +148,9 @@ def run_service_command(args: argparse.Namespace) -> int:
     if command == "set-pin":
         return _set_pin(args)
     try:
-        path = _socket_path(args)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+        path, source = socket_path(args)
+    except SocketUnknown as exc:
+        print(f"evterm service: {exc}; {HOW_TO_PASS}", file=sys.stderr)
         return 2
     token_file = token_path(args)
     if command == "login":
@@ -129,7 +162,7 @@ def run_service_command(args: argparse.Namespace) -> int:
         if args.wait_card > 0:
             message["wait_card_s"] = args.wait_card
             print(f"tap your technician card within {args.wait_card:g} s", file=sys.stderr)
-        reply = _request(path, message, REQUEST_TIMEOUT_S + args.wait_card)
+        reply = _request(path, message, REQUEST_TIMEOUT_S + args.wait_card, source)
         if reply is None or not reply.get("ok"):
             return _refused(command, reply)
         _save_token(token_file, str(reply["token"]))
@@ -138,7 +171,7 @@ def run_service_command(args: argparse.Namespace) -> int:
         return 0
     token = token_file.read_text(encoding="ascii").strip() if token_file.exists() else None
     message, timeout_s = _message(args, token)
-    reply = _request(path, message, timeout_s)
+    reply = _request(path, message, timeout_s, source)
     if reply is None or not reply.get("ok"):
         return _refused(command, reply)
     if command == "logout":
@@ -166,13 +199,18 @@ def _message(args: argparse.Namespace, token: str | None) -> tuple[dict[str, Any
     return message, SLOW_TIMEOUT_S if slow else REQUEST_TIMEOUT_S
 
 
-def _request(path: str, message: dict[str, Any], timeout_s: float) -> dict[str, Any] | None:
+def _request(path: str, message: dict[str, Any], timeout_s: float,
+             source: str = "--socket") -> dict[str, Any] | None:
     from terminal.localapi import request
 
     try:
         return request(path, message, timeout_s)
     except OSError as exc:
-        print(f"evterm service: cannot reach the daemon at {path}: {exc}", file=sys.stderr)
+        why = exc.strerror or str(exc)
+        print(f"evterm service: cannot reach the daemon at {path} (from {source}): {why}",
+              file=sys.stderr)
+        if source != "--socket":
+            print(HOW_TO_PASS, file=sys.stderr)
         return None
 
 
