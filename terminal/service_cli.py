@@ -33,6 +33,14 @@ from pathlib import Path
 from typing import Any
 
 from terminal.config import DEFAULT_CONFIG_PATH
+from terminal.kernel.clock import parse_time
+from terminal.kernel.formatting import (
+    counted,
+    format_age,
+    format_duration,
+    local_time,
+    station_zone,
+)
 from terminal.kernel.paths import LOCAL_API_SOCKET
 
 TOKEN_NAME = "evterm-service-token"
@@ -245,7 +253,7 @@ def _show(args: argparse.Namespace, reply: dict[str, Any]) -> None:
         print(f"the daemon restarts (exit code {reply['exit_code']})")
     elif command == "resend":
         online = "online" if reply["backend_online"] else "offline"
-        print(f"outbox: {reply['pending']} waiting, oldest {reply['oldest_age_s']} s; "
+        print(f"outbox: {outbox_text(reply['pending'], reply.get('oldest_age_s'))}; "
               f"backend {online}")
     elif command in ("out-of-service", "in-service"):
         oos = reply["out_of_service"]
@@ -277,12 +285,46 @@ def _set_pin(args: argparse.Namespace) -> int:
 # ---- the readable report ----------------------------------------------------------------------
 
 
+def outbox_text(pending: object, oldest_age_s: object) -> str:
+    """'nothing waiting', '1 message waiting, the oldest for 42 s', '3 messages waiting'."""
+    count = pending if isinstance(pending, int) else 0
+    if not count:
+        return "nothing waiting"
+    text = f"{counted(count, 'message')} waiting"
+    if isinstance(oldest_age_s, int | float) and not isinstance(oldest_age_s, bool):
+        text += f", the oldest for {format_age(oldest_age_s)}"
+    return text
+
+
 def _yes(value: object) -> str:
     return "-" if value is None else ("yes" if value else "no")
 
 
+def _unit(value: object, unit: str) -> str:
+    return "-" if value in (None, "") else f"{value} {unit}"
+
+
+class _Times:
+    """The daemon's ISO UTC times in the station's local time with its UTC offset, as the
+    receipts print them ([station] timezone from the diagnostics)."""
+
+    def __init__(self, d: dict[str, Any]) -> None:
+        station = d.get("station") or {}
+        name = station.get("timezone") or ((d.get("config") or {}).get("station") or {}
+                                           ).get("timezone")
+        self.zone = station_zone(name)
+
+    def __call__(self, value: object) -> str:
+        moment = parse_time(value, naive_as_utc=True)
+        if moment is None:
+            return "-" if value is None else str(value)
+        return local_time(moment, self.zone)
+
+
 def render_report(d: dict[str, Any]) -> str:
-    """The diagnostics as a technician reads them in a terminal."""
+    """The diagnostics as a technician reads them in a terminal: labels in words, units
+    after the values, times in the station's local time."""
+    when = _Times(d)
     station = d.get("station", {})
     meter = d.get("meter", {})
     reading = meter.get("last_reading") or {}
@@ -291,59 +333,68 @@ def render_report(d: dict[str, Any]) -> str:
     backend = d.get("backend", {})
     storage = d.get("storage", {})
     software = d.get("software", {})
-    lines = [f"evterm diagnostics of {station.get('id')} at {d.get('generated_at')}", ""]
+    lines = [f"evterm diagnostics of {station.get('id')} at {when(d.get('generated_at'))}", ""]
     oos = station.get("out_of_service")
     lines.append(f"station   phase {station.get('phase')}, accepting sessions "
                  f"{_yes(station.get('accepting_sessions'))}"
                  + (f" ({station.get('refusal')})" if station.get("refusal") else ""))
     if oos:
-        lines.append(f"          OUT OF SERVICE since {oos['since']} by {oos['by']}: "
+        lines.append(f"          OUT OF SERVICE since {when(oos['since'])} by {oos['by']}: "
                      f"{oos['reason']}")
     lines.append(f"meter     {meter.get('model')} at {meter.get('url')}, serial "
-                 f"{meter.get('serial')} (expected {meter.get('expected_serial') or '-'})")
+                 f"{meter.get('serial') or '-'} (expected "
+                 f"{meter.get('expected_serial') or 'any'}), polled every "
+                 f"{_unit(meter.get('poll_interval_s'), 's')}")
     if reading:
-        lines.append(f"          {reading.get('energy_wh')} Wh, {reading.get('power_w')} W, "
-                     f"{reading.get('voltage_v')} V, {reading.get('current_a')} A at "
-                     f"{reading.get('at')}")
+        lines.append(f"          {_unit(reading.get('energy_wh'), 'Wh')}, "
+                     f"{_unit(reading.get('power_w'), 'W')}, "
+                     f"{_unit(reading.get('voltage_v'), 'V')}, "
+                     f"{_unit(reading.get('current_a'), 'A')} at {when(reading.get('at'))}")
+    by_kind = counters.get("errors_by_kind") or {}
+    kinds = ", ".join(f"{kind} {count}" for kind, count in by_kind.items())
     lines.append(f"          fault {meter.get('fault') or 'none'}; polls "
-                 f"{counters.get('polls')}, failed {counters.get('failed_polls')} "
-                 f"{counters.get('errors_by_kind') or ''}".rstrip())
+                 f"{counters.get('polls')}, failed {counters.get('failed_polls')}"
+                 + (f" ({kinds})" if kinds else ""))
     readers = d.get("readers", {})
     named = readers.get("readers") or {}
     if not named:
         lines.append("readers   none seen")
     for i, (name, info) in enumerate(sorted(named.items())):
         tap = info.get("last_tap")
-        last = f"; last tap {tap['at']} {tap['result']}/{tap['reason']}" if tap else ""
+        last = (f"; last tap {when(tap['at'])} {tap['result']}/{tap['reason']}"
+                if tap else "")
         lines.append(f"{'readers' if i == 0 else '':<10}{name}: {info.get('state')}{last}")
     lines.append(f"charger   {charger.get('kind')} at {charger.get('url')}: EV state "
-                 f"{charger.get('ev_state')}, plugged {_yes(charger.get('plugged'))}, "
+                 f"{charger.get('ev_state') or '-'}, plugged {_yes(charger.get('plugged'))}, "
                  f"output wanted {_yes(charger.get('output_wanted'))} / commanded "
                  f"{_yes(charger.get('output_commanded'))} / confirmed "
                  f"{_yes(charger.get('output_confirmed'))}, fault "
                  f"{charger.get('fault') or 'none'}")
+    outbox = outbox_text(backend.get("outbox_depth"), backend.get("oldest_undelivered_age_s"))
     lines.append(f"backend   {backend.get('kind')}, connected {_yes(backend.get('connected'))}"
-                 f", last ack {backend.get('last_ack_at') or '-'}, outbox "
-                 f"{backend.get('outbox_depth')} waiting"
-                 + (f", oldest {backend.get('oldest_undelivered_age_s')} s"
-                    if backend.get("oldest_undelivered_at") else ""))
+                 f", last acknowledgement {when(backend.get('last_ack_at'))}, outbox {outbox}")
     free = storage.get("free_bytes")
-    lines.append(f"storage   {storage.get('database')}: {storage.get('database_bytes')} bytes,"
-                 f" {free // 1_048_576 if isinstance(free, int) else '-'} MiB free, storage "
-                 f"ok {_yes(storage.get('storage_ok'))}")
+    size = storage.get("database_bytes")
+    lines.append(f"storage   {storage.get('database')}: "
+                 f"{_mib(size) if isinstance(size, int) else '-'}, "
+                 f"{_mib(free) if isinstance(free, int) else '-'} free, storage ok "
+                 f"{_yes(storage.get('storage_ok'))}")
+    uptime_s = software.get("uptime_s")
     lines.append(f"software  evterm {software.get('version')}, Python {software.get('python')}"
-                 f", up {software.get('uptime_s')} s")
+                 f", up {format_duration(uptime_s) if isinstance(uptime_s, int) else '-'}")
     lines += ["", "recent sessions:"]
     for s in d.get("recent_sessions", []) or [{"id": "none"}]:
         if s["id"] == "none":
             lines.append("  none")
             continue
         total = f"{s['total']} {s['currency']}" if s.get("total") else "-"
-        lines.append(f"  {s['id']}  {s.get('opened_at')}  {s.get('phase')}  "
-                     f"{s.get('stop_reason') or '-'}  {s.get('energy_wh') or '-'} Wh  {total}")
+        lines.append(f"  {s['id']}  {when(s.get('opened_at'))}  {s.get('phase')}  "
+                     f"{s.get('stop_reason') or '-'}  {_unit(s.get('energy_wh'), 'Wh')}  "
+                     f"{total}")
     lines += ["", "recent faults:"]
     faults = d.get("recent_faults", [])
-    lines += [f"  {f['at']}  {f['source']}  {f['event']}  {f.get('fault')}" for f in faults]
+    lines += [f"  {when(f['at'])}  {f['source']}  {f['event']}  {f.get('fault')}"
+              for f in faults]
     if not faults:
         lines.append("  none")
     lines += ["", "configuration (secrets masked):"]
@@ -351,3 +402,7 @@ def render_report(d: dict[str, Any]) -> str:
         lines.append(f"  [{section}]")
         lines += [f"    {key} = {value!r}" for key, value in values.items()]
     return "\n".join(lines)
+
+
+def _mib(size: int) -> str:
+    return f"{size / 1_048_576:.1f} MiB"
