@@ -50,7 +50,15 @@ SHOT_NAME = re.compile(r"\d{2,}-[a-z0-9-]+-[a-z]{2}\.png")  # Scenario's NN-name
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    demo = subparsers.add_parser("demo", help="run the terminal on simulated hardware")
+    demo = subparsers.add_parser(
+        "demo", help="run the terminal on simulated hardware",
+        description="The whole terminal on simulated hardware: mosquitto, a private pcscd "
+        "with a virtual card reader, the backend simulator (CSMS and payment gateway), the "
+        "station simulator (car, power stage, DC meter), the daemon and the touchscreen. "
+        "With a display this shell becomes the control panel (plug, tap cards, take the "
+        "network away; type help); without one (or --headless) a scripted walk photographs "
+        "every screen and prints the receipts. Nothing you name is deleted: screenshots go "
+        "into a folder of the demo's own.")
     demo.add_argument("--speed", type=float, default=30.0,
                       help="simulated seconds per real second (default 30)")
     demo.add_argument("--folder", default=None,

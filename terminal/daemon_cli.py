@@ -20,7 +20,14 @@ from terminal.kernel.logsetup import setup_logging
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    daemon = subparsers.add_parser("daemon", help="run the terminal (meter, charger, sessions)")
+    daemon = subparsers.add_parser(
+        "daemon", help="run the terminal (meter, charger, sessions)",
+        description="The terminal itself: polls the meter and the charger, runs the sessions "
+        "(journaled in SQLite before anything is acted on), the card readers, card payment, "
+        "the backend link and the local API for the touchscreen and `evterm session` / "
+        "`evterm service`. Under systemd: Type=notify with a watchdog (docs/deployment.md). "
+        "Exit codes: 0 stopped, 2 bad configuration, 3 the journal cannot be opened safely, "
+        "75 restart asked for (service menu).")
     daemon.add_argument("--config", default=str(DEFAULT_CONFIG_PATH), help="TOML config file")
     daemon.add_argument("--clock-speed", type=float, default=1.0,
                         help="run time this many times faster (demos and tests only)")
