@@ -49,7 +49,6 @@ import asyncio
 import collections
 import contextlib
 import shutil
-import socket
 import ssl
 import sys
 import threading
@@ -72,6 +71,7 @@ from terminal.backend.api import (
     RequestsOverOneChannel,
     deliver_in_order,
 )
+from terminal.backend.connect_errors import connect_failure_reason
 from terminal.backend.messages import MessageError
 from terminal.backend.protocol import Event, Inbound, ProtocolError, Request, Response, Status
 from terminal.config import BackendConfig
@@ -96,27 +96,6 @@ def load_operator_key(path: str | Path) -> Ed25519PublicKey:
     if not isinstance(key, Ed25519PublicKey):
         raise ValueError(f"backend.operator_key_file = {str(path)!r}: not an Ed25519 key")
     return key
-
-
-def connect_failure_reason(exc: BaseException | None) -> str:
-    """Why a connection to the broker failed, in words: the TLS reason (certificate
-    verify failed and why, hostname mismatch, the broker's alert), connection refused,
-    host not found, no answer; "cannot reach the broker" when nothing more is known."""
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"cannot reach the broker: TLS certificate verify failed: " \
-            f"{getattr(exc, 'verify_message', None) or exc.reason or exc}"
-    if isinstance(exc, ssl.SSLError):
-        reason = exc.reason or exc.strerror or str(exc)
-        return f"cannot reach the broker: TLS handshake failed: {reason}"
-    if isinstance(exc, ConnectionRefusedError):
-        return "cannot reach the broker: connection refused"
-    if isinstance(exc, socket.gaierror):
-        return f"cannot reach the broker: host not found ({exc.strerror})"
-    if isinstance(exc, TimeoutError | socket.timeout):
-        return "cannot reach the broker: no answer (timed out)"
-    if isinstance(exc, OSError):
-        return f"cannot reach the broker: {exc.strerror or exc}"
-    return "cannot reach the broker"
 
 
 def tls_context(config: BackendConfig) -> ssl.SSLContext:

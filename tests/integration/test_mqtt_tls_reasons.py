@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from hw_mocks.mosquitto import Broker
-from terminal.backend.mqtt import MqttBackend, connect_failure_reason
+from terminal.backend.connect_errors import connect_failure_reason
+from terminal.backend.mqtt import MqttBackend
 from terminal.config import BackendConfig
 
 
