@@ -4,7 +4,8 @@ recent session, from the `diagnostics` of the daemon's `service_diagnostics` rep
 (terminal/service.py), in the screen's language. No Kivy; ui/service_view.py puts the
 blocks into the service menu's widgets.
 
-Provides `DiagnosticsText(diagnostics, language, now)` with `section(name)` (a name of
+Provides `DiagnosticsText(diagnostics, language, now, timezone=None)` (timezone: the
+status snapshot's, else the diagnostics' own) with `section(name)` (a name of
 DIAG_SECTIONS), `session_row(session)` and `clock(iso_time)`; `recent_sessions`,
 `session_id`, `export_root` (`[service] export_allowed_root` from the diagnostics'
 config).
@@ -43,12 +44,12 @@ FAULTS_SHOWN = 6
 
 class DiagnosticsText:
     def __init__(self, diagnostics: Mapping[str, Any] | None, language: str,
-                 now: datetime | None) -> None:
+                 now: datetime | None, timezone: object = None) -> None:
         self.diag: Mapping[str, Any] = diagnostics if isinstance(diagnostics, Mapping) \
             else {}
         self.language = supported(language)
         self.now = now
-        self.zone = diagnostics_zone(self.diag)
+        self.zone = station_zone(timezone) if timezone else diagnostics_zone(self.diag)
 
     def t(self, key: str, **values: object) -> str:
         return tr(key, self.language, **values)

@@ -367,6 +367,16 @@ def test_diagnostics_are_rendered_section_by_section():
     assert "***" not in " ".join(texts.values())  # the config is not shown
 
 
+def test_times_are_the_stations_local_time_from_the_status_before_the_diagnostics():
+    model = logged_in(diagnostics=None)
+    out = {"since": "2026-07-01T12:00:00Z", "by": "\u20261234", "reason": "Maintenance"}
+    push(model, daemon_state("active", timezone="America/New_York", out_of_service=out,
+                             now="2026-07-01T12:05:00Z"), 1.2)
+    press(model, "svc_tab_actions", 1.3)
+    texts = build_view(model, 1.4).texts
+    assert texts["svc_service_state"] == "Out of service since 08:00:00 -04:00: Maintenance"
+
+
 def test_diagnostics_in_german_and_a_wrong_meter():
     diagnostics = copy.deepcopy(DIAGNOSTICS)
     diagnostics["meter"]["serial"] = "OTHER999"
