@@ -45,7 +45,7 @@ from drivers.meter.monitor import MeterMonitor
 from hw_mocks.ports import free_port
 
 DEFAULT_SCREENSHOTS = "var/demo-screens"
-MARKER = ".evterm-demo-screens"  # in a screenshots folder the demo created
+MARKER = ".evterm-demo"  # in a folder the demo created (screenshots, --folder)
 SHOT_NAME = re.compile(r"\d{2,}-[a-z0-9-]+-[a-z]{2}\.png")  # Scenario's NN-name-LANG.png
 
 
