@@ -59,12 +59,20 @@ def _add_clock(parser: argparse.ArgumentParser) -> None:
 
 def _add_curve(parser: argparse.ArgumentParser) -> None:
     curve = PowerCurve()
-    parser.add_argument("--max-power-w", type=float, default=curve.max_power_w)
-    parser.add_argument("--ramp-s", type=float, default=curve.ramp_s)
-    parser.add_argument("--constant-s", type=float, default=curve.constant_s)
-    parser.add_argument("--taper-s", type=float, default=curve.taper_s)
-    parser.add_argument("--taper-end-power-w", type=float, default=curve.taper_end_power_w)
-    parser.add_argument("--voltage-v", type=float, default=curve.voltage_v)
+    parser.add_argument("--max-power-w", type=float, default=curve.max_power_w, metavar="W",
+                        help="the car's charging power after the ramp (default %(default)g W)")
+    parser.add_argument("--ramp-s", type=float, default=curve.ramp_s, metavar="S",
+                        help="seconds from 0 to the full power (default %(default)g)")
+    parser.add_argument("--constant-s", type=float, default=curve.constant_s, metavar="S",
+                        help="seconds at the full power (default %(default)g)")
+    parser.add_argument("--taper-s", type=float, default=curve.taper_s, metavar="S",
+                        help="seconds the power then falls, until the battery is full "
+                        "(default %(default)g)")
+    parser.add_argument("--taper-end-power-w", type=float, default=curve.taper_end_power_w,
+                        metavar="W", help="the power at the end of the taper (default "
+                        "%(default)g W)")
+    parser.add_argument("--voltage-v", type=float, default=curve.voltage_v, metavar="V",
+                        help="the DC voltage while charging (default %(default)g V)")
 
 
 def _curve(args: argparse.Namespace) -> PowerCurve:
@@ -103,19 +111,26 @@ def _register_meter(sub: argparse._SubParsersAction) -> None:
     )
     meter.add_argument("--model", required=True, help="shipped model name or map file path")
     where = meter.add_mutually_exclusive_group(required=True)
-    where.add_argument("--tcp", type=_host_port, metavar="HOST:PORT")
+    where.add_argument("--tcp", type=_host_port, metavar="HOST:PORT",
+                       help="serve Modbus TCP on this address, e.g. 127.0.0.1:5020")
     where.add_argument("--rtu", metavar="PATH", help="serial device, e.g. one end of a pty pair")
     meter.add_argument("--unit", type=int, default=0, help="unit id (default: model's)")
-    meter.add_argument("--baud", type=int, choices=BAUD_RATES, default=None)
-    meter.add_argument("--parity", choices=PARITIES, default=None)
-    meter.add_argument("--stop-bits", type=int, choices=(1, 2), default=None)
+    meter.add_argument("--baud", type=int, choices=BAUD_RATES, default=None,
+                       help="RTU: bits per second (default: the model's)")
+    meter.add_argument("--parity", choices=PARITIES, default=None,
+                       help="RTU: parity N, E or O (default: the model's)")
+    meter.add_argument("--stop-bits", type=int, choices=(1, 2), default=None,
+                       help="RTU: stop bits (default: the model's)")
     meter.add_argument("--no-line-time", action="store_true",
                        help="RTU: answer at once instead of after the real line time")
     _add_curve(meter)
-    meter.add_argument("--start-energy-wh", type=float, default=12_345_678.0)
-    meter.add_argument("--serial", default="20260001")
+    meter.add_argument("--start-energy-wh", type=float, default=12_345_678.0, metavar="WH",
+                       help="the import counter at start (default %(default)g Wh)")
+    meter.add_argument("--serial", default="20260001",
+                       help="the serial number the meter reports (default %(default)s)")
     meter.add_argument("--fault", type=_fault_parser(FAULT_KINDS), action="append", default=[],
-                       metavar="KIND[@START_S][+DURATION_S]")
+                       metavar="KIND[@START_S][+DURATION_S]",
+                       help=f"a fault to play (repeatable): {', '.join(FAULT_KINDS)}")
     _add_clock(meter)
     meter.set_defaults(func=run_meter)
 
@@ -173,8 +188,10 @@ def _register_station(sub: argparse._SubParsersAction) -> None:
     station.add_argument("--charger-unit", type=int, default=DEFAULT_CHARGER_UNIT,
                          help=f"charger IO unit id (default {DEFAULT_CHARGER_UNIT})")
     _add_curve(station)
-    station.add_argument("--start-energy-wh", type=float, default=12_345_678.0)
-    station.add_argument("--serial", default="20260001")
+    station.add_argument("--start-energy-wh", type=float, default=12_345_678.0, metavar="WH",
+                         help="the meter's import counter at start (default %(default)g Wh)")
+    station.add_argument("--serial", default="20260001",
+                         help="the serial number the meter reports (default %(default)s)")
     station.add_argument("--fault", type=_fault_parser(STATION_FAULT_KINDS), action="append",
                          default=[], metavar="KIND[@START_S][+DURATION_S]")
     _add_clock(station)

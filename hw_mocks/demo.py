@@ -13,6 +13,14 @@ daemon and the touchscreen app, on a clock running `--speed` times faster.
   a charger fault and a daemon restart — saving a screenshot of every screen in every
   language to `--screenshots`, then prints the receipts and what the backend received.
   `--keep` then hands over to the control panel.
+
+The demo never deletes a folder it is given. `--screenshots DIR`: a missing or empty
+DIR is created and marked as the demo's (MARKER); in a DIR marked so, only the
+screenshots an earlier run wrote (SHOT_NAME) are replaced; any other DIR (your home
+folder, a folder with your files) gets a new subfolder `evterm-demo-screens-*` for the
+screenshots. The daemon's socket is printed with a ready-to-paste `evterm service`
+line; `evterm service restart` restarts the daemon as systemd would
+(hw_mocks.demo_stack.DaemonSupervisor).
 `--meter-only` shows just the meter simulator through the real Modbus driver.
 """
 
@@ -21,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -29,16 +38,27 @@ import tempfile
 from collections import Counter
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from drivers.meter import open_meter
 from drivers.meter.monitor import MeterMonitor
 from hw_mocks.ports import free_port
 
 DEFAULT_SCREENSHOTS = "var/demo-screens"
+MARKER = ".evterm-demo"  # in a folder the demo created (screenshots, --folder)
+SHOT_NAME = re.compile(r"\d{2,}-[a-z0-9-]+-[a-z]{2}\.png")  # Scenario's NN-name-LANG.png
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    demo = subparsers.add_parser("demo", help="run the terminal on simulated hardware")
+    demo = subparsers.add_parser(
+        "demo", help="run the terminal on simulated hardware",
+        description="The whole terminal on simulated hardware: mosquitto, a private pcscd "
+        "with a virtual card reader, the backend simulator (CSMS and payment gateway), the "
+        "station simulator (car, power stage, DC meter), the daemon and the touchscreen. "
+        "With a display this shell becomes the control panel (plug, tap cards, take the "
+        "network away; type help); without one (or --headless) a scripted walk photographs "
+        "every screen and prints the receipts. Nothing you name is deleted: screenshots go "
+        "into a folder of the demo's own.")
     demo.add_argument("--speed", type=float, default=30.0,
                       help="simulated seconds per real second (default 30)")
     demo.add_argument("--folder", default=None,
@@ -97,9 +117,17 @@ def _run_stack(args: argparse.Namespace, interactive: bool) -> int:
     from hw_mocks.demo_scenario import Scenario
     from hw_mocks.demo_stack import DemoStack
 
-    folder = Path(args.folder) if args.folder else Path(tempfile.mkdtemp(prefix="evdemo-"))
-    if args.folder:
-        shutil.rmtree(folder / "rig" / "state", ignore_errors=True)
+    try:
+        if args.folder:
+            folder, reused = claim_folder(Path(args.folder), "evterm-demo-")
+            if reused:  # a fresh journal: the one the earlier run's daemon created
+                shutil.rmtree(folder / "rig" / "state", ignore_errors=True)
+        else:
+            folder = Path(tempfile.mkdtemp(prefix="evdemo-"))
+        shots = None if interactive else screenshots_folder(Path(args.screenshots))
+    except OSError as exc:
+        _say(f"evterm demo: {exc}")
+        return 2
     size = args.size or ("1280x800" if interactive else "800x480")
     stack = DemoStack(folder, speed=args.speed, ui_size=size,
                       display=os.environ.get("DISPLAY") if interactive else None)
@@ -109,10 +137,8 @@ def _run_stack(args: argparse.Namespace, interactive: bool) -> int:
     try:
         stack.start()
         _say("everything is running")
-        if not interactive:
-            shots = Path(args.screenshots)
-            shutil.rmtree(shots, ignore_errors=True)
-            shots.mkdir(parents=True)
+        _say_socket(stack.socket_path)
+        if shots is not None:
             languages = tuple(code.strip() for code in args.languages.split(",") if code.strip())
             scenario = Scenario(stack, shots, languages, say=_say)
             scenario.run_all()
@@ -130,6 +156,45 @@ def _run_stack(args: argparse.Namespace, interactive: bool) -> int:
     finally:
         stack.close()
     return 0
+
+
+def _say_socket(socket_path: str) -> None:
+    _say(f"the daemon's local API: {socket_path}\n"
+         f"  service menu from another shell: evterm service --socket {shlex.quote(socket_path)}"
+         f" login --wait-card 60\n"
+         f"  sessions: evterm session --socket {shlex.quote(socket_path)} status")
+
+
+def claim_folder(wanted: Path, prefix: str) -> tuple[Path, bool]:
+    """A folder the demo may write into and clean, never one of the user's: `wanted`
+    when it is missing or empty (created, marked with MARKER) or marked by an earlier
+    run (then also True: the caller removes what that run wrote, by name); else a new
+    marked subfolder `prefix*` of `wanted`."""
+    wanted = wanted.expanduser()
+    if wanted.exists() and not wanted.is_dir():
+        raise NotADirectoryError(f"{wanted}: not a folder")
+    if wanted.is_dir() and (wanted / MARKER).is_file():
+        return wanted, True
+    if not wanted.exists() or not any(wanted.iterdir()):
+        wanted.mkdir(parents=True, exist_ok=True)
+        folder = wanted
+    else:
+        folder = Path(tempfile.mkdtemp(prefix=prefix, dir=wanted))
+        _say(f"{wanted} holds other files: the demo uses {folder}")
+    (folder / MARKER).write_text("made by evterm demo, which may replace what it wrote "
+                                 "here\n", encoding="utf-8")
+    return folder, False
+
+
+def screenshots_folder(wanted: Path) -> Path:
+    """Where this run's screenshots go (claim_folder); an earlier run's screenshots in it
+    are removed by name (SHOT_NAME), nothing else."""
+    folder, reused = claim_folder(wanted, "evterm-demo-screens-")
+    if reused:
+        for old in folder.iterdir():
+            if SHOT_NAME.fullmatch(old.name) and old.is_file() and not old.is_symlink():
+                old.unlink()
+    return folder
 
 
 def _print_receipts(receipts: dict[str, str]) -> None:
@@ -159,6 +224,8 @@ def _print_backend(stack: object) -> None:
              f"{payment['captured']} {payment['currency']}")
 
 
+CARDS = ("visa, mastercard, amex, visa-declined, visa-expired, rfid-7, rfid-10, "
+         "rfid:04AABBCCDDEEFF (the technician)")
 HELP = """Control panel (the car, the cards, the network):
   plug | unplug                 the car's cable
   tap CARD                      present a card: visa, mastercard, amex, visa-declined,
@@ -170,58 +237,97 @@ HELP = """Control panel (the car, the cards, the network):
   fault KIND [CODE]             no_reply, garbage, charger_error (code 1-6), ...; clear
   status | receipt [LANG]       the daemon's state; the latest receipt
   shot FILE                     a screenshot of the touchscreen
+  socket                        the daemon's socket, for evterm service / session
   quit"""
 
 
 def _control_panel(stack: object) -> None:
-    from hw_mocks.demo_stack import DemoStack
-
-    assert isinstance(stack, DemoStack) and stack.rig is not None
-    rig = stack.rig
     _say(HELP)
     while True:
         try:
             line = input("evterm demo> ")
         except EOFError:
             return
+        if not panel_command(stack, line):
+            return
+
+
+def panel_command(stack: object, line: str) -> bool:
+    """One line of the control panel, its outcome said; False to quit. A line that
+    cannot be read or a command that is refused is said, never raised."""
+    from hw_mocks.demo_stack import DemoStack
+
+    assert isinstance(stack, DemoStack) and stack.rig is not None
+    rig = stack.rig
+    try:
         words = shlex.split(line)
-        if not words:
-            continue
-        cmd, rest = words[0], words[1:]
-        try:
-            if cmd in ("quit", "exit"):
-                return
-            if cmd == "help":
-                _say(HELP)
-            elif cmd in ("plug", "unplug"):
-                rig.ev(cmd)
-            elif cmd == "tap" and rest:
-                outcome = stack.tap(rest[0])
-                _say(f"  {outcome['result']}: {outcome.get('message', '')}")
-            elif cmd == "app":
-                _say(f"  {stack.app_start()}")
-            elif cmd == "offline":
-                stack.offline()
-            elif cmd == "online":
-                stack.online()
-            elif cmd == "fault" and rest:
-                extra = {"code": int(rest[1])} if len(rest) > 1 else {}
-                rig.ev("fault", kind=rest[0], **extra)
-            elif cmd == "clear":
-                rig.ev("clear")
-            elif cmd == "status":
-                state = rig.state()
-                _say("  " + ", ".join(f"{k}={state.get(k)}" for k in (
-                    "phase", "energy_wh", "power_w", "cost", "cost_cap", "backend_online")))
-            elif cmd == "receipt":
-                reply = rig.api("receipt", language=rest[0] if rest else "en")
-                _say(reply["text"] if reply.get("ok") else f"  {reply.get('error')}")
-            elif cmd == "shot" and rest and stack.screen is not None:
-                _say(f"  {stack.screen.screenshot(Path(rest[0]).resolve())}")
-            else:
-                _say(f"  unknown command {line!r}; type help")
-        except Exception as exc:  # the panel survives a refused command
-            _say(f"  {type(exc).__name__}: {exc}")
+    except ValueError as exc:  # an unmatched quote
+        _say(f"  cannot read that line ({exc}); type help")
+        return True
+    if not words:
+        return True
+    cmd, rest = words[0], words[1:]
+    try:
+        if cmd in ("quit", "exit"):
+            return False
+        if cmd == "help":
+            _say(HELP)
+        elif cmd in ("plug", "unplug"):
+            status = rig.ev(cmd)
+            _say("  the car is plugged in" if status.get("plugged")
+                 else "  the car is unplugged")
+        elif cmd == "tap":
+            if not rest:
+                _say(f"  tap: which card? tap CARD, CARD one of {CARDS}")
+                return True
+            outcome = stack.tap(rest[0])
+            _say(f"  {outcome['result']}: {outcome.get('message', '')}")
+        elif cmd == "app":
+            _say(f"  {stack.app_start()}")
+        elif cmd == "offline":
+            stack.offline()
+            _say("  the network is gone (the broker stopped)")
+        elif cmd == "online":
+            stack.online()
+            _say("  the network is back")
+        elif cmd == "fault":
+            _fault(rig, rest)
+        elif cmd == "clear":
+            rig.ev("clear")
+            _say("  faults cleared")
+        elif cmd == "status":
+            state = rig.state()
+            _say("  " + ", ".join(f"{k}={state.get(k)}" for k in (
+                "phase", "energy_wh", "power_w", "cost", "cost_cap", "backend_online")))
+        elif cmd == "receipt":
+            reply = rig.api("receipt", language=rest[0] if rest else "en")
+            _say(reply["text"] if reply.get("ok") else f"  {reply.get('error')}")
+        elif cmd == "shot" and rest and stack.screen is not None:
+            _say(f"  {stack.screen.screenshot(Path(rest[0]).resolve())}")
+        elif cmd == "socket":
+            _say_socket(stack.socket_path)
+        else:
+            _say(f"  unknown command {line!r}; type help")
+    except Exception as exc:  # the panel survives a refused command
+        _say(f"  {cmd}: {exc}")
+    return True
+
+
+def _fault(rig: Any, rest: list[str]) -> None:
+    """`fault KIND [CODE]` on the station simulator (hw_mocks.rig.Rig)."""
+    if not rest:
+        _say("  fault: which kind? fault KIND [CODE], e.g. fault no_reply, "
+             "fault charger_error 3")
+        return
+    extra: dict[str, object] = {}
+    if len(rest) > 1:
+        if not rest[1].isdigit():
+            _say(f"  fault: CODE must be a whole number (1-6), got {rest[1]!r}")
+            return
+        extra["code"] = int(rest[1])
+    rig.ev("fault", kind=rest[0], **extra)
+    _say(f"  fault {rest[0]} raised" + (f" with code {extra['code']}" if extra else "")
+         + "; clear ends it")
 
 
 # ---- meter only --------------------------------------------------------------------------

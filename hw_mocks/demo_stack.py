@@ -16,6 +16,12 @@ Then `tap(card)`, `plug()`, `unplug()`, `offline()`/`online()` (the broker stops
 comes back), `app_start()` (the driver's phone starts a session through the backend
 with the screen's QR code), `ui` (hw_mocks.ui_process.UiProcess) and `close()`.
 
+The daemon is supervised as systemd's `Restart=on-failure` would (`DaemonSupervisor`):
+when it exits with an exit code other than 0, 2 (bad config) or 3 (damaged journal),
+for example RESTART_EXIT_CODE after `evterm service restart`, it is started again and
+the stack's event subscriber reconnects. A daemon killed by a signal (the scenario's
+power cut, `Rig.kill_daemon`) is left to whoever killed it.
+
 On failure each step raises RigError/UiError/BrokerError/PcscdError naming the component
 and the tail of its log.
 """
@@ -26,7 +32,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +45,7 @@ from hw_mocks.pcscd import PcscdHandle
 from hw_mocks.rig import REPO, Rig, RigError, Subscriber, example_tariff
 from hw_mocks.ui_process import UiProcess
 from hw_mocks.xvfb import Xvfb
+from terminal.ports import RESTART_EXIT_CODE
 
 DEMO_TARIFF = example_tariff("de_dc_hpc_demo.json")
 STATION_ID = "DE*EVT*E0001*1"
@@ -60,6 +69,60 @@ UI_SETTINGS = {
 }
 
 
+NOT_RESTARTED = (0, 2, 3)  # exit codes systemd's unit does not restart (RestartPreventExitStatus)
+
+
+class DaemonSupervisor:
+    """Restarts the daemon as systemd would: `process()` is the current daemon process,
+    `restart()` starts a new one; `say(text)` tells the operator. Checks every
+    `interval_s` on its own thread until `stop()`."""
+
+    def __init__(self, process: Callable[[], subprocess.Popen[str] | None],
+                 restart: Callable[[], object], say: Callable[[str], None],
+                 interval_s: float = 0.2) -> None:
+        self.process = process
+        self.restart = restart
+        self.say = say
+        self.interval_s = interval_s
+        self.restarts = 0
+        self.lock = threading.Lock()  # held while a daemon is started
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="demo-supervisor",
+                                        daemon=True)
+
+    def start(self) -> DaemonSupervisor:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=30)
+
+    def check(self) -> bool:
+        """One look: restart the daemon when it exited as systemd would restart it."""
+        with self.lock:
+            proc = self.process()
+            code = None if proc is None else proc.poll()
+            if code is None or code < 0 or code in NOT_RESTARTED or self._stopped.is_set():
+                return False
+            why = " (restart asked for)" if code == RESTART_EXIT_CODE else ""
+            self.say(f"evterm demo: the daemon exited with code {code}{why}; starting it "
+                     "again, as systemd would")
+            try:
+                self.restart()
+            except Exception as exc:  # the demo goes on; the next look tries again
+                self.say(f"evterm demo: the daemon did not start again: {exc}")
+                return False
+            self.restarts += 1
+            self.say("evterm demo: the daemon is running again")
+            return True
+
+    def _watch(self) -> None:
+        while not self._stopped.wait(self.interval_s):
+            self.check()
+
+
 @dataclass
 class DemoStack:
     folder: Path
@@ -78,6 +141,8 @@ class DemoStack:
     xvfb: Xvfb | None = None
     events: Subscriber | None = None
     usb: Path | None = None
+    supervisor: DaemonSupervisor | None = None
+    say: Callable[[str], None] = lambda text: print(text, flush=True)
     _left_at_s: float = 0.0
 
     def start(self) -> DemoStack:
@@ -122,9 +187,25 @@ class DemoStack:
         if not (answer.get("answer") or {}).get("ok"):
             raise RigError(f"the station refused the local list: {answer}")
         self.events = Subscriber(self.rig.socket_path)
+        self.supervisor = DaemonSupervisor(lambda: self.rig.daemon if self.rig else None,
+                                           self._restart_daemon, self.say).start()
         if self.with_ui:
             self.start_ui()
         return self
+
+    @property
+    def socket_path(self) -> str:
+        """The daemon's local-API socket (for `evterm service --socket ...`)."""
+        assert self.rig is not None
+        return self.rig.socket_path
+
+    def _restart_daemon(self) -> None:
+        """Start the daemon again and reconnect the event subscriber."""
+        assert self.rig is not None
+        self.rig.start_daemon()
+        if self.events is not None:
+            self.events.close()
+        self.events = Subscriber(self.rig.socket_path)
 
     def start_ui(self) -> UiProcess:
         assert self.rig is not None
@@ -214,12 +295,17 @@ class DemoStack:
         return dict(self.rig.wait_for("every message at the backend", arrived, timeout_s))
 
     def close(self) -> None:
-        for step in (self._close_ui, self._close_events, self._close_rig, self._close_backend,
-                     self._close_pcscd, self._close_broker):
+        for step in (self._close_supervisor, self._close_ui, self._close_events,
+                     self._close_rig, self._close_backend, self._close_pcscd,
+                     self._close_broker):
             try:
                 step()
             except Exception as exc:  # closing must go on with the rest
                 print(f"demo stack: while closing: {exc}", file=sys.stderr)
+
+    def _close_supervisor(self) -> None:
+        if self.supervisor is not None:
+            self.supervisor.stop()
 
     def _close_ui(self) -> None:
         if self.screen is not None:

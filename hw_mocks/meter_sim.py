@@ -28,6 +28,7 @@ Run it: `evterm sim meter --model eastron_sdm630 --tcp 127.0.0.1:5020`.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import sys
 import time
@@ -272,7 +273,10 @@ async def serve(sim: MeterSimulator, *, tcp: tuple[str, int] | None = None,
             trace_packet=sim.trace_packet,
         )
         where = f"rtu://{rtu}"
-    await server.serve_forever(background=True)
+    try:
+        await server.serve_forever(background=True)
+    except (OSError, RuntimeError) as exc:
+        raise OSError(f"cannot serve on {where}: {_why_not_serving(tcp, rtu, exc)}") from None
     sim.sim_time.restart()
     print(
         json.dumps(
@@ -294,6 +298,26 @@ async def serve(sim: MeterSimulator, *, tcp: tuple[str, int] | None = None,
         await server.serving
     finally:
         await server.shutdown()
+
+
+def _why_not_serving(tcp: tuple[str, int] | None, rtu: str | None, exc: Exception) -> str:
+    """Why the server could not start (pymodbus only says "could not start listen"):
+    the port busy, the address not local, the device missing."""
+    import os
+    import socket
+
+    if tcp is not None:
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                probe.bind(tcp)
+        except OSError as bind_error:
+            if bind_error.errno == errno.EADDRINUSE:
+                return (f"port {tcp[1]} is already in use (another simulator or program "
+                        "listens there; pick another port)")
+            return f"{tcp[0]}:{tcp[1]}: {bind_error.strerror or bind_error}"
+    elif rtu is not None and not os.path.exists(rtu):
+        return f"no such device {rtu}"
+    return str(exc)
 
 
 def run_forever(sim: MeterSimulator, **kwargs: object) -> int:

@@ -20,8 +20,10 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from terminal.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
+from terminal.kernel.formatting import station_zone
 from terminal.kernel.logsetup import get_logger, setup_logging
 
 DAEMON_UMASK = 0o077  # the journal, its WAL and the log: the daemon's user alone
@@ -29,7 +31,14 @@ STATE_DIR_MODE = 0o700
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    daemon = subparsers.add_parser("daemon", help="run the terminal (meter, charger, sessions)")
+    daemon = subparsers.add_parser(
+        "daemon", help="run the terminal (meter, charger, sessions)",
+        description="The terminal itself: polls the meter and the charger, runs the sessions "
+        "(journaled in SQLite before anything is acted on), the card readers, card payment, "
+        "the backend link and the local API for the touchscreen and `evterm session` / "
+        "`evterm service`. Under systemd: Type=notify with a watchdog (docs/deployment.md). "
+        "Exit codes: 0 stopped, 2 bad configuration, 3 the journal cannot be opened safely, "
+        "75 restart asked for (service menu).")
     daemon.add_argument("--config", default=str(DEFAULT_CONFIG_PATH), help="TOML config file")
     daemon.add_argument("--clock-speed", type=float, default=1.0,
                         help="run time this many times faster (demos and tests only)")
@@ -53,13 +62,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     stop = sub.add_parser("stop", help="stop charging")
     stop.add_argument("--id-token")
     stop.add_argument("--reason", choices=("Local", "Remote", "Technician"), default="Local")
-    sub.add_parser("status", help="the daemon's current state")
+    status = sub.add_parser("status", help="the daemon's current state (a table; --json "
+                            "for machines)")
+    status.add_argument("--json", action="store_true",
+                        help="print the daemon's state as JSON (times in ISO UTC)")
     receipt = sub.add_parser("receipt", help="print a receipt (default: the latest)")
     receipt.add_argument("session_id", nargs="?")
     receipt.add_argument("--language", default="en", choices=("en", "de", "fr", "nl"))
     receipt.add_argument("--json", action="store_true", help="print the receipt's JSON")
-    listing = sub.add_parser("list", help="recent sessions")
-    listing.add_argument("--limit", type=int, default=20)
+    listing = sub.add_parser("list", help="recent sessions (a table; --json for machines)")
+    listing.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    listing.add_argument("--json", action="store_true",
+                         help="print the sessions as JSON (times in ISO UTC)")
     session.set_defaults(func=run_session_command)
 
 
@@ -181,6 +195,20 @@ def run_session_command(args: argparse.Namespace) -> int:
     elif command == "receipt":
         print(json.dumps(reply["receipt"], indent=2, sort_keys=True))
     else:
-        reply.pop("ok", None)
-        print(json.dumps(reply, indent=2, sort_keys=True))
+        _print_reply(command, args, reply, path)
     return 0
+
+
+def _print_reply(command: str, args: argparse.Namespace, reply: dict[str, Any],
+                 path: str) -> None:
+    """status and list: a table for people, --json for machines (one time format)."""
+    from terminal.localapi import request
+    from terminal.session_view import machine_json, sessions_table, status_table
+
+    if getattr(args, "json", False) or command not in ("status", "list"):
+        print(machine_json(reply))
+    elif command == "status":
+        print(status_table(reply["state"]))
+    else:
+        state = request(path, {"op": "status"}).get("state") or {}
+        print(sessions_table(reply["sessions"], station_zone(state.get("timezone"))))

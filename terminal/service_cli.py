@@ -7,8 +7,12 @@ SESSION [--language L]`, `out-of-service --reason TEXT`, `in-service`, `stop`, `
 is open: install.sh before a restart), and `set-pin --card UID --pins-file F
 [--pin-stdin]`, which writes the pins file and needs no daemon.
 
-The daemon's socket comes from `--socket` or the config file (`--config`, default
-/etc/evterm/evterm.toml). The token a login returns is kept in
+The daemon's socket comes from `--socket`, else from `[localapi] socket_path` of the
+config file (`--config`, default /etc/evterm/evterm.toml; only that key is read, so a
+config the technician may not wholly read or validate still gives it), else the default
+/run/evterm/local.sock when the default config file cannot be read. A daemon that cannot
+be reached is named with the socket tried, where that path came from and how to pass
+another (`--socket PATH`). The token a login returns is kept in
 `$XDG_RUNTIME_DIR/evterm-service-token`, else `~/.cache/evterm/service-token` (mode
 0600; `--token-file` elsewhere) and sent with every later command; `logout` removes it.
 The PIN is asked for without echo (getpass), or read as one line from stdin with
@@ -25,10 +29,20 @@ import getpass
 import json
 import os
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
-from terminal.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
+from terminal.config import DEFAULT_CONFIG_PATH
+from terminal.kernel.clock import parse_time
+from terminal.kernel.formatting import (
+    counted,
+    format_age,
+    format_duration,
+    local_time,
+    station_zone,
+)
+from terminal.kernel.paths import LOCAL_API_SOCKET
 
 TOKEN_NAME = "evterm-service-token"
 REQUEST_TIMEOUT_S = 10.0
@@ -111,10 +125,37 @@ def _read_pin(from_stdin: bool, confirm: bool = False) -> str:
     return pin
 
 
-def _socket_path(args: argparse.Namespace) -> str:
+class SocketUnknown(ValueError):
+    """No socket given and the named config file does not say one."""
+
+
+def socket_path(args: argparse.Namespace) -> tuple[str, str]:
+    """(the daemon's socket, where that path came from). Only `[localapi] socket_path`
+    of the config file is read. SocketUnknown when `--config FILE` was given and FILE
+    cannot be read or parsed."""
     if args.socket:
-        return str(args.socket)
-    return load_config(args.config or DEFAULT_CONFIG_PATH).localapi.socket_path
+        return str(args.socket), "--socket"
+    config = Path(args.config) if args.config else DEFAULT_CONFIG_PATH
+    try:
+        data = tomllib.loads(config.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        if args.config:
+            raise SocketUnknown(f"--config {config}: cannot read it ({exc.strerror or exc})"
+                                ) from None
+        return LOCAL_API_SOCKET, f"the default; {config} cannot be read: " \
+            f"{exc.strerror or exc}"
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise SocketUnknown(f"{config}: not a TOML file ({exc})") from None
+    localapi = data.get("localapi")
+    path = localapi.get("socket_path") if isinstance(localapi, dict) else None
+    if path is None:
+        return LOCAL_API_SOCKET, f"the default; {config} names none"
+    if not isinstance(path, str) or not path:
+        raise SocketUnknown(f"{config}: localapi.socket_path = {path!r}: expected a path")
+    return path, f"localapi.socket_path in {config}"
+
+
+HOW_TO_PASS = "pass the daemon's socket with: evterm service --socket PATH ..."
 
 
 def run_service_command(args: argparse.Namespace) -> int:
@@ -122,9 +163,9 @@ def run_service_command(args: argparse.Namespace) -> int:
     if command == "set-pin":
         return _set_pin(args)
     try:
-        path = _socket_path(args)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+        path, source = socket_path(args)
+    except SocketUnknown as exc:
+        print(f"evterm service: {exc}; {HOW_TO_PASS}", file=sys.stderr)
         return 2
     if command == "wait-idle":
         return _wait_idle(path, args.timeout_s, args.interval_s)
@@ -138,7 +179,7 @@ def run_service_command(args: argparse.Namespace) -> int:
         if args.wait_card > 0:
             message["wait_card_s"] = args.wait_card
             print(f"tap your technician card within {args.wait_card:g} s", file=sys.stderr)
-        reply = _request(path, message, REQUEST_TIMEOUT_S + args.wait_card)
+        reply = _request(path, message, REQUEST_TIMEOUT_S + args.wait_card, source)
         if reply is None or not reply.get("ok"):
             return _refused(command, reply)
         _save_token(token_file, str(reply["token"]))
@@ -147,7 +188,7 @@ def run_service_command(args: argparse.Namespace) -> int:
         return 0
     token = token_file.read_text(encoding="ascii").strip() if token_file.exists() else None
     message, timeout_s = _message(args, token)
-    reply = _request(path, message, timeout_s)
+    reply = _request(path, message, timeout_s, source)
     if reply is None or not reply.get("ok"):
         return _refused(command, reply)
     if command == "logout":
@@ -175,13 +216,18 @@ def _message(args: argparse.Namespace, token: str | None) -> tuple[dict[str, Any
     return message, SLOW_TIMEOUT_S if slow else REQUEST_TIMEOUT_S
 
 
-def _request(path: str, message: dict[str, Any], timeout_s: float) -> dict[str, Any] | None:
+def _request(path: str, message: dict[str, Any], timeout_s: float,
+             source: str = "--socket") -> dict[str, Any] | None:
     from terminal.localapi import request
 
     try:
         return request(path, message, timeout_s)
     except OSError as exc:
-        print(f"evterm service: cannot reach the daemon at {path}: {exc}", file=sys.stderr)
+        why = exc.strerror or str(exc)
+        print(f"evterm service: cannot reach the daemon at {path} (from {source}): {why}",
+              file=sys.stderr)
+        if source != "--socket":
+            print(HOW_TO_PASS, file=sys.stderr)
         return None
 
 
@@ -216,7 +262,7 @@ def _show(args: argparse.Namespace, reply: dict[str, Any]) -> None:
         print(f"the daemon restarts (exit code {reply['exit_code']})")
     elif command == "resend":
         online = "online" if reply["backend_online"] else "offline"
-        print(f"outbox: {reply['pending']} waiting, oldest {reply['oldest_age_s']} s; "
+        print(f"outbox: {outbox_text(reply['pending'], reply.get('oldest_age_s'))}; "
               f"backend {online}")
     elif command in ("out-of-service", "in-service"):
         oos = reply["out_of_service"]
@@ -271,12 +317,46 @@ def _wait_idle(path: str, timeout_s: float, interval_s: float) -> int:
 # ---- the readable report ----------------------------------------------------------------------
 
 
+def outbox_text(pending: object, oldest_age_s: object) -> str:
+    """'nothing waiting', '1 message waiting, the oldest for 42 s', '3 messages waiting'."""
+    count = pending if isinstance(pending, int) else 0
+    if not count:
+        return "nothing waiting"
+    text = f"{counted(count, 'message')} waiting"
+    if isinstance(oldest_age_s, int | float) and not isinstance(oldest_age_s, bool):
+        text += f", the oldest for {format_age(oldest_age_s)}"
+    return text
+
+
 def _yes(value: object) -> str:
     return "-" if value is None else ("yes" if value else "no")
 
 
+def _unit(value: object, unit: str) -> str:
+    return "-" if value in (None, "") else f"{value} {unit}"
+
+
+class _Times:
+    """The daemon's ISO UTC times in the station's local time with its UTC offset, as the
+    receipts print them ([station] timezone from the diagnostics)."""
+
+    def __init__(self, d: dict[str, Any]) -> None:
+        station = d.get("station") or {}
+        name = station.get("timezone") or ((d.get("config") or {}).get("station") or {}
+                                           ).get("timezone")
+        self.zone = station_zone(name)
+
+    def __call__(self, value: object) -> str:
+        moment = parse_time(value, naive_as_utc=True)
+        if moment is None:
+            return "-" if value is None else str(value)
+        return local_time(moment, self.zone)
+
+
 def render_report(d: dict[str, Any]) -> str:
-    """The diagnostics as a technician reads them in a terminal."""
+    """The diagnostics as a technician reads them in a terminal: labels in words, units
+    after the values, times in the station's local time."""
+    when = _Times(d)
     station = d.get("station", {})
     meter = d.get("meter", {})
     reading = meter.get("last_reading") or {}
@@ -285,59 +365,68 @@ def render_report(d: dict[str, Any]) -> str:
     backend = d.get("backend", {})
     storage = d.get("storage", {})
     software = d.get("software", {})
-    lines = [f"evterm diagnostics of {station.get('id')} at {d.get('generated_at')}", ""]
+    lines = [f"evterm diagnostics of {station.get('id')} at {when(d.get('generated_at'))}", ""]
     oos = station.get("out_of_service")
     lines.append(f"station   phase {station.get('phase')}, accepting sessions "
                  f"{_yes(station.get('accepting_sessions'))}"
                  + (f" ({station.get('refusal')})" if station.get("refusal") else ""))
     if oos:
-        lines.append(f"          OUT OF SERVICE since {oos['since']} by {oos['by']}: "
+        lines.append(f"          OUT OF SERVICE since {when(oos['since'])} by {oos['by']}: "
                      f"{oos['reason']}")
     lines.append(f"meter     {meter.get('model')} at {meter.get('url')}, serial "
-                 f"{meter.get('serial')} (expected {meter.get('expected_serial') or '-'})")
+                 f"{meter.get('serial') or '-'} (expected "
+                 f"{meter.get('expected_serial') or 'any'}), polled every "
+                 f"{_unit(meter.get('poll_interval_s'), 's')}")
     if reading:
-        lines.append(f"          {reading.get('energy_wh')} Wh, {reading.get('power_w')} W, "
-                     f"{reading.get('voltage_v')} V, {reading.get('current_a')} A at "
-                     f"{reading.get('at')}")
+        lines.append(f"          {_unit(reading.get('energy_wh'), 'Wh')}, "
+                     f"{_unit(reading.get('power_w'), 'W')}, "
+                     f"{_unit(reading.get('voltage_v'), 'V')}, "
+                     f"{_unit(reading.get('current_a'), 'A')} at {when(reading.get('at'))}")
+    by_kind = counters.get("errors_by_kind") or {}
+    kinds = ", ".join(f"{kind} {count}" for kind, count in by_kind.items())
     lines.append(f"          fault {meter.get('fault') or 'none'}; polls "
-                 f"{counters.get('polls')}, failed {counters.get('failed_polls')} "
-                 f"{counters.get('errors_by_kind') or ''}".rstrip())
+                 f"{counters.get('polls')}, failed {counters.get('failed_polls')}"
+                 + (f" ({kinds})" if kinds else ""))
     readers = d.get("readers", {})
     named = readers.get("readers") or {}
     if not named:
         lines.append("readers   none seen")
     for i, (name, info) in enumerate(sorted(named.items())):
         tap = info.get("last_tap")
-        last = f"; last tap {tap['at']} {tap['result']}/{tap['reason']}" if tap else ""
+        last = (f"; last tap {when(tap['at'])} {tap['result']}/{tap['reason']}"
+                if tap else "")
         lines.append(f"{'readers' if i == 0 else '':<10}{name}: {info.get('state')}{last}")
     lines.append(f"charger   {charger.get('kind')} at {charger.get('url')}: EV state "
-                 f"{charger.get('ev_state')}, plugged {_yes(charger.get('plugged'))}, "
+                 f"{charger.get('ev_state') or '-'}, plugged {_yes(charger.get('plugged'))}, "
                  f"output wanted {_yes(charger.get('output_wanted'))} / commanded "
                  f"{_yes(charger.get('output_commanded'))} / confirmed "
                  f"{_yes(charger.get('output_confirmed'))}, fault "
                  f"{charger.get('fault') or 'none'}")
+    outbox = outbox_text(backend.get("outbox_depth"), backend.get("oldest_undelivered_age_s"))
     lines.append(f"backend   {backend.get('kind')}, connected {_yes(backend.get('connected'))}"
-                 f", last ack {backend.get('last_ack_at') or '-'}, outbox "
-                 f"{backend.get('outbox_depth')} waiting"
-                 + (f", oldest {backend.get('oldest_undelivered_age_s')} s"
-                    if backend.get("oldest_undelivered_at") else ""))
+                 f", last acknowledgement {when(backend.get('last_ack_at'))}, outbox {outbox}")
     free = storage.get("free_bytes")
-    lines.append(f"storage   {storage.get('database')}: {storage.get('database_bytes')} bytes,"
-                 f" {free // 1_048_576 if isinstance(free, int) else '-'} MiB free, storage "
-                 f"ok {_yes(storage.get('storage_ok'))}")
+    size = storage.get("database_bytes")
+    lines.append(f"storage   {storage.get('database')}: "
+                 f"{_mib(size) if isinstance(size, int) else '-'}, "
+                 f"{_mib(free) if isinstance(free, int) else '-'} free, storage ok "
+                 f"{_yes(storage.get('storage_ok'))}")
+    uptime_s = software.get("uptime_s")
     lines.append(f"software  evterm {software.get('version')}, Python {software.get('python')}"
-                 f", up {software.get('uptime_s')} s")
+                 f", up {format_duration(uptime_s) if isinstance(uptime_s, int) else '-'}")
     lines += ["", "recent sessions:"]
     for s in d.get("recent_sessions", []) or [{"id": "none"}]:
         if s["id"] == "none":
             lines.append("  none")
             continue
         total = f"{s['total']} {s['currency']}" if s.get("total") else "-"
-        lines.append(f"  {s['id']}  {s.get('opened_at')}  {s.get('phase')}  "
-                     f"{s.get('stop_reason') or '-'}  {s.get('energy_wh') or '-'} Wh  {total}")
+        lines.append(f"  {s['id']}  {when(s.get('opened_at'))}  {s.get('phase')}  "
+                     f"{s.get('stop_reason') or '-'}  {_unit(s.get('energy_wh'), 'Wh')}  "
+                     f"{total}")
     lines += ["", "recent faults:"]
     faults = d.get("recent_faults", [])
-    lines += [f"  {f['at']}  {f['source']}  {f['event']}  {f.get('fault')}" for f in faults]
+    lines += [f"  {when(f['at'])}  {f['source']}  {f['event']}  {f.get('fault')}"
+              for f in faults]
     if not faults:
         lines.append("  none")
     lines += ["", "configuration (secrets masked):"]
@@ -345,3 +434,7 @@ def render_report(d: dict[str, Any]) -> str:
         lines.append(f"  [{section}]")
         lines += [f"    {key} = {value!r}" for key, value in values.items()]
     return "\n".join(lines)
+
+
+def _mib(size: int) -> str:
+    return f"{size / 1_048_576:.1f} MiB"

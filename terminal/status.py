@@ -62,6 +62,7 @@ class StatusBoard:
         accepting = self.port.refusal_reason() is None
         return {
             "station_id": self.config.station.id,
+            "timezone": self.config.station.timezone,
             "phase": state.phase.value,
             "session_id": state.session_id,
             "plugged": state.plugged,

@@ -40,7 +40,11 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     ui = subparsers.add_parser(
-        "ui", help="the touchscreen app (Kivy), a client of the daemon's local API")
+        "ui", help="the touchscreen app (Kivy), a client of the daemon's local API",
+        description="The touchscreen: the driver's screens (prices, card, charging, receipt) "
+        "and the technicians' service menu, drawn with Kivy from the daemon's state over its "
+        "local API socket. It never reads the journal, the keys or the config; when the "
+        "daemon is away it says \"reconnecting\" and tries again (docs/ui.md).")
     ui.add_argument("--socket", default=LOCAL_API_SOCKET,
                     help="the daemon's local API socket (default: %(default)s)")
     ui.add_argument("--control", default=None, metavar="PATH",

@@ -4,7 +4,8 @@ recent session, from the `diagnostics` of the daemon's `service_diagnostics` rep
 (terminal/service.py), in the screen's language. No Kivy; ui/service_view.py puts the
 blocks into the service menu's widgets.
 
-Provides `DiagnosticsText(diagnostics, language, now)` with `section(name)` (a name of
+Provides `DiagnosticsText(diagnostics, language, now, timezone=None)` (timezone: the
+status snapshot's, else the diagnostics' own) with `section(name)` (a name of
 DIAG_SECTIONS), `session_row(session)` and `clock(iso_time)`; `recent_sessions`,
 `session_id`, `export_root` (`[service] export_allowed_root` from the diagnostics'
 config).
@@ -12,8 +13,11 @@ config).
 Each section shows its known fields in words ("Serial number: X (as expected)") and
 then every other field the daemon sends, so a field added later is seen without a UI
 change: numbers on one line ("polls 8123 · unit id 1"), the rest as "name: value";
-empty fields are left out. Times are the daemon's (ISO UTC): "14:25:03 UTC" on the day
-of `now`, else "2026-11-20 14:25 UTC".
+a field named with its unit shows the unit after the value ("poll interval 1 s",
+"min free storage 100 MB"); empty fields are left out. Times are shown in the station's
+local time with its UTC offset, as the receipts print them (`[station] timezone`, from
+the diagnostics; UTC until they came): "15:25:03 +01:00" on the day of `now`, else
+"2026-11-20 15:25 +01:00".
 
 On failure: a missing, malformed or oddly typed field shows as "-"; a section that
 cannot be rendered at all says so (logged), the other sections are still shown.
@@ -22,10 +26,11 @@ cannot be rendered at all says so (logged), the other sections are still shown.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
+from terminal.kernel.formatting import format_age, local_clock, station_zone
 from terminal.kernel.locales import get_locale
 from terminal.kernel.logsetup import fields, get_logger
 from ui.i18n import amount, energy, format_power, supported, tr
@@ -39,11 +44,12 @@ FAULTS_SHOWN = 6
 
 class DiagnosticsText:
     def __init__(self, diagnostics: Mapping[str, Any] | None, language: str,
-                 now: datetime | None) -> None:
+                 now: datetime | None, timezone: object = None) -> None:
         self.diag: Mapping[str, Any] = diagnostics if isinstance(diagnostics, Mapping) \
             else {}
         self.language = supported(language)
         self.now = now
+        self.zone = station_zone(timezone) if timezone else diagnostics_zone(self.diag)
 
     def t(self, key: str, **values: object) -> str:
         return tr(key, self.language, **values)
@@ -72,14 +78,12 @@ class DiagnosticsText:
         return get_locale(self.language).number(number.quantize(quantum), places)
 
     def clock(self, value: Any) -> str:
-        """A daemon time as "14:25:03 UTC" today, else "2026-11-20 14:25 UTC"."""
+        """A daemon time in the station's time: "15:25:03 +01:00" today, else
+        "2026-11-20 15:25 +01:00"."""
         moment = time_of(value)
         if moment is None:
             return "-" if value is None else str(value)
-        moment = moment.astimezone(UTC)
-        if self.now is not None and self.now.astimezone(UTC).date() == moment.date():
-            return moment.strftime("%H:%M:%S UTC")
-        return moment.strftime("%Y-%m-%d %H:%M UTC")
+        return local_clock(moment, self.zone, self.language, self.now)
 
     def value(self, value: Any) -> str:
         if isinstance(value, bool) or value is None:
@@ -88,10 +92,10 @@ class DiagnosticsText:
             parts = []
             for key, item in value.items():
                 if isinstance(item, Mapping):
-                    parts += [f"{_label(k)} {self.value(v)}" for k, v in item.items()
+                    parts += [self.quantity(k, v) for k, v in item.items()
                               if not isinstance(v, Mapping | list)]
                 elif not isinstance(item, list) and item is not None:
-                    parts.append(f"{_label(key)} {self.value(item)}")
+                    parts.append(self.quantity(key, item))
             return ", ".join(parts)
         if isinstance(value, list):
             return str(len(value))
@@ -107,7 +111,7 @@ class DiagnosticsText:
             if key in used or isinstance(value, list) or value is None:
                 continue
             if isinstance(value, int | float) and not isinstance(value, bool):
-                counters.append(f"{_label(key)} {value}")
+                counters.append(self.quantity(key, value))
                 continue
             text = self.value(value)
             if text:
@@ -115,6 +119,15 @@ class DiagnosticsText:
         if counters:
             lines.append(" · ".join(counters))
         return lines
+
+    def quantity(self, key: Any, value: Any) -> str:
+        """A field and its value, the unit of its name after the value: "poll interval
+        1 s", "min free storage 100 MB", "polls 8123"."""
+        name, unit = label_and_unit(key)
+        shown = self.value(value)
+        if isinstance(value, float) and not isinstance(value, bool):
+            shown = f"{value:g}"
+        return f"{name} {shown} {unit}" if unit else f"{name} {shown}"
 
     # ---- sections ----
 
@@ -289,20 +302,40 @@ def session_id(session: Mapping[str, Any]) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+UNITS = (("_ms", "ms"), ("_s", "s"), ("_wh", "Wh"), ("_kwh", "kWh"), ("_w", "W"),
+         ("_v", "V"), ("_a", "A"), ("_mb", "MB"), ("_bytes", "bytes"))
+
+
+def label_and_unit(key: Any) -> tuple[str, str]:
+    """A field's name in words and the unit its name ends with: ("poll interval", "s")
+    for poll_interval_s, ("polls", "") for polls."""
+    name = str(key)
+    for suffix, unit in UNITS:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[:-len(suffix)].replace("_", " "), unit
+    return name.replace("_", " "), ""
+
+
 def _label(key: Any) -> str:
-    return str(key).replace("_", " ")
+    name, unit = label_and_unit(key)
+    return f"{name} ({unit})" if unit else name
+
+
+def diagnostics_zone(diagnostics: Mapping[str, Any]) -> tzinfo:
+    """The station's time zone: the diagnostics' station.timezone, else the shown config's
+    [station] timezone; UTC when neither is there."""
+    station = diagnostics.get("station")
+    name = station.get("timezone") if isinstance(station, Mapping) else None
+    config = diagnostics.get("config")
+    if name is None and isinstance(config, Mapping):
+        section = config.get("station")
+        name = section.get("timezone") if isinstance(section, Mapping) else None
+    return station_zone(name)
 
 
 def _age(seconds: Any) -> str:
     value = decimal_of(seconds)
-    if value is None:
-        return "-"
-    whole = int(value)
-    if whole < 120:
-        return f"{whole} s"
-    if whole < 7200:
-        return f"{whole // 60} min"
-    return f"{whole // 3600} h"
+    return "-" if value is None else format_age(value)
 
 
 

@@ -101,7 +101,8 @@ class _Menu:
         self.now_s = now_s
         self.loading = not svc.diagnostics
         now = time_of(svc.diagnostics_at) or time_of(state.get("now"))
-        self.text = DiagnosticsText(svc.diagnostics, self.language, now)
+        self.text = DiagnosticsText(svc.diagnostics, self.language, now,
+                                    state.get("timezone"))
         self.sessions = recent_sessions(svc.diagnostics, SESSION_ROWS)
 
     def t(self, key: str, **values: object) -> str:

@@ -24,7 +24,7 @@ from pymodbus.exceptions import ModbusException
 
 from drivers.charger import ChargerError, ChargerStatus, EvState
 from drivers.meter.modbus_meter import EXCEPTION_NAMES
-from drivers.meter.transport import Transport, make_client
+from drivers.meter.transport import Transport, make_client, why_unreachable
 
 # the evterm charger IO interface (docs/charger.md)
 COIL_OUTPUT = 0  # write: command the output on/off; read: the command
@@ -102,7 +102,8 @@ class ModbusCoilCharger:
         except (OSError, ModbusException) as exc:
             raise ChargerError(f"unreachable: {self._where()}: {exc}") from None
         if not ok:
-            raise ChargerError(f"unreachable: cannot connect to {self.transport.describe()}")
+            reason = await why_unreachable(self.transport, self.timeout_s)
+            raise ChargerError(f"unreachable: {reason}")
         return self._client
 
     def _drop(self, detail: str) -> ChargerError:

@@ -63,13 +63,32 @@ async def _closing(meter, args: argparse.Namespace) -> int:  # type: ignore[no-u
         meter.close()
 
 
+def read_error_text(meter, exc) -> str:  # type: ignore[no-untyped-def]
+    """A failed read in words, with what to try: the reason a connection failed, or for
+    a meter refusing the model's registers, the hint to check --model."""
+    from drivers.meter.modbus_meter import NO_SUCH_REGISTER_TEXT
+    from drivers.meter.registermap import available_models
+
+    where = meter.transport.describe()
+    if exc.kind == "unreachable":
+        return exc.detail
+    if exc.kind == "exception" and NO_SUCH_REGISTER_TEXT in exc.detail:
+        detail = exc.detail.split("; " + NO_SUCH_REGISTER_TEXT)[0]
+        return (f"meter at {where} has no such register of {meter.model.name} ({detail}): "
+                f"wrong --model? Shipped models: {', '.join(available_models())}")
+    if exc.kind == "timeout":
+        return (f"meter at {where} did not answer: {exc.detail} (check --unit, the wiring, "
+                "and for RTU the baud rate and parity)")
+    return f"meter at {where} did not answer: {exc}"
+
+
 async def _once(meter) -> int:  # type: ignore[no-untyped-def]
     from drivers.meter import MeterReadError
 
     try:
         reading = await meter.read_snapshot()
     except MeterReadError as exc:
-        return _fail(f"meter at {meter.transport.describe()} did not answer: {exc}")
+        return _fail(read_error_text(meter, exc))
     print(json.dumps(reading.to_json()), flush=True)
     return 0
 

@@ -20,7 +20,7 @@ from pymodbus.exceptions import ModbusException
 from drivers.meter.codec import DecodeError, decode
 from drivers.meter.reading import MeterReadError, MeterReading
 from drivers.meter.registermap import Block, MeterModel, RegisterSpec, plan_blocks
-from drivers.meter.transport import Transport, make_client
+from drivers.meter.transport import Transport, make_client, why_unreachable
 from terminal.kernel.clock import SYSTEM_CLOCK, Clock
 
 EXCEPTION_NAMES = {
@@ -33,6 +33,9 @@ EXCEPTION_NAMES = {
     10: "gateway path unavailable",
     11: "gateway target failed to respond",
 }
+NO_SUCH_REGISTER = (1, 2)  # illegal function / data address: the meter has no such register
+NO_SUCH_REGISTER_TEXT = "wrong meter model?"
+WRONG_MODEL_HINT = NO_SUCH_REGISTER_TEXT + " the meter has no such register of {model}"
 
 
 def scaled(reg: RegisterSpec, raw: Decimal, dp: int | None) -> Decimal:
@@ -85,7 +88,8 @@ class ModbusMeter:
         except (OSError, ModbusException) as exc:
             raise MeterReadError("unreachable", f"{self.transport.describe()}: {exc}") from None
         if not ok:
-            raise MeterReadError("unreachable", f"cannot connect to {self.transport.describe()}")
+            raise MeterReadError("unreachable", await why_unreachable(self.transport,
+                                                                      self.timeout_s))
         return self._client
 
     async def _read_block(self, block: Block) -> list[int]:
@@ -106,7 +110,10 @@ class ModbusMeter:
         if response.isError():
             code = getattr(response, "exception_code", 0)
             name = EXCEPTION_NAMES.get(code, "unknown")
-            raise MeterReadError("exception", f"{where}: Modbus exception {code} ({name})")
+            hint = f"; {WRONG_MODEL_HINT.format(model=self.model.name)}" \
+                if code in NO_SUCH_REGISTER else ""
+            raise MeterReadError("exception",
+                                 f"{where}: Modbus exception {code} ({name}){hint}")
         registers = list(getattr(response, "registers", []))
         if len(registers) != block.count:
             raise MeterReadError(

@@ -2,10 +2,17 @@
 
 - `tcp://HOST:PORT` (port defaults to 502)
 - `rtu:///dev/ttyUSB0?baud=9600&parity=N&stopbits=1&bytesize=8`
+
+`why_unreachable(transport, timeout_s)` names why a connection failed where pymodbus
+only says it did not connect: no such device, permission denied (group dialout), host
+not found, connection refused, no answer.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
+import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
@@ -119,3 +126,36 @@ def make_client(
         retries=0,
         reconnect_delay=0,
     )
+
+
+async def why_unreachable(transport: Transport, timeout_s: float) -> str:
+    """Why a connection to `transport` failed, in words: "cannot connect to X: <reason>"
+    (a reason found by looking at the device or the host once more)."""
+    where = f"cannot connect to {transport.describe()}"
+    if isinstance(transport, RtuTransport):
+        device = transport.device
+        if not os.path.exists(device):
+            return f"{where}: no such device {device} (is the adapter plugged in?)"
+        if not os.access(device, os.R_OK | os.W_OK):
+            return (f"{where}: permission denied on {device} (the user needs the group "
+                    "that owns it, usually dialout)")
+        return f"{where}: the serial port could not be opened"
+    loop = asyncio.get_running_loop()
+    try:
+        await asyncio.wait_for(loop.getaddrinfo(transport.host, transport.port,
+                                                type=socket.SOCK_STREAM), timeout_s)
+    except socket.gaierror as exc:
+        return f"{where}: host not found ({transport.host}: {exc.strerror})"
+    except TimeoutError:
+        return f"{where}: host not found ({transport.host}: no answer from DNS in time)"
+    try:
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(transport.host, transport.port), timeout_s)
+    except ConnectionRefusedError:
+        return f"{where}: connection refused (nothing listens on port {transport.port})"
+    except TimeoutError:
+        return f"{where}: no answer within {timeout_s:g} s (wrong address or no network?)"
+    except OSError as exc:
+        return f"{where}: {exc.strerror or exc}"
+    writer.close()
+    return f"{where}: the connection failed (the host accepts connections now)"

@@ -50,6 +50,7 @@ import collections
 import contextlib
 import shutil
 import ssl
+import sys
 import threading
 import uuid
 from collections.abc import Awaitable, Callable
@@ -70,6 +71,7 @@ from terminal.backend.api import (
     RequestsOverOneChannel,
     deliver_in_order,
 )
+from terminal.backend.connect_errors import connect_failure_reason
 from terminal.backend.messages import MessageError
 from terminal.backend.protocol import Event, Inbound, ProtocolError, Request, Response, Status
 from terminal.config import BackendConfig
@@ -323,7 +325,9 @@ class MqttBackend(RequestsOverOneChannel):
             self._post(self._connected)
 
     def _on_connect_fail_thread(self, client: mqtt.Client, userdata: Any) -> None:
-        self._post(self._connect_failed, "cannot reach the broker")
+        # paho calls this inside its `except OSError:` around the connection attempt:
+        # the exception in flight says why (TLS, refused, unknown host...)
+        self._post(self._connect_failed, connect_failure_reason(sys.exc_info()[1]))
 
     def _on_disconnect_thread(self, client: mqtt.Client, userdata: Any, flags: Any,
                               reason_code: Any, properties: Any) -> None:

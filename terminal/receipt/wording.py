@@ -16,6 +16,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from terminal.kernel.formatting import format_amount, format_duration
+from terminal.kernel.formatting import local_time as kernel_local_time
 from terminal.kernel.locales import Locale, get_locale
 from terminal.pricing.display import percent, unit_price_text
 from terminal.pricing.model import Dimension
@@ -95,13 +96,7 @@ def charge_line(
 
 
 def local_time(locale: Locale, moment: datetime, zone: ZoneInfo) -> str:
-    local = moment.astimezone(zone)
-    offset = local.utcoffset()
-    assert offset is not None
-    minutes = int(offset.total_seconds()) // 60
-    sign = "-" if minutes < 0 else "+"
-    day = locale.date.format(y=local.year, m=local.month, d=local.day)
-    return f"{day} {local:%H:%M:%S} {sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    return kernel_local_time(moment, zone, locale.code)
 
 
 def reading(locale: Locale, energy_wh: Decimal) -> str:

@@ -77,7 +77,8 @@ class Diagnostics:
         schema = await store.call(lambda: store.store.schema_version)
         return {
             "generated_at": iso_utc(now),
-            "station": {"id": deps.config.station.id, "phase": deps.session.state.phase.value,
+            "station": {"id": deps.config.station.id, "timezone": deps.config.station.timezone,
+                        "phase": deps.session.state.phase.value,
                         "session_id": deps.session.state.session_id,
                         "accepting_sessions": (deps.session.refusal_reason() is None),
                         "refusal": deps.session.refusal_reason(),

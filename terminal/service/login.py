@@ -234,7 +234,8 @@ class Logins:
                                                          failures=lock.failures))
         if left > 0:
             await self.deps.store.call(self.deps.tables.put, KEY_PIN_LOCKOUT, lock.to_json(), now)
-            raise RequestError(f"pin: wrong PIN ({left} attempts left)")
+            attempts = "attempt" if left == 1 else "attempts"
+            raise RequestError(f"pin: wrong PIN ({left} {attempts} left)")
         lock.lockouts += 1
         lock.failures = 0
         delay_s = min(self.config.lockout_s * 2 ** (lock.lockouts - 1),

@@ -70,7 +70,8 @@ def test_unreachable_meter_is_one_line_and_exit_2():
     assert result.returncode == 2
     assert result.stdout == ""
     assert len(result.stderr.strip().splitlines()) == 1
-    assert "unreachable" in result.stderr
+    assert "cannot connect to tcp://127.0.0.1:" in result.stderr
+    assert "connection refused" in result.stderr
 
 
 @pytest.mark.parametrize(

@@ -114,3 +114,29 @@ def test_pin_pad_at_1280x800_restart_needs_a_second_press_and_idle_logout(large_
     ui.wait_screen("idle", timeout_s=15)
     assert stack.rig.state()["service"]["state"] == "none"
     assert stack.rig.daemon.poll() is None
+
+
+def test_a_restart_from_the_service_menu_brings_the_daemon_back(scenario):
+    """The demo supervises the daemon as systemd would: the service menu's restart (exit
+    code 75) is followed by a new daemon, and the screen comes back by itself."""
+    from terminal.ports import RESTART_EXIT_CODE
+
+    stack, ui = scenario.stack, scenario.ui
+    assert stack.tap(TECHNICIAN_CARD)["result"] == "service"
+    ui.wait_screen("pin")
+    for digit in TECHNICIAN_PIN:
+        ui.press(f"pin_{digit}")
+    ui.press("pin_ok")
+    ui.wait_screen("service")
+    ui.press("svc_tab_actions")
+    ui.wait_for("the actions", lambda d: d.get("service_tab") == "actions")
+    first = stack.rig.daemon
+    ui.press("svc_restart")
+    ui.press("svc_restart")  # the second press restarts
+    stack.rig.wait_for("the daemon's exit", lambda: first.poll() is not None, 30)
+    assert first.returncode == RESTART_EXIT_CODE
+    stack.rig.wait_for("a new daemon", lambda: stack.rig.daemon is not first
+                       and stack.rig.state()["phase"] == "Available", 30)
+    assert stack.supervisor.restarts == 1
+    ui.wait_screen("idle", timeout_s=30)
+    assert stack.tap("rfid-7")["result"] == "accepted"  # the events come from the new one

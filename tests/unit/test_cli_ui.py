@@ -32,3 +32,26 @@ def test_the_ui_process_does_not_import_the_daemons_libraries():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "[]", out
+
+
+def _subparser(parser, *names):
+    import argparse
+
+    for name in names:
+        action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        parser = action.choices[name]
+    return parser
+
+
+def test_daemon_demo_and_ui_help_describe_the_command():
+    full = build_parser()
+    for command in ("daemon", "demo", "ui"):
+        description = _subparser(full, command).description
+        assert description and len(description) > 80, command
+    assert "Exit codes" in _subparser(full, "daemon").format_help()
+
+
+def test_every_sim_meter_option_has_help():
+    meter = _subparser(build_parser(), "sim", "meter")
+    bare = [a.option_strings for a in meter._actions if a.option_strings and not a.help]
+    assert bare == []

@@ -241,8 +241,8 @@ def test_the_pin_window_closes_and_login_can_wait_for_the_card(tmp_path, pin_has
 def test_five_wrong_pins_lock_with_growing_delays_that_survive_a_restart(tmp_path, pin_hash):
     async def body(ctx: Ctx) -> None:
         await ctx.tap()
-        for left in (4, 3, 2, 1):
-            with pytest.raises(RequestError, match=fr"^pin: wrong PIN \({left} attempts left\)$"):
+        for left in ("4 attempts", "3 attempts", "2 attempts", "1 attempt"):
+            with pytest.raises(RequestError, match=fr"^pin: wrong PIN \({left} left\)$"):
                 await ctx.op("service_login", pin="1111")
         with pytest.raises(RequestError,
                            match=r"^locked: too many wrong PINs; try again in 30 s$"):
@@ -294,8 +294,8 @@ def test_a_good_pin_resets_the_count_of_wrong_ones(tmp_path, pin_hash):
         token = str((await ctx.op("service_login", pin=PIN))["token"])
         await ctx.op("service_logout", token=token)
         await ctx.tap()
-        for left in (4, 3, 2, 1):  # a fresh count of five
-            with pytest.raises(RequestError, match=fr"\({left} attempts left\)"):
+        for left in ("4 attempts", "3 attempts", "2 attempts", "1 attempt"):  # a fresh five
+            with pytest.raises(RequestError, match=fr"\({left} left\)"):
                 await ctx.op("service_login", pin="0000")
 
     run(tmp_path, pin_hash, body)

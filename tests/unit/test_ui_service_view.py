@@ -26,7 +26,8 @@ SESSION = "5b0e6a6e-3c1f-4a59-9f57-0d8c5e0e2b11"
 NB = "\u00a0"
 DIAGNOSTICS: dict[str, Any] = {  # shaped like terminal/service.py Service.diagnostics()
     "generated_at": "2026-11-21T14:25:00Z",
-    "station": {"id": "DE*EVT*E0001*1", "phase": "Available", "accepting_sessions": True},
+    "station": {"id": "DE*EVT*E0001*1", "timezone": "Europe/Berlin", "phase": "Available",
+                "accepting_sessions": True},
     "meter": {"model": "sim-dc-meter", "url": "tcp://127.0.0.1:5020", "unit_id": 1,
               "serial": "SIM00012345", "expected_serial": "SIM00012345",
               "last_reading": {"energy_wh": "123456.7", "power_w": "7350",
@@ -334,35 +335,46 @@ def test_late_replies_after_logout_are_ignored():
 def test_diagnostics_are_rendered_section_by_section():
     view = build_view(logged_in(), 1.5)
     texts = view.texts
-    assert texts["svc_diag_updated"] == "Updated 14:25:00 UTC"
+    assert texts["svc_diag_updated"] == "Updated 15:25:00 +01:00"
     assert [texts[f"svc_h_{s}"] for s in staff.DIAG_SECTIONS] == [
         "Energy meter", "Power unit", "Card readers", "Backend link", "Storage", "Software",
         "Recent faults"]
     meter = texts["svc_diag_meter"].splitlines()
     assert meter[:6] == ["Model: sim-dc-meter", "Serial number: SIM00012345 (as expected)",
                          "123.457 kWh · 7.4 kW", "401.2 V · 18.3 A",
-                         "Read at 14:24:59 UTC", "Fault: none"]
+                         "Read at 15:24:59 +01:00", "Fault: none"]
     assert "counters: polls 8123, failed polls 2, timeout 2" in meter
-    assert "poll interval s 1.0 · unit id 1" in meter or "unit id 1 · poll interval s 1.0" \
-        in meter
+    assert "poll interval 1 s · unit id 1" in meter or "unit id 1 · poll interval 1 s" \
+        in meter  # the unit after the value, never "poll interval s 1.0"
+    assert not any("interval s" in line for line in meter)
     assert texts["svc_diag_charger"].splitlines()[:3] == [
         "State: C", "Output: commanded on, confirmed off", "Fault: none"]
     assert "plugged: yes" in texts["svc_diag_charger"]
     readers = texts["svc_diag_readers"].splitlines()
     assert readers[:3] == ["pcscd: ready",
-                           "ACS ACR1252 00 00: ready, last card 14:20:01 UTC service",
+                           "ACS ACR1252 00 00: ready, last card 15:20:01 +01:00 service",
                            "/dev/ttyUSB0: absent"]
     assert "pcsc: yes" in readers
     assert texts["svc_diag_backend"].splitlines() == [
-        "Link: mqtt, NOT connected", "Last acknowledgement: 2026-11-20 22:10 UTC",
+        "Link: mqtt, NOT connected", "Last acknowledgement: 2026-11-20 23:10 +01:00",
         "Outbox: 3 waiting, oldest 42 s"]
     assert texts["svc_diag_storage"].splitlines()[:3] == [
         "Database: 1.8 MB", "Free space: 12.4 GB", "Folder: /var/lib/evterm"]
     assert texts["svc_diag_software"].splitlines()[:2] == [
         "Software version: 0.9.0", "Python version: 3.11.7"]
     assert texts["svc_diag_faults"].splitlines() == [  # newest first
-        "11:52:40 UTC meter cleared: timeout", "11:52:31 UTC meter raised: timeout"]
+        "12:52:40 +01:00 meter cleared: timeout", "12:52:31 +01:00 meter raised: timeout"]
     assert "***" not in " ".join(texts.values())  # the config is not shown
+
+
+def test_times_are_the_stations_local_time_from_the_status_before_the_diagnostics():
+    model = logged_in(diagnostics=None)
+    out = {"since": "2026-07-01T12:00:00Z", "by": "\u20261234", "reason": "Maintenance"}
+    push(model, daemon_state("active", timezone="America/New_York", out_of_service=out,
+                             now="2026-07-01T12:05:00Z"), 1.2)
+    press(model, "svc_tab_actions", 1.3)
+    texts = build_view(model, 1.4).texts
+    assert texts["svc_service_state"] == "Out of service since 08:00:00 -04:00: Maintenance"
 
 
 def test_diagnostics_in_german_and_a_wrong_meter():
@@ -423,8 +435,8 @@ def test_sessions_rows_and_the_receipt_shown_on_request():
     view = build_view(model, 2.0)
     assert view.service_tab == "sessions"
     assert view.texts["svc_session_0"] == \
-        "13:02:11 UTC · 42.316 kWh · 24.97 EUR\nStoppedByEV · 5b0e6a6e"
-    assert view.texts["svc_session_1"] == "2026-11-20 18:11 UTC · - kWh · -\n" \
+        "14:02:11 +01:00 · 42.316 kWh · 24.97 EUR\nStoppedByEV · 5b0e6a6e"
+    assert view.texts["svc_session_1"] == "2026-11-20 19:11 +01:00 · - kWh · -\n" \
         "DeAuthorized · 0c4d0c2a"
     assert view.texts["svc_session_2"] == ""
     assert "svc_receipt_0" in view.buttons
@@ -515,7 +527,7 @@ def test_out_of_service_and_back_follow_the_snapshot():
     view = build_view(model, 2.3)
     assert view.screen == "service"
     assert view.texts["svc_status"] == "Out of service - drivers see the maintenance screen"
-    assert view.texts["svc_service_state"] == "Out of service since 14:25:00 UTC: Maintenance"
+    assert view.texts["svc_service_state"] == "Out of service since 15:25:00 +01:00: Maintenance"
     assert "svc_in_service" in view.buttons and "svc_out_of_service" not in view.buttons
     [back] = press(model, "svc_in_service", 3.0)
     assert back["action"] == "in_service" and "reason" not in back
