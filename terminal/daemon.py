@@ -16,9 +16,13 @@ service menu:
   storage; a journal that cannot be written).
 
 On failure: a commit the storage fails (an SQLite or I/O error) holds energy delivery
-off (output off, new sessions refused) until a commit succeeds again; a value the
-journal cannot take is a refused step, never a failed journal; a poll that fails is
-logged and the loop goes on; a charger command that fails is logged.
+off (output off, new sessions refused) until a commit or the write probe each poll
+runs while the journal is failed (`probe_journal()`) succeeds again; a value the
+journal cannot take is a refused step, never a failed journal. New sessions are also
+refused while the journal's disk has less than `[backend] min_free_storage_mb` free
+(checked here, whatever the backend). A poll that fails is logged (the first with its
+traceback, repeats rate-limited by `[logging] fault_interval_s`) and the loop goes on;
+a charger command that fails is logged.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from drivers.meter.monitor import MeterMonitor
 from terminal.billing import Bill, bill_from_journal
 from terminal.config import Config
 from terminal.kernel.clock import Clock
-from terminal.kernel.logsetup import fields, get_logger
+from terminal.kernel.logsetup import FaultLogger, fields, get_logger
 from terminal.observation import Observation, PollSignal
 from terminal.ports import RESTART_EXIT_CODE, Clients, Gate, LinkState
 from terminal.screen import Screen
@@ -60,6 +64,7 @@ from terminal.session import (
 )
 from terminal.session_pricing import SessionPricing
 from terminal.store import AsyncStore
+from terminal.store.space import storage_low
 
 log = get_logger("daemon")
 STORAGE_REFUSAL = "the terminal cannot record sessions right now (storage)"
@@ -118,6 +123,9 @@ class Daemon:
         self._stopping = asyncio.Event()
         self.last_poll_monotonic_s: float | None = None  # time.monotonic(), for the watchdog
         self.journal_failed = False
+        self._poll_faults = FaultLogger(log, "poll", config.logging.fault_interval_s, clock)
+        self._journal_faults = FaultLogger(log, "journal write",
+                                           config.logging.fault_interval_s, clock)
         self.exit_code = 0  # RESTART_EXIT_CODE after the service menu's restart
 
     # ---- the port ---------------------------------------------------------------------
@@ -132,9 +140,15 @@ class Daemon:
         for gate in self.gates:
             if (refused := gate.refusal()) is not None:
                 return refused
-        if self.journal_failed or not self.link.storage_ok():
+        if self.journal_failed:
             return STORAGE_REFUSAL
-        return None
+        return self.storage_low()
+
+    def storage_low(self) -> str | None:
+        """Why the journal's disk cannot take a new session (below
+        `[backend] min_free_storage_mb` free), checked here for every backend kind."""
+        return storage_low(self.store.store.path.parent,
+                           self.config.backend.min_free_storage_mb)
 
     def accepting_sessions(self) -> bool:
         return self.refusal_reason() is None
@@ -219,15 +233,17 @@ class Daemon:
             )
         except (sqlite3.Error, OSError):
             # what cannot be journaled cannot be billed: no energy until it can
-            if not self.journal_failed:
+            if not self._journal_faults.active:
                 log.critical("journal commit failed; energy delivery held off",
                              exc_info=True, extra=fields(session=session_id))
+            self._journal_faults.failed("commit failed")
             self.journal_failed = True
             await self.set_output(False)
             raise
         if self.journal_failed:
             log.warning("journal writable again", extra=fields(session=session_id))
             self.journal_failed = False
+        self._journal_faults.recovered()
         self.link.wake()
 
     def _log(self, result: Step, session_id: str | None) -> None:
@@ -261,6 +277,8 @@ class Daemon:
         if self.seen.at_monotonic_s is not None:
             self.seen.interval_s = now_s - self.seen.at_monotonic_s
         self.seen.at_monotonic_s = now_s
+        if self.journal_failed:
+            await self.probe_journal()
         # charger first: when it reports the EV unplugged or the output off, the meter
         # reading taken after it already holds every Wh that flowed
         await self._read_charger()
@@ -298,9 +316,14 @@ class Daemon:
             started = self.clock.monotonic_s()
             try:
                 await self.poll_once()
-            except Exception:
-                # bad data must not stop metering; the error is logged with its cause
-                log.exception("poll failed")
+            except Exception as exc:
+                # bad data must not stop metering; the first error of a run is logged
+                # with its traceback, repeats are counted (rate-limited)
+                if not self._poll_faults.active:
+                    log.exception("poll failed")
+                self._poll_faults.failed(f"{type(exc).__name__}: {exc}")
+            else:
+                self._poll_faults.recovered()
             self.last_poll_monotonic_s = time.monotonic()  # a completed poll, even a failed one
             remaining = interval_s - (self.clock.monotonic_s() - started)
             if remaining > 0:
@@ -311,6 +334,23 @@ class Daemon:
 
     def stop(self) -> None:
         self._stopping.set()
+
+    async def probe_journal(self) -> bool:
+        """While the journal is failed: try a write; when it succeeds the journal is
+        writable again (new sessions accepted, output allowed). Returns whether the
+        journal is usable. Run periodically (terminal.station), so a failed journal
+        recovers with no session open too."""
+        if not self.journal_failed:
+            return True
+        try:
+            await self.store.call(self.store.store.probe, self.clock.now())
+        except (sqlite3.Error, OSError) as exc:
+            self._journal_faults.failed(f"write probe: {type(exc).__name__}: {exc}")
+            return False
+        log.warning("journal writable again (write probe)")
+        self.journal_failed = False
+        self.publish_state()
+        return True
 
     # ---- recovery ---------------------------------------------------------------------
 

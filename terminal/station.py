@@ -275,7 +275,7 @@ async def run_station(config: Config, clock: Clock, started_s: float) -> int:
         print(f"evterm daemon: session.tariff_file: {exc}", file=sys.stderr)
         return 2
     try:
-        store = Store.open(database_path(config))
+        store = Store.open(database_path(config), marker=True)
     except StoreError as exc:
         print(f"evterm daemon: refusing to start: {exc}", file=sys.stderr)
         return 3

@@ -1,8 +1,9 @@
 """The journal as one object: `Store`, and `AsyncStore` that runs it on its own thread.
 
 Provides:
-- `Store.open(path, create=True)`: one SQLite connection (opened, checked and migrated by
-  `terminal.store.schema.connect`), with the tables' methods of `JournalTables`
+- `Store.open(path, create=True, marker=False)`: one SQLite connection (opened, checked
+  and migrated by `terminal.store.schema.connect`; with `marker`, also checked against
+  the journal marker, terminal.store.marker), with the tables' methods of `JournalTables`
   (sessions, readings, transitions, receipts, connector state, `commit()` of a step),
   `OutboxTables` (outbox, audit log) and `PaymentTables` (payments, refunds). One
   connection writes; use a Store from one thread.
@@ -22,7 +23,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from terminal.store.base import StoreError
 from terminal.store.journal import JournalTables
+from terminal.store.marker import JournalMarker
 from terminal.store.outbox import OutboxTables
 from terminal.store.payments import PaymentTables
 from terminal.store.schema import connect, schema_version
@@ -38,9 +41,28 @@ class Store(JournalTables, OutboxTables, PaymentTables):
         self.path = path
 
     @classmethod
-    def open(cls, path: str | Path, *, create: bool = True) -> Store:
+    def open(cls, path: str | Path, *, create: bool = True, marker: bool = False) -> Store:
+        """`marker`: the daemon's journal, checked against its marker file (a journal
+        that holds less than the marker says is refused) and keeping it up to date."""
         path = Path(path)
-        return cls(connect(path, create=create), path)
+        if not marker:
+            return cls(connect(path, create=create), path)
+        journal_marker = JournalMarker(path)
+        journal_marker.check_before_open()
+        conn = connect(path, create=create)
+        try:
+            journal_marker.check(conn)
+            journal_marker.write_from(conn)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise StoreError(f"database {path}: damaged ({exc}); the file is left "
+                             "untouched for inspection") from None
+        except BaseException:
+            conn.close()
+            raise
+        store = cls(conn, path)
+        store.marker = journal_marker
+        return store
 
     def close(self) -> None:
         self.conn.close()
