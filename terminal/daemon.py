@@ -277,8 +277,8 @@ class Daemon:
         if self.seen.at_monotonic_s is not None:
             self.seen.interval_s = now_s - self.seen.at_monotonic_s
         self.seen.at_monotonic_s = now_s
-        if self.journal_failed:
-            await self.probe_journal()
+        if self.journal_failed and not self._state.is_open:
+            await self.probe_journal()  # with a session open, its own commits probe
         # charger first: when it reports the EV unplugged or the output off, the meter
         # reading taken after it already holds every Wh that flowed
         await self._read_charger()
@@ -336,12 +336,16 @@ class Daemon:
         self._stopping.set()
 
     async def probe_journal(self) -> bool:
-        """While the journal is failed: try a write; when it succeeds the journal is
-        writable again (new sessions accepted, output allowed). Returns whether the
-        journal is usable. Run periodically (terminal.station), so a failed journal
-        recovers with no session open too."""
+        """While the journal is failed: once the disk has `min_free_storage_mb` free
+        again, try a write; when it succeeds the journal is writable again (new
+        sessions accepted). Returns whether the journal is usable. Each poll runs it
+        while no session is open (an open session's own commits are its probe), so a
+        failed journal recovers with no session open too."""
         if not self.journal_failed:
             return True
+        if (low := self.storage_low()) is not None:
+            self._journal_faults.failed(f"write probe not tried: {low}")
+            return False
         try:
             await self.store.call(self.store.store.probe, self.clock.now())
         except (sqlite3.Error, OSError) as exc:
