@@ -56,6 +56,7 @@ from terminal.session import (
     SessionState,
     SetOutput,
     Step,
+    StopRequested,
     Tick,
     Transition,
     state_from_json,
@@ -123,6 +124,7 @@ class Daemon:
         self._stopping = asyncio.Event()
         self.last_poll_monotonic_s: float | None = None  # time.monotonic(), for the watchdog
         self.journal_failed = False
+        self.deferred_stop: StopRequested | None = None  # kept while the journal is failed
         self._poll_faults = FaultLogger(log, "poll", config.logging.fault_interval_s, clock)
         self._journal_faults = FaultLogger(log, "journal write",
                                            config.logging.fault_interval_s, clock)
@@ -180,6 +182,43 @@ class Daemon:
         if result.refused or (not result.records and not result.actions):
             self._state = result.state
             return result
+        if isinstance(event, StopRequested) and self.journal_failed:
+            return self._defer_stop(event)
+        try:
+            return await self._apply_step(result)
+        except (sqlite3.Error, OSError):
+            if isinstance(event, StopRequested):
+                return self._defer_stop(event)
+            raise
+
+    def _defer_stop(self, event: StopRequested) -> Step:
+        """A stop the journal cannot take now (the storage failed; energy is already
+        held off): kept, and journaled before anything else once the journal can be
+        written; the session then ends from what the journal holds and its receipt
+        follows. The requester is told the stop is accepted."""
+        if self.deferred_stop is None:
+            log.warning("stop kept until the journal can be written",
+                        extra=fields(session=self._state.session_id,
+                                     reason=event.reason.value))
+            self.deferred_stop = event
+        return Step(self._state)
+
+    async def _apply_deferred_stop(self) -> None:
+        """The kept stop, once the journal takes it (each poll tries: its commit is the
+        write probe of an open session)."""
+        event, self.deferred_stop = self.deferred_stop, None
+        if event is None:
+            return
+        result = step(self._state, event, self.rules)
+        if result.refused or (not result.records and not result.actions):
+            return  # the session ended meanwhile
+        try:
+            await self._apply_step(result)
+        except (sqlite3.Error, OSError):
+            self.deferred_stop = event
+            raise
+
+    async def _apply_step(self, result: Step) -> Step:
         session_id = result.state.session_id or self._state.session_id
         new_readings = [r.reading for r in result.records if isinstance(r, ReadingRecord)]
         starts = any(r.kind == "start" for r in result.records if isinstance(r, ReadingRecord))
@@ -287,6 +326,8 @@ class Daemon:
         reading = outcome.reading if outcome.billable else None
         fault = outcome.fault
         async with self._lock:
+            if self.deferred_stop is not None:
+                await self._apply_deferred_stop()
             start = self._state.start_reading
             projection = self.pricing.projection(
                 reading, start.energy_import_wh if start else None, self.seen.interval_s)

@@ -41,9 +41,11 @@ class ScriptedMeter:
 class ScriptedCharger:
     def __init__(self) -> None:
         self.commanded = False
+        self.plugged = True
 
     async def status(self) -> ChargerStatus:
-        return ChargerStatus(EvState.C, self.commanded, self.commanded)
+        return ChargerStatus(EvState.C if self.plugged else EvState.A, self.commanded,
+                             self.commanded)
 
     async def set_output(self, on: bool) -> None:
         self.commanded = on
@@ -214,3 +216,47 @@ def test_a_disk_full_while_charging_logs_one_traceback_not_one_per_poll(tmp_path
     tracebacks = [r for r in caplog.records if r.exc_info]
     assert 1 <= len(tracebacks) <= 2, [r.getMessage() for r in tracebacks]
     assert len(caplog.records) <= 6, [r.getMessage() for r in caplog.records]
+
+
+def test_a_stop_while_the_disk_is_full_is_kept_and_the_receipt_follows(tmp_path):
+    """Disk full while charging: energy is held off; the driver's stop is accepted (not
+    an internal error), and once the journal can be written the session ends with that
+    stop, closes at the unplug and gets its receipt."""
+    clock = FakeClock()
+
+    async def scenario() -> None:
+        charger = ScriptedCharger()
+        station = station_for(tmp_path, clock, charger)
+        daemon, store = station.daemon, station.store.store
+        await station.recover()
+        reply = await station.driver_api.start({"id_token": "CARD"})
+        session_id = reply["session_id"]
+        for _ in range(3):
+            clock.advance(1)
+            await daemon.poll_once()
+        assert daemon.state.phase.value == "Charging"
+        commit = store.commit
+        store.commit = disk_full  # type: ignore[method-assign]
+        clock.advance(1)
+        with pytest.raises(sqlite3.OperationalError):
+            await daemon.poll_once()
+        assert charger.commanded is False and daemon.journal_failed
+        await station.driver_api.stop({"id_token": "CARD"})  # accepted
+        clock.advance(1)
+        with pytest.raises(sqlite3.OperationalError):
+            await daemon.poll_once()
+        store.commit = commit  # type: ignore[method-assign]  # space is back
+        clock.advance(1)
+        await daemon.poll_once()
+        assert not daemon.journal_failed and daemon.state.phase.value == "Finishing"
+        assert daemon.state.stop_reason.value == "Local"
+        charger.plugged = False
+        clock.advance(1)
+        await daemon.poll_once()
+        row = store.session(session_id)
+        assert row["closed_at"] is not None and row["stop_reason"] == "Local"
+        assert store.receipt(session_id) is not None
+        assert charger.commanded is False
+        station.store.close()
+
+    asyncio.run(scenario())
