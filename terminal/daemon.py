@@ -124,7 +124,9 @@ class Daemon:
         self._stopping = asyncio.Event()
         self.last_poll_monotonic_s: float | None = None  # time.monotonic(), for the watchdog
         self.journal_failed = False
-        self.deferred_stop: StopRequested | None = None  # kept while the journal is failed
+        # a stop, or the restart's close, the journal could not take yet
+        self.deferred: StopRequested | Recover | None = None
+        self._receipts_due = False  # receipts to complete once the journal is writable
         self._poll_faults = FaultLogger(log, "poll", config.logging.fault_interval_s, clock)
         self._journal_faults = FaultLogger(log, "journal write",
                                            config.logging.fault_interval_s, clock)
@@ -182,31 +184,35 @@ class Daemon:
         if result.refused or (not result.records and not result.actions):
             self._state = result.state
             return result
-        if isinstance(event, StopRequested) and self.journal_failed:
-            return self._defer_stop(event)
+        if isinstance(event, StopRequested | Recover) and self.journal_failed:
+            return self._defer(event)
         try:
             return await self._apply_step(result)
         except (sqlite3.Error, OSError):
-            if isinstance(event, StopRequested):
-                return self._defer_stop(event)
+            if isinstance(event, StopRequested | Recover):
+                return self._defer(event)
             raise
 
-    def _defer_stop(self, event: StopRequested) -> Step:
-        """A stop the journal cannot take now (the storage failed; energy is already
-        held off): kept, and journaled before anything else once the journal can be
-        written; the session then ends from what the journal holds and its receipt
-        follows. The requester is told the stop is accepted."""
-        if self.deferred_stop is None:
-            log.warning("stop kept until the journal can be written",
+    def _defer(self, event: StopRequested | Recover) -> Step:
+        """A stop, or the close after a restart, that the journal cannot take now (the
+        storage failed; energy is already held off): kept, and journaled before
+        anything else once the journal can be written; the session then ends from what
+        the journal holds and its receipt follows. The requester of a stop is told it
+        is accepted. A restart's session is then closed, never resumed: what decided a
+        resume is stale by then."""
+        if isinstance(event, Recover):
+            event = Recover(event.at, False, event.reading, event.meter_fault)
+        if self.deferred is None or isinstance(event, Recover):
+            log.warning("session end kept until the journal can be written",
                         extra=fields(session=self._state.session_id,
-                                     reason=event.reason.value))
-            self.deferred_stop = event
+                                     event=type(event).__name__))
+            self.deferred = event
         return Step(self._state)
 
-    async def _apply_deferred_stop(self) -> None:
-        """The kept stop, once the journal takes it (each poll tries: its commit is the
-        write probe of an open session)."""
-        event, self.deferred_stop = self.deferred_stop, None
+    async def _apply_deferred(self) -> None:
+        """The kept stop or close, once the journal takes it (each poll tries: its
+        commit is the write probe of an open session)."""
+        event, self.deferred = self.deferred, None
         if event is None:
             return
         result = step(self._state, event, self.rules)
@@ -215,7 +221,7 @@ class Daemon:
         try:
             await self._apply_step(result)
         except (sqlite3.Error, OSError):
-            self.deferred_stop = event
+            self.deferred = event
             raise
 
     async def _apply_step(self, result: Step) -> Step:
@@ -326,8 +332,8 @@ class Daemon:
         reading = outcome.reading if outcome.billable else None
         fault = outcome.fault
         async with self._lock:
-            if self.deferred_stop is not None:
-                await self._apply_deferred_stop()
+            if self.deferred is not None:
+                await self._apply_deferred()
             start = self._state.start_reading
             projection = self.pricing.projection(
                 reading, start.energy_import_wh if start else None, self.seen.interval_s)
@@ -346,6 +352,8 @@ class Daemon:
             wanted = self._state.output_on and not self.journal_failed
             if status is not None and status.output_commanded != wanted:
                 await self.set_output(wanted)
+        if self._receipts_due and not self.journal_failed:
+            await self._complete_receipts()
         self.screen.reset_language_when_idle(self.clock.now(), self._state.is_open)
         await self.polled.fire()
         self.publish_state()
@@ -408,9 +416,20 @@ class Daemon:
                                   if self._state.is_open else None}
         if self._state.is_open:
             report.update(await self._recover_open())
-        for session_id in await self.store.call(store.sessions_without_receipt):
-            await self._complete_receipt(session_id)
+        await self._complete_receipts()
         return report
+
+    async def _complete_receipts(self) -> None:
+        """Receipts missing after a crash or a full disk; when the journal cannot take
+        them now, again at the first poll after it can."""
+        self._receipts_due = False
+        try:
+            for session_id in await self.store.call(self.store.store.sessions_without_receipt):
+                await self._complete_receipt(session_id)
+        except (sqlite3.Error, OSError) as exc:
+            self._receipts_due = True
+            self.journal_failed = True
+            self._journal_faults.failed(f"receipt: {type(exc).__name__}: {exc}")
 
     async def _recover_open(self) -> dict[str, Any]:
         state = self._state
@@ -444,12 +463,14 @@ class Daemon:
             reading=reading,
             meter_fault=str(fault) if fault else None,
         ))
-        detail = {
-            "resumed": self._state.is_open,
+        detail: dict[str, Any] = {
+            "resumed": self._state.is_open and self.deferred is None,
             "plugged": bool(status and status.plugged),
             "authorization_valid": auth_valid,
             "phase": self._state.phase.value,
         }
+        if self.deferred is not None:
+            detail["closed_when_journal_writable"] = True
         log.warning("open session recovered after restart",
                     extra=fields(session=state.session_id, **detail))
         return detail

@@ -101,3 +101,41 @@ def test_a_journal_that_existed_is_never_silently_replaced_by_an_empty_one(
         assert "journal marker" in message and session_id in message
         assert "restore the journal from a backup" in message
         assert not database.exists() or database.stat().st_size == 0  # left as it was
+
+
+def test_restart_on_a_full_disk_closes_the_session_when_space_returns(tmp_path: Path) -> None:
+    """The terminal restarts while the disk is full and a session is open: it starts
+    (no crash loop), holds energy off, and closes the session from the journal and the
+    meter's counter with its receipt once space returns."""
+    folder = tmp_path / "rig"
+    with PrivateTmpfs(folder / "state", TMPFS_KIB) as fs, Rig(
+            folder, speed=30.0, extra={"backend": {"min_free_storage_mb": 1}},
+            daemon_prefix=fs.prefix) as rig:
+        rig.start_station()
+        rig.start_daemon()
+        session_id = rig.api("start", id_token="TOKEN-A")["session_id"]
+        rig.ev("plug")
+        rig.wait_phase("Charging")
+        fs.fill()
+        rig.wait_for("output off", lambda: rig.ev("status")["output_on"] is False, 15)
+        rig.kill_daemon()
+        ready = rig.start_daemon()
+        assert ready["recovery"]["open_session"] == session_id
+        assert ready["recovery"]["resumed"] is False
+        assert ready["recovery"]["closed_when_journal_writable"] is True
+        time.sleep(1.0)
+        assert rig.ev("status")["output_on"] is False
+        assert rig.state()["accepting_sessions"] is False
+        delivered = Decimal(str(rig.ev("unplug")["plugs"][-1]["delivered_wh"]))
+        fs.free()
+        rig.wait_phase("Available", timeout_s=20)
+        assert rig.stop_daemon() == 0
+        store = journal(fs, rig, tmp_path / "copy")
+        try:
+            row = store.session(session_id)
+            assert row["closed_at"] is not None and row["stop_reason"] == "PowerLoss", row
+            assert store.receipt(session_id) is not None
+            billed = Decimal(row["meter_stop_wh"]) - Decimal(row["meter_start_wh"])
+        finally:
+            store.close()
+        assert billed == int(delivered)
