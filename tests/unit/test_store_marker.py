@@ -70,7 +70,8 @@ def test_a_damaged_wal_frame_that_drops_the_open_session_is_refused(tmp_path):
         Store.open(copy / "evterm.db", marker=True)
 
 
-def test_a_lost_close_and_lost_readings_are_refused(tmp_path):
+def test_a_lost_close_is_refused_and_thinned_readings_of_a_closed_session_are_not(
+        tmp_path):
     path = tmp_path / "evterm.db"
     store = Store.open(path, marker=True)
     d = Driver()
@@ -84,9 +85,20 @@ def test_a_lost_close_and_lost_readings_are_refused(tmp_path):
         Store.open(path, marker=True)
     plain = Store.open(path)
     plain.conn.execute("UPDATE sessions SET closed_at = 'x'")
-    plain.conn.execute("DELETE FROM readings WHERE seq > 0")
+    plain.conn.execute("DELETE FROM readings WHERE seq > 0")  # thinned by retention
     plain.close()
-    with pytest.raises(StoreError, match=r"has 1 readings, \d+ were committed"):
+    Store.open(path, marker=True).close()
+
+
+def test_an_open_session_that_lost_readings_is_refused(tmp_path):
+    path = tmp_path / "evterm.db"
+    store = Store.open(path, marker=True)
+    d = Driver()
+    for result in (d.authorize(0), d.tick(1, 10_000, 0)):  # the start reading
+        commit(store, result)
+    store.conn.execute("DELETE FROM readings")
+    store.close()
+    with pytest.raises(StoreError, match=r"has 0 readings, 1 were committed"):
         Store.open(path, marker=True)
 
 
