@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from terminal.store.base import StoreError
 from terminal.store.journal import JournalTables
-from terminal.store.marker import JournalMarker
+from terminal.store.marker import AFTER_DAMAGE, JournalMarker
 from terminal.store.outbox import OutboxTables
 from terminal.store.payments import PaymentTables
 from terminal.store.schema import connect, schema_version
@@ -49,9 +49,10 @@ class Store(JournalTables, OutboxTables, PaymentTables):
             return cls(connect(path, create=create), path)
         journal_marker = JournalMarker(path)
         journal_marker.check_before_open()
+        if journal_marker.last is not None:
+            _check_read_only(journal_marker, path)
         conn = connect(path, create=create)
         try:
-            journal_marker.check(conn)
             journal_marker.write_from(conn)
         except sqlite3.DatabaseError as exc:
             conn.close()
@@ -87,3 +88,25 @@ class AsyncStore:
     def close(self) -> None:
         self._pool.shutdown(wait=True)
         self.store.close()
+
+
+def _check_read_only(journal_marker: JournalMarker, path: Path) -> None:
+    """The journal against its marker on a read-only connection: a journal that lost
+    its tail is refused before any connection could checkpoint its WAL (a writer's
+    close would fold the frames SQLite still accepts into the database and delete the
+    WAL, the evidence). A file SQLite cannot open at all is left to `connect()`."""
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
+                               check_same_thread=False)
+    except sqlite3.Error:
+        return
+    try:
+        journal_marker.check(conn)
+    except sqlite3.DatabaseError as exc:
+        if "no such table" not in str(exc):
+            return  # damaged: connect() says how
+        raise StoreError(f"database {path}: has no journal tables, but the journal "
+                         f"marker {journal_marker.path} says it was in use; "
+                         f"the file is left untouched for inspection; {AFTER_DAMAGE}") from None
+    finally:
+        conn.close()

@@ -75,7 +75,7 @@ def test_disk_full_while_charging_then_space_returns(tmp_path: Path) -> None:
         assert billed == int(delivered)
 
 
-@pytest.mark.parametrize("damage", ["zero-length", "deleted"])
+@pytest.mark.parametrize("damage", ["zero-length", "deleted", "wal-frame"])
 def test_a_journal_that_existed_is_never_silently_replaced_by_an_empty_one(
         tmp_path: Path, damage: str) -> None:
     folder = tmp_path / "rig"
@@ -89,18 +89,33 @@ def test_a_journal_that_existed_is_never_silently_replaced_by_an_empty_one(
         rig.wait_phase("Charging")
         rig.kill_daemon()
         database = fs.host(rig.database)
-        for suffix in ("-wal", "-shm"):
-            database.with_name(database.name + suffix).unlink(missing_ok=True)
-        if damage == "zero-length":
-            database.write_bytes(b"")
+        wal = database.with_name(database.name + "-wal")
+        database.with_name(database.name + "-shm").unlink(missing_ok=True)
+        if damage == "wal-frame":
+            # the first WAL frame holding the session: its checksum no longer matches,
+            # so SQLite drops it and every later frame, without an error
+            raw = bytearray(wal.read_bytes())
+            at = raw.find(session_id.encode())
+            assert at > 32, "the session is not in the WAL"
+            raw[at] ^= 0x20
+            wal.write_bytes(bytes(raw))
+            before = database.read_bytes() + bytes(raw)
         else:
-            database.unlink()
+            wal.unlink(missing_ok=True)
+            if damage == "zero-length":
+                database.write_bytes(b"")
+            else:
+                database.unlink()
         with pytest.raises(RigError, match="exited with 3") as err:
             rig.start_daemon()
         message = str(err.value)
         assert "journal marker" in message and session_id in message
         assert "restore the journal from a backup" in message
-        assert not database.exists() or database.stat().st_size == 0  # left as it was
+        if damage == "wal-frame":
+            assert f"session {session_id} is missing" in message
+            assert database.read_bytes() + wal.read_bytes() == before  # left as they were
+        else:
+            assert not database.exists() or database.stat().st_size == 0
 
 
 def test_restart_on_a_full_disk_closes_the_session_when_space_returns(tmp_path: Path) -> None:

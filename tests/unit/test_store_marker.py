@@ -66,8 +66,11 @@ def test_a_damaged_wal_frame_that_drops_the_open_session_is_refused(tmp_path):
     assert len(raw) > 32
     raw[-10] ^= 0xFF  # the last frame's checksum no longer matches: SQLite drops it
     wal.write_bytes(bytes(raw))
+    before = (copy / "evterm.db").read_bytes() + bytes(raw)
     with pytest.raises(StoreError, match="session S-1 is missing"):
         Store.open(copy / "evterm.db", marker=True)
+    # the evidence stays: no checkpoint folded the accepted frames in, the WAL is kept
+    assert (copy / "evterm.db").read_bytes() + wal.read_bytes() == before
 
 
 def test_a_lost_close_is_refused_and_thinned_readings_of_a_closed_session_are_not(
