@@ -162,12 +162,16 @@ def test_a_failed_journal_recovers_through_the_write_probe_with_no_session_open(
     asyncio.run(scenario())
 
 
-def test_free_space_is_checked_by_the_daemon_whatever_the_backend(tmp_path):
-    """`min_free_storage_mb` refuses new sessions with no MQTT link (backend none)."""
+@pytest.mark.parametrize("kind", ["none", "loopback"])
+def test_free_space_is_checked_by_the_daemon_whatever_the_backend(tmp_path, kind):
+    """`min_free_storage_mb` refuses new sessions with no MQTT link."""
     clock = FakeClock()
+    backend = {"kind": kind, "min_free_storage_mb": 1_000_000}
+    if kind == "loopback":
+        backend["socket_path"] = str(tmp_path / "backend.sock")
 
     async def scenario() -> None:
-        station = station_for(tmp_path, clock, backend={"min_free_storage_mb": 1_000_000})
+        station = station_for(tmp_path, clock, backend=backend)
         await station.recover()
         assert station.daemon.refusal_reason() is not None
         assert "storage low" in station.daemon.refusal_reason()
