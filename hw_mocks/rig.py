@@ -106,6 +106,7 @@ class Rig:
     extra: dict[str, dict[str, object]] = field(default_factory=dict)  # more config sections
     anchor_s: float = field(default_factory=time.time)
     station_args: tuple[str, ...] = ()
+    daemon_prefix: tuple[str, ...] = ()  # e.g. nsenter into a mount namespace
     station: subprocess.Popen[str] | None = None
     daemon: subprocess.Popen[str] | None = None
     ready: dict[str, Any] = field(default_factory=dict)
@@ -170,8 +171,8 @@ class Rig:
             self.write_config()
         log = self.daemon_log.open("a", encoding="utf-8")
         self.daemon = subprocess.Popen(
-            [sys.executable, "-m", "terminal.cli", "daemon", "--config", str(self.config_path),
-             *self.clock_args],
+            [*self.daemon_prefix, sys.executable, "-m", "terminal.cli", "daemon", "--config",
+             str(self.config_path), *self.clock_args],
             stdout=subprocess.PIPE, stderr=log, text=True, cwd=REPO,
         )
         log.close()

@@ -16,9 +16,13 @@ service menu:
   storage; a journal that cannot be written).
 
 On failure: a commit the storage fails (an SQLite or I/O error) holds energy delivery
-off (output off, new sessions refused) until a commit succeeds again; a value the
-journal cannot take is a refused step, never a failed journal; a poll that fails is
-logged and the loop goes on; a charger command that fails is logged.
+off (output off, new sessions refused) until a commit or the write probe each poll
+runs while the journal is failed (`probe_journal()`) succeeds again; a value the
+journal cannot take is a refused step, never a failed journal. New sessions are also
+refused while the journal's disk has less than `[backend] min_free_storage_mb` free
+(checked here, whatever the backend). A poll that fails is logged (the first with its
+traceback, repeats rate-limited by `[logging] fault_interval_s`) and the loop goes on;
+a charger command that fails is logged.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from drivers.meter.monitor import MeterMonitor
 from terminal.billing import Bill, bill_from_journal
 from terminal.config import Config
 from terminal.kernel.clock import Clock
-from terminal.kernel.logsetup import fields, get_logger
+from terminal.kernel.logsetup import FaultLogger, fields, get_logger
 from terminal.observation import Observation, PollSignal
 from terminal.ports import RESTART_EXIT_CODE, Clients, Gate, LinkState
 from terminal.screen import Screen
@@ -52,6 +56,7 @@ from terminal.session import (
     SessionState,
     SetOutput,
     Step,
+    StopRequested,
     Tick,
     Transition,
     state_from_json,
@@ -60,6 +65,7 @@ from terminal.session import (
 )
 from terminal.session_pricing import SessionPricing
 from terminal.store import AsyncStore
+from terminal.store.space import storage_low
 
 log = get_logger("daemon")
 STORAGE_REFUSAL = "the terminal cannot record sessions right now (storage)"
@@ -118,6 +124,12 @@ class Daemon:
         self._stopping = asyncio.Event()
         self.last_poll_monotonic_s: float | None = None  # time.monotonic(), for the watchdog
         self.journal_failed = False
+        # a stop, or the restart's close, the journal could not take yet
+        self.deferred: StopRequested | Recover | None = None
+        self._receipts_due = False  # receipts to complete once the journal is writable
+        self._poll_faults = FaultLogger(log, "poll", config.logging.fault_interval_s, clock)
+        self._journal_faults = FaultLogger(log, "journal write",
+                                           config.logging.fault_interval_s, clock)
         self.exit_code = 0  # RESTART_EXIT_CODE after the service menu's restart
 
     # ---- the port ---------------------------------------------------------------------
@@ -132,9 +144,15 @@ class Daemon:
         for gate in self.gates:
             if (refused := gate.refusal()) is not None:
                 return refused
-        if self.journal_failed or not self.link.storage_ok():
+        if self.journal_failed:
             return STORAGE_REFUSAL
-        return None
+        return self.storage_low()
+
+    def storage_low(self) -> str | None:
+        """Why the journal's disk cannot take a new session (below
+        `[backend] min_free_storage_mb` free), checked here for every backend kind."""
+        return storage_low(self.store.store.path.parent,
+                           self.config.backend.min_free_storage_mb)
 
     def accepting_sessions(self) -> bool:
         return self.refusal_reason() is None
@@ -166,6 +184,47 @@ class Daemon:
         if result.refused or (not result.records and not result.actions):
             self._state = result.state
             return result
+        if isinstance(event, StopRequested | Recover) and self.journal_failed:
+            return self._defer(event)
+        try:
+            return await self._apply_step(result)
+        except (sqlite3.Error, OSError):
+            if isinstance(event, StopRequested | Recover):
+                return self._defer(event)
+            raise
+
+    def _defer(self, event: StopRequested | Recover) -> Step:
+        """A stop, or the close after a restart, that the journal cannot take now (the
+        storage failed; energy is already held off): kept, and journaled before
+        anything else once the journal can be written; the session then ends from what
+        the journal holds and its receipt follows. The requester of a stop is told it
+        is accepted. A restart's session is then closed, never resumed: what decided a
+        resume is stale by then."""
+        if isinstance(event, Recover):
+            event = Recover(event.at, False, event.reading, event.meter_fault)
+        if self.deferred is None or isinstance(event, Recover):
+            log.warning("session end kept until the journal can be written",
+                        extra=fields(session=self._state.session_id,
+                                     event=type(event).__name__))
+            self.deferred = event
+        return Step(self._state)
+
+    async def _apply_deferred(self) -> None:
+        """The kept stop or close, once the journal takes it (each poll tries: its
+        commit is the write probe of an open session)."""
+        event, self.deferred = self.deferred, None
+        if event is None:
+            return
+        result = step(self._state, event, self.rules)
+        if result.refused or (not result.records and not result.actions):
+            return  # the session ended meanwhile
+        try:
+            await self._apply_step(result)
+        except (sqlite3.Error, OSError):
+            self.deferred = event
+            raise
+
+    async def _apply_step(self, result: Step) -> Step:
         session_id = result.state.session_id or self._state.session_id
         new_readings = [r.reading for r in result.records if isinstance(r, ReadingRecord)]
         starts = any(r.kind == "start" for r in result.records if isinstance(r, ReadingRecord))
@@ -219,15 +278,17 @@ class Daemon:
             )
         except (sqlite3.Error, OSError):
             # what cannot be journaled cannot be billed: no energy until it can
-            if not self.journal_failed:
+            if not self._journal_faults.active:
                 log.critical("journal commit failed; energy delivery held off",
                              exc_info=True, extra=fields(session=session_id))
+            self._journal_faults.failed("commit failed")
             self.journal_failed = True
             await self.set_output(False)
             raise
         if self.journal_failed:
             log.warning("journal writable again", extra=fields(session=session_id))
             self.journal_failed = False
+        self._journal_faults.recovered()
         self.link.wake()
 
     def _log(self, result: Step, session_id: str | None) -> None:
@@ -261,6 +322,8 @@ class Daemon:
         if self.seen.at_monotonic_s is not None:
             self.seen.interval_s = now_s - self.seen.at_monotonic_s
         self.seen.at_monotonic_s = now_s
+        if self.journal_failed and not self._state.is_open:
+            await self.probe_journal()  # with a session open, its own commits probe
         # charger first: when it reports the EV unplugged or the output off, the meter
         # reading taken after it already holds every Wh that flowed
         await self._read_charger()
@@ -269,6 +332,8 @@ class Daemon:
         reading = outcome.reading if outcome.billable else None
         fault = outcome.fault
         async with self._lock:
+            if self.deferred is not None:
+                await self._apply_deferred()
             start = self._state.start_reading
             projection = self.pricing.projection(
                 reading, start.energy_import_wh if start else None, self.seen.interval_s)
@@ -287,6 +352,8 @@ class Daemon:
             wanted = self._state.output_on and not self.journal_failed
             if status is not None and status.output_commanded != wanted:
                 await self.set_output(wanted)
+        if self._receipts_due and not self.journal_failed:
+            await self._complete_receipts()
         self.screen.reset_language_when_idle(self.clock.now(), self._state.is_open)
         await self.polled.fire()
         self.publish_state()
@@ -298,9 +365,14 @@ class Daemon:
             started = self.clock.monotonic_s()
             try:
                 await self.poll_once()
-            except Exception:
-                # bad data must not stop metering; the error is logged with its cause
-                log.exception("poll failed")
+            except Exception as exc:
+                # bad data must not stop metering; the first error of a run is logged
+                # with its traceback, repeats are counted (rate-limited)
+                if not self._poll_faults.active:
+                    log.exception("poll failed")
+                self._poll_faults.failed(f"{type(exc).__name__}: {exc}")
+            else:
+                self._poll_faults.recovered()
             self.last_poll_monotonic_s = time.monotonic()  # a completed poll, even a failed one
             remaining = interval_s - (self.clock.monotonic_s() - started)
             if remaining > 0:
@@ -311,6 +383,27 @@ class Daemon:
 
     def stop(self) -> None:
         self._stopping.set()
+
+    async def probe_journal(self) -> bool:
+        """While the journal is failed: once the disk has `min_free_storage_mb` free
+        again, try a write; when it succeeds the journal is writable again (new
+        sessions accepted). Returns whether the journal is usable. Each poll runs it
+        while no session is open (an open session's own commits are its probe), so a
+        failed journal recovers with no session open too."""
+        if not self.journal_failed:
+            return True
+        if (low := self.storage_low()) is not None:
+            self._journal_faults.failed(f"write probe not tried: {low}")
+            return False
+        try:
+            await self.store.call(self.store.store.probe, self.clock.now())
+        except (sqlite3.Error, OSError) as exc:
+            self._journal_faults.failed(f"write probe: {type(exc).__name__}: {exc}")
+            return False
+        log.warning("journal writable again (write probe)")
+        self.journal_failed = False
+        self.publish_state()
+        return True
 
     # ---- recovery ---------------------------------------------------------------------
 
@@ -323,9 +416,20 @@ class Daemon:
                                   if self._state.is_open else None}
         if self._state.is_open:
             report.update(await self._recover_open())
-        for session_id in await self.store.call(store.sessions_without_receipt):
-            await self._complete_receipt(session_id)
+        await self._complete_receipts()
         return report
+
+    async def _complete_receipts(self) -> None:
+        """Receipts missing after a crash or a full disk; when the journal cannot take
+        them now, again at the first poll after it can."""
+        self._receipts_due = False
+        try:
+            for session_id in await self.store.call(self.store.store.sessions_without_receipt):
+                await self._complete_receipt(session_id)
+        except (sqlite3.Error, OSError) as exc:
+            self._receipts_due = True
+            self.journal_failed = True
+            self._journal_faults.failed(f"receipt: {type(exc).__name__}: {exc}")
 
     async def _recover_open(self) -> dict[str, Any]:
         state = self._state
@@ -359,12 +463,14 @@ class Daemon:
             reading=reading,
             meter_fault=str(fault) if fault else None,
         ))
-        detail = {
-            "resumed": self._state.is_open,
+        detail: dict[str, Any] = {
+            "resumed": self._state.is_open and self.deferred is None,
             "plugged": bool(status and status.plugged),
             "authorization_valid": auth_valid,
             "phase": self._state.phase.value,
         }
+        if self.deferred is not None:
+            detail["closed_when_journal_writable"] = True
         log.warning("open session recovered after restart",
                     extra=fields(session=state.session_id, **detail))
         return detail

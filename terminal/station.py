@@ -18,8 +18,8 @@ Provides:
   journal, the meter and the charger, builds the station, recovers, serves the local
   API, tells systemd (READY/WATCHDOG/STATUS) and runs the poll loop until a signal.
   Exit codes: 0 stopped by signal, 2 bad configuration or tariff, 3 the database is
-  damaged (left untouched), 4 the local API socket cannot be created, 75 restart asked
-  for from the service menu.
+  damaged or holds less than its journal marker says (left untouched), 4 the local
+  API socket cannot be created, 75 restart asked for from the service menu.
 """
 
 from __future__ import annotations
@@ -276,7 +276,7 @@ async def run_station(config: Config, clock: Clock, started_s: float) -> int:
         print(f"evterm daemon: session.tariff_file: {exc}", file=sys.stderr)
         return 2
     try:
-        store = Store.open(database_path(config))
+        store = Store.open(database_path(config), marker=True)
     except StoreError as exc:
         print(f"evterm daemon: refusing to start: {exc}", file=sys.stderr)
         return 3

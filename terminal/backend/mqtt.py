@@ -48,7 +48,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import shutil
 import ssl
 import sys
 import threading
@@ -79,6 +78,7 @@ from terminal.kernel.clock import SYSTEM_CLOCK, Clock
 from terminal.kernel.logsetup import FaultLogger, fields, get_logger
 from terminal.periodic import run_periodically
 from terminal.store import AsyncStore
+from terminal.store.space import free_storage_mb
 
 log = get_logger("backend.mqtt")
 
@@ -243,10 +243,7 @@ class MqttBackend(RequestsOverOneChannel):
     def _free_storage_mb(self) -> float:
         if self.store is None:
             return float("inf")
-        try:
-            return shutil.disk_usage(self.store.store.path.parent).free / 1_048_576
-        except OSError:
-            return 0.0
+        return free_storage_mb(self.store.store.path.parent)
 
     async def status(self) -> Status:
         """The status as published now."""

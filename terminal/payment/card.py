@@ -18,6 +18,10 @@ Provides `CardPayments`, used by the daemon:
 - `on_refund(refund)`: a refund the backend made (full or partial) is recorded on the
   session (duplicates by refund id are ignored) and the receipt is rebuilt with it.
 
+Crash tests stop the process at two points of a pre-authorisation
+(terminal.payment.faultpoint): after 'requested' is journaled, and after the gateway
+approved but before the journal says so; after the restart the payment is voided.
+
 On failure: nothing here raises into the daemon's loop for backend trouble; store errors
 propagate (what cannot be journaled must not be acted on).
 """
@@ -40,6 +44,7 @@ from terminal.kernel.clock import Clock
 from terminal.kernel.logsetup import fields, get_logger
 from terminal.kernel.money import round_money, to_minor_units
 from terminal.payment.crypto import TokenKey, seal
+from terminal.payment.faultpoint import crash_point
 from terminal.periodic import run_periodically
 from terminal.store import PaymentRow, PaymentStatus
 
@@ -111,6 +116,7 @@ class CardPayments:
             token=token, masked_pan=masked, scheme=read.scheme, last4=base["last4"],
             currency=settings.currency, amount_requested=settings.preauth_amount, at=now,
         )
+        crash_point("payment_requested")
         if card_expired(card, now.date()):
             return await self._declined(reference, "expired_card", base)
         envelope = seal(card, self.gateway_key, settings.station_id, reference)
@@ -124,6 +130,7 @@ class CardPayments:
                                               settings.request_timeout_s)
         except (BackendUnavailable, TimeoutError) as exc:
             return await self._offline(reference, envelope, base, str(exc) or "timeout")
+        crash_point("payment_answered")
         if not response.approved:
             return await self._declined(reference, response.reason or "declined", base)
         asked = settings.preauth_amount

@@ -37,6 +37,7 @@ from terminal import __version__
 from terminal.kernel.clock import iso_utc
 from terminal.service.port import ReaderStatus, ServiceDeps
 from terminal.service.redaction import redact_config
+from terminal.store.space import storage_low
 
 RECENT_SESSIONS = 10
 RECENT_FAULTS = 20
@@ -174,7 +175,8 @@ class Diagnostics:
             free = None
         return {"state_dir": str(state_dir), "database": str(database),
                 "database_bytes": size, "free_bytes": free, "schema_version": schema,
-                "storage_ok": self.deps.link.storage_ok(),
+                "storage_ok": storage_low(database.parent,
+                                          self.deps.config.backend.min_free_storage_mb) is None,
                 "min_free_storage_mb": self.deps.config.backend.min_free_storage_mb}
 
     def note_faults(self) -> None:

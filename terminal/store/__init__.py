@@ -20,6 +20,9 @@ Modules, one job each:
 - `outbox`: the outbox and the audit log;
 - `payments`: card payments (typed: `PaymentRow`, `PaymentStatus`) and refunds;
 - `database`: `Store` (composed of the tables above) and `AsyncStore`;
+- `marker`: the journal marker beside the database (a journal that lost its tail is
+  refused at start);
+- `space`: free space where the journal lives (`min_free_storage_mb`);
 - `auth_tables`: `AuthStore` (local list and cache). Import it from there: it is not
   re-exported here, because it works on the backend's message models and the backend
   uses this package.

@@ -37,12 +37,15 @@ from terminal.session import (
     TxEvent,
 )
 from terminal.store.base import StoreError, Tables, row_dict, text_or_none
+from terminal.store.marker import JournalMarker
 from terminal.store.outbox import queue_message
 
 Receipt = tuple[dict[str, Any], str]  # (receipt JSON, receipt text)
 
 
 class JournalTables(Tables):
+    marker: JournalMarker | None = None  # the daemon's journal keeps its marker
+
     # ---- writing ----------------------------------------------------------------------
 
     def commit(
@@ -85,6 +88,18 @@ class JournalTables(Tables):
                     "updated_at = excluded.updated_at",
                     (json.dumps(state_json, sort_keys=True), iso_utc(at)),
                 )
+        if self.marker is not None and session_id is not None and any(
+                _session_level(record) for record in records):
+            self.marker.record(self.conn, session_id)
+
+    def probe(self, at: datetime) -> None:
+        """A write that touches the disk (the connector row's time, or a row of its own
+        before the first step): tells whether a failed journal is writable again."""
+        with self._transaction():
+            self.conn.execute(
+                "INSERT INTO connector (id, state_json, updated_at) VALUES (1, '{}', ?) "
+                "ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at",
+                (iso_utc(at),))
 
     def add_receipt(self, session_id: str, receipt: Receipt, amount_charged: Decimal,
                     at: datetime) -> None:
@@ -262,3 +277,10 @@ class JournalTables(Tables):
             "AND r.session_id IS NULL ORDER BY s.closed_at"
         ).fetchall()
         return [row[0] for row in rows]
+
+
+def _session_level(record: Record) -> bool:
+    """A record after which the journal marker is written: a session opens, its energy
+    starts, it closes."""
+    return isinstance(record, OpenSession | CloseSession) or (
+        isinstance(record, ReadingRecord) and record.kind == "start")

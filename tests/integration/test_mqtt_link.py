@@ -486,7 +486,7 @@ async def test_retained_status_and_last_will(broker: Broker, peer: Peer, store: 
         await until(lambda: listener.connectivity[-3:] == [True, False, True],
                     what="connectivity changes")
 
-        monkeypatch.setattr("terminal.backend.mqtt.shutil.disk_usage",
+        monkeypatch.setattr("terminal.store.space.shutil.disk_usage",
                             lambda path: type("Usage", (), {"free": 10 * 1_048_576})())
         assert backend.storage_ok() is False
         low = await peer.wait("status", 3, lambda got: not got.json()["accepting_sessions"])
