@@ -247,7 +247,7 @@ def test_session_cli_drives_the_daemon_end_to_end(rig):
     assert busy.returncode == 1 and "already" in busy.stderr
     rig.ev("plug")
     rig.wait_phase("Charging")
-    status = json.loads(evterm("status").stdout)["state"]
+    status = json.loads(evterm("status", "--json").stdout)["state"]
     assert status["session_id"] == session_id and status["cost_cap"] == "20.00"
     assert evterm("stop", "--id-token", "CLI-CARD").returncode == 0
     rig.ev("unplug")
@@ -256,7 +256,7 @@ def test_session_cli_drives_the_daemon_end_to_end(rig):
     assert session_id in text.replace("\n", "").replace(" ", "")
     german = evterm("receipt", session_id, "--language", "de").stdout
     assert "kWh" in german and "," in german
-    listed = json.loads(evterm("list").stdout)["sessions"]
+    listed = json.loads(evterm("list", "--json").stdout)["sessions"]
     assert listed[0]["id"] == session_id and listed[0]["stop_reason"] == "Local"
     gone = subprocess.run([sys.executable, "-m", "terminal.cli", "session", "--socket",
                            "/nonexistent/evterm.sock", "status"], capture_output=True,

@@ -124,7 +124,7 @@ def station_for(tmp_path, clock: FakeClock, charger: ScriptedCharger | None = No
     config = parse_config({
         "station": {"id": "ST1", "operator": "Op", "state_dir": str(tmp_path)},
         "session": {"tariff_file": str(REPO / "examples/tariffs/de_dc_hpc_adhoc.json")},
-        "localapi": {"socket_path": str(tmp_path / "api.sock")},
+        "localapi": {"socket_path": str(tmp_path / "api.sock"), "dev_free_start": True},
         **sections,
     })
     return build_station(config, clock, Store.open(database_path(config)),
