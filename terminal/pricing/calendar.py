@@ -50,7 +50,7 @@ def _wall_instant(zone: ZoneInfo, day: date, minute: int, fold: int) -> int:
 
 
 def _offset(zone: ZoneInfo, instant_s: int) -> timedelta | None:
-    return (EPOCH + timedelta(seconds=instant_s)).astimezone(zone).utcoffset()
+    return datetime.fromtimestamp(instant_s, zone).utcoffset()
 
 
 def transitions(zone: ZoneInfo, from_s: int, to_s: int) -> list[int]:
@@ -94,6 +94,7 @@ class CutSchedule:
         heapq.heapify(self._heap)
         self._cuts: list[int] = []
         self._day = local_time(zone, start_us).date() - _DAY
+        self._probed_s: int | None = None  # UTC-offset changes are known up to here
 
     def cut(self, index: int) -> int:
         """The index-th cut instant (INFINITY_US past the last one)."""
@@ -114,8 +115,12 @@ class CutSchedule:
                 heapq.heappush(heap, _wall_instant(zone, day, minute, fold))
         first_s = _wall_instant(zone, day, 0, 0) // US_PER_S - 2 * _HOUR_S
         last_s = _wall_instant(zone, day + _DAY, 0, 0) // US_PER_S + 2 * _HOUR_S
-        for change_s in transitions(zone, first_s, last_s):
-            heapq.heappush(heap, change_s * US_PER_S)
+        if self._probed_s is not None:  # each hour is probed once, not once per day
+            first_s = max(first_s, self._probed_s)
+        if first_s < last_s:
+            for change_s in transitions(zone, first_s, last_s):
+                heapq.heappush(heap, change_s * US_PER_S)
+            self._probed_s = last_s
         self._day = day = day + _DAY
         bound = to_us(datetime(day.year, day.month, day.day, tzinfo=UTC)) - _LOOKAHEAD_US
         last = self._cuts[-1] if self._cuts else self._start_us
