@@ -142,3 +142,32 @@ def test_the_authorisation_answer_keeps_caps_in_bounds() -> None:
 def test_config_amounts_are_bounded(section: str, key: str, text: str) -> None:
     with pytest.raises(ConfigError, match=rf"{section}\.{key} = '{text}'.*up to 1000000000"):
         parse_config({"station": {"id": "ST1"}, section: {key: text}})
+
+
+# ---- what the terminal stored before the bounds applied ------------------------------------
+
+
+def test_a_stored_answer_beyond_the_bounds_is_ignored_and_the_backend_asked(
+        tmp_path: Path) -> None:
+    import asyncio
+    import json
+    import sqlite3
+
+    from terminal.backend.messages import AuthStatus
+    from terminal.config import AuthConfig
+    from terminal.identification.auth import Authorizer
+    from terminal.store import AUTH_SCHEMA
+    from terminal.store.auth_tables import AuthStore
+    from tests.unit.test_auth import FakeBackend
+
+    conn = sqlite3.connect(tmp_path / "auth.db", isolation_level=None)
+    conn.executescript(AUTH_SCHEMA)
+    clock = FakeClock()
+    backend = FakeBackend({"T": TokenAuthResponse(AuthStatus.ACCEPTED, cost_cap=Decimal("30"))})
+    auth = Authorizer(AuthConfig(), backend, AuthStore(conn), clock, station_id="ST1")
+    assert asyncio.run(auth.authorize("T", "ISO14443")).source == "online"
+    conn.execute("UPDATE auth_cache SET response_json = ?", (json.dumps(
+        {"status": "Accepted", "cost_cap": "1e26", "technician": False}),))
+    decision = asyncio.run(auth.authorize("T", "ISO14443"))
+    assert (decision.accepted, decision.source, decision.cost_cap) == (True, "online", 30)
+    assert len(backend.asked) == 2
