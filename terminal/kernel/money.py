@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from fractions import Fraction
 
+from terminal.kernel.redact import shown
+
 # ISO 4217 active currency codes by minor-unit exponent (list one, 2025).
 _BY_EXPONENT: dict[int, str] = {
     0: "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF",
@@ -91,8 +93,7 @@ class AmountError(ValueError):
     def __init__(self, field: str, value: object, allowed: str) -> None:
         self.field = field
         self.allowed = allowed
-        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
-        self.reason = f"expected {allowed}, got {shown}"
+        self.reason = f"expected {allowed}, got {shown(value)}"
         """The message without the field name."""
         super().__init__(f"{field}: {self.reason}")
 

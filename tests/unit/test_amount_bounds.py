@@ -171,3 +171,9 @@ def test_a_stored_answer_beyond_the_bounds_is_ignored_and_the_backend_asked(
     decision = asyncio.run(auth.authorize("T", "ISO14443"))
     assert (decision.accepted, decision.source, decision.cost_cap) == (True, "online", 30)
     assert len(backend.asked) == 2
+
+
+def test_a_card_number_given_as_an_amount_is_not_repeated() -> None:
+    with pytest.raises(AmountError) as raised:
+        check_amount("4111111111111111", "cost_cap")
+    assert "4111" not in str(raised.value)
