@@ -88,13 +88,14 @@ class FieldReader:
     ) -> Decimal:
         """A finite JSON number as Decimal, within the given bounds and with at most
         `places` decimals (when given)."""
-        allowed = "a number"
+        bounds = []
         if minimum is not None:
-            allowed += f" >= {minimum}"
+            bounds.append(f">= {minimum}")
         if above is not None:
-            allowed += f" > {above}"
+            bounds.append(f"> {above}")
         if maximum is not None:
-            allowed += f" <= {maximum}"
+            bounds.append(f"<= {maximum}")
+        allowed = " ".join(["a number", " and ".join(bounds)]).strip()
         if places is not None:
             allowed += f" with at most {places} decimals"
         if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
