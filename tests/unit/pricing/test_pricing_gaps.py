@@ -68,3 +68,46 @@ def test_the_gap_prices_as_if_sampled_at_every_boundary() -> None:
     dense = price_session(tariff, _session(30, every_day=True), "Europe/Berlin")
     assert sparse.total == dense.total
     assert sparse.lines == dense.lines
+
+
+NEW_PRICE_FROM = {  # dates only: from 2025-03-20 (local) energy costs 0.50 instead of 0.40
+    "currency": "EUR",
+    "elements": [
+        {"price_components": [{"type": "ENERGY", "price": Decimal("0.50"), "step_size": 1}],
+         "restrictions": {"start_date": "2025-03-20"}},
+        {"price_components": [{"type": "ENERGY", "price": Decimal("0.40"), "step_size": 1}]},
+    ],
+}
+
+
+def _probes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    from terminal.pricing import calendar
+
+    calls = [0]
+    offset = calendar._offset
+
+    def counting(*args: Any) -> Any:
+        calls[0] += 1
+        return offset(*args)
+
+    monkeypatch.setattr(calendar, "_offset", counting)
+    return calls
+
+
+@pytest.mark.parametrize("days", [30, 3650])
+def test_date_restrictions_cost_nothing_per_day_of_a_gap(
+    monkeypatch: pytest.MonkeyPatch, days: int
+) -> None:
+    probes = _probes(monkeypatch)
+    result = price_session(parse_tariff(NEW_PRICE_FROM), _session(days), "Europe/Berlin")
+    assert probes[0] < 100  # the hours around one date, whatever the gap (was 25 a day)
+    assert len(result.periods) == 2
+
+
+def test_a_date_boundary_in_a_gap_prices_as_if_sampled_every_day() -> None:
+    tariff = parse_tariff(NEW_PRICE_FROM)
+    sparse = price_session(tariff, _session(30), "Europe/Berlin")
+    dense = price_session(tariff, _session(30, every_day=True), "Europe/Berlin")
+    assert sparse.total == dense.total and sparse.lines == dense.lines
+    # 2025-03-07 10:00 -> 2025-03-20 00:00 Berlin at 0.40, the rest at 0.50 (1 kWh a day)
+    assert sparse.periods[1].start == datetime(2025, 3, 19, 23, 0, tzinfo=UTC)
