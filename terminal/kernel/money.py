@@ -85,6 +85,7 @@ MAX_ENERGY_WH = Decimal(1_000_000_000)
 """The largest energy in Wh (1 GWh) the terminal accepts: an energy cap or a reading."""
 
 _MAX_TEXT_CHARS = 40
+_MAX_INT_BITS = 133  # about 40 digits; checked without converting a huge int to text
 
 
 class AmountError(ValueError):
@@ -93,7 +94,8 @@ class AmountError(ValueError):
     def __init__(self, field: str, value: object, allowed: str) -> None:
         self.field = field
         self.allowed = allowed
-        self.reason = f"expected {allowed}, got {shown(value)}"
+        huge = isinstance(value, int) and value.bit_length() > _MAX_INT_BITS
+        self.reason = f"expected {allowed}, got {'a huge integer' if huge else shown(value)}"
         """The message without the field name."""
         super().__init__(f"{field}: {self.reason}")
 
@@ -121,7 +123,7 @@ def check_amount(
     if isinstance(value, Decimal):
         number = value
     elif isinstance(value, int) and not isinstance(value, bool):
-        number = Decimal(value) if len(str(abs(value))) <= _MAX_TEXT_CHARS else None
+        number = Decimal(value) if value.bit_length() <= _MAX_INT_BITS else None
     elif isinstance(value, str) and len(value) <= _MAX_TEXT_CHARS:
         try:
             number = Decimal(value.strip())

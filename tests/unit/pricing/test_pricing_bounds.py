@@ -107,3 +107,14 @@ def test_tariff_numbers_are_bounded(where: str, text: str, path: str) -> None:
     with pytest.raises(TariffError) as raised:
         parse_tariff(json.dumps(tariff).replace('"X"', text))
     assert raised.value.path == path
+
+
+def test_a_huge_python_integer_in_a_decoded_tariff_is_refused() -> None:
+    tariff = copy.deepcopy(TARIFF)
+    tariff["elements"][0]["price_components"][0]["step_size"] = 10**5000
+    with pytest.raises(TariffError, match="step_size: invalid value \"a huge integer\""):
+        parse_tariff(tariff)
+    tariff["elements"][0]["price_components"][0]["step_size"] = 1
+    tariff["elements"][0]["price_components"][0]["price"] = 10**5000
+    with pytest.raises(TariffError, match="price: invalid value \"a huge integer\""):
+        parse_tariff(tariff)
