@@ -92,6 +92,21 @@ def test_the_remote_start_command_refuses_unbounded_caps(tmp_path: Path, key: st
     run_station(tmp_path, body)
 
 
+@pytest.mark.parametrize("key", ["cost_cap", "energy_cap_wh"])
+@pytest.mark.parametrize("text", HOSTILE)
+def test_the_local_api_start_refuses_unbounded_caps(tmp_path: Path, key: str,
+                                                    text: str) -> None:
+    from terminal.localapi import RequestError
+
+    async def body(station: Station, car: Car, clock: FakeClock, published: list) -> None:
+        before = station.daemon.state
+        with pytest.raises(RequestError, match=rf"^{key}: expected a number above 0 up to"):
+            await station.driver_api.start({"id_token": "APP-1", key: text})
+        assert station.daemon.state == before
+
+    run_station(tmp_path, body)
+
+
 def test_a_session_with_the_largest_cap_closes_with_a_receipt(tmp_path: Path) -> None:
     async def body(station: Station, car: Car, clock: FakeClock, published: list) -> None:
         commands: Commands = station.commands
