@@ -118,3 +118,19 @@ def test_a_huge_python_integer_in_a_decoded_tariff_is_refused() -> None:
     tariff["elements"][0]["price_components"][0]["price"] = 10**5000
     with pytest.raises(TariffError, match="price: invalid value \"a huge integer\""):
         parse_tariff(tariff)
+
+
+@pytest.mark.parametrize("energy", ["1e308", "1e-300", "1e40"])
+def test_the_engine_refuses_sample_values_beyond_its_exact_digits(energy: str) -> None:
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
+
+    from terminal.pricing import RunningPricer, Sample, SessionInputError
+
+    pricer = RunningPricer(parse_tariff(TARIFF), "Europe/Berlin")
+    start = datetime(2025, 1, 6, 16, 30, tzinfo=UTC)
+    pricer.add_sample(Sample.of(start, 0, 11000))
+    with pytest.raises(SessionInputError, match=r"samples\[1\]\.energy_wh"):
+        pricer.add_sample(Sample(start + timedelta(hours=1), Decimal(energy), Decimal(0),
+                                 Decimal(0)))
+    assert pricer.sample_count == 1
