@@ -3,6 +3,9 @@
 A 24-hour session with one sample per second (86,400 samples) on a 6-element
 tariff (time of day, weekday, power, kWh, duration restrictions), in Europe/Berlin.
 Targets: batch pricing under 1 s; incremental add_sample under 50 µs median.
+Also: a session of two samples 1 and 30 days apart (a long gap): its time grows with
+the periods it reports (changes of the active tariff elements), not with the days;
+with date restrictions only, a gap of 365 days costs what a gap of 1 day does.
 
     .venv/bin/python bench/bench_pricing.py [--repeat 3]
 """
@@ -25,6 +28,7 @@ from terminal.pricing import (
     RunningPricer,
     Sample,
     SessionInput,
+    Tariff,
     parse_tariff,
     price_session,
 )
@@ -98,6 +102,42 @@ def build_session() -> SessionInput:
     return SessionInput(start, samples[-1].t + timedelta(seconds=1), tuple(samples))
 
 
+DATES_TARIFF = {  # a new price from a date on: no boundary but that date's midnight
+    "currency": "EUR",
+    "elements": [
+        {
+            "price_components": [{"type": "ENERGY", "price": 0.59, "vat": 19, "step_size": 1}],
+            "restrictions": {"start_date": "2025-03-20"},
+        },
+        {"price_components": [{"type": "ENERGY", "price": 0.49, "vat": 19, "step_size": 1}]},
+    ],
+}
+
+
+def gap_session(days: int) -> SessionInput:
+    """Two samples `days` apart (charging 30 kWh, then parked): a long gap between samples."""
+    start = datetime(2025, 3, 7, 9, 0, tzinfo=UTC)
+    stop = start + timedelta(days=days)
+    samples = (
+        Sample(start, Decimal(0), Decimal(50_000), Decimal(120)),
+        Sample(stop, Decimal(30_000), Decimal(0), Decimal(0)),
+    )
+    return SessionInput(start, stop, samples)
+
+
+def time_gap(tariff: Tariff, days: int, repeat: int) -> tuple[float, int]:
+    """Best time (s) to price a session with a gap of `days`, and its number of periods."""
+    session = gap_session(days)
+    runs = []
+    periods = 0
+    for _ in range(max(repeat, 3)):
+        began = time.perf_counter()
+        result = price_session(tariff, session, ZONE)
+        runs.append(time.perf_counter() - began)
+        periods = len(result.periods)
+    return min(runs), periods
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="batch runs; the best counts")
@@ -128,6 +168,12 @@ def main() -> int:
     incremental = pricer.result(session.stop)
     assert incremental == result, "incremental and batch results differ"
 
+    gap_1d_s, gap_1d_periods = time_gap(tariff, 1, args.repeat)
+    gap_30d_s, gap_30d_periods = time_gap(tariff, 30, args.repeat)
+    dates_tariff = parse_tariff(DATES_TARIFF)
+    dates_1d_s, _ = time_gap(dates_tariff, 1, args.repeat)
+    dates_365d_s, _ = time_gap(dates_tariff, 365, args.repeat)
+
     add_us = sorted(ns / 1000 for ns in add_ns)
     batch_s = min(batch_runs)
     median_us = statistics.median(add_us)
@@ -147,6 +193,13 @@ def main() -> int:
         "cost_so_far_median_us": round(statistics.median(cost_ns) / 1000, 2),
         "incremental_equals_batch": incremental == result,
         "periods": len(result.periods),
+        "gap_1_day_price_s": round(gap_1d_s, 5),
+        "gap_1_day_periods": gap_1d_periods,
+        "gap_30_days_price_s": round(gap_30d_s, 5),
+        "gap_30_days_periods": gap_30d_periods,
+        "gap_30_days_us_per_period": round(gap_30d_s / gap_30d_periods * 1e6, 1),
+        "dates_only_gap_1_day_price_s": round(dates_1d_s, 5),
+        "dates_only_gap_365_days_price_s": round(dates_365d_s, 5),
         "total_excl_vat_eur": str(result.total.excl_vat),
         "total_incl_vat_eur": str(result.total.incl_vat),
         "python": platform.python_version(),

@@ -20,14 +20,14 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from terminal.billing import bill_from_journal
 from terminal.desk import MAX_TOKEN_CHARS, Desk
 from terminal.kernel.driver_texts import LANGUAGES
 from terminal.kernel.logsetup import fields, get_logger
-from terminal.kernel.money import optional_amount
+from terminal.kernel.money import AmountError, check_amount, optional_amount
 from terminal.kernel.redact import scrub, shown
 from terminal.localapi import LocalApi, RequestError
 from terminal.pricing import TariffNotApplicableError, check_validity
@@ -247,18 +247,11 @@ class DriverApi(Desk):
 
 def _decimal_field(request: dict[str, Any], key: str, maximum: Decimal) -> Decimal | None:
     """A positive number of at most `maximum` with at most MAX_DECIMALS decimals, given
-    as text or an integer; RequestError naming `key` otherwise."""
+    as text or an integer (terminal.kernel.money.check_amount); RequestError naming `key`."""
     value = request.get(key)
     if value is None:
         return None
     try:
-        number = Decimal(value) if isinstance(value, str) and len(value) <= 40 else (
-            Decimal(value) if isinstance(value, int) and not isinstance(value, bool) else None)
-    except InvalidOperation:
-        number = None
-    if number is None or not number.is_finite() or not 0 < number <= maximum \
-            or -number.as_tuple().exponent > MAX_DECIMALS:  # type: ignore[operator]
-        raise RequestError(f"{key}: expected a positive number up to {maximum} with at most "
-                           f"{MAX_DECIMALS} decimals, as text, e.g. \"25.00\", got "
-                           f"{shown(value)}")
-    return number
+        return check_amount(value, key, places=MAX_DECIMALS, maximum=maximum)
+    except AmountError as exc:
+        raise RequestError(f"{exc} (as text, e.g. \"25.00\")") from None

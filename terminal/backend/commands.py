@@ -31,7 +31,7 @@ import json
 import os
 import uuid
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from terminal import __version__
 from terminal.backend.protocol import ProtocolError
 from terminal.desk import MAX_TOKEN_CHARS, Desk
 from terminal.kernel.logsetup import fields, get_logger
+from terminal.kernel.money import MAX_AMOUNT, MAX_ENERGY_WH, AmountError, check_amount
 from terminal.pricing import TariffError, check_validity, parse_tariff
 from terminal.session import Authorization, AuthorizationAccepted, StopReason, StopRequested
 
@@ -79,7 +80,7 @@ class Commands(Desk):
             source="app" if start_code is not None else "remote",  # the driver's phone
             valid_until=now + timedelta(seconds=self.config.session.authorization_valid_s),
             cost_cap=_amount(body, "cost_cap"),
-            energy_cap_wh=_amount(body, "energy_cap_wh"),
+            energy_cap_wh=_amount(body, "energy_cap_wh", MAX_ENERGY_WH),
             tariff_json=tariff_json,
         )
         session_id = str(uuid.uuid4())
@@ -176,14 +177,14 @@ def _tariff(value: Any, name: str) -> dict[str, Any]:
     return value
 
 
-def _amount(body: dict[str, Any], key: str) -> Decimal | None:
+def _amount(body: dict[str, Any], key: str, maximum: Decimal = MAX_AMOUNT) -> Decimal | None:
+    """A positive amount given as text, within the terminal's bounds; ProtocolError naming key."""
     value = body.get(key)
     if value is None:
         return None
     try:
-        number = Decimal(value) if isinstance(value, str) else None
-    except InvalidOperation:
-        number = None
-    if number is None or not number.is_finite() or number <= 0:
-        raise ProtocolError(key, "expected a positive amount as text, e.g. \"25.00\"")
-    return number
+        if not isinstance(value, str):
+            raise AmountError(key, value, "a positive amount as text, e.g. \"25.00\"")
+        return check_amount(value, key, maximum=maximum)
+    except AmountError as exc:
+        raise ProtocolError(key, exc.reason) from None

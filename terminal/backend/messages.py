@@ -32,6 +32,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from terminal.backend.json_fields import JsonFields, decimal_json, time_json
+from terminal.kernel.money import MAX_AMOUNT, MAX_ENERGY_WH, AmountError, check_amount
 from terminal.kernel.redact import shown
 
 
@@ -94,16 +95,19 @@ def _optional_text(where: str, value: Any, max_len: int = 255) -> None:
         _text(where, value, max_len=max_len)
 
 
-def _amount(where: str, value: Any, *, zero_ok: bool = False) -> None:
-    _require(isinstance(value, Decimal) and value.is_finite(), where,
-             f"expected a decimal amount, got {shown(value)}")
-    _require(value >= 0 if zero_ok else value > 0, where,
-             f"expected an amount {'of at least 0' if zero_ok else 'above 0'}, got {value}")
+def _amount(where: str, value: Any, *, zero_ok: bool = False,
+            maximum: Decimal = MAX_AMOUNT) -> None:
+    """A Decimal within the terminal's bounds (terminal.kernel.money.check_amount)."""
+    _require(isinstance(value, Decimal), where, f"expected a decimal amount, got {shown(value)}")
+    try:
+        check_amount(value, where, zero_ok=zero_ok, maximum=maximum)
+    except AmountError as exc:
+        raise MessageError(where, exc.reason) from None
 
 
-def _optional_amount(where: str, value: Any) -> None:
+def _optional_amount(where: str, value: Any, *, maximum: Decimal = MAX_AMOUNT) -> None:
     if value is not None:
-        _amount(where, value)
+        _amount(where, value, maximum=maximum)
 
 
 def _moment(where: str, value: Any) -> None:
@@ -157,7 +161,7 @@ class _Fields(JsonFields):
         value = self.raw(key, optional=optional)
         if value is None:
             return None
-        if isinstance(value, str):
+        if isinstance(value, str) and len(value) <= 40:
             try:
                 return Decimal(value)
             except InvalidOperation:
@@ -203,7 +207,7 @@ class _TokenInfo:
             _moment(f"{where}.{self._EXPIRY}", expiry)
         _optional_text(f"{where}.group_id", self.group_id, 64)
         _optional_amount(f"{where}.cost_cap", self.cost_cap)
-        _optional_amount(f"{where}.energy_cap_wh", self.energy_cap_wh)
+        _optional_amount(f"{where}.energy_cap_wh", self.energy_cap_wh, maximum=MAX_ENERGY_WH)
         _tariff(f"{where}.tariff", self.tariff)
         _require(isinstance(self.technician, bool), f"{where}.technician",
                  f"expected true or false, got {shown(self.technician)}")

@@ -42,7 +42,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -50,6 +50,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from terminal.backend.json_fields import JsonFields, decimal_json, time_json
 from terminal.backend.messages import ID_TOKEN, LocalListUpdate, MessageError, Refund
+from terminal.kernel.money import MAX_AMOUNT, MAX_ENERGY_WH, AmountError, check_amount
 from terminal.kernel.redact import shown
 
 SCHEMA_VERSION = 1
@@ -205,20 +206,19 @@ class _Obj(JsonFields):
                             f"got {shown(value)}")
         return value
 
-    def amount(self, key: str, *, optional: bool = True) -> Decimal | None:
+    def amount(self, key: str, *, optional: bool = True,
+               maximum: Decimal = MAX_AMOUNT) -> Decimal | None:
+        """A decimal above 0 as a string, within the terminal's bounds (at most `maximum`)."""
         value = self.raw(key, optional=optional)
         if value is None:
             return None
-        amount: Decimal | None = None
-        if isinstance(value, str) and len(value) <= 32:
-            try:
-                amount = Decimal(value)
-            except InvalidOperation:
-                amount = None
-        if amount is None or not amount.is_finite() or amount <= 0:
+        if not isinstance(value, str):
             raise self.fail(key, "expected a decimal above 0 as a string such as \"12.50\", "
                             f"got {shown(value)}")
-        return amount
+        try:
+            return check_amount(value, key, maximum=maximum)
+        except AmountError as exc:
+            raise self.fail(key, f"{exc.reason} (as a string such as \"12.50\")") from None
 
 
 def _check_tariff(where: str, tariff: dict[str, Any]) -> None:
@@ -392,7 +392,7 @@ class RemoteStart:
             _check_tariff("body.tariff", tariff)
         return cls(f.text("id_token", max_len=64, pattern=ID_TOKEN,
                           allowed="1 to 64 printable ASCII characters without spaces"),
-                   f.amount("cost_cap"), f.amount("energy_cap_wh"), tariff,
+                   f.amount("cost_cap"), f.amount("energy_cap_wh", maximum=MAX_ENERGY_WH), tariff,
                    f.text("start_code", optional=True, max_len=32, pattern=_START_CODE,
                           allowed="the letters and digits of the QR code"))
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import zoneinfo
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 Check = Callable[[str], str | None]
@@ -78,11 +77,13 @@ def tariff_file(value: str) -> str | None:
 
 
 def money(value: str) -> str | None:
+    from terminal.kernel.money import AmountError, check_amount
+
     try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        return "an amount as text, e.g. \"50.00\", or \"\" for none"
-    return None if amount.is_finite() and amount > 0 else "an amount above 0"
+        check_amount(value, "amount")
+    except AmountError as exc:
+        return f"an amount as text, e.g. \"50.00\", or \"\" for none: {exc.allowed}"
+    return None
 
 
 def country(value: str) -> str | None:

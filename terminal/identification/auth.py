@@ -50,6 +50,7 @@ from terminal.backend.messages import (
     AuthStatus,
     LocalListEntry,
     LocalListUpdate,
+    MessageError,
     TokenAuthRequest,
     TokenAuthResponse,
 )
@@ -124,7 +125,7 @@ class Authorizer:
         stop any session. Decided locally, without asking the backend."""
         if id_token.upper() in self._technician_ids:
             return True
-        entry: LocalListEntry | None = await self._run(self.store.list_entry, id_token)
+        entry = await self._list_entry(id_token)
         return (entry is not None and entry.technician
                 and entry.status_at(self.clock.now()) is AuthStatus.ACCEPTED)
 
@@ -141,7 +142,7 @@ class Authorizer:
         cfg = self.config
         if id_token.upper() in self._technician_ids:
             return AuthDecision(True, "technician", "technician", technician=True)
-        entry: LocalListEntry | None = await self._run(self.store.list_entry, id_token)
+        entry = await self._list_entry(id_token)
         cached: CachedToken | None = None
         if entry is not None:
             status = entry.status_at(now)
@@ -152,7 +153,7 @@ class Authorizer:
             if cfg.local_pre_authorize:
                 return _from_entry(entry, "local_list")
         elif cfg.cache_size > 0:
-            cached = await self._run(self.store.cache_get, id_token, now)
+            cached = await self._stored(self.store.cache_get, id_token, now)
             if cached is not None and cached.accepted and cfg.local_pre_authorize:
                 return _from_response(cached.response, "cache", cached.expires_at)
         response = await self._ask(id_token, token_type)
@@ -161,6 +162,21 @@ class Authorizer:
         if entry is None:
             await self._remember(id_token, response, now)
         return _from_response(response, "online", response.cache_expiry)
+
+    async def _list_entry(self, id_token: str) -> LocalListEntry | None:
+        entry: LocalListEntry | None = await self._stored(self.store.list_entry, id_token)
+        return entry
+
+    async def _stored(self, lookup: Callable[..., Any], id_token: str, *args: Any) -> Any:
+        """A local-list entry or cached answer; None (logged) when what is stored no
+        longer passes the checks of the messages (e.g. a cap beyond the amount bounds,
+        stored before they applied): the token is then decided as if not stored."""
+        try:
+            return await self._run(lookup, id_token, *args)
+        except MessageError as exc:
+            log.warning("stored token information ignored", extra=fields(
+                id_token=id_token, reason=str(exc)))
+            return None
 
     def _offline(self, entry: LocalListEntry | None, cached: CachedToken | None) -> AuthDecision:
         """The offline policy; `entry` when given is valid (invalid ones were rejected)."""
@@ -187,7 +203,7 @@ class Authorizer:
         response = await self._ask(id_token, token_type)
         if response is None:
             return None
-        if await self._run(self.store.list_entry, id_token) is None:
+        if await self._list_entry(id_token) is None:
             await self._remember(id_token, response, now)
         decision = _from_response(response, "online", response.cache_expiry)
         log.info("token re-checked", extra=fields(id_token=id_token, accepted=decision.accepted,

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from fractions import Fraction
+
+from terminal.kernel.redact import shown
 
 # ISO 4217 active currency codes by minor-unit exponent (list one, 2025).
 _BY_EXPONENT: dict[int, str] = {
@@ -68,9 +70,84 @@ def currency_numeric(currency: str) -> str:
                          f"{', '.join(sorted(CURRENCY_NUMERIC))}") from None
 
 
-def optional_amount(text: str) -> Decimal | None:
-    """An amount from config text; "" means none."""
-    return Decimal(text) if text else None
+# ---- bounds: the largest numbers the terminal handles ------------------------------------
+
+MAX_AMOUNT = Decimal(1_000_000_000)
+"""The largest amount (in the currency's major unit) the terminal accepts anywhere: a
+cost cap, a hold, a price limit or a unit price. Far above any charging session, and
+small enough that every total, sum and rounding stays exact in Decimal arithmetic."""
+
+MAX_PRICE_DECIMALS = 6
+"""The most decimals of an amount that is not rounded to the minor unit (a unit price
+such as 0.6639 EUR/kWh, or an amount without a known currency)."""
+
+MAX_ENERGY_WH = Decimal(1_000_000_000)
+"""The largest energy in Wh (1 GWh) the terminal accepts: an energy cap or a reading."""
+
+_MAX_TEXT_CHARS = 40
+_MAX_INT_BITS = 133  # about 40 digits; checked without converting a huge int to text
+
+
+class AmountError(ValueError):
+    """An amount that is not a finite number within the bounds; names the field."""
+
+    def __init__(self, field: str, value: object, allowed: str) -> None:
+        self.field = field
+        self.allowed = allowed
+        huge = isinstance(value, int) and value.bit_length() > _MAX_INT_BITS
+        self.reason = f"expected {allowed}, got {'a huge integer' if huge else shown(value)}"
+        """The message without the field name."""
+        super().__init__(f"{field}: {self.reason}")
+
+
+def check_amount(
+    value: object,
+    field: str,
+    *,
+    currency: str | None = None,
+    places: int | None = None,
+    zero_ok: bool = False,
+    maximum: Decimal = MAX_AMOUNT,
+) -> Decimal:
+    """`value` (Decimal, int or text) as a bounded Decimal; AmountError naming `field`.
+
+    Finite, above 0 (or at least 0 with `zero_ok`), at most `maximum` (MAX_AMOUNT by
+    default), with at most `places` decimals: the currency's minor-unit digits when
+    `currency` is given, else MAX_PRICE_DECIMALS. Floats are refused (not exact).
+    """
+    if places is None:
+        places = MAX_PRICE_DECIMALS if currency is None else minor_unit_exponent(currency)
+    allowed = (f"a number {'from 0' if zero_ok else 'above 0'} up to {plain(maximum)} "
+               f"with at most {places} decimals")
+    number: Decimal | None = None
+    if isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = Decimal(value) if value.bit_length() <= _MAX_INT_BITS else None
+    elif isinstance(value, str) and len(value) <= _MAX_TEXT_CHARS:
+        try:
+            number = Decimal(value.strip())
+        except InvalidOperation:
+            number = None
+    if (
+        number is None
+        or not number.is_finite()
+        or (number < 0 if zero_ok else number <= 0)
+        or number > maximum
+        or -number.as_tuple().exponent > places  # type: ignore[operator]
+    ):
+        raise AmountError(field, value, allowed)
+    return number
+
+
+def check_energy_wh(value: object, field: str, *, zero_ok: bool = False) -> Decimal:
+    """An energy in Wh: like check_amount, up to MAX_ENERGY_WH with MAX_PRICE_DECIMALS."""
+    return check_amount(value, field, zero_ok=zero_ok, maximum=MAX_ENERGY_WH)
+
+
+def optional_amount(text: str, field: str = "amount") -> Decimal | None:
+    """An amount from config text; "" means none (AmountError naming `field` if bad)."""
+    return check_amount(text, field) if text else None
 
 
 def is_currency(currency: object) -> bool:

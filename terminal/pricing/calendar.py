@@ -50,7 +50,7 @@ def _wall_instant(zone: ZoneInfo, day: date, minute: int, fold: int) -> int:
 
 
 def _offset(zone: ZoneInfo, instant_s: int) -> timedelta | None:
-    return (EPOCH + timedelta(seconds=instant_s)).astimezone(zone).utcoffset()
+    return datetime.fromtimestamp(instant_s, zone).utcoffset()
 
 
 def transitions(zone: ZoneInfo, from_s: int, to_s: int) -> list[int]:
@@ -73,11 +73,33 @@ def transitions(zone: ZoneInfo, from_s: int, to_s: int) -> list[int]:
     return found
 
 
+_LAST_DAY = date(9998, 12, 31)  # beyond it, a date boundary is out of any session's reach
+
+
+def _date_cuts(zone: ZoneInfo, start_us: int, dates: Iterable[date]) -> list[int]:
+    """The instants where the local date passes one of `dates` (local midnight, both
+    folds) and the UTC-offset changes around them (a jump over midnight)."""
+    first_day = local_time(zone, start_us).date() - _DAY
+    found = []
+    for day in dates:
+        if not first_day <= day <= _LAST_DAY:
+            continue
+        for fold in (0, 1):
+            found.append(_wall_instant(zone, day, 0, fold))
+        midnight_s = _wall_instant(zone, day, 0, 0) // US_PER_S
+        for change_s in transitions(zone, midnight_s - 26 * _HOUR_S, midnight_s + 26 * _HOUR_S):
+            found.append(change_s * US_PER_S)
+    return found
+
+
 class CutSchedule:
     """Ascending instants (µs) after the session start where time restrictions can change.
 
-    `cut(i)` is the i-th instant; the list grows one local day at a time as asked for,
-    and ends with INFINITY_US when no calendar restriction exists.
+    `cut(i)` is the i-th instant; the list grows one local day at a time as asked for
+    when a restriction depends on the time of day or the weekday (`wall_minutes`).
+    Without one (`wall_minutes` None) the list is known at once: the duration cuts and
+    the midnights of the restrictions' `dates`, then INFINITY_US; so a gap between
+    samples costs nothing per day.
     """
 
     def __init__(
@@ -86,14 +108,19 @@ class CutSchedule:
         start_us: int,
         wall_minutes: Iterable[int] | None,
         duration_cuts_us: Iterable[int],
+        dates: Iterable[date] = (),
     ) -> None:
         self._zone = zone
         self._start_us = start_us
         self._minutes = None if wall_minutes is None else sorted(set(wall_minutes) | {0})
-        self._heap = [c for c in set(duration_cuts_us) if c > start_us]
+        cuts = set(duration_cuts_us)
+        if self._minutes is None:  # only these dates' midnights (day by day covers them)
+            cuts.update(_date_cuts(zone, start_us, dates))
+        self._heap = [c for c in cuts if c > start_us]
         heapq.heapify(self._heap)
         self._cuts: list[int] = []
         self._day = local_time(zone, start_us).date() - _DAY
+        self._probed_s: int | None = None  # UTC-offset changes are known up to here
 
     def cut(self, index: int) -> int:
         """The index-th cut instant (INFINITY_US past the last one)."""
@@ -114,8 +141,12 @@ class CutSchedule:
                 heapq.heappush(heap, _wall_instant(zone, day, minute, fold))
         first_s = _wall_instant(zone, day, 0, 0) // US_PER_S - 2 * _HOUR_S
         last_s = _wall_instant(zone, day + _DAY, 0, 0) // US_PER_S + 2 * _HOUR_S
-        for change_s in transitions(zone, first_s, last_s):
-            heapq.heappush(heap, change_s * US_PER_S)
+        if self._probed_s is not None:  # each hour is probed once, not once per day
+            first_s = max(first_s, self._probed_s)
+        if first_s < last_s:
+            for change_s in transitions(zone, first_s, last_s):
+                heapq.heappush(heap, change_s * US_PER_S)
+            self._probed_s = last_s
         self._day = day = day + _DAY
         bound = to_us(datetime(day.year, day.month, day.day, tzinfo=UTC)) - _LOOKAHEAD_US
         last = self._cuts[-1] if self._cuts else self._start_us

@@ -12,15 +12,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from pathlib import Path
+from typing import Any, TextIO
 
 from terminal.kernel.money import plain
 from terminal.pricing.engine import price_session, station_zone
 from terminal.pricing.errors import PricingInputError
-from terminal.pricing.parse import load_tariff
+from terminal.pricing.parse import parse_tariff
 from terminal.pricing.result import PricingResult
-from terminal.pricing.session import load_session
+from terminal.pricing.session import parse_session
 
 EXIT_OK = 0
 EXIT_INVALID = 2
@@ -50,16 +53,38 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run `evterm price`; returns the exit code."""
+    return price_and_print(args.tz, Source("tariff", args.tariff), Source("session", args.session))
+
+
+@dataclass(frozen=True)
+class Source:
+    """An input of `evterm price`: its kind ("tariff", "session"), its file name and,
+    when given, its bytes (then the file is not read)."""
+
+    kind: str
+    name: str
+    data: bytes | None = None
+
+    def read(self) -> bytes:
+        return self.data if self.data is not None else Path(self.name).read_bytes()
+
+
+def price_and_print(
+    tz: str, tariff: Source, session: Source, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
+    """Price `session` with `tariff` in zone `tz` and print as `evterm price` does: the
+    JSON document on `out` and exit 0, or one line naming the problem on `err` and 2."""
     try:
-        zone = station_zone(args.tz)
-        tariff = _load("tariff", args.tariff, load_tariff)
-        session = _load("session", args.session, load_session)
-        result = price_session(tariff, session, zone)
+        zone = station_zone(tz)
+        parsed_tariff = _load(tariff, parse_tariff)
+        parsed_session = _load(session, parse_session)
+        result = price_session(parsed_tariff, parsed_session, zone)
     except (_InputError, PricingInputError) as exc:
-        print(f"evterm price: {exc}", file=sys.stderr)
+        print(f"evterm price: {exc}", file=err or sys.stderr)
         return EXIT_INVALID
-    json.dump(result_to_json(result), sys.stdout, indent=2)
-    sys.stdout.write("\n")
+    stream = out or sys.stdout
+    json.dump(result_to_json(result), stream, indent=2)
+    stream.write("\n")
     return EXIT_OK
 
 
@@ -67,13 +92,17 @@ class _InputError(Exception):
     pass
 
 
-def _load(kind: str, path: str, loader: Any) -> Any:
+def _load(source: Source, parser: Callable[[bytes], Any]) -> Any:
     try:
-        return loader(path)
+        data = source.read()
     except OSError as exc:
-        raise _InputError(f"cannot read {kind} file {path}: {exc.strerror or exc}") from None
+        raise _InputError(
+            f"cannot read {source.kind} file {source.name}: {exc.strerror or exc}"
+        ) from None
+    try:
+        return parser(data)
     except PricingInputError as exc:
-        raise _InputError(f"invalid {kind} file {path}: {exc}") from None
+        raise _InputError(f"invalid {source.kind} file {source.name}: {exc}") from None
 
 
 def _text(value: Decimal) -> str:

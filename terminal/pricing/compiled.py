@@ -127,8 +127,15 @@ class CompiledTariff:
             for s in (r.min_duration_s, r.max_duration_s)
             if s is not None
         ]
+        # the calendar changes every day only with a time window or some (not all) weekdays;
+        # dates alone change it at their own midnights
+        daily = any(
+            r.start_time_min is not None or r.end_time_min is not None or 0 < len(r.day_of_week) < 7
+            for r in rs
+        )
+        dates = {d for r in rs for d in (r.start_date, r.end_date) if d is not None}
         self.cuts = CutSchedule(
-            zone, start_us, wall_minutes if self._has_calendar else None, duration_cuts
+            zone, start_us, wall_minutes if daily else None, duration_cuts, dates
         )
         self.components: list[tuple[PriceComponent | None, ...]] = [
             tuple(e.component(d) for d in ACTIVE_DIMENSIONS) for e in elements

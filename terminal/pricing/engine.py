@@ -154,21 +154,29 @@ class _Meter:
             k += 1
         points.sort(key=_by_instant)
         start, start_e = t_a, e_a
+        active = c.active(self.tmask & c.energy_masks[self.eidx] & self.smask)
         for instant, kind in points:
+            if kind < 0:
+                # a restriction boundary that leaves the active elements as they are does
+                # not cut the piece: one piece bills exactly what two would (so a long
+                # gap between samples costs per change of tariff, not per boundary)
+                tmask = c.time_mask(instant)  # type: ignore[arg-type]
+                if c.active(tmask & c.energy_masks[self.eidx] & self.smask) == active:
+                    self.tmask = tmask
+                    continue
             if instant > start:
                 at_e: Energy = (
                     thresholds[kind]
                     if kind >= 0
                     else Fraction(e_a) + Fraction(de) * (instant - t_a) / dt
                 )
-                active = c.active(self.tmask & c.energy_masks[self.eidx] & self.smask)
                 self._bill(instant - start, _minus(at_e, start_e), active, start, start_e)
                 start, start_e = instant, at_e
             if kind < 0:
-                self.tmask = c.time_mask(instant)  # type: ignore[arg-type]
+                self.tmask = tmask
             else:
                 self.eidx = kind + 1
-        active = c.active(self.tmask & c.energy_masks[self.eidx] & self.smask)
+            active = c.active(self.tmask & c.energy_masks[self.eidx] & self.smask)
         self._bill(t_us - start, _minus(e, start_e), active, start, start_e)
 
     def _bill(

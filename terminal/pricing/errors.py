@@ -6,14 +6,24 @@ import json
 from decimal import Decimal
 from typing import Any
 
+_SHOWN_CHARS = 80
+
 
 def _show(value: Any) -> str:
+    """The value as the message shows it: plain decimals (scientific when huge or tiny),
+    JSON otherwise, at most _SHOWN_CHARS characters."""
     if isinstance(value, Decimal):
-        return format(value, "f")
-    try:
-        return json.dumps(value, default=str, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return repr(value)
+        plain = value.is_finite() and -30 <= value.adjusted() <= 30 and \
+            value.as_tuple().exponent >= -30  # type: ignore[operator]
+        text = format(value, "f") if plain else str(value)
+    elif isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        text = f"an integer of about {int(value.bit_length() * 0.30103)} digits"
+    else:
+        try:
+            text = json.dumps(value, default=str, ensure_ascii=False)
+        except (TypeError, ValueError, RecursionError):
+            text = object.__repr__(value)
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
 
 
 class PricingInputError(ValueError):

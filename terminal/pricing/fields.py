@@ -12,7 +12,12 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from terminal.kernel.money import MAX_AMOUNT, MAX_PRICE_DECIMALS
 from terminal.pricing.errors import PricingInputError
+
+MAX_INTEGER = 1_000_000_000
+"""The largest integer a tariff field takes (a step_size, a duration in seconds)."""
+_MAX_INTEGER_BITS = 133  # about 40 digits; checked without converting a huge int to text
 
 
 class FieldReader:
@@ -39,6 +44,12 @@ class FieldReader:
             ) from None
         except UnicodeDecodeError as exc:
             raise self.fail("<json>", str(exc), "UTF-8 JSON text") from None
+        except RecursionError:
+            raise self.fail("<json>", "nested too deeply", "JSON nested a few levels") from None
+        except PricingInputError:
+            raise
+        except ValueError as exc:  # e.g. an integer of more than 4300 digits
+            raise self.fail("<json>", str(exc)[:80], "valid JSON with bounded numbers") from None
 
     def obj(
         self, value: Any, path: str, *, required: tuple[str, ...], optional: tuple[str, ...]
@@ -73,17 +84,24 @@ class FieldReader:
         minimum: Decimal | int | None = None,
         maximum: Decimal | int | None = None,
         above: Decimal | int | None = None,
+        places: int | None = None,
     ) -> Decimal:
-        """A finite JSON number as Decimal, within the given bounds."""
-        allowed = "a number"
+        """A finite JSON number as Decimal, within the given bounds and with at most
+        `places` decimals (when given)."""
+        bounds = []
         if minimum is not None:
-            allowed += f" >= {minimum}"
+            bounds.append(f">= {minimum}")
         if above is not None:
-            allowed += f" > {above}"
+            bounds.append(f"> {above}")
         if maximum is not None:
-            allowed += f" <= {maximum}"
+            bounds.append(f"<= {maximum}")
+        allowed = " ".join(["a number", " and ".join(bounds)]).strip()
+        if places is not None:
+            allowed += f" with at most {places} decimals"
         if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
             raise self.fail(path, value, allowed)
+        if isinstance(value, int) and value.bit_length() > _MAX_INTEGER_BITS:
+            raise self.fail(path, "a huge integer", allowed)
         try:
             number = Decimal(str(value))
         except InvalidOperation:
@@ -93,14 +111,28 @@ class FieldReader:
             or (minimum is not None and number < minimum)
             or (above is not None and number <= above)
             or (maximum is not None and number > maximum)
+            or (places is not None and -number.as_tuple().exponent > places)  # type: ignore[operator]
         ):
             raise self.fail(path, value, allowed)
         return number
 
-    def integer(self, value: Any, path: str, *, minimum: int) -> int:
-        """A JSON integer >= minimum."""
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise self.fail(path, value, f"an integer >= {minimum}")
+    def amount(self, value: Any, path: str) -> Decimal:
+        """A price or price limit: a number >= 0 within the terminal's amount bounds
+        (terminal.kernel.money: at most MAX_AMOUNT, at most MAX_PRICE_DECIMALS decimals)."""
+        return self.number(value, path, minimum=0, maximum=MAX_AMOUNT, places=MAX_PRICE_DECIMALS)
+
+    def integer(self, value: Any, path: str, *, minimum: int, maximum: int = MAX_INTEGER) -> int:
+        """A JSON integer from minimum to maximum (MAX_INTEGER unless given)."""
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or value.bit_length() > _MAX_INTEGER_BITS
+            or not minimum <= value <= maximum
+        ):
+            shown = value
+            if isinstance(value, int) and value.bit_length() > _MAX_INTEGER_BITS:
+                shown = "a huge integer"
+            raise self.fail(path, shown, f"an integer >= {minimum} and <= {maximum}")
         return value
 
     def string(self, value: Any, path: str, *, max_length: int | None = None) -> str:

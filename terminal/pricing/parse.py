@@ -12,9 +12,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from terminal.kernel.money import is_currency
+from terminal.kernel.money import MAX_PRICE_DECIMALS, is_currency
 from terminal.pricing.errors import TariffError
-from terminal.pricing.fields import FieldReader, join
+from terminal.pricing.fields import MAX_INTEGER, FieldReader, join
 from terminal.pricing.model import (
     DAYS_OF_WEEK,
     Dimension,
@@ -126,10 +126,10 @@ def _optional_datetime(obj: Mapping[str, Any], key: str) -> Any:
 
 def _price(value: Any, path: str) -> Price:
     obj = _READ.obj(value, path, required=("excl_vat",), optional=("incl_vat",))
-    excl = _READ.number(obj["excl_vat"], join(path, "excl_vat"), minimum=0)
+    excl = _READ.amount(obj["excl_vat"], join(path, "excl_vat"))
     incl = None
     if obj.get("incl_vat") is not None:
-        incl = _READ.number(obj["incl_vat"], join(path, "incl_vat"), minimum=0)
+        incl = _READ.amount(obj["incl_vat"], join(path, "incl_vat"))
     return Price(excl_vat=excl, incl_vat=incl)
 
 
@@ -217,10 +217,12 @@ def _element(value: Any, path: str) -> TariffElement:
 def _component(value: Any, path: str) -> PriceComponent:
     obj = _READ.obj(value, path, required=("type", "price", "step_size"), optional=("vat",))
     dimension = Dimension(_READ.choice(obj["type"], join(path, "type"), _DIMENSIONS))
-    price = _READ.number(obj["price"], join(path, "price"), minimum=0)
+    price = _READ.amount(obj["price"], join(path, "price"))
     vat = None
     if obj.get("vat") is not None:
-        vat = _READ.number(obj["vat"], join(path, "vat"), minimum=0, maximum=100)
+        vat = _READ.number(
+            obj["vat"], join(path, "vat"), minimum=0, maximum=100, places=MAX_PRICE_DECIMALS
+        )
     # FLAT has no unit for step_size: any integer >= 0 is accepted and ignored.
     minimum_step = 0 if dimension is Dimension.FLAT else 1
     step_size = _READ.integer(obj["step_size"], join(path, "step_size"), minimum=minimum_step)
@@ -234,7 +236,11 @@ def _restrictions(value: Any, path: str) -> Restrictions:
         return obj.get(key)
 
     def number(key: str) -> Decimal | None:
-        return None if get(key) is None else _READ.number(get(key), join(path, key), minimum=0)
+        if get(key) is None:
+            return None
+        return _READ.number(
+            get(key), join(path, key), minimum=0, maximum=MAX_INTEGER, places=MAX_PRICE_DECIMALS
+        )
 
     def duration(key: str) -> int | None:
         return None if get(key) is None else _READ.integer(get(key), join(path, key), minimum=0)

@@ -10,15 +10,32 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from terminal.kernel.money import MAX_ENERGY_WH
 from terminal.pricing.errors import SessionInputError
 from terminal.pricing.fields import FieldReader, join
 
 _READ = FieldReader(SessionInputError)
+
+# Bounds of a SESSION.json (docs/pricing.md, "evterm price"): a session file outside them
+# is refused naming the field, so pricing stays exact and its time stays bounded.
+MAX_SESSION_S = 31 * 24 * 3600
+"""The longest session a SESSION.json may describe: 31 days from start to stop."""
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+"""Every time of a SESSION.json lies in [EARLIEST, LATEST)."""
+MAX_POWER_W = Decimal(1_000_000_000)
+MAX_CURRENT_A = Decimal(1_000_000)
+MAX_SAMPLE_DECIMALS = 6
+"""Energy (at most MAX_ENERGY_WH since the start), power and current: at most this
+many decimals."""
+_ENGINE_DIGITS = 40
+"""The engine's own guard (any caller): a sample value below 1e40 with at most 40
+decimals, so its exact arithmetic never needs more than its 200 digits."""
 
 
 def to_decimal(value: int | float | str | Decimal) -> Decimal:
@@ -68,11 +85,15 @@ def parse_session(source: str | bytes | Mapping[str, Any]) -> SessionInput:
     obj = _READ.obj(
         data, "", required=("start", "stop", "samples"), optional=("charging_threshold_w",)
     )
-    start = _READ.timestamp(obj["start"], "start", naive_is_utc=False)
-    stop = _READ.timestamp(obj["stop"], "stop", naive_is_utc=False)
+    start = _time(obj["start"], "start")
+    stop = _time(obj["stop"], "stop")
+    if stop - start > timedelta(seconds=MAX_SESSION_S):
+        raise SessionInputError(
+            "stop", obj["stop"], f"at most {MAX_SESSION_S // 86400} days after start"
+        )
     threshold = Decimal(0)
     if obj.get("charging_threshold_w") is not None:
-        threshold = _READ.number(obj["charging_threshold_w"], "charging_threshold_w", minimum=0)
+        threshold = _value(obj["charging_threshold_w"], "charging_threshold_w", MAX_POWER_W)
     samples = []
     for i, item in enumerate(_READ.array(obj["samples"], "samples", min_items=1)):
         path = f"samples[{i}]"
@@ -82,15 +103,28 @@ def parse_session(source: str | bytes | Mapping[str, Any]) -> SessionInput:
         current = fields.get("current_a", 0)
         samples.append(
             Sample(
-                t=_READ.timestamp(fields["t"], join(path, "t"), naive_is_utc=False),
-                energy_wh=_READ.number(fields["energy_wh"], join(path, "energy_wh"), minimum=0),
-                power_w=_READ.number(fields["power_w"], join(path, "power_w"), minimum=0),
-                current_a=_READ.number(current, join(path, "current_a"), minimum=0),
+                t=_time(fields["t"], join(path, "t")),
+                energy_wh=_value(fields["energy_wh"], join(path, "energy_wh"), MAX_ENERGY_WH),
+                power_w=_value(fields["power_w"], join(path, "power_w"), MAX_POWER_W),
+                current_a=_value(current, join(path, "current_a"), MAX_CURRENT_A),
             )
         )
     session = SessionInput(start, stop, tuple(samples), threshold)
     check_session(session)
     return session
+
+
+def _time(value: Any, path: str) -> datetime:
+    moment = _READ.timestamp(value, path, naive_is_utc=False)
+    if not EARLIEST <= moment < LATEST:
+        raise SessionInputError(
+            path, value, f"a time from {EARLIEST.date()} to before {LATEST.date()} (UTC)"
+        )
+    return moment
+
+
+def _value(value: Any, path: str, maximum: Decimal) -> Decimal:
+    return _READ.number(value, path, minimum=0, maximum=maximum, places=MAX_SAMPLE_DECIMALS)
 
 
 def check_session(session: SessionInput) -> None:
@@ -132,8 +166,19 @@ def check_sample(sample: Sample, previous: Sample | None, index: int) -> None:
         )
     for name in ("energy_wh", "power_w", "current_a"):
         value = getattr(sample, name)
-        if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
-            raise SessionInputError(f"{path}.{name}", str(value), "a finite Decimal >= 0")
+        if (
+            not isinstance(value, Decimal)
+            or not value.is_finite()
+            or value < 0
+            or (value and value.adjusted() >= _ENGINE_DIGITS)
+            or -value.as_tuple().exponent > _ENGINE_DIGITS  # type: ignore[operator]
+        ):
+            raise SessionInputError(
+                f"{path}.{name}",
+                str(value),
+                f"a finite Decimal >= 0, below 1e{_ENGINE_DIGITS}, "
+                f"with at most {_ENGINE_DIGITS} decimals",
+            )
     if previous is None:
         return
     if sample.t < previous.t:
