@@ -120,6 +120,7 @@ def card_payments(config: Config, currency: str, backend: Backend, store: AsyncS
         offline_floor_limit=optional_amount(pay.offline_floor_limit),
         request_timeout_s=config.backend.request_timeout_s,
         accepted_schemes=parse_schemes(pay.accepted_schemes),
+        fault_interval_s=config.logging.fault_interval_s,
     )
     return CardPayments(settings, token_key, gateway_key, backend, store, clock, publish)
 

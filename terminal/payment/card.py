@@ -29,6 +29,7 @@ propagate (what cannot be journaled must not be acted on).
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -41,7 +42,7 @@ from terminal.backend.messages import CaptureRequest, PreauthRequest, Refund, Vo
 from terminal.billing import bill_from_journal
 from terminal.kernel.cards import DEFAULT_ACCEPTED_SCHEMES, card_expired, last4, mask_pan
 from terminal.kernel.clock import Clock
-from terminal.kernel.logsetup import fields, get_logger
+from terminal.kernel.logsetup import FaultLogger, fields, get_logger
 from terminal.kernel.money import round_money, to_minor_units
 from terminal.payment.crypto import TokenKey, seal
 from terminal.payment.faultpoint import crash_point
@@ -76,6 +77,7 @@ class PaymentSettings:
     offline_floor_limit: Decimal | None
     request_timeout_s: float
     accepted_schemes: tuple[str, ...] = DEFAULT_ACCEPTED_SCHEMES  # [payment] accepted_schemes
+    fault_interval_s: float = 60.0  # [logging] fault_interval_s: a repeating fault's log
 
 
 class CardPayments:
@@ -96,6 +98,12 @@ class CardPayments:
         self.store = store
         self.clock = clock
         self._settling = asyncio.Lock()
+        # a journal that cannot be written (disk full) fails every round alike: logged
+        # once, then rate-limited; a payment that fails for another reason gets its
+        # traceback once, then joins the rate-limited count
+        self._faults = FaultLogger(log, "payment settlement", settings.fault_interval_s,
+                                   clock)
+        self._broken: set[str] = set()
         self.publish = publish  # tells the local API's clients a receipt changed
 
     @property
@@ -177,11 +185,17 @@ class CardPayments:
 
     async def settle_due(self) -> int:
         """Move every due payment one or more steps on; returns how many were finished.
-        Stops at the first backend outage (the rest waits for the next round)."""
+        Stops at the first backend outage or journal failure (the rest waits for the
+        next round)."""
         async with self._settling:
             store = self.store.store
-            due = await self.store.call(store.payments_to_settle)
+            try:
+                due = await self.store.call(store.payments_to_settle)
+            except (sqlite3.Error, OSError) as exc:
+                self._faults.failed(f"journal: {type(exc).__name__}: {exc}")
+                return 0
             finished = 0
+            failing = False
             for payment in due[:SETTLE_BATCH]:
                 try:
                     finished += await self._settle(payment)
@@ -189,10 +203,24 @@ class CardPayments:
                     log.info("payment settlement waits for the backend",
                              extra=fields(reference=payment.reference, error=str(exc)))
                     break
-                except Exception:  # one bad payment must not hold up the others
-                    log.exception("payment settlement failed; retried next round",
-                                  extra=fields(reference=payment.reference))
+                except (sqlite3.Error, OSError) as exc:  # the same for every payment
+                    self._faults.failed(f"journal: {type(exc).__name__}: {exc}")
+                    return finished
+                except Exception as exc:  # one bad payment must not hold up the others
+                    failing = True
+                    self._settlement_failed(payment.reference, exc)
+            if not failing:
+                self._faults.recovered()
             return finished
+
+    def _settlement_failed(self, reference: str, exc: Exception) -> None:
+        """A payment's settlement failed for a reason other than the backend or the
+        journal: its traceback once, then counted with the other repeats."""
+        if reference not in self._broken:
+            self._broken.add(reference)
+            log.exception("payment settlement failed; retried next round",
+                          extra=fields(reference=reference))
+        self._faults.failed(f"{reference}: {type(exc).__name__}: {exc}")
 
     async def _settle(self, payment: PaymentRow) -> int:
         store = self.store.store

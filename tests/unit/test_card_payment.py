@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -739,3 +740,43 @@ def test_a_refund_of_a_payment_not_captured_is_refused(rig, log_lines):
     assert rig.refund("R-1", "0.50") is False
     assert rig.store.refunds("S-1") == []
     assert any("the payment is approved, not captured" in line for line in log_lines)
+
+
+def test_a_full_disk_during_settlement_is_logged_once_not_every_round(rig, log_lines):
+    """The journal failing (disk full) fails every settlement round alike: one warning,
+    no traceback per round; the capture goes through once the journal is writable."""
+    rig.accept(rig.tap())
+    rig.charge()
+    store = rig.store
+    original = store.payments_to_settle
+
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+    store.payments_to_settle = disk_full  # type: ignore[method-assign]
+    before = len(log_lines)
+    for _ in range(30):
+        assert rig.settle() == 0
+        rig.clock.advance(10)
+    written = log_lines[before:]
+    assert len([line for line in written if "payment settlement" in line]) <= 6, written
+    assert not [line for line in written if "Traceback" in line]
+    store.payments_to_settle = original  # type: ignore[method-assign]
+    assert rig.settle() == 1
+    assert rig.payment().status == "captured"
+    assert any("payment settlement recovered" in line for line in log_lines[before:])
+
+
+def test_a_payment_that_fails_for_another_reason_gets_one_traceback(rig, log_lines):
+    rig.accept(rig.tap())
+    rig.charge()
+
+    async def broken(payment: object) -> int:
+        raise ValueError("payment S-1:pay (approved) has no amount_approved")
+
+    rig.payments._settle = broken  # type: ignore[method-assign]
+    before = len(log_lines)
+    for _ in range(20):
+        rig.settle()
+        rig.clock.advance(10)
+    assert sum("Traceback" in line for line in log_lines[before:]) == 1
