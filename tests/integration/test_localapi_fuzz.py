@@ -1,13 +1,15 @@
-"""Seeded fuzzing of the real daemon's local API: 10,000 hostile lines down one socket
-(mutated requests for every op the daemon routes, non-UTF-8 bytes, truncated JSON, deep
-nesting, huge numbers, lone surrogates, control characters, wrong types). Every line gets
-exactly one answer, the daemon logs no traceback and answers no "internal error", and
-afterwards it still records and bills a session: a bad value is a refused request, never
-a disabled terminal."""
+"""Seeded fuzzing of the real daemon's local API: 10,000 hostile lines down one socket,
+once from the service role (root) and once from the screen's role (a peer running as
+user nobody; roles come from SO_PEERCRED): mutated requests for every op the daemon
+routes, non-UTF-8 bytes, truncated JSON, deep nesting, huge numbers, lone surrogates,
+control characters, wrong types. Every line gets exactly one answer, the daemon logs no
+traceback and answers no "internal error", and afterwards it still records a session: a
+bad value is a refused request, never a disabled terminal."""
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import socket
@@ -21,7 +23,7 @@ import pytest
 from hw_mocks.rig import Rig
 
 SEED = 16_2026
-LINES = 10_000
+LINES = 10_000  # per role
 BATCH = 200
 
 OPS = ["status", "report_problem", "start", "stop", "receipt", "sessions", "language",
@@ -95,11 +97,16 @@ def hostile_line(rng: random.Random) -> bytes:
     return body if body.strip() else b"?"
 
 
+NOBODY = 65534
+
+
 @pytest.fixture
 def rig() -> Iterator[Rig]:
     folder = Path(tempfile.mkdtemp(prefix="evfz-"))  # short: socket paths < 108 bytes
+    os.chmod(folder, 0o711)  # the driver-role peer (user nobody) may reach the socket
     try:
-        with Rig(folder / "rig") as started:
+        with Rig(folder / "rig", extra={"localapi": {"socket_mode": "0666"}}) as started:
+            os.chmod(started.folder, 0o711)
             started.start_station()
             started.start_daemon()
             yield started
@@ -107,7 +114,7 @@ def rig() -> Iterator[Rig]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def answers(sock: socket.socket, lines: Any, count: int) -> list[dict[str, Any]]:
+def answers(lines: Any, count: int) -> list[dict[str, Any]]:
     """The next `count` answers on the connection (pushed states are skipped)."""
     got: list[dict[str, Any]] = []
     while len(got) < count:
@@ -121,34 +128,76 @@ def answers(sock: socket.socket, lines: Any, count: int) -> list[dict[str, Any]]
     return got
 
 
-def test_ten_thousand_hostile_lines_each_get_one_answer(rig: Rig) -> None:
-    rng = random.Random(SEED)
-    batches = [[hostile_line(rng) for _ in range(BATCH)] for _ in range(LINES // BATCH)]
-    replies: list[tuple[bytes, dict[str, Any]]] = []
+def send_all(path: str, batches: list[list[bytes]]) -> list[dict[str, Any]]:
+    """Every batch down one connection; the answers, in order."""
+    replies: list[dict[str, Any]] = []
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(20)
-        sock.connect(rig.socket_path)
+        sock.connect(path)
         lines = sock.makefile("rb")
         for batch in batches:
             sock.sendall(b"".join(line + b"\n" for line in batch))
-            replies += zip(batch, answers(sock, lines, len(batch)), strict=True)
+            replies += answers(lines, len(batch))
         lines.close()
+    return replies
 
-    assert len(replies) == LINES
+
+def send_all_as(uid: int, path: str, batches: list[list[bytes]]) -> list[dict[str, Any]]:
+    """`send_all` from a child process running as `uid`: a peer whose credentials
+    (SO_PEERCRED) give it the screen's role."""
+    assert os.geteuid() == 0, "the driver-role fuzz needs root to run a peer as nobody"
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: only system calls and the modules already loaded
+        code = 1
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            result: Any = send_all(path, batches)
+            code = 0
+        except BaseException as exc:  # reported to the parent
+            result = {"child_error": repr(exc)}
+        finally:
+            with os.fdopen(write_end, "wb") as pipe:
+                pipe.write(json.dumps(result).encode())
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        data = pipe.read()
+    os.waitpid(pid, 0)
+    replies = json.loads(data)
+    assert isinstance(replies, list), replies
+    return replies
+
+
+def hostile_batches(seed: int) -> list[list[bytes]]:
+    rng = random.Random(seed)
+    return [[hostile_line(rng) for _ in range(BATCH)] for _ in range(LINES // BATCH)]
+
+
+def assert_every_line_answered(rig: Rig, batches: list[list[bytes]],
+                               replies: list[dict[str, Any]]) -> None:
+    lines = [line for batch in batches for line in batch]
+    assert len(replies) == len(lines) == LINES
     assert rig.daemon is not None and rig.daemon.poll() is None, rig.tail("daemon")
-    internal = [(line[:120], reply) for line, reply in replies
+    pairs = list(zip(lines, replies, strict=True))
+    internal = [(line[:120], reply) for line, reply in pairs
                 if "internal error" in str(reply.get("error", ""))]
     assert internal == []
-    unexplained = [(line[:120], reply) for line, reply in replies
+    unexplained = [(line[:120], reply) for line, reply in pairs
                    if reply.get("ok") is not True and not reply.get("error")]
     assert unexplained == []
-    refused = sum(1 for _, reply in replies if reply.get("ok") is False)
+    refused = sum(1 for reply in replies if reply.get("ok") is False)
     assert refused > LINES // 2  # most of them are garbage and say so
     log = rig.daemon_log.read_text(encoding="utf-8")
     assert "Traceback" not in log
     assert "journal commit failed" not in log
 
-    # Still a working terminal: a session is recorded, charges and closes.
+
+def assert_still_records_a_session(rig: Rig) -> None:
+    """A bad value is a refused request, never a disabled terminal."""
     if rig.state()["phase"] != "Available":
         rig.api("stop", reason="Local")
         if rig.ev("status")["plugged"]:
@@ -163,3 +212,18 @@ def test_ten_thousand_hostile_lines_each_get_one_answer(rig: Rig) -> None:
     rig.ev("unplug")
     rig.wait_phase("Available", timeout_s=30)
     assert "journal commit failed" not in rig.daemon_log.read_text(encoding="utf-8")
+
+
+def test_ten_thousand_hostile_lines_from_the_service_role(rig: Rig) -> None:
+    batches = hostile_batches(SEED)
+    assert_every_line_answered(rig, batches, send_all(rig.socket_path, batches))
+    assert_still_records_a_session(rig)
+
+
+def test_ten_thousand_hostile_lines_from_the_screens_role(rig: Rig) -> None:
+    batches = hostile_batches(SEED + 1)
+    replies = send_all_as(NOBODY, rig.socket_path, batches)
+    assert_every_line_answered(rig, batches, replies)
+    assert not [reply for reply in replies
+                if reply.get("ok") and reply.get("op") in ("start", "sessions")]
+    assert_still_records_a_session(rig)
