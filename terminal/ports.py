@@ -23,6 +23,9 @@ class SessionPort(Protocol):
     @property
     def state(self) -> SessionState: ...
 
+    # the journal cannot be written: the output is held off and new sessions refused
+    journal_failed: bool
+
     async def apply(self, event: Event) -> Step: ...
 
     def refusal_reason(self) -> str | None: ...

@@ -78,6 +78,8 @@ def test_a_journal_that_cannot_be_written_holds_energy_off(tmp_path):
             await station.daemon.poll_once()
         assert charger.commanded is False
         assert station.daemon.journal_failed
+        shown = station.status.snapshot()  # the screen and the service menu see it
+        assert shown["output_on"] is False and shown["journal_fault"] is True
         with pytest.raises(RequestError, match="cannot record sessions"):
             await station.driver_api.start({"id_token": "OTHER"})
         station.store._pool.shutdown()
