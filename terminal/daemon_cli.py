@@ -13,8 +13,8 @@ import json
 import sys
 import time
 
-from terminal.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
-from terminal.kernel.logsetup import setup_logging
+from terminal.config import DEFAULT_CONFIG_PATH, ConfigError, config_warnings, load_config
+from terminal.kernel.logsetup import get_logger, setup_logging
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -60,6 +60,8 @@ def run_daemon_command(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     setup_logging(config.logging.level)
+    for warning in config_warnings(config):
+        get_logger("config").warning("%s", warning)
     if args.clock_speed <= 0:
         print(f"evterm daemon: --clock-speed must be > 0, got {args.clock_speed}",
               file=sys.stderr)
