@@ -8,6 +8,7 @@ package import it when they run, so reading the table imports none of them.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import stat
@@ -51,8 +52,10 @@ def _parses(parse: Callable[[str], object], error: type[Exception], value: str) 
     return None
 
 
+@functools.lru_cache(maxsize=64)
 def meter_model(value: str) -> str | None:
-    """A shipped model, by name (never a path), whose map loads."""
+    """A shipped model, by name (never a path), whose map loads (the shipped maps do
+    not change while the program runs, so the answer is kept)."""
     from drivers.meter.registermap import (
         MODEL_NAME,
         MeterMapError,

@@ -12,6 +12,7 @@ of control characters, every number finite, every path and URL checked without r
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import tomllib
 import unicodedata
@@ -31,6 +32,8 @@ def shown(value: Any, limit: int = 60) -> str:
     """`value` as a message shows it: its repr, cut after `limit` characters."""
     if isinstance(value, dict | list):
         return f"a {'table' if isinstance(value, dict) else 'list'}"
+    if isinstance(value, int) and value.bit_length() > 128:
+        return f"an integer of {value.bit_length()} bits"  # repr fails past 4300 digits
     text = repr(value)
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} chars)"
 
@@ -69,11 +72,16 @@ def _check_value(key: str, value: Any, kind: type, meta: dict[str, Any]) -> tupl
     return value, None
 
 
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return get_type_hints(cls)
+
+
 def _build_section(name: str, cls: type, raw: Any, problems: list[str]) -> Any:
     if not isinstance(raw, dict):
         problems.append(f"[{name}] must be a table, got {shown(raw)}")
-        raw = {}
-    hints = get_type_hints(cls)
+        return None
+    hints = _hints(cls)
     known = {f.name: f for f in dataclasses.fields(cls)}
     for key in sorted(set(raw) - set(known)):
         problems.append(
@@ -101,7 +109,7 @@ def _build_section(name: str, cls: type, raw: Any, problems: list[str]) -> Any:
 def parse_config(data: dict[str, Any], source: str = "<config>") -> Config:
     problems: list[str] = []
     sections = {f.name: f.type for f in dataclasses.fields(Config)}
-    hints = get_type_hints(Config)
+    hints = _hints(Config)
     for name in sorted(set(data) - set(sections)):
         problems.append(f"[{_name(name)}]: unknown section (known: {', '.join(sections)})")
     built = {
@@ -129,6 +137,8 @@ def parse_config_bytes(raw: bytes, source: str = "<config>") -> Config:
     except RecursionError:
         raise ConfigError(source, ["not valid TOML: arrays or tables nested "
                                    "too deeply"]) from None
+    except ValueError as exc:  # an integer of more than 4300 digits
+        raise ConfigError(source, [f"not valid TOML: {exc}"]) from None
     return parse_config(data, source)
 
 
