@@ -77,10 +77,13 @@ def meter_model(value: str) -> str | None:
 
 def modbus_url(device: str) -> Check:
     """A Modbus URL of `device` (meter, charger); the problem names the device."""
-    from drivers.meter.transport import TransportError, parse_modbus_url
 
-    return lambda value: _parses(lambda url: parse_modbus_url(url, device), TransportError,
-                                 value)
+    def check(value: str) -> str | None:
+        from drivers.meter.transport import TransportError, parse_modbus_url
+
+        return _parses(lambda url: parse_modbus_url(url, device), TransportError, value)
+
+    return check
 
 
 def host(value: str) -> str | None:
