@@ -19,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 
 Check = Callable[[str], str | None]
 
-MAX_FILE_BYTES = 1 << 20  # a tariff, key or certificate file is far smaller
+MAX_FILE_BYTES = 1 << 20  # a configuration, tariff, key or certificate file is far smaller
 
 
 def or_empty(check: Check) -> Check:
@@ -134,6 +134,8 @@ def tariff_file(value: str) -> str | None:
         parse_tariff(data)
     except TariffError as exc:
         return f"not a valid OCPI 2.2.1 tariff: {exc}"
+    except (ValueError, RecursionError) as exc:  # JSON nested too deeply, a huge integer
+        return f"not a valid OCPI 2.2.1 tariff: {str(exc) or type(exc).__name__}"
     return None
 
 

@@ -19,11 +19,11 @@ import unicodedata
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from terminal.config.checks import MAX_FILE_BYTES
 from terminal.config.options import Config
 from terminal.config.schema import ConfigError, allowed
 
 DEFAULT_CONFIG_PATH = Path("/etc/evterm/evterm.toml")
-MAX_FILE_BYTES = 1 << 20
 MAX_TEXT_CHARS = 4096  # the longest path Linux takes (PATH_MAX)
 _CONTROL = ("Cc", "Cf", "Cs", "Zl", "Zp")  # control, format, surrogate, line breaks
 
@@ -54,7 +54,10 @@ def _text_problem(value: str) -> str | None:
 def _check_value(key: str, value: Any, kind: type, meta: dict[str, Any]) -> tuple[Any, str | None]:
     bad = f"{key} = {shown(value)}: expected {allowed(meta, kind)}"
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value) if abs(value) < 2**53 else math.inf
+        try:
+            value = float(value)
+        except OverflowError:  # beyond every range
+            value = math.inf
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         return value, bad
     if kind is float and not math.isfinite(value):

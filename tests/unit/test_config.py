@@ -168,15 +168,21 @@ def check(tmp_path, content, capsys):
          "ui.receipt_url = .*: an http\\(s\\) URL whose only placeholders are"),
         (BASE + '[backend]\nmqtt_host = "bro ker"\n', "backend.mqtt_host = 'bro ker': a host name"),
         ('station = 5\n', r"\[station\] must be a table, got 5$"),
+        (BASE + '[session]\ntariff_file = "{deep}"\n',
+         "session.tariff_file = .*: not a valid OCPI 2.2.1 tariff: maximum recursion depth"),
     ],
     ids=["non-utf8", "model-300-chars", "model-proc-self-mem", "model-relative-path",
          "url-unclosed-ipv6", "key-file-name-too-long", "key-file-over-4096", "key-proc-mem",
          "tariff-dev-zero", "path-with-nul", "charger-url-scheme", "charger-url-port-0",
          "url-2000-digit-baud", "nan", "float-400-digits", "int-20000-bits",
          "int-5000-digits", "nested-100000", "url-template-width", "mqtt-host-space",
-         "section-not-a-table"],
+         "section-not-a-table", "tariff-json-nested-100000"],
 )
 def test_hostile_config_exits_2_naming_the_key(tmp_path, capsys, content, message):
+    deep = tmp_path / "deep.json"
+    deep.write_bytes(b"[" * 100_000)
+    if isinstance(content, str):
+        content = content.replace("{deep}", str(deep))
     rc, err, path = check(tmp_path, content, capsys)
     assert rc == 2, err
     assert err.startswith(f"invalid configuration {path}:\n"), err

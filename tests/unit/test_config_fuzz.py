@@ -1,4 +1,4 @@
-"""Fuzz `evterm config check`: 2,500 mutated configurations, 0 tracebacks.
+"""Fuzz `evterm config check`: 5,000 mutated configurations, 0 tracebacks.
 
 Starts from the shipped template (systemd/evterm.toml) and the examples, mutates values
 (types, huge and negative numbers, inf/nan, long texts, control characters, paths such
@@ -7,7 +7,7 @@ itself (truncation, bytes that are not UTF-8, random bytes, deep nesting). Every
 goes through `check_file`, the function `evterm config check` runs, in-process. Each
 must either pass (exit code 0) or fail with exit code 2 and problems that each name the
 mutated key or its section (or the file, for a file that is not UTF-8 or not TOML).
-Seeded and bounded: the same 2,500 files every run.
+Seeded and bounded: the same 5,000 files every run.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from terminal.config import Config, ConfigError, check_file, parse_config
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = 16
-VALUE_CASES = 1900
-BYTE_CASES = 600
+VALUE_CASES = 4000
+BYTE_CASES = 1000
 TARIFF = str(REPO / "examples" / "tariffs" / "de_dc_hpc_demo.json")
 
 SECTIONS = {f.name: f.type for f in dataclasses.fields(Config)}
@@ -77,9 +77,16 @@ def _special_paths(tmp: Path) -> list[str]:
     empty.write_bytes(b"")
     garbage = tmp / "garbage.pem"
     garbage.write_bytes(bytes(range(256)) * 8)
+    deep = tmp / "deep.json"
+    deep.write_bytes(b"[" * 100_000)
+    big = tmp / "big.json"
+    big.write_bytes(b'{"currency": "EUR", "elements": ' + b"9" * 5000 + b"}")
+    huge = tmp / "huge.json"
+    huge.write_bytes(b" " * (1 << 20) + b"{}")
     return [
         "/proc/self/mem", "/proc/self/environ", "/dev/zero", "/dev/null", "/dev/urandom",
-        "/", "/etc", str(tmp), str(loop), str(fifo), str(empty), str(garbage),
+        "/", "/etc", str(tmp), str(loop), str(fifo), str(empty), str(garbage), str(deep),
+        str(big), str(huge),
         str(tmp / "absent"), "relative/file", "../../etc/passwd", "~/x", ".",
         "/" + "k" * 300, "/" + "k/" * 2100, "/tmp/" + "x" * 255, "/a\x00b", "/a\nb",
         TARIFF, str(REPO / "systemd" / "evterm.toml"), "/bin/sh",
@@ -170,7 +177,14 @@ def to_toml(data: dict[str, Any]) -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8", "surrogatepass")
 
 
-def _value(rng: random.Random, paths: list[str]) -> Any:
+def _value(rng: random.Random, paths: list[str], key: str = "") -> Any:
+    """Any value; for half of the files, one aimed at what the key is (paths for a file
+    key, URLs for a URL key)."""
+    if rng.random() < 0.5:
+        if key.endswith(("_file", "_dir", "_root", "socket", "_path", "device", "model")):
+            return rng.choice(paths)
+        if key.endswith("url"):
+            return rng.choice(URLS)
     pool = rng.choice((TEXTS, NUMBERS, URLS, paths, OTHERS))
     return rng.choice(pool)
 
@@ -206,7 +220,7 @@ def mutate_values(rng: random.Random, base: dict[str, Any], paths: list[str]
                 named.add(f"{section}.")  # a long or odd name is shown quoted and cut
             else:
                 key = rng.choice(KEYS[section])
-                table[key] = _value(rng, paths)
+                table[key] = _value(rng, paths, key)
             named.add(f"{section}.{key}")
     return data, named
 
@@ -251,7 +265,7 @@ def _problems(path: Path, err: str) -> list[str]:
     return [line[4:] for line in lines]
 
 
-def test_2500_mutated_configs_pass_or_name_the_key(tmp_path):
+def test_5000_mutated_configs_pass_or_name_the_key(tmp_path):
     rng = random.Random(SEED)
     bases = _base_configs()
     assert len(bases) >= 2
