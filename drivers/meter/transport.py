@@ -116,8 +116,10 @@ def _tcp(url: str, parts: SplitResult, device: str) -> TcpTransport:
     host = parts.hostname
     if not host:
         raise TransportError(f"no host in {device} URL {_shown(url)}; expected {_URL_HELP}")
-    if parts.username is not None or parts.path not in ("", "/") or parts.query \
-            or parts.fragment:
+    if parts.username is not None:
+        raise TransportError(f"bad {device} URL {_shown(url)}: no user name or password "
+                             f"(Modbus has none); expected {_URL_HELP}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise TransportError(f"bad {device} URL {_shown(url)}: nothing may follow "
                              f"HOST:PORT; expected {_URL_HELP}")
     if why := host_problem(host):

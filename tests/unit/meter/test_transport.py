@@ -42,7 +42,7 @@ def test_bad_urls_say_what_is_wrong(url, message):
         ("tcp://io:0", "bad port in charger URL"),
         ("tcp://io:", "bad port in charger URL"),
         ("tcp://io:502/x", "nothing may follow HOST:PORT"),
-        ("tcp://u:p@io:502", "nothing may follow HOST:PORT"),
+        ("tcp://u:p@io:502", "no user name or password"),
         ("tcp://i o:502", "bad host 'i o' in charger URL"),
         ("tcp://io:502\n", "control or unprintable characters"),
         ("tcp://" + "a" * 2000, r"at most 1024 characters"),
