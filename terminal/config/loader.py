@@ -28,7 +28,7 @@ MAX_TEXT_CHARS = 4096  # the longest path Linux takes (PATH_MAX)
 _CONTROL = ("Cc", "Cf", "Cs", "Zl", "Zp")  # control, format, surrogate, line breaks
 
 
-def shown(value: Any, limit: int = 60) -> str:
+def shown(value: Any, limit: int = 120) -> str:
     """`value` as a message shows it: its repr, cut after `limit` characters."""
     if isinstance(value, dict | list):
         return f"a {'table' if isinstance(value, dict) else 'list'}"

@@ -231,3 +231,16 @@ def test_the_daemon_logs_the_warnings_at_start(tmp_path, capsys):
     err = capsys.readouterr().err
     assert re.search(r"WARNING evterm\.config: backend\.mqtt_tls = false: the link to the broker "
                      r"'broker\.example\.com' is not encrypted", err), err
+
+
+def test_a_fifo_or_a_device_as_a_key_file_neither_hangs_nor_fills_memory(tmp_path, capsys):
+    import os
+
+    fifo = tmp_path / "key.pem"
+    os.mkfifo(fifo)
+    for value in (fifo, "/dev/zero", "/dev/urandom"):
+        rc, err, _ = check(tmp_path, BASE + f'[backend]\noperator_key_file = "{value}"\n',
+                           capsys)
+        assert rc == 2
+        assert re.search(r"backend.operator_key_file = '.*': a readable PEM file", err), err
+        assert "a regular file (this is not one)" in err
