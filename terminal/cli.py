@@ -7,18 +7,12 @@ import sys
 from collections.abc import Sequence
 
 from terminal import __version__
-from terminal.config import DEFAULT_CONFIG_PATH, ConfigError, load_config, render_reference
+from terminal.config import DEFAULT_CONFIG_PATH, check_file, render_reference
 from terminal.kernel.logsetup import setup_logging
 
 
 def _config_check(args: argparse.Namespace) -> int:
-    try:
-        load_config(args.file)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    print(f"{args.file}: configuration valid")
-    return 0
+    return check_file(args.file, sys.stdout, sys.stderr)
 
 
 def _config_docs(args: argparse.Namespace) -> int:

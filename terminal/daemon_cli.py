@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from terminal.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
+from terminal.config import DEFAULT_CONFIG_PATH, ConfigError, config_warnings, load_config
 from terminal.kernel.formatting import station_zone
 from terminal.kernel.logsetup import get_logger, setup_logging
 
@@ -88,10 +88,6 @@ def run_daemon_command(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    if args.clock_speed <= 0:
-        print(f"evterm daemon: --clock-speed must be > 0, got {args.clock_speed}",
-              file=sys.stderr)
-        return 2
     if config.localapi.dev_free_start and started_by_systemd():
         print("evterm daemon: localapi.dev_free_start is for development only and refused "
               "under systemd: it lets root and the daemon's user start sessions with any id "
@@ -105,10 +101,12 @@ def run_daemon_command(args: argparse.Namespace) -> int:
         return 2
     if state_warning:
         get_logger("daemon").warning(state_warning)
-    if config.localapi.dev_free_start:
-        get_logger("daemon").warning(
-            "DEVELOPMENT ONLY: localapi.dev_free_start is on; root and the daemon's user "
-            "may start sessions with any id token, without card, PIN or login")
+    for warning in config_warnings(config):  # dev_free_start, MQTT without TLS, ...
+        get_logger("config").warning("%s", warning)
+    if args.clock_speed <= 0:
+        print(f"evterm daemon: --clock-speed must be > 0, got {args.clock_speed}",
+              file=sys.stderr)
+        return 2
     clock = make_clock(args.clock_speed, args.clock_anchor)
     try:
         return asyncio.run(run_station(config, clock, started_s))

@@ -70,7 +70,7 @@ def open_charger(
     """Build the charger driver; ValueError naming the kind or URL when they are bad."""
     if kind == "modbus_coil":
         from drivers.charger.modbus_coil import ModbusCoilCharger
-        from drivers.meter.transport import parse_meter_url
+        from drivers.meter.transport import parse_modbus_url
 
-        return ModbusCoilCharger(parse_meter_url(url), unit_id, timeout_s)
+        return ModbusCoilCharger(parse_modbus_url(url, "charger"), unit_id, timeout_s)
     raise ValueError(f"unknown charger kind {kind!r}; allowed: {', '.join(CHARGER_KINDS)}")

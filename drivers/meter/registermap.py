@@ -13,6 +13,7 @@ counts decimal places) or +1 (dp is an exponent, e.g. Acrel: raw * 10^(dp - 3)).
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -121,27 +122,43 @@ def available_models() -> list[str]:
     return sorted(p.stem for p in MODELS_DIR.glob("*.toml"))
 
 
+MODEL_NAME = re.compile(r"[a-z0-9][a-z0-9_]{0,63}")
+
+
+def shipped_model_path(name: str) -> Path:
+    """The map file of the shipped model `name`, found by name only (a name is lower-case
+    letters, digits and _, never a path); MeterMapError listing the shipped models."""
+    if MODEL_NAME.fullmatch(name) and name in available_models():
+        return MODELS_DIR / f"{name}.toml"
+    shown = repr(name) if len(name) <= 60 else repr(name[:60]) + f"... ({len(name)} chars)"
+    raise MeterMapError(f"unknown meter model {shown}; shipped models: "
+                        + ", ".join(available_models()))
+
+
 def _resolve(name_or_path: str) -> Path:
-    if "/" in name_or_path or name_or_path.endswith(".toml"):
-        path = Path(name_or_path)
-        if not path.is_file():
-            raise MeterMapError(f"meter map file {name_or_path!r} not found")
-        return path
-    path = MODELS_DIR / f"{name_or_path}.toml"
-    if not path.is_file():
-        raise MeterMapError(
-            f"unknown meter model {name_or_path!r}; shipped models: "
-            + ", ".join(available_models())
-            + " (or give a path to a .toml map)"
-        )
-    return path
+    if "/" not in name_or_path and not name_or_path.endswith(".toml"):
+        try:
+            return shipped_model_path(name_or_path)
+        except MeterMapError as exc:
+            raise MeterMapError(f"{exc} (or give a path to a .toml map)") from None
+    try:
+        is_file = Path(name_or_path).is_file()
+    except (OSError, ValueError) as exc:
+        raise MeterMapError(f"meter map file {name_or_path!r}: {exc}") from None
+    if not is_file:
+        raise MeterMapError(f"meter map file {name_or_path!r} not found")
+    return Path(name_or_path)
 
 
 def load_model(name_or_path: str) -> MeterModel:
+    """A shipped model by name, or a map file by path (`evterm meter read`, `evterm sim`;
+    the configuration takes shipped names only, see `shipped_model_path`)."""
     path = _resolve(name_or_path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MeterMapError(f"{path}: cannot read the map: {exc}") from None
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:
         raise MeterMapError(f"{path}: not valid TOML: {exc}") from None
     return parse_model(data, key=path.stem, source=str(path))
 

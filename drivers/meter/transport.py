@@ -1,21 +1,27 @@
-"""Meter connection URLs.
+"""Modbus connection URLs of the meter and the charger IO.
 
-- `tcp://HOST:PORT` (port defaults to 502)
+- `tcp://HOST:PORT` (port defaults to 502; HOST a name, an IPv4 or a [bracketed] IPv6
+  address; nothing may follow the port)
 - `rtu:///dev/ttyUSB0?baud=9600&parity=N&stopbits=1&bytesize=8`
 
 `why_unreachable(transport, timeout_s)` names why a connection failed where pymodbus
 only says it did not connect: no such device, permission denied (group dialout), host
 not found, connection refused, no answer.
+
+`parse_modbus_url(url, device)` raises `TransportError` naming the device (meter,
+charger) and what is wrong; `host_problem(host)` says whether a host name is usable.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
+import re
 import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 if TYPE_CHECKING:
     from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
@@ -25,7 +31,7 @@ PARITIES = ("N", "E", "O")
 
 
 class TransportError(ValueError):
-    """A meter URL that cannot be used."""
+    """A meter or charger URL that cannot be used; the message names which and why."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,28 @@ class RtuTransport:
 Transport = TcpTransport | RtuTransport
 
 _URL_HELP = "tcp://HOST:PORT or rtu:///dev/PATH?baud=9600&parity=N&stopbits=1"
+MAX_URL_CHARS = 1024
+MAX_HOST_CHARS = 253
+_HOST_LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
+
+
+def _shown(text: str, limit: int = 60) -> str:
+    """`text` quoted for a message, cut after `limit` characters."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text)} chars)"
+
+
+def host_problem(host: str) -> str | None:
+    """None for a usable host name, IPv4 or IPv6 address; else what is allowed."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return None
+    labels = host.rstrip(".").split(".")
+    if 0 < len(host) <= MAX_HOST_CHARS and all(_HOST_LABEL.fullmatch(label) for label in labels):
+        return None
+    return "a host name (letters, digits, - and .) or an IP address"
 
 
 def _single(query: dict[str, list[str]], key: str) -> str | None:
@@ -59,47 +87,86 @@ def _single(query: dict[str, list[str]], key: str) -> str | None:
     return values[-1] if values else None
 
 
-def parse_meter_url(url: str) -> Transport:
-    parts = urlsplit(url)
+def parse_modbus_url(url: str, device: str = "meter") -> Transport:
+    """The transport of a Modbus URL; TransportError naming `device` (meter, charger) and
+    what is wrong, for any bad URL."""
+    if len(url) > MAX_URL_CHARS:
+        raise TransportError(f"bad {device} URL {_shown(url)}: at most {MAX_URL_CHARS} "
+                             f"characters; expected {_URL_HELP}")
+    if not url.isprintable():
+        raise TransportError(f"bad {device} URL {_shown(url)}: control or unprintable "
+                             f"characters; expected {_URL_HELP}")
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # e.g. "Invalid IPv6 URL" for an unclosed [
+        raise TransportError(f"bad {device} URL {_shown(url)}: {exc}; expected {_URL_HELP}"
+                             ) from None
     if parts.scheme == "tcp":
-        try:
-            port = parts.port or 502
-        except ValueError:
-            raise TransportError(f"bad port in {url!r}; expected {_URL_HELP}") from None
-        if not parts.hostname:
-            raise TransportError(f"no host in {url!r}; expected {_URL_HELP}")
-        return TcpTransport(parts.hostname, port)
+        return _tcp(url, parts, device)
     if parts.scheme == "rtu":
-        device = parts.path
-        if parts.netloc or not device.startswith("/"):
-            raise TransportError(f"no device path in {url!r}; expected {_URL_HELP}")
-        query = parse_qs(parts.query)
-        unknown = set(query) - {"baud", "parity", "stopbits", "bytesize"}
-        if unknown:
-            raise TransportError(
-                f"unknown option {sorted(unknown)[0]!r} in {url!r}; "
-                "allowed: baud, parity, stopbits, bytesize"
-            )
-        baud = _single(query, "baud")
-        parity = _single(query, "parity")
-        stop = _single(query, "stopbits")
-        size = _single(query, "bytesize")
-        if baud is not None and (not baud.isdigit() or int(baud) not in BAUD_RATES):
-            raise TransportError(f"baud={baud!r} in {url!r}; allowed: {BAUD_RATES}")
-        if parity is not None and parity.upper() not in PARITIES:
-            raise TransportError(f"parity={parity!r} in {url!r}; allowed: N, E, O")
-        if stop is not None and stop not in ("1", "2"):
-            raise TransportError(f"stopbits={stop!r} in {url!r}; allowed: 1, 2")
-        if size is not None and size not in ("7", "8"):
-            raise TransportError(f"bytesize={size!r} in {url!r}; allowed: 7, 8")
-        return RtuTransport(
-            device,
-            int(baud) if baud else None,
-            parity.upper() if parity else None,
-            int(stop) if stop else None,
-            int(size) if size else 8,
+        return _rtu(url, parts, device)
+    raise TransportError(f"unsupported {device} URL {_shown(url)}; expected {_URL_HELP}")
+
+
+def parse_meter_url(url: str) -> Transport:
+    return parse_modbus_url(url, "meter")
+
+
+def _tcp(url: str, parts: SplitResult, device: str) -> TcpTransport:
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0 or (port is None and parts.netloc.endswith(":")):
+        raise TransportError(f"bad port in {device} URL {_shown(url)}: a port from 1 to "
+                             f"65535; expected {_URL_HELP}")
+    host = parts.hostname
+    if not host:
+        raise TransportError(f"no host in {device} URL {_shown(url)}; expected {_URL_HELP}")
+    if parts.username is not None:
+        raise TransportError(f"bad {device} URL {_shown(url)}: no user name or password "
+                             f"(Modbus has none); expected {_URL_HELP}")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise TransportError(f"bad {device} URL {_shown(url)}: nothing may follow "
+                             f"HOST:PORT; expected {_URL_HELP}")
+    if why := host_problem(host):
+        raise TransportError(f"bad host {_shown(host)} in {device} URL: {why}")
+    return TcpTransport(host, port or 502)
+
+
+def _rtu(url: str, parts: SplitResult, device: str) -> RtuTransport:
+    path = parts.path
+    if parts.netloc or not path.startswith("/") or parts.fragment:
+        raise TransportError(f"no device path in {device} URL {_shown(url)}; "
+                             f"expected {_URL_HELP}")
+    query = parse_qs(parts.query)
+    unknown = set(query) - {"baud", "parity", "stopbits", "bytesize"}
+    if unknown:
+        raise TransportError(
+            f"unknown option {_shown(sorted(unknown)[0])} in {device} URL {_shown(url)}; "
+            "allowed: baud, parity, stopbits, bytesize"
         )
-    raise TransportError(f"unsupported meter URL {url!r}; expected {_URL_HELP}")
+    baud = _single(query, "baud")
+    parity = _single(query, "parity")
+    stop = _single(query, "stopbits")
+    size = _single(query, "bytesize")
+    where = f"in {device} URL {_shown(url)}"
+    if baud is not None and (not re.fullmatch(r"[0-9]{1,6}", baud)
+                             or int(baud) not in BAUD_RATES):
+        raise TransportError(f"baud={_shown(baud)} {where}; allowed: {BAUD_RATES}")
+    if parity is not None and parity.upper() not in PARITIES:
+        raise TransportError(f"parity={_shown(parity)} {where}; allowed: N, E, O")
+    if stop is not None and stop not in ("1", "2"):
+        raise TransportError(f"stopbits={_shown(stop)} {where}; allowed: 1, 2")
+    if size is not None and size not in ("7", "8"):
+        raise TransportError(f"bytesize={_shown(size)} {where}; allowed: 7, 8")
+    return RtuTransport(
+        path,
+        int(baud) if baud else None,
+        parity.upper() if parity else None,
+        int(stop) if stop else None,
+        int(size) if size else 8,
+    )
 
 
 def make_client(

@@ -10,11 +10,20 @@ The modules, each with one job:
 - options: the option table (the sections and `Config`), declarations only;
 - schema: `option(...)`, what an option allows in words, `ConfigError`;
 - checks: the named value checks the table refers to;
-- loader: `load_config`, `parse_config`, `DEFAULT_CONFIG_PATH`;
+- loader: `load_config`, `parse_config`, `parse_config_bytes`, `DEFAULT_CONFIG_PATH`;
+- warn: `config_warnings` (allowed but unsafe settings: printed by `config check`,
+  logged by the daemon at start);
+- check: `check_file` (what `evterm config check` does);
 - reference: `render_reference` (docs/configuration.md).
 """
 
-from terminal.config.loader import DEFAULT_CONFIG_PATH, load_config, parse_config
+from terminal.config.check import check_file
+from terminal.config.loader import (
+    DEFAULT_CONFIG_PATH,
+    load_config,
+    parse_config,
+    parse_config_bytes,
+)
 from terminal.config.options import (
     AuthConfig,
     BackendConfig,
@@ -32,6 +41,7 @@ from terminal.config.options import (
 )
 from terminal.config.reference import render_reference
 from terminal.config.schema import ConfigError, option
+from terminal.config.warn import config_warnings
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
@@ -49,8 +59,11 @@ __all__ = [
     "SessionConfig",
     "StationConfig",
     "UiConfig",
+    "check_file",
+    "config_warnings",
     "load_config",
     "option",
     "parse_config",
+    "parse_config_bytes",
     "render_reference",
 ]

@@ -8,12 +8,17 @@ package import it when they run, so reading the table imports none of them.
 
 from __future__ import annotations
 
+import functools
+import os
 import re
+import stat
+import string
 import zoneinfo
 from collections.abc import Callable
-from pathlib import Path
 
 Check = Callable[[str], str | None]
+
+MAX_FILE_BYTES = 1 << 20  # a configuration, tariff, key or certificate file is far smaller
 
 
 def or_empty(check: Check) -> Check:
@@ -32,7 +37,7 @@ def non_empty_name(value: str) -> str | None:
 def timezone(value: str) -> str | None:
     try:
         zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
         return "an IANA time zone name such as Europe/Berlin"
     return None
 
@@ -46,16 +51,44 @@ def _parses(parse: Callable[[str], object], error: type[Exception], value: str) 
     return None
 
 
+@functools.lru_cache(maxsize=64)
 def meter_model(value: str) -> str | None:
-    from drivers.meter.registermap import MeterMapError, load_model
+    """A shipped model, by name (never a path), whose map loads (the shipped maps do
+    not change while the program runs, so the answer is kept)."""
+    from drivers.meter.registermap import (
+        MODEL_NAME,
+        MeterMapError,
+        available_models,
+        load_model,
+        shipped_model_path,
+    )
 
-    return _parses(load_model, MeterMapError, value)
+    if not MODEL_NAME.fullmatch(value):
+        return ("the name of a shipped model (lower-case letters, digits and _, never a "
+                "path), one of: " + ", ".join(available_models()))
+    try:
+        shipped_model_path(value)
+        load_model(value)
+    except MeterMapError as exc:
+        return str(exc)
+    return None
 
 
-def meter_url(value: str) -> str | None:
-    from drivers.meter.transport import TransportError, parse_meter_url
+def modbus_url(device: str) -> Check:
+    """A Modbus URL of `device` (meter, charger); the problem names the device."""
 
-    return _parses(parse_meter_url, TransportError, value)
+    def check(value: str) -> str | None:
+        from drivers.meter.transport import TransportError, parse_modbus_url
+
+        return _parses(lambda url: parse_modbus_url(url, device), TransportError, value)
+
+    return check
+
+
+def host(value: str) -> str | None:
+    from drivers.meter.transport import host_problem
+
+    return host_problem(value)
 
 
 def charger_kind(value: str) -> str | None:
@@ -64,15 +97,44 @@ def charger_kind(value: str) -> str | None:
     return None if value in CHARGER_KINDS else "one of " + ", ".join(CHARGER_KINDS)
 
 
-def tariff_file(value: str) -> str | None:
-    from terminal.pricing import TariffError, load_tariff
-
+def _regular_file(value: str) -> str | None:
+    """None when `value` names a regular file; else why not (never raises)."""
+    if "\x00" in value:
+        return "a path without NUL characters"
     try:
-        load_tariff(value)
+        info = os.stat(value)
     except OSError as exc:
-        return f"cannot read the tariff file: {exc.strerror}"
+        return f"cannot use the path: {exc.strerror or exc}"
+    return None if stat.S_ISREG(info.st_mode) else "a regular file (this is not one)"
+
+
+def read_file(value: str) -> tuple[bytes, str | None]:
+    """The bytes of the regular file `value` (at most MAX_FILE_BYTES), or why it cannot
+    be read; never raises, never blocks on a device or FIFO."""
+    if why := _regular_file(value):
+        return b"", why
+    try:
+        with open(value, "rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        return b"", f"cannot read the file: {exc.strerror or exc}"
+    if len(data) > MAX_FILE_BYTES:
+        return b"", f"a file of at most {MAX_FILE_BYTES} bytes"
+    return data, None
+
+
+def tariff_file(value: str) -> str | None:
+    from terminal.pricing import TariffError, parse_tariff
+
+    data, why = read_file(value)
+    if why:
+        return f"the tariff file: {why}"
+    try:
+        parse_tariff(data)
     except TariffError as exc:
         return f"not a valid OCPI 2.2.1 tariff: {exc}"
+    except (ValueError, RecursionError) as exc:  # JSON nested too deeply, a huge integer
+        return f"not a valid OCPI 2.2.1 tariff: {str(exc) or type(exc).__name__}"
     return None
 
 
@@ -102,10 +164,12 @@ def key_id(value: str) -> str | None:
 
 
 def existing_file(allowed: str) -> Check:
-    """A path to an existing file; `allowed` says what the file is when it is not."""
+    """A path to an existing, readable regular file; `allowed` says what the file is when
+    it is not, followed by why."""
 
     def check(value: str) -> str | None:
-        return None if Path(value).is_file() else allowed
+        why = read_file(value)[1]
+        return f"{allowed}: {why}" if why else None
 
     return check
 
@@ -119,9 +183,12 @@ def operator_key(value: str) -> str | None:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+    data, why = read_file(value)
+    if why:
+        return f"a readable PEM file with the operator's Ed25519 public key (or empty): {why}"
     try:
-        key = load_pem_public_key(Path(value).read_bytes())
-    except (OSError, ValueError):
+        key = load_pem_public_key(data)
+    except ValueError:
         return "a readable PEM file with the operator's Ed25519 public key (or empty)"
     if not isinstance(key, Ed25519PublicKey):
         return "an Ed25519 public key in PEM (this file holds another kind of key)"
@@ -134,14 +201,19 @@ def octal_mode(value: str) -> str | None:
 
 
 def url_template(*names: str) -> Check:
-    """A URL template that may use exactly the placeholders `names`."""
+    """A URL template that may use exactly the placeholders `names` (no format specs)."""
     allowed = ", ".join("{" + n + "}" for n in names)
 
     def check(value: str) -> str | None:
+        bad = f"an http(s) URL whose only placeholders are {allowed} (or empty)"
         try:
-            filled = value.format(**{n: "x" for n in names})
-        except (KeyError, IndexError, ValueError, AttributeError, TypeError):
-            return f"an http(s) URL whose only placeholders are {allowed} (or empty)"
+            fields = list(string.Formatter().parse(value))
+        except ValueError:
+            return bad
+        if any(name is not None and (name not in names or spec or conversion)
+               for _, name, spec, conversion in fields):
+            return bad
+        filled = value.format(**{n: "x" for n in names})
         if not filled.startswith(("https://", "http://")) or any(c.isspace() for c in filled):
             return f"an http(s) URL without spaces, placeholders {allowed} (or empty)"
         return None

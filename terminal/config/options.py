@@ -37,13 +37,14 @@ class StationConfig:
 class MeterConfig:
     model: str = option(
         "eastron_sdm630",
-        doc="Register map: a shipped model name (drivers/meter/models/*.toml) or a path",
+        doc="Register map: the name of a shipped model (drivers/meter/models/NAME.toml; "
+        "lower-case letters, digits and _, never a path)",
         check=checks.meter_model,
     )
     url: str = option(
         "tcp://127.0.0.1:502",
         doc="tcp://HOST:PORT or rtu:///dev/ttyUSB0?baud=9600&parity=N&stopbits=1",
-        check=checks.meter_url,
+        check=checks.modbus_url("meter"),
     )
     unit_id: int = option(
         0, doc="Modbus unit (slave) id; 0 = the model's factory default", min_value=0, max_value=247
@@ -83,7 +84,7 @@ class ChargerConfig:
     url: str = option(
         "tcp://127.0.0.1:502",
         doc="Where the charger IO answers: tcp://HOST:PORT or rtu:///dev/ttyUSB0?baud=...",
-        check=checks.meter_url,
+        check=checks.modbus_url("charger"),
     )
     unit_id: int = option(2, doc="Modbus unit id of the charger IO", min_value=1, max_value=247)
     timeout_s: float = option(
@@ -209,6 +210,7 @@ class PaymentConfig:
         "",
         doc="File with the fleet tokenisation key (hex, at least 32 bytes); card payment "
         "is offered only with this and gateway_key_file",
+        check=checks.optional_file,
     )
     token_key_id: str = option(
         "k1",
@@ -218,6 +220,7 @@ class PaymentConfig:
     gateway_key_file: str = option(
         "",
         doc="The payment gateway's X25519 public key (PEM); card data is encrypted to it",
+        check=checks.optional_file,
     )
     preauth_amount: str = option(
         "50.00",
@@ -314,7 +317,10 @@ class BackendConfig:
         min_value=0.5,
         max_value=60,
     )
-    mqtt_host: str = option("127.0.0.1", doc="MQTT broker host name or address (kind = mqtt)")
+    mqtt_host: str = option(
+        "127.0.0.1", doc="MQTT broker host name or address (kind = mqtt); without mqtt_tls "
+        "a host other than the loopback is warned about", check=checks.host,
+    )
     mqtt_port: int = option(
         1883, doc="MQTT broker port (8883 is usual with TLS)", min_value=1, max_value=65535
     )

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -111,3 +112,142 @@ def test_accepted_schemes_default_keeps_what_was_accepted_and_is_validated():
         assert f"payment.accepted_schemes = {bad!r}: {why}" in message
         assert "a comma-separated list of: visa, vpay, mastercard, maestro, amex, discover, " \
             "jcb, unionpay, interac, girocard, cb" in message
+
+
+# --- hostile files: every one ends in exit code 2 naming the key, never a traceback ---
+
+BASE = '[station]\nid = "x"\noperator = "ACME"\n'
+
+
+def check(tmp_path, content, capsys):
+    path = tmp_path / "evterm.toml"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    rc = main(["config", "check", str(path)])
+    captured = capsys.readouterr()
+    return rc, captured.err, path
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (BASE.encode() + b'[meter]\nexpected_serial = "caf\xe9"\n',
+         "not UTF-8 text: byte 0xe9 at line 5"),
+        (BASE + '[meter]\nmodel = "' + "a" * 300 + '"\n',
+         "meter.model = 'aaaa.*: the name of a shipped model"),
+        (BASE + '[meter]\nmodel = "/proc/self/mem"\n',
+         r"meter.model = '/proc/self/mem': the name of a shipped model \(lower-case letters, "
+         r"digits and _, never a path\), one of: acrel_djsf1352, "),
+        (BASE + '[meter]\nmodel = "../models/eastron_sdm630"\n', "meter.model = .*never a path"),
+        (BASE + '[meter]\nurl = "tcp://[::1:5020"\n',
+         r"meter.url = 'tcp://\[::1:5020': bad meter URL .*Invalid IPv6 URL"),
+        (BASE + '[backend]\nkey_file = "/' + "k" * 300 + '"\n',
+         "backend.key_file = '/kkk.*: an existing file .*: cannot use the path: File name too "
+         "long"),
+        (BASE + '[payment]\ntoken_key_file = "/' + "k/" * 2100 + '"\n',
+         "payment.token_key_file = '/k/k.*: at most 4096 characters"),
+        (BASE + '[backend]\noperator_key_file = "/proc/self/mem"\n',
+         "backend.operator_key_file = '/proc/self/mem': .*cannot read the file: Input/output"),
+        (BASE + '[session]\ntariff_file = "/dev/zero"\n',
+         "session.tariff_file = '/dev/zero': the tariff file: a regular file"),
+        (BASE + '[backend]\nca_file = "/a\\u0000b"\n',
+         r"backend.ca_file = '/a\\x00b': text without control characters"),
+        (BASE + '[charger]\nurl = "foo://x"\n', "charger.url = 'foo://x': unsupported charger URL"),
+        (BASE + '[charger]\nurl = "tcp://io:0"\n', "charger.url = .*bad port in charger URL"),
+        (BASE + '[meter]\nurl = "rtu:///dev/ttyUSB0?baud=' + "9" * 2000 + '"\n',
+         "meter.url = .*at most 1024 characters"),
+        (BASE + '[meter]\npoll_interval_s = nan\n',
+         "meter.poll_interval_s = nan: expected a number"),
+        (BASE + '[meter]\ntimeout_s = ' + "9" * 400 + '\n',
+         "meter.timeout_s = .*expected a number"),
+        (BASE + '[meter]\nunit_id = 0x' + "f" * 5000 + '\n',
+         "meter.unit_id = an integer of 20000 bits: expected an integer"),
+        (BASE + 'x = ' + "9" * 5000 + '\n', "not valid TOML: Exceeds the limit"),
+        (BASE + 'x = ' + "[" * 100_000 + "]" * 100_000 + '\n',
+         "not valid TOML: .*nested too deeply"),
+        (BASE + '[ui]\nreceipt_url = "https://x/{session_id:>999999999}"\n',
+         "ui.receipt_url = .*: an http\\(s\\) URL whose only placeholders are"),
+        (BASE + '[backend]\nmqtt_host = "bro ker"\n', "backend.mqtt_host = 'bro ker': a host name"),
+        ('station = 5\n', r"\[station\] must be a table, got 5$"),
+        (BASE + '[session]\ntariff_file = "{deep}"\n',
+         "session.tariff_file = .*: not a valid OCPI 2.2.1 tariff: .*nested too deeply"),
+    ],
+    ids=["non-utf8", "model-300-chars", "model-proc-self-mem", "model-relative-path",
+         "url-unclosed-ipv6", "key-file-name-too-long", "key-file-over-4096", "key-proc-mem",
+         "tariff-dev-zero", "path-with-nul", "charger-url-scheme", "charger-url-port-0",
+         "url-2000-digit-baud", "nan", "float-400-digits", "int-20000-bits",
+         "int-5000-digits", "nested-100000", "url-template-width", "mqtt-host-space",
+         "section-not-a-table", "tariff-json-nested-100000"],
+)
+def test_hostile_config_exits_2_naming_the_key(tmp_path, capsys, content, message):
+    deep = tmp_path / "deep.json"
+    deep.write_bytes(b"[" * 100_000)
+    if isinstance(content, str):
+        content = content.replace("{deep}", str(deep))
+    rc, err, path = check(tmp_path, content, capsys)
+    assert rc == 2, err
+    assert err.startswith(f"invalid configuration {path}:\n"), err
+    assert "Traceback" not in err
+    assert re.search(message, err, re.MULTILINE), err
+
+
+def test_the_config_file_itself_cannot_be_read(tmp_path, capsys):
+    for path, why in ((tmp_path, "cannot read the file: Is a directory"),
+                      ("/dev/zero", "larger than 1048576 bytes"),
+                      (tmp_path / ("x" * 300), "cannot read the file: File name too long")):
+        assert main(["config", "check", str(path)]) == 2
+        assert why in capsys.readouterr().err
+
+
+def test_a_shipped_model_by_name_is_still_fine(tmp_path, capsys):
+    for model in ("eastron_sdm630", "acrel_djsf1352"):
+        rc, err, _ = check(tmp_path, BASE + f'[meter]\nmodel = "{model}"\n', capsys)
+        assert rc == 0, err
+
+
+# --- warnings: valid but unsafe settings ---
+
+MQTT = BASE + '[backend]\nkind = "mqtt"\nmqtt_host = "{host}"\nmqtt_tls = {tls}\n'
+
+
+@pytest.mark.parametrize(
+    ("host", "tls", "warned"),
+    [("broker.example.com", "false", True), ("10.1.2.3", "false", True),
+     ("broker.example.com", "true", False), ("127.0.0.1", "false", False),
+     ("127.0.0.53", "false", False), ("::1", "false", False), ("localhost", "false", False)],
+)
+def test_mqtt_without_tls_to_another_host_is_warned_about(tmp_path, capsys, host, tls, warned):
+    rc, err, _ = check(tmp_path, MQTT.format(host=host, tls=tls), capsys)
+    assert rc == 0
+    assert ("warning: backend.mqtt_tls = false: the link to the broker "
+            f"{host!r} is not encrypted" in err) is warned, err
+
+
+def test_the_daemon_logs_the_warnings_at_start(tmp_path, capsys):
+    path = write(tmp_path, BASE + f'state_dir = "{tmp_path / "state"}"\n'
+                 + MQTT.format(host="broker.example.com", tls="false").removeprefix(BASE)
+                 + '[session]\ntariff_file = "' + str(REPO / "examples/tariffs/de_dc_hpc_demo.json")
+                 + '"\n')
+    # --clock-speed 0 is refused once logging is set up: nothing starts
+    assert main(["daemon", "--config", str(path), "--clock-speed", "0"]) == 2
+    err = capsys.readouterr().err
+    assert re.search(r"WARNING evterm\.config: backend\.mqtt_tls = false: the link to the broker "
+                     r"'broker\.example\.com' is not encrypted", err), err
+
+
+def test_dev_free_start_is_warned_about(tmp_path, capsys):
+    rc, err, _ = check(tmp_path, BASE + '[localapi]\ndev_free_start = true\n', capsys)
+    assert rc == 0
+    assert "warning: localapi.dev_free_start = true: DEVELOPMENT ONLY" in err, err
+
+
+def test_a_fifo_or_a_device_as_a_key_file_neither_hangs_nor_fills_memory(tmp_path, capsys):
+    import os
+
+    fifo = tmp_path / "key.pem"
+    os.mkfifo(fifo)
+    for value in (fifo, "/dev/zero", "/dev/urandom"):
+        rc, err, _ = check(tmp_path, BASE + f'[backend]\noperator_key_file = "{value}"\n',
+                           capsys)
+        assert rc == 2
+        assert re.search(r"backend.operator_key_file = '.*': a readable PEM file", err), err
+        assert "a regular file (this is not one)" in err

@@ -118,3 +118,27 @@ def test_planner_splits_by_function_code_and_span():
     blocks = plan_blocks(model.snapshot_registers(), 125)
     planned = [(b.function, b.address, b.count) for b in blocks]
     assert planned == [(3, 10, 2), (3, 200, 1), (4, 0, 1)]
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("a" * 300, r"unknown meter model 'aaaa.*\(300 chars\); shipped models: "),
+        ("/proc/self/mem", "cannot read the map"),
+        ("/" + "k" * 300 + ".toml", "File name too long"),
+        ("/a\x00b.toml", "meter map file"),
+        ("/dev/null", "not found"),
+    ],
+)
+def test_odd_names_and_paths_are_map_errors(name, message):
+    with pytest.raises(MeterMapError, match=message):
+        load_model(name)
+
+
+def test_shipped_model_path_takes_names_only():
+    from drivers.meter.registermap import shipped_model_path
+
+    assert shipped_model_path("eastron_sdm630").name == "eastron_sdm630.toml"
+    for name in ("../models/eastron_sdm630", "eastron_sdm630.toml", "Eastron_SDM630", ""):
+        with pytest.raises(MeterMapError, match="shipped models: acrel_djsf1352"):
+            shipped_model_path(name)
