@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from hw_mocks.rig import Rig, Subscriber
+from tests.integration.peer import NOBODY, run_as
 
 FLOOD_OPS = 1000  # language ops, each pushing a state to every subscriber
 
@@ -220,42 +221,23 @@ def test_malformed_lines_are_refused_naming_the_problem_and_change_nothing(rig: 
 # ---- who may do what, and the files' modes --------------------------------------------------
 
 
-NOBODY = 65534
-
-
 def as_user(uid: int, path: str, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The replies to `requests` sent over one connection by a child process running as
-    `uid` (fork, setgid/setuid, connect): a peer whose SO_PEERCRED is that user."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: only system calls and the modules already loaded
-        code = 1
-        try:
-            os.close(read_end)
-            os.setgroups([])
-            os.setgid(uid)
-            os.setuid(uid)
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-                sock.settimeout(10)
-                sock.connect(path)
-                lines = sock.makefile("rb")
-                out = []
-                for message in requests:
-                    sock.sendall((json.dumps(message) + "\n").encode())
-                    out.append(json.loads(lines.readline()))
-            os.write(write_end, json.dumps(out).encode())
-            code = 0
-        except BaseException as exc:  # reported to the parent
-            os.write(write_end, json.dumps({"child_error": repr(exc)}).encode())
-        finally:
-            os._exit(code)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as pipe:
-        data = pipe.read()
-    os.waitpid(pid, 0)
-    result = json.loads(data)
-    assert isinstance(result, list), result
-    return result
+    """The replies to `requests` sent over one connection by a peer running as `uid`."""
+
+    def send() -> list[dict[str, Any]]:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(10)
+            sock.connect(path)
+            lines = sock.makefile("rb")
+            out = []
+            for message in requests:
+                sock.sendall((json.dumps(message) + "\n").encode())
+                out.append(json.loads(lines.readline()))
+            return out
+
+    replies = run_as(uid, send)
+    assert isinstance(replies, list), replies
+    return replies
 
 
 def test_another_user_has_the_driver_role_and_the_daemons_files_are_its_own():

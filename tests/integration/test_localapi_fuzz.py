@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from hw_mocks.rig import Rig
+from tests.integration.peer import NOBODY, run_as
 
 SEED = 16_2026
 LINES = 10_000  # per role
@@ -97,9 +98,6 @@ def hostile_line(rng: random.Random) -> bytes:
     return body if body.strip() else b"?"
 
 
-NOBODY = 65534
-
-
 @pytest.fixture
 def rig() -> Iterator[Rig]:
     folder = Path(tempfile.mkdtemp(prefix="evfz-"))  # short: socket paths < 108 bytes
@@ -143,32 +141,10 @@ def send_all(path: str, batches: list[list[bytes]]) -> list[dict[str, Any]]:
 
 
 def send_all_as(uid: int, path: str, batches: list[list[bytes]]) -> list[dict[str, Any]]:
-    """`send_all` from a child process running as `uid`: a peer whose credentials
-    (SO_PEERCRED) give it the screen's role."""
-    assert os.geteuid() == 0, "the driver-role fuzz needs root to run a peer as nobody"
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: only system calls and the modules already loaded
-        code = 1
-        try:
-            os.close(read_end)
-            os.setgroups([])
-            os.setgid(uid)
-            os.setuid(uid)
-            result: Any = send_all(path, batches)
-            code = 0
-        except BaseException as exc:  # reported to the parent
-            result = {"child_error": repr(exc)}
-        finally:
-            with os.fdopen(write_end, "wb") as pipe:
-                pipe.write(json.dumps(result).encode())
-            os._exit(code)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as pipe:
-        data = pipe.read()
-    os.waitpid(pid, 0)
-    replies = json.loads(data)
-    assert isinstance(replies, list), replies
+    """`send_all` from a peer running as `uid`: its credentials (SO_PEERCRED) give it
+    the screen's role."""
+    replies = run_as(uid, lambda: send_all(path, batches))
+    assert isinstance(replies, list)
     return replies
 
 

@@ -64,15 +64,20 @@ def test_disk_full_while_charging_then_space_returns(tmp_path: Path) -> None:
         rig.wait_phase("Available", timeout_s=20)
         assert rig.state()["accepting_sessions"] is True
         assert rig.stop_daemon() == 0
-        store = journal(fs, rig, tmp_path / "copy")
-        try:
-            row = store.session(session_id)
-            assert row["closed_at"] is not None and row["stop_reason"] == "Local", row
-            assert store.receipt(session_id) is not None
-            billed = Decimal(row["meter_stop_wh"]) - Decimal(row["meter_start_wh"])
-        finally:
-            store.close()
-        assert billed == int(delivered)
+        assert billed_wh(fs, rig, tmp_path, session_id, "Local") == int(delivered)
+
+
+def billed_wh(fs: PrivateTmpfs, rig: Rig, tmp_path: Path, session_id: str, reason: str) -> Decimal:
+    """The energy the journal bills for the session, once it is closed with `reason` and
+    has its receipt (read from a copy of the journal on the small filesystem)."""
+    store = journal(fs, rig, tmp_path / "copy")
+    try:
+        row = store.session(session_id)
+        assert row["closed_at"] is not None and row["stop_reason"] == reason, row
+        assert store.receipt(session_id) is not None
+        return Decimal(row["meter_stop_wh"]) - Decimal(row["meter_start_wh"])
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize("damage", ["zero-length", "deleted", "wal-frame"])
@@ -145,12 +150,4 @@ def test_restart_on_a_full_disk_closes_the_session_when_space_returns(tmp_path: 
         fs.free()
         rig.wait_phase("Available", timeout_s=20)
         assert rig.stop_daemon() == 0
-        store = journal(fs, rig, tmp_path / "copy")
-        try:
-            row = store.session(session_id)
-            assert row["closed_at"] is not None and row["stop_reason"] == "PowerLoss", row
-            assert store.receipt(session_id) is not None
-            billed = Decimal(row["meter_stop_wh"]) - Decimal(row["meter_start_wh"])
-        finally:
-            store.close()
-        assert billed == int(delivered)
+        assert billed_wh(fs, rig, tmp_path, session_id, "PowerLoss") == int(delivered)
