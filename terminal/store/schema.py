@@ -174,6 +174,24 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE receipts ADD COLUMN amount_charged TEXT;
     UPDATE receipts SET amount_charged = json_extract(receipt_json, '$.amount_charged');
     """,
+    # 7: retention (terminal.store.retention): when a session's readings were thinned and
+    # its identifiers dropped, what the job has done, and the indexes its batches walk
+    """
+    ALTER TABLE sessions ADD COLUMN thinned_at TEXT;
+    ALTER TABLE sessions ADD COLUMN anonymised_at TEXT;
+    CREATE INDEX sessions_to_thin ON sessions (closed_at)
+        WHERE closed_at IS NOT NULL AND thinned_at IS NULL;
+    CREATE INDEX sessions_to_anonymise ON sessions (closed_at)
+        WHERE closed_at IS NOT NULL AND anonymised_at IS NULL;
+    CREATE INDEX outbox_session ON outbox (session_id) WHERE session_id IS NOT NULL;
+    CREATE INDEX refunds_session ON refunds (session_id);
+    CREATE INDEX audit_at ON audit (at);
+    CREATE TABLE retention_state (
+        key TEXT PRIMARY KEY,
+        value_json TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
