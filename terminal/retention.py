@@ -13,9 +13,11 @@ Provides:
   unless both prices are identical.
 
 One batch holds the journal's thread for at most `step_budget_ms` (plus its commit), so
-a poll's commit waits at most that long; while work remains the next batch follows after
-a short pause (`BUSY_PAUSE_S`), else the job looks again after `interval_s`. Pricing a
-session to check its thinning runs on a worker thread, not on the journal's.
+a poll's commit waits at most that long; after each batch a passive checkpoint copies
+the write-ahead log into the database, so no poll's commit meets a large log to copy.
+While work remains the next batch follows after a short pause (`BUSY_PAUSE_S`), else
+the job looks again after `interval_s`. Reading a session's readings into values and
+pricing it to check its thinning run on a worker thread, not on the journal's.
 
 On failure: an error of a batch is logged and the job goes on at its next run (what
 was committed stays; nothing is half done). A session whose thinning does not price
@@ -31,7 +33,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from drivers.meter.reading import MeterReading
 from terminal.billing import Terms, price_readings, sample_of
 from terminal.config import RetentionConfig
 from terminal.kernel.clock import Clock, iso_utc
@@ -39,7 +40,13 @@ from terminal.kernel.logsetup import fields, get_logger
 from terminal.periodic import run_periodically
 from terminal.pricing.thinning import samples_needed
 from terminal.store import AsyncStore
-from terminal.store.retention import Budget, RetentionPolicy, RetentionTables
+from terminal.store.retention import (
+    Budget,
+    RawReading,
+    RetentionPolicy,
+    RetentionTables,
+    as_readings,
+)
 
 log = get_logger("evterm.retention")
 T = TypeVar("T")
@@ -54,7 +61,7 @@ DAYS_PER_YEAR = 365.25
 class RetentionSettings:
     enabled: bool = True
     policy: RetentionPolicy = field(default_factory=RetentionPolicy)
-    reading_interval_s: float | None = 900.0
+    reading_interval_s: float | None = None
     budget: Budget = field(default_factory=Budget)
     interval_s: float = 3600.0
 
@@ -75,13 +82,15 @@ class RetentionSettings:
         )
 
 
-def thinning_plan(row: dict[str, Any], readings: list[tuple[int, str, MeterReading]],
+def thinning_plan(row: dict[str, Any], stored: list[RawReading],
                   max_gap_s: float | None) -> list[int]:
     """The seqs of the samples this closed session can lose with its price unchanged
-    (checked by pricing it both ways); [] when none, or when it cannot be priced."""
-    if row.get("tariff_json") is None or len(readings) <= 2:
+    (checked by pricing it both ways); [] when none, or when it cannot be priced.
+    `stored`: its readings as the journal holds them (`RetentionTables.raw_readings`)."""
+    if row.get("tariff_json") is None or len(stored) <= 2:
         return []
     try:
+        readings = as_readings(stored)
         terms = Terms.from_json(row["tariff_json"])
         samples = [sample_of(reading) for _, _, reading in readings]
         pinned = [kind != "sample" for _, kind, _ in readings]
@@ -169,14 +178,17 @@ class Retention:
         if changed := await self._batch(self.tables.prune_outbox,
                                         now - timedelta(days=policy.outbox_days)):
             summary.outbox_deleted += changed
+            await self._batch(self.tables.checkpoint)
             return True
         if changed := await self._batch(self.tables.anonymise,
                                         now - timedelta(days=policy.privacy_days), now):
             summary.rows_anonymised += changed
+            await self._batch(self.tables.checkpoint)
             return True
         if changed := await self._batch(self.tables.expire,
                                         now - timedelta(days=policy.legal_days)):
             summary.rows_expired += changed
+            await self._batch(self.tables.checkpoint)
             return True
         if await self._thin(now):
             return True
@@ -194,6 +206,7 @@ class Retention:
             result = fn(*args)
             return result, (self.timer() - started) * 1000
 
+        timed.__qualname__ = getattr(fn, "__qualname__", timed.__qualname__)
         result, took_ms = await self.store.call(timed)
         self.summary.journal_calls += 1
         self.summary.longest_call_ms = max(self.summary.longest_call_ms, took_ms)
@@ -218,6 +231,7 @@ class Retention:
             plan.pending = await self._batch(self.tables.drop_readings, plan.session_id,
                                              plan.pending) or []
             self.summary.readings_deleted += count - len(plan.pending)
+            await self._batch(self.tables.checkpoint)
             return True
         await self._batch(self.tables.mark_thinned, plan.session_id, now)
         self._thinning = None

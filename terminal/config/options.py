@@ -506,12 +506,13 @@ class RetentionConfig:
         "deleted", unit="days", min_value=1, max_value=3650,
     )
     thin_readings_after_days: int = option(
-        90, doc="This long after a session closed (delivered and settled), its per-poll "
-        "readings are thinned to those its bill needs; start and stop readings always stay",
+        14, doc="This long after a session closed (delivered and settled), its per-poll "
+        "readings are thinned to those its bill needs and its phase changes are deleted; "
+        "start and stop readings always stay",
         unit="days", min_value=1, max_value=3650,
     )
     reading_interval_s: int = option(
-        900, doc="A thinned session keeps at least one reading this often (a coarse load "
+        0, doc="A thinned session keeps at least one reading this often (a coarse load "
         "curve); 0 = only the readings its bill needs", unit="s", min_value=0,
         max_value=86_400,
     )

@@ -8,8 +8,10 @@ Provides:
   rows it changed (0: nothing left to do):
   - `prune_outbox(before)`: delivered outbox messages delivered before `before`
     (a message not yet delivered is never deleted);
-  - `anonymise(before)`: sessions closed before `before` lose their id token (also in
-    their authorisation), their card payments the card token and the masked number
+  - `anonymise(before, at)`: sessions closed before `before` lose their id token (also
+    in their authorisation, which keeps only what the receipt shows: source, caps of
+    money, card scheme and last 4 digits, payment reference), their card payments the
+    card token and the masked number
     beyond the last 4 digits; audit entries lose technician ids and free texts; cached
     authorisations that expired before `before` are deleted. What a receipt shows and
     what recomputing the bill needs stay (card scheme, last 4 digits, references, caps);
@@ -17,9 +19,12 @@ Provides:
     with everything of theirs (readings, transitions, receipt, payment, refunds,
     messages), and audit entries older than it;
   - `next_to_thin(before)`: the oldest session closed before `before` whose readings
-    may be thinned, with its row and readings `(seq, kind, reading)`; `drop_readings`
+    may be thinned, with its row and readings as stored (`as_readings()` converts
+    them, on another thread: the journal's is held only for the read); `drop_readings`
     deletes the given samples (never a start, resume or stop reading) and
-    `mark_thinned` records that the session is done;
+    `mark_thinned` records that the session is done, deletes its phase changes
+    (transitions: diagnostics; the row keeps the final phase, stop reason and detail)
+    and keeps its terms once in `terms` for all sessions with the same terms;
   - `last_run()` / `record_run(summary, at)`: what the job did last (diagnostics).
 
 A session is thinned only when it is closed, its messages are all delivered to the
@@ -34,12 +39,14 @@ done); the next batch starts again from what is committed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from drivers.meter.reading import MeterReading
@@ -60,6 +67,10 @@ AUDIT_PERSONAL = ("technician", "text", "id_token")
 
 _CHUNK = 50  # rows per statement inside a batch
 
+RawReading = tuple[int, str, str, str, str | None, str | None, str | None, str | None]
+"""A reading as stored: seq, kind, meter_time, energy_wh, power_w, current_a, voltage_v,
+serial."""
+
 
 @dataclass(frozen=True)
 class RetentionPolicy:
@@ -67,7 +78,7 @@ class RetentionPolicy:
     loader checks this)."""
 
     outbox_days: int = 30
-    thin_after_days: int = 90
+    thin_after_days: int = 14
     privacy_days: int = 180
     legal_days: int = 3653
 
@@ -161,8 +172,9 @@ class RetentionTables:
         now = iso_utc(at)
         changed = self.conn.execute(
             "UPDATE sessions SET id_token = ?, anonymised_at = ?, authorization_json = "
-            "CASE WHEN authorization_json IS NULL THEN NULL ELSE "
-            "json_set(authorization_json, '$.id_token', ?) END "
+            "CASE WHEN authorization_json IS NULL THEN NULL ELSE json_remove(json_set("
+            "authorization_json, '$.id_token', ?), '$.valid_until', '$.energy_cap_wh', "
+            "'$.tariff_json', '$.recheck') END "
             f"WHERE id IN ({marks})", (ANONYMISED, now, ANONYMISED, *ids)).rowcount
         changed += self.conn.execute(
             "UPDATE payments SET token = ?, masked_pan = '****' || last4, envelope_json = NULL "
@@ -220,10 +232,10 @@ class RetentionTables:
 
     # ---- thinning ---------------------------------------------------------------------
 
-    def next_to_thin(self, before: datetime,
-                     ) -> tuple[dict[str, Any], list[tuple[int, str, MeterReading]]] | None:
+    def next_to_thin(self, before: datetime) -> tuple[dict[str, Any], list[RawReading]] | None:
         """The oldest session closed before `before` that may be thinned (closed, every
-        message delivered, its payment settled), its row and readings in order."""
+        message delivered, its payment settled): its row and its readings as stored
+        (`as_readings` turns them into `(seq, kind, MeterReading)`, off this thread)."""
         cursor = self.conn.execute(
             "SELECT s.* FROM sessions s INDEXED BY sessions_to_thin "
             "WHERE s.closed_at IS NOT NULL AND s.thinned_at IS NULL AND s.closed_at < ? "
@@ -236,14 +248,13 @@ class RetentionTables:
         if row is None:
             return None
         session = row_dict(cursor, row)
-        return session, self.readings_with_seq(session["id"])
+        return session, self.raw_readings(session["id"])
 
-    def readings_with_seq(self, session_id: str) -> list[tuple[int, str, MeterReading]]:
-        """A session's readings in order, each with its seq (to delete it by)."""
-        seqs = [row[0] for row in self.conn.execute(
-            "SELECT seq FROM readings WHERE session_id = ? ORDER BY seq", (session_id,))]
-        readings = self.store.readings(session_id)
-        return [(seq, kind, reading) for seq, (kind, reading) in zip(seqs, readings, strict=True)]
+    def raw_readings(self, session_id: str) -> list[RawReading]:
+        """A session's readings in order, as stored, with their seq (to delete them by)."""
+        return self.conn.execute(
+            "SELECT seq, kind, meter_time, energy_wh, power_w, current_a, voltage_v, serial "
+            "FROM readings WHERE session_id = ? ORDER BY seq", (session_id,)).fetchall()
 
     def drop_readings(self, session_id: str, seqs: Iterable[int]) -> list[int]:
         """Delete samples of a closed session (start, resume and stop readings are never
@@ -266,9 +277,32 @@ class RetentionTables:
         return pending
 
     def mark_thinned(self, session_id: str, at: datetime) -> None:
+        """The session's thinning is done: its phase changes go too (its row keeps the
+        final phase, stop reason and detail, and its times), and its terms move to the
+        `terms` table, kept once for every session priced by the same terms
+        (`JournalTables.session` reads them from there)."""
         with transaction(self.conn):
-            self.conn.execute("UPDATE sessions SET thinned_at = ? WHERE id = ?",
-                              (iso_utc(at), session_id))
+            self.conn.execute("DELETE FROM transitions WHERE session_id = ?", (session_id,))
+            row = self.conn.execute("SELECT tariff_json FROM sessions WHERE id = ?",
+                                    (session_id,)).fetchone()
+            terms_id = None
+            if row is not None and row[0] is not None:
+                digest = hashlib.sha256(row[0].encode()).hexdigest()
+                self.conn.execute("INSERT OR IGNORE INTO terms (digest, terms_json) "
+                                  "VALUES (?, ?)", (digest, row[0]))
+                terms_id = self.conn.execute("SELECT id FROM terms WHERE digest = ?",
+                                             (digest,)).fetchone()[0]
+            self.conn.execute(
+                "UPDATE sessions SET thinned_at = ?, terms_id = COALESCE(?, terms_id), "
+                "tariff_json = CASE WHEN ? IS NULL THEN tariff_json END WHERE id = ?",
+                (iso_utc(at), terms_id, terms_id, session_id))
+
+    def checkpoint(self) -> int:
+        """Copy the journal's write-ahead log into the database now (passive: never
+        waits), so that no later commit of a poll has to copy a large log; the pages
+        copied."""
+        row = self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return int(row[2]) if row and row[2] > 0 else 0
 
     # ---- what the job did last --------------------------------------------------------
 
@@ -290,3 +324,15 @@ class RetentionTables:
 
 def _settled() -> str:
     return ", ".join(f"'{status}'" for status in SETTLED)
+
+
+def as_readings(rows: list[RawReading]) -> list[tuple[int, str, MeterReading]]:
+    """Stored readings as `(seq, kind, MeterReading)` (as `JournalTables.readings` reads
+    them: Decimal from their text, no export energy)."""
+    def dec(text: str | None) -> Decimal | None:
+        return None if text is None else Decimal(text)
+
+    return [(seq, kind, MeterReading(
+        timestamp=datetime.fromisoformat(t), energy_import_wh=Decimal(e), energy_export_wh=None,
+        power_w=dec(p), voltage_v=dec(v), current_a=dec(c), serial=s))
+        for seq, kind, t, e, p, c, v, s in rows]

@@ -105,23 +105,27 @@ def test_thinning_keeps_start_stop_and_the_bill(store):
     assert after[0] == "start" and str(first.energy_import_wh) == row["meter_start_wh"]
     assert (str(last.energy_import_wh), last.timestamp.isoformat()) == (
         row["meter_stop_wh"], row["stopped_at"])  # the stop reading stays
-    assert len(after) <= 20, after  # the bill's readings and one every 15 minutes
+    assert len(after) <= 10, after  # the readings the bill needs
     assert receipts(store)["S-1"] == before  # the receipt is never touched
     rebuilt = bill_from_journal(store, "S-1")
     assert rebuilt is not None and rebuilt.receipt == before  # recomputed: identical
     assert store.session("S-1")["thinned_at"] is not None
     assert store.session("S-1")["meter_start_wh"] == "1000000"  # start/stop kept
+    assert store.transitions("S-1") == []  # diagnostics: the row keeps phase and reason
+    assert row["phase"] == "Completed" and row["stop_reason"] == "EVDisconnected"
+    stored = store.conn.execute("SELECT tariff_json, terms_id FROM sessions").fetchone()
+    assert stored[0] is None and stored[1] is not None  # the terms are kept once
 
 
 def test_open_undelivered_unsettled_and_recent_sessions_are_not_thinned(store):
-    charge(store, "S-recent", START + 60 * DAY, 120)
+    charge(store, "S-recent", START + 95 * DAY, 120)
     charge(store, "S-undelivered", START, 120)
     charge(store, "S-unsettled", START, 120)
     store.add_payment(reference="P-1", session_id="S-unsettled", token="k1.abc",
                       masked_pan="411111******1111", scheme="visa", last4="1111",
                       currency="EUR", amount_requested=Decimal(50), at=START)
     store.update_payment("P-1", START, status=PaymentStatus.CAPTURE_PENDING)
-    deliver_all(store, START + 60 * DAY)
+    deliver_all(store, START + 96 * DAY)
     store.add_outbox("TransactionEvent", "late", {"x": 1}, START, session_id="S-undelivered")
     d = Driver()  # an open session, charging, its start long ago
     for result in (d.authorize(0), d.tick(1, 10_000, 0), d.tick(2, 10_010, 50_000),
@@ -132,7 +136,7 @@ def test_open_undelivered_unsettled_and_recent_sessions_are_not_thinned(store):
     job = job_for(store, START + 100 * DAY)
     run_until_idle(job)
     assert {sid: len(kinds(store, sid)) for sid in counts} == counts
-    assert RetentionTables(store).next_to_thin(START + 10 * DAY) is None  # 90 days before
+    assert RetentionTables(store).next_to_thin(START + 86 * DAY) is None  # 14 days before
     with pytest.raises(ValueError, match="open"):
         RetentionTables(store).drop_readings("S-1", [1, 2])
     # delivered and settled: now it goes
@@ -147,7 +151,7 @@ def test_open_undelivered_unsettled_and_recent_sessions_are_not_thinned(store):
 def test_a_plan_that_would_change_the_price_is_not_applied(store, monkeypatch):
     charge(store, "S-1", START, 300)
     row = store.session("S-1")
-    readings = RetentionTables(store).readings_with_seq("S-1")
+    readings = RetentionTables(store).raw_readings("S-1")
     assert thinning_plan(row, readings, None)  # samples can go
     import terminal.retention as job_module
     monkeypatch.setattr(job_module, "samples_needed",
@@ -320,7 +324,7 @@ def test_the_defaults_and_the_rules_between_the_keys():
     assert (config.retention.outbox_days, config.retention.privacy_days,
             config.retention.legal_years) == (30, 180, 10)
     settings = RetentionSettings.from_config(config.retention)
-    assert settings.policy == RetentionPolicy(30, 90, 180, 3652)
+    assert settings.policy == RetentionPolicy(30, 14, 180, 3652)
     with pytest.raises(ConfigError) as err:
         parse_config({**base, "retention": {"privacy_days": 4000, "legal_years": 5}})
     assert "retention.privacy_days = 4000: expected at most the legal period" in str(err.value)
