@@ -48,7 +48,7 @@ from terminal.store.retention import (
     as_readings,
 )
 
-log = get_logger("evterm.retention")
+log = get_logger("retention")
 T = TypeVar("T")
 
 BUSY_PAUSE_S = 0.2
@@ -161,7 +161,7 @@ class Retention:
             return
         await run_periodically(self.step_and_schedule, self.settings.interval_s, self.wake,
                                lambda exc: log.error("retention batch failed",
-                                                     extra=fields(error=str(exc))))
+                                                     extra=fields(error=repr(exc))))
 
     async def step_and_schedule(self) -> bool:
         busy = await self.step()

@@ -14,6 +14,7 @@ import pytest
 
 from terminal.billing import bill_from_journal
 from terminal.config import ConfigError, parse_config
+from terminal.kernel.clock import iso_utc
 from terminal.retention import Retention, RetentionSettings, thinning_plan
 from terminal.store import AsyncStore, PaymentStatus, Store
 from terminal.store.retention import ANONYMISED, Budget, RetentionPolicy, RetentionTables
@@ -179,6 +180,10 @@ def test_identifiers_are_dropped_after_the_privacy_period_and_the_bill_still_rec
     store.add_audit("problem_report", {"by": "driver", "text": "call me 0151"}, START)
     store.add_audit("tariff", {"by": "backend", "tariff_id": "T1"}, START)
     store.add_audit("service_login", {"technician": "04TECH2"}, START + 200 * DAY)
+    for token, expires in (("04OLDCACHE", START), ("04FRESH", START + 400 * DAY)):
+        store.conn.execute("INSERT INTO auth_cache (id_token, status, expires_at, "
+                           "response_json, last_used) VALUES (?, 'Accepted', ?, '{}', 1)",
+                           (token, iso_utc(expires)))
     before = receipts(store)
     bill_before = bill_from_journal(store, "S-card")
     tables = RetentionTables(store)
@@ -200,6 +205,8 @@ def test_identifiers_are_dropped_after_the_privacy_period_and_the_bill_still_rec
     assert '"04TECH"' not in dump and "0151" not in dump
     assert "04TECH2" in dump  # an audit entry not yet due
     assert '"tariff_id": "T1"' in dump  # what is not personal stays
+    cached = [row[0] for row in store.conn.execute("SELECT id_token FROM auth_cache")]
+    assert cached == ["04FRESH"]  # expired more than privacy_days ago: gone
     assert receipts(store) == before
     rebuilt = bill_from_journal(store, "S-card")
     assert rebuilt is not None and rebuilt.receipt == bill_before.receipt
@@ -303,7 +310,8 @@ def test_the_periodic_task_runs_in_batches_with_pauses(store, monkeypatch):
         task = asyncio.create_task(job.run())
         for _ in range(2000):
             await asyncio.sleep(0.002)
-            if store.session("S-1")["thinned_at"] is not None:
+            row = await real_call(store.session, "S-1")  # on the journal's thread
+            if row["thinned_at"] is not None:
                 break
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
