@@ -17,7 +17,8 @@ Provides:
     what recomputing the bill needs stay (card scheme, last 4 digits, references, caps);
   - `expire(before)`: sessions closed before `before` (the legal period) are deleted
     with everything of theirs (readings, transitions, receipt, payment, refunds,
-    messages), and audit entries older than it;
+    messages; not while a message of theirs waits for delivery), and audit entries
+    older than it;
   - `next_to_thin(before)`: the oldest session closed before `before` whose readings
     may be thinned, with its row and readings as stored (`as_readings()` converts
     them, on another thread: the journal's is held only for the read); `drop_readings`
@@ -211,8 +212,10 @@ class RetentionTables:
         with transaction(self.conn):
             while meter.room() > 0:
                 row = self.conn.execute(
-                    "SELECT id FROM sessions INDEXED BY sessions_open WHERE closed_at IS NOT "
-                    "NULL AND closed_at < ? ORDER BY closed_at LIMIT 1", (cutoff,)).fetchone()
+                    "SELECT s.id FROM sessions s INDEXED BY sessions_open WHERE s.closed_at "
+                    "IS NOT NULL AND s.closed_at < ? AND NOT EXISTS (SELECT 1 FROM outbox o "
+                    "WHERE o.session_id = s.id AND o.delivered_at IS NULL) "
+                    "ORDER BY s.closed_at LIMIT 1", (cutoff,)).fetchone()
                 if row is None:
                     break
                 meter.rows += self._delete_session(row[0])

@@ -234,9 +234,13 @@ def test_sessions_past_the_legal_period_are_deleted_entirely_younger_receipts_st
     charge(store, "S-kept", START + 3000 * DAY, 60)
     deliver_all(store, START + 3000 * DAY)
     store.add_audit("tariff", {"by": "backend"}, START)
+    charge(store, "S-ancient-pending", START, 60)
+    store.add_outbox("TransactionEvent", "never-acked", {"x": 1}, START,
+                     session_id="S-ancient-pending")
     job = job_for(store, START + 3654 * DAY)
     run_until_idle(job)
     assert store.session("S-ancient") is None
+    assert store.session("S-ancient-pending") is not None  # a message still to deliver
     for table in ("readings", "transitions", "receipts", "payments", "refunds", "outbox"):
         assert store.conn.execute(f"SELECT COUNT(*) FROM {table} WHERE session_id = ?",
                                   ("S-ancient",)).fetchone()[0] == 0, table
