@@ -528,7 +528,7 @@ class RetentionConfig:
         unit="years", min_value=1, max_value=100,
     )
     step_budget_ms: float = option(
-        10.0, doc="Longest time one batch of the job holds the journal before it commits "
+        5.0, doc="Longest time one batch of the job holds the journal before it commits "
         "(a poll waits at most about this long)", unit="ms", min_value=1, max_value=100,
     )
     batch_rows: int = option(

@@ -90,7 +90,7 @@ class Budget:
     before it commits (checked between statements of at most 50 rows)."""
 
     max_rows: int = 500
-    max_s: float = 0.010
+    max_s: float = 0.005
 
 
 class _Meter:
