@@ -13,7 +13,7 @@ Provides:
   ValueError naming the config key when a key file or the tariff's currency does not
   fit.
 - `Station.start()` / `close()`: the link, the readers and the background tasks
-  (settlement, offline-token recheck).
+  (settlement, offline-token recheck, the journal's retention).
 - `run_station(config, clock, started_s)`: what `evterm daemon` runs: opens the
   journal, the meter and the charger, builds the station, recovers, serves the local
   API, tells systemd (READY/WATCHDOG/STATUS) and runs the poll loop until a signal.
@@ -62,6 +62,7 @@ from terminal.localapi import LocalApi
 from terminal.observation import Observation, PollSignal
 from terminal.payment.card import CardPayments, PaymentSettings
 from terminal.payment.crypto import KeyFileError, load_gateway_key, load_token_key
+from terminal.retention import Retention, RetentionSettings
 from terminal.screen import Screen
 from terminal.service import Service
 from terminal.service.login import Logins
@@ -188,6 +189,9 @@ class Station:
         if self.payments is not None:
             self.tasks.append(asyncio.create_task(
                 self.payments.run(SETTLE_INTERVAL_S, self.settle_wake), name="settle"))
+        retention = Retention(RetentionSettings.from_config(self.config.retention), self.store,
+                              self.clock)
+        self.tasks.append(asyncio.create_task(retention.run(), name="retention"))
         await self.identification.start()
 
     async def close(self) -> None:

@@ -84,6 +84,7 @@ def _build_section(name: str, cls: type, raw: Any, problems: list[str]) -> Any:
     if not isinstance(raw, dict):
         problems.append(f"[{name}] must be a table, got {shown(raw)}")
         return None
+    reported = len(problems)
     hints = _hints(cls)
     known = {f.name: f for f in dataclasses.fields(cls)}
     for key in sorted(set(raw) - set(known)):
@@ -104,9 +105,13 @@ def _build_section(name: str, cls: type, raw: Any, problems: list[str]) -> Any:
         else:
             values[key] = value
     try:
-        return cls(**values)
+        section = cls(**values)
     except TypeError:
         return None  # a required key is missing; already reported
+    rules = getattr(section, "problems", None)  # rules between keys (e.g. [retention])
+    if rules is not None and len(problems) == reported:
+        problems.extend(f"{name}.{problem}" for problem in rules())
+    return section
 
 
 def parse_config(data: dict[str, Any], source: str = "<config>") -> Config:

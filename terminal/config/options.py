@@ -504,6 +504,72 @@ class ServiceConfig:
 
 
 @dataclass(frozen=True)
+class RetentionConfig:
+    """How long the journal keeps what (docs/retention.md). Cross-key rules (checked by
+    the loader through `problems()`): outbox_days <= privacy_days <= the legal period,
+    thin_readings_after_days <= the legal period."""
+
+    enabled: bool = option(
+        True, doc="Prune, thin and anonymise old journal data in the background; false = "
+        "keep everything (the database grows without bound)",
+    )
+    outbox_days: int = option(
+        30, doc="Messages the backend acknowledged are deleted this long after delivery "
+        "(a reconcile can ask again only for newer ones); undelivered ones are never "
+        "deleted", unit="days", min_value=1, max_value=3650,
+    )
+    thin_readings_after_days: int = option(
+        14, doc="This long after a session closed (delivered and settled), its per-poll "
+        "readings are thinned to those its bill needs and its phase changes are deleted; "
+        "start and stop readings always stay",
+        unit="days", min_value=1, max_value=3650,
+    )
+    reading_interval_s: int = option(
+        0, doc="A thinned session keeps at least one reading this often (a coarse load "
+        "curve); 0 = only the readings its bill needs", unit="s", min_value=0,
+        max_value=86_400,
+    )
+    privacy_days: int = option(
+        180, doc="This long after a session closed, its id token and card token are "
+        "replaced by 'anonymised' (also technician ids and free texts of the audit log); "
+        "receipts and the figures of the bill stay", unit="days", min_value=1,
+        max_value=36_500,
+    )
+    legal_years: int = option(
+        10, doc="Legal retention period of receipts, start/stop readings, signed meter "
+        "data, payments and the audit log; a session is deleted entirely after it",
+        unit="years", min_value=1, max_value=100,
+    )
+    step_budget_ms: float = option(
+        5.0, doc="Longest time one batch of the job holds the journal before it commits "
+        "(a poll waits at most about this long)", unit="ms", min_value=1, max_value=100,
+    )
+    batch_rows: int = option(
+        500, doc="Most rows one batch changes", min_value=10, max_value=10_000,
+    )
+    interval_s: float = option(
+        3600.0, doc="When nothing is due, how often the job looks again (while work "
+        "remains it goes on in small batches)", unit="s", min_value=10, max_value=86_400,
+    )
+
+    def problems(self) -> list[str]:
+        """What breaks the rules between the keys (each names the keys)."""
+        legal_days = self.legal_years * 365
+        found = []
+        if self.outbox_days > self.privacy_days:
+            found.append(f"outbox_days = {self.outbox_days}: expected at most privacy_days "
+                         f"({self.privacy_days}); delivered messages carry id tokens")
+        if self.privacy_days > legal_days:
+            found.append(f"privacy_days = {self.privacy_days}: expected at most the legal "
+                         f"period (legal_years = {self.legal_years}, {legal_days} days)")
+        if self.thin_readings_after_days > legal_days:
+            found.append(f"thin_readings_after_days = {self.thin_readings_after_days}: "
+                         f"expected at most the legal period (legal_years = "
+                         f"{self.legal_years}, {legal_days} days)")
+        return found
+
+
+@dataclass(frozen=True)
 class Config:
     station: StationConfig
     meter: MeterConfig
@@ -517,3 +583,4 @@ class Config:
     backend: BackendConfig
     ui: UiConfig
     service: ServiceConfig
+    retention: RetentionConfig

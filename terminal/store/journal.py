@@ -216,9 +216,18 @@ class JournalTables(Tables):
         return json.loads(row[0]) if row else None
 
     def session(self, session_id: str) -> dict[str, Any] | None:
-        cursor = self.conn.execute("SELECT * FROM sessions WHERE id = ?", (session_id,))
+        """A session's row; `tariff_json` also when retention keeps its terms in the
+        shared `terms` table (terminal.store.retention)."""
+        cursor = self.conn.execute(
+            "SELECT s.*, t.terms_json FROM sessions s LEFT JOIN terms t ON t.id = s.terms_id "
+            "WHERE s.id = ?", (session_id,))
         row = cursor.fetchone()
-        return row_dict(cursor, row) if row else None
+        if row is None:
+            return None
+        found = row_dict(cursor, row)
+        shared = found.pop("terms_json")
+        found["tariff_json"] = found["tariff_json"] or shared
+        return found
 
     def sessions(self, limit: int = 100) -> list[dict[str, Any]]:
         cursor = self.conn.execute(
