@@ -206,7 +206,9 @@ class RetentionTables:
 
     def expire(self, before: datetime) -> int:
         """Delete sessions closed before `before` with everything of theirs, and audit
-        entries from before it; how many rows."""
+        entries from before it; how many rows. The newest session is never deleted: the
+        journal marker (terminal/store/marker.py) names it, and a journal without it
+        would be refused at the next start as one that lost its tail."""
         cutoff = iso_utc(before)
         meter = self._meter()
         with transaction(self.conn):
@@ -215,6 +217,8 @@ class RetentionTables:
                     "SELECT s.id FROM sessions s INDEXED BY sessions_open WHERE s.closed_at "
                     "IS NOT NULL AND s.closed_at < ? AND NOT EXISTS (SELECT 1 FROM outbox o "
                     "WHERE o.session_id = s.id AND o.delivered_at IS NULL) "
+                    # the newest session stays: the journal marker names it
+                    "AND s.rowid < (SELECT MAX(rowid) FROM sessions) "
                     "ORDER BY s.closed_at LIMIT 1", (cutoff,)).fetchone()
                 if row is None:
                     break

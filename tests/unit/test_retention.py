@@ -251,6 +251,17 @@ def test_sessions_past_the_legal_period_are_deleted_entirely_younger_receipts_st
     assert summary["rows_expired"] > 0 and summary["sessions_thinned"] == 1
 
 
+def test_the_newest_session_outlives_the_legal_period(store):
+    """A terminal unused for longer than the legal period keeps its last session: the
+    journal marker names it, and a journal without it is refused at start."""
+    charge(store, "S-old", START, 60)
+    charge(store, "S-last", START + DAY, 60)
+    deliver_all(store, START + DAY)
+    run_until_idle(job_for(store, START + 4000 * DAY))
+    assert store.session("S-old") is None
+    assert store.session("S-last") is not None
+
+
 # ---- small batches -------------------------------------------------------------------
 
 
