@@ -2,7 +2,10 @@
 
 `Meter.read_snapshot()` returns a MeterReading or raises MeterReadError. `open_meter()`
 builds the driver from a model name (or map path) and a URL, so the field, the demo and
-the tests run the same code path (a simulated meter is just another URL).
+the tests run the same code path (a simulated meter is just another URL). A model file
+with a `[signing]` table is a signing (Eichrecht) meter: its driver class
+(drivers/meter/signing_drivers.py) implements `drivers.meter.signing.SigningMeter`,
+which is a `Meter` too.
 """
 
 from __future__ import annotations
@@ -39,4 +42,11 @@ def open_meter(
     timestamped by `clock`."""
     from drivers.meter.modbus_meter import ModbusMeter
 
-    return ModbusMeter(load_model(model), parse_meter_url(url), unit_id, timeout_s, clock)
+    loaded = load_model(model)
+    if loaded.signs:
+        from drivers.meter.signing_drivers import signing_driver
+
+        driver: Meter = signing_driver(loaded.signing["driver"])(
+            loaded, url, unit_id, timeout_s, clock)
+        return driver
+    return ModbusMeter(loaded, parse_meter_url(url), unit_id, timeout_s, clock)

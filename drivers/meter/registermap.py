@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from importlib.resources import files
 from pathlib import Path
@@ -82,6 +82,13 @@ class MeterModel:
     max_block_registers: int
     registers: Mapping[str, RegisterSpec]
     source: str
+    # [signing]: a signing (Eichrecht) meter's driver and its data, checked by that
+    # driver (drivers/meter/signing_drivers.py); empty for a plain register-map meter
+    signing: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def signs(self) -> bool:
+        return bool(self.signing)
 
     def snapshot_registers(self) -> list[RegisterSpec]:
         """The quantities read every snapshot plus the decimal-point registers they use."""
@@ -244,16 +251,30 @@ def _parse_register(name: str, table: Any, source: str) -> RegisterSpec:
     )
 
 
+def _parse_signing(table: Any, source: str) -> dict[str, Any]:
+    """The [signing] table: `driver` names a signing driver; the rest is that driver's
+    data, checked when the driver is opened."""
+    if table is None:
+        return {}
+    from drivers.meter.signing_drivers import SIGNING_DRIVERS
+
+    r = _Reader(table, "signing", source)
+    r.choice("driver", tuple(SIGNING_DRIVERS), required=True)
+    return dict(table)
+
+
 def parse_model(data: dict[str, Any], key: str, source: str) -> MeterModel:
     m = _Reader(data.get("meter"), "meter", source)
-    regs_table = data.get("registers")
-    if not isinstance(regs_table, dict) or not regs_table:
+    signing = _parse_signing(data.get("signing"), source)
+    regs_table = data.get("registers", {} if signing else None)
+    if not isinstance(regs_table, dict) or (not regs_table and not signing):
         raise MeterMapError(f"{source}: [registers] table with at least energy_import_wh required")
-    extra = sorted(set(data) - {"meter", "registers"})
+    extra = sorted(set(data) - {"meter", "registers", "signing"})
     if extra:
-        raise MeterMapError(f"{source}: unknown table [{extra[0]}]; allowed: [meter], [registers]")
+        raise MeterMapError(f"{source}: unknown table [{extra[0]}]; "
+                            "allowed: [meter], [registers], [signing]")
     registers = {name: _parse_register(name, t, source) for name, t in regs_table.items()}
-    if "energy_import_wh" not in registers:
+    if registers and "energy_import_wh" not in registers:
         raise MeterMapError(f"{source}: registers.energy_import_wh is required")
     for reg in registers.values():
         where = f"{source}: registers.{reg.name}"
@@ -284,6 +305,7 @@ def parse_model(data: dict[str, Any], key: str, source: str) -> MeterModel:
         max_block_registers=max_block,
         registers=registers,
         source=source,
+        signing=signing,
     )
     m.finish()
     for reg in registers.values():
