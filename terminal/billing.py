@@ -26,6 +26,7 @@ from terminal.pricing import PricingResult, Sample, Tariff, parse_tariff, price_
 from terminal.pricing.session import SessionInput
 from terminal.receipt import ReceiptFacts, RefundLine, build_receipt
 from terminal.session import Authorization
+from terminal.signed_billing import SignedSummary
 
 if TYPE_CHECKING:
     from terminal.store import Store
@@ -77,8 +78,10 @@ def sample_of(reading: MeterReading) -> Sample:
     )
 
 
-def price_readings(terms: Terms, readings: list[MeterReading]) -> PricingResult:
-    """The final price of a session from its journaled readings (start ... stop)."""
+def price_readings(terms: Terms, readings: list[MeterReading],
+                   tariff: Tariff | None = None) -> PricingResult:
+    """The final price of a session from its journaled readings (start ... stop), by
+    the terms' tariff or `tariff` (the terms' as a signing meter allows it)."""
     samples = tuple(sample_of(r) for r in readings)
     session = SessionInput(
         start=samples[0].t,
@@ -86,7 +89,7 @@ def price_readings(terms: Terms, readings: list[MeterReading]) -> PricingResult:
         samples=samples,
         charging_threshold_w=terms.charging_threshold_w,
     )
-    return price_session(terms.tariff, session, terms.timezone)
+    return price_session(tariff or terms.tariff, session, terms.timezone)
 
 
 def refund_lines(rows: list[dict[str, Any]]) -> tuple[RefundLine, ...]:
@@ -123,9 +126,11 @@ class SessionFacts:
     source: str
     stop_reason: str
     receipt_url: str | None = None
+    signed: SignedSummary | None = None  # a signing meter's documents
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> SessionFacts:
+    def from_row(cls, row: dict[str, Any],
+                 signed_rows: list[dict[str, Any]] | None = None) -> SessionFacts:
         """From a `sessions` row; ValueError when the session never delivered energy."""
         if row["tariff_json"] is None:
             raise ValueError(f"session {row['id']} never delivered energy; it has no receipt")
@@ -137,6 +142,7 @@ class SessionFacts:
             source=row["source"],
             stop_reason=row["stop_reason"] or row["phase"],
             receipt_url=row.get("receipt_url"),
+            signed=SignedSummary.from_rows(signed_rows or []),
         )
 
 
@@ -147,8 +153,12 @@ def bill_session(facts: SessionFacts, readings: list[MeterReading], language: st
     if not readings:
         raise ValueError(f"session {facts.session_id} never delivered energy; it has no "
                          "receipt")
-    terms, auth = facts.terms, facts.authorization
-    result = price_readings(terms, readings)
+    terms, auth, signed = facts.terms, facts.authorization, facts.signed
+    tariff = terms.tariff
+    if signed is not None:
+        readings = signed.readings(readings)
+        tariff = signed.tariff(tariff)
+    result = price_readings(terms, readings, tariff)
     receipt_facts = ReceiptFacts(
         session_id=facts.session_id,
         operator=terms.operator,
@@ -167,15 +177,33 @@ def bill_session(facts: SessionFacts, readings: list[MeterReading], language: st
         authorised_amount=auth.cost_cap if auth else None,
         refunds=refunds,
         receipt_url=facts.receipt_url,
+        **_signed_facts(signed),
     )
-    receipt = build_receipt(receipt_facts, terms.tariff, result, language)
+    receipt = build_receipt(receipt_facts, tariff, result, language)
     return Bill(receipt.amount_charged, receipt.currency, receipt.to_json(), receipt.to_text())
 
 
+def _signed_facts(signed: SignedSummary | None) -> dict[str, Any]:
+    """What a receipt shows of a signing meter's documents."""
+    if signed is None:
+        return {}
+    from terminal.signed.transparency import qr_text
+
+    qr = qr_text(signed.end_ocmf, signed.public_key_hex) if signed.end_ocmf else None
+    return {
+        "ocmf": signed.end_ocmf,
+        "meter_public_key": signed.public_key_hex,
+        "transparency_qr": qr,
+        "energy_not_billed": not signed.billable_by_energy,
+        "time_not_billed": not signed.clock_trusted,
+    }
+
+
 def bill_from_row(row: dict[str, Any], readings: list[MeterReading], language: str = "en",
-                  refunds: tuple[RefundLine, ...] = ()) -> Bill:
-    """`bill_session` of a `sessions` row."""
-    return bill_session(SessionFacts.from_row(row), readings, language, refunds)
+                  refunds: tuple[RefundLine, ...] = (),
+                  signed_rows: list[dict[str, Any]] | None = None) -> Bill:
+    """`bill_session` of a `sessions` row (and its signed meter values)."""
+    return bill_session(SessionFacts.from_row(row, signed_rows), readings, language, refunds)
 
 
 def bill_from_journal(store: Store, session_id: str, language: str = "en") -> Bill | None:
@@ -186,4 +214,5 @@ def bill_from_journal(store: Store, session_id: str, language: str = "en") -> Bi
     if row is None:
         return None
     readings = [reading for _, reading in store.readings(session_id)]
-    return bill_from_row(row, readings, language, refund_lines(store.refunds(session_id)))
+    return bill_from_row(row, readings, language, refund_lines(store.refunds(session_id)),
+                         store.signed_values(session_id))

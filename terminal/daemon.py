@@ -32,6 +32,7 @@ import contextlib
 import sqlite3
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -47,7 +48,9 @@ from terminal.ports import RESTART_EXIT_CODE, Clients, Gate, LinkState
 from terminal.screen import Screen
 from terminal.session import (
     ENERGY_PHASES,
+    BeginSigned,
     CloseSession,
+    EndSigned,
     Event,
     OpenSession,
     ReadingRecord,
@@ -64,6 +67,7 @@ from terminal.session import (
     step,
 )
 from terminal.session_pricing import SessionPricing
+from terminal.signed_metering import SignedMetering
 from terminal.store import AsyncStore
 from terminal.store.space import storage_low
 
@@ -103,6 +107,7 @@ class Daemon:
         clients: Clients,
         gates: Sequence[Gate] = (),
         settle_wake: asyncio.Event | None = None,
+        signing: SignedMetering | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -118,7 +123,9 @@ class Daemon:
         self.clients = clients
         self.gates = tuple(gates)
         self.settle_wake = settle_wake
-        self.rules = rules_from(config)
+        self.signing = signing
+        self.rules = replace(rules_from(config), signed_metering=signing is not None)
+        self._signed_tasks: set[asyncio.Task[None]] = set()
         self._state = SessionState()
         self._lock = asyncio.Lock()
         self._stopping = asyncio.Event()
@@ -234,12 +241,16 @@ class Daemon:
             terms_json = self.pricing.begin(result.state.authorization, receipt_url).to_json()
         close = next((r for r in result.records if isinstance(r, CloseSession)), None)
         bill = None
-        if close is not None and close.stop_reading is not None and session_id:
+        signed = self.signing.summary(session_id) if self.signing and session_id else None
+        if (close is not None and close.stop_reading is not None and session_id
+                and (self.signing is None or signed is not None)):
             auth = result.state.authorization
             bill = self.pricing.bill(
                 session_id, auth, auth.source if auth else "",
                 close.stop_reason.value if close.stop_reason else close.phase.value,
-                new_readings)
+                new_readings, signed)
+        elif close is not None and close.stop_reading is not None:
+            self._receipts_due = True  # from the journal's signed values, next poll
         await self._commit(result, session_id, terms_json, receipt_url, bill)
         self._state = result.state
         for reading in new_readings:
@@ -253,6 +264,8 @@ class Daemon:
         for action in result.actions:
             if isinstance(action, SetOutput):
                 await self.set_output(action.on)
+            elif isinstance(action, BeginSigned | EndSigned):
+                self._signed_request(action)
         if close is not None:
             self.publish({"type": "session_ended", "session_id": session_id,
                           "stop_reason": close.stop_reason, "phase": close.phase})
@@ -300,6 +313,31 @@ class Daemon:
                                  previous=record.from_phase.value, trigger=record.trigger,
                                  detail=record.detail),
                 )
+
+    def _signed_request(self, action: BeginSigned | EndSigned) -> None:
+        """Ask the signing meter (its own task: the poll goes on meanwhile); its answer
+        is applied as the next event."""
+        task = asyncio.create_task(self._signed_answer(action), name="signed-meter")
+        self._signed_tasks.add(task)
+        task.add_done_callback(self._signed_tasks.discard)
+
+    async def _signed_answer(self, action: BeginSigned | EndSigned) -> None:
+        assert self.signing is not None
+        outcome = self.seen.outcome
+        live = outcome.reading if outcome is not None else None
+        try:
+            if isinstance(action, BeginSigned):
+                await self.apply(await self.signing.begin(action, live))
+            else:
+                await self.apply(await self.signing.end(action, live))
+        except Exception:
+            log.exception("signed meter request failed", extra=fields(
+                session=action.session_id, action=type(action).__name__))
+
+    async def settle_signed(self) -> None:
+        """Wait for the signing meter's answers under way (recovery, tests, stop)."""
+        while self._signed_tasks:
+            await asyncio.gather(*self._signed_tasks, return_exceptions=True)
 
     async def set_output(self, on: bool) -> None:
         try:

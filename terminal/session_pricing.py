@@ -53,6 +53,7 @@ from terminal.pricing.model import Dimension
 from terminal.pricing.result import ActiveElements
 from terminal.session import Authorization, Phase, SessionState
 from terminal.session.model import ENERGY_PHASES
+from terminal.signed_billing import SignedSummary
 
 log = get_logger("pricing")
 
@@ -177,7 +178,8 @@ class SessionPricing:
             self.feed(reading)
 
     def bill(self, session_id: str, auth: Authorization | None, source: str,
-             stop_reason: str, closing: list[MeterReading]) -> Bill | None:
+             stop_reason: str, closing: list[MeterReading],
+             signed: SignedSummary | None = None) -> Bill | None:
         """The final bill of the session closing now (its readings so far and those of
         the closing step); None when it never delivered energy or the bill cannot be
         made (logged: the receipt is rebuilt at the next start)."""
@@ -185,7 +187,7 @@ class SessionPricing:
         if self.terms is None or not readings:
             return None
         facts = SessionFacts(session_id, self.terms, auth, source, stop_reason,
-                             self.receipt_url)
+                             self.receipt_url, signed)
         try:
             return bill_session(facts, readings)
         except Exception:

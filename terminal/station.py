@@ -35,11 +35,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from drivers.charger import ChargerControl, open_charger
 from drivers.meter import Meter, open_meter
 from drivers.meter.monitor import MeterMonitor
+from drivers.meter.signing import SigningMeter
 from drivers.readers.reader import ReaderSettings, open_readers
 from terminal import sdnotify
 from terminal.backend.api import Backend
@@ -62,12 +63,15 @@ from terminal.localapi import LocalApi
 from terminal.observation import Observation, PollSignal
 from terminal.payment.card import CardPayments, PaymentSettings
 from terminal.payment.crypto import KeyFileError, load_gateway_key, load_token_key
+from terminal.pricing.display import tariff_texts
 from terminal.retention import Retention, RetentionSettings
 from terminal.screen import Screen
 from terminal.service import Service
 from terminal.service.login import Logins
 from terminal.service.port import OutOfService, ServiceDeps
-from terminal.session_pricing import SessionPricing
+from terminal.session import Authorization
+from terminal.session_pricing import SessionPricing, terms_for
+from terminal.signed_metering import SignedMetering
 from terminal.status import StatusBoard
 from terminal.store import AsyncStore, Store, StoreError
 from terminal.store.auth_tables import AuthStore
@@ -204,14 +208,44 @@ class Station:
         await self.backend.close()
 
     async def recover(self) -> dict[str, Any]:
-        """The service menu's durable state, then the session (terminal.daemon)."""
+        """The service menu's durable state, then the session (terminal.daemon); with a
+        signing meter, its key and clock first, and a transaction it still holds that no
+        session waits for is ended afterwards."""
         await self.service.load()
-        return await self.daemon.recover()
+        signing = self.daemon.signing
+        if signing is not None:
+            await signing.refresh()
+        report = await self.daemon.recover()
+        if signing is not None:
+            state = self.daemon.state
+            keep = state.session_id if state.meter_tx in ("running", "ending") else None
+            await signing.reconcile(keep)
+        return report
 
     async def shutdown(self) -> None:
         """Energy off, the local API closed, the hardware and the journal released."""
         await self.api.close()
         await self.daemon.shutdown()
+
+
+def signed_metering(config: Config, clock: Clock, journal: AsyncStore, meter: Meter,
+                    pricing: SessionPricing) -> SignedMetering | None:
+    """The signing meter's transactions, when the meter signs (docs/eichrecht.md)."""
+    if not meter.model.signs:
+        return None
+
+    def tariff_text(auth: Authorization | None) -> str:
+        terms = terms_for(pricing.station_terms, auth)
+        texts = tariff_texts(terms.tariff, "en")
+        name = terms.tariff.id or "tariff"
+        return f"{name}: " + "; ".join(texts)
+
+    async def audit(kind: str, detail: dict[str, Any]) -> None:
+        await journal.call(journal.store.add_audit, kind, detail, clock.now())
+
+    return SignedMetering(cast(SigningMeter, meter), journal, clock,
+                          timeout_s=config.meter.signing_timeout_s, tariff_text=tariff_text,
+                          audit=audit)
 
 
 def build_station(config: Config, clock: Clock, store: Store, meter: Meter,
@@ -241,9 +275,10 @@ def build_station(config: Config, clock: Clock, store: Store, meter: Meter,
     settle_wake = asyncio.Event()
     recheck_wake = asyncio.Event()
     out_of_service = OutOfService()
+    signing = signed_metering(config, clock, journal, meter, pricing)
     daemon = Daemon(config, clock, journal, meter, charger, monitor, pricing, screen, backend,
                     observation=observation, polled=polled, clients=api,
-                    gates=(out_of_service,), settle_wake=settle_wake)
+                    gates=(out_of_service,), settle_wake=settle_wake, signing=signing)
     authorizer = Authorizer(config.auth, backend, AuthStore(store.conn), clock,
                             station_id=config.station.id, run_store=journal.call)
     payments = card_payments(config, station_terms.tariff.currency, backend, journal, clock,
@@ -266,7 +301,8 @@ def build_station(config: Config, clock: Clock, store: Store, meter: Meter,
     recheck = OfflineRecheck(daemon, authorizer, clock,
                              Decimal(config.auth.max_energy_on_invalid_id_wh), recheck_wake)
     status = StatusBoard(config, clock, daemon, observation, pricing, screen, service, backend,
-                         identification.states, payments is not None)
+                         identification.states, payments is not None,
+                         signing.status if signing is not None else None)
     driver_api.register(api)
     service.register(api)
     return Station(config, clock, journal, api, backend, pricing, screen, observation, daemon,

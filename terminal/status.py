@@ -30,11 +30,18 @@ class ServiceStatus(Protocol):
     def snapshot(self, now: datetime) -> dict[str, Any]: ...
 
 
+UNSIGNED_METERING: dict[str, Any] = {
+    "signed": False, "meter_model": None, "meter_serial": None, "public_key": None,
+    "signing_method": None, "meter_clock": None, "terminal_clock_synced": None,
+    "clock_trusted": None, "fault": None}
+
+
 class StatusBoard:
     def __init__(self, config: Config, clock: Clock, port: SessionPort,
                  observation: Observation, pricing: SessionPricing, screen: Screen,
                  service: ServiceStatus, link: LinkState,
-                 reader_states: Callable[[], dict[str, str]], card_payment: bool) -> None:
+                 reader_states: Callable[[], dict[str, str]], card_payment: bool,
+                 metering: Callable[[], dict[str, Any]] | None = None) -> None:
         self.config = config
         self.clock = clock
         self.port = port
@@ -45,6 +52,7 @@ class StatusBoard:
         self.link = link
         self.reader_states = reader_states
         self.card_payment = card_payment
+        self.metering = metering  # a signing meter's block (docs/local-api.md)
 
     def snapshot(self) -> dict[str, Any]:
         state = self.port.state
@@ -68,6 +76,7 @@ class StatusBoard:
             "plugged": state.plugged,
             "output_on": state.output_on and not self.port.journal_failed,
             "journal_fault": self.port.journal_failed,
+            "metering": self.metering() if self.metering else UNSIGNED_METERING,
             "energy_wh": str(energy) if energy is not None else None,
             "power_w": str(reading.power_w) if reading and reading.power_w is not None else None,
             "cost": cost,

@@ -72,6 +72,14 @@ class MeterConfig:
         "",
         doc="Serial number the meter must report; empty = not checked",
     )
+    signing_timeout_s: float = option(
+        10.0,
+        doc="A signing meter (Eichrecht): how long to wait for its signed begin or end "
+        "(docs/eichrecht.md)",
+        unit="s",
+        min_value=0.5,
+        max_value=60,
+    )
 
 
 @dataclass(frozen=True)

@@ -66,13 +66,18 @@ class ReceiptFacts:
     payment_reference: str | None = None
     authorised_amount: Decimal | None = None  # pre-authorised amount / cost cap, incl. VAT
     receipt_url: str | None = None  # e-receipt URL from the backend (the UI draws the QR)
-    ocmf: str | None = None  # signed meter data, when the meter signs
+    ocmf: str | None = None  # signed meter data (the end document), when the meter signs
+    meter_public_key: str | None = None  # the signing meter's key (hex), when it signs
+    transparency_qr: str | None = None  # what the QR for the transparency software holds
+    energy_not_billed: bool = False  # the signed values are incomplete or invalid
+    time_not_billed: bool = False  # a clock was not synchronised (docs/pricing.md)
     refunds: tuple[RefundLine, ...] = ()  # oldest first
 
     def __post_init__(self) -> None:
         for name in ("session_id", "operator", "station_id", "stop_reason", "payment_method"):
             _check_text(name, getattr(self, name), required=True)
-        for name in ("meter_serial", "payment_reference", "receipt_url", "ocmf"):
+        for name in ("meter_serial", "payment_reference", "receipt_url", "ocmf",
+                     "meter_public_key", "transparency_qr"):
             _check_text(name, getattr(self, name), required=False)
         zone(self.timezone)
         for name in ("started_at", "stopped_at"):

@@ -48,6 +48,14 @@ LABELS: dict[str, dict[str, str]] = {
         "capped": "The total exceeds the authorised amount; the authorised amount was charged.",
         "receipt_url": "E-receipt",
         "ocmf": "Signed meter data (OCMF)",
+        "signed_values": "Meter start and stop are signed by the calibrated meter.",
+        "public_key": "Meter public key",
+        "energy_not_billed": (
+            "Energy not billed: the meter's signed values are incomplete "
+            "or invalid."
+        ),
+        "time_not_billed": "Clock not synchronised: time-based charges not billed.",
+        "transparency": "Check with the S.A.F.E. transparency software.",
         "pay_rfid": "RFID card",
         "pay_app": "App",
         "pay_card": "Payment card",
@@ -105,6 +113,14 @@ LABELS: dict[str, dict[str, str]] = {
         "reservierte Betrag.",
         "receipt_url": "E-Beleg",
         "ocmf": "Signierte Messdaten (OCMF)",
+        "signed_values": "Zählerstand Beginn und Ende sind vom geeichten Zähler signiert.",
+        "public_key": "Öffentlicher Schlüssel des Zählers",
+        "energy_not_billed": (
+            "Energie nicht berechnet: die signierten Zählerwerte sind "
+            "unvollständig oder ungültig."
+        ),
+        "time_not_billed": "Uhr nicht synchronisiert: zeitbasierte Entgelte nicht berechnet.",
+        "transparency": "Prüfbar mit der S.A.F.E. Transparenzsoftware.",
         "pay_rfid": "RFID-Karte",
         "pay_app": "App",
         "pay_card": "Bankkarte",
@@ -161,6 +177,14 @@ LABELS: dict[str, dict[str, str]] = {
         "capped": "Le total dépasse le montant autorisé ; le montant autorisé a été débité.",
         "receipt_url": "Reçu électronique",
         "ocmf": "Données de mesure signées (OCMF)",
+        "signed_values": "Index de début et de fin signés par le compteur étalonné.",
+        "public_key": "Clé publique du compteur",
+        "energy_not_billed": (
+            "Énergie non facturée : les valeurs signées du compteur sont "
+            "incomplètes ou invalides."
+        ),
+        "time_not_billed": "Horloge non synchronisée : frais liés au temps non facturés.",
+        "transparency": "Vérifiable avec le logiciel de transparence S.A.F.E.",
         "pay_rfid": "Badge RFID",
         "pay_app": "Application",
         "pay_card": "Carte bancaire",
@@ -218,6 +242,14 @@ LABELS: dict[str, dict[str, str]] = {
         "is afgeschreven.",
         "receipt_url": "E-bon",
         "ocmf": "Ondertekende meetgegevens (OCMF)",
+        "signed_values": "Begin- en eindstand zijn ondertekend door de geijkte meter.",
+        "public_key": "Publieke sleutel van de meter",
+        "energy_not_billed": (
+            "Energie niet berekend: de ondertekende meterwaarden zijn "
+            "onvolledig of ongeldig."
+        ),
+        "time_not_billed": "Klok niet gesynchroniseerd: tijdgebonden kosten niet berekend.",
+        "transparency": "Controleerbaar met de S.A.F.E. transparantiesoftware.",
         "pay_rfid": "RFID-pas",
         "pay_app": "App",
         "pay_card": "Betaalkaart",

@@ -180,6 +180,7 @@ class Receipt:
             "amount_paid": plain(self.amount_charged - self.amount_refunded),
             "receipt_url": facts.receipt_url,
             "ocmf": facts.ocmf,
+            **_signed_json(facts),
         }
 
 
@@ -214,6 +215,8 @@ def render_text(receipt: Receipt, language: str | None = None) -> str:
     out += row(labels["meter_start"], reading(locale, facts.meter_start_wh))
     out += row(labels["meter_stop"], reading(locale, facts.meter_stop_wh))
     out += row(labels["energy"], format_energy(receipt.energy_wh, locale.code))
+    if facts.meter_public_key and not facts.energy_not_billed:
+        out += wrap(labels["signed_values"])
 
     amounts = receipt.amounts
     any_vat = _any_vat(receipt)
@@ -257,6 +260,11 @@ def render_text(receipt: Receipt, language: str | None = None) -> str:
         if len(amounts.vat_rates) + (amounts.no_vat is not None) > 1:
             out += row(labels["net_amount"], amount(amounts.net))
 
+    if facts.energy_not_billed:
+        out += wrap(labels["energy_not_billed"])
+    if facts.time_not_billed:
+        out += wrap(labels["time_not_billed"])
+
     out += rule
     out += wrap(stop_sentence(labels, facts))
 
@@ -279,7 +287,26 @@ def render_text(receipt: Receipt, language: str | None = None) -> str:
         out += [*wrap(labels["receipt_url"]), *chunks(facts.receipt_url)]
     if facts.ocmf:
         out += [*wrap(labels["ocmf"]), *chunks(facts.ocmf)]
+    if facts.meter_public_key:
+        out += [*wrap(labels["public_key"]), *chunks(facts.meter_public_key)]
+        out += wrap(labels["transparency"])
     return "\n".join(out) + "\n"
+
+
+def _signed_json(facts: ReceiptFacts) -> dict[str, Any]:
+    """The signing meter's block for the e-receipt and the screen (absent for a meter
+    that does not sign)."""
+    if not facts.meter_public_key:
+        return {}
+    return {"signed_meter": {
+        "meter_serial": facts.meter_serial,
+        "start_wh": plain(facts.meter_start_wh),
+        "end_wh": plain(facts.meter_stop_wh),
+        "public_key": facts.meter_public_key,
+        "qr": facts.transparency_qr,
+        "billable_by_energy": not facts.energy_not_billed,
+        "time_billed": not facts.time_not_billed,
+    }}
 
 
 def _line_json(printed: PrintedLine) -> dict[str, Any]:

@@ -34,6 +34,8 @@ from terminal.session.events import (
     AuthorizeRequested,
     Event,
     Recover,
+    SignedEnd,
+    SignedStart,
     StopRequested,
     Tick,
 )
@@ -50,7 +52,9 @@ from terminal.session.model import (
 )
 from terminal.session.records import (
     Action,
+    BeginSigned,
     CloseSession,
+    EndSigned,
     OpenSession,
     ReadingRecord,
     Record,
@@ -72,7 +76,9 @@ __all__ = [
     "AuthorizationChanged",
     "AuthorizationRejected",
     "AuthorizeRequested",
+    "BeginSigned",
     "CloseSession",
+    "EndSigned",
     "Event",
     "OpenSession",
     "Phase",
@@ -83,6 +89,8 @@ __all__ = [
     "SessionState",
     "SetAuthorization",
     "SetOutput",
+    "SignedEnd",
+    "SignedStart",
     "Step",
     "StopReason",
     "StopRequested",

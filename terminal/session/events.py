@@ -2,7 +2,8 @@
 
 Provides the events `AuthorizeRequested`, `AuthorizationAccepted`,
 `AuthorizationRejected`, `StopRequested`, `Tick` (one poll of the hardware),
-`AuthorizationChanged` and `Recover` (daemon start with an open session), and `Event`,
+`AuthorizationChanged`, `Recover` (daemon start with an open session), `SignedStart`
+and `SignedEnd` (a signing meter's answers), and `Event`,
 their union. Times and ids arrive in the events: the machine reads no clock.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from drivers.charger import ChargerStatus
 from drivers.meter.reading import MeterReading
@@ -89,6 +91,32 @@ class Recover:
     meter_fault: str | None = None
 
 
+@dataclass(frozen=True)
+class SignedStart:
+    """The signing meter's answer to `BeginSigned`: `reading` is the signed begin value
+    as a reading (None when the meter did not sign, or the document failed its checks:
+    `problem` says why); `signed` the signedMeterValue for the backend."""
+
+    at: datetime
+    session_id: str
+    reading: MeterReading | None
+    signed: dict[str, Any] | None = None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class SignedEnd:
+    """The signing meter's answer to `EndSigned`: `reading` the signed end value (None
+    when the end could not be signed); `problem`: why the session cannot be billed by
+    energy (no end, bad signature, pagination gap, error flag), None when it can."""
+
+    at: datetime
+    session_id: str
+    reading: MeterReading | None
+    signed: dict[str, Any] | None = None
+    problem: str | None = None
+
+
 Event = (
     AuthorizeRequested
     | AuthorizationAccepted
@@ -97,4 +125,6 @@ Event = (
     | AuthorizationChanged
     | Tick
     | Recover
+    | SignedStart
+    | SignedEnd
 )

@@ -23,13 +23,17 @@ from terminal.session.events import (
     AuthorizeRequested,
     Event,
     Recover,
+    SignedEnd,
+    SignedStart,
     StopRequested,
     Tick,
 )
 from terminal.session.model import ENDED_PHASES, METERED_PHASES, Phase, Rules, StopReason
 from terminal.session.records import (
     Action,
+    BeginSigned,
     CloseSession,
+    EndSigned,
     OpenSession,
     ReadingRecord,
     Record,
@@ -101,6 +105,10 @@ def step(state: SessionState, event: Event, rules: Rules) -> Step:
         return _tick(b, event, rules)
     if isinstance(event, Recover):
         return _recover(b, event)
+    if isinstance(event, SignedStart):
+        return _signed_start(b, event)
+    if isinstance(event, SignedEnd):
+        return _signed_end(b, event)
     raise TypeError(f"unknown event {type(event).__name__}")
 
 
@@ -182,9 +190,25 @@ def _stop_requested(b: _Builder, ev: StopRequested) -> Step:
 
 
 def _stop_energy(b: _Builder, at: datetime, reason: StopReason, detail: str = "") -> None:
-    """End energy delivery: output off, idle/parking until unplug."""
+    """End energy delivery: output off, idle/parking until unplug; a signing meter's
+    transaction is ended (its signed end becomes the stop reading)."""
     b.output(False, at)
     b.go(at, Phase.FINISHING, reason.value, detail, stop_reason=reason)
+    _end_signed(b, reason)
+
+
+_OCMF_END_REASONS = {StopReason.LOCAL: "L", StopReason.REMOTE: "R",
+                     StopReason.POWER_LOSS: "P", StopReason.METER_FAULT: "A",
+                     StopReason.CHARGER_FAULT: "A"}
+
+
+def _end_signed(b: _Builder, reason: StopReason | None) -> None:
+    """Ask the signing meter to end its transaction (once)."""
+    state = b.state
+    if state.meter_tx in ("starting", "running") and state.session_id:
+        ocmf_reason = _OCMF_END_REASONS.get(reason, "E") if reason else "E"
+        b.actions.append(EndSigned(state.session_id, ocmf_reason))
+        b.update(meter_tx="ending")
 
 
 def _close(
@@ -195,11 +219,24 @@ def _close(
     stop_reading: MeterReading | None,
     detail: str = "",
 ) -> None:
-    """End the session: final reading, Ended event, Completed/Faulted."""
+    """End the session: final reading, Ended event, Completed/Faulted. With energy on a
+    signing meter, the close waits for the meter's signed end (output off, Finishing)."""
     state = b.state
     reason = state.stop_reason or reason
     if state.output_on:
         b.output(False, at)
+    if state.has_energy and state.meter_tx in ("running", "ending"):
+        _end_signed(b, reason)
+        if state.closing is None:
+            b.go(at, Phase.FINISHING, reason.value if reason else phase.value, detail,
+                 stop_reason=reason,
+                 closing={"phase": phase.value, "reason": reason.value if reason else None,
+                          "detail": detail})
+        return
+    if not state.has_energy:
+        _end_signed(b, reason)  # a begin still under way: the meter ends it
+    if state.meter_tx == "ended":
+        stop_reading = None  # the signed end, journaled, is the stop reading
     if stop_reading is not None and state.has_energy:
         if state.last_reading is None or stop_reading.timestamp > state.last_reading.timestamp:
             b.records.append(ReadingRecord("stop", stop_reading))
@@ -208,12 +245,14 @@ def _close(
     elif state.has_energy:
         stop_reading = state.last_reading
     if state.has_energy:
+        signed = {"signed_meter_value": state.signed_end} if state.signed_end else {}
         b.tx(
             "Ended",
             reason.value if reason else phase.value,
             at,
             stopped_reason=reason.value if reason else None,
             **_reading_data(stop_reading),
+            **signed,
         )
     b.go(at, phase, reason.value if reason else phase.value, detail,
          stop_reason=reason, last_reading=stop_reading)
@@ -274,14 +313,67 @@ def _tick_authorized(b: _Builder, ev: Tick, rules: Rules) -> None:
         return
     if _charger_fault(b, ev, rules):
         return
-    b.records.append(ReadingRecord("start", ev.reading))
-    b.update(start_reading=ev.reading, last_reading=ev.reading, energy_offered_at=ev.at,
-             last_update_at=ev.at)
-    b.tx("Started", "EnergyOffered", ev.at, id_token=state.id_token,
+    if rules.signed_metering:
+        if state.meter_tx is None and state.session_id:
+            b.actions.append(BeginSigned(state.session_id, state.authorization))
+            b.update(meter_tx="starting")
+        return
+    _start_energy(b, ev.at, ev.reading)
+
+
+def _start_energy(b: _Builder, at: datetime, reading: MeterReading,
+                  signed: dict[str, Any] | None = None) -> None:
+    """The start reading (a signing meter's signed begin) is journaled, then the output
+    goes on."""
+    state = b.state
+    b.records.append(ReadingRecord("start", reading))
+    b.update(start_reading=reading, last_reading=reading, energy_offered_at=at,
+             last_update_at=at)
+    extra = {"signed_meter_value": signed} if signed else {}
+    b.tx("Started", "EnergyOffered", at, id_token=state.id_token,
          source=state.authorization.source if state.authorization else None,
-         **_reading_data(ev.reading))
-    b.go(ev.at, Phase.SUSPENDED_EV, "EnergyOffered")
-    b.output(True, ev.at)
+         **_reading_data(reading), **extra)
+    b.go(at, Phase.SUSPENDED_EV, "EnergyOffered")
+    b.output(True, at)
+
+
+def _signed_start(b: _Builder, ev: SignedStart) -> Step:
+    state = b.state
+    if (state.phase is not Phase.AUTHORIZED or state.meter_tx != "starting"
+            or ev.session_id != state.session_id):
+        return b.done(refused="no signed begin is pending")
+    if ev.reading is None:
+        b.update(meter_tx=None)
+        _close(b, ev.at, Phase.COMPLETED, StopReason.METER_FAULT, None,
+               f"the meter did not sign the start: {ev.problem or 'no answer'}; "
+               "no energy delivered")
+        return b.done()
+    b.update(meter_tx="running")
+    _start_energy(b, ev.at, ev.reading, ev.signed)
+    return b.done()
+
+
+def _signed_end(b: _Builder, ev: SignedEnd) -> Step:
+    """The meter's signed end: the stop reading (none when it could not be signed: then
+    the session is not billed by energy), sent to the backend; a close that waited for
+    it happens now."""
+    state = b.state
+    if state.meter_tx != "ending" or ev.session_id != state.session_id or not state.is_open:
+        return b.done(refused="no signed end is pending")
+    b.update(meter_tx="ended", signed_problem=ev.problem, signed_end=ev.signed)
+    reading = ev.reading
+    if ev.signed:
+        b.tx("Updated", "SignedDataReceived", ev.at, signed_meter_value=ev.signed,
+             **_reading_data(reading))
+    if reading is not None:
+        b.records.append(ReadingRecord("stop", reading))
+        b.update(last_reading=reading)
+    closing = state.closing
+    if closing is not None:
+        b.update(closing=None)
+        reason = StopReason(closing["reason"]) if closing["reason"] else None
+        _close(b, ev.at, Phase(closing["phase"]), reason, None, closing["detail"])
+    return b.done()
 
 
 def _journal_sample(b: _Builder, ev: Tick, rules: Rules) -> None:
@@ -289,6 +381,8 @@ def _journal_sample(b: _Builder, ev: Tick, rules: Rules) -> None:
     last = b.state.last_reading
     if reading is None or (last is not None and reading.timestamp <= last.timestamp):
         return
+    if b.state.meter_tx in ("ending", "ended"):
+        return  # after the signed end nothing more is billed
     due = last is None or (
         (reading.timestamp - last.timestamp).total_seconds() >= rules.checkpoint_interval_s
     )
@@ -304,6 +398,8 @@ def _journal_sample(b: _Builder, ev: Tick, rules: Rules) -> None:
 
 def _tick_metered(b: _Builder, ev: Tick, rules: Rules) -> None:
     state = b.state
+    if state.closing is not None:
+        return  # the close waits for the meter's signed end
     if ev.meter_fault:
         _close(b, ev.at, Phase.FAULTED, StopReason.METER_FAULT, None,
                f"meter: {ev.meter_fault}; billed to the last good reading")
@@ -383,6 +479,25 @@ def _tick_ended(b: _Builder, ev: Tick) -> None:
     b.state = _connector_only(b.state)
 
 
+def _recover_signed(b: _Builder, ev: Recover) -> Step:
+    """A session on a signing meter never resumes after a restart: the meter's
+    transaction is ended (reason P, power failure) and the session billed from its
+    signed begin and end only; a session whose end is already signed closes with it
+    (or keeps waiting for the unplug)."""
+    state = b.state
+    if state.meter_tx == "ended":
+        if not ev.resume:
+            _close(b, ev.at, Phase.COMPLETED, StopReason.POWER_LOSS, None,
+                   "closed after restart with the meter's signed end")
+        return b.done()
+    if state.meter_tx == "ending":  # the end asked before the restart: ask again
+        b.update(meter_tx="running")
+    b.output(False, ev.at)
+    _close(b, ev.at, Phase.COMPLETED, StopReason.POWER_LOSS, None,
+           "closed after restart with the meter's signed end")
+    return b.done()
+
+
 def _recover(b: _Builder, ev: Recover) -> Step:
     state = b.state
     if not state.is_open:
@@ -391,11 +506,17 @@ def _recover(b: _Builder, ev: Recover) -> Step:
         _close(b, ev.at, Phase.COMPLETED, StopReason.POWER_LOSS, None,
                "authorisation interrupted by a restart")
         return b.done()
+    if state.meter_tx == "starting":
+        _close(b, ev.at, Phase.COMPLETED, StopReason.POWER_LOSS, None,
+               "the meter's signed begin was interrupted by a restart; no energy delivered")
+        return b.done()
     if not state.has_energy:
         if not ev.resume:
             _close(b, ev.at, Phase.COMPLETED, StopReason.POWER_LOSS, None,
                    "restart before energy delivery")
         return b.done()
+    if state.meter_tx is not None:
+        return _recover_signed(b, ev)
     if ev.reading is None:
         phase = Phase.FAULTED if ev.meter_fault else Phase.COMPLETED
         detail = f"meter unreadable after restart ({ev.meter_fault or 'no reading'}); "

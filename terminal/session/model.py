@@ -116,3 +116,5 @@ class Rules:
     checkpoint_interval_s: float = 0.0
     meter_value_interval_s: float = 60.0
     max_charger_errors: int = 3
+    signed_metering: bool = False  # the meter signs (Eichrecht): energy only between
+    # the meter's signed begin and end (docs/eichrecht.md)

@@ -2,8 +2,8 @@
 
 Provides the records `OpenSession`, `SetAuthorization`, `Transition`, `ReadingRecord`,
 `TxEvent` (a transaction event for the backend's outbox) and `CloseSession`, their
-union `Record`, and the one action `SetOutput` (`Action`). The daemon journals the
-records, then acts, in that order.
+union `Record`, and the actions `SetOutput`, `BeginSigned`, `EndSigned` (`Action`).
+The daemon journals the records, then acts, in that order.
 """
 
 from __future__ import annotations
@@ -72,4 +72,22 @@ class SetOutput:
     on: bool
 
 
-Action = SetOutput
+@dataclass(frozen=True)
+class BeginSigned:
+    """Ask the signing meter to begin the session's transaction (the output stays off
+    until its signed begin is journaled)."""
+
+    session_id: str
+    authorization: Authorization | None
+
+
+@dataclass(frozen=True)
+class EndSigned:
+    """Ask the signing meter to end the session's transaction; `reason` is the OCMF end
+    reason (E end, L local, R remote, A abort, P power failure)."""
+
+    session_id: str
+    reason: str
+
+
+Action = SetOutput | BeginSigned | EndSigned

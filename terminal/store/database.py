@@ -29,11 +29,12 @@ from terminal.store.marker import AFTER_DAMAGE, JournalMarker
 from terminal.store.outbox import OutboxTables
 from terminal.store.payments import PaymentTables
 from terminal.store.schema import connect, schema_version
+from terminal.store.signed import SignedTables
 
 T = TypeVar("T")
 
 
-class Store(JournalTables, OutboxTables, PaymentTables):
+class Store(JournalTables, OutboxTables, PaymentTables, SignedTables):
     """The journal. Use from one thread (AsyncStore does that for the daemon)."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:

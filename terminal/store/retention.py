@@ -231,7 +231,8 @@ class RetentionTables:
 
     def _delete_session(self, session_id: str) -> int:
         rows = 0
-        for table in ("readings", "transitions", "receipts", "refunds", "payments", "outbox"):
+        for table in ("readings", "transitions", "receipts", "refunds", "payments", "outbox",
+                      "signed_values"):
             rows += self.conn.execute(
                 f"DELETE FROM {table} WHERE session_id = ?", (session_id,)).rowcount
         return rows + self.conn.execute(

@@ -202,6 +202,30 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at TEXT NOT NULL
     );
     """,
+    # 8: signed meter values (Eichrecht, terminal.store.signed): every OCMF document a
+    # signing meter returned, exactly as it came, with the checks' findings; kept for
+    # the legal period with its session
+    """
+    CREATE TABLE signed_values (
+        id INTEGER PRIMARY KEY,
+        session_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        meter_serial TEXT NOT NULL,
+        pagination TEXT NOT NULL,
+        tx TEXT NOT NULL,
+        energy_wh TEXT NOT NULL,
+        meter_time TEXT NOT NULL,
+        clock TEXT NOT NULL,
+        terminal_clock_synced INTEGER,
+        ocmf TEXT NOT NULL,
+        public_key TEXT NOT NULL,
+        signing_method TEXT NOT NULL,
+        problems_json TEXT NOT NULL
+    );
+    CREATE INDEX signed_values_session ON signed_values (session_id);
+    CREATE INDEX signed_values_meter ON signed_values (meter_serial, id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

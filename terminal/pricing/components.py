@@ -1,0 +1,30 @@
+"""A tariff without some of its price dimensions: what a session is billed by when a
+dimension cannot be measured lawfully (docs/pricing.md, "Signed metering").
+
+Provides `without_dimensions(tariff, dimensions) -> Tariff`: every price component of
+those dimensions removed from every element (so no later element takes its place: in
+OCPI the first active element that has a dimension prices it); restrictions and the
+other components kept; an element left with no component removed. Removing ENERGY also
+drops the tariff's min_price (a minimum is not a measured quantity and would bill the
+missing energy in another form).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+
+from terminal.pricing.model import Dimension, Tariff
+
+
+def without_dimensions(tariff: Tariff, dimensions: Iterable[Dimension]) -> Tariff:
+    dropped = frozenset(dimensions)
+    if not dropped:
+        return tariff
+    elements = []
+    for element in tariff.elements:
+        kept = tuple(c for c in element.price_components if c.type not in dropped)
+        if kept:
+            elements.append(replace(element, price_components=kept))
+    min_price = None if Dimension.ENERGY in dropped else tariff.min_price
+    return replace(tariff, elements=tuple(elements), min_price=min_price)
