@@ -24,6 +24,7 @@ from typing import Any
 
 from hw_mocks.ports import free_port
 from hw_mocks.station_sim import control
+from terminal.kernel.clocksync import ENV as CLOCK_SYNCED_ENV
 from terminal.localapi import request
 
 REPO = Path(__file__).resolve().parents[1]  # the checkout, or site-packages when installed
@@ -107,6 +108,9 @@ class Rig:
     anchor_s: float = field(default_factory=time.time)
     station_args: tuple[str, ...] = ()
     daemon_prefix: tuple[str, ...] = ()  # e.g. nsenter into a mount namespace
+    # the daemon's EVTERM_CLOCK_SYNCED (terminal/kernel/clocksync.py): a scaled clock has
+    # no NTP; None: the caller's environment value, else synchronised
+    clock_synced: bool | None = None
     station: subprocess.Popen[str] | None = None
     daemon: subprocess.Popen[str] | None = None
     ready: dict[str, Any] = field(default_factory=dict)
@@ -173,11 +177,19 @@ class Rig:
         self.daemon = subprocess.Popen(
             [*self.daemon_prefix, sys.executable, "-m", "terminal.cli", "daemon", "--config",
              str(self.config_path), *self.clock_args],
-            stdout=subprocess.PIPE, stderr=log, text=True, cwd=REPO,
+            stdout=subprocess.PIPE, stderr=log, text=True, cwd=REPO, env=self.daemon_env(),
         )
         log.close()
         self.ready = wait_ready(self.daemon, "daemon", timeout_s, lambda: self.tail("daemon"))
         return self.ready
+
+    def daemon_env(self) -> dict[str, str]:
+        """The daemon's environment: this process's, with EVTERM_CLOCK_SYNCED set."""
+        if self.clock_synced is None:
+            synced = os.environ.get(CLOCK_SYNCED_ENV, "").strip() or "1"
+        else:
+            synced = "1" if self.clock_synced else "0"
+        return {**os.environ, CLOCK_SYNCED_ENV: synced}
 
     def tail(self, what: str) -> str:
         if what == "daemon" and self.daemon_log.exists():
