@@ -6,7 +6,9 @@ those dimensions removed from every element (so no later element takes its place
 OCPI the first active element that has a dimension prices it); restrictions and the
 other components kept; an element left with no component removed. Removing ENERGY also
 drops the tariff's min_price (a minimum is not a measured quantity and would bill the
-missing energy in another form).
+missing energy in another form). Removing components never changes which element
+prices another dimension: the active element of a dimension is the first whose
+restrictions hold among those that have a component of it (docs/pricing.md, rule 3).
 """
 
 from __future__ import annotations
@@ -16,10 +18,14 @@ from dataclasses import replace
 
 from terminal.pricing.model import Dimension, Tariff
 
+TIME_BASED: frozenset[Dimension] = frozenset({Dimension.TIME, Dimension.PARKING_TIME})
+"""What an untrusted clock cannot bill (docs/pricing.md, "Untrusted clock")."""
+
 
 def without_dimensions(tariff: Tariff, dimensions: Iterable[Dimension]) -> Tariff:
+    """The tariff without the components of `dimensions` (itself when it has none)."""
     dropped = frozenset(dimensions)
-    if not dropped:
+    if not any(c.type in dropped for e in tariff.elements for c in e.price_components):
         return tariff
     elements = []
     for element in tariff.elements:

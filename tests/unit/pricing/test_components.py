@@ -1,14 +1,10 @@
-"""The untrusted-clock fallback: time-based components dropped, energy and flat kept."""
+"""A tariff without some dimensions: the untrusted-clock fallback (time-based components
+dropped, energy and flat kept) and signed values that cannot bill energy."""
 
 from __future__ import annotations
 
-from terminal.pricing.clock_fallback import (
-    UNTRUSTED_CLOCK_NOTE,
-    clock_trusted,
-    tariff_for_clock,
-    without_time_components,
-)
-from terminal.pricing.model import Dimension, Restrictions
+from terminal.pricing.components import TIME_BASED, without_dimensions
+from terminal.pricing.model import Dimension, Restrictions, Tariff
 from tests.unit.pricing.helpers import D, comp, element, price, session, tariff
 
 
@@ -23,6 +19,10 @@ def full_tariff():
         element(comp("TIME", "9.00", "19"), min_power="50"),
         min_price={"excl_vat": "0.50"}, max_price={"excl_vat": "100"},
     )
+
+
+def without_time_components(t: Tariff) -> Tariff:
+    return without_dimensions(t, TIME_BASED)
 
 
 def evening():
@@ -41,7 +41,7 @@ def test_the_full_tariff_bills_energy_time_parking_and_flat():
 
 
 def test_without_time_components_bills_only_energy_and_flat():
-    reduced, _ = without_time_components(full_tariff())
+    reduced = without_time_components(full_tariff())
     result = price(reduced, evening())
     # ENERGY 3.85 + FLAT 1.00 = 4.85, incl. 19 % 5.7715
     assert result.total.excl_vat == D("4.85")
@@ -56,14 +56,14 @@ def test_without_time_components_bills_only_energy_and_flat():
 
 def test_energy_and_flat_amounts_are_those_of_the_full_tariff():
     full = price(full_tariff(), evening())
-    reduced = price(without_time_components(full_tariff())[0], evening())
+    reduced = price(without_time_components(full_tariff()), evening())
     for dimension in (Dimension.ENERGY, Dimension.FLAT):
         assert reduced.dimension(dimension) == full.dimension(dimension)
 
 
 def test_restrictions_validity_and_limits_are_kept_and_time_only_elements_removed():
     original = full_tariff()
-    reduced, dropped = without_time_components(original)
+    reduced = without_time_components(original)
     assert len(reduced.elements) == 2  # el 2 had only TIME
     assert reduced.elements[0].restrictions == original.elements[0].restrictions
     assert reduced.elements[0].restrictions == Restrictions(start_time_min=18 * 60,
@@ -76,17 +76,10 @@ def test_restrictions_validity_and_limits_are_kept_and_time_only_elements_remove
                                                     original.elements[1].price_components[3])
     assert (reduced.min_price, reduced.max_price, reduced.currency) == (
         original.min_price, original.max_price, original.currency)
-    assert dropped.original_index == (0, 1)
-    assert [(d.element_index, d.component.type, d.component.price)
-            for d in dropped.components] == [
-        (0, Dimension.TIME, D("3.00")), (1, Dimension.TIME, D("6.00")),
-        (1, Dimension.PARKING_TIME, D("12.00")), (2, Dimension.TIME, D("9.00"))]
-    assert dropped.dimensions == {Dimension.TIME, Dimension.PARKING_TIME}
-    assert dropped
 
 
 def test_the_energy_price_still_follows_the_time_of_day_restriction():
-    reduced, _ = without_time_components(full_tariff())
+    reduced = without_time_components(full_tariff())
     result = price(reduced, evening())
     energy = [(line.element_index, line.billed_quantity, line.excl_vat)
               for line in result.lines if line.dimension is Dimension.ENERGY]
@@ -101,8 +94,8 @@ def test_a_tariff_of_time_components_costs_nothing_but_its_flat_fee():
     # 11 kW is below 50 kW: TIME 1 h x 6.00 (el 0), PARKING_TIME 0.5 h x 12.00 (el 1),
     # FLAT 2.00 (el 0): 14.00
     assert price(time_tariff, evening()).total.excl_vat == D("14.00")
-    reduced, dropped = without_time_components(time_tariff)
-    assert len(reduced.elements) == 1 and dropped.original_index == (0,)
+    reduced = without_time_components(time_tariff)
+    assert len(reduced.elements) == 1
     assert reduced.elements[0].restrictions == time_tariff.elements[0].restrictions
     result = price(reduced, evening())
     assert result.total.excl_vat == D("2.00")
@@ -111,9 +104,9 @@ def test_a_tariff_of_time_components_costs_nothing_but_its_flat_fee():
 
 
 def test_a_tariff_of_only_time_components_costs_nothing():
-    reduced, dropped = without_time_components(
+    reduced = without_time_components(
         tariff(element(comp("TIME", "6.00", "19")), element(comp("PARKING_TIME", "12.00"))))
-    assert reduced.elements == () and len(dropped.components) == 2
+    assert reduced.elements == ()
     result = price(reduced, evening())
     assert (result.total.excl_vat, result.total.incl_vat) == (D("0.00"), D("0.00"))
     assert result.lines == ()
@@ -121,21 +114,15 @@ def test_a_tariff_of_only_time_components_costs_nothing():
 
 def test_a_tariff_without_time_components_is_returned_as_it_is():
     energy_only = tariff(element(comp("ENERGY", "0.30", "19"), comp("FLAT", "1")))
-    reduced, dropped = without_time_components(energy_only)
-    assert reduced is energy_only
-    assert not dropped and dropped.original_index == (0,)
+    assert without_time_components(energy_only) is energy_only
 
 
-def test_tariff_for_clock_drops_only_when_the_clock_is_not_trusted():
-    original = full_tariff()
-    assert tariff_for_clock(original, True)[0] is original
-    reduced, dropped = tariff_for_clock(original, False)
-    assert reduced == without_time_components(original)[0] and dropped
-
-
-def test_only_a_clock_synchronised_everywhere_is_trusted():
-    assert clock_trusted(True, True, True, True)
-    assert not clock_trusted(True, False, True, True)
-    assert not clock_trusted(True, True, None, True)  # could not be read
-    assert clock_trusted()  # nothing to distrust
-    assert UNTRUSTED_CLOCK_NOTE == "clock not synchronised: time-based charges not billed"
+def test_without_energy_bills_time_and_flat_and_drops_the_minimum():
+    reduced = without_dimensions(full_tariff(), [Dimension.ENERGY])
+    assert reduced.min_price is None and reduced.max_price == full_tariff().max_price
+    result = price(reduced, evening())
+    # TIME 4.50 + PARKING_TIME 6.00 + FLAT 1.00 = 11.50, incl. 19 % 13.685
+    assert result.total.excl_vat == D("11.50")
+    assert result.dimension(Dimension.ENERGY).excl_vat == D("0.00")
+    assert result.dimension(Dimension.TIME) == price(full_tariff(), evening()).dimension(
+        Dimension.TIME)
