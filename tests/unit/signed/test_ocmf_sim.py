@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import warnings
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,30 +12,8 @@ import pyocmf
 import pytest
 
 from drivers.meter.signing import ClockSync, SignedReading, TxReason
-from hw_mocks.ocmf_meter import SIGNING_FAULT_KINDS, OcmfMeterSim, SimStateError
-
-RFID = {"IS": True, "IL": "VERIFIED", "IF": ["RFID_PLAIN", "OCPP_AUTH"], "IT": "ISO14443",
-        "ID": "04A2B3C4D5E6F7"}
-
-
-@dataclass
-class World:
-    """The sim's counter and clock, moved by the test."""
-
-    energy_wh: Decimal = Decimal("1234567.8")
-    now: datetime = field(default_factory=lambda: datetime(2026, 3, 1, 12, 0, 0, 250000,
-                                                           tzinfo=UTC))
-
-    def charge(self, energy_wh: str, minutes: int = 20) -> None:
-        self.energy_wh += Decimal(energy_wh)
-        self.now += timedelta(minutes=minutes)
-
-
-def make_sim(world: World, curve: str = "secp256r1", state_path: Path | None = None,
-             ) -> OcmfMeterSim:
-    return OcmfMeterSim(serial="LEM-0042", model="DCBM 400", manufacturer="LEM",
-                        firmware="1.2.3", curve=curve, energy_wh=lambda: world.energy_wh,
-                        now=lambda: world.now, state_path=state_path)
+from hw_mocks.ocmf_meter import SIGNING_FAULT_KINDS, SimStateError
+from tests.unit.signed.ocmf_helpers import RFID, World, make_sim, session
 
 
 def parse(text: str) -> pyocmf.OCMF:
@@ -48,13 +24,6 @@ def parse(text: str) -> pyocmf.OCMF:
 
 def errors(begin: pyocmf.OCMF, end: pyocmf.OCMF | None = None) -> list[str]:
     return [str(i) for i in begin.check_eichrecht(end, errors_only=True)]
-
-
-def session(sim: OcmfMeterSim, world: World, tx: str = "tx-1", reason: str = "E",
-            energy_wh: str = "20000.44") -> tuple[str, str]:
-    begin = sim.begin(tx, RFID, "0,39 EUR/kWh")
-    world.charge(energy_wh)
-    return begin, sim.end(tx, reason)
 
 
 @pytest.mark.parametrize("curve", ["secp256r1", "secp384r1", "secp521r1", "brainpoolP256r1"])
