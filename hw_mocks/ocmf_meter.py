@@ -116,7 +116,7 @@ class OcmfMeterSim:
         self._now = now
         self._state_path = state_path
         self._faults: set[str] = set()
-        self._synced = True
+        self._clock = ClockSync.SYNCHRONIZED  # the clock as last set (faults aside)
         self._pagination = 0
         self._open: dict[str, Any] | None = None
         self._last: str | None = None
@@ -174,16 +174,11 @@ class OcmfMeterSim:
             return ClockSync.UNSYNCHRONIZED
         if "clock_informative" in self._faults:
             return ClockSync.INFORMATIVE
-        return ClockSync.SYNCHRONIZED if self._synced else ClockSync.UNSYNCHRONIZED
+        return self._clock
 
     def set_time(self, synced: bool = True) -> None:
-        """The clock was set: by a trusted source (S) or not (the meter reports I, as
-        `clock_informative` does)."""
-        self._synced = True
-        if synced:
-            self._faults.discard("clock_informative")
-        else:
-            self._faults.add("clock_informative")
+        """The clock was set: by a trusted source (S) or not (I)."""
+        self._clock = ClockSync.SYNCHRONIZED if synced else ClockSync.INFORMATIVE
 
     def set_fault(self, kind: str, on: bool) -> None:
         if kind not in SIGNING_FAULT_KINDS:
@@ -199,7 +194,7 @@ class OcmfMeterSim:
     def reboot(self) -> None:
         """A power cycle: the open transaction, the counter and the key stay (they are
         non-volatile); the clock is lost until `set_time()`."""
-        self._synced = False
+        self._clock = ClockSync.UNSYNCHRONIZED
 
     # -- transactions --------------------------------------------------------------------
 

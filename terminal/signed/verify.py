@@ -5,8 +5,9 @@ Provides:
   tolerates (as the Transparenzsoftware does); `OcmfUnreadable` when it is not one;
 - `verify_document(doc, key, previous)`: the problems of one document: its signature
   (pyocmf `verify_signature` with the meter's public key), error flags (EF), meter
-  status (ST), the meter serial (MS) against the key's, pagination (PG) not the
-  previous document's +1;
+  status (ST), the meter serial (MS) against the key's (when the key names one; a
+  signing method in the key must be the document's SA), pagination (PG) not the
+  previous document's +1 (when a previous document is given);
 - `verify_pair(begin, end, key)`: the Eichrecht errors of a transaction (pyocmf
   `check_eichrecht` of the begin and the end document), `pair_warnings` its warnings.
 
