@@ -61,6 +61,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     from hw_mocks import demo
     from terminal import card_cli, daemon_cli, service_cli
     from terminal.pricing import cli as price_cli
+    from terminal.signed import cli as ocmf_cli
 
     meter_cli.register(subparsers)
     sim_cli.register(subparsers)
@@ -69,6 +70,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     daemon_cli.register(subparsers)
     card_cli.register(subparsers)
     service_cli.register(subparsers)
+    ocmf_cli.register(subparsers)
     ui_cli.register(subparsers)
     _register_config(subparsers)
     return parser
