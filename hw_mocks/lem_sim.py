@@ -359,21 +359,27 @@ class LemHttpServer:
         """At a reboot window's start the meter loses power (its port closes); at its
         end it is back, with the clock unsynchronised."""
         while True:
-            down = self.sim.fault("reboot")
-            if down and not self.rebooting:
-                self.rebooting = True
-                self.sim.reboot()
-                if self._server is not None:
-                    self._server.close()
-                    self._server = None
-            elif not down and self.rebooting:
+            if not self._power_lost() and self.rebooting:
                 await self._listen()
                 self.rebooting = False
             await asyncio.sleep(WATCH_S)
 
+    def _power_lost(self) -> bool:
+        """True while a reboot window is on; at its start the meter reboots and its
+        port closes (checked by the watcher and by every connection, so a request
+        right after the fault was injected already sees it)."""
+        down = self.sim.fault("reboot")
+        if down and not self.rebooting:
+            self.rebooting = True
+            self.sim.reboot()
+            if self._server is not None:
+                self._server.close()
+                self._server = None
+        return down
+
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            if self.sim.fault("disconnect") or self.rebooting:
+            if self._power_lost() or self.rebooting or self.sim.fault("disconnect"):
                 return
             request = await _read_request(reader)
             if request is None:
