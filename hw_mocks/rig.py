@@ -123,6 +123,22 @@ class Rig:
         self.config_path = self.folder / "evterm.toml"
         self.port = free_port()
         self.daemon_log = self.folder / "daemon.log"
+        # a signing meter with an HTTP API is served by the station simulator on its own
+        # port (--meter-http); a Modbus meter shares the charger's port
+        self.meter_http_port = free_port() if self.signing_http else None
+
+    @property
+    def signing_http(self) -> bool:
+        from drivers.meter.registermap import load_model
+
+        model = load_model(self.meter_model)
+        return model.signs and not model.registers
+
+    @property
+    def meter_url(self) -> str:
+        if self.meter_http_port is not None:
+            return f"http://127.0.0.1:{self.meter_http_port}"
+        return f"tcp://127.0.0.1:{self.port}"
 
     @property
     def clock_args(self) -> list[str]:
@@ -133,7 +149,7 @@ class Rig:
         sections: dict[str, dict[str, object]] = {
             "station": {"id": "DE*EVT*E0001*1", "operator": self.operator,
                         "timezone": "Europe/Berlin", "state_dir": str(self.folder / "state")},
-            "meter": {"model": self.meter_model, "url": url, "poll_interval_s":
+            "meter": {"model": self.meter_model, "url": self.meter_url, "poll_interval_s":
                       self.poll_interval_s, "timeout_s": 0.5, "max_failed_polls": 3},
             "charger": {"url": url, "unit_id": 2, "timeout_s": 0.5,
                         "output_off_timeout_s": 4.0, **self.charger},
@@ -163,12 +179,19 @@ class Rig:
         self.station = subprocess.Popen(
             [sys.executable, "-m", "terminal.cli", "sim", "station", "--meter-model",
              self.meter_model, "--tcp", f"127.0.0.1:{self.port}", "--control",
-             self.control_path, *curve, *self.clock_args, *self.station_args],
+             self.control_path, *curve, *self.clock_args, *self.meter_http_args,
+             *self.station_args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
         )
         self.station_ready = wait_ready(self.station, "station simulator", 15.0,
                                         lambda: self.tail("station simulator"))
         return self.station_ready
+
+    @property
+    def meter_http_args(self) -> list[str]:
+        if self.meter_http_port is None:
+            return []
+        return ["--meter-http", f"127.0.0.1:{self.meter_http_port}"]
 
     def start_daemon(self, timeout_s: float = 15.0) -> dict[str, Any]:
         if not self.config_path.exists():
