@@ -114,6 +114,12 @@ def _register_meter(sub: argparse._SubParsersAction) -> None:
     where.add_argument("--tcp", type=_host_port, metavar="HOST:PORT",
                        help="serve Modbus TCP on this address, e.g. 127.0.0.1:5020")
     where.add_argument("--rtu", metavar="PATH", help="serial device, e.g. one end of a pty pair")
+    where.add_argument("--http", type=_host_port, metavar="HOST:PORT",
+                       help="an HTTP signing meter (isabellenhuette_iem_dcr): serve its "
+                       "HTTP/JSON interface on this address")
+    meter.add_argument("--state", default=None, metavar="PATH",
+                       help="HTTP signing meter: file of its key, pagination and open "
+                       "transaction (kept across restarts; default: none, a new key)")
     meter.add_argument("--unit", type=int, default=0, help="unit id (default: model's)")
     meter.add_argument("--baud", type=int, choices=BAUD_RATES, default=None,
                        help="RTU: bits per second (default: the model's)")
@@ -128,9 +134,10 @@ def _register_meter(sub: argparse._SubParsersAction) -> None:
                        help="the import counter at start (default %(default)g Wh)")
     meter.add_argument("--serial", default="20260001",
                        help="the serial number the meter reports (default %(default)s)")
-    meter.add_argument("--fault", type=_fault_parser(FAULT_KINDS), action="append", default=[],
-                       metavar="KIND[@START_S][+DURATION_S]",
-                       help=f"a fault to play (repeatable): {', '.join(FAULT_KINDS)}")
+    meter.add_argument("--fault", type=_fault_parser(_all_meter_fault_kinds()), action="append",
+                       default=[], metavar="KIND[@START_S][+DURATION_S]",
+                       help=f"a fault to play (repeatable): {', '.join(FAULT_KINDS)}; an "
+                       "HTTP signing meter: " + ", ".join(_http_fault_kinds()))
     _add_clock(meter)
     meter.set_defaults(func=run_meter)
 
@@ -143,9 +150,52 @@ def _load_model(name: str, command: str) -> MeterModel | None:
         return None
 
 
+def _http_fault_kinds() -> tuple[str, ...]:
+    from hw_mocks.iem_dcr_sim import FAULT_KINDS as IEM_DCR_FAULT_KINDS
+
+    return IEM_DCR_FAULT_KINDS
+
+
+def _all_meter_fault_kinds() -> tuple[str, ...]:
+    return tuple(dict.fromkeys(FAULT_KINDS + _http_fault_kinds()))
+
+
+def run_http_meter(args: argparse.Namespace, model: MeterModel) -> int:
+    """`sim meter --http`: the HTTP interface of a signing meter, by its driver."""
+    from pathlib import Path
+
+    from hw_mocks import iem_dcr_sim
+
+    if model.signing.get("driver") != "iem_dcr":
+        print(f"evterm sim meter: --http serves an HTTP signing meter "
+              f"(isabellenhuette_iem_dcr); {model.key} is not one", file=sys.stderr)
+        return 2
+    meter = MeterSimulator(model=model, point=ChargingPoint.charging(_curve(args)),
+                           start_energy_wh=args.start_energy_wh, sim_time=_sim_time(args))
+    try:
+        sim = iem_dcr_sim.IemDcrSimulator(
+            meter, serial=args.serial if args.serial != "20260001" else "1ISA0200000001",
+            state_path=Path(args.state) if args.state else None, faults=args.fault)
+    except (FaultSpecError, ValueError, OSError, iem_dcr_sim.SimStateError) as exc:
+        print(f"evterm sim meter: {exc}", file=sys.stderr)
+        return 2
+    return iem_dcr_sim.run_forever(sim, *args.http)
+
+
 def run_meter(args: argparse.Namespace) -> int:
     model = _load_model(args.model, "meter")
     if model is None:
+        return 2
+    if args.http:
+        return run_http_meter(args, model)
+    if model.signs and not model.registers:
+        print(f"evterm sim meter: {model.key} is an HTTP signing meter; serve it with --http",
+              file=sys.stderr)
+        return 2
+    bad = [f.kind for f in args.fault if f.kind not in FAULT_KINDS]
+    if bad:
+        print(f"evterm sim meter: fault {bad[0]!r} needs an HTTP signing meter; allowed "
+              f"here: {', '.join(FAULT_KINDS)}", file=sys.stderr)
         return 2
     baud = args.baud or model.default_baud
     sim = MeterSimulator(
