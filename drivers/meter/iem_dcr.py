@@ -312,6 +312,12 @@ class IemDcr:
             raise SigningError("state", "the meter holds no transaction "
                                f"(GET {self._path('metervalue')} XT false)")
         try:
+            await self.clock_state()  # after a power-up: the end reading gets a set time
+        except SigningError as exc:
+            if exc.kind in ("unreachable", "timeout"):
+                raise
+            # otherwise end anyway: the document then carries the clock status U
+        try:
             await self._call("POST", "receipt", {"TX": reason.value})
         except SigningError as exc:
             if exc.kind != "refused" or reason is TxReason.END:
