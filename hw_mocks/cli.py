@@ -24,7 +24,14 @@ from drivers.meter.registermap import MeterMapError, MeterModel, load_model
 from drivers.meter.transport import BAUD_RATES, PARITIES
 from hw_mocks import backend_cli, card_cli
 from hw_mocks.ev_model import CHARGER_FAULT_KINDS, ChargingPoint, Fault, FaultSpecError, PowerCurve
-from hw_mocks.meter_sim import FAULT_KINDS, MeterSimulator, SimTime, run_forever
+from hw_mocks.meter_sim import (
+    FAULT_KINDS,
+    SIGNING_FAULT_KINDS,
+    MeterSimulator,
+    SimTime,
+    fault_kinds,
+    run_forever,
+)
 from terminal.cliargs import positive_number
 from terminal.kernel.clock import make_clock
 
@@ -105,8 +112,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _register_meter(sub: argparse._SubParsersAction) -> None:
     meter = sub.add_parser(
         "meter",
-        help="serve a meter model over Modbus TCP or RTU, driven by an EV power curve",
-        description=f"Faults: {', '.join(FAULT_KINDS)}; give --fault KIND[@START_S][+DURATION_S] "
+        help="serve a meter model over Modbus TCP or RTU (a signing model over HTTP), "
+        "driven by an EV power curve",
+        description=f"Faults: {', '.join(FAULT_KINDS)}; a signing model (--http) also "
+        f"{', '.join(SIGNING_FAULT_KINDS)}; give --fault KIND[@START_S][+DURATION_S] "
         "(simulated seconds since start).",
     )
     meter.add_argument("--model", required=True, help="shipped model name or map file path")
@@ -115,11 +124,11 @@ def _register_meter(sub: argparse._SubParsersAction) -> None:
                        help="serve Modbus TCP on this address, e.g. 127.0.0.1:5020")
     where.add_argument("--rtu", metavar="PATH", help="serial device, e.g. one end of a pty pair")
     where.add_argument("--http", type=_host_port, metavar="HOST:PORT",
-                       help="an HTTP signing meter (isabellenhuette_iem_dcr): serve its "
-                       "HTTP/JSON interface on this address")
+                       help="a signing meter's HTTP API (lem_dcbm400600, "
+                       "isabellenhuette_iem_dcr), e.g. 127.0.0.1:8080")
     meter.add_argument("--state", default=None, metavar="PATH",
-                       help="HTTP signing meter: file of its key, pagination and open "
-                       "transaction (kept across restarts; default: none, a new key)")
+                       help="isabellenhuette_iem_dcr: file of its key, pagination and open "
+                       "transaction, kept across restarts (default: none, a new key)")
     meter.add_argument("--unit", type=int, default=0, help="unit id (default: model's)")
     meter.add_argument("--baud", type=int, choices=BAUD_RATES, default=None,
                        help="RTU: bits per second (default: the model's)")
@@ -134,10 +143,10 @@ def _register_meter(sub: argparse._SubParsersAction) -> None:
                        help="the import counter at start (default %(default)g Wh)")
     meter.add_argument("--serial", default="20260001",
                        help="the serial number the meter reports (default %(default)s)")
-    meter.add_argument("--fault", type=_fault_parser(_all_meter_fault_kinds()), action="append",
-                       default=[], metavar="KIND[@START_S][+DURATION_S]",
-                       help=f"a fault to play (repeatable): {', '.join(FAULT_KINDS)}; an "
-                       "HTTP signing meter: " + ", ".join(_http_fault_kinds()))
+    meter.add_argument("--fault", type=_fault_parser(FAULT_KINDS + SIGNING_FAULT_KINDS),
+                       action="append", default=[], metavar="KIND[@START_S][+DURATION_S]",
+                       help=f"a fault to play (repeatable): {', '.join(FAULT_KINDS)}; "
+                       f"signing meters also {', '.join(SIGNING_FAULT_KINDS)}")
     _add_clock(meter)
     meter.set_defaults(func=run_meter)
 
@@ -150,52 +159,31 @@ def _load_model(name: str, command: str) -> MeterModel | None:
         return None
 
 
-def _http_fault_kinds() -> tuple[str, ...]:
-    from hw_mocks.iem_dcr_sim import FAULT_KINDS as IEM_DCR_FAULT_KINDS
-
-    return IEM_DCR_FAULT_KINDS
+HTTP_METER_DRIVERS = ("lem_dcbm", "iem_dcr")  # signing drivers with an HTTP simulator
 
 
-def _all_meter_fault_kinds() -> tuple[str, ...]:
-    return tuple(dict.fromkeys(FAULT_KINDS + _http_fault_kinds()))
-
-
-def run_http_meter(args: argparse.Namespace, model: MeterModel) -> int:
-    """`sim meter --http`: the HTTP interface of a signing meter, by its driver."""
-    from pathlib import Path
-
-    from hw_mocks import iem_dcr_sim
-
-    if model.signing.get("driver") != "iem_dcr":
-        print(f"evterm sim meter: --http serves an HTTP signing meter "
-              f"(isabellenhuette_iem_dcr); {model.key} is not one", file=sys.stderr)
-        return 2
-    meter = MeterSimulator(model=model, point=ChargingPoint.charging(_curve(args)),
-                           start_energy_wh=args.start_energy_wh, sim_time=_sim_time(args))
-    try:
-        sim = iem_dcr_sim.IemDcrSimulator(
-            meter, serial=args.serial if args.serial != "20260001" else "1ISA0200000001",
-            state_path=Path(args.state) if args.state else None, faults=args.fault)
-    except (FaultSpecError, ValueError, OSError, iem_dcr_sim.SimStateError) as exc:
-        print(f"evterm sim meter: {exc}", file=sys.stderr)
-        return 2
-    return iem_dcr_sim.run_forever(sim, *args.http)
+def _signing_problem(model: MeterModel, http: bool, faults: list[Fault],
+                     option: str) -> str | None:
+    """Why this model cannot be served so (None: it can)."""
+    if http and model.signing.get("driver") not in HTTP_METER_DRIVERS:
+        return (f"{option}: {model.name} has no HTTP API (only signing models with the "
+                f"{' or '.join(HTTP_METER_DRIVERS)} driver have one, e.g. lem_dcbm400600)")
+    if model.signs and not http:
+        return f"{model.name} is a signing meter with an HTTP API: give {option} HOST:PORT"
+    allowed = fault_kinds(model)
+    wrong = [f.kind for f in faults if f.kind not in allowed + CHARGER_FAULT_KINDS]
+    if wrong:
+        return (f"fault {wrong[0]!r} is for signing meters; {model.name} plays "
+                + ", ".join(allowed))
+    return None
 
 
 def run_meter(args: argparse.Namespace) -> int:
     model = _load_model(args.model, "meter")
     if model is None:
         return 2
-    if args.http:
-        return run_http_meter(args, model)
-    if model.signs and not model.registers:
-        print(f"evterm sim meter: {model.key} is an HTTP signing meter; serve it with --http",
-              file=sys.stderr)
-        return 2
-    bad = [f.kind for f in args.fault if f.kind not in FAULT_KINDS]
-    if bad:
-        print(f"evterm sim meter: fault {bad[0]!r} needs an HTTP signing meter; allowed "
-              f"here: {', '.join(FAULT_KINDS)}", file=sys.stderr)
+    if problem := _signing_problem(model, args.http is not None, args.fault, "--http"):
+        print(f"evterm sim meter: {problem}", file=sys.stderr)
         return 2
     baud = args.baud or model.default_baud
     sim = MeterSimulator(
@@ -208,6 +196,23 @@ def run_meter(args: argparse.Namespace) -> int:
         line_baud=None if (args.tcp or args.no_line_time) else baud,
         sim_time=_sim_time(args),
     )
+    if args.http is not None and model.signing.get("driver") == "iem_dcr":
+        from pathlib import Path
+
+        from hw_mocks import iem_dcr_sim
+
+        try:
+            iem = iem_dcr_sim.IemDcrSimulator(
+                sim, serial=args.serial if args.serial != "20260001" else "1ISA0200000001",
+                state_path=Path(args.state) if args.state else None)
+        except (ValueError, OSError, iem_dcr_sim.SimStateError) as exc:
+            print(f"evterm sim meter: {exc}", file=sys.stderr)
+            return 2
+        return iem_dcr_sim.run_forever(iem, *args.http)
+    if args.http is not None:
+        from hw_mocks import lem_sim
+
+        return lem_sim.run_forever(lem_sim.LemSim(sim), *args.http)
     return run_forever(
         sim,
         tcp=args.tcp,
@@ -230,7 +235,11 @@ def _register_station(sub: argparse._SubParsersAction) -> None:
     )
     station.add_argument("--meter-model", required=True,
                          help="shipped meter model name or map file path")
-    station.add_argument("--tcp", type=_host_port, required=True, metavar="HOST:PORT")
+    station.add_argument("--tcp", type=_host_port, required=True, metavar="HOST:PORT",
+                         help="Modbus TCP: the charger IO (and a Modbus meter)")
+    station.add_argument("--meter-http", type=_host_port, default=None, metavar="HOST:PORT",
+                         help="a signing meter's HTTP API (e.g. lem_dcbm400600) on this "
+                         "address")
     station.add_argument("--control", required=True, metavar="PATH",
                          help="Unix socket for the control requests (JSON lines)")
     station.add_argument("--meter-unit", type=int, default=0,
@@ -254,6 +263,10 @@ def run_station(args: argparse.Namespace) -> int:
     model = _load_model(args.meter_model, "station")
     if model is None:
         return 2
+    problem = _signing_problem(model, args.meter_http is not None, args.fault, "--meter-http")
+    if problem:
+        print(f"evterm sim station: {problem}", file=sys.stderr)
+        return 2
     point = ChargingPoint()
     meter = MeterSimulator(
         model=model,
@@ -272,7 +285,8 @@ def run_station(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"evterm sim station: {exc}", file=sys.stderr)
         return 2
-    return station_sim.run_forever(station, tcp=args.tcp, control_path=args.control)
+    return station_sim.run_forever(station, tcp=args.tcp, control_path=args.control,
+                                   meter_http=args.meter_http)
 
 
 EV_ACTIONS = {

@@ -53,7 +53,7 @@ MODEL_TEXT = "IEM-DCR-125-1000-32-00-006-B_000"
 FIRMWARE = "DU-02.00.12_SU-02.00.08"
 TICK_S = 0.02
 
-__all__ = ["FAULT_KINDS", "IemDcrSimulator", "SimStateError", "serve"]
+__all__ = ["FAULT_KINDS", "IemDcrSimulator", "IemHttpServer", "SimStateError", "serve"]
 
 
 class Refused(Exception):
@@ -68,10 +68,11 @@ class IemDcrSimulator:
 
     def __init__(self, meter: MeterSimulator, *, serial: str = "1ISA0200000001",
                  state_path: Path | None = None, faults: list[Fault] | None = None) -> None:
+        """Faults live in `meter.faults` (so `sim station`'s fault command reaches
+        them); `faults` are added to it."""
         self.meter = meter
         self.serial = serial
         self.lock = threading.RLock()
-        self.faults: list[Fault] = []
         self._rebooted: set[int] = set()
         for fault in faults or []:
             self.add_fault(fault)
@@ -99,19 +100,30 @@ class IemDcrSimulator:
     def energy_wh(self) -> Decimal:
         return Decimal(repr(self.meter.energy_import_wh(self.t_s())))
 
+    @property
+    def faults(self) -> list[Fault]:
+        return self.meter.faults
+
     def add_fault(self, fault: Fault) -> None:
         if fault.kind not in FAULT_KINDS:
             raise FaultSpecError(f"unknown IEM-DCR fault {fault.kind!r}; allowed: "
                                  + ", ".join(FAULT_KINDS))
-        if fault.kind == "reboot" and math.isinf(fault.duration_s):
-            fault = Fault("reboot", fault.start_s, REBOOT_S)
-        if fault.kind in COUNTER_FAULT_KINDS:
-            self.meter.add_fault(fault)
-        self.faults.append(fault)
+        self.meter.point.mark(fault.start_s)
+        self.meter.faults.append(fault)
 
     def active(self, kind: str, t_s: float | None = None) -> bool:
+        """Whether a fault of `kind` is on at t_s; a reboot without a duration drops
+        connections for REBOOT_S."""
         t_s = self.t_s() if t_s is None else t_s
-        return any(f.kind == kind and f.active(t_s) for f in self.faults)
+        for f in self.meter.faults:
+            if f.kind != kind:
+                continue
+            if kind == "reboot" and math.isinf(f.duration_s):
+                if f.start_s <= t_s < f.start_s + REBOOT_S:
+                    return True
+            elif f.active(t_s):
+                return True
+        return False
 
     def tick(self) -> None:
         """Apply the fault windows at the current simulated time."""
@@ -119,7 +131,7 @@ class IemDcrSimulator:
         with self.lock:
             for kind in SIGNING_FAULT_KINDS:
                 self.core.set_fault(kind, self.active(kind, t_s))
-            for index, fault in enumerate(self.faults):
+            for index, fault in enumerate(self.meter.faults):
                 if fault.kind == "reboot" and fault.start_s <= t_s and index not in self._rebooted:
                     self._rebooted.add(index)
                     self.reboot()
@@ -338,19 +350,51 @@ def _handler(sim: IemDcrSimulator) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]
+                 ) -> None:
+        super().__init__(address, handler)
+        self.stopped = threading.Event()
+
+    def shutdown(self) -> None:
+        self.stopped.set()
+        super().shutdown()
+
+
 def serve(sim: IemDcrSimulator, host: str, port: int) -> ThreadingHTTPServer:
     """Start serving in a background thread (and the fault ticker); the server."""
-    server = ThreadingHTTPServer((host, port), _handler(sim))
-    server.daemon_threads = True
+    server = _Server((host, port), _handler(sim))
     threading.Thread(target=server.serve_forever, name="iem-dcr-http", daemon=True).start()
 
     def ticker() -> None:
-        while True:
+        while not server.stopped.wait(TICK_S):
             sim.tick()
-            time.sleep(TICK_S)
 
     threading.Thread(target=ticker, name="iem-dcr-faults", daemon=True).start()
     return server
+
+
+class IemHttpServer:
+    """The simulator's HTTP server for `evterm sim station --meter-http` (the interface
+    of hw_mocks.lem_sim.LemHttpServer: start, url, sim, close)."""
+
+    def __init__(self, sim: IemDcrSimulator, host: str, port: int) -> None:
+        self.sim, self.host, self.port = sim, host, port
+        self._server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self) -> None:
+        self._server = serve(self.sim, self.host, self.port)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
 
 
 def run_forever(sim: IemDcrSimulator, host: str, port: int) -> int:

@@ -21,6 +21,10 @@ Faults (`--fault KIND[@START_S][+DURATION_S]`, repeatable; default from start, f
 - frozen: the import counter stops while power still flows
 - jump: the import counter jumps by JUMP_WH (1,000 kWh)
 - reset: the import counter restarts from 0
+A signing model (drivers/meter/models with [signing], e.g. lem_dcbm400600) is served
+over HTTP (`--http HOST:PORT`, hw_mocks/lem_sim.py) and also plays SIGNING_FAULT_KINDS:
+bad_signature, pagination_gap, error_flag, clock_unsync, clock_informative, reboot,
+disconnect (see hw_mocks/lem_sim.py).
 
 Run it: `evterm sim meter --model eastron_sdm630 --tcp 127.0.0.1:5020`.
 """
@@ -47,11 +51,21 @@ from hw_mocks.ev_model import ChargingPoint, Fault, FaultSpecError, PowerCurve
 from terminal.kernel.clock import SYSTEM_CLOCK, Clock, iso_utc
 
 FAULT_KINDS = ("no_reply", "exception", "garbled", "frozen", "jump", "reset")
+# a signing meter (a model with [signing]) also plays these (hw_mocks/ocmf_meter.py,
+# the HTTP front end hw_mocks/lem_sim.py): documents, clock, power cycle, lost link
+SIGNING_FAULT_KINDS = ("bad_signature", "pagination_gap", "error_flag", "clock_unsync",
+                       "clock_informative", "reboot", "disconnect")
 JUMP_WH = 1_000_000.0
 BITS_PER_CHAR = 11
 SPIN_S = 0.002  # the last part of a line-time hold is spent yielding, not sleeping
 
-__all__ = ["FAULT_KINDS", "Fault", "FaultSpecError", "MeterSimulator", "SimTime"]
+__all__ = ["FAULT_KINDS", "SIGNING_FAULT_KINDS", "Fault", "FaultSpecError", "MeterSimulator",
+           "SimTime", "fault_kinds"]
+
+
+def fault_kinds(model: MeterModel) -> tuple[str, ...]:
+    """The fault kinds a simulator of `model` plays."""
+    return FAULT_KINDS + SIGNING_FAULT_KINDS if model.signs else FAULT_KINDS
 
 
 class SimTime:
@@ -121,9 +135,11 @@ class MeterSimulator:
         return self.sim_time.t_s()
 
     def add_fault(self, fault: Fault) -> None:
-        if fault.kind not in FAULT_KINDS:
+        allowed = fault_kinds(self.model)
+        if fault.kind not in allowed:
             raise FaultSpecError(
-                f"unknown meter fault {fault.kind!r}; allowed: {', '.join(FAULT_KINDS)}"
+                f"unknown meter fault {fault.kind!r} for {self.model.name}; allowed: "
+                + ", ".join(allowed)
             )
         self.point.mark(fault.start_s)
         self.faults.append(fault)

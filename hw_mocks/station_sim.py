@@ -16,6 +16,11 @@ tests and `evterm sim ev ...`.
 Time is simulated (`--clock-speed`, `--clock-anchor`, shared with the daemon): every
 time in a status and every fault window is in simulated seconds since start.
 
+A signing meter with an HTTP API (`--meter-model lem_dcbm400600 --meter-http
+HOST:PORT`) is served on its own port by hw_mocks.lem_sim over the same point; its
+faults (bad_signature, pagination_gap, error_flag, clock_unsync, clock_informative,
+reboot, disconnect) go through the same `fault` command.
+
 Run it: `evterm sim station --meter-model carlo_gavazzi_em580 --tcp 127.0.0.1:5020
 --control /tmp/evterm-station.sock`, then `evterm sim ev plug --control /tmp/...`.
 """
@@ -52,15 +57,16 @@ from hw_mocks.ev_model import (
     CHARGER_ERROR_DEFAULT_CODE,
     CHARGER_FAULT_KINDS,
     Fault,
+    FaultSpecError,
     PointError,
     PowerCurve,
 )
 from hw_mocks.meter_sim import FAULT_KINDS as METER_FAULT_KINDS
-from hw_mocks.meter_sim import MeterSimulator
+from hw_mocks.meter_sim import SIGNING_FAULT_KINDS, MeterSimulator
 from hw_mocks.signals import stop_on_signals
 from terminal.localapi import remove_stale_socket
 
-STATION_FAULT_KINDS = (*METER_FAULT_KINDS, *CHARGER_FAULT_KINDS)
+STATION_FAULT_KINDS = (*METER_FAULT_KINDS, *SIGNING_FAULT_KINDS, *CHARGER_FAULT_KINDS)
 COMMANDS = ("plug", "unplug", "suspend", "resume", "fault", "clear", "status")
 CURVE_KEYS = tuple(f.name for f in fields(PowerCurve))
 MAX_LINE_BYTES = 64 * 1024
@@ -260,7 +266,10 @@ class StationSimulator:
             self.point.add_fault(t_s, fault)
         else:
             self.point.advance(t_s)
-            self.meter.add_fault(fault)
+            try:
+                self.meter.add_fault(fault)
+            except FaultSpecError as exc:
+                raise RequestError(f"fault: {exc}") from None
 
     def handle(self, request: Any) -> dict[str, Any]:
         """One control request (parsed JSON) -> its reply."""
@@ -325,8 +334,27 @@ class StationSimulator:
                 await writer.wait_closed()
 
 
-async def serve(station: StationSimulator, *, tcp: tuple[str, int], control_path: str) -> None:
+async def serve(station: StationSimulator, *, tcp: tuple[str, int], control_path: str,
+                meter_http: tuple[str, int] | None = None) -> None:
+    """Modbus TCP (charger IO, a Modbus meter) and the control socket; with
+    `meter_http` the signing meter's HTTP API (hw_mocks/lem_sim.py) on that address,
+    counting the same ChargingPoint."""
     meter = station.meter
+    http_server = None
+    if meter_http is not None:
+        if meter.model.signing.get("driver") == "iem_dcr":
+            from hw_mocks.iem_dcr_sim import IemDcrSimulator, IemHttpServer
+
+            http_server = IemHttpServer(IemDcrSimulator(meter), *meter_http)
+        else:
+            from hw_mocks.lem_sim import LemHttpServer, LemSim
+
+            http_server = LemHttpServer(LemSim(meter), *meter_http)  # type: ignore[assignment]
+        try:
+            await http_server.start()
+        except OSError as exc:
+            raise OSError(f"cannot serve the meter on http://{meter_http[0]}:"
+                          f"{meter_http[1]}: {exc.strerror or exc}") from None
     server = ModbusTcpServer(
         station.build_devices(), address=tcp, trace_packet=station.trace_packet
     )
@@ -342,12 +370,14 @@ async def serve(station: StationSimulator, *, tcp: tuple[str, int], control_path
             {
                 "event": "ready",
                 "meter_model": meter.model.key,
-                "meter_url": url,
+                "meter_url": http_server.url if http_server else url,
                 "meter_unit": meter.unit_id,
                 "charger_url": url,
                 "charger_unit": station.charger_unit,
                 "control": control_path,
                 "serial": meter.serial,
+                **({"meter_public_key": http_server.sim.core.public_key_hex}
+                   if http_server else {}),
                 "start_energy_wh": meter.start_energy_wh,
                 "clock_speed": getattr(meter.sim_time.clock, "speed", 1.0),
                 "started_at": meter.sim_time.iso(0.0),
@@ -361,6 +391,8 @@ async def serve(station: StationSimulator, *, tcp: tuple[str, int], control_path
         await stop.wait()
     finally:
         control.close()
+        if http_server is not None:
+            await http_server.close()
         await server.shutdown()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(control_path)

@@ -14,6 +14,7 @@ from typing import Any
 
 SIGNING_DRIVERS: dict[str, str] = {
     "iem_dcr": "drivers.meter.iem_dcr:IemDcr",
+    "lem_dcbm": "drivers.meter.lem_dcbm:LemDcbm",
 }
 
 
