@@ -7,6 +7,7 @@ import asyncio
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pyocmf
@@ -136,3 +137,28 @@ def test_a_modbus_only_fault_or_transport_is_refused_by_name(tmp_path: Path) -> 
         capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and "bad_signature" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_inside_sim_station(tmp_path: Path) -> None:
+    """`sim station --meter-http`: the IEM-DCR counts the station's car."""
+    from hw_mocks.station_sim import control
+
+    http_port, control_path = free_port(), str(tmp_path / "station.sock")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "terminal.cli", "sim", "station", "--meter-model", MODEL,
+         "--tcp", f"127.0.0.1:{free_port()}", "--meter-http", f"127.0.0.1:{http_port}",
+         "--control", control_path], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True)
+    try:
+        ready = wait_ready(proc, "station simulator")
+        assert ready["meter_url"] == f"http://127.0.0.1:{http_port}"
+        meter = open_meter(MODEL, ready["meter_url"] + "?ci=DE*EVT*E0001", timeout_s=3.0)
+        before = asyncio.run(meter.read_snapshot())
+        assert control(control_path, {"cmd": "fault", "kind": "disconnect"})["ok"]
+        with pytest.raises(MeterReadError) as caught:
+            asyncio.run(meter.read_snapshot())
+        assert caught.value.kind == "unreachable"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)
+    assert before.energy_import_wh == Decimal("12345678.000")
