@@ -124,8 +124,11 @@ def _register_meter(sub: argparse._SubParsersAction) -> None:
                        help="serve Modbus TCP on this address, e.g. 127.0.0.1:5020")
     where.add_argument("--rtu", metavar="PATH", help="serial device, e.g. one end of a pty pair")
     where.add_argument("--http", type=_host_port, metavar="HOST:PORT",
-                       help="a signing meter's HTTP API (e.g. lem_dcbm400600), "
-                       "e.g. 127.0.0.1:8080")
+                       help="a signing meter's HTTP API (lem_dcbm400600, "
+                       "isabellenhuette_iem_dcr), e.g. 127.0.0.1:8080")
+    meter.add_argument("--state", default=None, metavar="PATH",
+                       help="isabellenhuette_iem_dcr: file of its key, pagination and open "
+                       "transaction, kept across restarts (default: none, a new key)")
     meter.add_argument("--unit", type=int, default=0, help="unit id (default: model's)")
     meter.add_argument("--baud", type=int, choices=BAUD_RATES, default=None,
                        help="RTU: bits per second (default: the model's)")
@@ -156,12 +159,15 @@ def _load_model(name: str, command: str) -> MeterModel | None:
         return None
 
 
+HTTP_METER_DRIVERS = ("lem_dcbm", "iem_dcr")  # signing drivers with an HTTP simulator
+
+
 def _signing_problem(model: MeterModel, http: bool, faults: list[Fault],
                      option: str) -> str | None:
     """Why this model cannot be served so (None: it can)."""
-    if http and model.signing.get("driver") != "lem_dcbm":
+    if http and model.signing.get("driver") not in HTTP_METER_DRIVERS:
         return (f"{option}: {model.name} has no HTTP API (only signing models with the "
-                "lem_dcbm driver have one, e.g. lem_dcbm400600)")
+                f"{' or '.join(HTTP_METER_DRIVERS)} driver have one, e.g. lem_dcbm400600)")
     if model.signs and not http:
         return f"{model.name} is a signing meter with an HTTP API: give {option} HOST:PORT"
     allowed = fault_kinds(model)
@@ -190,6 +196,19 @@ def run_meter(args: argparse.Namespace) -> int:
         line_baud=None if (args.tcp or args.no_line_time) else baud,
         sim_time=_sim_time(args),
     )
+    if args.http is not None and model.signing.get("driver") == "iem_dcr":
+        from pathlib import Path
+
+        from hw_mocks import iem_dcr_sim
+
+        try:
+            iem = iem_dcr_sim.IemDcrSimulator(
+                sim, serial=args.serial if args.serial != "20260001" else "1ISA0200000001",
+                state_path=Path(args.state) if args.state else None)
+        except (ValueError, OSError, iem_dcr_sim.SimStateError) as exc:
+            print(f"evterm sim meter: {exc}", file=sys.stderr)
+            return 2
+        return iem_dcr_sim.run_forever(iem, *args.http)
     if args.http is not None:
         from hw_mocks import lem_sim
 

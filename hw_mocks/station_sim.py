@@ -342,9 +342,14 @@ async def serve(station: StationSimulator, *, tcp: tuple[str, int], control_path
     meter = station.meter
     http_server = None
     if meter_http is not None:
-        from hw_mocks.lem_sim import LemHttpServer, LemSim
+        if meter.model.signing.get("driver") == "iem_dcr":
+            from hw_mocks.iem_dcr_sim import IemDcrSimulator, IemHttpServer
 
-        http_server = LemHttpServer(LemSim(meter), *meter_http)
+            http_server = IemHttpServer(IemDcrSimulator(meter), *meter_http)
+        else:
+            from hw_mocks.lem_sim import LemHttpServer, LemSim
+
+            http_server = LemHttpServer(LemSim(meter), *meter_http)  # type: ignore[assignment]
         try:
             await http_server.start()
         except OSError as exc:

@@ -217,6 +217,7 @@ class Station:
             await signing.refresh()
         report = await self.daemon.recover()
         if signing is not None:
+            await self.daemon.settle_signed()  # the open session's own end first
             state = self.daemon.state
             keep = state.session_id if state.meter_tx in ("running", "ending") else None
             await signing.reconcile(keep)

@@ -13,6 +13,7 @@ import importlib
 from typing import Any
 
 SIGNING_DRIVERS: dict[str, str] = {
+    "iem_dcr": "drivers.meter.iem_dcr:IemDcr",
     "lem_dcbm": "drivers.meter.lem_dcbm:LemDcbm",
 }
 
