@@ -22,3 +22,17 @@ def signing_driver(name: str) -> Any:
     """The driver class registered as `name`."""
     module, _, cls = SIGNING_DRIVERS[name].partition(":")
     return getattr(importlib.import_module(module), cls)
+
+
+def signing_url_problem(model: Any, url: str) -> str | None:
+    """Why `url` (or the model's [signing] data) does not fit the signing meter `model`:
+    its driver is built (which parses both, and does no I/O); None when it fits."""
+    from drivers.meter.registermap import MeterMapError
+    from drivers.meter.transport import TransportError
+
+    try:
+        driver = signing_driver(model.signing["driver"])(model, url)
+    except (TransportError, MeterMapError) as exc:
+        return str(exc)
+    driver.close()
+    return None

@@ -85,6 +85,33 @@ def modbus_url(device: str) -> Check:
     return check
 
 
+def meter_url(value: str) -> str | None:
+    """A Modbus URL, or an http:// URL (a signing meter's HTTP API; checked against the
+    model by `meter_url_fits_model`)."""
+    if value.startswith("http://"):
+        return None if value.isprintable() and len(value) <= 1024 else \
+            "a printable http://HOST:PORT URL of at most 1024 characters"
+    return modbus_url("meter")(value)
+
+
+def meter_url_fits_model(model_name: str, url: str) -> list[str]:
+    """The URL's problem for the meter model (a signing model's driver parses it)."""
+    from drivers.meter.registermap import MeterMapError, load_model
+    from drivers.meter.signing_drivers import signing_url_problem
+
+    try:
+        model = load_model(model_name)
+    except MeterMapError:
+        return []  # the model's own check reports it
+    if model.signs:
+        problem = signing_url_problem(model, url)
+    elif url.startswith("http://"):
+        problem = f"model {model_name!r} is a Modbus meter; expected tcp:// or rtu://"
+    else:
+        problem = None
+    return [f"url = {url!r}: {problem}"] if problem else []
+
+
 def host(value: str) -> str | None:
     from drivers.meter.transport import host_problem
 

@@ -43,8 +43,9 @@ class MeterConfig:
     )
     url: str = option(
         "tcp://127.0.0.1:502",
-        doc="tcp://HOST:PORT or rtu:///dev/ttyUSB0?baud=9600&parity=N&stopbits=1",
-        check=checks.modbus_url("meter"),
+        doc="tcp://HOST:PORT or rtu:///dev/ttyUSB0?baud=9600&parity=N&stopbits=1; a signing "
+        "meter with an HTTP API: http://HOST:PORT (docs/meters.md)",
+        check=checks.meter_url,
     )
     unit_id: int = option(
         0, doc="Modbus unit (slave) id; 0 = the model's factory default", min_value=0, max_value=247
@@ -80,6 +81,10 @@ class MeterConfig:
         min_value=0.5,
         max_value=60,
     )
+
+    def problems(self) -> list[str]:
+        """The URL must fit the model: a signing meter's driver parses its own URL."""
+        return checks.meter_url_fits_model(self.model, self.url)
 
 
 @dataclass(frozen=True)
