@@ -137,7 +137,11 @@ class Rig:
     @property
     def meter_url(self) -> str:
         if self.meter_http_port is not None:
-            return f"http://127.0.0.1:{self.meter_http_port}"
+            from drivers.meter.registermap import load_model
+
+            # the IEM-DCR writes the charge point id given in its URL into its documents
+            iem = load_model(self.meter_model).signing.get("driver") == "iem_dcr"
+            return f"http://127.0.0.1:{self.meter_http_port}" + ("?ci=EVT-E0001-1" if iem else "")
         return f"tcp://127.0.0.1:{self.port}"
 
     @property
