@@ -166,7 +166,8 @@ def _screen(s: ScreenState, feedback: Feedback) -> str:
         return screen
     if model.info_screen == "meter_info" and is_signed(s.state):
         return "meter_info"
-    if model.info_screen == "signed_data" and signed_meter_of(s.receipt(any_language=True)) is not None:
+    if model.info_screen == "signed_data" \
+            and signed_meter_of(s.receipt(any_language=True)) is not None:
         return "signed_data"
     return screen
 
