@@ -31,7 +31,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from drivers.meter.http_json import (
+from drivers.meter.http_client import (
     HttpAnswer,
     HttpEndpoint,
     HttpFailure,
@@ -114,7 +114,7 @@ class IemDcr:
                  clock: Clock = SYSTEM_CLOCK) -> None:
         self.model = model
         self.conf = signing_data(model)
-        self.endpoint: HttpEndpoint = parse_http_url(url, URL_OPTIONS)
+        self.endpoint: HttpEndpoint = parse_http_url(url, allowed_options=URL_OPTIONS)
         self.timeout_s = timeout_s
         self._clock = clock
         self.charge_point_id = self.endpoint.options.get("ci", "")
@@ -142,7 +142,7 @@ class IemDcr:
             raise SigningError(kind, exc.detail) from None
         if answer.status != 200:
             raise SigningError("refused", f"{method} {path}: HTTP {answer.status} "
-                               f"{_short(answer.text)}")
+                               f"{_short(answer.text())}")
         return answer
 
     async def _json(self, name: str) -> dict[str, Any]:
@@ -153,7 +153,7 @@ class IemDcr:
             data = None
         if not isinstance(data, dict):
             raise SigningError("invalid", f"GET {self._path(name)}: not a JSON object: "
-                               f"{_short(answer.text)}")
+                               f"{_short(answer.text())}")
         return data
 
     # -- live values -------------------------------------------------------------------
@@ -167,14 +167,14 @@ class IemDcr:
             raise MeterReadError(exc.kind, exc.detail) from None
         if answer.status != 200:
             raise MeterReadError("exception", f"GET {path}: HTTP {answer.status} "
-                                 f"{_short(answer.text)}")
+                                 f"{_short(answer.text())}")
         try:
             data = answer.json()
         except ValueError:
             data = None
         if not isinstance(data, dict):
             raise MeterReadError("garbled", f"GET {path}: not a JSON object: "
-                                 f"{_short(answer.text)}")
+                                 f"{_short(answer.text())}")
         return data
 
     def _register(self, data: Mapping[str, Any], obis: str) -> Decimal | None:
@@ -276,7 +276,7 @@ class IemDcr:
         answer = await self._call("GET", "receipt")
         where = f"GET {self._path('receipt')}"
         try:
-            doc = SignedReading.from_ocmf(ocmf_in(answer.text))
+            doc = SignedReading.from_ocmf(ocmf_in(answer.text(errors="strict")))
         except (ValueError, SigningError) as exc:
             raise SigningError("invalid", f"{where}: {exc}") from None
         if doc.tx.ends != expect_end or (not expect_end and doc.tx is not TxReason.BEGIN):
@@ -357,7 +357,7 @@ def _short(text: str, limit: int = 120) -> str:
 
 
 def _decimal(value: Any, name: str) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
         raise ValueError(f"{name} = {value!r}: expected a number")
     try:
         number = Decimal(str(value).strip())
