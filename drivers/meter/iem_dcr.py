@@ -19,6 +19,7 @@ The meter keeps no transaction id of the terminal: `open_transaction()` answers 
 this driver started, or `HELD_WITHOUT_ID` for a transaction started before (by an
 earlier run of the terminal).
 
+HTTP: drivers/meter/http_client.py (one connection per request).
 Errors: `read_snapshot()` raises MeterReadError (unreachable / timeout / exception for
 an HTTP error status / garbled), the signing calls SigningError (unreachable / timeout
 / refused / invalid / state), each naming the endpoint.
@@ -147,11 +148,8 @@ class IemDcr:
 
     async def _json(self, name: str) -> dict[str, Any]:
         answer = await self._call("GET", name)
-        try:
-            data = answer.json()
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
+        data = _object(answer)
+        if data is None:
             raise SigningError("invalid", f"GET {self._path(name)}: not a JSON object: "
                                f"{_short(answer.text())}")
         return data
@@ -168,11 +166,8 @@ class IemDcr:
         if answer.status != 200:
             raise MeterReadError("exception", f"GET {path}: HTTP {answer.status} "
                                  f"{_short(answer.text())}")
-        try:
-            data = answer.json()
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
+        data = _object(answer)
+        if data is None:
             raise MeterReadError("garbled", f"GET {path}: not a JSON object: "
                                  f"{_short(answer.text())}")
         return data
@@ -349,6 +344,15 @@ class IemDcr:
             return await self._end(reason)
         except SigningError as exc:
             raise SigningError(exc.kind, f"abort {transaction_id}: {exc.detail}") from None
+
+
+def _object(answer: HttpAnswer) -> dict[str, Any] | None:
+    """The answer's body as a JSON object; None when it is not one."""
+    try:
+        data = answer.json()
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _short(text: str, limit: int = 120) -> str:
