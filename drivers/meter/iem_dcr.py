@@ -19,6 +19,7 @@ The meter keeps no transaction id of the terminal: `open_transaction()` answers 
 this driver started, or `HELD_WITHOUT_ID` for a transaction started before (by an
 earlier run of the terminal).
 
+HTTP: drivers/meter/http_client.py (one connection per request).
 Errors: `read_snapshot()` raises MeterReadError (unreachable / timeout / exception for
 an HTTP error status / garbled), the signing calls SigningError (unreachable / timeout
 / refused / invalid / state), each naming the endpoint.
@@ -31,7 +32,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from drivers.meter.http_json import (
+from drivers.meter.http_client import (
     HttpAnswer,
     HttpEndpoint,
     HttpFailure,
@@ -114,7 +115,7 @@ class IemDcr:
                  clock: Clock = SYSTEM_CLOCK) -> None:
         self.model = model
         self.conf = signing_data(model)
-        self.endpoint: HttpEndpoint = parse_http_url(url, URL_OPTIONS)
+        self.endpoint: HttpEndpoint = parse_http_url(url, allowed_options=URL_OPTIONS)
         self.timeout_s = timeout_s
         self._clock = clock
         self.charge_point_id = self.endpoint.options.get("ci", "")
@@ -142,18 +143,15 @@ class IemDcr:
             raise SigningError(kind, exc.detail) from None
         if answer.status != 200:
             raise SigningError("refused", f"{method} {path}: HTTP {answer.status} "
-                               f"{_short(answer.text)}")
+                               f"{_short(answer.text())}")
         return answer
 
     async def _json(self, name: str) -> dict[str, Any]:
         answer = await self._call("GET", name)
-        try:
-            data = answer.json()
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
+        data = _object(answer)
+        if data is None:
             raise SigningError("invalid", f"GET {self._path(name)}: not a JSON object: "
-                               f"{_short(answer.text)}")
+                               f"{_short(answer.text())}")
         return data
 
     # -- live values -------------------------------------------------------------------
@@ -167,14 +165,11 @@ class IemDcr:
             raise MeterReadError(exc.kind, exc.detail) from None
         if answer.status != 200:
             raise MeterReadError("exception", f"GET {path}: HTTP {answer.status} "
-                                 f"{_short(answer.text)}")
-        try:
-            data = answer.json()
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
+                                 f"{_short(answer.text())}")
+        data = _object(answer)
+        if data is None:
             raise MeterReadError("garbled", f"GET {path}: not a JSON object: "
-                                 f"{_short(answer.text)}")
+                                 f"{_short(answer.text())}")
         return data
 
     def _register(self, data: Mapping[str, Any], obis: str) -> Decimal | None:
@@ -276,7 +271,7 @@ class IemDcr:
         answer = await self._call("GET", "receipt")
         where = f"GET {self._path('receipt')}"
         try:
-            doc = SignedReading.from_ocmf(ocmf_in(answer.text))
+            doc = SignedReading.from_ocmf(ocmf_in(answer.text(errors="strict")))
         except (ValueError, SigningError) as exc:
             raise SigningError("invalid", f"{where}: {exc}") from None
         if doc.tx.ends != expect_end or (not expect_end and doc.tx is not TxReason.BEGIN):
@@ -351,13 +346,22 @@ class IemDcr:
             raise SigningError(exc.kind, f"abort {transaction_id}: {exc.detail}") from None
 
 
+def _object(answer: HttpAnswer) -> dict[str, Any] | None:
+    """The answer's body as a JSON object; None when it is not one."""
+    try:
+        data = answer.json()
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def _short(text: str, limit: int = 120) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _decimal(value: Any, name: str) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
         raise ValueError(f"{name} = {value!r}: expected a number")
     try:
         number = Decimal(str(value).strip())
