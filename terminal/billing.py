@@ -187,14 +187,18 @@ def _signed_facts(signed: SignedSummary | None) -> dict[str, Any]:
     """What a receipt shows of a signing meter's documents."""
     if signed is None:
         return {}
-    from terminal.signed.transparency import qr_text
+    from terminal.signed.transparency import qr_text, transparency_xml
 
-    qr = qr_text(signed.end_ocmf, signed.public_key_hex) if signed.end_ocmf else None
+    docs = [d for d in (signed.begin_ocmf, signed.end_ocmf) if d]
     return {
         "ocmf": signed.end_ocmf,
         "meter_public_key": signed.public_key_hex,
-        "transparency_qr": qr,
+        "meter_signing_method": signed.signing_method,
+        "transparency_qr": qr_text(signed.end_ocmf, signed.public_key_hex)
+        if signed.end_ocmf else None,
+        "transparency_xml": transparency_xml(docs, signed.public_key_hex) if docs else None,
         "energy_not_billed": not signed.billable_by_energy,
+        "signed_problem": signed.problem,
         "time_not_billed": not signed.clock_trusted,
     }
 

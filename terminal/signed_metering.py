@@ -14,7 +14,7 @@ Provides `SignedMetering`, built by the composition root when the meter signs:
   its document journaled under its session (the transaction id is the session id);
 - `refresh()`: the meter's public key and clock, kept for the status, the screen and
   the checks (again every minute by `run()`); a key that changes under the same meter
-  serial is a fault;
+  serial refuses new sessions (`refusal()`, a gate of the daemon) and tells the operator;
 - `summary(session_id)`: what the bill needs (terminal.signed_billing.SignedSummary);
 - `status()`: the `metering` block of the status snapshot.
 
@@ -48,6 +48,8 @@ from terminal.store import AsyncStore
 
 log = get_logger("signed")
 END_ATTEMPTS = 3  # an end is asked this often before the session is not billed by energy
+KEY_CHANGED = ("the meter's public key changed: new sessions refused until a technician "
+               "has checked the meter and restarted the terminal")
 
 
 def identification(auth: Authorization | None) -> Identification:
@@ -86,6 +88,7 @@ class SignedMetering:
         self.key: MeterKey | None = None
         self.meter_clock: MeterClock | None = None
         self.fault: str | None = None
+        self.key_changed = False  # refuses new sessions until the daemon restarts
         self._lock = asyncio.Lock()
         self._rows: dict[str, list[dict[str, Any]]] = {}  # this run's documents
 
@@ -100,12 +103,21 @@ class SignedMetering:
             return
         if self.key is not None and key.meter_serial == self.key.meter_serial \
                 and key.public_key_hex != self.key.public_key_hex:
-            self.fault = "the meter's public key changed; a technician must check the meter"
+            self.key_changed = True
             await self._tell("signed_meter_key_changed", {"meter_serial": key.meter_serial,
-                                                          "public_key": key.public_key_hex})
-        else:
-            self.fault = None
+                                                          "public_key": key.public_key_hex,
+                                                          "previous": self.key.public_key_hex})
+            log.error("the meter's public key changed; new sessions refused",
+                      extra=fields(meter_serial=key.meter_serial))
+            return  # the registered key stays the one documents are checked with
+        self.fault = KEY_CHANGED if self.key_changed else None
         self.key = key
+
+    def refusal(self) -> str | None:
+        """A gate of new sessions: refused while the meter's key is not the one it had
+        (a swapped or tampered meter: documents it signs would not verify with the key
+        registered for this station)."""
+        return KEY_CHANGED if self.key_changed else None
 
     async def run(self, interval_s: float) -> None:
         """Keep the key and the clock state fresh (the screen, the status, the checks):

@@ -284,7 +284,8 @@ def build_station(config: Config, clock: Clock, store: Store, meter: Meter,
     signing = signed_metering(config, clock, journal, meter, pricing)
     daemon = Daemon(config, clock, journal, meter, charger, monitor, pricing, screen, backend,
                     observation=observation, polled=polled, clients=api,
-                    gates=(out_of_service,), settle_wake=settle_wake, signing=signing)
+                    gates=(out_of_service, *([signing] if signing else [])),
+                    settle_wake=settle_wake, signing=signing)
     authorizer = Authorizer(config.auth, backend, AuthStore(store.conn), clock,
                             station_id=config.station.id, run_store=journal.call)
     payments = card_payments(config, station_terms.tariff.currency, backend, journal, clock,

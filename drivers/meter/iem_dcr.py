@@ -124,6 +124,13 @@ class IemDcr:
         self._serial: str | None = None
         del unit_id
 
+    def config_problem(self) -> str | None:
+        """What a station's configuration lacks for this meter (`config check`): the
+        charge point id it writes into every document (reading alone needs none)."""
+        if self.charge_point_id:
+            return None
+        return "the IEM-DCR needs the charge point id: add ?ci=EVSE_ID to the meter URL"
+
     def close(self) -> None:
         """Nothing to close: one connection per request."""
 

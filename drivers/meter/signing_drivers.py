@@ -26,7 +26,8 @@ def signing_driver(name: str) -> Any:
 
 def signing_url_problem(model: Any, url: str) -> str | None:
     """Why `url` (or the model's [signing] data) does not fit the signing meter `model`:
-    its driver is built (which parses both, and does no I/O); None when it fits."""
+    its driver is built (which parses both, and does no I/O) and asked for what a
+    station needs (`config_problem()`, where it has one); None when it fits."""
     from drivers.meter.registermap import MeterMapError
     from drivers.meter.transport import TransportError
 
@@ -34,5 +35,6 @@ def signing_url_problem(model: Any, url: str) -> str | None:
         driver = signing_driver(model.signing["driver"])(model, url)
     except (TransportError, MeterMapError) as exc:
         return str(exc)
+    problem = getattr(driver, "config_problem", lambda: None)()
     driver.close()
-    return None
+    return problem

@@ -44,7 +44,8 @@ class MeterConfig:
     url: str = option(
         "tcp://127.0.0.1:502",
         doc="tcp://HOST:PORT or rtu:///dev/ttyUSB0?baud=9600&parity=N&stopbits=1; a signing "
-        "meter with an HTTP API: http://HOST:PORT (docs/meters.md)",
+        "meter with an HTTP API: http://HOST:PORT (the IEM-DCR: http://HOST:PORT?ci=EVSE_ID; "
+        "docs/meters.md)",
         check=checks.meter_url,
     )
     unit_id: int = option(

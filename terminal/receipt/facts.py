@@ -70,6 +70,9 @@ class ReceiptFacts:
     meter_public_key: str | None = None  # the signing meter's key (hex), when it signs
     transparency_qr: str | None = None  # what the QR for the transparency software holds
     energy_not_billed: bool = False  # the signed values are incomplete or invalid
+    signed_problem: str | None = None  # why (English, for the operator and the e-receipt)
+    meter_signing_method: str | None = None  # e.g. ECDSA-secp256r1-SHA256
+    transparency_xml: str | None = None  # the documents as the transparency software reads
     time_not_billed: bool = False  # a clock was not synchronised (docs/pricing.md)
     refunds: tuple[RefundLine, ...] = ()  # oldest first
 
@@ -77,7 +80,7 @@ class ReceiptFacts:
         for name in ("session_id", "operator", "station_id", "stop_reason", "payment_method"):
             _check_text(name, getattr(self, name), required=True)
         for name in ("meter_serial", "payment_reference", "receipt_url", "ocmf",
-                     "meter_public_key", "transparency_qr"):
+                     "meter_public_key", "transparency_qr", "meter_signing_method"):
             _check_text(name, getattr(self, name), required=False)
         zone(self.timezone)
         for name in ("started_at", "stopped_at"):

@@ -303,8 +303,11 @@ def _signed_json(facts: ReceiptFacts) -> dict[str, Any]:
         "start_wh": plain(facts.meter_start_wh),
         "end_wh": plain(facts.meter_stop_wh),
         "public_key": facts.meter_public_key,
+        "signing_method": facts.meter_signing_method,
         "qr": facts.transparency_qr,
+        "transparency_xml": facts.transparency_xml,
         "billable_by_energy": not facts.energy_not_billed,
+        "fault": facts.signed_problem,
         "time_billed": not facts.time_not_billed,
     }}
 

@@ -205,8 +205,9 @@ class RetentionTables:
     # ---- the legal period -------------------------------------------------------------
 
     def expire(self, before: datetime) -> int:
-        """Delete sessions closed before `before` with everything of theirs, and audit
-        entries from before it; how many rows. The newest session is never deleted: the
+        """Delete sessions closed before `before` with everything of theirs (their signed
+        meter values too), audit entries and signed values of no session from before
+        it; how many rows. The newest session is never deleted: the
         journal marker (terminal/store/marker.py) names it, and a journal without it
         would be refused at the next start as one that lost its tail."""
         cutoff = iso_utc(before)
@@ -227,6 +228,16 @@ class RetentionTables:
                 meter.rows += self.conn.execute(
                     "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at < ? "
                     "ORDER BY at LIMIT ?)", (cutoff, min(meter.room(), _CHUNK))).rowcount
+            if meter.room() > 0:
+                # signed documents of no session (a transaction the meter held without an
+                # id of ours, ended at a restart); each meter's newest stays (the next
+                # document's pagination is checked against it)
+                meter.rows += self.conn.execute(
+                    "DELETE FROM signed_values WHERE id IN (SELECT v.id FROM signed_values v "
+                    "WHERE v.received_at < ? AND NOT EXISTS (SELECT 1 FROM sessions s "
+                    "WHERE s.id = v.session_id) AND v.id < (SELECT MAX(w.id) FROM "
+                    "signed_values w WHERE w.meter_serial = v.meter_serial) LIMIT ?)",
+                    (cutoff, min(meter.room(), _CHUNK))).rowcount
         return meter.rows
 
     def _delete_session(self, session_id: str) -> int:

@@ -253,3 +253,16 @@ def test_a_fifo_or_a_device_as_a_key_file_neither_hangs_nor_fills_memory(tmp_pat
         assert rc == 2
         assert re.search(r"backend.operator_key_file = '.*': a readable PEM file", err), err
         assert "a regular file (this is not one)" in err
+
+
+def test_a_signing_meter_url_is_checked_by_its_driver():
+    base = {"station": {"id": "x", "operator": "o"}}
+    for model, url, expected in (
+        ("lem_dcbm400600", "tcp://127.0.0.1:502", "this meter speaks HTTP"),
+        ("isabellenhuette_iem_dcr", "http://10.0.0.9", "add ?ci=EVSE_ID"),
+        ("lem_dcbm400600", "http://10.0.0.9:80/x", "nothing may follow"),
+    ):
+        with pytest.raises(ConfigError, match=re.escape(expected)):
+            parse_config({**base, "meter": {"model": model, "url": url}})
+    parse_config({**base, "meter": {"model": "isabellenhuette_iem_dcr",
+                                    "url": "http://10.0.0.9?ci=DE*EVT*E1"}})

@@ -262,6 +262,31 @@ def test_the_newest_session_outlives_the_legal_period(store):
     assert store.session("S-last") is not None
 
 
+def test_signed_values_go_with_their_session_and_orphans_after_the_legal_period(store):
+    from drivers.meter.signing import MeterKey, SignedReading
+    from hw_mocks.ocmf_meter import OcmfMeterSim
+
+    energy = [Decimal(1000)]
+    sim = OcmfMeterSim(serial="M1", model="DCBM", manufacturer="LEM", firmware="1",
+                       curve="secp256r1", energy_wh=lambda: energy[0], now=lambda: START)
+    key = MeterKey(sim.public_key_hex, sim.signing_method, "M1")
+
+    def add(session_id: str, kind: str, text: str) -> None:
+        store.add_signed_value(session_id, kind, SignedReading.from_ocmf(text), key, [],
+                               START, True)
+
+    charge(store, "S-ancient", START, 60)
+    add("S-ancient", "begin", sim.begin("S-ancient", {}, ""))
+    add("S-ancient", "end", sim.end("S-ancient"))
+    add("held-1", "late_end", (sim.begin("held-1", {}, ""), sim.end("held-1"))[1])
+    add("held-2", "late_end", (sim.begin("held-2", {}, ""), sim.end("held-2"))[1])
+    charge(store, "S-last", START + DAY, 60)
+    deliver_all(store, START + DAY)
+    run_until_idle(job_for(store, START + 4000 * DAY))
+    left = [row[0] for row in store.conn.execute("SELECT session_id FROM signed_values")]
+    assert left == ["held-2"]  # the meter's newest document stays (pagination)
+
+
 # ---- small batches -------------------------------------------------------------------
 
 
