@@ -77,7 +77,8 @@ def test_crash_loop_on_a_signing_meter_bills_only_signed_energy_once(tmp_path):
         seq = [m.seq_no for m in events]
         assert seq == list(range(len(seq))), seq  # no duplicate, no gap
         rows = signed.get(row["id"], [])
-        assert all(r["problems"] == [] for r in rows), rows
+        assert all(r["problems"] == [] for r in rows), \
+            [(r["kind"], r["pagination"], r["problems"]) for r in rows]
         if row["meter_start_wh"] is None:
             assert [m.payload["event_type"] for m in events] == []
             assert [r["kind"] for r in rows if r["kind"] in ("begin", "end")] in ([], ["begin"])
