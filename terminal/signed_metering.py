@@ -90,7 +90,7 @@ class SignedMetering:
         self.fault: str | None = None
         self.key_changed = False  # refuses new sessions until the daemon restarts
         self._lock = asyncio.Lock()
-        self._rows: dict[str, list[dict[str, Any]]] = {}  # this run's documents
+        self._rows: dict[str, list[dict[str, Any]]] = {}  # per session, journaled
 
     # ---- meter facts -------------------------------------------------------------------
 
@@ -248,16 +248,20 @@ class SignedMetering:
 
     async def _journal(self, session_id: str, kind: str, doc: SignedReading, key: MeterKey,
                        expected: TxReason | None) -> list[str]:
-        """Check a document and journal it as it came; the problems found."""
+        """Check a document and journal it as it came; the problems found. A document
+        already journaled for the session (an end asked again after a restart: the meter
+        answers the end it signed before) is not journaled twice."""
         store = self.store.store
+        rows = await self._session_rows(session_id)
+        if (same := next((r for r in rows if r["ocmf"] == doc.ocmf), None)) is not None:
+            return list(same["problems"])
         last = await self.store.call(store.last_signed_value, doc.meter_serial)
         previous = SignedReading.from_ocmf(last["ocmf"]) if last else None
         problems = list(verify_document(doc, key, previous))
         if expected is not None and doc.tx is not expected:
             problems.append(f"reading reason {doc.tx.value}, expected {expected.value}")
         if kind == "end":
-            begin = next((r for r in self._rows.get(session_id, [])
-                          if r["kind"] == "begin"), None) or await self._stored_begin(session_id)
+            begin = next((r for r in rows if r["kind"] == "begin"), None)
             if begin is None:
                 problems.append("no signed begin to pair the end with")
             else:
@@ -266,7 +270,7 @@ class SignedMetering:
         now = self.clock.now()
         await self.store.call(store.add_signed_value, session_id, kind, doc, key, problems, now,
                               synced)
-        self._rows.setdefault(session_id, []).append({
+        rows.append({
             "kind": kind, "meter_serial": doc.meter_serial, "public_key": key.public_key_hex,
             "signing_method": key.signing_method, "ocmf": doc.ocmf,
             "energy_wh": str(doc.energy_wh), "clock": doc.clock.value,
@@ -280,10 +284,12 @@ class SignedMetering:
                               "pagination": doc.pagination})
         return problems
 
-    async def _stored_begin(self, session_id: str) -> dict[str, Any] | None:
-        rows = await self.store.call(self.store.store.signed_values, session_id)
-        self._rows[session_id] = [*rows]
-        return next((r for r in rows if r["kind"] == "begin"), None)
+    async def _session_rows(self, session_id: str) -> list[dict[str, Any]]:
+        """The session's documents: this run's, or the journal's after a restart."""
+        if session_id not in self._rows:
+            rows = await self.store.call(self.store.store.signed_values, session_id)
+            self._rows[session_id] = [*rows]
+        return self._rows[session_id]
 
     async def _start_failed(self, session_id: str, problem: str) -> SignedStart:
         log.error("the meter did not sign the start", extra=fields(session=session_id,

@@ -13,12 +13,10 @@ import pytest
 
 from hw_mocks.rig import Rig
 from terminal.store import Store
+from tests.integration.crash_loop import crash_loop, start
 
-
-def start(rig: Rig) -> str:
-    reply = rig.api("start", id_token="TOKEN-A")
-    assert reply["ok"], reply
-    return str(reply["session_id"])
+CRASH_CURVE = {"max_power_w": 150_000, "ramp_s": 10, "constant_s": 600, "taper_s": 300,
+               "taper_end_power_w": 20_000}
 
 
 def sessions(rig: Rig) -> list[dict]:
@@ -100,45 +98,9 @@ def test_expired_authorisation_is_not_resumed(rig):
 def test_crash_loop_loses_nothing_and_bills_nothing_twice(tmp_path):
     """At least 50 SIGKILLs with the car charging, at random moments, with stops,
     unplugs while the terminal is up and while it is down."""
-    rng = random.Random(20261121)
-    with Rig(tmp_path / "rig", speed=30.0, poll_interval_s=2.0,
-             curve={"max_power_w": 150_000, "ramp_s": 10, "constant_s": 600, "taper_s": 300,
-                    "taper_end_power_w": 20_000}) as rig:
+    with Rig(tmp_path / "rig", speed=30.0, poll_interval_s=2.0, curve=CRASH_CURVE) as rig:
         ready = rig.start_station()
-        counter_before = Decimal(str(rig.ev("status")["energy_import_wh"]))
-        kills_while_charging = kills = 0
-        while kills_while_charging < 50:
-            assert kills < 150, "too few kills happened while charging"
-            rig.start_daemon()
-            state = rig.state()
-            status = rig.ev("status")
-            phase = state["phase"]
-            if phase == "Available":
-                start(rig)
-                if not status["plugged"]:
-                    rig.ev("plug")
-            elif phase in ("Finishing", "Completed", "Faulted") and status["plugged"]:
-                rig.ev("unplug")
-            elif phase in ("Charging", "SuspendedEV", "SuspendedEVSE"):
-                roll = rng.random()
-                if roll < 0.08:
-                    rig.api("stop", id_token="TOKEN-A")
-                elif roll < 0.16:
-                    rig.ev("unplug")
-            time.sleep(rng.uniform(0.0, 0.4))
-            charging = rig.ev("status")["power_w"] > 0
-            rig.kill_daemon()
-            kills += 1
-            kills_while_charging += charging
-            if rng.random() < 0.1 and rig.ev("status")["plugged"]:
-                rig.ev("unplug")  # the driver leaves while the terminal is down
-        rig.start_daemon()
-        if rig.ev("status")["plugged"]:
-            rig.ev("unplug")
-        rig.wait_phase("Available", timeout_s=20)
-        rig.stop_daemon()
-        status = rig.ev("status")
-        counter_after = Decimal(str(status["energy_import_wh"]))
+        loop = crash_loop(rig, random.Random(20261121))
         found = sessions(rig)
     assert ready
     assert len(found) >= 5
@@ -161,5 +123,5 @@ def test_crash_loop_loses_nothing_and_bills_nothing_twice(tmp_path):
         assert len(set(times)) == len(times)
     total_billed = sum((billed(s) for s in found), Decimal(0))
     # the meter's integer-Wh counter: everything it counted was billed, exactly once
-    assert total_billed == int(counter_after) - int(counter_before)
+    assert total_billed == int(loop.counter_after_wh) - int(loop.counter_before_wh)
     assert total_billed > 0
