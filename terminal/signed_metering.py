@@ -175,6 +175,8 @@ class SignedMetering:
             key = self.key
             doc: SignedReading | None = None
             why = "no public key"
+            if key is not None:
+                await self._journal_missing_begin(session_id, key)
             for attempt in range(END_ATTEMPTS if key else 0):
                 if attempt:
                     await self.clock.sleep(1.0)
@@ -225,6 +227,22 @@ class SignedMetering:
 
     # ---- inside ------------------------------------------------------------------------
 
+    async def _journal_missing_begin(self, transaction_id: str, key: MeterKey) -> None:
+        """Before a transaction is ended: when its begin never reached the journal (the
+        terminal died between asking for it and journaling it), fetch it from the meter
+        and journal it, so the journal holds every document the meter signed."""
+        rows = await self._session_rows(transaction_id)
+        if any(r["kind"] == "begin" for r in rows):
+            return
+        try:
+            doc = await asyncio.wait_for(self.meter.begin_document(transaction_id),
+                                         self.timeout_s)
+        except (SigningError, TimeoutError, OSError) as exc:
+            log.warning("the begin of a held transaction cannot be fetched",
+                        extra=fields(session=transaction_id, error=_why(exc)))
+            return
+        await self._journal(transaction_id, "begin", doc, key, TxReason.BEGIN)
+
     async def _end_request(self, session_id: str, reason: TxReason) -> SignedReading:
         if reason in (TxReason.ABORT, TxReason.POWER_FAILURE):
             call = self.meter.abort_transaction(session_id, reason)
@@ -234,7 +252,8 @@ class SignedMetering:
 
     async def _end_on_meter(self, session_id: str, reason: TxReason, key: MeterKey) -> None:
         """End a transaction nobody bills from (a failed begin, one left after a power
-        loss); its document is journaled all the same (gap-free)."""
+        loss); its documents are journaled all the same (gap-free)."""
+        await self._journal_missing_begin(session_id, key)
         try:
             doc = await self._end_request(session_id, reason)
         except (SigningError, TimeoutError, OSError) as exc:

@@ -335,6 +335,14 @@ class IemDcr:
                                f"running ({self._transaction_id!r})")
         return await self._end(TxReason.END)
 
+    async def begin_document(self, transaction_id: str) -> SignedReading:
+        """GET receipt while the meter holds a transaction: its begin (the meter keeps
+        one transaction; `transaction_id` only names it in errors)."""
+        running, _ = await self._status()
+        if not running:
+            raise SigningError("state", f"the meter holds no transaction ({transaction_id!r})")
+        return await self._receipt(expect_end=False)
+
     async def open_transaction(self) -> str | None:
         running, _ = await self._status()
         if not running:

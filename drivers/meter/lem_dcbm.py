@@ -402,6 +402,16 @@ class LemDcbm:
     async def stop_transaction(self, transaction_id: str) -> SignedReading:
         return await self._end(transaction_id)
 
+    async def begin_document(self, transaction_id: str) -> SignedReading:
+        """GET /vN/ocmf?transactionId=X while the transaction runs: its begin."""
+        if await self.open_transaction() != transaction_id:
+            raise SigningError("state", f"the meter runs no transaction {transaction_id!r}")
+        doc = await self._document(transaction_id)
+        if doc.tx is not TxReason.BEGIN:
+            raise SigningError("invalid", f"the document of {transaction_id!r} is TX "
+                               f"{doc.tx.value}, expected a begin (TX B)")
+        return doc
+
     async def abort_transaction(self, transaction_id: str, reason: TxReason) -> SignedReading:
         """LEM's API takes no end reason: the meter writes its own (P when it lost
         power during the transaction); `reason` is what the terminal expects and is

@@ -217,6 +217,12 @@ class SigningMeter(Protocol):
         the terminal), None when it holds none."""
         ...
 
+    async def begin_document(self, transaction_id: str) -> SignedReading:
+        """The signed begin document of the transaction the meter holds now (the
+        terminal died between asking for the begin and journaling it: fetched again so
+        the journal holds every document); SigningError("state") when it holds none."""
+        ...
+
     async def abort_transaction(self, transaction_id: str, reason: TxReason) -> SignedReading:
         """End a transaction the meter still holds after a restart, with an OCMF end
         reason (POWER_FAILURE after a power loss, ABORT after an error): the signed

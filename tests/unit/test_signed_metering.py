@@ -81,6 +81,12 @@ class Meter:
     async def open_transaction(self) -> str | None:
         return self.sim.open_transaction()
 
+    async def begin_document(self, transaction_id: str) -> SignedReading:
+        text = self.sim.last_document()
+        if self.sim.open_transaction() != transaction_id or text is None:
+            raise SigningError("state", f"no transaction {transaction_id}")
+        return SignedReading.from_ocmf(text)
+
     def close(self) -> None:
         pass
 
@@ -161,9 +167,25 @@ def test_a_transaction_the_meter_still_holds_is_ended_before_the_next_begin(part
     signing, meter, store, audits = parts
     meter.sim.begin("S-old", {}, "")  # left open by a crash
     asyncio.run(signing.begin(BeginSigned("S-2", AUTH), None))
-    assert [r["kind"] for r in store.signed_values("S-old")] == ["late_end"]
+    assert [r["kind"] for r in store.signed_values("S-old")] == ["begin", "late_end"]
     assert ("signed_meter_transaction_closed", {"session_id": "S-old", "reason": "P",
-            "pagination": store.signed_values("S-old")[0]["pagination"]}) in audits
+            "pagination": store.signed_values("S-old")[1]["pagination"]}) in audits
+
+
+def test_a_begin_the_terminal_never_journaled_is_fetched_before_the_end(parts):
+    """Killed between asking for the begin and journaling it: after the restart the
+    meter's begin is fetched and journaled, then the end: no pagination gap."""
+    signing, meter, store, audits = parts
+    meter.sim.begin("S-1", {}, "")  # the meter began; the journal never heard of it
+
+    async def go():
+        await signing.refresh()
+        return await signing.end(EndSigned("S-1", "P"), None)
+
+    end = asyncio.run(go())
+    rows = store.signed_values("S-1")
+    assert [(r["kind"], r["problems"]) for r in rows] == [("begin", []), ("end", [])]
+    assert end.problem is None and audits == []
 
 
 def test_a_changed_public_key_refuses_new_sessions(parts):

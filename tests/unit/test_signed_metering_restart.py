@@ -51,6 +51,12 @@ class SimMeter:
     async def open_transaction(self) -> str | None:
         return self.sim.open_transaction()
 
+    async def begin_document(self, transaction_id: str) -> SignedReading:
+        text = self.sim.last_document()
+        if self.sim.open_transaction() != transaction_id or text is None:
+            raise SigningError("state", f"no transaction {transaction_id}")
+        return SignedReading.from_ocmf(text)
+
     async def stop_transaction(self, transaction_id: str) -> SignedReading:
         return await self.abort_transaction(transaction_id, TxReason.END)
 
