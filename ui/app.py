@@ -55,6 +55,7 @@ from ui import qr  # noqa: F401  (registers QrCode with the Factory for evterm.k
 from ui.control import Automation, ControlServer, FrameStats
 from ui.i18n import LANGUAGES
 from ui.model import UiModel, View
+from ui.speech_app import SpeechUi
 from ui.view import build_view
 
 KV_FILE = Path(str(files("ui").joinpath("evterm.kv")))  # package data
@@ -139,7 +140,8 @@ class EvtermApp(App):
     u = NumericProperty(4.8)  # 1 % of the window height in pixels
 
     def __init__(self, socket_path: str, control_path: str | None = None,
-                 language: str | None = None, **kwargs: Any) -> None:
+                 language: str | None = None, speech_output: str | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.title = "evterm"
         self.socket_path = socket_path
@@ -156,6 +158,8 @@ class EvtermApp(App):
         self._line_cache: dict[str, tuple[str, ...]] = {}
         self._show_trigger = Clock.create_trigger(self.refresh, 0)
         self._language_sent = False
+        self.speech_output = speech_output  # ui/speech.py: aplay, espeak, wav:DIR, none
+        self.speech: SpeechUi | None = None
 
     # ---- build ---------------------------------------------------------------------------
 
@@ -180,6 +184,7 @@ class EvtermApp(App):
             self.control.start()
         Clock.schedule_interval(self.tick, REFRESH_S)
         self.root = root
+        self.speech = SpeechUi(self, self.speech_output)
         root.bind(size=self._place_panel, pos=self._place_panel)
         root.ids.bottom_bar.bind(size=self._place_panel, pos=self._place_panel)
         self._place_panel()
@@ -221,6 +226,8 @@ class EvtermApp(App):
             self.client.close()
         if self.control is not None:
             self.control.close()
+        if self.speech is not None:
+            self.speech.close()
 
     # ---- messages from the daemon (ApiClient thread -> Kivy thread) --------------------
 
@@ -277,6 +284,8 @@ class EvtermApp(App):
         if view != self.view:
             self.show(view)
             self.view = view
+        if self.speech is not None:
+            self.speech.shown(view)
         self.frames.shown(view, (time.perf_counter() - started) * 1000.0)
 
     def show(self, view: View) -> None:

@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import signal
+import sys
 from typing import Any
 
 from terminal.kernel.paths import LOCAL_API_SOCKET
@@ -55,6 +56,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="take the whole display (kiosk: no cursor, Escape does not quit)")
     ui.add_argument("--language", choices=LANGUAGES, default=None,
                     help="ask the daemon for this screen language when first connected")
+    ui.add_argument("--speech-output", default=None, metavar="OUT",
+                    help="where speech goes: aplay (default), espeak, wav:DIR or none "
+                    "(default from EVTERM_SPEECH_OUTPUT; docs/ui.md, Speech)")
     ui.set_defaults(func=run)
 
 
@@ -88,13 +92,22 @@ def _configure_kivy(size: tuple[int, int], fullscreen: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ui.speech import check_output
+
+    output = getattr(args, "speech_output", None) or os.environ.get("EVTERM_SPEECH_OUTPUT")
+    if output:
+        try:
+            check_output(output)
+        except ValueError as exc:
+            print(f"evterm ui: --speech-output: {exc}", file=sys.stderr)
+            return 2
     _configure_kivy(args.size, args.fullscreen)
 
     from kivy.clock import Clock
 
     from ui.app import EvtermApp
 
-    app = EvtermApp(args.socket, args.control, args.language)
+    app = EvtermApp(args.socket, args.control, args.language, speech_output=output)
 
     def stop(_signum: int, _frame: Any) -> None:
         Clock.schedule_once(lambda _dt: app.stop(), 0)

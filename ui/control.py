@@ -293,7 +293,7 @@ class Automation:
         handler = getattr(self, f"_cmd_{name}", None) if isinstance(name, str) else None
         if handler is None:
             reply({"ok": False, "error": f"cmd: unknown command {name!r}; one of "
-                   "dump, press, screenshot, stats, quit"})
+                   "dump, press, screenshot, stats, quit, speech, key, hold"})
             return
         try:
             handler(command, received_s, reply)
@@ -372,6 +372,36 @@ class Automation:
 
     def _cmd_stats(self, _command: dict[str, Any], _received_s: float, reply: Reply) -> None:
         reply({"ok": True, **self.app.frames.as_dict()})
+
+    def _cmd_speech(self, command: dict[str, Any], _received_s: float, reply: Reply) -> None:
+        """The speech output's state; with `action` (toggle, repeat, pause,
+        read_receipt) that action first (ui/speech_app.py)."""
+        action = command.get("action")
+        if action is not None:
+            if action not in ("toggle", "repeat", "pause", "read_receipt"):
+                raise CommandError(f"action: {action!r} is not toggle, repeat, pause "
+                                   "or read_receipt")
+            self.app.speech.do(action)
+        reply({"ok": True, **self.app.speech.state()})
+
+    def _cmd_key(self, command: dict[str, Any], _received_s: float, reply: Reply) -> None:
+        """A key pressed as the board's GPIO keys send it: {"key": "f1"}."""
+        try:
+            used = self.app.speech.press_key(str(command.get("key")))
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        reply({"ok": True, "used": used})
+
+    def _cmd_hold(self, command: dict[str, Any], _received_s: float, reply: Reply) -> None:
+        """A touch at window pixel x, y (from the bottom left) held `hold_s` seconds;
+        the reply comes after the lift."""
+        try:
+            x, y = float(command["x"]), float(command["y"])
+            hold_s = float(command.get("hold_s", 2.5))
+        except (KeyError, TypeError, ValueError):
+            raise CommandError("x, y: window pixels are required (hold_s optional)") \
+                from None
+        self.app.speech.hold(x, y, hold_s, lambda: reply({"ok": True}))
 
     def _cmd_quit(self, _command: dict[str, Any], _received_s: float, reply: Reply) -> None:
         reply({"ok": True})

@@ -58,7 +58,8 @@ def test_no_empty_or_padded_texts(language):
 @pytest.mark.parametrize("language", OTHERS)
 def test_catalogues_are_translated(language):
     english, other = catalogue("en"), catalogue(language)
-    same = [key for key in english if english[key] == other[key]]
+    same = [key for key in english if english[key] == other[key]
+            and not key.startswith("speech_")]  # unit words: "euro", "cent", "per" ...
     assert len(same) <= 3, (language, same)
 
 

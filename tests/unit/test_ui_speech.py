@@ -1,0 +1,205 @@
+"""Speech output (EN 301 549 5.1.3): what is said for every screen in every language,
+amounts and units in words, never a PIN or card digit; when it speaks (SpeechControl),
+the headphone jack decision with a fake reader, the speaker's WAV output."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+import pytest
+
+from tests.ui.fake_localapi import receipt_body, receipt_text
+from tests.unit.test_ui_view import SESSION, connected, daemon_state, screens_by_state
+from ui.i18n import catalogue, placeholders
+from ui.messages import apply_message
+from ui.model import View
+from ui.speech_control import IDLE_RESET_S, KEY_ACTIONS, SpeechControl, in_corner
+from ui.speech_jack import parse_cget
+from ui.speech_texts import NEVER_SPOKEN, SPOKEN_WIDGETS, receipt_speech, speech_key, speech_text
+from ui.speech_words import spoken, spoken_amount, spoken_duration, spoken_energy
+from ui.view import build_view
+from ui.widgets import SCREEN_WIDGETS, SCREENS
+
+LANGUAGES = ("en", "de", "fr", "nl")
+UNIT_MARKS = re.compile(r"\d\s?(?:EUR|kWh|kW|%|min)\b|\d\s?%|\d+:\d\d|\u2022|\u25cf")
+
+
+def receipt_model(language: str):
+    model = connected(daemon_state(receipt_pending={"session_id": SESSION,
+                                                    "until": "2026-11-21T14:29:00Z"}),
+                      language=language)
+    apply_message(model, {"ok": True, "op": "receipt", "session_id": SESSION,
+                          "text": receipt_text(language), "receipt": receipt_body(language)},
+                  0.3)
+    return model
+
+
+def every_screen(language: str):
+    models = screens_by_state()
+    models["receipt"] = receipt_model(language)
+    for screen, model in models.items():
+        model.language = language
+        yield screen, model
+
+
+def test_speech_keys_in_every_catalogue_with_the_same_placeholders():
+    english = {k: v for k, v in catalogue("en").items() if k.startswith("speech_")}
+    assert len(english) >= 30
+    for language in LANGUAGES[1:]:
+        for key, text in english.items():
+            assert catalogue(language)[key].strip(), (language, key)
+            assert placeholders(catalogue(language)[key]) == placeholders(text), key
+
+
+def test_spoken_widgets_are_widgets_of_their_screen():
+    for screen, ids in SPOKEN_WIDGETS.items():
+        assert set(ids) <= set(SCREEN_WIDGETS[screen]) - NEVER_SPOKEN, screen
+    assert set(SPOKEN_WIDGETS) == set(SCREENS)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_screen_is_spoken_without_digits_of_cards_or_units_in_symbols(language):
+    seen = set()
+    for screen, model in every_screen(language):
+        assert build_view(model, 1.0).screen == screen
+        text = speech_text(model, 1.0)
+        assert text.strip(), (language, screen)
+        assert not UNIT_MARKS.search(text), (language, screen, text)
+        assert "1111" not in text  # the card's last 4 digits of the receipt
+        seen.add(screen)
+    assert seen == set(SCREENS)
+
+
+@pytest.mark.parametrize(("language", "expected"), [
+    ("en", "59 cents per kilowatt hour"), ("de", "59 Cent pro Kilowattstunde"),
+    ("fr", "59 centimes par kilowattheure"), ("nl", "59 cent per kilowattuur")])
+def test_unit_price_in_words(language, expected):
+    line = {"en": "0.59 EUR/kWh", "de": "0,59 EUR/kWh", "fr": "0,59 EUR/kWh",
+            "nl": "0,59 EUR/kWh"}[language]
+    assert spoken(line, language) == expected
+    idle = dict(every_screen(language))["idle"]
+    assert expected in speech_text(idle, 1.0)
+
+
+def test_exact_texts():
+    assert speech_text(dict(every_screen("en"))["authorising"], 1.0) == \
+        "Approved. Plug in your vehicle. Pre-authorised amount: 50 euros."
+    assert speech_text(dict(every_screen("de"))["authorising"], 1.0) == \
+        "Freigegeben. Bitte schließen Sie Ihr Fahrzeug an. Reservierter Betrag: 50 Euro."
+    charging = connected(daemon_state(
+        phase="Charging", session_id=SESSION, plugged=True, energy_wh="23500",
+        power_w="150000", cost={"currency": "EUR", "incl_vat": "12.40"},
+        elapsed_s=725, cost_cap=None))
+    assert speech_text(charging, 1.0) == (
+        "Charging. To stop, hold the same card on the reader or press Stop. "
+        "Energy delivered: 23.5 kilowatt hours. Cost including VAT: 12 euros 40. "
+        "Power: 150 kilowatts. Duration: 12 minutes 5 seconds.")
+    charging.language = "fr"
+    assert "23,5 kilowattheures" in speech_text(charging, 1.0)
+    assert "12 euros 40" in speech_text(charging, 1.0)
+    receipt = speech_text(receipt_model("en"), 1.0)
+    assert receipt == ("Your receipt. Total: 9 euros 37. Energy delivered: 15.875 kilowatt "
+                       "hours. Amount charged: 9 euros. Paid with: Payment card, Visa. Press "
+                       "Read receipt aloud to hear the full receipt, or Done to finish.")
+
+
+def test_words_for_amounts_energy_durations_and_times():
+    assert spoken_amount(Decimal("12.40"), "EUR", "en") == "12 euros 40"
+    assert spoken_amount(Decimal("1.00"), "EUR", "de") == "1 Euro"
+    assert spoken_amount(Decimal("0.01"), "EUR", "en") == "1 cent"
+    assert spoken_amount(Decimal("0.595"), "EUR", "de") == "59,5 Cent"
+    assert spoken_amount(Decimal("4.20"), "CHF", "en") == "4.2 CHF"
+    assert spoken_energy(Decimal("23500"), "nl") == "23,5 kilowattuur"
+    assert spoken_energy(Decimal("1000"), "en") == "1 kilowatt hour"
+    assert spoken_duration(3661, "de") == "1 Stunde 1 Minute 1 Sekunde"
+    assert spoken("1.234,56 EUR", "de") == "1234 Euro 56"
+    assert spoken("Idle fee 0.10 EUR/min (after 10 min) 10:00-18:30", "en") == \
+        "Idle fee 10 cents per minute (after 10 minutes) 10 o'clock-18 30"
+    assert spoken("Tarif 2,40 EUR/h 10:00", "fr") == "Tarif 2 euros 40 par heure 10 heures"
+
+
+def test_pin_and_card_numbers_are_never_spoken():
+    assert spoken("Visa \u2022\u2022\u2022\u2022\u00a01234", "en") == "Visa"
+    assert spoken("PIN \u25cf\u25cf\u25cf\u25cf", "en") == "PIN"
+    said = spoken("card 4111 1111 1111 1111 and 5500-0000-0000-0004", "en")
+    assert not re.search(r"\d", said)
+    pin = dict(every_screen("en"))["pin"]
+    pin.service.pin = "4711"
+    for digit_text in (speech_text(pin, 1.0), str(speech_key(pin, 1.0))):
+        assert "4711" not in digit_text and "\u25cf" not in digit_text
+    full = receipt_speech(receipt_model("en"), 1.0)
+    assert "Charging receipt" in full and "9 euros 37" in full
+    assert "1111" not in full and "\u2022" not in full
+
+
+def test_key_ignores_running_figures_but_not_the_screen():
+    model = connected(daemon_state(phase="Charging", session_id=SESSION, energy_wh="100",
+                                   elapsed_s=5))
+    before = speech_key(model, 1.0)
+    apply_message(model, {"type": "state", "state": {**model.state, "energy_wh": "900",
+                                                     "elapsed_s": 6}}, 2.0)
+    assert speech_key(model, 2.0) == before
+    apply_message(model, {"type": "state", "state": {**model.state,
+                                                     "phase": "Finishing"}}, 3.0)
+    assert speech_key(model, 3.0) != before
+
+
+def view(screen: str, title: str = "t", language: str = "en") -> View:
+    key = SPOKEN_WIDGETS[screen][0]
+    return View(screen=screen, language=language, texts={key: title})
+
+
+def test_control_toggle_update_repeat_pause_and_reset_after_the_session():
+    control = SpeechControl()
+    assert control.update(view("idle"), lambda: "x", 0) is None  # off: silent
+    on = control.toggle("on text", "en", "off", 1.0)
+    assert on.kind == "on" and control.on
+    assert control.update(view("idle"), lambda: "idle", 1.1) is None  # said with "on"
+    say = control.update(view("authorising", "Approved"), lambda: "approved", 2.0)
+    assert say is not None and say.text == "approved"
+    assert control.update(view("authorising", "Approved"), lambda: "approved", 2.5) is None
+    assert control.repeat("again", "en", 3.0).text == "again"
+    assert control.pause("paused", "again", "en", 3.5).kind == "paused"
+    assert control.update(view("charging"), lambda: "charging", 4.0) is None  # paused
+    assert control.pause("paused", "now", "en", 4.5).text == "now"  # resumes
+    control.update(view("receipt"), lambda: "receipt", 5.0)
+    assert control.update(view("idle"), lambda: "idle", 6.0) is None
+    assert not control.on  # the session is over: the next driver starts without speech
+
+
+def test_control_switches_off_on_the_idle_screen_after_a_while_untouched():
+    control = SpeechControl()
+    control.toggle("on", "en", "off", 10.0)
+    assert control.update(view("idle"), lambda: "", 10.0 + IDLE_RESET_S - 1) is None
+    assert control.on
+    control.update(view("idle"), lambda: "", 10.0 + IDLE_RESET_S)
+    assert not control.on
+
+
+def test_headphone_jack_decision_with_a_fake_reader():
+    readings = iter([None, None])
+    control = SpeechControl()
+    for plugged in readings:  # a board that cannot tell: nothing happens
+        assert control.on_jack(plugged, "on", "en", "off", 0) is None
+    assert not control.on
+    control = SpeechControl()
+    assert control.on_jack(False, "on", "en", "off", 0) is None
+    assert control.on_jack(True, "on", "en", "off", 1).kind == "on" and control.by_jack
+    assert control.on_jack(True, "on", "en", "off", 2) is None
+    assert control.on_jack(False, "on", "en", "off", 3).kind == "off" and not control.on
+    control.toggle("on", "en", "off", 4)  # switched on by hand: unplugging keeps it
+    control.on_jack(True, "on", "en", "off", 5)
+    control.on_jack(False, "on", "en", "off", 6)
+    assert control.on
+
+
+def test_amixer_answer_and_the_corner_and_the_keys():
+    assert parse_cget("numid=12,iface=CARD,name='Headphone Jack'\n  ; type=BOOLEAN\n"
+                      "  : values=on\n") is True
+    assert parse_cget("  : values=off\n") is False
+    assert parse_cget("amixer: Cannot find the given element") is None
+    side_px = 20 * 480 / 85.9  # 20 mm on the 7" panel at 800x480: 112 px
+    assert in_corner(5, 5, 480) and in_corner(side_px - 1, side_px - 1, 480)
+    assert not in_corner(side_px + 2, 5, 480) and not in_corner(5, side_px + 2, 480)
+    assert KEY_ACTIONS == {"f1": "toggle", "f2": "repeat", "f3": "pause"}
