@@ -190,11 +190,11 @@ def _stop_requested(b: _Builder, ev: StopRequested) -> Step:
 
 
 def _stop_energy(b: _Builder, at: datetime, reason: StopReason, detail: str = "") -> None:
-    """End energy delivery: output off, idle/parking until unplug; a signing meter's
-    transaction is ended (its signed end becomes the stop reading)."""
+    """End energy delivery: output off, idle/parking until unplug. A signing meter's
+    transaction stays open until the session closes: its signed end (at the unplug)
+    is the stop reading, and its time bounds the parking time billed."""
     b.output(False, at)
     b.go(at, Phase.FINISHING, reason.value, detail, stop_reason=reason)
-    _end_signed(b, reason)
 
 
 _OCMF_END_REASONS = {StopReason.LOCAL: "L", StopReason.REMOTE: "R",

@@ -49,13 +49,14 @@ def charge_and_stop(rig: Rig, seconds: float = 40) -> str:
     rig.wait_for("energy to flow", lambda: rig.ev("status")["t_s"] > seconds, 30)
     assert rig.api("stop", session_id=session_id)["ok"]
     rig.wait_phase("Finishing", timeout_s=15)
-    rig.wait_for("the signed end", lambda: journal_open(rig, session_id), 15)
+    assert not has_signed_end(rig, session_id)  # the transaction runs until the unplug
     rig.ev("unplug")
+    rig.wait_for("the signed end", lambda: has_signed_end(rig, session_id), 15)
     rig.wait_phase("Available", timeout_s=15)
     return session_id
 
 
-def journal_open(rig: Rig, session_id: str) -> bool:
+def has_signed_end(rig: Rig, session_id: str) -> bool:
     store = Store.open(rig.database, create=False)
     try:
         return any(r["kind"] == "end" for r in store.signed_values(session_id))
@@ -141,8 +142,9 @@ def test_a_bad_signature_is_never_billed_by_energy(rig: Rig, when: str):
     rig.wait_for("energy to flow", lambda: rig.ev("status")["t_s"] > 30, 30)
     rig.ev("fault", kind="bad_signature")
     assert rig.api("stop", session_id=session_id)["ok"]
-    rig.wait_for("the signed end", lambda: journal_open(rig, session_id), 15)
+    rig.wait_phase("Finishing", timeout_s=15)
     rig.ev("unplug")
+    rig.wait_for("the signed end", lambda: has_signed_end(rig, session_id), 15)
     rig.wait_phase("Available", timeout_s=15)
     found = journal(rig, session_id)
     end = next(r for r in found["signed"] if r["kind"] == "end")
@@ -163,7 +165,7 @@ def test_a_kill_mid_session_ends_the_meters_transaction_and_bills_signed_values(
     rig.wait_for("energy to flow", lambda: rig.ev("status")["t_s"] > 30, 30)
     rig.kill_daemon()
     rig.start_daemon()
-    rig.wait_for("the signed end", lambda: journal_open(rig, session_id), 20)
+    rig.wait_for("the signed end", lambda: has_signed_end(rig, session_id), 20)
     rig.ev("unplug")
     rig.wait_phase("Available", timeout_s=15)
     found = journal(rig, session_id)
@@ -218,7 +220,7 @@ def test_the_isabellenhuette_meter_end_to_end_with_a_kill(tmp_path: Path):
         rig.wait_for("energy to flow", lambda: rig.ev("status")["t_s"] > 120, 30)
         rig.kill_daemon()
         rig.start_daemon()
-        rig.wait_for("the signed end", lambda: journal_open(rig, second), 20)
+        rig.wait_for("the signed end", lambda: has_signed_end(rig, second), 20)
         rig.ev("unplug")
         rig.wait_phase("Available", timeout_s=15)
         found = [journal(rig, first), journal(rig, second)]

@@ -38,15 +38,20 @@ def requirements(extras: tuple[str, ...]) -> list[Requirement]:
 def closure(requirements: list[Requirement]) -> set[str]:
     """The installed distributions these requirements pull in, transitively."""
     seen: set[str] = set()
-    todo = list(requirements)
+    done: set[tuple[str, frozenset[str]]] = set()
+    todo: list[tuple[Requirement, frozenset[str]]] = [(r, frozenset({""})) for r in requirements]
     while todo:
-        requirement = todo.pop()
+        requirement, parent_extras = todo.pop()
         name = canonicalize_name(requirement.name)
-        if name in seen or (requirement.marker and not requirement.marker.evaluate(
-                {"extra": ""})):
+        if requirement.marker and not any(requirement.marker.evaluate({"extra": extra})
+                                          for extra in parent_extras):
             continue
+        extras = frozenset({"", *requirement.extras})  # pyocmf[crypto] pulls its crypto deps
+        if (name, extras) in done:
+            continue
+        done.add((name, extras))
         seen.add(name)
-        todo += [Requirement(r) for r in md.requires(name) or []]
+        todo += [(Requirement(r), extras) for r in md.requires(name) or []]
     return seen
 
 

@@ -60,25 +60,30 @@ def test_the_output_goes_on_only_after_the_signed_begin_is_journaled():
     assert start.kind == "start" and start.reading.energy_import_wh == 1000
 
 
-def test_a_stop_asks_for_the_signed_end_and_it_becomes_the_stop_reading():
+def test_the_signed_end_comes_at_the_unplug_and_bounds_the_parking_time():
+    """A stop switches the output off; the meter's transaction stays open through the
+    parking time (billed by the meter's signed times) and ends when the session closes."""
     d = started()
     step = d.send(StopRequested(at(20), StopReason.LOCAL, "TOKEN1"))
-    assert SetOutput(False) in step.actions and EndSigned("S-1", "L") in step.actions
-    assert d.state.phase is Phase.FINISHING and d.state.meter_tx == "ending"
-    d.tick(21, 1020, 0, output_on=False)  # a live sample after the stop is not journaled
-    step = d.send(SignedEnd(at(22), "S-1", reading(22, 1019), END))
+    assert step.actions == (SetOutput(False),)
+    assert d.state.phase is Phase.FINISHING and d.state.meter_tx == "running"
+    d.tick(25, 1020, 0, output_on=False)  # parking: still journaled
+    step = d.tick(300, 1020, 0, ev="A", output_on=False)  # unplugged
+    assert EndSigned("S-1", "L") in step.actions and not d.records(CloseSession)
+    d.tick(301, 1020, 0, ev="A", output_on=False)
+    step = d.send(SignedEnd(at(302), "S-1", reading(302, 1020), END))
     assert d.state.meter_tx == "ended"
     updated = next(r for r in step.records if isinstance(r, TxEvent))
     assert (updated.trigger_reason, updated.data["signed_meter_value"]) == (
         "SignedDataReceived", END)
-    d.tick(30, 1025, 0, ev="A", output_on=False)  # unplugged: closes with the signed end
     close = d.records(CloseSession)[-1]
-    assert close.stop_reading is not None and close.stop_reading.energy_import_wh == 1019
+    assert close.stop_reason is StopReason.LOCAL
+    assert close.stop_reading is not None and close.stop_reading.energy_import_wh == 1020
+    assert close.stop_reading.timestamp == at(302)
     kinds = [(r.kind, r.reading.energy_import_wh) for r in d.records(ReadingRecord)]
-    assert kinds[0] == ("start", 1000) and kinds[-1] == ("stop", 1019)
-    assert all(e <= 1019 for _, e in kinds)
+    assert kinds[0] == ("start", 1000) and kinds[-1] == ("stop", 1020)
     ended = next(r for r in d.records(TxEvent) if r.event_type == "Ended")
-    assert ended.data["signed_meter_value"] == END and ended.data["meter_wh"] == "1019"
+    assert ended.data["signed_meter_value"] == END and ended.data["meter_wh"] == "1020"
 
 
 def test_an_unplug_while_charging_waits_for_the_signed_end_before_closing():
@@ -116,7 +121,7 @@ def test_a_begin_the_meter_did_not_sign_delivers_no_energy():
     assert "did not sign the start" in close.detail
 
 
-def test_a_stop_during_the_begin_ends_the_meters_transaction_and_ignores_the_late_begin():
+def test_a_stop_before_the_begin_came_ends_the_meters_transaction():
     d = Driver(rules=SIGNED_RULES)
     d.authorize()
     d.tick(1, 1000)
@@ -147,10 +152,12 @@ def test_recovery_of_an_interrupted_begin_closes_without_energy():
     assert d.records(CloseSession)[-1].stop_reading is None
 
 
-def test_recovery_after_the_signed_end_closes_with_it_not_with_a_new_reading():
+def test_recovery_while_parked_ends_the_transaction_and_closes_with_the_signed_end():
     d = started()
     d.send(StopRequested(at(20), StopReason.LOCAL, "TOKEN1"))
-    d.send(SignedEnd(at(21), "S-1", reading(21, 1020), END))
-    d.send(Recover(at(60), resume=False, reading=reading(60, 1050)))
+    step = d.send(Recover(at(60), resume=True, reading=reading(60, 1020)))
+    assert EndSigned("S-1", "L") in step.actions  # the stop's reason stays
+    d.send(SignedEnd(at(61), "S-1", reading(61, 1020), END))
     close = d.records(CloseSession)[-1]
     assert close.stop_reading is not None and close.stop_reading.energy_import_wh == 1020
+    assert close.stop_reason is StopReason.LOCAL
