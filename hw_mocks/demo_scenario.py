@@ -9,7 +9,9 @@ language buttons as a driver would), saving `NN-name-LANG.png`, and returns the 
 
 - `idle()`: the welcome screen with the prices and the ways to pay
 - `rfid_session()`: a charge card is accepted, the car charges until its battery is
-  full, waits while the idle fee accrues, is unplugged; the receipt
+  full, waits while the idle fee accrues, is unplugged; the receipt (on a signing
+  meter the idle fee is not photographed: the session's bill ends at the meter's signed
+  end, taken when the energy stops, so no idle fee accrues after it)
 - `card_session()`: a bank card is pre-authorised, the car charges with the cap shown,
   the driver presses Stop; the receipt with its QR code
 - `declined_card()`: a card declined by the bank
@@ -63,6 +65,14 @@ class Scenario:
     def ui(self) -> UiProcess:
         assert self.stack.screen is not None
         return self.stack.screen
+
+    @property
+    def signing_meter(self) -> bool:
+        """The stack's meter signs (OCMF): sessions are billed between its signed
+        begin and end."""
+        from drivers.meter.registermap import load_model
+
+        return load_model(self.stack.meter_model).signs
 
     @property
     def rig(self) -> Rig:
@@ -136,8 +146,13 @@ class Scenario:
         charging = self.shoot("rfid-charging", "charging")
         rig.wait_phase("Finishing", timeout_s=90)
         finishing = self.shoot("rfid-finishing", "finishing")
-        self._wait_idle_fee()
-        accruing = self.shoot("rfid-idle-fee", "finishing", (self.home_language,))
+        accruing: Dumps = {}
+        if self.signing_meter:
+            self.say("  (a signing meter: the bill ends at the signed end, no idle fee "
+                     "accrues after it)")
+        else:
+            self._wait_idle_fee()
+            accruing = self.shoot("rfid-idle-fee", "finishing", (self.home_language,))
         self.stack.unplug()
         receipt = self.receipt(tap["session_id"], "rfid-receipt")
         return {"tap": tap, "approved": approved, "charging": charging,

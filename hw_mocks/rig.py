@@ -36,6 +36,7 @@ def example_tariff(name: str) -> Path:
 
 
 DEFAULT_TARIFF = example_tariff("de_dc_hpc_adhoc.json")
+STATION_ID = "DE*EVT*E0001*1"  # the station's EVSE id in every rig's config
 
 
 class RigError(RuntimeError):
@@ -137,8 +138,17 @@ class Rig:
     @property
     def meter_url(self) -> str:
         if self.meter_http_port is not None:
-            return f"http://127.0.0.1:{self.meter_http_port}"
+            url = f"http://127.0.0.1:{self.meter_http_port}"
+            # the IEM-DCR takes the charge point id once after power-up (drivers/meter/
+            # iem_dcr.py): it writes it into every document
+            return url + f"?ci={STATION_ID}" if self._takes_charge_point_id else url
         return f"tcp://127.0.0.1:{self.port}"
+
+    @property
+    def _takes_charge_point_id(self) -> bool:
+        from drivers.meter.registermap import load_model
+
+        return load_model(self.meter_model).signing.get("driver") == "iem_dcr"
 
     @property
     def clock_args(self) -> list[str]:
@@ -147,7 +157,7 @@ class Rig:
     def write_config(self) -> Path:
         url = f"tcp://127.0.0.1:{self.port}"
         sections: dict[str, dict[str, object]] = {
-            "station": {"id": "DE*EVT*E0001*1", "operator": self.operator,
+            "station": {"id": STATION_ID, "operator": self.operator,
                         "timezone": "Europe/Berlin", "state_dir": str(self.folder / "state")},
             "meter": {"model": self.meter_model, "url": self.meter_url, "poll_interval_s":
                       self.poll_interval_s, "timeout_s": 0.5, "max_failed_polls": 3},
