@@ -138,17 +138,12 @@ class Rig:
     @property
     def meter_url(self) -> str:
         if self.meter_http_port is not None:
-            url = f"http://127.0.0.1:{self.meter_http_port}"
-            # the IEM-DCR takes the charge point id once after power-up (drivers/meter/
-            # iem_dcr.py): it writes it into every document
-            return url + f"?ci={STATION_ID}" if self._takes_charge_point_id else url
+            from drivers.meter.registermap import load_model
+
+            # the IEM-DCR writes the charge point id given in its URL into its documents
+            iem = load_model(self.meter_model).signing.get("driver") == "iem_dcr"
+            return f"http://127.0.0.1:{self.meter_http_port}" + ("?ci=EVT-E0001-1" if iem else "")
         return f"tcp://127.0.0.1:{self.port}"
-
-    @property
-    def _takes_charge_point_id(self) -> bool:
-        from drivers.meter.registermap import load_model
-
-        return load_model(self.meter_model).signing.get("driver") == "iem_dcr"
 
     @property
     def clock_args(self) -> list[str]:

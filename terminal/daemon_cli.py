@@ -88,6 +88,13 @@ def run_daemon_command(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
+    from terminal.kernel.clocksync import ClockSyncSettingError, check_override
+
+    try:
+        check_override()
+    except ClockSyncSettingError as exc:
+        print(f"evterm daemon: {exc}", file=sys.stderr)
+        return 2
     if config.localapi.dev_free_start and started_by_systemd():
         print("evterm daemon: localapi.dev_free_start is for development only and refused "
               "under systemd: it lets root and the daemon's user start sessions with any id "

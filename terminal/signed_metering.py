@@ -13,7 +13,8 @@ Provides `SignedMetering`, built by the composition root when the meter signs:
   for (after a power loss, a lost connection, a crash) is ended with reason P or A and
   its document journaled under its session (the transaction id is the session id);
 - `refresh()`: the meter's public key and clock, kept for the status, the screen and
-  the checks; a key that changes under the same meter serial is a fault;
+  the checks (again every minute by `run()`); a key that changes under the same meter
+  serial is a fault;
 - `summary(session_id)`: what the bill needs (terminal.signed_billing.SignedSummary);
 - `status()`: the `metering` block of the status snapshot.
 
@@ -105,6 +106,15 @@ class SignedMetering:
         else:
             self.fault = None
         self.key = key
+
+    async def run(self, interval_s: float) -> None:
+        """Keep the key and the clock state fresh (the screen, the status, the checks):
+        every `interval_s`, between two transaction requests, never during one."""
+        while True:
+            await self.clock.sleep(interval_s)
+            if not self._lock.locked():
+                async with self._lock:
+                    await self.refresh()
 
     def status(self) -> dict[str, Any]:
         key, clock = self.key, self.meter_clock

@@ -80,6 +80,7 @@ log = get_logger("station")
 
 DATABASE_NAME = "evterm.db"
 SETTLE_INTERVAL_S = 10.0
+SIGNING_REFRESH_S = 60.0  # a signing meter's key and clock state asked again
 
 
 def database_path(config: Config) -> Path:
@@ -196,6 +197,9 @@ class Station:
         retention = Retention(RetentionSettings.from_config(self.config.retention), self.store,
                               self.clock)
         self.tasks.append(asyncio.create_task(retention.run(), name="retention"))
+        if self.daemon.signing is not None:
+            self.tasks.append(asyncio.create_task(
+                self.daemon.signing.run(SIGNING_REFRESH_S), name="signing-meter"))
         await self.identification.start()
 
     async def close(self) -> None:

@@ -73,7 +73,7 @@ SERVICE_TABS = "svc_tabs"  # the service menu's own ScreenManager (one Screen pe
 
 # Widgets that are not text fields of the View but are driven by it.
 PRICE_BOX, RECEIPT_BOX = "price_lines", "receipt_lines"
-QR_WIDGETS = {"idle": "idle_qr", "receipt": "receipt_qr"}
+QR_WIDGETS = {"idle": "idle_qr", "receipt": "receipt_qr", "signed_data": "signed_qr"}
 PROGRESS_BAR = "progress_bar"
 
 

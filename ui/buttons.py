@@ -2,7 +2,8 @@
 
 Provides `press(model, button_id, now_s)` (the model changes at once, so the screen
 answers before the daemon does, and the requests to send are returned; a button not
-active in the current view is ignored, and a PIN digit is never logged) and
+active in the current view is ignored, and a PIN digit is never logged; "Meter info"
+and "Signed meter data" open a meter page, its Back closes it) and
 `tick(model, now_s)` (the requests due now: the service menu's diagnostics refresh and
 its idle logout). The technician's buttons go to ui/service_buttons.py.
 """
@@ -14,10 +15,10 @@ from typing import Any
 from terminal.kernel.logsetup import fields, get_logger
 from ui import service_buttons
 from ui.messages import receipt_requests
-from ui.model import UiModel, pending_receipt
+from ui.model import UiModel, close_info, pending_receipt
 from ui.service_model import PIN_DIGITS, STAFF_SCREENS
 from ui.view import build_view
-from ui.widgets import LANGUAGE_BUTTONS
+from ui.widgets import INFO_BACK_BUTTONS, INFO_BUTTONS, LANGUAGE_BUTTONS
 
 log = get_logger("ui.view")
 
@@ -32,6 +33,17 @@ def press(model: UiModel, button_id: str, now_s: float) -> list[dict[str, Any]]:
         return []
     if view.screen in STAFF_SCREENS:
         return service_buttons.press(model.service, button_id, model.state, view.language, now_s)
+    if model.info_screen is not None:
+        model.info_at_s = now_s  # a touch keeps a meter page up
+    if button_id in INFO_BUTTONS:
+        model.info_screen = INFO_BUTTONS[button_id]
+        model.info_from = view.screen
+        model.info_phase = (model.state or {}).get("phase")
+        model.info_at_s = now_s
+        return []
+    if button_id in INFO_BACK_BUTTONS:
+        close_info(model)
+        return []
     if button_id in LANGUAGE_BUTTONS:
         model.language = LANGUAGE_BUTTONS[button_id]
         if model.report_open:

@@ -22,6 +22,7 @@ from ui.model import (
     CHARGING_PHASES,
     RECEIPT_RETRY_S,
     UiModel,
+    close_info,
     current_language,
     pending_receipt,
 )
@@ -36,6 +37,7 @@ def set_connected(model: UiModel, connected: bool) -> None:
     on_connection(model.service, connected)
     model.receipt_request = None
     model.receipt_request_at_s = None
+    close_info(model)
     if not connected:
         model.card_present_at_s = None
         model.stop_requested_at_s = None
@@ -78,6 +80,8 @@ def _apply_push(model: UiModel, kind: str, message: Mapping[str, Any],
     if kind == "state":
         _fold_state(model, message)
         return receipt_requests(model, now_s)
+    if kind in ("tap", "card_present"):
+        close_info(model)  # a card: the screen the tap leads to, not a meter page
     if kind == "tap":
         model.tap = dict(message)
         model.tap_at_s = now_s
@@ -146,6 +150,8 @@ def _fold_state(model: UiModel, message: Mapping[str, Any]) -> None:
         model.language = None  # the daemon has taken the choice over
     if state.get("phase") not in CHARGING_PHASES:
         model.stop_requested_at_s = None
+    if model.info_screen is not None and state.get("phase") != model.info_phase:
+        close_info(model)  # a meter page belongs to the phase it was opened in
     pending = state.get("receipt_pending")
     if not isinstance(pending, Mapping):
         model.receipt = None

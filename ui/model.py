@@ -6,7 +6,8 @@ chosen on screen until the daemon's state confirms it, and the technician's
 `ServiceModel`), `View` (one screen as data: its name, the text of every widget by id,
 price and receipt lines, QR payload, progress, tone, active buttons),
 `current_language(model)` and `pending_receipt(model)`; the daemon's phase groups the
-screens tell apart; and how long what the model remembers counts (FEEDBACK_S, ...).
+screens tell apart; and how long what the model remembers counts (FEEDBACK_S, ...,
+INFO_TIMEOUT_S: a meter page opened over idle, charging or the receipt).
 
 Times: elapsed times, the idle-fee countdown and the receipt timeout come from the
 daemon's clock (`now`, `elapsed_s` in the state); `now_s` (the UI's monotonic clock)
@@ -27,6 +28,7 @@ CHECKING_S = 30.0  # "checking card" at most this long when no decision arrives
 RECEIPT_RETRY_S = 5.0  # a receipt request unanswered or refused is sent again after this
 REPORT_TIMEOUT_S = 60.0  # the report panel closes itself after this long untouched
 STOP_PENDING_S = 10.0  # the stop button says "stopping" at most this long
+INFO_TIMEOUT_S = REPORT_TIMEOUT_S  # a meter page goes back by itself after this untouched
 
 CHARGING_PHASES = frozenset({"Charging", "SuspendedEV", "SuspendedEVSE"})
 RECEIPT_PHASES = frozenset({"Available", "Completed", "Rejected"})  # connector free again
@@ -60,6 +62,10 @@ class UiModel:
     report_at_s: float | None = None          # last touch on the report panel
     stop_requested_at_s: float | None = None  # the stop button was pressed
     session_ended: dict[str, Any] | None = None  # last `session_ended` event
+    info_screen: str | None = None            # a meter page opened: meter_info, signed_data
+    info_from: str | None = None              # the screen it was opened from
+    info_phase: Any = None                    # the daemon's phase then
+    info_at_s: float | None = None            # opened or last touched
     service: ServiceModel = field(default_factory=ServiceModel)  # technician
 
 
@@ -77,6 +83,11 @@ class View:
     buttons: tuple[str, ...] = ()                     # button ids active now
     report_open: bool = False
     service_tab: str = ""                             # service: one of SERVICE_TABS
+
+
+def close_info(model: UiModel) -> None:
+    """Close the meter page (Back, a card tap, a new connection)."""
+    model.info_screen = model.info_from = model.info_phase = model.info_at_s = None
 
 
 def current_language(model: UiModel) -> str:

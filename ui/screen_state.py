@@ -7,7 +7,8 @@ in the screen's language) and the values several screens read (currency, amounts
 energy, cost, price lines, maintenance, faults, readers, app start), tolerant of
 missing or malformed fields (neutral values, never an exception): among them the
 cost's charging and idle parts (`cost_parts`), the min/max price that applies
-(`price_limit`) and the unit prices in force (`price_now`). `Feedback`: a card
+(`price_limit`), the unit prices in force (`price_now`) and the receipt shown
+(`receipt`). `Feedback`: a card
 being checked or a recent tap result, as ui/view.py finds it.
 """
 
@@ -18,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from ui.i18n import DEFAULT_LANGUAGE, amount, tr
-from ui.model import STOP_PENDING_S, UiModel, current_language
+from ui.model import STOP_PENDING_S, UiModel, current_language, pending_receipt
 from ui.values import decimal_of, out_of_service
 
 Feedback = tuple[str, Mapping[str, Any] | None] | None
@@ -39,6 +40,18 @@ class ScreenState:
 
     def t(self, key: str, **values: object) -> str:
         return tr(key, self.language, **values)
+
+    def receipt(self, any_language: bool = False) -> Mapping[str, Any] | None:
+        """The receipt fetched for the pending session in the language shown (or in any
+        language: its signed meter data are the same in each); None while it is being
+        fetched (or the one here is another session's or language's)."""
+        pending = pending_receipt(self.model) or {}
+        receipt = self.model.receipt
+        if receipt is None or receipt.get("session_id") != pending.get("session_id"):
+            return None
+        if not any_language and self.model.receipt_language != self.language:
+            return None
+        return receipt
 
     def maintenance(self) -> Mapping[str, Any] | None:
         """The snapshot's `out_of_service` (set by a technician), None when in service."""

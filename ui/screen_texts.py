@@ -3,7 +3,8 @@
 One function per screen: `top_bar`, `idle`, `authorising` (and its `tone`),
 `charging` (with the unit prices in force and an idle fee ahead), `finishing` (the
 cost and, once an idle fee accrues, its charging and idle parts), `receipt`, `error`,
-`out_of_service`, `reconnecting`, and the report panel (`report`). Each takes the
+`out_of_service`, `reconnecting`, and the report panel (`report`); the two meter
+pages are in ui/meter_screens.py. Each takes the
 `ScreenState` of this build; those that fill more than texts (price and receipt lines,
 QR payload, cap progress) put it into `extra`, the View's other fields. Prices, costs
 and energy are formatted like the printed receipt (ui/i18n.py); card outcomes come from
@@ -20,7 +21,6 @@ from typing import Any
 from terminal.kernel.driver_texts import driver_message
 from terminal.kernel.formatting import format_duration
 from ui.i18n import amount, energy, format_power, language_name
-from ui.model import pending_receipt
 from ui.screen_state import Feedback, ScreenState
 from ui.values import decimal_of, time_of
 from ui.widgets import LANGUAGE_BUTTONS, REPORT_CATEGORIES
@@ -76,6 +76,7 @@ def idle(s: ScreenState, extra: dict[str, Any]) -> dict[str, str]:
         "price_title": s.t("price_title"),
         "pay_ways": s.t("pay_ways", ways=joined),
         "app_hint": s.t("app_hint") if app is not None else "",
+        "idle_meter_info": s.t("meter_info"),
     }
 
 
@@ -168,6 +169,7 @@ def charging(s: ScreenState, extra: dict[str, Any]) -> dict[str, str]:
         "cap": cap_text,
         "stop_hint": stop_hint,
         "stop": s.t("stopping" if s.stopping else "stop"),
+        "charging_meter_info": s.t("meter_info"),
     }
 
 
@@ -225,11 +227,7 @@ def _minutes_until(s: ScreenState, when: Any) -> int | None:
 
 
 def receipt(s: ScreenState, extra: dict[str, Any]) -> dict[str, str]:
-    pending = pending_receipt(s.model) or {}
-    receipt = s.model.receipt
-    if receipt is not None and (receipt.get("session_id") != pending.get("session_id")
-                                or s.model.receipt_language != s.language):
-        receipt = None  # another session's, or in the language before: fetching
+    receipt = s.receipt()  # None: another session's, or in the language before: fetching
     if receipt is None:
         hint = "receipt_unavailable" if s.model.receipt_failed else "receipt_loading"
     else:
@@ -240,7 +238,8 @@ def receipt(s: ScreenState, extra: dict[str, Any]) -> dict[str, str]:
             extra["qr"] = url
         hint = "receipt_hint_qr" if "qr" in extra else "receipt_hint"
     texts = {"receipt_title": s.t("receipt_title"), "receipt_hint": s.t(hint),
-             "ack": s.t("ack"), "receipt_fault": receipt_fault(s)}
+             "ack": s.t("ack"), "receipt_fault": receipt_fault(s),
+             "signed_data": s.t("signed_data")}
     texts |= _receipt_summary(s, receipt)
     return texts
 

@@ -4,9 +4,12 @@ recent session, from the `diagnostics` of the daemon's `service_diagnostics` rep
 (terminal/service.py), in the screen's language. No Kivy; ui/service_view.py puts the
 blocks into the service menu's widgets.
 
-Provides `DiagnosticsText(diagnostics, language, now, timezone=None)` (timezone: the
-status snapshot's, else the diagnostics' own) with `section(name)` (a name of
-DIAG_SECTIONS), `session_row(session)` and `clock(iso_time)`; `recent_sessions`,
+Provides `DiagnosticsText(diagnostics, language, now, timezone=None, metering=None)`
+(timezone: the status snapshot's, else the diagnostics' own; metering: the snapshot's
+`metering`, used when the diagnostics carry none) with `section(name)` (a name of
+DIAG_SECTIONS; "signing" is the signing meter: model, serial, signature method, both
+clocks, fault; empty when the daemon sends no `metering`), `signing_key()` (its public
+key in full, in blocks of 4), `session_row(session)` and `clock(iso_time)`; `recent_sessions`,
 `session_id`, `export_root` (`[service] export_allowed_root` from the diagnostics'
 config).
 
@@ -34,19 +37,26 @@ from terminal.kernel.formatting import format_age, local_clock, station_zone
 from terminal.kernel.locales import get_locale
 from terminal.kernel.logsetup import fields, get_logger
 from ui.i18n import amount, energy, format_power, supported, tr
+from ui.metering import key_blocks, technician_lines
 from ui.values import decimal_of, time_of
 
 log = get_logger("ui.service")
 
-DIAG_SECTIONS = ("meter", "charger", "readers", "backend", "storage", "software", "faults")
+DIAG_SECTIONS = ("meter", "signing", "charger", "readers", "backend", "storage", "software",
+                 "faults")
 FAULTS_SHOWN = 6
 
 
 class DiagnosticsText:
     def __init__(self, diagnostics: Mapping[str, Any] | None, language: str,
-                 now: datetime | None, timezone: object = None) -> None:
+                 now: datetime | None, timezone: object = None,
+                 metering: object = None) -> None:
         self.diag: Mapping[str, Any] = diagnostics if isinstance(diagnostics, Mapping) \
             else {}
+        own = self.diag.get("metering")
+        chosen = own if isinstance(own, Mapping) else metering
+        self.metering: Mapping[str, Any] | None = chosen if isinstance(chosen, Mapping) \
+            else None
         self.language = supported(language)
         self.now = now
         self.zone = station_zone(timezone) if timezone else diagnostics_zone(self.diag)
@@ -161,6 +171,20 @@ class DiagnosticsText:
             lines.append(self.t("svc_meter_at", time=self.clock(reading.get("at"))))
         lines.append(self._fault(meter.get("fault")))
         return lines + self.rest(meter, used)
+
+    def _diag_signing(self) -> list[str]:
+        metering = self.metering
+        used = {"signed", "meter_model", "meter_serial", "public_key", "signing_method",
+                "meter_clock", "terminal_clock_synced", "clock_trusted", "fault"}
+        lines = technician_lines(metering, self.language)
+        return lines + self.rest(metering, used) if metering is not None else lines
+
+    def signing_key(self) -> str:
+        """The signing meter's public key in full, in blocks of 4 ("" for none)."""
+        metering = self.metering
+        if metering is None or metering.get("signed") is not True:
+            return ""
+        return key_blocks(metering.get("public_key"))
 
     def _fault(self, fault: Any) -> str:
         return self.t("svc_fault", fault=self.t("svc_none") if not fault else self.value(fault))

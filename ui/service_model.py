@@ -54,7 +54,7 @@ SERVICE_COMMON = ("svc_title", *(f"svc_tab_{tab}" for tab in SERVICE_TABS), "svc
                   "svc_status")
 SERVICE_TAB_WIDGETS: Mapping[str, tuple[str, ...]] = {
     "diag": ("svc_diag_updated", *(f"svc_h_{s}" for s in DIAG_SECTIONS),
-             *(f"svc_diag_{s}" for s in DIAG_SECTIONS)),
+             *(f"svc_diag_{s}" for s in DIAG_SECTIONS), "svc_diag_signing_key"),
     "sessions": (*(f"svc_session_{i}" for i in range(SESSION_ROWS)),
                  *(f"svc_receipt_{i}" for i in range(SESSION_ROWS)), "svc_receipt_text"),
     "actions": ("svc_service_state", *ACTIONS, "svc_action_detail"),

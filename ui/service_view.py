@@ -102,7 +102,7 @@ class _Menu:
         self.loading = not svc.diagnostics
         now = time_of(svc.diagnostics_at) or time_of(state.get("now"))
         self.text = DiagnosticsText(svc.diagnostics, self.language, now,
-                                    state.get("timezone"))
+                                    state.get("timezone"), state.get("metering"))
         self.sessions = recent_sessions(svc.diagnostics, SESSION_ROWS)
 
     def t(self, key: str, **values: object) -> str:
@@ -150,6 +150,9 @@ class _Menu:
             texts[f"svc_h_{section}"] = self.t(f"svc_h_{section}")
             texts[f"svc_diag_{section}"] = self.t("svc_loading") if self.loading \
                 else self.text.section(section)
+        texts["svc_diag_signing_key"] = "" if self.loading else self.text.signing_key()
+        if self.text.metering is None:  # an older daemon: no signing block at all
+            texts["svc_h_signing"] = texts["svc_diag_signing"] = ""
         stamp = self.svc.diagnostics_at
         texts["svc_diag_updated"] = self.t("svc_loading") if self.loading else self.t(
             "svc_updated", time=self.text.clock(stamp) if stamp else "-")

@@ -8,8 +8,11 @@ both); receipt pending (phase Available) -> receipt; card feedback (FEEDBACK_S),
 being checked or phase Authorizing/Authorized -> authorising;
 Charging/SuspendedEV/SuspendedEVSE -> charging; Finishing -> finishing; Faulted ->
 error; set out of service by a technician, not accepting sessions or every reader down
-with no app start -> out_of_service; else idle. The words of each driver screen:
-ui/screen_texts.py; the active buttons, the report panel and the tone: here.
+with no app start -> out_of_service; else idle. A meter page (meter_info over idle or
+charging, signed_data over the receipt) shows instead of the screen it was opened from
+while that screen and the daemon's phase stay the same, for INFO_TIMEOUT_S after the
+last touch. The words of each driver screen: ui/screen_texts.py and
+ui/meter_screens.py; the active buttons, the report panel and the tone: here.
 
 The UI around it: ui/model.py (UiModel, View), ui/messages.py (the daemon's messages
 into the model), ui/buttons.py (touches and the timer), ui/widgets.py (widget ids).
@@ -25,13 +28,15 @@ import re
 from typing import Any
 
 from terminal.kernel.logsetup import get_logger
-from ui import screen_texts
+from ui import meter_screens, screen_texts
 from ui.i18n import tr
+from ui.metering import is_signed, signed_meter_of
 from ui.model import (
     AUTH_PHASES,
     CHARGING_PHASES,
     CHECKING_S,
     FEEDBACK_S,
+    INFO_TIMEOUT_S,
     RECEIPT_PHASES,
     REPORT_TIMEOUT_S,
     RESULTS_OVER_RECEIPT,
@@ -88,6 +93,8 @@ def _build(s: ScreenState) -> View:
         extra["service_tab"] = s.model.service.tab
     elif screen == "idle":
         texts |= screen_texts.idle(s, extra)
+        if is_signed(s.state):
+            buttons.append("idle_meter_info")
     elif screen == "authorising":
         texts |= screen_texts.authorising(s, feedback)
         extra["tone"] = screen_texts.tone(s, feedback)
@@ -95,11 +102,21 @@ def _build(s: ScreenState) -> View:
         texts |= screen_texts.charging(s, extra)
         if not s.stopping:
             buttons.append("stop")
+        if is_signed(s.state):
+            buttons.append("charging_meter_info")
     elif screen == "finishing":
         texts |= screen_texts.finishing(s)
     elif screen == "receipt":
         texts |= screen_texts.receipt(s, extra)
         buttons.append("ack")
+        if signed_meter_of(s.receipt(any_language=True)) is not None:
+            buttons.append("signed_data")
+    elif screen == "meter_info":
+        texts |= meter_screens.meter_info(s)
+        buttons.append("mi_back")
+    elif screen == "signed_data":
+        texts |= meter_screens.signed_data(s, extra)
+        buttons.append("sd_back")
     elif screen == "error":
         texts |= screen_texts.error(s)
     elif screen == "out_of_service":
@@ -141,6 +158,21 @@ def _feedback(s: ScreenState) -> Feedback:
 
 
 def _screen(s: ScreenState, feedback: Feedback) -> str:
+    screen = _base_screen(s, feedback)
+    model = s.model
+    if model.info_screen is None or model.info_from != screen \
+            or model.info_phase != s.phase or model.info_at_s is None \
+            or not 0 <= s.now_s - model.info_at_s < INFO_TIMEOUT_S:
+        return screen
+    if model.info_screen == "meter_info" and is_signed(s.state):
+        return "meter_info"
+    if model.info_screen == "signed_data" \
+            and signed_meter_of(s.receipt(any_language=True)) is not None:
+        return "signed_data"
+    return screen
+
+
+def _base_screen(s: ScreenState, feedback: Feedback) -> str:
     if not s.connected:
         return "reconnecting"
     staff = staff_screen(s.model.service, s.state, s.now_s)

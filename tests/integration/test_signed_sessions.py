@@ -200,3 +200,35 @@ def test_a_clock_not_synchronised_bills_no_time_based_charges(tmp_path: Path, cl
     dims = {c["dimension"] for c in receipt_json["charges"]}
     assert dims == {"ENERGY"}
     assert "time-based charges not billed" in " ".join(text.split())
+
+
+def test_the_isabellenhuette_meter_end_to_end_with_a_kill(tmp_path: Path):
+    """The second signing DC meter: a whole session, then one killed mid-charge (the
+    IEM-DCR keeps no transaction id of ours: its held transaction is ended all the same)."""
+    with Rig(tmp_path / "rig", meter_model="isabellenhuette_iem_dcr", speed=20.0) as rig:
+        rig.start_station()
+        rig.start_daemon()
+        assert rig.state()["metering"]["public_key"]
+        first = charge_and_stop(rig)
+        reply = rig.api("start", id_token="04A1B2C3D4")
+        second = str(reply["session_id"])
+        rig.wait_phase("Authorized")
+        rig.ev("plug")
+        rig.wait_phase("Charging", timeout_s=15)
+        rig.wait_for("energy to flow", lambda: rig.ev("status")["t_s"] > 120, 30)
+        rig.kill_daemon()
+        rig.start_daemon()
+        rig.wait_for("the signed end", lambda: journal_open(rig, second), 20)
+        rig.ev("unplug")
+        rig.wait_phase("Available", timeout_s=15)
+        found = [journal(rig, first), journal(rig, second)]
+    for session in found:
+        signed = session["signed"]
+        assert [r["kind"] for r in signed] == ["begin", "end"], signed
+        assert not any(r["problems"] for r in signed), signed
+        verify_with_pyocmf(signed)
+        row = session["row"]
+        assert Decimal(row["meter_stop_wh"]) - Decimal(row["meter_start_wh"]) == \
+            Decimal(signed[1]["energy_wh"]) - Decimal(signed[0]["energy_wh"]) > 0
+        assert session["receipt"] is not None
+    assert found[1]["row"]["stop_reason"] == "PowerLoss"

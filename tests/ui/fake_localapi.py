@@ -3,7 +3,9 @@ serves whatever snapshot the test sets, so every screen can be put up in a secon
 without a simulator, a session or a technician card.
 
 `FakeLocalApi(path).start()`; `set_state(**changes)` replaces fields of the snapshot and
-pushes it; `push(message)` pushes an event (a `tap`). It answers `subscribe`,
+pushes it; `push(message)` pushes an event (a `tap`). The station meters with a signing
+meter: the snapshot has `metering` and receipts a `signed_meter` (`signed_meter`, the
+attribute, replaces it; None: a plain meter's receipt). It answers `subscribe`,
 `language` (the snapshot follows), `receipt` (a receipt shaped like the daemon's, in the
 language asked for), `ack_receipt`, `report_problem`, `stop` and the technician's
 `service_login` (any PIN), `service_diagnostics` (`diagnostics`), `service_receipt`,
@@ -18,6 +20,8 @@ import os
 import socket
 import threading
 from typing import Any
+
+from tests.unit.metering_helpers import metering, signed_meter
 
 SESSION = "d049f413-c9f1-4d4d-bca7-3a241559d6ca"
 PRICE_TEXTS = {
@@ -50,6 +54,7 @@ def base_state() -> dict[str, Any]:
         "app_start": {"url": "https://pay.evterm.example/start/DE*EVT*E0001*1/K7Q2MZ4P",
                       "code": "K7Q2MZ4P"},
         "service": {"state": "none", "technician": None, "locked_until": None},
+        "metering": metering(),
     }
 
 
@@ -70,8 +75,8 @@ def receipt_text(language: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def receipt_body(language: str) -> dict[str, Any]:
-    return {"schema_version": 1, "language": language, "session_id": SESSION,
+def receipt_body(language: str, signed: dict[str, Any] | None = None) -> dict[str, Any]:
+    body = {"schema_version": 1, "language": language, "session_id": SESSION,
             "currency": "EUR", "energy_wh": "15875", "energy_kwh": "15.875",
             "total": {"excl_vat": "7.87", "incl_vat": "9.37"}, "amount_charged": "9.37",
             # a refund: the "charged" row is shown too (the tallest summary)
@@ -79,6 +84,9 @@ def receipt_body(language: str) -> dict[str, Any]:
             "payment": {"method": "card", "card_scheme": "Visa", "card_last4": "1111",
                         "reference": "A1B2C3", "authorised_amount": "50.00"},
             "receipt_url": RECEIPT_URL}
+    if signed is not None:
+        body["signed_meter"] = signed
+    return body
 
 
 class FakeLocalApi:
@@ -86,6 +94,7 @@ class FakeLocalApi:
         self.path = path
         self.state = base_state()
         self.diagnostics = diagnostics or {}
+        self.signed_meter: dict[str, Any] | None = signed_meter()
         self._subscribers: list[socket.socket] = []
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
@@ -166,7 +175,8 @@ class FakeLocalApi:
             reply |= {"language": request.get("language"), "state": self.state}
         elif op in ("receipt", "service_receipt"):
             language = str(request.get("language") or "en")
-            reply |= {"session_id": SESSION, "receipt": receipt_body(language),
+            reply |= {"session_id": SESSION,
+                      "receipt": receipt_body(language, self.signed_meter),
                       "text": receipt_text(language)}
         elif op == "ack_receipt":
             self.state["receipt_pending"] = None

@@ -23,6 +23,7 @@ import pytest
 from terminal.pricing import load_tariff, tariff_texts
 from tests.ui.fake_localapi import SESSION, FakeLocalApi
 from tests.ui.layout_check import cap_height_mm, layout_problems, widget
+from tests.unit.metering_helpers import OCMF, metering, signed_meter
 from tests.unit.test_ui_service_view import DIAGNOSTICS
 
 LANGUAGES = ("en", "de", "fr", "nl")
@@ -121,6 +122,7 @@ def walk_every_screen(ui: Any, api: FakeLocalApi, size: str) -> Walk:
             "since": "2026-12-02T10:00:00Z", "by": "\u2026EEFF", "reason": "New cable"}})
     walk.screen("out-of-order", "out_of_service", {"charger_fault": "error 3",
                                                    "readers": {"ACS": "absent"}})
+    walk_meter_pages(ui, api, walk)
     # the report panel over the idle screen
     api.reset()
     ui.wait_screen("idle")
@@ -156,6 +158,31 @@ def walk_every_screen(ui: Any, api: FakeLocalApi, size: str) -> Walk:
     return walk
 
 
+def walk_meter_pages(ui: Any, api: FakeLocalApi, walk: Walk) -> None:
+    """The signing meter's pages: Meter info (its longest: a fault and an untrusted
+    clock), the receipt's signed meter data, and the same with a fault in words."""
+    api.reset(metering=metering(meter_clock="I", clock_trusted=False,
+                                fault="The meter's last self-test failed (error 0x2F)"))
+    ui.wait_for("the meter info button", lambda d: "idle_meter_info" in d["buttons"])
+    ui.press("idle_meter_info")
+    for language in LANGUAGES:
+        api.set_state(language=language)
+        walk.measure("meter-info", language, lambda d: d["screen"] == "meter_info")
+    ui.press("mi_back")
+    for name, signed in (("signed-data", signed_meter()), ("signed-data-fault", signed_meter(
+            billable_by_energy=False, fault="the end of the transaction was not signed"))):
+        api.signed_meter = signed
+        api.reset(receipt_pending=PENDING)
+        ui.wait_for("the signed data button", lambda d: "signed_data" in d["buttons"])
+        ui.press("signed_data")
+        for language in LANGUAGES:
+            api.set_state(language=language)
+            walk.measure(name, language, lambda d: d["screen"] == "signed_data"
+                         and d["qr"] == OCMF and "sd_back" in d["buttons"])
+        ui.press("sd_back")
+    api.signed_meter = signed_meter()
+
+
 def assert_receipt_summary_readable(walk: Walk) -> None:
     """Total, energy and payment: drawn, not inside the scrolled receipt, inside the
     screen between the top and the bottom bar, capital height >= 4 mm on a 7" panel."""
@@ -184,6 +211,6 @@ def test_every_screen_in_every_language_is_laid_out_cleanly(fake_api, ui_process
     ui = ui_process(SimpleNamespace(socket_path=fake_api.path), size=size)
     walk = walk_every_screen(ui, fake_api, size)
     print(f"{size}: {walk.count} screens measured in {time.monotonic() - started:.0f} s")
-    assert walk.count == 18 * 4 + 1
+    assert walk.count == 21 * 4 + 1
     assert walk.problems == [], "\n".join(walk.problems)
     assert_receipt_summary_readable(walk)

@@ -123,7 +123,7 @@ def test_an_unknown_meter_model_is_refused_naming_the_shipped_ones(fake_demo, tm
 
 
 @pytest.mark.parametrize("model, query", [("lem_dcbm400600", ""),
-                                          ("isabellenhuette_iem_dcr", "?ci=DE*EVT*E0001*1"),
+                                          ("isabellenhuette_iem_dcr", "?ci=EVT-E0001-1"),
                                           ("carlo_gavazzi_em580", None)])
 def test_the_rig_gives_each_meter_model_a_url_its_driver_takes(tmp_path, model, query):
     from drivers.meter import open_meter
@@ -137,7 +137,7 @@ def test_the_rig_gives_each_meter_model_a_url_its_driver_takes(tmp_path, model, 
     meter = open_meter(model, rig.meter_url)  # the driver parses its URL (no connection)
     meter.close()
     if query:
-        assert meter.charge_point_id == "DE*EVT*E0001*1"  # type: ignore[attr-defined]
+        assert meter.charge_point_id == "EVT-E0001-1"  # type: ignore[attr-defined]
 
 
 # ---- the control panel --------------------------------------------------------------------

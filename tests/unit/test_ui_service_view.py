@@ -337,8 +337,9 @@ def test_diagnostics_are_rendered_section_by_section():
     texts = view.texts
     assert texts["svc_diag_updated"] == "Updated 15:25:00 +01:00"
     assert [texts[f"svc_h_{s}"] for s in staff.DIAG_SECTIONS] == [
-        "Energy meter", "Power unit", "Card readers", "Backend link", "Storage", "Software",
-        "Recent faults"]
+        "Energy meter", "", "Power unit", "Card readers", "Backend link", "Storage",
+        "Software", "Recent faults"]  # no `metering` from this daemon: no signing block
+    assert texts["svc_diag_signing"] == texts["svc_diag_signing_key"] == ""
     meter = texts["svc_diag_meter"].splitlines()
     assert meter[:6] == ["Model: sim-dc-meter", "Serial number: SIM00012345 (as expected)",
                          "123.457 kWh · 7.4 kW", "401.2 V · 18.3 A",
@@ -401,7 +402,8 @@ def test_diagnostics_in_german_and_a_wrong_meter():
 def test_odd_diagnostics_never_break_the_screen(diagnostics):
     view = build_view(logged_in(diagnostics=diagnostics), 1.5)
     assert view.screen == "service"
-    assert all(view.texts[f"svc_diag_{s}"] for s in staff.DIAG_SECTIONS)
+    assert all(view.texts[f"svc_diag_{s}"] for s in staff.DIAG_SECTIONS if s != "signing")
+    assert view.texts["svc_diag_signing"] == ""  # no `metering` anywhere: no block
 
 
 def test_diagnostics_refresh_every_2_s_while_the_tab_is_shown():

@@ -11,6 +11,7 @@ from terminal.kernel.driver_texts import driver_message
 from terminal.kernel.locales import LOCALES
 from terminal.pricing import load_tariff
 from terminal.pricing.display import tariff_texts
+from tests.unit.metering_helpers import metering, signed_meter
 from ui.buttons import press
 from ui.i18n import tr
 from ui.messages import apply_message, set_connected
@@ -90,6 +91,13 @@ def screens_by_state() -> dict[str, UiModel]:
                                                    "locked_until": None})),
     }
     models["service"].service.token = "token-from-service-login"  # ui/service_view.py
+    models["meter_info"] = connected(daemon_state(metering=metering()))
+    press(models["meter_info"], "idle_meter_info", 0.5)
+    models["signed_data"] = connected(daemon_state(receipt_pending=pending))
+    reply = receipt_reply("en")
+    reply["receipt"]["signed_meter"] = signed_meter()
+    apply_message(models["signed_data"], reply, 0.2)
+    press(models["signed_data"], "signed_data", 0.5)
     return models
 
 
