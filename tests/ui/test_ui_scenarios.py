@@ -177,6 +177,30 @@ def test_bank_card_session_shows_the_cap_and_stops_from_the_screen(scenario):
                for line in receipt["receipt_lines"]), receipt["receipt_lines"]
     assert any("1111" in line for line in receipt["receipt_lines"])  # last 4 digits only
     assert not any("4111111111111111" in line for line in receipt["receipt_lines"])
+    # the demo's signing meter: the receipt's signed meter data page, its QR code the
+    # receipt's transparency text unchanged, in every language
+    from terminal.store import Store
+
+    store = Store.open(scenario.stack.rig.database, create=False)
+    try:
+        block = store.receipt(session_id)[0]["signed_meter"]
+    finally:
+        store.close()
+    assert_photographed(seen["signed_data"])
+    for language, dump in seen["signed_data"].items():
+        assert dump["qr"] == block["qr"], language
+        assert number_in(dump["widgets"]["sd_end"].split(":")[-1], language) == \
+            Decimal(block["end_wh"]) / 1000
+
+
+def test_the_signing_meters_info_page_shows_its_serial_and_key(scenario):
+    seen = scenario.meter_info()
+    assert_photographed(seen)
+    metering = scenario.stack.rig.state()["metering"]
+    for language, dump in seen.items():
+        assert "".join(dump["widgets"]["mi_key"].split()) == metering["public_key"], language
+        assert metering["meter_serial"] in dump["widgets"]["mi_meter"]
+    assert scenario.ui.dump()["screen"] == "idle"
 
 
 def test_declined_card_says_why_in_the_drivers_language(scenario):
