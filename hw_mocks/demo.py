@@ -1,8 +1,12 @@
 """`evterm demo`: the whole terminal on simulated hardware (hw_mocks/demo_stack.py).
 
 mosquitto, a private pcscd with the virtual card reader, the backend simulator (CSMS and
-payment gateway), the station simulator (car, power stage, DC meter on Modbus), the
-daemon and the touchscreen app, on a clock running `--speed` times faster.
+payment gateway), the station simulator (car, power stage, DC meter), the daemon and the
+touchscreen app, on a clock running `--speed` times faster. The DC meter is the LEM
+DCBM 400/600 (`lem_dcbm400600`), a calibrated meter that signs every session's begin
+and end (OCMF, Eichrecht) over its HTTP API; `--meter-model` picks another shipped
+model (`isabellenhuette_iem_dcr` signs too; `carlo_gavazzi_em580` is a plain Modbus
+meter).
 
 - With a display (DISPLAY set, no `--headless`): the touchscreen opens in a window and
   this terminal becomes the simulator's control panel: plug the car, tap cards, take
@@ -11,7 +15,10 @@ daemon and the touchscreen app, on a clock running `--speed` times faster.
   hw_mocks/demo_scenario.py runs on a private Xvfb — a charge card session, a bank
   card session, a declined card, an offline period, an app start, a problem report,
   a charger fault and a daemon restart — saving a screenshot of every screen in every
-  language to `--screenshots`, then prints the receipts and what the backend received.
+  language to `--screenshots`, then prints the receipts, what the backend received and,
+  on a signing meter, each session's signed begin and end register values, whether the
+  OCMF pair verifies (hw_mocks/demo_signed.py) and the last receipt's transparency QR
+  text.
   `--keep` then hands over to the control panel.
 
 The demo never deletes a folder it is given. `--screenshots DIR`: a missing or empty
@@ -42,8 +49,14 @@ from typing import Any
 
 from drivers.meter import open_meter
 from drivers.meter.monitor import MeterMonitor
+from drivers.meter.registermap import MeterMapError, shipped_model_path
 from hw_mocks.ports import free_port
 
+# The demo's DC meter: a calibrated meter that signs OCMF documents (Eichrecht), served
+# over its HTTP API by the station simulator (hw_mocks/lem_sim.py); any shipped model
+# can stand in for it (`--meter-model`). Here, not in demo_stack: `evterm` imports this
+# module for every command, demo_stack only when a demo runs.
+DEMO_METER_MODEL = "lem_dcbm400600"
 DEFAULT_SCREENSHOTS = "var/demo-screens"
 MARKER = ".evterm-demo"  # in a folder the demo created (screenshots, --folder)
 SHOT_NAME = re.compile(r"\d{2,}-[a-z0-9-]+-[a-z]{2}\.png")  # Scenario's NN-name-LANG.png
@@ -54,7 +67,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "demo", help="run the terminal on simulated hardware",
         description="The whole terminal on simulated hardware: mosquitto, a private pcscd "
         "with a virtual card reader, the backend simulator (CSMS and payment gateway), the "
-        "station simulator (car, power stage, DC meter), the daemon and the touchscreen. "
+        "station simulator (car, power stage, DC meter: by default the LEM DCBM 400/600, "
+        "which signs every session's begin and end (OCMF)), the daemon and the touchscreen. "
         "With a display this shell becomes the control panel (plug, tap cards, take the "
         "network away; type help); without one (or --headless) a scripted walk photographs "
         "every screen and prints the receipts. Nothing you name is deleted: screenshots go "
@@ -77,9 +91,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="languages photographed for every screen (default en,de,fr,nl)")
     demo.add_argument("--keep", action="store_true",
                       help="after the scripted scenario, keep running with the control panel")
+    demo.add_argument("--meter-model", default=DEMO_METER_MODEL,
+                      help=f"the station's DC meter, a shipped model (default "
+                           f"{DEMO_METER_MODEL}, a signing meter; e.g. "
+                           f"isabellenhuette_iem_dcr signs too, carlo_gavazzi_em580 is a "
+                           f"plain Modbus meter)")
     demo.add_argument("--meter-only", action="store_true",
                       help="only the meter simulator and a live meter readout")
-    demo.add_argument("--model", default="eastron_sdm630", help="meter model (--meter-only)")
+    demo.add_argument("--model", default="eastron_sdm630",
+                      help="--meter-only: the Modbus meter model (default eastron_sdm630)")
     demo.add_argument("--duration-s", type=float, default=0,
                       help="--meter-only: stop after this many seconds (0 = until Ctrl-C)")
     demo.set_defaults(func=run)
@@ -117,6 +137,12 @@ def _run_stack(args: argparse.Namespace, interactive: bool) -> int:
     from hw_mocks.demo_scenario import Scenario
     from hw_mocks.demo_stack import DemoStack
 
+    meter_model = str(args.meter_model)
+    try:
+        shipped_model_path(meter_model)
+    except MeterMapError as exc:
+        _say(f"evterm demo: --meter-model: {exc}")
+        return 2
     try:
         if args.folder:
             folder, reused = claim_folder(Path(args.folder), "evterm-demo-")
@@ -129,11 +155,11 @@ def _run_stack(args: argparse.Namespace, interactive: bool) -> int:
         _say(f"evterm demo: {exc}")
         return 2
     size = args.size or ("1280x800" if interactive else "800x480")
-    stack = DemoStack(folder, speed=args.speed, ui_size=size,
+    stack = DemoStack(folder, speed=args.speed, ui_size=size, meter_model=meter_model,
                       display=os.environ.get("DISPLAY") if interactive else None)
     _say(f"evterm demo: starting mosquitto, pcscd with the virtual reader, the backend "
-         f"simulator, the station simulator, the daemon and the touchscreen ({size}) at "
-         f"{args.speed:g}x; files in {folder}")
+         f"simulator, the station simulator (meter {meter_model}), the daemon and the "
+         f"touchscreen ({size}) at {args.speed:g}x; files in {folder}")
     try:
         stack.start()
         _say("everything is running")
@@ -144,6 +170,7 @@ def _run_stack(args: argparse.Namespace, interactive: bool) -> int:
             scenario.run_all()
             _print_receipts(scenario.receipts)
             _print_backend(stack)
+            _print_signed(stack)
             _say(f"\nScreenshots: {shots.resolve()}")
         if interactive or args.keep:
             _control_panel(stack)
@@ -222,6 +249,18 @@ def _print_backend(stack: object) -> None:
         _say(f"  card payment {payment['masked_pan']} ({payment['scheme']}): "
              f"{payment['status']}, approved {payment['approved']}, captured "
              f"{payment['captured']} {payment['currency']}")
+
+
+def _print_signed(stack: object) -> None:
+    """Each session's signed begin and end, checked again; the last receipt's QR text."""
+    from hw_mocks.demo_signed import last_receipt_qr, signed_sessions, summary_lines
+    from hw_mocks.demo_stack import DemoStack
+
+    assert isinstance(stack, DemoStack) and stack.rig is not None
+    database = stack.rig.database
+    for line in summary_lines(signed_sessions(database), last_receipt_qr(database),
+                              stack.meter_model):
+        _say(line)
 
 
 CARDS = ("visa, mastercard, amex, visa-declined, visa-expired, rfid-7, rfid-10, "

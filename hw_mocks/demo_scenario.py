@@ -8,10 +8,14 @@ language buttons as a driver would), saving `NN-name-LANG.png`, and returns the 
 (the texts of every widget) by language, so tests assert on what was shown. The steps:
 
 - `idle()`: the welcome screen with the prices and the ways to pay
+- `meter_info()`: on a signing meter, its Meter info page (model, serial, public key)
 - `rfid_session()`: a charge card is accepted, the car charges until its battery is
-  full, waits while the idle fee accrues, is unplugged; the receipt
+  full, waits while the idle fee accrues, is unplugged; the receipt (on a signing
+  meter the idle fee is not photographed: the session's bill ends at the meter's signed
+  end, taken when the energy stops, so no idle fee accrues after it)
 - `card_session()`: a bank card is pre-authorised, the car charges with the cap shown,
-  the driver presses Stop; the receipt with its QR code
+  the driver presses Stop; the receipt with its QR code and, on a signing meter, its
+  signed meter data page (the OCMF QR code for the transparency software)
 - `declined_card()`: a card declined by the bank
 - `offline_period()`: the network goes down (offline badge), a bank card is refused
   with "only charge cards", a charge card still charges; the network comes back
@@ -65,6 +69,14 @@ class Scenario:
         return self.stack.screen
 
     @property
+    def signing_meter(self) -> bool:
+        """The stack's meter signs (OCMF): sessions are billed between its signed
+        begin and end."""
+        from drivers.meter.registermap import load_model
+
+        return load_model(self.stack.meter_model).signs
+
+    @property
     def rig(self) -> Rig:
         assert self.stack.rig is not None
         return self.stack.rig
@@ -109,14 +121,23 @@ class Scenario:
         self.rig.wait_for(f"{energy_wh} Wh delivered", lambda: Decimal(
             self.rig.state()["energy_wh"] or 0) >= energy_wh, timeout_s)
 
-    def receipt(self, session_id: str, name: str) -> Dumps:
-        """Unplugged: the receipt screen, then the driver presses Done."""
+    def receipt(self, session_id: str, name: str, signed_data: bool = False) -> Dumps:
+        """Unplugged: the receipt screen (with `signed_data`, also its signed meter
+        data page, as `<name>-signed` in the dumps), then the driver presses Done."""
         rig = self.rig
         rig.wait_phase("Available", timeout_s=30)
         dumps = self.shoot(name, "receipt")
         for language in self.languages:
             self.receipts[f"{session_id} ({language})"] = rig.api(
                 "receipt", session_id=session_id, language=language)["text"]
+        if signed_data:
+            self.ui.wait_for("the signed data button", lambda d: "signed_data" in d["buttons"])
+            self.ui.press("signed_data")
+            self.ui.wait_for("the OCMF QR code", lambda d: d["screen"] == "signed_data"
+                             and bool(d.get("qr")))
+            self.seen[f"{name}-signed"] = self.shoot(f"{name}-signed-data", "signed_data")
+            self.ui.press("sd_back")
+            self.ui.wait_screen("receipt")
         self.ui.press("ack")
         self.ui.wait_screen("idle")
         return dumps
@@ -127,6 +148,19 @@ class Scenario:
         self.say("The welcome screen: prices before anything else")
         return self.shoot("idle", "idle")
 
+    def meter_info(self) -> Dumps:
+        """A signing meter's Meter info page from the idle screen (none on a plain
+        meter: {})."""
+        if not self.signing_meter:
+            return {}
+        self.say("The signing meter's info: model, serial, public key, clock")
+        self.ui.wait_for("the meter info button", lambda d: "idle_meter_info" in d["buttons"])
+        self.ui.press("idle_meter_info")
+        dumps = self.shoot("meter-info", "meter_info")
+        self.ui.press("mi_back")
+        self.ui.wait_screen("idle")
+        return dumps
+
     def rfid_session(self) -> dict[str, Any]:
         self.say("Session 1: a charge card, the battery fills up, the idle fee accrues")
         rig = self.rig
@@ -136,8 +170,13 @@ class Scenario:
         charging = self.shoot("rfid-charging", "charging")
         rig.wait_phase("Finishing", timeout_s=90)
         finishing = self.shoot("rfid-finishing", "finishing")
-        self._wait_idle_fee()
-        accruing = self.shoot("rfid-idle-fee", "finishing", (self.home_language,))
+        accruing: Dumps = {}
+        if self.signing_meter:
+            self.say("  (a signing meter: the bill ends at the signed end, no idle fee "
+                     "accrues after it)")
+        else:
+            self._wait_idle_fee()
+            accruing = self.shoot("rfid-idle-fee", "finishing", (self.home_language,))
         self.stack.unplug()
         receipt = self.receipt(tap["session_id"], "rfid-receipt")
         return {"tap": tap, "approved": approved, "charging": charging,
@@ -165,8 +204,9 @@ class Scenario:
         self.ui.press("stop")
         rig.wait_phase("Finishing", timeout_s=20)
         self.stack.unplug()
-        receipt = self.receipt(tap["session_id"], "card-receipt")
-        return {"tap": tap, "approved": approved, "charging": charging, "receipt": receipt}
+        receipt = self.receipt(tap["session_id"], "card-receipt", self.signing_meter)
+        return {"tap": tap, "approved": approved, "charging": charging, "receipt": receipt,
+                "signed_data": self.seen.get("card-receipt-signed", {})}
 
     def declined_card(self) -> dict[str, Any]:
         self.say("A card declined by its bank")
@@ -235,7 +275,9 @@ class Scenario:
         tap = self.accepted("rfid-4")
         self.charge(500)
         rig.ev("fault", kind="no_reply")
-        rig.wait_phase("Faulted", timeout_s=20)
+        # a signing meter: the close first waits for the signed end, which the silent
+        # meter cannot give (the daemon's signing requests time out, about 20 s)
+        rig.wait_phase("Faulted", timeout_s=60 if self.signing_meter else 20)
         error = self.shoot("meter-fault", "error")
         rig.ev("clear")
         self.stack.unplug()
@@ -331,6 +373,7 @@ class Scenario:
     def run_all(self) -> None:
         started = time.monotonic()
         self.idle()
+        self.meter_info()
         self.rfid_session()
         self.card_session()
         self.declined_card()

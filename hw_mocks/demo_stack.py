@@ -1,15 +1,17 @@
 """The whole terminal on simulated hardware, as the demo, the UI tests and the UI benchmark
 run it.
 
-`DemoStack(folder, speed=30, ui_size="1280x800", display=None)`: `start()` brings up,
+`DemoStack(folder, speed=30, ui_size="1280x800", display=None,
+meter_model=DEMO_METER_MODEL)`: `start()` brings up,
 each as its own process and each a real component:
 - mosquitto on a free loopback port (hw_mocks.mosquitto.Broker, persistent like a
   production broker),
 - a private pcscd with one vpcd slot (hw_mocks.pcscd.PcscdHandle) — cards are tapped by
   `evterm sim tap` processes,
 - the backend simulator (`evterm sim backend`: CSMS + payment gateway) on the broker,
-- the station simulator (car, power stage, DC meter on Modbus TCP) and the daemon with
-  the card reader, bank-card payment and the MQTT link (hw_mocks.rig.Rig),
+- the station simulator (car, power stage, DC meter: by default the LEM DCBM 400/600,
+  a signing meter on its HTTP API; a plain model on Modbus TCP) and the daemon with the
+  card reader, bank-card payment and the MQTT link (hw_mocks.rig.Rig),
 - the touchscreen app (`evterm ui`) on `display`, or on a private Xvfb when display is
   None and `with_ui` is true.
 Then `tap(card)`, `plug()`, `unplug()`, `offline()`/`online()` (the broker stops and
@@ -40,15 +42,15 @@ from pathlib import Path
 from typing import Any
 
 from hw_mocks.backend_process import BackendMqttProcess
+from hw_mocks.demo import DEMO_METER_MODEL
 from hw_mocks.mosquitto import Broker
 from hw_mocks.pcscd import PcscdHandle
-from hw_mocks.rig import REPO, Rig, RigError, Subscriber, example_tariff
+from hw_mocks.rig import REPO, STATION_ID, Rig, RigError, Subscriber, example_tariff
 from hw_mocks.ui_process import UiProcess
 from hw_mocks.xvfb import Xvfb
 from terminal.ports import RESTART_EXIT_CODE
 
 DEMO_TARIFF = example_tariff("de_dc_hpc_demo.json")
-STATION_ID = "DE*EVT*E0001*1"
 TECHNICIAN_ID = "04AABBCCDDEEFF"
 TECHNICIAN_CARD = f"rfid:{TECHNICIAN_ID}"
 TECHNICIAN_PIN = "2468"  # the demo's only: set with `evterm service set-pin` in the field
@@ -131,6 +133,7 @@ class DemoStack:
     display: str | None = None
     with_ui: bool = True
     language: str | None = None
+    meter_model: str = DEMO_METER_MODEL  # a shipped model (drivers/meter/models)
     ui: dict[str, object] = field(default_factory=dict)  # more [ui] settings
     service: dict[str, object] = field(default_factory=dict)  # more [service] settings
     broker: Broker | None = None
@@ -177,7 +180,8 @@ class DemoStack:
                         "log_file": str(self.folder / "rig" / "daemon.log"), **self.service},
         }
         self.rig = Rig(self.folder / "rig", speed=self.speed, tariff_file=DEMO_TARIFF,
-                       poll_interval_s=1.0, operator="Autobahn Fast Charge GmbH", extra=extra)
+                       meter_model=self.meter_model, poll_interval_s=1.0,
+                       operator="Autobahn Fast Charge GmbH", extra=extra)
         self.rig.start_station()
         self.rig.start_daemon()
         self.rig.wait_reader()  # slot 0, where `tap` presents the cards

@@ -36,6 +36,7 @@ def example_tariff(name: str) -> Path:
 
 
 DEFAULT_TARIFF = example_tariff("de_dc_hpc_adhoc.json")
+STATION_ID = "DE*EVT*E0001*1"  # the station's EVSE id in every rig's config
 
 
 class RigError(RuntimeError):
@@ -151,7 +152,7 @@ class Rig:
     def write_config(self) -> Path:
         url = f"tcp://127.0.0.1:{self.port}"
         sections: dict[str, dict[str, object]] = {
-            "station": {"id": "DE*EVT*E0001*1", "operator": self.operator,
+            "station": {"id": STATION_ID, "operator": self.operator,
                         "timezone": "Europe/Berlin", "state_dir": str(self.folder / "state")},
             "meter": {"model": self.meter_model, "url": self.meter_url, "poll_interval_s":
                       self.poll_interval_s, "timeout_s": 0.5, "max_failed_polls": 3},

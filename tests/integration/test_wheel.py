@@ -135,4 +135,8 @@ def test_headless_demo_runs_from_the_installed_wheel(installed, tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
     assert "== Receipt" in result.stdout, output[-4000:]
+    # the demo's signing meter (the LEM simulator, from the wheel): signed values checked
+    assert "OCMF pair verifies" in result.stdout, output[-4000:]
+    assert "NOT verify" not in result.stdout, output[-4000:]
+    assert "== Transparency QR of the last receipt" in result.stdout, output[-4000:]
     assert list((tmp_path / "shots").glob("*.png")), "no screenshots"

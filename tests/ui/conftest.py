@@ -10,6 +10,9 @@
   timeout_s)`, `wait_screen`, `kill`, `proc`, `log_tail`) plus `control(cmd, **fields)`,
   the raw reply, errors included. Every app started is quit (killed if it hangs) after
   the test.
+- `scenario`: the whole terminal (hw_mocks.demo_stack.DemoStack, 800x480, on the
+  demo's signing LEM DCBM meter unless `@pytest.mark.demo(meter_model=...)` names
+  another; DemoStack keyword arguments) and its scripted walk (hw_mocks.demo_scenario).
 """
 
 from __future__ import annotations
@@ -97,9 +100,11 @@ def ui_process(xvfb: Xvfb) -> Iterator[Callable[..., UiHandle]]:
 
 
 @pytest.fixture
-def scenario() -> Iterator[Scenario]:
+def scenario(request: pytest.FixtureRequest) -> Iterator[Scenario]:
     folder = Path(tempfile.mkdtemp(prefix="evui-"))  # short: socket paths < 108 bytes
-    stack = DemoStack(folder / "s", speed=30.0, ui_size="800x480")
+    marker = request.node.get_closest_marker("demo")
+    options: dict[str, Any] = dict(marker.kwargs) if marker else {}
+    stack = DemoStack(folder / "s", speed=30.0, ui_size="800x480", **options)
     try:
         stack.start()
         yield Scenario(stack, folder / "shots")

@@ -14,6 +14,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from hw_mocks.demo_scenario import LANGUAGES
 from terminal.kernel.driver_texts import driver_message
 from ui.i18n import tr
@@ -85,6 +87,9 @@ def test_idle_screen_shows_every_price_and_the_ways_to_pay_in_four_languages(sce
         assert f"lang_{language}" in dumps["en"]["buttons"]
 
 
+# On the demo's signing meter the bill ends at the signed end, taken when the energy
+# stops: no idle fee accrues after it. The idle fee is shown on a plain meter.
+@pytest.mark.demo(meter_model="carlo_gavazzi_em580")
 def test_charge_card_session_from_approval_to_receipt(scenario):
     seen = scenario.rfid_session()
     session_id = seen["tap"]["session_id"]
@@ -129,6 +134,32 @@ def test_charge_card_session_from_approval_to_receipt(scenario):
     assert scenario.ui.dump()["screen"] == "idle"  # the driver pressed Done
 
 
+def test_a_session_on_the_signing_meter_has_its_ocmf_data_on_the_receipt(scenario):
+    """The demo's default meter, the LEM DCBM: the receipt on the screen carries the
+    meter's signed end document (both readings) and its public key, the same text the
+    daemon journaled; no idle fee is photographed."""
+    from terminal.store import Store
+
+    assert scenario.signing_meter and scenario.stack.meter_model == "lem_dcbm400600"
+    seen = scenario.rfid_session()
+    assert seen["idle_fee"] == {}
+    session_id = seen["tap"]["session_id"]
+    store = Store.open(scenario.stack.rig.database, create=False)
+    try:
+        signed = store.signed_values(session_id)
+        receipt_json, _ = store.receipt(session_id)
+    finally:
+        store.close()
+    assert [r["kind"] for r in signed] == ["begin", "end"] and not signed[1]["problems"]
+    block = receipt_json["signed_meter"]
+    assert block["billable_by_energy"] and block["qr"].startswith(signed[1]["ocmf"] + "|")
+    for language, dump in seen["receipt"].items():
+        # wrapped over the receipt's lines, a space of the document possibly at a break
+        shown = "".join("".join(dump["receipt_lines"]).split())
+        assert "".join(signed[1]["ocmf"].split()) in shown, language
+        assert signed[1]["public_key"] in shown, language
+
+
 def test_bank_card_session_shows_the_cap_and_stops_from_the_screen(scenario):
     seen = scenario.card_session()
     session_id = seen["tap"]["session_id"]
@@ -146,6 +177,30 @@ def test_bank_card_session_shows_the_cap_and_stops_from_the_screen(scenario):
                for line in receipt["receipt_lines"]), receipt["receipt_lines"]
     assert any("1111" in line for line in receipt["receipt_lines"])  # last 4 digits only
     assert not any("4111111111111111" in line for line in receipt["receipt_lines"])
+    # the demo's signing meter: the receipt's signed meter data page, its QR code the
+    # receipt's transparency text unchanged, in every language
+    from terminal.store import Store
+
+    store = Store.open(scenario.stack.rig.database, create=False)
+    try:
+        block = store.receipt(session_id)[0]["signed_meter"]
+    finally:
+        store.close()
+    assert_photographed(seen["signed_data"])
+    for language, dump in seen["signed_data"].items():
+        assert dump["qr"] == block["qr"], language
+        assert number_in(dump["widgets"]["sd_end"].split(":")[-1], language) == \
+            Decimal(block["end_wh"]) / 1000
+
+
+def test_the_signing_meters_info_page_shows_its_serial_and_key(scenario):
+    seen = scenario.meter_info()
+    assert_photographed(seen)
+    metering = scenario.stack.rig.state()["metering"]
+    for language, dump in seen.items():
+        assert "".join(dump["widgets"]["mi_key"].split()) == metering["public_key"], language
+        assert metering["meter_serial"] in dump["widgets"]["mi_meter"]
+    assert scenario.ui.dump()["screen"] == "idle"
 
 
 def test_declined_card_says_why_in_the_drivers_language(scenario):

@@ -1,6 +1,7 @@
-"""`evterm demo` without its processes: the screenshots folder (a folder the user names
-is never deleted), the socket it prints, the control panel's answers and the daemon's
-supervisor (restarted as systemd would)."""
+"""`evterm demo` without its processes: the meter it runs on (the signing LEM DCBM by
+default, `--meter-model` for another, a wrong name refused), the screenshots folder (a
+folder the user names is never deleted), the socket it prints, the control panel's
+answers and the daemon's supervisor (restarted as systemd would)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -23,10 +24,13 @@ SOCKET = "/tmp/evdemo-x/rig/local.sock"
 
 
 class FakeStack:
+    made: ClassVar[list[dict[str, object]]] = []  # the keyword arguments of every stack made
+
     def __init__(self, folder: Path, **kwargs: object) -> None:
         self.folder = folder
         self.socket_path = SOCKET
         self.rig = None
+        FakeStack.made.append(kwargs)
 
     def start(self) -> FakeStack:
         return self
@@ -50,12 +54,16 @@ def fake_demo(monkeypatch, tmp_path):
     monkeypatch.setattr(hw_mocks.demo_stack, "DemoStack", FakeStack)
     monkeypatch.setattr(hw_mocks.demo_scenario, "Scenario", FakeScenario)
     monkeypatch.setattr(demo, "_print_backend", lambda stack: None)
+    monkeypatch.setattr(demo, "_print_signed", lambda stack: None)
+    monkeypatch.setattr(FakeStack, "made", [])
     monkeypatch.delenv("DISPLAY", raising=False)
 
-    def run(screenshots: Path) -> int:
-        args = argparse.Namespace(
-            meter_only=False, headless=True, folder=str(tmp_path / "files"), speed=30.0,
-            size=None, screenshots=str(screenshots), languages="en", keep=False)
+    def run(screenshots: Path, *more: str) -> int:
+        parser = argparse.ArgumentParser()
+        demo.register(parser.add_subparsers())
+        args = parser.parse_args(["demo", "--headless", "--folder", str(tmp_path / "files"),
+                                  "--screenshots", str(screenshots), "--languages", "en",
+                                  *more])
         return demo.run(args)
 
     return run
@@ -90,6 +98,46 @@ def test_the_demo_prints_its_socket_and_a_service_line(fake_demo, tmp_path, caps
     out = capsys.readouterr().out
     assert SOCKET in out
     assert f"evterm service --socket {SOCKET} login" in out
+
+
+def test_the_demo_runs_on_the_signing_lem_meter_by_default(fake_demo, tmp_path, capsys):
+    assert fake_demo(tmp_path / "shots") == 0
+    assert FakeStack.made[-1]["meter_model"] == "lem_dcbm400600" == demo.DEMO_METER_MODEL
+    assert "(meter lem_dcbm400600)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("model", ["carlo_gavazzi_em580", "isabellenhuette_iem_dcr"])
+def test_meter_model_picks_another_shipped_meter(fake_demo, tmp_path, model):
+    assert fake_demo(tmp_path / "shots", "--meter-model", model) == 0
+    assert FakeStack.made[-1]["meter_model"] == model
+
+
+def test_an_unknown_meter_model_is_refused_naming_the_shipped_ones(fake_demo, tmp_path,
+                                                                     capsys):
+    assert fake_demo(tmp_path / "shots", "--meter-model", "lem_dcbm") == 2
+    out = capsys.readouterr().out
+    assert "evterm demo: --meter-model: unknown meter model 'lem_dcbm'" in out
+    assert "lem_dcbm400600" in out and "Traceback" not in out
+    assert FakeStack.made == []  # nothing was started
+    assert not (tmp_path / "shots").exists()
+
+
+@pytest.mark.parametrize("model, query", [("lem_dcbm400600", ""),
+                                          ("isabellenhuette_iem_dcr", "?ci=EVT-E0001-1"),
+                                          ("carlo_gavazzi_em580", None)])
+def test_the_rig_gives_each_meter_model_a_url_its_driver_takes(tmp_path, model, query):
+    from drivers.meter import open_meter
+    from hw_mocks.rig import Rig
+
+    rig = Rig(tmp_path / "rig", meter_model=model)
+    if query is None:  # a Modbus meter on the station's port
+        assert rig.meter_url == f"tcp://127.0.0.1:{rig.port}" and rig.meter_http_args == []
+        return
+    assert rig.meter_url == f"http://127.0.0.1:{rig.meter_http_port}{query}"
+    meter = open_meter(model, rig.meter_url)  # the driver parses its URL (no connection)
+    meter.close()
+    if query:
+        assert meter.charge_point_id == "EVT-E0001-1"  # type: ignore[attr-defined]
 
 
 # ---- the control panel --------------------------------------------------------------------
