@@ -10,9 +10,9 @@ language buttons as a driver would), saving `NN-name-LANG.png`, and returns the 
 - `idle()`: the welcome screen with the prices and the ways to pay
 - `meter_info()`: on a signing meter, its Meter info page (model, serial, public key)
 - `rfid_session()`: a charge card is accepted, the car charges until its battery is
-  full, waits while the idle fee accrues, is unplugged; the receipt (on a signing
-  meter the idle fee is not photographed: the session's bill ends at the meter's signed
-  end, taken when the energy stops, so no idle fee accrues after it)
+  full, waits while the idle fee accrues (on a signing meter its transaction runs until
+  the unplug, so the parking time is bounded by the meter's signed times), is
+  unplugged; the receipt
 - `card_session()`: a bank card is pre-authorised, the car charges with the cap shown,
   the driver presses Stop; the receipt with its QR code and, on a signing meter, its
   signed meter data page (the OCMF QR code for the transparency software)
@@ -170,13 +170,8 @@ class Scenario:
         charging = self.shoot("rfid-charging", "charging")
         rig.wait_phase("Finishing", timeout_s=90)
         finishing = self.shoot("rfid-finishing", "finishing")
-        accruing: Dumps = {}
-        if self.signing_meter:
-            self.say("  (a signing meter: the bill ends at the signed end, no idle fee "
-                     "accrues after it)")
-        else:
-            self._wait_idle_fee()
-            accruing = self.shoot("rfid-idle-fee", "finishing", (self.home_language,))
+        self._wait_idle_fee()
+        accruing = self.shoot("rfid-idle-fee", "finishing", (self.home_language,))
         self.stack.unplug()
         receipt = self.receipt(tap["session_id"], "rfid-receipt")
         return {"tap": tap, "approved": approved, "charging": charging,

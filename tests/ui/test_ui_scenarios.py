@@ -87,9 +87,6 @@ def test_idle_screen_shows_every_price_and_the_ways_to_pay_in_four_languages(sce
         assert f"lang_{language}" in dumps["en"]["buttons"]
 
 
-# On the demo's signing meter the bill ends at the signed end, taken when the energy
-# stops: no idle fee accrues after it. The idle fee is shown on a plain meter.
-@pytest.mark.demo(meter_model="carlo_gavazzi_em580")
 def test_charge_card_session_from_approval_to_receipt(scenario):
     seen = scenario.rfid_session()
     session_id = seen["tap"]["session_id"]
