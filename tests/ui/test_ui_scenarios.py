@@ -14,8 +14,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from hw_mocks.demo_scenario import LANGUAGES
 from terminal.kernel.driver_texts import driver_message
 from ui.i18n import tr
