@@ -195,6 +195,9 @@ def decode_fields(data: bytes) -> list[Field]:
             raise ApduError(f"unknown BMP {bmp:02X} at byte {pos} of {data.hex(' ')}")
         kind, size = BMPS[bmp]
         pos += 1
+        prefix = {Kind.LLVAR: 2, Kind.LLLVAR: 3}.get(kind, 0)
+        if pos + prefix > len(data):
+            raise ApduError(f"BMP {bmp:02X} at byte {pos - 1}: its length is cut short")
         try:
             if kind is Kind.LLVAR:
                 size, pos = decode_llvar_length(data[pos:pos + 2]), pos + 2
