@@ -6,7 +6,8 @@ Intermediate statuses (04 FF, keep-alives: each restarts the wait, and the timeo
 of one sets the next wait), a Status information (04 0F, the result fields), receipt
 lines (06 D1 print line, 06 D3 print text block), and ends with Completion (06 0F) or
 Abort (06 1E <result code>). Silence longer than the wait (`response_timeout_s`, the
-spec's T4 for the ECR) raises ZvtTimeout; the connection closing mid-command raises
+spec's T4 for the ECR; per command in `command_timeouts_s`, end-of-day 120 s by default)
+raises ZvtTimeout; the connection closing mid-command raises
 ZvtConnectionLost, which carries what had arrived (the Status information, if it came).
 After a loss, `last_transaction()` (Repeat receipt 06 20) tells the outcome; the trace
 and receipt numbers of every result make idempotent retries possible.
@@ -27,7 +28,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from drivers.zvt import messages as m
-from drivers.zvt.apdu import ACK, Apdu, ApduError, is_ack, is_nak, split_frame
+from drivers.zvt.apdu import ACK, Apdu, ApduError, is_ack, is_nak, nak, split_frame
 from drivers.zvt.codes import DEFAULT_CONFIG, intermediate_text, result_text
 from drivers.zvt.results import (
     Registration,
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 DEFAULT_PORT = 20007
 ACK_TIMEOUT_S = 5.0          # T3: the terminal's acknowledgement of a command
 RESPONSE_TIMEOUT_S = 20.0    # the longest silence between the terminal's messages
+# commands whose host connection may keep the terminal silent longer
+COMMAND_TIMEOUTS_S = {"end-of-day": 120.0}
 
 
 class ZvtError(Exception):
@@ -95,6 +98,7 @@ class ZvtClient:
                  currency: str = "EUR", connect_timeout_s: float = 5.0,
                  ack_timeout_s: float = ACK_TIMEOUT_S,
                  response_timeout_s: float = RESPONSE_TIMEOUT_S,
+                 command_timeouts_s: dict[str, float] | None = None,
                  on_intermediate: Callable[[int, str], None] | None = None) -> None:
         self.host, self.port = host, port
         self.password = password
@@ -103,6 +107,7 @@ class ZvtClient:
         self.connect_timeout_s = connect_timeout_s
         self.ack_timeout_s = ack_timeout_s
         self.response_timeout_s = response_timeout_s
+        self.command_timeouts_s = dict(COMMAND_TIMEOUTS_S, **(command_timeouts_s or {}))
         self.on_intermediate = on_intermediate
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -244,7 +249,7 @@ class ZvtClient:
             self._running = command
             try:
                 return await self._exchange(command, apdu)
-            except ZvtTimeout:
+            except (ZvtTimeout, ZvtProtocolError):
                 await self.close()  # the exchange is out of step; start clean
                 raise
             finally:
@@ -266,10 +271,11 @@ class ZvtClient:
             return None if info is None else result_from(command, self.currency, info, None,
                                                          lines, shown)
 
-        wait_s = self.response_timeout_s
+        silence_s = self.command_timeouts_s.get(command, self.response_timeout_s)
+        wait_s = silence_s
         while True:
             message = await self._read(wait_s, command, acknowledged=True, partial=partial)
-            wait_s = self.response_timeout_s
+            wait_s = silence_s
             if is_ack(message):  # the terminal's ACK of an abort request (06 B0)
                 continue
             try:
@@ -277,7 +283,7 @@ class ZvtClient:
                     code, timeout = m.parse_intermediate(message.data)
                     shown.append(intermediate_text(code))
                     if timeout:
-                        wait_s = max(float(timeout), self.response_timeout_s)
+                        wait_s = max(float(timeout), silence_s)
                     if self.on_intermediate is not None:
                         self.on_intermediate(code, intermediate_text(code))
                 elif message.command == m.STATUS_INFO:
@@ -297,7 +303,7 @@ class ZvtClient:
                 else:
                     log.info("ZVT %s: ignoring %s from the terminal", command, message)
             except ApduError as exc:
-                self._write(m.Apdu(0x84, 0x9A))
+                self._write(nak(0x9A))
                 raise ZvtProtocolError(f"ZVT {command}: {message}: {exc}") from None
             self._write(ACK)
 
