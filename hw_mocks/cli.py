@@ -9,6 +9,7 @@
   125 kHz serial reader on a pty (hw_mocks.card_cli)
 - `sim backend-loopback`, `sim backend-admin`, `sim gateway-keys`: the operator's
   backend and payment gateway (hw_mocks.backend_cli)
+- `sim zvt`: a ZVT payment terminal on TCP with a control socket (hw_mocks.zvt_sim)
 """
 
 from __future__ import annotations
@@ -107,6 +108,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _register_ev(sub)
     card_cli.register(sub)
     backend_cli.register(sub)
+    _register_zvt(sub)
 
 
 def _register_meter(sub: argparse._SubParsersAction) -> None:
@@ -352,3 +354,67 @@ def run_ev(args: argparse.Namespace) -> int:
         return 2
     print(json.dumps(reply))
     return 0
+
+
+def _register_zvt(sub: argparse._SubParsersAction) -> None:
+    from hw_mocks.zvt_sim_state import DROP_STEPS
+
+    zvt = sub.add_parser(
+        "zvt", help="a ZVT payment terminal (ECR interface over TCP) with a control socket",
+        description="Approves by default. The options set what every transaction does; "
+        'the control socket changes it: {"cmd": "set"|"next", "decline": "05", '
+        '"partial": "12.34", "slow_s": 2, "drop_after": "status", "card_removed": true, '
+        '"card": "visa"}, {"cmd": "status"}, {"cmd": "reset"}. docs/zvt.md.',
+    )
+    zvt.add_argument("--tcp", type=_host_port, required=True, metavar="HOST:PORT",
+                     help="serve ZVT on this address, e.g. 127.0.0.1:20007")
+    zvt.add_argument("--state", default=None, metavar="FILE",
+                     help="JSON file of the reservations, batch and counters, kept across "
+                     "restarts (default: none, in memory)")
+    zvt.add_argument("--control", default=None, metavar="SOCK",
+                     help="Unix socket for the control requests (JSON lines)")
+    zvt.add_argument("--decline", default=None, metavar="CODE",
+                     help="decline every pre-authorisation with this result code (hex, "
+                     "e.g. 05, 6C)")
+    zvt.add_argument("--partial", default=None, metavar="AMOUNT",
+                     help="approve at most AMOUNT (EUR, e.g. 12.34)")
+    zvt.add_argument("--slow-s", type=float, default=0.0, metavar="S",
+                     help="seconds of 'please wait' intermediate statuses per transaction")
+    zvt.add_argument("--drop-after", choices=DROP_STEPS, default=None, metavar="STEP",
+                     help=f"close the connection after this step: {', '.join(DROP_STEPS)}")
+    zvt.add_argument("--card-removed", action="store_true",
+                     help="the card is pulled while read (result 64)")
+    zvt.add_argument("--card", default="visa", help="visa, mastercard, girocard or maestro")
+    zvt.add_argument("--terminal-id", type=int, default=29001006,
+                     help="the terminal id, 8 digits (default %(default)s)")
+    zvt.add_argument("--password", default="000000", metavar="DIGITS",
+                     help="the terminal's 6-digit password (default %(default)s)")
+    zvt.set_defaults(func=run_zvt)
+
+
+def run_zvt(args: argparse.Namespace) -> int:
+    from hw_mocks import zvt_sim
+    from hw_mocks.zvt_sim_state import Behaviour, SimStateError, behaviour_from
+
+    request: dict[str, Any] = {"slow_s": args.slow_s, "drop_after": args.drop_after,
+                               "card_removed": args.card_removed, "card": args.card}
+    if args.decline is not None:
+        request["decline"] = args.decline
+    if args.partial is not None:
+        request["partial"] = args.partial
+    problem = None
+    if not (args.password.isdigit() and len(args.password) == 6):
+        problem = f"--password: {args.password!r} is not 6 digits"
+    elif not 0 <= args.terminal_id <= 99_999_999:
+        problem = f"--terminal-id: {args.terminal_id} is not at most 8 digits"
+    if problem is None:
+        try:
+            behaviour = behaviour_from(request, Behaviour(), zvt_sim.CURRENCY)
+            state = zvt_sim.open_state(args.state)
+        except SimStateError as exc:
+            problem = str(exc)
+    if problem is not None:
+        print(f"evterm sim zvt: {problem}", file=sys.stderr)
+        return 2
+    sim = zvt_sim.ZvtSimulator(state, behaviour, args.terminal_id, int(args.password))
+    return zvt_sim.run_forever(sim, args.tcp, args.control)
