@@ -56,6 +56,23 @@ def charge_and_stop(rig: Rig, seconds: float = 40) -> str:
     return session_id
 
 
+def charge_and_kill(rig: Rig, until_t_s: float) -> str:
+    """A session killed (SIGKILL) while charging, the daemon started again: its meter
+    transaction ends from the recovery; then the unplug."""
+    reply = rig.api("start", id_token="04A1B2C3D4")
+    session_id = str(reply["session_id"])
+    rig.wait_phase("Authorized")
+    rig.ev("plug")
+    rig.wait_phase("Charging", timeout_s=15)
+    rig.wait_for("energy to flow", lambda: rig.ev("status")["t_s"] > until_t_s, 30)
+    rig.kill_daemon()
+    rig.start_daemon()
+    rig.wait_for("the signed end", lambda: has_signed_end(rig, session_id), 20)
+    rig.ev("unplug")
+    rig.wait_phase("Available", timeout_s=15)
+    return session_id
+
+
 def has_signed_end(rig: Rig, session_id: str) -> bool:
     store = Store.open(rig.database, create=False)
     try:
@@ -157,17 +174,7 @@ def test_a_bad_signature_is_never_billed_by_energy(rig: Rig, when: str):
 
 
 def test_a_kill_mid_session_ends_the_meters_transaction_and_bills_signed_values(rig: Rig):
-    reply = rig.api("start", id_token="04A1B2C3D4")
-    session_id = str(reply["session_id"])
-    rig.wait_phase("Authorized")
-    rig.ev("plug")
-    rig.wait_phase("Charging", timeout_s=15)
-    rig.wait_for("energy to flow", lambda: rig.ev("status")["t_s"] > 30, 30)
-    rig.kill_daemon()
-    rig.start_daemon()
-    rig.wait_for("the signed end", lambda: has_signed_end(rig, session_id), 20)
-    rig.ev("unplug")
-    rig.wait_phase("Available", timeout_s=15)
+    session_id = charge_and_kill(rig, 30)
     found = journal(rig, session_id)
     assert found["row"]["stop_reason"] == "PowerLoss"
     signed = found["signed"]
@@ -212,17 +219,7 @@ def test_the_isabellenhuette_meter_end_to_end_with_a_kill(tmp_path: Path):
         rig.start_daemon()
         assert rig.state()["metering"]["public_key"]
         first = charge_and_stop(rig)
-        reply = rig.api("start", id_token="04A1B2C3D4")
-        second = str(reply["session_id"])
-        rig.wait_phase("Authorized")
-        rig.ev("plug")
-        rig.wait_phase("Charging", timeout_s=15)
-        rig.wait_for("energy to flow", lambda: rig.ev("status")["t_s"] > 120, 30)
-        rig.kill_daemon()
-        rig.start_daemon()
-        rig.wait_for("the signed end", lambda: has_signed_end(rig, second), 20)
-        rig.ev("unplug")
-        rig.wait_phase("Available", timeout_s=15)
+        second = charge_and_kill(rig, 120)
         found = [journal(rig, first), journal(rig, second)]
     for session in found:
         signed = session["signed"]

@@ -51,6 +51,7 @@ class Meter:
         self.model = SimpleNamespace(name="Test meter")
         self.fail: dict[str, SigningError] = {}
         self.calls: list[str] = []
+        self.ended: dict[str, str] = {}
 
     def _maybe_fail(self, name: str) -> None:
         self.calls.append(name)
@@ -72,11 +73,19 @@ class Meter:
 
     async def stop_transaction(self, transaction_id: str) -> SignedReading:
         self._maybe_fail("stop")
-        return SignedReading.from_ocmf(self.sim.end(transaction_id, "E"))
+        return self._end(transaction_id, "E")
 
     async def abort_transaction(self, transaction_id: str, reason: TxReason) -> SignedReading:
         self._maybe_fail("abort")
-        return SignedReading.from_ocmf(self.sim.end(transaction_id, reason.value))
+        return self._end(transaction_id, reason.value)
+
+    def _end(self, transaction_id: str, reason: str) -> SignedReading:
+        """Like LEM: a transaction it already ended is answered with its end again."""
+        if self.sim.open_transaction() == transaction_id:
+            self.ended[transaction_id] = self.sim.end(transaction_id, reason)
+        elif transaction_id not in self.ended:
+            raise SigningError("state", f"no transaction {transaction_id}")
+        return SignedReading.from_ocmf(self.ended[transaction_id])
 
     async def open_transaction(self) -> str | None:
         return self.sim.open_transaction()
@@ -91,6 +100,11 @@ class Meter:
         pass
 
 
+def new_metering(meter: Meter, store: Store, audit: Any) -> SignedMetering:
+    return SignedMetering(meter, AsyncStore(store), Clock(), timeout_s=5,  # type: ignore[arg-type]
+                          tariff_text=lambda auth: "0.59 EUR/kWh", audit=audit)
+
+
 @pytest.fixture
 def parts(tmp_path):
     store = Store.open(tmp_path / "evterm.db")
@@ -100,8 +114,7 @@ def parts(tmp_path):
         audits.append((kind, detail))
 
     meter = Meter()
-    signing = SignedMetering(meter, AsyncStore(store), Clock(), timeout_s=5,  # type: ignore[arg-type]
-                             tariff_text=lambda auth: "0.59 EUR/kWh", audit=audit)
+    signing = new_metering(meter, store, audit)
     yield signing, meter, store, audits
     store.close()
 
@@ -170,6 +183,27 @@ def test_a_transaction_the_meter_still_holds_is_ended_before_the_next_begin(part
     assert [r["kind"] for r in store.signed_values("S-old")] == ["begin", "late_end"]
     assert ("signed_meter_transaction_closed", {"session_id": "S-old", "reason": "P",
             "pagination": store.signed_values("S-old")[1]["pagination"]}) in audits
+
+
+def test_an_end_asked_again_after_a_restart_is_journaled_once_and_stays_billable(parts):
+    """Killed before the SignedEnd was committed: the restarted daemon (a new
+    SignedMetering) asks again, the meter answers the same end; journaled once."""
+    signing, meter, store, audits = parts
+
+    async def go():
+        await signing.begin(BeginSigned("S-1", AUTH), None)
+        meter.energy += 20000
+        first = await signing.end(EndSigned("S-1", "L"), None)
+        after = new_metering(meter, store, signing.audit)
+        await after.refresh()
+        return first, await after.end(EndSigned("S-1", "P"), None), after
+
+    first, again, after = asyncio.run(go())
+    assert again.problem is None and again.reading is not None and first.reading is not None
+    assert again.reading.energy_import_wh == first.reading.energy_import_wh
+    assert [r["kind"] for r in store.signed_values("S-1")] == ["begin", "end"]
+    summary = after.summary("S-1")
+    assert summary is not None and summary.problem is None and audits == []
 
 
 def test_a_begin_the_terminal_never_journaled_is_fetched_before_the_end(parts):
