@@ -1,7 +1,8 @@
 """The local API's operations for the driver's screen (docs/local-api.md).
 
 Provides `DriverApi(...)` with `register(api)`: the ops `status`, `language`,
-`ack_receipt`, `report_problem`, `start`, `stop`, `receipt` and `sessions`, each for
+`touch` (the driver touched the screen: its time limits start again), `ack_receipt`,
+`report_problem`, `start`, `stop`, `receipt` and `sessions`, each for
 the role that may use it (terminal.localapi.Role; the table is in docs/local-api.md).
 The driver role (the touchscreen) never asserts an identity: it may stop only the
 session on the screen and fetch only the receipt on offer. `start` is the service
@@ -57,6 +58,7 @@ class DriverApi(Desk):
         api.route_for_all("report_problem", self.report_problem)
         api.route_for_all("language", self.language)
         api.route_for_all("ack_receipt", self.ack_receipt)
+        api.route_for_all("touch", self.touch)
         api.route("stop", self.stop, driver=self.stop_on_screen)
         api.route("receipt", self.receipt, driver=self.receipt_on_offer)
         api.route("start", self.start)
@@ -74,6 +76,16 @@ class DriverApi(Desk):
         self.screen.language = language
         self.screen.note_intent()
         return {"language": language, "state": self.port.publish_state()}
+
+    async def touch(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The driver touched the screen: the receipt on offer stays `receipt_timeout_s`
+        from now and the language reset starts again (EN 301 549 / WCAG 2.2.1: a time
+        limit the driver can extend)."""
+        unexpected = sorted(set(request) - {"op", "id"})
+        if unexpected:
+            raise RequestError(f"touch: unexpected fields {', '.join(unexpected)}")
+        self.screen.keep(self.clock.now())
+        return {"state": self.port.publish_state()}
 
     async def ack_receipt(self, request: dict[str, Any]) -> dict[str, Any]:
         """The driver is done with the receipt on screen."""

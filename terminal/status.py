@@ -105,6 +105,7 @@ class StatusBoard:
             "backend_online": self.link.online,
             "card_payment": self.card_payment,
             "readers": self.reader_states(),
+            "language_reset": self.screen.language_reset(),
         }
 
 
