@@ -98,7 +98,7 @@ def warning(s: ScreenState, screen: str, report_open: bool) -> tuple[str, str]:
     values: dict[str, object] = {"seconds": shown.seconds}
     if kind == "language":
         target = (_language_reset(s) or {}).get("language")
-        values["language"] = language_name(str(target))
+        values["default_language"] = language_name(str(target))
     suffix = KIND_SUFFIX[kind]
     return s.t(f"timeout_warning{suffix}", **values), s.t(f"timeout_speech{suffix}", **values)
 
