@@ -32,7 +32,14 @@ from terminal.kernel.money import AmountError, check_amount, optional_amount
 from terminal.kernel.redact import scrub, shown
 from terminal.localapi import LocalApi, RequestError
 from terminal.pricing import TariffNotApplicableError, check_validity
-from terminal.session import Authorization, AuthorizationAccepted, StopReason, StopRequested
+from terminal.session import (
+    Authorization,
+    AuthorizationAccepted,
+    AuthorizationKept,
+    Phase,
+    StopReason,
+    StopRequested,
+)
 
 log = get_logger("driver_api")
 
@@ -79,12 +86,16 @@ class DriverApi(Desk):
 
     async def touch(self, request: dict[str, Any]) -> dict[str, Any]:
         """The driver touched the screen: the receipt on offer stays `receipt_timeout_s`
-        from now and the language reset starts again (EN 301 549 / WCAG 2.2.1: a time
-        limit the driver can extend)."""
+        from now, the language reset starts again, and a session waiting to be plugged
+        in gets `connection_timeout_s` from now (EN 301 549 / WCAG 2.2.1: a time limit
+        the driver can extend)."""
         unexpected = sorted(set(request) - {"op", "id"})
         if unexpected:
             raise RequestError(f"touch: unexpected fields {', '.join(unexpected)}")
-        self.screen.keep(self.clock.now())
+        now = self.clock.now()
+        self.screen.keep(now)
+        if self.port.state.phase is Phase.AUTHORIZED:
+            await self.port.apply(AuthorizationKept(now))
         return {"state": self.port.publish_state()}
 
     async def ack_receipt(self, request: dict[str, Any]) -> dict[str, Any]:

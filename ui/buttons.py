@@ -94,7 +94,6 @@ def tick(model: UiModel, now_s: float) -> list[dict[str, Any]]:
     return service_buttons.tick(model.service, build_view(model, now_s).screen, now_s)
 
 
-
 def touch(model: UiModel, now_s: float) -> list[dict[str, Any]]:
     """A touch anywhere (before any button acts on it): the time limits of the screen
     shown start again; returns the ops that restart the daemon's."""

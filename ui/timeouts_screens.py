@@ -11,6 +11,9 @@ The limits (docs/ui.md "Time limits"):
   a touch sends `touch` and the daemon keeps it `[ui] receipt_timeout_s` from then;
 - the idle screen's language reset: the snapshot's `language_reset` `{"at", "language"}`;
   a touch sends `touch` (the daemon's language timer starts again);
+- a card approved, the vehicle not plugged in yet (phase Authorized): the snapshot's
+  `plug_in_until`; a touch sends `touch` (the daemon's connection timeout starts
+  again);
 - the report panel and the meter pages: REPORT_TIMEOUT_S / INFO_TIMEOUT_S after the
   last touch (the UI's own, ui/model.py);
 - the technician's PIN pad: the snapshot's `service.pin_until`; a touch sends
@@ -38,7 +41,7 @@ LIMITS: Mapping[str, TimeoutSpec] = {
     "info": TimeoutSpec("info", INFO_TIMEOUT_S),
 }
 KIND_SUFFIX = {"screen": "", "page": "_page", "language": "_language", "pin": "_pin",
-               "logout": "_logout"}
+               "logout": "_logout", "plug": "_plug"}
 DAEMON_RECEIPT_SCREENS = ("receipt", "signed_data")
 
 
@@ -63,6 +66,11 @@ def _pin_until(s: ScreenState) -> object:
     return None
 
 
+def _waiting_for_plug(s: ScreenState, screen: str) -> bool:
+    return screen == "authorising" and s.phase == "Authorized" \
+        and s.state.get("plug_in_until") is not None
+
+
 def limits_left(s: ScreenState, screen: str, report_open: bool) -> list[tuple[float, str]]:
     """(seconds left, kind) of every limit running on `screen` now."""
     model, now_s = s.model, s.now_s
@@ -77,6 +85,8 @@ def limits_left(s: ScreenState, screen: str, report_open: bool) -> list[tuple[fl
     reset = _language_reset(s)
     if screen == "idle" and reset is not None:
         running.append((_daemon_left(s, reset.get("at")), "language"))
+    if _waiting_for_plug(s, screen):
+        running.append((_daemon_left(s, s.state.get("plug_in_until")), "plug"))
     if screen == "pin":
         running.append((_daemon_left(s, _pin_until(s)), "pin"))
     svc = model.service
@@ -107,7 +117,8 @@ def daemon_keep_ops(s: ScreenState, screen: str) -> list[dict[str, object]]:
     """What a touch must tell the daemon so its limits on `screen` start again."""
     ops: list[dict[str, object]] = []
     if (screen in DAEMON_RECEIPT_SCREENS and pending_receipt(s.model) is not None) \
-            or (screen == "idle" and _language_reset(s) is not None):
+            or (screen == "idle" and _language_reset(s) is not None) \
+            or _waiting_for_plug(s, screen):
         ops.append({"op": "touch"})
     if screen == "pin" and _pin_until(s) is not None:
         ops.append({"op": "service_keep_pin"})

@@ -2,7 +2,9 @@
 a hand-moved clock: the `touch` op keeps the receipt on offer `receipt_timeout_s` from
 the touch, as often as the driver wants (more than ten times), and restarts the language
 reset, which the snapshot announces (`language_reset`); `service_keep_pin` gives an open
-PIN window its full time again. Bad input is refused naming the field."""
+PIN window its full time again; a session waiting to be plugged in gets the connection
+timeout from the touch again (the pure machine's `AuthorizationKept`, the snapshot's
+`plug_in_until`). Bad input is refused naming the field."""
 
 from __future__ import annotations
 
@@ -13,8 +15,10 @@ import pytest
 
 from terminal.kernel.clock import iso_utc
 from terminal.localapi import RequestError
+from terminal.session import AuthorizationKept, Phase, SessionState, StopReason
 from terminal.station import Station
 from tests.unit.clockfake import FakeClock
+from tests.unit.session_helpers import T0, Driver
 from tests.unit.test_daemon_ui_api import Car, closed, poll, run, states
 from tests.unit.test_service import Ctx, pin_hash  # noqa: F401  (pin_hash: a fixture)
 from tests.unit.test_service import run as run_service
@@ -119,3 +123,54 @@ def test_a_touch_on_the_pin_pad_keeps_the_pin_window(tmp_path, pin_hash):  # noq
             await ctx.op("service_keep_pin")
 
     run_service(tmp_path, pin_hash, body)
+
+
+# ---- plugging in after the approval (the connection timeout) ------------------------------
+
+
+def test_the_machine_gives_more_time_to_plug_in_as_often_as_asked():
+    d = Driver()
+    d.authorize(0)
+    for t_s in range(100, 1300, 100):  # twelve touches, each before the time runs out
+        d.tick(t_s, 10_000, 0, ev="A")
+        kept = d.send(AuthorizationKept(T0 + timedelta(seconds=t_s)))
+        assert kept.refused is None and not kept.records and not kept.actions
+        assert d.state.authorized_at == T0 + timedelta(seconds=t_s)
+    d.tick(1319, 10_000, 0, ev="A")  # 119 s after the last touch
+    assert d.state.phase is Phase.AUTHORIZED
+    d.tick(1320, 10_000, 0, ev="A")
+    assert d.state.phase is Phase.COMPLETED and d.state.stop_reason is StopReason.TIMEOUT
+
+
+def test_more_time_to_plug_in_is_refused_outside_authorized_and_never_goes_back():
+    d = Driver()
+    refused = d.send(AuthorizationKept(T0))
+    assert refused.refused == "no session waits to be plugged in (Available)"
+    assert refused.state == SessionState()
+    d.authorize(50)
+    d.send(AuthorizationKept(T0 + timedelta(seconds=10)))  # older than the approval
+    assert d.state.authorized_at == T0 + timedelta(seconds=50)
+
+
+def test_the_snapshot_says_until_when_to_plug_in_and_a_touch_moves_it(tmp_path):
+    async def body(station: Station, car: Car, clock: FakeClock, published: list) -> None:
+        car.plugged = False
+        await poll(station, clock)
+        assert station.status.snapshot()["plug_in_until"] is None
+        await station.driver_api.start({"id_token": "APP-1"})
+        approved = clock.now()
+        await poll(station, clock)
+        snapshot = station.status.snapshot()
+        assert snapshot["phase"] == "Authorized"
+        assert snapshot["plug_in_until"] == iso_utc(approved + timedelta(seconds=120))
+        await poll(station, clock, 110)
+        reply = await station.driver_api.touch({"op": "touch"})
+        assert reply["state"]["plug_in_until"] == iso_utc(clock.now() + timedelta(seconds=120))
+        await poll(station, clock, 119)
+        assert station.daemon.state.phase.value == "Authorized"
+        car.plugged = True
+        await poll(station, clock, 3)
+        assert station.daemon.state.phase.value == "Charging"
+        assert station.status.snapshot()["plug_in_until"] is None
+
+    run(tmp_path, body)  # [session] connection_timeout_s = 120

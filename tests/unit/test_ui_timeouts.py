@@ -232,9 +232,31 @@ def test_the_nearest_limit_is_the_one_warned_about():
 def test_every_warning_text_says_the_seconds_and_is_translated(language):
     texts = catalogue(language)
     keys = [key for key in texts if key.startswith(("timeout_warning", "timeout_speech"))]
-    assert len(keys) == 10
+    assert len(keys) == 12
     for key in keys:
         text = tr(key, language, seconds=20, default_language=language_name("en"))
         assert "20" in text
         if language != "en":
             assert text != tr(key, "en", seconds=20, default_language=language_name("en"))
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_approval_warns_before_the_time_to_plug_in_runs_out(language):
+    state = daemon_state(phase="Authorized", session_id=SESSION,
+                         plug_in_until="2026-11-21T14:25:30Z")
+    model = connected(state, now_s=0.0, language=language)
+    assert build_view(model, 9.0).screen == "authorising"
+    assert build_view(model, 9.0).timeout_warning == ""
+    view = build_view(model, 10.0)
+    assert view.timeout_warning == tr("timeout_warning_plug", language, seconds=20)
+    assert view.timeout_speech == tr("timeout_speech_plug", language, seconds=20)
+    assert touch(model, 11.0) == [{"op": "touch"}]
+
+
+def test_no_plug_in_warning_once_the_vehicle_charges():
+    state = daemon_state(phase="Charging", session_id=SESSION, plug_in_until=None,
+                         energy_wh="0", power_w="0", elapsed_s=0,
+                         session_started_at="2026-11-21T14:25:00Z")
+    model = connected(state, now_s=0.0)
+    assert build_view(model, 25.0).timeout_warning == ""
+    assert touch(model, 25.0) == []
