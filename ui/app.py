@@ -394,13 +394,14 @@ class EvtermApp(App):
             banner.parent.remove_widget(banner)
 
     def _place_banner(self, *_args: object) -> None:
-        """The banner under the top bar, the window's width, tall enough for its text."""
+        """The banner over the top bar (station, operator, hotline: nothing of the screen
+        itself is hidden), the window's width, taller when its text needs it."""
         if self.banner is None or self.root is None:
             return
         bar = self.root.ids.top_bar
         self.banner.width = self.root.width
-        self.banner.height = max(self.banner.texture_size[1], self.u * 12)
-        self.banner.pos = (self.root.x, bar.y - self.banner.height)
+        self.banner.height = max(self.banner.texture_size[1], bar.height)
+        self.banner.pos = (self.root.x, self.root.top - self.banner.height)
 
     def _place_panel(self, *_args: object) -> None:
         """The panel covers everything but the language bar (languages stay usable)."""

@@ -1,7 +1,7 @@
 """The time-limit warning banner of the touchscreen (Kivy), registered with the Factory.
 
 Provides `TimeoutBanner`: a label (drawn by its rule in ui/evterm.kv: dark text on amber,
-10:1 contrast, under the top bar over the whole width) that ui/app.py puts over the screen
+10:1 contrast, over the top bar, the whole width) that ui/app.py puts over the screen
 while `View.timeout_warning` is not empty. A touch on it is a touch anywhere (the app's
 window hook has restarted the time limits already) and goes no further, so it never
 presses a button hidden under it. `touch_at(sx, sy)`: a touch down and up at a point

@@ -4,7 +4,8 @@ receipt screen shows the warning banner before the receipt's time on offer runs 
 (the daemon still offers it), a touch anywhere (through Kivy's input dispatch) makes the
 daemon keep it the full `receipt_timeout_s` from the touch and the banner goes, and
 without a touch it goes back to the idle screen. The banner is laid out without clipping
-(tests/ui/layout_check.py) in every language."""
+(tests/ui/layout_check.py) in every language, over the top bar only (nothing of the
+screen hidden)."""
 
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ def test_the_receipt_warns_before_it_times_out_and_a_touch_keeps_it(rig, ui_proc
 
     for _ in range(2):  # touch anywhere: on the banner, which lets nothing through
         until = until_of(rig.state())
-        reply = ui.control("touch", pos=[400, 400])
+        reply = ui.control("touch", pos=[400, 460])
         assert reply == {"ok": True}
         rig.wait_for("the daemon to keep the receipt", lambda u=until: (
             (state := rig.state())["receipt_pending"] and until_of(state) > u), 10)
@@ -89,12 +90,15 @@ def test_the_warning_banner_fits_in_every_language(rig, ui_process):
         ui.press(f"lang_{language}")
         dump = ui.wait_for(f"the warning in {language}", lambda d, lang=language: (
             d["screen"] == "receipt" and d["language"] == lang and d["timeout_warning"]), 30)
-        ui.control("touch", pos=[400, 400])  # keep it for the next language
+        ui.control("touch", pos=[400, 460])  # keep it for the next language
         layout = ui.cmd("dump", layout=True)
         if layout["timeout_warning"]:
             banner = [w for w in layout["layout"] if w.get("text") == layout["timeout_warning"]]
             assert banner, layout["timeout_warning"]
             assert banner[0]["font_size"] >= 0.04 * 480 - 0.5
+            top_bar = next(w for w in layout["layout"] if w["id"] == "top_bar")
+            # over the top bar only: nothing of the receipt (its total first) is hidden
+            assert banner[0]["pos"][1] >= top_bar["pos"][1] - 0.5, (language, banner[0])
         problems += [f"{language}: {problem}" for problem in layout_problems(layout)]
         template = re.escape(tr("timeout_warning", language, seconds=999))
         assert re.fullmatch(template.replace("999", r"\d+"), dump["timeout_warning"])
