@@ -1,7 +1,8 @@
 """The local API's operations for the driver's screen (docs/local-api.md).
 
 Provides `DriverApi(...)` with `register(api)`: the ops `status`, `language`,
-`ack_receipt`, `report_problem`, `start`, `stop`, `receipt` and `sessions`, each for
+`touch` (the driver touched the screen: its time limits start again), `ack_receipt`,
+`report_problem`, `start`, `stop`, `receipt` and `sessions`, each for
 the role that may use it (terminal.localapi.Role; the table is in docs/local-api.md).
 The driver role (the touchscreen) never asserts an identity: it may stop only the
 session on the screen and fetch only the receipt on offer. `start` is the service
@@ -31,7 +32,14 @@ from terminal.kernel.money import AmountError, check_amount, optional_amount
 from terminal.kernel.redact import scrub, shown
 from terminal.localapi import LocalApi, RequestError
 from terminal.pricing import TariffNotApplicableError, check_validity
-from terminal.session import Authorization, AuthorizationAccepted, StopReason, StopRequested
+from terminal.session import (
+    Authorization,
+    AuthorizationAccepted,
+    AuthorizationKept,
+    Phase,
+    StopReason,
+    StopRequested,
+)
 
 log = get_logger("driver_api")
 
@@ -57,6 +65,7 @@ class DriverApi(Desk):
         api.route_for_all("report_problem", self.report_problem)
         api.route_for_all("language", self.language)
         api.route_for_all("ack_receipt", self.ack_receipt)
+        api.route_for_all("touch", self.touch)
         api.route("stop", self.stop, driver=self.stop_on_screen)
         api.route("receipt", self.receipt, driver=self.receipt_on_offer)
         api.route("start", self.start)
@@ -74,6 +83,20 @@ class DriverApi(Desk):
         self.screen.language = language
         self.screen.note_intent()
         return {"language": language, "state": self.port.publish_state()}
+
+    async def touch(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The driver touched the screen: the receipt on offer stays `receipt_timeout_s`
+        from now, the language reset starts again, and a session waiting to be plugged
+        in gets `connection_timeout_s` from now (EN 301 549 / WCAG 2.2.1: a time limit
+        the driver can extend)."""
+        unexpected = sorted(set(request) - {"op", "id"})
+        if unexpected:
+            raise RequestError(f"touch: unexpected fields {', '.join(unexpected)}")
+        now = self.clock.now()
+        self.screen.keep(now)
+        if self.port.state.phase is Phase.AUTHORIZED:
+            await self.port.apply(AuthorizationKept(now))
+        return {"state": self.port.publish_state()}
 
     async def ack_receipt(self, request: dict[str, Any]) -> dict[str, Any]:
         """The driver is done with the receipt on screen."""

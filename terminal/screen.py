@@ -4,7 +4,10 @@ Provides `Screen(ui_config, station_id, clock)`:
 - the screen's language, reset to `[ui] default_language` after `language_reset_s` on
   the idle screen (no session open, no receipt on offer) without a driver's action
   (`note_intent()` is a tap or a button);
-- the receipt on offer after a session until acknowledged or `receipt_timeout_s`;
+- the receipt on offer after a session until acknowledged or `receipt_timeout_s`
+  after the session closed or the driver last touched the screen (`keep()`, the local
+  API's `touch`: as often as the driver wants, EN 301 549 / WCAG 2.2.1);
+- when the language reset is due (`language_reset()`, for the screen's warning);
 - the code of the app-start QR code: new at start, after each session and when a remote
   start used it; the app-start URL with it;
 - the e-receipt URL of a session.
@@ -47,11 +50,19 @@ class Screen:
         self.receipt_pending: tuple[str, datetime] | None = None  # (session id, closed at)
         self._last_intent_at: datetime | None = None
         self._idle_since: datetime | None = None
+        self._receipt_kept_at: datetime | None = None  # the driver's last touch on it
 
     def note_intent(self) -> None:
         """A driver did something (a tap, a button): the idle screen's language timer
         starts again."""
         self._last_intent_at = self.clock.now()
+
+    def keep(self, now: datetime) -> None:
+        """The driver touched the screen: the language timer starts again and the receipt
+        on offer (if any) stays `receipt_timeout_s` from now."""
+        self.note_intent()
+        if self.pending_receipt(now) is not None:
+            self._receipt_kept_at = now
 
     def rotate_start_code(self) -> None:
         """A new app-start code: the QR code on screen changes, the old one is refused."""
@@ -75,10 +86,12 @@ class Screen:
 
     def session_opened(self) -> None:
         self.receipt_pending = None  # the next driver is here
+        self._receipt_kept_at = None
 
     def session_closed(self, session_id: str | None, closed_at: datetime,
                        has_receipt: bool) -> None:
         self.start_code = new_start_code()
+        self._receipt_kept_at = None
         if has_receipt and session_id:
             self.receipt_pending = (session_id, closed_at)
 
@@ -87,9 +100,12 @@ class Screen:
         if self.receipt_pending is None:
             return None
         session_id, closed_at = self.receipt_pending
-        until = closed_at + timedelta(seconds=self.config.receipt_timeout_s)
+        kept_at = self._receipt_kept_at
+        since = max(closed_at, kept_at) if kept_at is not None else closed_at
+        until = since + timedelta(seconds=self.config.receipt_timeout_s)
         if now >= until:
             self.receipt_pending = None
+            self._receipt_kept_at = None
             return None
         return {"session_id": session_id, "until": iso_utc(until)}
 
@@ -109,3 +125,13 @@ class Screen:
             log.info("screen language reset", extra=fields(previous=self.language,
                                                            language=default))
             self.language = default
+
+    def language_reset(self) -> dict[str, str] | None:
+        """When the idle screen's language goes back to the default, as the last poll
+        found it: `{"at", "language"}`, None when no reset is on its way."""
+        default = self.config.default_language
+        if self._idle_since is None or self.language == default:
+            return None
+        quiet_since = max(self._idle_since, self._last_intent_at or self._idle_since)
+        at = quiet_since + timedelta(seconds=self.config.language_reset_s)
+        return {"at": iso_utc(at), "language": default}

@@ -13,7 +13,7 @@ states and the backend link. Read-only: it changes nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from terminal.config import Config
@@ -22,7 +22,7 @@ from terminal.kernel.driver_texts import LANGUAGES
 from terminal.observation import Observation
 from terminal.ports import LinkState, SessionPort
 from terminal.screen import Screen
-from terminal.session import SessionState
+from terminal.session import Phase, SessionState
 from terminal.session_pricing import SessionPricing
 
 
@@ -53,6 +53,14 @@ class StatusBoard:
         self.reader_states = reader_states
         self.card_payment = card_payment
         self.metering = metering  # a signing meter's block (docs/local-api.md)
+
+    def _plug_in_until(self, state: SessionState) -> str | None:
+        """While Authorized: when the session ends unless a vehicle is plugged in (the
+        connection timeout from the authorisation or the driver's last `touch`)."""
+        if state.phase is not Phase.AUTHORIZED or state.authorized_at is None:
+            return None
+        timeout_s = self.config.session.connection_timeout_s
+        return iso_utc(state.authorized_at + timedelta(seconds=timeout_s))
 
     def snapshot(self) -> dict[str, Any]:
         state = self.port.state
@@ -105,6 +113,8 @@ class StatusBoard:
             "backend_online": self.link.online,
             "card_payment": self.card_payment,
             "readers": self.reader_states(),
+            "language_reset": self.screen.language_reset(),
+            "plug_in_until": self._plug_in_until(state),
         }
 
 

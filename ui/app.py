@@ -50,6 +50,7 @@ import ui.buttons as ui_buttons
 import ui.client as ui_client
 import ui.messages as ui_messages
 import ui.service_model as ui_staff
+import ui.timeouts_widget  # noqa: F401  (registers TimeoutBanner for evterm.kv)
 import ui.widgets as ui_widgets
 from ui import qr  # noqa: F401  (registers QrCode with the Factory for evterm.kv)
 from ui.control import Automation, ControlServer, FrameStats
@@ -160,6 +161,7 @@ class EvtermApp(App):
         self._language_sent = False
         self.speech_output = speech_output  # ui/speech.py: aplay, espeak, wav:DIR, none
         self.speech: SpeechUi | None = None
+        self.banner: Any = None  # ui/timeouts_widget.TimeoutBanner, over the screen
 
     # ---- build ---------------------------------------------------------------------------
 
@@ -188,6 +190,11 @@ class EvtermApp(App):
         root.bind(size=self._place_panel, pos=self._place_panel)
         root.ids.bottom_bar.bind(size=self._place_panel, pos=self._place_panel)
         self._place_panel()
+        self.banner = Factory.TimeoutBanner()
+        Window.bind(on_touch_down=self._on_touch_anywhere)
+        root.ids.top_bar.bind(pos=self._place_banner, size=self._place_banner)
+        self.banner.bind(texture_size=self._place_banner)
+        self._place_banner()
         self.refresh()
         return root
 
@@ -269,6 +276,15 @@ class EvtermApp(App):
             self.send(str(fields.pop("op")), **fields)
         self.refresh()
 
+    def _on_touch_anywhere(self, _window: Any, _touch: Any) -> bool:
+        """Every touch, before any widget sees it: the screen's time limits start again
+        (ui.buttons.touch); the touch goes on to the widgets."""
+        for request in ui_buttons.touch(self.model, time.monotonic()):
+            fields = dict(request)
+            self.send(str(fields.pop("op")), **fields)
+        self._show_trigger()
+        return False
+
     def tick(self, _dt: float = 0) -> None:
         """Once a second: what is due (the service menu's refresh), then the screen."""
         for request in ui_buttons.tick(self.model, time.monotonic()):
@@ -322,6 +338,7 @@ class EvtermApp(App):
         if manager.current != view.screen:
             manager.current = view.screen
         self._show_panel(view.report_open)
+        self._show_banner(view.timeout_warning)
 
     def _show_tone(self, tone: str) -> None:
         """Approved in green, refused in red with a "!" sign instead of the card waves,
@@ -373,6 +390,27 @@ class EvtermApp(App):
         elif not open_ and panel.parent is not None:
             panel.parent.remove_widget(panel)
         self.root.report_open = open_
+
+    def _show_banner(self, text: str) -> None:
+        """The time-limit warning over the screen, on top of everything, or none."""
+        banner = self.banner
+        banner.text = text
+        if text and self.root.children[0] is not banner:  # over the report panel too
+            if banner.parent is not None:
+                banner.parent.remove_widget(banner)
+            self.root.add_widget(banner)
+        elif not text and banner.parent is not None:
+            banner.parent.remove_widget(banner)
+
+    def _place_banner(self, *_args: object) -> None:
+        """The banner over the top bar (station, operator, hotline: nothing of the screen
+        itself is hidden), the window's width, taller when its text needs it."""
+        if self.banner is None or self.root is None:
+            return
+        bar = self.root.ids.top_bar
+        self.banner.width = self.root.width
+        self.banner.height = max(self.banner.texture_size[1], bar.height)
+        self.banner.pos = (self.root.x, self.root.top - self.banner.height)
 
     def _place_panel(self, *_args: object) -> None:
         """The panel covers everything but the language bar (languages stay usable)."""

@@ -5,7 +5,10 @@ answers before the daemon does, and the requests to send are returned; a button 
 active in the current view is ignored, and a PIN digit is never logged; "Meter info"
 and "Signed meter data" open a meter page, its Back closes it) and
 `tick(model, now_s)` (the requests due now: the service menu's diagnostics refresh and
-its idle logout). The technician's buttons go to ui/service_buttons.py.
+its idle logout). `touch(model, now_s)`: a touch anywhere on the screen gives every time
+limit shown its full time again (ui/timeouts_screens.py) and returns the ops that tell
+the daemon (at most one a TOUCH_SEND_S). The technician's buttons go to
+ui/service_buttons.py.
 """
 
 from __future__ import annotations
@@ -13,14 +16,17 @@ from __future__ import annotations
 from typing import Any
 
 from terminal.kernel.logsetup import fields, get_logger
-from ui import service_buttons
+from ui import service_buttons, timeouts_screens
 from ui.messages import receipt_requests
 from ui.model import UiModel, close_info, pending_receipt
+from ui.screen_state import ScreenState
 from ui.service_model import PIN_DIGITS, STAFF_SCREENS
 from ui.view import build_view
 from ui.widgets import INFO_BACK_BUTTONS, INFO_BUTTONS, LANGUAGE_BUTTONS
 
 log = get_logger("ui.view")
+
+TOUCH_SEND_S = 1.0  # a `touch` is sent to the daemon at most this often
 
 
 def press(model: UiModel, button_id: str, now_s: float) -> list[dict[str, Any]]:
@@ -87,3 +93,20 @@ def tick(model: UiModel, now_s: float) -> list[dict[str, Any]]:
         return []
     return service_buttons.tick(model.service, build_view(model, now_s).screen, now_s)
 
+
+def touch(model: UiModel, now_s: float) -> list[dict[str, Any]]:
+    """A touch anywhere (before any button acts on it): the time limits of the screen
+    shown start again; returns the ops that restart the daemon's."""
+    view = build_view(model, now_s)
+    if view.report_open:
+        model.report_at_s = now_s
+    if view.screen in ("meter_info", "signed_data") and model.info_screen is not None:
+        model.info_at_s = now_s
+    if view.screen == "service" and model.service.token is not None:
+        model.service.last_touch_s = now_s
+    ops = timeouts_screens.daemon_keep_ops(ScreenState(model, now_s), view.screen)
+    if not ops or (model.touch_sent_at_s is not None
+                   and 0 <= now_s - model.touch_sent_at_s < TOUCH_SEND_S):
+        return []
+    model.touch_sent_at_s = now_s
+    return ops

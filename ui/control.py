@@ -15,6 +15,10 @@ thread (scheduled with the Clock); the reply is `{"ok": true, ...}` or
   `receipt_lines`, `qr` (payload shown or null), `progress` (0..1 or null), `offline`
   (badge shown), `report_open`, `service_tab` (the service menu's tab, null elsewhere).
   The PIN pad's `pin_dots` shows one dot per digit: no command reveals a typed PIN.
+  `timeout_warning`: the time-limit banner's text ("" when none is shown).
+- `{"cmd": "touch", "pos": [X, Y]}` → a touch (down and up) at window pixel X, Y (default:
+  the middle of the window), dispatched through the window as a finger's would be: it
+  restarts the screen's time limits (ui/buttons.py `touch`) and reaches what is there.
 - `{"cmd": "press", "id": BUTTON}` → dispatches the button's on_press/on_release as a
   touch would; an unknown or inactive id is an error naming it.
 - `{"cmd": "screenshot", "path": FILE}` → a PNG of the whole window taken from the next
@@ -324,7 +328,22 @@ class Automation:
             "report_open": bool(app.root.report_open),
             "service_tab": app.widgets["svc_tabs"].current
             if app.root.ids.sm.current == "service" else None,
+            "timeout_warning": app.banner.text
+            if app.banner is not None and app.banner.parent is not None else "",
         }
+
+    def _cmd_touch(self, command: dict[str, Any], _received_s: float, reply: Reply) -> None:
+        from ui.timeouts_widget import touch_at  # Kivy: imported only with the app
+
+        width, height = self.app.root.size
+        pos = command.get("pos", [width / 2, height / 2])
+        if not (isinstance(pos, list | tuple) and len(pos) == 2
+                and all(isinstance(v, int | float) for v in pos)
+                and 0 <= pos[0] < width and 0 <= pos[1] < height):
+            raise CommandError(f"pos: expected [x, y] inside the window {width:g}x{height:g}, "
+                               f"got {pos!r:.40}")
+        touch_at(float(pos[0]) / max(1.0, width - 1), float(pos[1]) / max(1.0, height - 1))
+        reply({"ok": True})
 
     def _cmd_press(self, command: dict[str, Any], received_s: float, reply: Reply) -> None:
         name = command.get("id")

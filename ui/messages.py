@@ -48,6 +48,8 @@ def apply_message(model: UiModel, message: Mapping[str, Any], now_s: float) -> l
     requests the UI must send in response (e.g. fetch the receipt for receipt_pending)."""
     if not isinstance(message, Mapping):
         return []
+    if isinstance(message.get("state"), Mapping) and message.get("ok") is not False:
+        model.state_at_s = now_s  # the daemon's deadlines count from its `now` in it
     kind = message.get("type")
     if kind is not None:
         return _apply_push(model, str(kind), message, now_s)

@@ -67,6 +67,8 @@ class UiModel:
     info_phase: Any = None                    # the daemon's phase then
     info_at_s: float | None = None            # opened or last touched
     service: ServiceModel = field(default_factory=ServiceModel)  # technician
+    state_at_s: float | None = None           # when the last snapshot arrived (monotonic)
+    touch_sent_at_s: float | None = None      # the last `touch` sent (a touch anywhere)
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,8 @@ class View:
     buttons: tuple[str, ...] = ()                     # button ids active now
     report_open: bool = False
     service_tab: str = ""                             # service: one of SERVICE_TABS
+    timeout_warning: str = ""                         # a time limit is near (banner)
+    timeout_speech: str = ""                          # the same for the speech output
 
 
 def close_info(model: UiModel) -> None:

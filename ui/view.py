@@ -11,7 +11,8 @@ error; set out of service by a technician, not accepting sessions or every reade
 with no app start -> out_of_service; else idle. A meter page (meter_info over idle or
 charging, signed_data over the receipt) shows instead of the screen it was opened from
 while that screen and the daemon's phase stay the same, for INFO_TIMEOUT_S after the
-last touch. The words of each driver screen: ui/screen_texts.py and
+last touch. A time limit near its end (ui/timeouts_screens.py) adds its warning. The
+words of each driver screen: ui/screen_texts.py and
 ui/meter_screens.py; the active buttons, the report panel and the tone: here.
 
 The UI around it: ui/model.py (UiModel, View), ui/messages.py (the daemon's messages
@@ -28,7 +29,7 @@ import re
 from typing import Any
 
 from terminal.kernel.logsetup import get_logger
-from ui import meter_screens, screen_texts
+from ui import meter_screens, screen_texts, timeouts_screens
 from ui.i18n import tr
 from ui.metering import is_signed, signed_meter_of
 from ui.model import (
@@ -128,6 +129,8 @@ def _build(s: ScreenState) -> View:
     if "price_lines" in extra:  # the daemon's tariff words: wrapped by the screen
         extra["price_lines"] = tuple(keep_units(line) for line in extra["price_lines"])
         texts["price_headline"] = keep_units(texts.get("price_headline", ""))
+    extra["timeout_warning"], extra["timeout_speech"] = timeouts_screens.warning(
+        s, screen, report_open)
     return View(
         screen=screen,
         language=s.language,

@@ -414,7 +414,7 @@ class UiConfig:
     language_reset_s: float = option(
         60.0,
         doc="Back to default_language after this long on the idle screen with no driver "
-        "action",
+        "action (a touch is one; a warning 20 s before)",
         unit="s",
         min_value=10,
         max_value=3600,
@@ -422,7 +422,7 @@ class UiConfig:
     receipt_timeout_s: float = option(
         120.0,
         doc="The receipt is offered on screen until acknowledged or this long after the "
-        "session closed",
+        "session closed or the driver last touched the screen (a warning 20 s before)",
         unit="s",
         min_value=10,
         max_value=3600,

@@ -4,12 +4,12 @@
 Provides `Service(deps, logins, readers)` (terminal.service.port.ServiceDeps; the login
 state machine is built first, since the tap handler hands it technician cards; the
 readers for the diagnostics): `register(api)` routes the
-local-API ops `service_login`, `service_logout`, `service_diagnostics`, `service_receipt`
-and `service_action`; `load()` reads the journaled state (out of service, PIN lockout)
-before the API serves; `refusal()` and `snapshot(now)` answer the daemon's status;
-`technician_tapped(token, reader)` opens the PIN window; `after_poll()` runs after each
-of the daemon's polls;
-`diagnostics()` and `meter_selfcheck()`.
+local-API ops `service_login`, `service_keep_pin` (a touch on the PIN pad: the PIN
+window is open for its full time again), `service_logout`, `service_diagnostics`,
+`service_receipt` and `service_action`; `load()` reads the journaled state (out of
+service, PIN lockout) before the API serves; `refusal()` and `snapshot(now)` answer the
+daemon's status; `technician_tapped(token, reader)` opens the PIN window; `after_poll()`
+runs after each of the daemon's polls; `diagnostics()` and `meter_selfcheck()`.
 
 The package, one job a module:
 - pins: PIN rules, the scrypt hash and the pins file (`hash_pin`, `set_pin`, ...).
@@ -67,6 +67,7 @@ class Service:
         # open to the screen's role too: each op carries its own authentication (the
         # technician card on the daemon's reader, the PIN, then the login's token)
         api.route_for_all("service_login", self.logins.op_login)
+        api.route_for_all("service_keep_pin", self.logins.op_keep_pin)
         api.route_for_all("service_logout", self.logins.op_logout)
         api.route_for_all("service_diagnostics", self._op_diagnostics)
         api.route_for_all("service_receipt", self.actions.op_receipt)

@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import math
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -125,6 +125,16 @@ class Logins:
         opened, self._window_opened = self._window_opened, asyncio.Event()
         opened.set()
         self.deps.session.publish_state()
+
+    async def op_keep_pin(self, request: dict[str, Any]) -> dict[str, Any]:
+        """`service_keep_pin`: somebody touched the PIN pad, the open PIN window gets its
+        full `pin_window_s` again (WCAG 2.2.1); refused when no window is open."""
+        now_s = self.clock.monotonic_s()
+        window = self._open_window(now_s)
+        if window is None:
+            raise RequestError("card: no PIN window is open; tap a technician card first")
+        self.window = replace(window, opened_s=now_s)
+        return {"state": self.deps.session.publish_state()}
 
     async def expire(self) -> None:
         """Close an expired PIN window and log idle technicians out (after every poll)."""

@@ -30,6 +30,7 @@ The modules, each with one job:
 from terminal.session.events import (
     AuthorizationAccepted,
     AuthorizationChanged,
+    AuthorizationKept,
     AuthorizationRejected,
     AuthorizeRequested,
     Event,
@@ -74,6 +75,7 @@ __all__ = [
     "Authorization",
     "AuthorizationAccepted",
     "AuthorizationChanged",
+    "AuthorizationKept",
     "AuthorizationRejected",
     "AuthorizeRequested",
     "BeginSigned",

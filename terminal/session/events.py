@@ -3,7 +3,8 @@
 Provides the events `AuthorizeRequested`, `AuthorizationAccepted`,
 `AuthorizationRejected`, `StopRequested`, `Tick` (one poll of the hardware),
 `AuthorizationChanged`, `Recover` (daemon start with an open session), `SignedStart`
-and `SignedEnd` (a signing meter's answers), and `Event`,
+and `SignedEnd` (a signing meter's answers), `AuthorizationKept` (the driver asks for
+more time to plug in), and `Event`,
 their union. Times and ids arrive in the events: the machine reads no clock.
 """
 
@@ -117,6 +118,15 @@ class SignedEnd:
     problem: str | None = None
 
 
+@dataclass(frozen=True)
+class AuthorizationKept:
+    """The driver touched the screen while the session waits to be plugged in: the
+    connection timeout (`Rules.connection_timeout_s`) counts from `at` again (EN 301 549
+    / WCAG 2.2.1: a time limit the user can extend)."""
+
+    at: datetime
+
+
 Event = (
     AuthorizeRequested
     | AuthorizationAccepted
@@ -127,4 +137,5 @@ Event = (
     | Recover
     | SignedStart
     | SignedEnd
+    | AuthorizationKept
 )

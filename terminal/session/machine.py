@@ -19,6 +19,7 @@ from drivers.meter.reading import MeterReading
 from terminal.session.events import (
     AuthorizationAccepted,
     AuthorizationChanged,
+    AuthorizationKept,
     AuthorizationRejected,
     AuthorizeRequested,
     Event,
@@ -109,6 +110,8 @@ def step(state: SessionState, event: Event, rules: Rules) -> Step:
         return _signed_start(b, event)
     if isinstance(event, SignedEnd):
         return _signed_end(b, event)
+    if isinstance(event, AuthorizationKept):
+        return _authorization_kept(b, event)
     raise TypeError(f"unknown event {type(event).__name__}")
 
 
@@ -299,6 +302,16 @@ def _charger_fault(b: _Builder, ev: Tick, rules: Rules) -> str | None:
     ):
         return f"output still on {rules.output_off_timeout_s:g} s after it was switched off"
     return None
+
+
+def _authorization_kept(b: _Builder, ev: AuthorizationKept) -> Step:
+    """More time to plug in: the connection timeout counts from the driver's touch (in
+    memory only: nothing billable changes, so nothing is journaled)."""
+    state = b.state
+    if state.phase is not Phase.AUTHORIZED or state.authorized_at is None:
+        return b.done(refused=f"no session waits to be plugged in ({state.phase.value})")
+    b.update(authorized_at=max(state.authorized_at, ev.at))
+    return b.done()
 
 
 def _tick_authorized(b: _Builder, ev: Tick, rules: Rules) -> None:

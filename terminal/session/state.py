@@ -25,7 +25,7 @@ class SessionState:
     session_id: str | None = None
     id_token: str | None = None
     authorization: Authorization | None = None
-    authorized_at: datetime | None = None
+    authorized_at: datetime | None = None  # or the driver's last AuthorizationKept
     start_reading: MeterReading | None = None
     last_reading: MeterReading | None = None  # last journaled reading
     energy_offered_at: datetime | None = None
