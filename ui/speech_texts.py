@@ -74,6 +74,9 @@ def text_of(view: View, s: ScreenState, controls: bool = False) -> str:
     """The spoken text of a built view."""
     language = view.language
     parts: list[str] = []
+    if view.timeout_speech and not controls:
+        # a time limit is about to end: say that (once: see key_of), not the screen
+        return spoken(view.timeout_speech, language)
     if view.offline:
         parts.append(view.texts.get("badge_offline", ""))
     if view.screen == "pin":
@@ -103,7 +106,8 @@ def key_of(view: View) -> tuple[Any, ...]:
     texts = tuple(view.texts.get(name, "") for name in KEY_WIDGETS.get(view.screen, ()))
     report = (view.report_open, view.texts.get("report_result", "")) if view.report_open \
         else (False, "")
-    return (view.screen, view.language, view.offline, view.tone, texts, report)
+    warned = bool(view.timeout_speech)  # the warning appears: said once, not each second
+    return (view.screen, view.language, view.offline, view.tone, texts, report, warned)
 
 
 def receipt_speech(model: UiModel, now_s: float) -> str:

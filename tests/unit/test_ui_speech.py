@@ -203,3 +203,23 @@ def test_amixer_answer_and_the_corner_and_the_keys():
     assert in_corner(5, 5, 480) and in_corner(side_px - 1, side_px - 1, 480)
     assert not in_corner(side_px + 2, 5, 480) and not in_corner(5, side_px + 2, 480)
     assert KEY_ACTIONS == {"f1": "toggle", "f2": "repeat", "f3": "pause"}
+
+
+def test_a_time_limit_warning_is_spoken_once_when_it_appears():
+    from dataclasses import replace as _replace
+
+    from ui.model import UiModel
+    from ui.screen_state import ScreenState
+    from ui.speech_texts import key_of, text_of
+    from ui.view import build_view
+
+    fields = View.__dataclass_fields__
+    assert "timeout_speech" in fields
+    model = UiModel()
+    view = build_view(model, 0.0)
+    warned = _replace(view, timeout_speech="The screen will return to the start in 20 seconds.")
+    later = _replace(view, timeout_speech="The screen will return to the start in 19 seconds.")
+    assert key_of(warned) != key_of(view)  # appears: said
+    assert key_of(later) == key_of(warned)  # counting down: not said again
+    s = ScreenState(model, 0.0)
+    assert text_of(warned, s) == "The screen will return to the start in 20 seconds."
