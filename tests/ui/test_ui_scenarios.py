@@ -132,12 +132,13 @@ def test_charge_card_session_from_approval_to_receipt(scenario):
 def test_a_session_on_the_signing_meter_has_its_ocmf_data_on_the_receipt(scenario):
     """The demo's default meter, the LEM DCBM: the receipt on the screen carries the
     meter's signed end document (both readings) and its public key, the same text the
-    daemon journaled; no idle fee is photographed."""
+    daemon journaled; the idle fee, bounded by the meter's signed end at the unplug, is
+    billed."""
     from terminal.store import Store
 
     assert scenario.signing_meter and scenario.stack.meter_model == "lem_dcbm400600"
     seen = scenario.rfid_session()
-    assert seen["idle_fee"] == {}
+    assert seen["idle_fee"]  # accrued and shown while parked
     session_id = seen["tap"]["session_id"]
     store = Store.open(scenario.stack.rig.database, create=False)
     try:
@@ -148,6 +149,7 @@ def test_a_session_on_the_signing_meter_has_its_ocmf_data_on_the_receipt(scenari
     assert [r["kind"] for r in signed] == ["begin", "end"] and not signed[1]["problems"]
     block = receipt_json["signed_meter"]
     assert block["billable_by_energy"] and block["qr"].startswith(signed[1]["ocmf"] + "|")
+    assert "PARKING_TIME" in {c["dimension"] for c in receipt_json["charges"]}
     for language, dump in seen["receipt"].items():
         # wrapped over the receipt's lines, a space of the document possibly at a break
         shown = "".join("".join(dump["receipt_lines"]).split())
