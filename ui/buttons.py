@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from terminal.kernel.logsetup import fields, get_logger
-from ui import service_buttons
+from ui import accessibility, service_buttons
 from ui.messages import receipt_requests
 from ui.model import UiModel, close_info, pending_receipt
 from ui.service_model import PIN_DIGITS, STAFF_SCREENS
@@ -43,6 +43,9 @@ def press(model: UiModel, button_id: str, now_s: float) -> list[dict[str, Any]]:
         return []
     if button_id in INFO_BACK_BUTTONS:
         close_info(model)
+        return []
+    if button_id in accessibility.TOGGLES:
+        accessibility.toggle(model.modes, button_id)
         return []
     if button_id in LANGUAGE_BUTTONS:
         model.language = LANGUAGE_BUTTONS[button_id]

@@ -55,6 +55,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="take the whole display (kiosk: no cursor, Escape does not quit)")
     ui.add_argument("--language", choices=LANGUAGES, default=None,
                     help="ask the daemon for this screen language when first connected")
+    ui.add_argument("--large-text", action="store_true",
+                    help="large text by default (the driver's toggle returns to it after "
+                    "each session)")
+    ui.add_argument("--high-contrast", action="store_true",
+                    help="high contrast by default (the driver's toggle returns to it after "
+                    "each session)")
     ui.set_defaults(func=run)
 
 
@@ -94,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
 
     from ui.app import EvtermApp
 
-    app = EvtermApp(args.socket, args.control, args.language)
+    app = EvtermApp(args.socket, args.control, args.language,
+                    modes=(args.large_text, args.high_contrast))
 
     def stop(_signum: int, _frame: Any) -> None:
         Clock.schedule_once(lambda _dt: app.stop(), 0)

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ui.accessibility import DisplayModes
 from ui.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from ui.service_model import ServiceModel
 
@@ -67,6 +68,7 @@ class UiModel:
     info_phase: Any = None                    # the daemon's phase then
     info_at_s: float | None = None            # opened or last touched
     service: ServiceModel = field(default_factory=ServiceModel)  # technician
+    modes: DisplayModes = field(default_factory=DisplayModes)  # large text, contrast
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,8 @@ class View:
     buttons: tuple[str, ...] = ()                     # button ids active now
     report_open: bool = False
     service_tab: str = ""                             # service: one of SERVICE_TABS
+    large_text: bool = False                          # display modes (ui/accessibility.py)
+    high_contrast: bool = False
 
 
 def close_info(model: UiModel) -> None:
