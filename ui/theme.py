@@ -64,8 +64,8 @@ NORMAL = Palette(
     INK=(0.043, 0.051, 0.063, 1),
     ACCENT=(0.231, 0.839, 0.525, 1),
     AMBER=(1.0, 0.698, 0.169, 1),
-    RED=(0.757, 0.169, 0.204, 1),     # a fill under white text: 5.9:1
-    ALERT=(1.0, 0.439, 0.451, 1),     # red text on the dark surfaces: 6.5:1 on PANEL
+    RED=(0.757, 0.169, 0.204, 1),     # a fill under white text: 5.7:1
+    ALERT=(1.0, 0.439, 0.451, 1),     # red text on the dark surfaces: 5.9:1 on PANEL
     PAPER=(0.965, 0.965, 0.945, 1),
     RING=(0.776, 0.808, 0.855, 1),
 )
@@ -80,8 +80,8 @@ HIGH_CONTRAST = Palette(
     INK=(0, 0, 0, 1),
     ACCENT=(1.0, 0.898, 0.0, 1),      # yellow: 16:1 on black
     AMBER=(1.0, 0.749, 0.302, 1),
-    RED=(0.6, 0.0, 0.0, 1),           # a fill under white text: 9.3:1
-    ALERT=(1.0, 0.502, 0.502, 1),     # red text on black: 8.6:1
+    RED=(0.6, 0.0, 0.0, 1),           # a fill under white text: 8.9:1
+    ALERT=(1.0, 0.502, 0.502, 1),     # red text on black: 8.7:1
     PAPER=(1, 1, 1, 1),
     RING=(1, 1, 1, 1),
 )
