@@ -1,7 +1,8 @@
 """The touchscreen app as a child process, driven through its automation socket.
 
-`UiProcess(socket_path, control_path, env, size="800x480", language=None).start()`
-runs `evterm ui` and waits until its control socket answers; `cmd(name, **fields)`
+`UiProcess(socket_path, control_path, env, size="800x480", language=None,
+extra_args=()).start()` runs `evterm ui` (plus `extra_args`, e.g. `("--large-text",)`)
+and waits until its control socket answers; `cmd(name, **fields)`
 sends one control command (docs/local-api.md, "The UI's automation socket") and returns
 the reply, raising UiError when it is not ok; `dump()`, `press(id)`, `screenshot(path)`,
 `stats()`; `wait_for(what, predicate)` polls `dump()` until the predicate holds, and
