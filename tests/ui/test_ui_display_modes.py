@@ -98,7 +98,7 @@ def test_every_screen_in_every_language_in_each_display_mode(fake_api, ui_proces
     assert len(walk.shots) == walk.count
     for shot in walk.shots:
         assert png_size(shot) == (800, 480), shot
-    # the window's own colour in the corner under the top bar's padding: the mode's
+    # the window's own colour (the screen's padding at the left edge): the mode's
     bpp, rows = png_pixels(walk.shots[0])
     colour = (HIGH_CONTRAST if "--high-contrast" in MODES[mode] else NORMAL).BG
     pixel = rows[240][2 * bpp:2 * bpp + 3]  # left edge, mid height: the screen's padding
