@@ -1,7 +1,8 @@
 """The touchscreen app as a child process, driven through its automation socket.
 
-`UiProcess(socket_path, control_path, env, size="800x480", language=None).start()`
-runs `evterm ui` and waits until its control socket answers; `cmd(name, **fields)`
+`UiProcess(socket_path, control_path, env, size="800x480", language=None,
+extra_args=()).start()` runs `evterm ui` (plus `extra_args`, e.g. `("--large-text",)`)
+and waits until its control socket answers; `cmd(name, **fields)`
 sends one control command (docs/local-api.md, "The UI's automation socket") and returns
 the reply, raising UiError when it is not ok; `dump()`, `press(id)`, `screenshot(path)`,
 `stats()`; `wait_for(what, predicate)` polls `dump()` until the predicate holds, and
@@ -30,13 +31,15 @@ class UiError(RuntimeError):
 class UiProcess:
     def __init__(self, socket_path: str, control_path: str, env: dict[str, str], *,
                  size: str = "800x480", language: str | None = None,
-                 log_path: str | Path | None = None, fullscreen: bool = False) -> None:
+                 log_path: str | Path | None = None, fullscreen: bool = False,
+                 extra_args: tuple[str, ...] = ()) -> None:
         self.socket_path = socket_path
         self.control_path = control_path
         self.env = env
         self.size = size
         self.language = language
         self.fullscreen = fullscreen
+        self.extra_args = tuple(extra_args)  # e.g. ("--large-text",)
         self.log_path = Path(log_path) if log_path else Path(control_path).with_suffix(".log")
         self.proc: subprocess.Popen[bytes] | None = None
         self.started_at_s = 0.0
@@ -47,6 +50,7 @@ class UiProcess:
         args += ["--fullscreen"] if self.fullscreen else ["--size", self.size]
         if self.language:
             args += ["--language", self.language]
+        args += list(self.extra_args)
         self.started_at_s = time.monotonic()
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(args, env=self.env, stdout=log, stderr=log, cwd=REPO)

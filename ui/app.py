@@ -39,13 +39,14 @@ from kivy.clock import Clock
 from kivy.core.window import Window
 from kivy.factory import Factory
 from kivy.lang import Builder
-from kivy.properties import BooleanProperty, ColorProperty, NumericProperty
+from kivy.properties import BooleanProperty, ColorProperty, NumericProperty, ObjectProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.button import Button
 from kivy.uix.floatlayout import FloatLayout
 from kivy.uix.label import Label
 from kivy.uix.widget import Widget
 
+import ui.accessibility as ui_access
 import ui.buttons as ui_buttons
 import ui.client as ui_client
 import ui.messages as ui_messages
@@ -53,21 +54,21 @@ import ui.service_model as ui_staff
 import ui.timeouts_widget  # noqa: F401  (registers TimeoutBanner for evterm.kv)
 import ui.widgets as ui_widgets
 from ui import qr  # noqa: F401  (registers QrCode with the Factory for evterm.kv)
+from ui import theme as ui_theme
 from ui.control import Automation, ControlServer, FrameStats
 from ui.i18n import LANGUAGES
 from ui.model import UiModel, View
 from ui.speech_app import SpeechUi
-from ui.view import build_view
+from ui.view import build_view, keep_units
 
 KV_FILE = Path(str(files("ui").joinpath("evterm.kv")))  # package data
-BACKGROUND = (0.059, 0.071, 0.090, 1)  # the same colours as the #:set lines of evterm.kv
-PANEL = (0.118, 0.137, 0.169, 1)
-RAISED = (0.196, 0.220, 0.263, 1)
-TEXT = (1.0, 1.0, 1.0, 1)
-ACCENT = (0.231, 0.839, 0.525, 1)
-AMBER = (1.0, 0.698, 0.169, 1)
-RED = (0.898, 0.267, 0.290, 1)
-TONE_COLOURS = {"ok": ACCENT, "attention": AMBER, "refused": RED}
+# the normal palette of ui/theme.py: the Python defaults of the style classes below
+# (evterm.kv sets every colour from app.theme, which follows the display modes)
+BACKGROUND = ui_theme.NORMAL.BG
+PANEL = ui_theme.NORMAL.PANEL
+RAISED = ui_theme.NORMAL.RAISED
+TEXT = ui_theme.NORMAL.TEXT
+ACCENT = ui_theme.NORMAL.ACCENT
 REFRESH_S = 1.0  # countdowns, elapsed time, feedback expiry, the service menu's refresh
 DIMMED = 0.3  # opacity of an inactive button on the technician's screens
 STAFF_BUTTON_PREFIXES = ("pin_", "svc_")
@@ -139,16 +140,28 @@ class EvtermApp(App):
     first connected (the daemon owns the language; see docs/local-api.md)."""
 
     u = NumericProperty(4.8)  # 1 % of the window height in pixels
+    # display modes (ui/accessibility.py, ui/theme.py): the palette evterm.kv reads as
+    # app.theme.NAME, the unit of driver texts (fs = u, x1.25 in large text), the main
+    # figures' factor (x2 in large text) and the smallest touch target (15 mm)
+    theme = ObjectProperty(ui_theme.NORMAL, rebind=True)  # kv rules follow a new palette
+    large = BooleanProperty(False)
+    fs = NumericProperty(4.8)
+    # the unit of the texts that keep their size (top bar, technician's screens): set
+    # after fs and dispatched again, so their rules win over the class rules on fs
+    fu = NumericProperty(4.8)
+    figure_scale = NumericProperty(1.0)
+    touch = NumericProperty(4.8 * ui_theme.TOUCH_U)
 
     def __init__(self, socket_path: str, control_path: str | None = None,
                  language: str | None = None, speech_output: str | None = None,
+                 modes: tuple[bool, bool] = (False, False),
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.title = "evterm"
         self.socket_path = socket_path
         self.control_path = control_path
         self.start_language = language
-        self.model = UiModel()
+        self.model = UiModel(modes=ui_access.defaults(*modes))
         self.view: View | None = None
         self.widgets: dict[str, Widget] = {}
         self.buttons: dict[str, Button] = {}
@@ -222,6 +235,18 @@ class EvtermApp(App):
 
     def _on_height(self, _window: Any, height: float) -> None:
         self.u = max(height, 240) / 100.0
+        self._apply_modes(self.large, self.theme is ui_theme.HIGH_CONTRAST)
+
+    def _apply_modes(self, large_text: bool, high_contrast: bool) -> None:
+        """Large text and high contrast as the view says (the kv rules follow)."""
+        self.large = large_text
+        self.fs = self.u * (ui_theme.TEXT_SCALE_LARGE if large_text else 1.0)
+        self.figure_scale = ui_theme.FIGURE_SCALE_LARGE if large_text else 1.0
+        self.fu = self.u
+        self.property("fu").dispatch(self)
+        self.touch = self.u * ui_theme.TOUCH_U
+        self.theme = ui_theme.palette(high_contrast)
+        Window.clearcolor = self.theme.BG
 
     def _first_frame(self, first_frame_s: float | None) -> None:
         ready = {"event": "ready", "control": self.control_path, "socket": self.socket_path,
@@ -306,6 +331,8 @@ class EvtermApp(App):
 
     def show(self, view: View) -> None:
         root = self.root
+        if (view.large_text, view.high_contrast) != (self.large, self.theme.name != "normal"):
+            self._apply_modes(view.large_text, view.high_contrast)
         manager = root.ids.sm
         texts = view.texts
         for name in ui_widgets.TOP_BAR:
@@ -343,7 +370,7 @@ class EvtermApp(App):
     def _show_tone(self, tone: str) -> None:
         """Approved in green, refused in red with a "!" sign instead of the card waves,
         "tap again" and "in use" in amber; the words say the same."""
-        colour = TONE_COLOURS.get(tone, TEXT)
+        colour = self.tone_colour(tone)
         self.widgets["auth_title"].color = colour
         refused = tone in ("refused", "attention")
         self.widgets["auth_waves"].opacity = 0.0 if refused else 1.0
@@ -351,9 +378,15 @@ class EvtermApp(App):
         sign.opacity = 1.0 if refused else 0.0
         sign.ring = colour
 
+    def tone_colour(self, tone: str) -> Any:
+        """Approved green, "tap again" amber, refused red, in the palette shown."""
+        palette = self.theme
+        return {"ok": palette.ACCENT, "attention": palette.AMBER,
+                "refused": palette.ALERT}.get(tone, palette.TEXT)
+
     def _show_staff(self, view: View) -> None:
         """The message colour of the PIN pad / the status line, and the service tab."""
-        colour = TONE_COLOURS.get(view.tone, TEXT)
+        colour = self.tone_colour(view.tone)
         self.widgets["pin_message" if view.screen == "pin" else "svc_status"].color = colour
         if view.screen == "service":
             for tab in ui_staff.SERVICE_TABS:
@@ -363,6 +396,8 @@ class EvtermApp(App):
                 tabs.current = view.service_tab
 
     def _set_text(self, name: str, text: str) -> None:
+        if self.large and name in ui_access.FIGURES:  # they wrap: never inside "12 kWh"
+            text = keep_units(text)
         widget = self.widgets.get(name)
         if widget is not None and widget.text != text:
             widget.text = text

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from terminal.kernel.logsetup import fields, get_logger
-from ui import service_buttons, timeouts_screens
+from ui import accessibility, service_buttons, timeouts_screens
 from ui.messages import receipt_requests
 from ui.model import UiModel, close_info, pending_receipt
 from ui.screen_state import ScreenState
@@ -49,6 +49,9 @@ def press(model: UiModel, button_id: str, now_s: float) -> list[dict[str, Any]]:
         return []
     if button_id in INFO_BACK_BUTTONS:
         close_info(model)
+        return []
+    if button_id in accessibility.TOGGLES:
+        accessibility.toggle(model.modes, button_id)
         return []
     if button_id in LANGUAGE_BUTTONS:
         model.language = LANGUAGE_BUTTONS[button_id]

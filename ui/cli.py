@@ -59,6 +59,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ui.add_argument("--speech-output", default=None, metavar="OUT",
                     help="where speech goes: aplay (default), espeak, wav:DIR or none "
                     "(default from EVTERM_SPEECH_OUTPUT; docs/ui.md, Speech)")
+    ui.add_argument("--large-text", action="store_true",
+                    help="large text by default (the driver's toggle returns to it after "
+                    "each session)")
+    ui.add_argument("--high-contrast", action="store_true",
+                    help="high contrast by default (the driver's toggle returns to it after "
+                    "each session)")
     ui.set_defaults(func=run)
 
 
@@ -107,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
 
     from ui.app import EvtermApp
 
-    app = EvtermApp(args.socket, args.control, args.language, speech_output=output)
+    app = EvtermApp(args.socket, args.control, args.language, speech_output=output,
+                    modes=(args.large_text, args.high_contrast))
 
     def stop(_signum: int, _frame: Any) -> None:
         Clock.schedule_once(lambda _dt: app.stop(), 0)

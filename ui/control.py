@@ -13,7 +13,8 @@ thread (scheduled with the Clock); the reply is `{"ok": true, ...}` or
   screen (on the service screen: its tab shown), the report panel when open, read back
   from the widgets), `buttons` (ids a touch would operate now), `price_lines`,
   `receipt_lines`, `qr` (payload shown or null), `progress` (0..1 or null), `offline`
-  (badge shown), `report_open`, `service_tab` (the service menu's tab, null elsewhere).
+  (badge shown), `report_open`, `service_tab` (the service menu's tab, null elsewhere),
+  `modes` (`large_text`, `high_contrast`, `background`: the window's colour).
   The PIN pad's `pin_dots` shows one dot per digit: no command reveals a typed PIN.
   `timeout_warning`: the time-limit banner's text ("" when none is shown).
 - `{"cmd": "touch", "pos": [X, Y]}` → a touch (down and up) at window pixel X, Y (default:
@@ -229,7 +230,9 @@ def layout_of(app: Any) -> list[dict[str, Any]]:
     a ScrollView's content: may extend past the view), `pos`, `size`; Labels also
     `text`, `font_size`, `texture_size`, `needed` (the size the whole text needs at the
     label's width, unshortened: larger than `size` means clipped or cut short) and
-    `lines` (the text as wrapped); QR codes `drawn` (side of the code in pixels)."""
+    `lines` (the text as wrapped) and `color`; QR codes `drawn` (side of the code in
+    pixels); widgets with a `fill` (cards, buttons, bars: what text is drawn on) `fill`;
+    buttons `button`: true."""
     ids = {id(widget): name for name, widget in app.widgets.items()}  # kv ids: proxies
     out: list[dict[str, Any]] = []
 
@@ -245,6 +248,11 @@ def layout_of(app: Any) -> list[dict[str, Any]]:
             "size": [round(widget.width, 1), round(widget.height, 1)],
         }
         entry.update(_label_facts(widget))
+        fill = getattr(widget, "fill", None)  # Cards, buttons, bars: the text's background
+        if isinstance(fill, list | tuple) and len(fill) == 4:
+            entry["fill"] = [round(float(c), 4) for c in fill]
+        if isinstance(widget, _button_class()):
+            entry["button"] = True
         if hasattr(widget, "modules") and hasattr(widget, "_rect"):
             entry["drawn"] = round(float(widget._rect.size[0]), 1) if widget.data else 0.0
         out.append(entry)
@@ -256,6 +264,12 @@ def layout_of(app: Any) -> list[dict[str, Any]]:
 
     walk(app.root, None, False, False)
     return out
+
+
+def _button_class() -> type:
+    from kivy.uix.button import Button
+
+    return Button
 
 
 def _label_facts(widget: Any) -> dict[str, Any]:
@@ -277,6 +291,7 @@ def _label_facts(widget: Any) -> dict[str, Any]:
     for line in getattr(needed, "_cached_lines", []) or []:
         lines.append("".join(word.text for word in line.words))
     return {"text": widget.text, "font_size": round(float(widget.font_size), 2),
+            "color": [round(float(c), 4) for c in widget.color],
             "texture_size": [round(v, 1) for v in widget.texture_size],
             "needed": [round(v, 1) for v in needed.content_size],
             "lines": lines}
@@ -330,6 +345,8 @@ class Automation:
             if app.root.ids.sm.current == "service" else None,
             "timeout_warning": app.banner.text
             if app.banner is not None and app.banner.parent is not None else "",
+            "modes": {"large_text": bool(app.large), "high_contrast": app.theme.name != "normal",
+                      "background": [round(float(c), 4) for c in app.theme.BG]},
         }
 
     def _cmd_touch(self, command: dict[str, Any], _received_s: float, reply: Reply) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from terminal.kernel.logsetup import fields, get_logger
+from ui.accessibility import follow_session
 from ui.model import (
     CHARGING_PHASES,
     RECEIPT_RETRY_S,
@@ -161,6 +162,7 @@ def _fold_state(model: UiModel, message: Mapping[str, Any]) -> None:
         model.receipt_request = None
         model.receipt_failed = False
         model.receipt_acked = None
+    follow_session(model.modes, state, pending_receipt(model) is not None)
 
 
 def receipt_requests(model: UiModel, now_s: float) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ui.accessibility import DisplayModes
 from ui.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from ui.service_model import ServiceModel
 
@@ -69,6 +70,7 @@ class UiModel:
     service: ServiceModel = field(default_factory=ServiceModel)  # technician
     state_at_s: float | None = None           # when the last snapshot arrived (monotonic)
     touch_sent_at_s: float | None = None      # the last `touch` sent (a touch anywhere)
+    modes: DisplayModes = field(default_factory=DisplayModes)  # large text, contrast
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,8 @@ class View:
     service_tab: str = ""                             # service: one of SERVICE_TABS
     timeout_warning: str = ""                         # a time limit is near (banner)
     timeout_speech: str = ""                          # the same for the speech output
+    large_text: bool = False                          # display modes (ui/accessibility.py)
+    high_contrast: bool = False
 
 
 def close_info(model: UiModel) -> None:

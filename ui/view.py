@@ -29,7 +29,7 @@ import re
 from typing import Any
 
 from terminal.kernel.logsetup import get_logger
-from ui import meter_screens, screen_texts, timeouts_screens
+from ui import accessibility, meter_screens, screen_texts, timeouts_screens
 from ui.i18n import tr
 from ui.metering import is_signed, signed_meter_of
 from ui.model import (
@@ -96,6 +96,8 @@ def _build(s: ScreenState) -> View:
         texts |= screen_texts.idle(s, extra)
         if is_signed(s.state):
             buttons.append("idle_meter_info")
+        texts |= accessibility.toggle_texts(s.model.modes, s.language)
+        buttons += list(accessibility.TOGGLES)
     elif screen == "authorising":
         texts |= screen_texts.authorising(s, feedback)
         extra["tone"] = screen_texts.tone(s, feedback)
@@ -138,6 +140,8 @@ def _build(s: ScreenState) -> View:
         offline=s.connected and not s.online,
         buttons=_buttons(s, screen, buttons, report_open),
         report_open=report_open,
+        large_text=s.model.modes.large_text,
+        high_contrast=s.model.modes.high_contrast,
         **extra,
     )
 

@@ -4,7 +4,8 @@
 - `rig`: the station simulator and the daemon (hw_mocks.rig.Rig) in a short temporary
   folder, with a support phone, app start and e-receipt URLs; options (Rig keyword
   arguments, `extra` merged per section) from `@pytest.mark.rig(...)`.
-- `ui_process(rig, size="800x480", language=None)`: starts `evterm ui` against the rig's
+- `ui_process(rig, size="800x480", language=None, extra_args=())`: starts `evterm ui`
+  (with `extra_args`, e.g. `("--large-text",)`) against the rig's
   local API on the Xvfb and returns a `UiHandle` (hw_mocks.ui_process.UiProcess: `cmd`
   raising on errors, `dump`, `press`, `screenshot`, `stats`, `wait_for(what, predicate,
   timeout_s)`, `wait_screen`, `kill`, `proc`, `log_tail`) plus `control(cmd, **fields)`,
@@ -80,11 +81,13 @@ def ui_process(xvfb: Xvfb) -> Iterator[Callable[..., UiHandle]]:
     started: list[UiHandle] = []
     folders: list[str] = []
 
-    def start(rig: Rig, size: str = "800x480", language: str | None = None) -> UiHandle:
+    def start(rig: Rig, size: str = "800x480", language: str | None = None,
+              extra_args: tuple[str, ...] = ()) -> UiHandle:
         folder = tempfile.mkdtemp(prefix="evuic-")
         folders.append(folder)
         handle = UiHandle(rig.socket_path, str(Path(folder) / "ui.sock"), xvfb.env(),
-                          size=size, language=language, log_path=Path(folder) / "ui.log")
+                          size=size, language=language, log_path=Path(folder) / "ui.log",
+                          extra_args=extra_args)
         started.append(handle)
         try:
             handle.start()

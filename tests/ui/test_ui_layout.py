@@ -85,8 +85,9 @@ class Walk:
             self.measure(name, language, lambda d: d["screen"] == screen and extra(d))
 
 
-def walk_every_screen(ui: Any, api: FakeLocalApi, size: str) -> Walk:
-    walk = Walk(ui, api, size)
+def walk_every_screen(ui: Any, api: FakeLocalApi, size: str, walk: Walk | None = None) -> Walk:
+    """Every screen in every language, measured by `walk` (a new Walk if None)."""
+    walk = walk if walk is not None else Walk(ui, api, size)
     walk.screen("idle", "idle", {}, lambda d: d["qr"] and d["price_lines"])
     walk.screen("idle-offline", "idle", {"backend_online": False}, lambda d: d["offline"])
     walk.screen("approved", "authorising", {"phase": "Authorized", "session_id": SESSION,

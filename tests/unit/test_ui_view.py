@@ -176,7 +176,8 @@ def test_idle_shows_prices_ways_to_pay_and_the_app_qr(language):
         "English", "Deutsch", "Français", "Nederlands"]
     assert view.qr == APP_URL
     assert view.texts["app_hint"]
-    assert view.buttons == ("report", "lang_en", "lang_de", "lang_fr", "lang_nl")
+    assert view.buttons == ("report", "lang_en", "lang_de", "lang_fr", "lang_nl",
+                            "a11y_large_text", "a11y_high_contrast")
     assert view.progress is None and view.offline is False
 
 
