@@ -411,12 +411,13 @@ class Automation:
 
     def _cmd_speech(self, command: dict[str, Any], _received_s: float, reply: Reply) -> None:
         """The speech output's state; with `action` (toggle, repeat, pause,
-        read_receipt) that action first (ui/speech_app.py)."""
+        read_receipt, quieter, louder) that action first (ui/speech_app.py)."""
         action = command.get("action")
         if action is not None:
-            if action not in ("toggle", "repeat", "pause", "read_receipt"):
-                raise CommandError(f"action: {action!r} is not toggle, repeat, pause "
-                                   "or read_receipt")
+            if action not in ("toggle", "repeat", "pause", "read_receipt", "quieter",
+                              "louder"):
+                raise CommandError(f"action: {action!r} is not toggle, repeat, pause, "
+                                   "read_receipt, quieter or louder")
             self.app.speech.do(action)
         reply({"ok": True, **self.app.speech.state()})
 

@@ -14,6 +14,8 @@ Outputs (`evterm ui --speech-output`, default from EVTERM_SPEECH_OUTPUT, else ap
 - `wav:DIR`: each text rendered to DIR/NNNN-<language>.wav with `-w` (CI, tests);
 - `none`: nothing is played; the requests are still counted.
 A missing espeak-ng or aplay is logged once and speech stays silent (the screen works).
+Every text carries its volume as espeak-ng's amplitude (`-a`, ui/speech_volume.py), so
+the volume steps work through every output.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from terminal.kernel.logsetup import fields, get_logger
+from ui.speech_volume import DEFAULT_AMPLITUDE
 
 log = get_logger("ui.speech")
 
@@ -45,8 +48,10 @@ def check_output(output: str) -> str:
                      "or wav:DIR")
 
 
-def espeak_args(language: str, stdout: bool = False, wav: str | None = None) -> list[str]:
-    args = ["espeak-ng", "-v", VOICES.get(language, "en"), "-s", str(WORDS_PER_MINUTE)]
+def espeak_args(language: str, stdout: bool = False, wav: str | None = None,
+                amplitude: int = DEFAULT_AMPLITUDE) -> list[str]:
+    args = ["espeak-ng", "-v", VOICES.get(language, "en"), "-s", str(WORDS_PER_MINUTE),
+            "-a", str(amplitude)]
     if wav is not None:
         args += ["-w", wav]
     elif stdout:
@@ -59,6 +64,7 @@ class Request:
     seq: int
     text: str
     language: str
+    amplitude: int = DEFAULT_AMPLITUDE
 
 
 class Speaker:
@@ -71,31 +77,33 @@ class Speaker:
         self._stop = False
         self._closed = False
         self._seq = 0
+        self._busy = False  # a request taken, its processes not started yet
         self._procs: list[subprocess.Popen[bytes]] = []
         self._warned = False
         self._thread = threading.Thread(target=self._run, name="speech", daemon=True)
         self._thread.start()
 
-    def say(self, text: str, language: str) -> int:
-        """Speak `text` now, interrupting anything said before; returns its number."""
+    def say(self, text: str, language: str, amplitude: int = DEFAULT_AMPLITUDE) -> int:
+        """Speak `text` now at espeak-ng's `amplitude`, interrupting anything said
+        before; returns its number."""
         with self._cond:
             self._seq += 1
-            request = Request(self._seq, text, language)
+            request = Request(self._seq, text, language, amplitude)
             self.requests.append(request)
             self._pending = request
-            self._cond.notify()
+            self._cond.notify_all()
             return request.seq
 
     def stop(self) -> None:
         with self._cond:
             self._pending = None
             self._stop = True
-            self._cond.notify()
+            self._cond.notify_all()
 
     def close(self) -> None:
         with self._cond:
             self._closed = True
-            self._cond.notify()
+            self._cond.notify_all()
         self._thread.join(timeout=2.0)
         self._kill()
 
@@ -107,6 +115,7 @@ class Speaker:
                 if self._closed:
                     return
                 request, self._pending, self._stop = self._pending, None, False
+                self._busy = True
             self._kill()
             if request is not None:
                 try:
@@ -116,6 +125,9 @@ class Speaker:
                         self._warned = True
                         log.error("speech output failed", extra=fields(
                             output=self.output, error=str(exc)))
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
 
     def _start(self, request: Request) -> None:
         if self.output == "none":
@@ -125,13 +137,15 @@ class Speaker:
             folder = Path(self.output[4:])
             folder.mkdir(parents=True, exist_ok=True)
             wav = folder / f"{request.seq:04d}-{request.language}.wav"
-            self._spawn(espeak_args(request.language, wav=str(wav)), data)
+            self._spawn(espeak_args(request.language, wav=str(wav),
+                                    amplitude=request.amplitude), data)
         elif self.output == "espeak":
-            self._spawn(espeak_args(request.language), data)
+            self._spawn(espeak_args(request.language, amplitude=request.amplitude), data)
         else:
             if shutil.which("aplay") is None:
                 raise OSError("aplay (Debian alsa-utils) is not installed")
-            speak = subprocess.Popen(espeak_args(request.language, stdout=True),
+            speak = subprocess.Popen(espeak_args(request.language, stdout=True,
+                                                 amplitude=request.amplitude),
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL)
             play = subprocess.Popen(["aplay", "-q"], stdin=speak.stdout,
@@ -174,8 +188,9 @@ class Speaker:
     def wait_idle(self, timeout_s: float = 10.0) -> bool:
         """Wait until the texts handed over are rendered (tests, the WAV output)."""
         with self._cond:
-            if self._pending is not None:
-                self._cond.wait(timeout_s)
+            if not self._cond.wait_for(lambda: self._pending is None and not self._busy,
+                                       timeout_s):
+                return False
         for proc in list(self._procs):
             try:
                 proc.wait(timeout=timeout_s)

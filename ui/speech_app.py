@@ -4,11 +4,13 @@ Provides `SpeechUi(app, output)`, built by ui/app.py once the root exists:
 - the long press: a touch held `LONG_PRESS_S` in the bottom-left 20 x 20 mm corner of
   any screen toggles speech (the touch then does nothing else: a button under it is
   released without acting);
-- the keys (the board's GPIO keys as keyboard keys): F1 toggles, F2 repeats, F3 pauses;
+- the keys (the board's GPIO keys as keyboard keys): F1 toggles, F2 repeats, F3 pauses,
+  F4 quieter, F5 louder (the new step is said at the new volume: ui/speech_volume.py);
 - headphones: a thread polls the ALSA "Headphone Jack" control (ui/speech_jack.py)
   every second where the board has one;
 - while speech is on, a bar (ui/speech.kv: Repeat, Pause, and on the receipt screen
-  "Read receipt aloud") over the top right of the screen area;
+  "Read receipt aloud"; below them Quieter and Louder) over the top right of the screen
+  area;
 - `shown(view)` after every screen build: what ui/speech_control.py decides to say goes
   to the `Speaker` thread (ui/speech.py), which never blocks this loop.
 `state()` is what the automation socket's `speech` command reports.
@@ -36,6 +38,7 @@ from ui.speech import Speaker
 from ui.speech_control import KEY_ACTIONS, LONG_PRESS_S, Say, SpeechControl, in_corner
 from ui.speech_jack import POLL_S, JackReader, alsa_jack_reader
 from ui.speech_texts import key_of, receipt_speech, text_of
+from ui.speech_volume import STEPS, volume_words
 
 KV_FILE = Path(str(files("ui").joinpath("speech.kv")))
 
@@ -73,8 +76,9 @@ class SpeechUi:
         view = self._view or self.app.view
         if say.kind == "on" and view is not None:
             self.control.last_key = key_of(view)  # said with "on": a change is news
-        self.speaker.say(say.text, say.language)
-        self.said.append({"kind": say.kind, "language": say.language, "text": say.text})
+        self.speaker.say(say.text, say.language, say.amplitude)
+        self.said.append({"kind": say.kind, "language": say.language, "text": say.text,
+                          "amplitude": say.amplitude})
         del self.said[:-20]
         self._show_bar()
 
@@ -112,9 +116,23 @@ class SpeechUi:
             self.control.touched(time.monotonic())
             self._speak(Say(text, language, "receipt"))
 
+    def volume(self, delta: int) -> None:
+        """One step quieter (delta < 0) or louder, confirmed by speech."""
+        language = self._view.language if self._view is not None else "en"
+        self._speak(self.control.change_volume(
+            delta, lambda volume: volume_words(volume, language), language,
+            time.monotonic()))
+
+    def quieter(self) -> None:
+        self.volume(-1)
+
+    def louder(self) -> None:
+        self.volume(+1)
+
     def do(self, action: str) -> None:
         {"toggle": self.toggle, "repeat": self.repeat, "pause": self.pause,
-         "read_receipt": self.read_receipt}[action]()
+         "read_receipt": self.read_receipt, "quieter": self.quieter,
+         "louder": self.louder}[action]()
 
     # ---- switches ----------------------------------------------------------------------
 
@@ -184,6 +202,8 @@ class SpeechUi:
         bar.pause_text = tr("speech_resume" if self.control.paused else "speech_pause",
                             language)
         bar.receipt_text = tr("speech_read_receipt", language)
+        bar.quieter_text = tr("speech_quieter", language)
+        bar.louder_text = tr("speech_louder", language)
         bar.receipt_shown = view is not None and view.screen == "receipt"
         if self.control.on and bar.parent is None and root is not None:
             root.add_widget(bar)
@@ -220,6 +240,7 @@ class SpeechUi:
     def state(self) -> dict[str, Any]:
         return {"on": self.control.on, "paused": self.control.paused,
                 "jack": self.control.jack, "output": self.speaker.output,
+                "volume": self.control.volume.step, "volume_steps": STEPS,
                 "requests": len(self.speaker.requests), "said": list(self.said),
                 "bar": self.bar.parent is not None}
 

@@ -5,12 +5,18 @@ Provides `SpeechControl`: on/off, pause, repeat and what to say after each scree
 (`on_jack(plugged)`), and the switches a blind driver finds without sight:
 `in_corner(x, y, window_h)` (the bottom-left 20 x 20 mm corner, where the operator puts
 a tactile marker; a long press of `LONG_PRESS_S` there toggles speech) and `KEY_ACTIONS`
-(the board's GPIO keys arrive as keyboard keys: F1 toggles, F2 repeats, F3 pauses).
+(the board's GPIO keys arrive as keyboard keys: F1 toggles, F2 repeats, F3 pauses,
+F4 quieter, F5 louder). `change_volume(delta)` moves the speech volume one step
+(ui/speech_volume.py) and says the new step at the new volume; every `Say` carries
+the volume (espeak-ng's amplitude) it is spoken at.
 
 Reset: speech switches off once a session that ran while it was on is over and the idle
 screen is back (like the screen language, the next driver starts without it), and after
 `IDLE_RESET_S` on the idle screen without a touch or key. Headphones plugged in switch
-it on, pulled out switch it off when they had switched it on.
+it on, pulled out switch it off when they had switched it on. Whenever speech switches
+off (by itself after the session, by F1, by the corner, by the headphones) the volume
+returns to its default (EN 301 549 5.1.3.13); "Speech output off" is still said at the
+volume the driver had.
 """
 
 from __future__ import annotations
@@ -21,13 +27,15 @@ from typing import Any
 
 from ui.model import View
 from ui.speech_texts import key_of
+from ui.speech_volume import DEFAULT_AMPLITUDE, SpeechVolume
 
 LONG_PRESS_S = 2.0
 CORNER_MM = 20.0
 PANEL_HEIGHT_MM = 85.9  # the 7" reference panel's active area is 154.2 x 85.9 mm
 IDLE_RESET_S = 120.0
 SESSION_SCREENS = frozenset({"authorising", "charging", "finishing", "receipt"})
-KEY_ACTIONS = {"f1": "toggle", "f2": "repeat", "f3": "pause"}
+KEY_ACTIONS = {"f1": "toggle", "f2": "repeat", "f3": "pause", "f4": "quieter",
+               "f5": "louder"}
 
 
 def in_corner(x: float, y: float, window_h: float, panel_h_mm: float = PANEL_HEIGHT_MM) -> bool:
@@ -42,7 +50,8 @@ class Say:
 
     text: str
     language: str
-    kind: str = "screen"  # screen, on, off, repeat, receipt, paused
+    kind: str = "screen"  # screen, on, off, repeat, receipt, paused, volume
+    amplitude: int = DEFAULT_AMPLITUDE  # espeak-ng -a (ui/speech_volume.py)
 
 
 class SpeechControl:
@@ -55,23 +64,26 @@ class SpeechControl:
         self.last_key: tuple[Any, ...] | None = None
         self.last_touch_s = 0.0
         self.spoken = 0  # Say objects returned (for the automation socket)
+        self.volume = SpeechVolume()
 
     def _say(self, text: str, language: str, kind: str) -> Say:
         self.spoken += 1
-        return Say(text, language, kind)
+        return Say(text, language, kind, self.volume.amplitude)
 
     def toggle(self, text: str, language: str, off_text: str, now_s: float) -> Say:
         """Switched on: say so, the screen and the controls; off: say that."""
         self.last_touch_s = now_s
         if self.on:
+            said = self._say(off_text, language, "off")  # at the driver's volume
             self._off()
-            return self._say(off_text, language, "off")
+            return said
         self.on, self.paused, self.session_seen = True, False, False
         return self._say(text, language, "on")
 
     def _off(self) -> None:
         self.on = self.paused = self.by_jack = self.session_seen = False
         self.last_key = None
+        self.volume.reset()  # the next driver starts at the default volume
 
     def repeat(self, text: str, language: str, now_s: float) -> Say | None:
         self.last_touch_s = now_s
@@ -89,6 +101,16 @@ class SpeechControl:
         if self.paused:
             return self._say(paused_text, language, "paused")
         return self._say(text, language, "repeat")
+
+    def change_volume(self, delta: int, words: Callable[[SpeechVolume], str],
+                      language: str, now_s: float) -> Say | None:
+        """F4/F5 or the bar's buttons: one step quieter (delta < 0) or louder, said at
+        the new volume ("Volume 4 of 5"; at an end the step again). Off: nothing."""
+        self.last_touch_s = now_s
+        if not self.on:
+            return None
+        self.volume.change(delta)
+        return self._say(words(self.volume), language, "volume")
 
     def touched(self, now_s: float) -> None:
         self.last_touch_s = now_s
@@ -108,8 +130,9 @@ class SpeechControl:
             self.last_touch_s = now_s
             return self._say(text, language, "on")
         if not plugged and self.on and self.by_jack:
+            said = self._say(off_text, language, "off")
             self._off()
-            return self._say(off_text, language, "off")
+            return said
         return None
 
     def update(self, view: View, text: Callable[[], str], now_s: float) -> Say | None:

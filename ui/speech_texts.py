@@ -13,6 +13,11 @@ is left out), card numbers (the payment is its method and card scheme, without t
 4 digits; ui.speech_words.spoken takes out masks and anything that could be a card
 number), the signing meter's public key (a long hex text; it is on screen to compare).
 The words are the screen texts of ui/locales/*.json plus their `speech_*` keys.
+
+QR codes (non-text content, EN 301 549 5.1.3.6) are announced with where they are and
+what they are for (`QR_SPEECH`): the app start on the idle screen, the e-receipt on the
+receipt screen, the signed meter data on its page; the announcement takes the place of
+the screen's short hint under the code.
 """
 
 from __future__ import annotations
@@ -60,6 +65,12 @@ KEY_WIDGETS: Mapping[str, tuple[str, ...]] = {
     "service": ("svc_status",),
 }
 NEVER_SPOKEN = frozenset({"pin_dots", "mi_key", "mi_key_label"})
+# a QR code on screen (view.qr): (the hint it replaces, the speech text announcing it)
+QR_SPEECH: Mapping[str, tuple[str, str]] = {
+    "idle": ("app_hint", "speech_qr_app"),
+    "receipt": ("receipt_hint", "speech_qr_receipt"),
+    "signed_data": ("sd_hint", "speech_qr_signed"),
+}
 
 
 def speech_text(model: UiModel, now_s: float, controls: bool = False) -> str:
@@ -87,8 +98,16 @@ def text_of(view: View, s: ScreenState, controls: bool = False) -> str:
         parts.append(s.t("speech_service"))
         parts.append(view.texts.get("svc_status", ""))
     else:
-        parts += [view.texts.get(name, "") for name in SPOKEN_WIDGETS.get(view.screen, ())]
-        parts += _figures(view, s)
+        widgets = SPOKEN_WIDGETS.get(view.screen, ())
+        qr_hint, qr_speech = QR_SPEECH.get(view.screen, ("", ""))
+        if not view.qr:
+            qr_hint = qr_speech = ""
+        parts += [s.t(qr_speech) if name == qr_hint else view.texts.get(name, "")
+                  for name in widgets]
+        figures = _figures(view, s)
+        if qr_speech and qr_hint not in widgets:  # the receipt: before "Read receipt..."
+            figures.insert(max(0, len(figures) - 1), s.t(qr_speech))
+        parts += figures
     if view.report_open:
         parts += _report(view, s)
     if controls:

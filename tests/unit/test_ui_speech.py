@@ -1,6 +1,8 @@
 """Speech output (EN 301 549 5.1.3): what is said for every screen in every language,
 amounts and units in words, never a PIN or card digit; when it speaks (SpeechControl),
-the headphone jack decision with a fake reader, the speaker's WAV output."""
+the headphone jack decision with a fake reader, the speaker's WAV output; the volume
+steps (F4/F5) and their reset, QR codes announced with what they are for, the on/off
+state spoken on every press."""
 
 from __future__ import annotations
 
@@ -100,8 +102,10 @@ def test_exact_texts():
     assert "12 euros 40" in speech_text(charging, 1.0)
     receipt = speech_text(receipt_model("en"), 1.0)
     assert receipt == ("Your receipt. Total: 9 euros 37. Energy delivered: 15.875 kilowatt "
-                       "hours. Amount charged: 9 euros. Paid with: Payment card, Visa. Press "
-                       "Read receipt aloud to hear the full receipt, or Done to finish.")
+                       "hours. Amount charged: 9 euros. Paid with: Payment card, Visa. On the "
+                       "left of the screen is a QR code: scan it with your phone to keep your "
+                       "receipt as an e-receipt. Press Read receipt aloud to hear the full "
+                       "receipt, or Done to finish.")
 
 
 def test_words_for_amounts_energy_durations_and_times():
@@ -202,7 +206,8 @@ def test_amixer_answer_and_the_corner_and_the_keys():
     side_px = 20 * 480 / 85.9  # 20 mm on the 7" panel at 800x480: 112 px
     assert in_corner(5, 5, 480) and in_corner(side_px - 1, side_px - 1, 480)
     assert not in_corner(side_px + 2, 5, 480) and not in_corner(5, side_px + 2, 480)
-    assert KEY_ACTIONS == {"f1": "toggle", "f2": "repeat", "f3": "pause"}
+    assert KEY_ACTIONS == {"f1": "toggle", "f2": "repeat", "f3": "pause", "f4": "quieter",
+                           "f5": "louder"}
 
 
 def test_a_time_limit_warning_is_spoken_once_when_it_appears():
@@ -223,3 +228,158 @@ def test_a_time_limit_warning_is_spoken_once_when_it_appears():
     assert key_of(later) == key_of(warned)  # counting down: not said again
     s = ScreenState(model, 0.0)
     assert text_of(warned, s) == "The screen will return to the start in 20 seconds."
+
+
+# ---- volume (EN 301 549 5.1.3.11 to 5.1.3.13) ------------------------------------------
+
+
+def test_volume_steps_stop_at_the_ends_and_get_louder():
+    from ui.speech_volume import AMPLITUDES, DEFAULT_STEP, STEPS, SpeechVolume
+
+    assert STEPS >= 5 and 1 < DEFAULT_STEP < STEPS
+    assert list(AMPLITUDES) == sorted(set(AMPLITUDES)) and AMPLITUDES[-1] <= 200
+    volume = SpeechVolume()
+    assert volume.step == DEFAULT_STEP
+    assert volume.change(+1) and volume.step == DEFAULT_STEP + 1
+    while volume.change(+1):
+        pass
+    assert volume.step == STEPS and not volume.change(+1)
+    assert volume.amplitude == AMPLITUDES[-1]
+    while volume.change(-1):
+        pass
+    assert volume.step == 1 and volume.amplitude == AMPLITUDES[0]
+    volume.reset()
+    assert volume.step == DEFAULT_STEP
+    with pytest.raises(ValueError, match="between 1 and"):
+        SpeechVolume(STEPS + 1)
+
+
+@pytest.mark.parametrize(("language", "four", "five"), [
+    ("en", "Volume 4 of 5.", "Volume 5 of 5. This is the loudest."),
+    ("de", "Lautstärke 4 von 5.", "Lautstärke 5 von 5. Das ist die lauteste Stufe."),
+    ("fr", "Volume 4 sur 5.", "Volume 5 sur 5. C'est le volume le plus fort."),
+    ("nl", "Volume 4 van 5.", "Volume 5 van 5. Dit is het luidst.")])
+def test_each_volume_change_is_spoken_at_the_new_volume(language, four, five):
+    from ui.speech_volume import AMPLITUDES, DEFAULT_AMPLITUDE, volume_words
+
+    control = SpeechControl()
+    words = lambda volume: volume_words(volume, language)  # noqa: E731
+    assert control.change_volume(+1, words, language, 0.5) is None  # off: nothing
+    assert control.volume.amplitude == DEFAULT_AMPLITUDE
+    control.toggle("on", language, "off", 1.0)
+    say = control.change_volume(+1, words, language, 2.0)
+    assert (say.kind, say.text, say.amplitude) == ("volume", four, AMPLITUDES[3])
+    say = control.change_volume(+1, words, language, 3.0)
+    assert (say.text, say.amplitude) == (five, AMPLITUDES[4])
+    assert control.change_volume(+1, words, language, 4.0).text == five  # at the end
+    assert control.repeat("again", language, 5.0).amplitude == AMPLITUDES[4]
+    for _ in range(5):
+        quietest = control.change_volume(-1, words, language, 6.0)
+    assert quietest.amplitude == AMPLITUDES[0]
+    assert quietest.text.startswith(four.replace("4", "1")) and quietest.text != \
+        four.replace("4", "1")  # "... This is the quietest."
+
+
+def test_volume_returns_to_the_default_whenever_speech_switches_off():
+    from ui.speech_volume import AMPLITUDES, DEFAULT_AMPLITUDE, DEFAULT_STEP
+
+    def louder(control: SpeechControl) -> None:
+        control.change_volume(+1, lambda v: f"{v.step}", "en", 1.5)
+        control.change_volume(+1, lambda v: f"{v.step}", "en", 1.6)
+        assert control.volume.amplitude == AMPLITUDES[-1]
+
+    control = SpeechControl()  # switched off by F1: "off" said at the driver's volume
+    control.toggle("on", "en", "off", 1.0)
+    louder(control)
+    off = control.toggle("on", "en", "off", 2.0)
+    assert off.kind == "off" and off.amplitude == AMPLITUDES[-1]
+    assert control.volume.step == DEFAULT_STEP
+    assert control.toggle("on", "en", "off", 3.0).amplitude == DEFAULT_AMPLITUDE
+
+    control = SpeechControl()  # after the session: the next driver at the default
+    control.toggle("on", "en", "off", 1.0)
+    louder(control)
+    control.update(view("charging"), lambda: "charging", 2.0)
+    control.update(view("receipt"), lambda: "receipt", 3.0)
+    assert control.volume.amplitude == AMPLITUDES[-1]  # kept during the session
+    control.update(view("idle"), lambda: "idle", 4.0)
+    assert not control.on and control.volume.step == DEFAULT_STEP
+
+    control = SpeechControl()  # nobody there: the idle reset
+    control.toggle("on", "en", "off", 1.0)
+    louder(control)
+    control.update(view("idle"), lambda: "", 1.6 + IDLE_RESET_S)  # from the last key
+    assert not control.on and control.volume.step == DEFAULT_STEP
+
+    control = SpeechControl()  # headphones pulled out
+    control.on_jack(False, "on", "en", "off", 0.0)
+    control.on_jack(True, "on", "en", "off", 1.0)
+    louder(control)
+    assert control.on_jack(False, "on", "en", "off", 2.0).amplitude == AMPLITUDES[-1]
+    assert control.volume.step == DEFAULT_STEP
+
+
+def test_the_speaker_renders_each_text_at_its_volume():
+    from ui.speech import Speaker, espeak_args
+    from ui.speech_volume import DEFAULT_AMPLITUDE
+
+    assert espeak_args("de", stdout=True, amplitude=140)[-3:] == ["-a", "140", "--stdout"]
+    args = espeak_args("en")
+    assert args[args.index("-a") + 1] == str(DEFAULT_AMPLITUDE)
+    speaker = Speaker("none")
+    try:
+        speaker.say("Volume 5 of 5.", "en", 140)
+        speaker.say("hello", "en")
+        assert [r.amplitude for r in speaker.requests] == [140, DEFAULT_AMPLITUDE]
+    finally:
+        speaker.close()
+
+
+def test_volume_keys_and_buttons_have_words_in_every_language():
+    for language in LANGUAGES:
+        texts = catalogue(language)
+        assert texts["speech_quieter"] and texts["speech_louder"]
+        assert "F4" in texts["speech_controls"] and "F5" in texts["speech_controls"]
+    assert KEY_ACTIONS["f4"] == "quieter" and KEY_ACTIONS["f5"] == "louder"
+
+
+# ---- QR codes (5.1.3.6) and the on/off state (5.6.1) -----------------------------------
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_qr_codes_are_announced_with_what_they_are_for(language):
+    from ui.speech_texts import QR_SPEECH
+
+    screens = dict(every_screen(language))
+    for screen, (hint, key) in QR_SPEECH.items():
+        model = screens[screen]
+        shown = build_view(model, 1.0)
+        assert shown.qr, screen  # the code is on screen
+        text = speech_text(model, 1.0)
+        announced = spoken(catalogue(language)[key], language)
+        assert announced in text, (language, screen)
+        assert "QR" in announced, (language, screen)
+        assert not shown.texts.get(hint) or shown.texts[hint] not in text  # not twice
+    purposes = {"en": ("app", "receipt", "transparency"), "de": ("App", "Beleg",
+                "Transparenz"), "fr": ("application", "reçu", "transparence"),
+                "nl": ("app", "bon", "transparantie")}[language]
+    for (_screen, (_hint, key)), word in zip(QR_SPEECH.items(), purposes, strict=True):
+        assert word in catalogue(language)[key], (language, key)
+
+
+def test_no_qr_announcement_without_a_qr_code():
+    idle = dict(every_screen("en"))["idle"]
+    idle.state = {**idle.state, "app_start": None}
+    assert not build_view(idle, 1.0).qr
+    assert "QR code" not in speech_text(idle, 1.0)
+
+
+def test_every_f1_press_says_the_new_state():
+    control = SpeechControl()
+    kinds = [control.toggle("Speech output on. x", "en", "Speech output off.", t)
+             for t in (1.0, 2.0, 3.0, 4.0)]
+    assert [(k.kind, k.text.split(".")[0]) for k in kinds] == [
+        ("on", "Speech output on"), ("off", "Speech output off"),
+        ("on", "Speech output on"), ("off", "Speech output off")]
+    for language in LANGUAGES:
+        assert catalogue(language)["speech_on"] != catalogue(language)["speech_off"]
