@@ -68,6 +68,7 @@ from terminal.session import (
 )
 from terminal.session_pricing import SessionPricing
 from terminal.signed_metering import SignedMetering
+from terminal.signed_requests import SignedRequests
 from terminal.store import AsyncStore
 from terminal.store.space import storage_low
 
@@ -125,7 +126,8 @@ class Daemon:
         self.settle_wake = settle_wake
         self.signing = signing
         self.rules = replace(rules_from(config), signed_metering=signing is not None)
-        self._signed_tasks: set[asyncio.Task[None]] = set()
+        self.signed_requests = SignedRequests(signing, clock, self.apply, self._apply,
+                                              lambda: self.seen.outcome, self._signed_failed)
         self._state = SessionState()
         self._lock = asyncio.Lock()
         self._stopping = asyncio.Event()
@@ -259,13 +261,15 @@ class Daemon:
             self.screen.session_opened()
         if close is not None:
             self.pricing.end()
+            if self.signing is not None and session_id:
+                self.signing.forget(session_id)  # billed: its documents are in the journal
             self.screen.session_closed(session_id, close.at, bill is not None)
         self._log(result, session_id)
         for action in result.actions:
             if isinstance(action, SetOutput):
                 await self.set_output(action.on)
             elif isinstance(action, BeginSigned | EndSigned):
-                self._signed_request(action)
+                self.signed_requests.request(action)
         if close is not None:
             self.publish({"type": "session_ended", "session_id": session_id,
                           "stop_reason": close.stop_reason, "phase": close.phase})
@@ -314,30 +318,18 @@ class Daemon:
                                  detail=record.detail),
                 )
 
-    def _signed_request(self, action: BeginSigned | EndSigned) -> None:
-        """Ask the signing meter (its own task: the poll goes on meanwhile); its answer
-        is applied as the next event."""
-        task = asyncio.create_task(self._signed_answer(action), name="signed-meter")
-        self._signed_tasks.add(task)
-        task.add_done_callback(self._signed_tasks.discard)
-
-    async def _signed_answer(self, action: BeginSigned | EndSigned) -> None:
-        assert self.signing is not None
-        outcome = self.seen.outcome
-        live = outcome.reading if outcome is not None else None
-        try:
-            if isinstance(action, BeginSigned):
-                await self.apply(await self.signing.begin(action, live))
-            else:
-                await self.apply(await self.signing.end(action, live))
-        except Exception:
-            log.exception("signed meter request failed", extra=fields(
-                session=action.session_id, action=type(action).__name__))
+    def _signed_failed(self, session_id: str, exc: Exception) -> None:
+        """The journal could not take a signed meter value or its step (SignedRequests
+        keeps it and tries again): like a failed commit, no new session meanwhile."""
+        if not self._journal_faults.active:
+            log.critical("journal write failed under a signed meter value; kept and tried "
+                         "again", extra=fields(session=session_id, error=str(exc)))
+        self._journal_faults.failed(f"signed meter value: {type(exc).__name__}: {exc}")
+        self.journal_failed = True
 
     async def settle_signed(self) -> None:
         """Wait for the signing meter's answers under way (recovery, tests, stop)."""
-        while self._signed_tasks:
-            await asyncio.gather(*self._signed_tasks, return_exceptions=True)
+        await self.signed_requests.settle()
 
     async def set_output(self, on: bool) -> None:
         try:
@@ -372,6 +364,7 @@ class Daemon:
         async with self._lock:
             if self.deferred is not None:
                 await self._apply_deferred()
+            await self.signed_requests.again()
             start = self._state.start_reading
             projection = self.pricing.projection(
                 reading, start.energy_import_wh if start else None, self.seen.interval_s)

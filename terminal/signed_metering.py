@@ -101,17 +101,28 @@ class SignedMetering:
         except (SigningError, TimeoutError, OSError) as exc:
             self.fault = f"meter key/clock unavailable: {_why(exc)}"
             return
-        if self.key is not None and key.meter_serial == self.key.meter_serial \
-                and key.public_key_hex != self.key.public_key_hex:
-            self.key_changed = True
-            await self._tell("signed_meter_key_changed", {"meter_serial": key.meter_serial,
-                                                          "public_key": key.public_key_hex,
-                                                          "previous": self.key.public_key_hex})
-            log.error("the meter's public key changed; new sessions refused",
-                      extra=fields(meter_serial=key.meter_serial))
-            return  # the registered key stays the one documents are checked with
+        registered = self.key or await self._journaled_key(key.meter_serial)
+        if registered is not None and key.meter_serial == registered.meter_serial \
+                and key.public_key_hex != registered.public_key_hex:
+            if not self.key_changed:  # told once, not at every refresh
+                self.key_changed = True
+                await self._tell("signed_meter_key_changed", {
+                    "meter_serial": key.meter_serial, "public_key": key.public_key_hex,
+                    "previous": registered.public_key_hex})
+                log.error("the meter's public key changed; new sessions refused",
+                          extra=fields(meter_serial=key.meter_serial))
+            self.key = registered  # documents are checked with the key it had
+            return
         self.fault = KEY_CHANGED if self.key_changed else None
         self.key = key
+
+    async def _journaled_key(self, meter_serial: str) -> MeterKey | None:
+        """The key the journal's newest document of this meter was checked with: a key
+        that changed while the terminal was down is caught at the first refresh."""
+        last = await self.store.call(self.store.store.last_signed_value, meter_serial)
+        if last is None:
+            return None
+        return MeterKey(last["public_key"], last["signing_method"], meter_serial)
 
     def refusal(self) -> str | None:
         """A gate of new sessions: refused while the meter's key is not the one it had

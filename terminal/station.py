@@ -29,6 +29,7 @@ import contextlib
 import json
 import os
 import signal
+import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -224,7 +225,11 @@ class Station:
             await self.daemon.settle_signed()  # the open session's own end first
             state = self.daemon.state
             keep = state.session_id if state.meter_tx in ("running", "ending") else None
-            await signing.reconcile(keep)
+            try:
+                await signing.reconcile(keep)
+            except (sqlite3.Error, OSError) as exc:  # a full disk: the next begin retries
+                log.error("a transaction the meter holds could not be journaled",
+                          extra=fields(error=str(exc)))
         return report
 
     async def shutdown(self) -> None:

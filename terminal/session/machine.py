@@ -361,6 +361,11 @@ def _signed_start(b: _Builder, ev: SignedStart) -> Step:
                f"the meter did not sign the start: {ev.problem or 'no answer'}; "
                "no energy delivered")
         return b.done()
+    if not state.plugged:  # unplugged while the meter signed: no energy, its end asked
+        _close(b, ev.at, Phase.COMPLETED, StopReason.EV_DISCONNECTED, None,
+               "the vehicle was unplugged while the meter signed the start; no energy "
+               "delivered")
+        return b.done()
     b.update(meter_tx="running")
     _start_energy(b, ev.at, ev.reading, ev.signed)
     return b.done()

@@ -161,3 +161,15 @@ def test_recovery_while_parked_ends_the_transaction_and_closes_with_the_signed_e
     close = d.records(CloseSession)[-1]
     assert close.stop_reading is not None and close.stop_reading.energy_import_wh == 1020
     assert close.stop_reason is StopReason.LOCAL
+
+
+def test_an_unplug_while_the_meter_signs_the_begin_delivers_no_energy():
+    d = Driver(rules=SIGNED_RULES)
+    d.authorize()
+    d.tick(1, 1000)
+    d.tick(2, 1000, ev="A")  # unplugged before the signed begin came back
+    step = d.send(SignedStart(at(3), "S-1", reading(3, 1000), BEGIN))
+    assert SetOutput(True) not in step.actions and EndSigned("S-1", "E") in step.actions
+    close = d.records(CloseSession)[-1]
+    assert close.stop_reason is StopReason.EV_DISCONNECTED and close.stop_reading is None
+    assert not d.records(ReadingRecord)

@@ -243,3 +243,16 @@ def test_identification_never_carries_a_card_number():
     assert (rfid.type, rfid.data, rfid.level) == ("ISO14443", "04A1B2C3", "VERIFIED")
     offline = identification(Authorization(id_token="04FF", source="rfid", recheck=True))
     assert offline.level == "UNKNOWN"
+
+
+def test_a_key_changed_while_the_terminal_was_down_is_caught_at_the_first_refresh(parts):
+    signing, meter, store, audits = parts
+    asyncio.run(signing.begin(BeginSigned("S-1", AUTH), None))  # journaled with key 1
+    asyncio.run(signing.end(EndSigned("S-1", "E"), None))
+    restarted = new_metering(meter, store, signing.audit)
+    meter.sim = OcmfMeterSim(serial="M1", model="DCBM", manufacturer="LEM", firmware="1",
+                             curve="secp256r1", energy_wh=lambda: meter.energy, now=lambda: NOW)
+    asyncio.run(restarted.refresh())
+    asyncio.run(restarted.refresh())
+    assert restarted.refusal() == KEY_CHANGED
+    assert [kind for kind, _ in audits].count("signed_meter_key_changed") == 1
