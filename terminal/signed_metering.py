@@ -48,8 +48,9 @@ from terminal.store import AsyncStore
 
 log = get_logger("signed")
 END_ATTEMPTS = 3  # an end is asked this often before the session is not billed by energy
-KEY_CHANGED = ("the meter's public key changed: new sessions refused until a technician "
-               "has checked the meter and restarted the terminal")
+KEY_CHANGED = ("the meter's public key is not the registered one: new sessions refused "
+               "until a technician has checked the meter and set [meter] public_key to its "
+               "key (docs/eichrecht.md)")
 
 
 def identification(auth: Authorization | None) -> Identification:
@@ -78,7 +79,8 @@ def signed_meter_value(doc: SignedReading, key: MeterKey) -> dict[str, str]:
 class SignedMetering:
     def __init__(self, meter: SigningMeter, store: AsyncStore, clock: Clock, *,
                  timeout_s: float, tariff_text: Callable[[Authorization | None], str],
-                 audit: Callable[[str, dict[str, Any]], Any]) -> None:
+                 audit: Callable[[str, dict[str, Any]], Any],
+                 registered_key_hex: str = "") -> None:
         self.meter = meter
         self.store = store
         self.clock = clock
@@ -88,7 +90,8 @@ class SignedMetering:
         self.key: MeterKey | None = None
         self.meter_clock: MeterClock | None = None
         self.fault: str | None = None
-        self.key_changed = False  # refuses new sessions until the daemon restarts
+        self.registered_key_hex = registered_key_hex.strip().upper()  # [meter] public_key
+        self.key_changed = False  # refuses new sessions
         self._lock = asyncio.Lock()
         self._rows: dict[str, list[dict[str, Any]]] = {}  # per session, journaled
 
@@ -101,7 +104,11 @@ class SignedMetering:
         except (SigningError, TimeoutError, OSError) as exc:
             self.fault = f"meter key/clock unavailable: {_why(exc)}"
             return
-        registered = self.key or await self._journaled_key(key.meter_serial)
+        if self.registered_key_hex:
+            registered: MeterKey | None = MeterKey(self.registered_key_hex,
+                                                   key.signing_method, key.meter_serial)
+        else:
+            registered = self.key or await self._journaled_key(key.meter_serial)
         if registered is not None and key.meter_serial == registered.meter_serial \
                 and key.public_key_hex != registered.public_key_hex:
             if not self.key_changed:  # told once, not at every refresh

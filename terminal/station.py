@@ -256,7 +256,7 @@ def signed_metering(config: Config, clock: Clock, journal: AsyncStore, meter: Me
 
     return SignedMetering(cast(SigningMeter, meter), journal, clock,
                           timeout_s=config.meter.signing_timeout_s, tariff_text=tariff_text,
-                          audit=audit)
+                          audit=audit, registered_key_hex=config.meter.public_key)
 
 
 def build_station(config: Config, clock: Clock, store: Store, meter: Meter,

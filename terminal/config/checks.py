@@ -85,6 +85,16 @@ def modbus_url(device: str) -> Check:
     return check
 
 
+def hex_key(value: str) -> str | None:
+    """Empty, or a public key in hex (an even number of hex digits, at most 1024)."""
+    text = value.strip()
+    if not text:
+        return None
+    if len(text) > 1024 or len(text) % 2 or any(c not in "0123456789abcdefABCDEF" for c in text):
+        return "hex digits (an even number, at most 1024), or empty"
+    return None
+
+
 def meter_url(value: str) -> str | None:
     """A Modbus URL, or an http:// URL (a signing meter's HTTP API; checked against the
     model by `meter_url_fits_model`)."""

@@ -83,6 +83,14 @@ class MeterConfig:
         max_value=60,
     )
 
+    public_key: str = option(
+        "",
+        doc="A signing meter's registered public key (hex, DER SubjectPublicKeyInfo, as the "
+        "Meter info page shows it): a meter reporting another key refuses new sessions; "
+        "empty = the key of the journal's newest document of that meter",
+        check=checks.hex_key,
+    )
+
     def problems(self) -> list[str]:
         """The URL must fit the model: a signing meter's driver parses its own URL."""
         return checks.meter_url_fits_model(self.model, self.url)

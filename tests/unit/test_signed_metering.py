@@ -256,3 +256,17 @@ def test_a_key_changed_while_the_terminal_was_down_is_caught_at_the_first_refres
     asyncio.run(restarted.refresh())
     assert restarted.refusal() == KEY_CHANGED
     assert [kind for kind, _ in audits].count("signed_meter_key_changed") == 1
+
+
+def test_the_registered_key_of_the_configuration_decides(parts):
+    signing, meter, store, _audits = parts
+    other = OcmfMeterSim(serial="M2", model="DCBM", manufacturer="LEM", firmware="1",
+                         curve="secp256r1", energy_wh=lambda: meter.energy, now=lambda: NOW)
+    pinned = new_metering(meter, store, signing.audit)
+    pinned.registered_key_hex = other.public_key_hex  # registered: not this meter's key
+    asyncio.run(pinned.refresh())
+    assert pinned.refusal() == KEY_CHANGED
+    accepted = new_metering(meter, store, signing.audit)
+    accepted.registered_key_hex = meter.sim.public_key_hex.lower().upper()
+    asyncio.run(accepted.refresh())
+    assert accepted.refusal() is None
