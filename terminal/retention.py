@@ -39,6 +39,7 @@ from terminal.kernel.clock import Clock, iso_utc
 from terminal.kernel.logsetup import fields, get_logger
 from terminal.periodic import run_periodically
 from terminal.pricing.thinning import samples_needed
+from terminal.signed_billing import SignedSummary
 from terminal.store import AsyncStore
 from terminal.store.retention import (
     Budget,
@@ -98,7 +99,12 @@ def thinning_plan(row: dict[str, Any], stored: list[RawReading],
                                 terms.charging_threshold_w, max_gap_s)
         kept = [reading for (_, _, reading), keep in zip(readings, needed, strict=True) if keep]
         full = [reading for _, _, reading in readings]
-        if price_readings(terms, kept) != price_readings(terms, full):
+        signed = SignedSummary.from_rows(row.get("signed_rows") or [])
+        tariff = terms.tariff
+        if signed is not None:  # priced as the bill is: clamped, by the allowed tariff
+            kept, full, tariff = signed.readings(kept), signed.readings(full), \
+                signed.tariff(tariff)
+        if price_readings(terms, kept, tariff) != price_readings(terms, full, tariff):
             log.warning("thinning would change the price; every reading kept",
                         extra=fields(session=row["id"]))
             return []

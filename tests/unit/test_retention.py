@@ -118,6 +118,33 @@ def test_thinning_keeps_start_stop_and_the_bill(store):
     assert stored[0] is None and stored[1] is not None  # the terms are kept once
 
 
+def test_thinning_a_signed_session_keeps_the_bill_the_signed_values_make(store):
+    """A signing meter's session with an untrusted clock at its end: its bill has no
+    time-based charges; thinning prices it the same way and the rebuilt bill is equal."""
+    import dataclasses
+
+    from drivers.meter.signing import ClockSync, MeterKey, SignedReading, TxReason
+
+    charge(store, "S-1", START, 1800, idle_after_s=120)
+    readings = [r for _, r in store.readings("S-1")]
+    key = MeterKey("3059AA", "ECDSA-secp256r1-SHA256", "MTR-1")
+    for kind, reading, clock in (("begin", readings[0], ClockSync.SYNCHRONIZED),
+                                 ("end", readings[-1], ClockSync.INFORMATIVE)):
+        doc = SignedReading(ocmf=f"OCMF|{kind}|x", tx=TxReason.BEGIN if kind == "begin"
+                            else TxReason.END, energy_wh=reading.energy_import_wh,
+                            meter_time=reading.timestamp, clock=clock, pagination="T1",
+                            meter_serial="MTR-1", status="G", error_flags="", obis="1-b:1.8.0")
+        store.add_signed_value("S-1", kind, dataclasses.replace(doc), key, [], START, True)
+    before = bill_from_journal(store, "S-1")
+    assert before is not None and before.receipt_json["signed_meter"]["time_billed"] is False
+    deliver_all(store, START + DAY)
+    run_until_idle(job_for(store, START + 100 * DAY))
+    assert store.session("S-1")["thinned_at"] is not None
+    assert len(kinds(store, "S-1")) < len(readings)
+    rebuilt = bill_from_journal(store, "S-1")
+    assert rebuilt is not None and rebuilt.receipt == before.receipt
+
+
 def test_open_undelivered_unsettled_and_recent_sessions_are_not_thinned(store):
     charge(store, "S-recent", START + 95 * DAY, 120)
     charge(store, "S-undelivered", START, 120)
