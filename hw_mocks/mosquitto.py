@@ -177,8 +177,9 @@ class Broker:
         raise BrokerError(f"mosquitto not listening on {self.host}:{self.port} within "
                           f"{self.timeout_s} s: {self.log_tail()}")
 
-    def stop(self, timeout_s: float = 5.0) -> int | None:
-        """SIGTERM and wait; the exit code (None when it was not running)."""
+    def stop(self, timeout_s: float = 15.0) -> int | None:
+        """SIGTERM and wait (long enough for a loaded 2-core CI machine); the exit code
+        (None when it was not running)."""
         return self._end(signal.SIGTERM, timeout_s)
 
     def kill(self) -> int | None:

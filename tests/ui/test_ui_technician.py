@@ -135,7 +135,9 @@ def test_a_restart_from_the_service_menu_brings_the_daemon_back(scenario):
     ui.press("svc_restart")  # the second press restarts
     stack.rig.wait_for("the daemon's exit", lambda: first.poll() is not None, 30)
     assert first.returncode == RESTART_EXIT_CODE
-    stack.rig.wait_for("a new daemon", lambda: stack.rig.daemon is not first
+    # the supervisor counts the restart once the new daemon is ready: wait for that too
+    stack.rig.wait_for("a new daemon", lambda: stack.supervisor.restarts >= 1
+                       and stack.rig.daemon is not first
                        and stack.rig.state()["phase"] == "Available", 30)
     assert stack.supervisor.restarts == 1
     ui.wait_screen("idle", timeout_s=30)
