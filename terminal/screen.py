@@ -40,6 +40,9 @@ def fill_url(template: str, **values: str) -> str:
     return template.format(**{key: quote(value, safe="*") for key, value in values.items()})
 
 
+MAX_EXTENSIONS = 10  # a time limit a touch extends lasts at most this many times its length
+
+
 class Screen:
     def __init__(self, config: UiConfig, station_id: str, clock: Clock) -> None:
         self.config = config
@@ -102,7 +105,10 @@ class Screen:
         session_id, closed_at = self.receipt_pending
         kept_at = self._receipt_kept_at
         since = max(closed_at, kept_at) if kept_at is not None else closed_at
-        until = since + timedelta(seconds=self.config.receipt_timeout_s)
+        timeout = timedelta(seconds=self.config.receipt_timeout_s)
+        # touches extend it, up to MAX_EXTENSIONS times its time in all (the next
+        # driver's turn and the receipt op's reach stay bounded)
+        until = min(since + timeout, closed_at + MAX_EXTENSIONS * timeout)
         if now >= until:
             self.receipt_pending = None
             self._receipt_kept_at = None

@@ -33,6 +33,9 @@ FIGURES = ("price_headline", "energy", "cost", "power", "elapsed", "finish_energ
            "finish_cost")
 # the connector is free: no session runs (the receipt of the last one may be on offer)
 FREE_PHASES = frozenset({"Available", "Completed", "Rejected"})
+# a session runs: the modes reset once the connector is free again
+SESSION_PHASES = frozenset({"Authorized", "Charging", "SuspendedEV", "SuspendedEVSE",
+                            "Finishing"})
 
 
 @dataclass
@@ -75,7 +78,7 @@ def follow_session(modes: DisplayModes, state: Mapping[str, Any] | None,
         return
     phase = state.get("phase")
     if phase not in FREE_PHASES:
-        if phase != "Faulted" and isinstance(phase, str):
+        if phase in SESSION_PHASES:  # not a card still being checked (it may be refused)
             modes.in_session = True
         return
     if modes.in_session and not receipt_pending:

@@ -31,6 +31,7 @@ from kivy.factory import Factory
 from kivy.lang import Builder
 from kivy.uix.behaviors import ButtonBehavior
 
+from terminal.kernel.logsetup import fields, get_logger
 from ui.i18n import tr
 from ui.model import View
 from ui.screen_state import ScreenState
@@ -39,6 +40,8 @@ from ui.speech_control import KEY_ACTIONS, LONG_PRESS_S, Say, SpeechControl, in_
 from ui.speech_jack import POLL_S, JackReader, alsa_jack_reader
 from ui.speech_texts import key_of, receipt_speech, text_of
 from ui.speech_volume import STEPS, volume_words
+
+log = get_logger("ui.speech")
 
 KV_FILE = Path(str(files("ui").joinpath("speech.kv")))
 
@@ -65,10 +68,17 @@ class SpeechUi:
     # ---- what to say -------------------------------------------------------------------
 
     def _texts(self, controls: bool = False) -> tuple[str, str]:
+        """What to say now; nothing (logged) when a figure cannot be said: the screen
+        built it, the speech must not take the UI down."""
         now_s = time.monotonic()
         view = self._view or self.app.view
         s = ScreenState(self.app.model, now_s)
-        return (text_of(view, s, controls) if view is not None else "", s.language)
+        try:
+            return (text_of(view, s, controls) if view is not None else "", s.language)
+        except Exception:
+            log.exception("speech text failed", extra=fields(
+                screen=view.screen if view is not None else None))
+            return "", s.language
 
     def _speak(self, say: Say | None) -> None:
         if say is None:

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ui.i18n import tr
 from ui.model import View
 from ui.speech_texts import key_of
 from ui.speech_volume import DEFAULT_AMPLITUDE, SpeechVolume
@@ -33,7 +34,9 @@ LONG_PRESS_S = 2.0
 CORNER_MM = 20.0
 PANEL_HEIGHT_MM = 85.9  # the 7" reference panel's active area is 154.2 x 85.9 mm
 IDLE_RESET_S = 120.0
-SESSION_SCREENS = frozenset({"authorising", "charging", "finishing", "receipt"})
+# a session ran: speech goes off when the idle screen is back (a refused card's
+# "authorising" feedback is not a session: speech stays on for the next try)
+SESSION_SCREENS = frozenset({"charging", "finishing", "receipt"})
 KEY_ACTIONS = {"f1": "toggle", "f2": "repeat", "f3": "pause", "f4": "quieter",
                "f5": "louder"}
 
@@ -144,8 +147,9 @@ class SpeechControl:
             self.last_touch_s = now_s
         elif view.screen == "idle" and (
                 self.session_seen or now_s - self.last_touch_s >= IDLE_RESET_S):
+            said = self._say(tr("speech_off", view.language), view.language, "off")
             self._off()  # the session is over, or nobody is there: the next driver
-            return None
+            return said
         key = key_of(view)
         if key == self.last_key:
             return None

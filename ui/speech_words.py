@@ -30,9 +30,17 @@ from terminal.kernel.redact import scrub
 from ui.i18n import supported, tr
 
 CURRENCY_WORDS = {"EUR": ("eur", "cent")}  # code -> catalogue stems (speech_<stem>_one)
-MASK_CHARS = "\u2022\u25cf*"  # •, ● (PIN dots) and * as card masks print them
-_MASKED = re.compile(rf"[{MASK_CHARS}]{{2,}}[\s\u00a0]*\d*")
-_LONG_DIGITS = re.compile(r"\d(?:[\s\u00a0.-]?\d){11,}")  # 12+ digits: never spoken
+MASK_CHARS = "\u2022\u25cf*xX"  # •, ● (PIN dots), * and x as card masks print them
+# a run of digits and mask characters (single separators between them) that holds a
+# mask: a masked card number, with the digits on both sides of the mask; not inside a
+# word ("Exxon")
+_CARD_RUN = re.compile(r"(?<![A-Za-z])[0-9\u2022\u25cf*xX](?:[ /.\-]?[0-9\u2022\u25cf*xX])+"
+                       r"(?![A-Za-z])")
+_LONG_DIGITS = re.compile(r"\d(?:[ /.\-]?\d){11,}")  # 12+ digits: never spoken
+# a date with a time of day (a receipt's start/stop): the time as a clock time, the
+# UTC offset left out
+_DATE_TIME = re.compile(r"(\d{1,2}[./-]\d{1,2}[./-]\d{2,4})[ T](\d{1,2}):(\d{2})(?::\d{2})?"
+                        r"(?:\s?[+-]\d{2}:?\d{2})?")
 _DURATION = re.compile(r"(?<![\d:])(\d+):([0-5]\d):([0-5]\d)(?![\d:])")
 _CLOCK = re.compile(r"(?<![\d:])([01]?\d|2[0-4]):([0-5]\d)(?![\d:])")
 _SPACE = "[ \u00a0\u202f]"
@@ -115,9 +123,11 @@ def _number_pattern(language: str) -> str:
 def spoken(text: str, language: str) -> str:
     """`text` with numbers and units in words and card data taken out (module doc)."""
     language = supported(language)
+    text = re.sub(r"[\s\u00a0\u202f]+", " ", text)  # one space: no gap hides a number
     text = scrub(text)
-    text = _MASKED.sub("", text)
+    text = _CARD_RUN.sub(_masked_run, text)
     text = _LONG_DIGITS.sub("", text)
+    text = _DATE_TIME.sub(lambda m: f"{m[1]} {m[2]}:{m[3]}", text)
     number = _number_pattern(language)
     per_stems = {"kwh": "kwh", "h": "hour", "u": "hour", "min": "minute"}
 
@@ -165,6 +175,17 @@ def spoken(text: str, language: str) -> str:
     text = re.sub(rf"{n}{_SPACE}?%", percent, text)
     text = text.replace("\u00a0", " ").replace("\u202f", " ").replace("·", ",")
     return re.sub(r"[ \t]{2,}", " ", text).strip()
+
+
+def _masked_run(m: re.Match[str]) -> str:
+    """Drop a run that holds a card mask (two or more mask characters next to a digit,
+    or four or more alone); keep anything else (amounts, dates, times)."""
+    run = m.group()
+    masks = sum(run.count(c) for c in MASK_CHARS)
+    digits = sum(c.isdigit() for c in run)
+    if masks >= 4 or (masks >= 2 and digits >= 1):
+        return ""
+    return run
 
 
 def money_eur(m: re.Match[str], language: str) -> str:

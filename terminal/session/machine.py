@@ -10,7 +10,7 @@ docs/session.md.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -111,7 +111,7 @@ def step(state: SessionState, event: Event, rules: Rules) -> Step:
     if isinstance(event, SignedEnd):
         return _signed_end(b, event)
     if isinstance(event, AuthorizationKept):
-        return _authorization_kept(b, event)
+        return _authorization_kept(b, event, rules)
     raise TypeError(f"unknown event {type(event).__name__}")
 
 
@@ -304,13 +304,20 @@ def _charger_fault(b: _Builder, ev: Tick, rules: Rules) -> str | None:
     return None
 
 
-def _authorization_kept(b: _Builder, ev: AuthorizationKept) -> Step:
+MAX_PLUG_IN_EXTENSIONS = 10  # the wait to plug in lasts at most this many timeouts
+
+
+def _authorization_kept(b: _Builder, ev: AuthorizationKept, rules: Rules) -> Step:
     """More time to plug in: the connection timeout counts from the driver's touch (in
-    memory only: nothing billable changes, so nothing is journaled)."""
+    memory only: nothing billable changes, so nothing is journaled), up to
+    MAX_PLUG_IN_EXTENSIONS timeouts after the authorisation (a connector and a card's
+    hold are never reserved without end)."""
     state = b.state
     if state.phase is not Phase.AUTHORIZED or state.authorized_at is None:
         return b.done(refused=f"no session waits to be plugged in ({state.phase.value})")
-    b.update(authorized_at=max(state.authorized_at, ev.at))
+    first = state.since or state.authorized_at
+    latest = first + timedelta(seconds=rules.connection_timeout_s * (MAX_PLUG_IN_EXTENSIONS - 1))
+    b.update(authorized_at=min(max(state.authorized_at, ev.at), max(latest, state.authorized_at)))
     return b.done()
 
 

@@ -45,15 +45,18 @@ def test_a_touch_keeps_the_receipt_the_full_time_from_the_touch(tmp_path):
     run(tmp_path, body, ui={"receipt_timeout_s": 60})
 
 
-def test_the_receipt_may_be_kept_more_than_ten_times(tmp_path):
+def test_the_receipt_may_be_kept_ten_times_its_time_then_it_goes(tmp_path):
+    """WCAG 2.2.1 asks for at least ten extensions; the next driver's turn and the
+    receipt op's reach stay bounded: ten times the receipt's time in all."""
     async def body(station: Station, car: Car, clock: FakeClock, published: list) -> None:
         session_id = await closed(station, car, clock)
-        for _ in range(15):
+        for _ in range(10):
             clock.advance(55)  # each touch in the warning's last 20 s
             await station.driver_api.touch({"op": "touch"})
-        assert pending(station)["session_id"] == session_id  # 825 s after the close
-        clock.advance(60)
-        assert pending(station) is None
+            assert pending(station)["session_id"] == session_id  # up to 550 s
+        clock.advance(50)
+        await station.driver_api.touch({"op": "touch"})  # an 11th touch: no more time
+        assert pending(station) is None  # 600 s after the touches began: 10 x 60 s
         await station.driver_api.touch({"op": "touch"})  # too late: nothing comes back
         assert pending(station) is None
 
@@ -128,17 +131,19 @@ def test_a_touch_on_the_pin_pad_keeps_the_pin_window(tmp_path, pin_hash):  # noq
 # ---- plugging in after the approval (the connection timeout) ------------------------------
 
 
-def test_the_machine_gives_more_time_to_plug_in_as_often_as_asked():
+def test_the_machine_gives_more_time_to_plug_in_up_to_ten_timeouts():
     d = Driver()
     d.authorize(0)
-    for t_s in range(100, 1300, 100):  # twelve touches, each before the time runs out
+    for t_s in range(100, 1100, 100):  # ten touches, each before the time runs out
         d.tick(t_s, 10_000, 0, ev="A")
         kept = d.send(AuthorizationKept(T0 + timedelta(seconds=t_s)))
         assert kept.refused is None and not kept.records and not kept.actions
-        assert d.state.authorized_at == T0 + timedelta(seconds=t_s)
-    d.tick(1319, 10_000, 0, ev="A")  # 119 s after the last touch
+        assert d.state.authorized_at == T0 + timedelta(seconds=min(t_s, 1080))
+    d.tick(1100, 10_000, 0, ev="A")
+    d.send(AuthorizationKept(T0 + timedelta(seconds=1100)))  # no more: 10 x 120 s in all
+    d.tick(1199, 10_000, 0, ev="A")
     assert d.state.phase is Phase.AUTHORIZED
-    d.tick(1320, 10_000, 0, ev="A")
+    d.tick(1200, 10_000, 0, ev="A")
     assert d.state.phase is Phase.COMPLETED and d.state.stop_reason is StopReason.TIMEOUT
 
 

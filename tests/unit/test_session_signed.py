@@ -173,3 +173,16 @@ def test_an_unplug_while_the_meter_signs_the_begin_delivers_no_energy():
     close = d.records(CloseSession)[-1]
     assert close.stop_reason is StopReason.EV_DISCONNECTED and close.stop_reading is None
     assert not d.records(ReadingRecord)
+
+
+def test_touches_extend_the_plug_in_time_at_most_ten_timeouts():
+    from terminal.session import AuthorizationKept
+
+    d = Driver()
+    d.authorize(0)
+    for minute in range(1, 60):  # a touch a minute for an hour
+        d.send(AuthorizationKept(at(minute * 60)))
+    limit = RULES.connection_timeout_s * 10
+    assert (d.state.authorized_at - T0).total_seconds() <= limit - RULES.connection_timeout_s
+    d.tick(limit + 1, None, ev="A")
+    assert d.records(CloseSession)[-1].stop_reason is StopReason.TIMEOUT

@@ -229,3 +229,13 @@ def test_no_gesture_needs_two_fingers_or_a_path():
     assert scrolls >= 8
     assert kv.count("do_scroll_x: False") == scrolls
     assert kv.count("scroll_type: ['bars', 'content']") == scrolls
+
+
+def test_a_refused_card_keeps_the_modes_for_the_next_try():
+    model = connected(daemon_state())
+    press(model, "a11y_large_text", 1.0)
+    push(model, daemon_state(phase="Authorizing", session_id=SESSION))
+    push(model, daemon_state(phase="Rejected", session_id=SESSION))
+    assert build_view(model, 1.0).large_text  # the refusal is read in large text
+    push(model, daemon_state())
+    assert build_view(model, 2.0).large_text  # no session ran: still on for the retry

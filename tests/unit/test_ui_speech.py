@@ -168,7 +168,8 @@ def test_control_toggle_update_repeat_pause_and_reset_after_the_session():
     assert control.update(view("charging"), lambda: "charging", 4.0) is None  # paused
     assert control.pause("paused", "now", "en", 4.5).text == "now"  # resumes
     control.update(view("receipt"), lambda: "receipt", 5.0)
-    assert control.update(view("idle"), lambda: "idle", 6.0) is None
+    said = control.update(view("idle"), lambda: "idle", 6.0)  # the session is over
+    assert said is not None and (said.kind, said.text) == ("off", "Speech output off.")
     assert not control.on  # the session is over: the next driver starts without speech
 
 
@@ -383,3 +384,25 @@ def test_every_f1_press_says_the_new_state():
         ("on", "Speech output on"), ("off", "Speech output off")]
     for language in LANGUAGES:
         assert catalogue(language)["speech_on"] != catalogue(language)["speech_off"]
+
+
+def test_a_refused_card_leaves_speech_on_for_the_next_try():
+    control = SpeechControl()
+    control.toggle("on", "en", "off", 1.0)
+    control.update(view("authorising", "Card declined"), lambda: "declined", 2.0)
+    assert control.update(view("idle"), lambda: "idle", 3.0) is not None  # spoken
+    assert control.on
+
+
+@pytest.mark.parametrize("text", [
+    "541333******1234", "xxxx xxxx xxxx 1234", "5413 33XX XXXX 1234",
+    "4111  1111  1111  1111", "4111/1111/1111/1111", "4111\u00a01111\n1111 1111",
+])
+def test_no_digit_of_a_card_number_in_any_form_is_spoken(text):
+    said = spoken(f"Card {text} declined", "en")
+    assert not any(part in said for part in ("4111", "5413", "541333", "1234")), said
+
+
+def test_a_receipt_time_is_spoken_as_a_clock_time_without_the_offset():
+    said = spoken("Start 21.11.2026 10:05:07 +01:00", "en")
+    assert "hour" not in said and "+" not in said and "10" in said, said
