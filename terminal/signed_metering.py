@@ -184,7 +184,8 @@ class SignedMetering:
             if problems:
                 await self._end_on_meter(session_id, TxReason.ABORT, key)
                 return await self._start_failed(session_id, "; ".join(problems))
-            return SignedStart(self.clock.now(), session_id, doc.as_reading(self.clock.now(), live),
+            now = self.clock.now()
+            return SignedStart(now, session_id, doc.as_reading(now, live),
                                signed_meter_value(doc, key))
 
     async def end(self, action: EndSigned, live: MeterReading | None) -> SignedEnd:

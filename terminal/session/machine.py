@@ -221,8 +221,10 @@ def _close(
     reason: StopReason | None,
     stop_reading: MeterReading | None,
     detail: str = "",
+    signed_end: dict[str, Any] | None = None,
 ) -> None:
-    """End the session: final reading, Ended event, Completed/Faulted. With energy on a
+    """End the session: final reading, Ended event (with the signing meter's signed end,
+    `signed_end`, when there is one), Completed/Faulted. With energy on a
     signing meter, the close waits for the meter's signed end (output off, Finishing)."""
     state = b.state
     reason = state.stop_reason or reason
@@ -238,8 +240,6 @@ def _close(
         return
     if not state.has_energy:
         _end_signed(b, reason)  # a begin still under way: the meter ends it
-    if state.meter_tx == "ended":
-        stop_reading = None  # the signed end, journaled, is the stop reading
     if stop_reading is not None and state.has_energy:
         if state.last_reading is None or stop_reading.timestamp > state.last_reading.timestamp:
             b.records.append(ReadingRecord("stop", stop_reading))
@@ -248,7 +248,7 @@ def _close(
     elif state.has_energy:
         stop_reading = state.last_reading
     if state.has_energy:
-        signed = {"signed_meter_value": state.signed_end} if state.signed_end else {}
+        signed = {"signed_meter_value": signed_end} if signed_end else {}
         b.tx(
             "Ended",
             reason.value if reason else phase.value,
@@ -385,7 +385,7 @@ def _signed_end(b: _Builder, ev: SignedEnd) -> Step:
     state = b.state
     if state.meter_tx != "ending" or ev.session_id != state.session_id or not state.is_open:
         return b.done(refused="no signed end is pending")
-    b.update(meter_tx="ended", signed_problem=ev.problem, signed_end=ev.signed)
+    b.update(meter_tx="ended", signed_problem=ev.problem)
     reading = ev.reading
     if ev.signed:
         b.tx("Updated", "SignedDataReceived", ev.at, signed_meter_value=ev.signed,
@@ -397,7 +397,7 @@ def _signed_end(b: _Builder, ev: SignedEnd) -> Step:
     if closing is not None:
         b.update(closing=None)
         reason = StopReason(closing["reason"]) if closing["reason"] else None
-        _close(b, ev.at, Phase(closing["phase"]), reason, None, closing["detail"])
+        _close(b, ev.at, Phase(closing["phase"]), reason, None, closing["detail"], ev.signed)
     return b.done()
 
 
@@ -406,8 +406,6 @@ def _journal_sample(b: _Builder, ev: Tick, rules: Rules) -> None:
     last = b.state.last_reading
     if reading is None or (last is not None and reading.timestamp <= last.timestamp):
         return
-    if b.state.meter_tx in ("ending", "ended"):
-        return  # after the signed end nothing more is billed
     due = last is None or (
         (reading.timestamp - last.timestamp).total_seconds() >= rules.checkpoint_interval_s
     )
@@ -507,14 +505,8 @@ def _tick_ended(b: _Builder, ev: Tick) -> None:
 def _recover_signed(b: _Builder, ev: Recover) -> Step:
     """A session on a signing meter never resumes after a restart: the meter's
     transaction is ended (reason P, power failure) and the session billed from its
-    signed begin and end only; a session whose end is already signed closes with it
-    (or keeps waiting for the unplug)."""
+    signed begin and end only."""
     state = b.state
-    if state.meter_tx == "ended":
-        if not ev.resume:
-            _close(b, ev.at, Phase.COMPLETED, StopReason.POWER_LOSS, None,
-                   "closed after restart with the meter's signed end")
-        return b.done()
     if state.meter_tx == "ending":  # the end asked before the restart: ask again
         b.update(meter_tx="running")
     b.output(False, ev.at)

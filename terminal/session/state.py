@@ -40,12 +40,10 @@ class SessionState:
     plugged: bool = False
     # signing meter (Rules.signed_metering): the meter's transaction: None, "starting",
     # "running", "ending", "ended"; why the session cannot be billed by energy; the close
-    # waiting for the signed end ({"phase", "reason", "detail"}); the signed end for
-    # the backend
+    # waiting for the signed end ({"phase", "reason", "detail"})
     meter_tx: str | None = None
     signed_problem: str | None = None
     closing: dict[str, Any] | None = None
-    signed_end: dict[str, Any] | None = None
 
     @property
     def has_energy(self) -> bool:

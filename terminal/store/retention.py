@@ -267,13 +267,8 @@ class RetentionTables:
         if row is None:
             return None
         session = row_dict(cursor, row)
-        signed = self.conn.execute(  # a signing meter's documents: the bill depends on them
-            "SELECT kind, meter_serial, public_key, signing_method, ocmf, energy_wh, clock, "
-            "terminal_clock_synced, problems_json FROM signed_values WHERE session_id = ? "
-            "ORDER BY id", (session["id"],))
-        session["signed_rows"] = [
-            {**dict(zip([c[0] for c in signed.description], values, strict=True)),
-             "problems": json.loads(values[-1])} for values in signed.fetchall()]
+        # a signing meter's documents: the session's bill depends on them
+        session["signed_rows"] = self.store.signed_values(session["id"])
         return session, self.raw_readings(session["id"])
 
     def raw_readings(self, session_id: str) -> list[RawReading]:
