@@ -40,7 +40,7 @@ from drivers.meter.http_client import (
     request,
 )
 from drivers.meter.reading import MeterReadError, MeterReading
-from drivers.meter.registermap import MeterMapError, MeterModel
+from drivers.meter.registermap import MeterMapError, MeterModel, TableReader
 from drivers.meter.signing import (
     ClockSync,
     Identification,
@@ -63,16 +63,9 @@ _SIGNING_KEYS = {
 
 def signing_data(model: MeterModel) -> dict[str, Any]:
     """The model's [signing] table, checked; MeterMapError naming the key."""
-    data = dict(model.signing)
-    for key, kind in _SIGNING_KEYS.items():
-        if key not in data:
-            raise MeterMapError(f"{model.source}: signing.{key} is required")
-        if not isinstance(data[key], kind):
-            raise MeterMapError(f"{model.source}: signing.{key} = {data[key]!r}: "
-                                f"expected {kind.__name__}")
-    unknown = sorted(set(data) - set(_SIGNING_KEYS))
-    if unknown:
-        raise MeterMapError(f"{model.source}: signing.{unknown[0]}: unknown key")
+    r = TableReader(dict(model.signing), "signing", model.source)
+    data = {key: r.get(key, kind, required=True) for key, kind in _SIGNING_KEYS.items()}
+    r.finish()
     if not data["api_base"].startswith("/") or data["api_base"].endswith("/"):
         raise MeterMapError(f"{model.source}: signing.api_base = {data['api_base']!r}: "
                             "expected a path such as /counter/v1/ocmf")

@@ -62,7 +62,7 @@ from urllib.parse import quote
 
 from drivers.meter.http_client import HttpAnswer, HttpFailure, parse_http_url, request
 from drivers.meter.reading import MeterReadError, MeterReading
-from drivers.meter.registermap import MeterMapError, MeterModel
+from drivers.meter.registermap import MeterModel, TableReader
 from drivers.meter.signing import (
     ClockSync,
     Identification,
@@ -97,48 +97,27 @@ class LemConfig:
 
     @classmethod
     def from_model(cls, model: MeterModel) -> LemConfig:
-        table = dict(model.signing)
-        where = f"{model.source}: signing"
-
-        def get(key: str, kind: type, default: Any = None) -> Any:
-            value = table.pop(key, default)
-            if value is None:
-                raise MeterMapError(f"{where}.{key} is required")
-            if kind is float and isinstance(value, int) and not isinstance(value, bool):
-                value = float(value)
-            if not isinstance(value, kind) or isinstance(value, bool):
-                raise MeterMapError(f"{where}.{key} = {value!r}: expected {kind.__name__}")
-            return value
-
-        table.pop("driver", None)
-        curve = get("curve", str)
-        if curve not in CURVES:
-            raise MeterMapError(f"{where}.curve = {curve!r}: expected one of "
-                                + ", ".join(CURVES))
+        r = TableReader(dict(model.signing), "signing", model.source)
+        r.get("driver", str)
+        r.used.update(("obis", "energy_unit", "energy_decimals"))  # data for the simulator
         config = cls(
-            curve=curve,
-            signing_method=get("signing_method", str),
-            status_path=get("status_path", str, "/v1/status"),
-            settings_path=get("settings_path", str, "/v1/settings"),
-            live_path=get("live_path", str, "livemeasure"),
-            legal_path=get("legal_path", str, "legal"),
-            ocmf_path=get("ocmf_path", str, "ocmf"),
-            tariff_id=get("tariff_id", int, 0),
-            cable_id=get("cable_id", int, 0),
-            max_id_bytes=get("max_id_bytes", int, 37),
-            max_user_data_bytes=get("max_user_data_bytes", int, 128),
-            transaction_timeout_s=get("transaction_timeout_s", float, 5.0),
+            curve=r.choice("curve", CURVES, required=True),
+            signing_method=r.get("signing_method", str, required=True),
+            status_path=r.get("status_path", str, "/v1/status"),
+            settings_path=r.get("settings_path", str, "/v1/settings"),
+            live_path=r.get("live_path", str, "livemeasure"),
+            legal_path=r.get("legal_path", str, "legal"),
+            ocmf_path=r.get("ocmf_path", str, "ocmf"),
+            tariff_id=r.int_in("tariff_id", 0, 4, 0),
+            cable_id=r.int_in("cable_id", 0, 7, 0),
+            max_id_bytes=r.get("max_id_bytes", int, 37),
+            max_user_data_bytes=r.get("max_user_data_bytes", int, 128),
+            transaction_timeout_s=r.get("transaction_timeout_s", float, 5.0),
         )
-        for key in ("obis", "energy_unit", "energy_decimals"):  # data for the simulator
-            table.pop(key, None)
-        if table:
-            raise MeterMapError(f"{where}.{sorted(table)[0]}: unknown key")
-        if not 0 <= config.tariff_id <= 4:
-            raise MeterMapError(f"{where}.tariff_id = {config.tariff_id}: expected 0 to 4")
-        if not 0 <= config.cable_id <= 7:
-            raise MeterMapError(f"{where}.cable_id = {config.cable_id}: expected 0 to 7")
+        r.finish()
         if not 0 < config.transaction_timeout_s <= 60:
-            raise MeterMapError(f"{where}.transaction_timeout_s: expected 0 < s <= 60")
+            raise r.fail("transaction_timeout_s", config.transaction_timeout_s,
+                         "a number of seconds above 0, at most 60")
         return config
 
 

@@ -170,7 +170,7 @@ def load_model(name_or_path: str) -> MeterModel:
     return parse_model(data, key=path.stem, source=str(path))
 
 
-class _Reader:
+class TableReader:
     """Typed access to one TOML table that reports errors with the file and key."""
 
     def __init__(self, table: Any, where: str, source: str) -> None:
@@ -189,6 +189,8 @@ class _Reader:
                 raise MeterMapError(f"{self.source}: {self.where}.{key} is required")
             return default
         value = self.table[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)  # TOML writes 5 for 5.0
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise self.fail(key, value, kind.__name__)
         return value
@@ -216,7 +218,7 @@ class _Reader:
 
 
 def _parse_register(name: str, table: Any, source: str) -> RegisterSpec:
-    r = _Reader(table, f"registers.{name}", source)
+    r = TableReader(table, f"registers.{name}", source)
     function = r.choice("function", (3, 4), required=True)
     address = r.int_in("address", 0, 0xFFFF, required=True)
     dtype = r.choice("type", DATA_TYPES, required=True)
@@ -258,13 +260,13 @@ def _parse_signing(table: Any, source: str) -> dict[str, Any]:
         return {}
     from drivers.meter.signing_drivers import SIGNING_DRIVERS
 
-    r = _Reader(table, "signing", source)
+    r = TableReader(table, "signing", source)
     r.choice("driver", tuple(SIGNING_DRIVERS), required=True)
     return dict(table)
 
 
 def parse_model(data: dict[str, Any], key: str, source: str) -> MeterModel:
-    m = _Reader(data.get("meter"), "meter", source)
+    m = TableReader(data.get("meter"), "meter", source)
     signing = _parse_signing(data.get("signing"), source)
     regs_table = data.get("registers", {} if signing else None)
     if not isinstance(regs_table, dict) or (not regs_table and not signing):
