@@ -243,16 +243,18 @@ class Daemon:
             terms_json = self.pricing.begin(result.state.authorization, receipt_url).to_json()
         close = next((r for r in result.records if isinstance(r, CloseSession)), None)
         bill = None
-        signed = self.signing.summary(session_id) if self.signing and session_id else None
-        if (close is not None and close.stop_reading is not None and session_id
-                and (self.signing is None or signed is not None)):
-            auth = result.state.authorization
-            bill = self.pricing.bill(
-                session_id, auth, auth.source if auth else "",
-                close.stop_reason.value if close.stop_reason else close.phase.value,
-                new_readings, signed)
-        elif close is not None and close.stop_reading is not None:
-            self._receipts_due = True  # from the journal's signed values, next poll
+        if close is not None and close.stop_reading is not None and session_id:
+            # a signing meter's documents, when this run has them (else the receipt is
+            # made from the journal's at the next poll)
+            signed = self.signing.summary(session_id) if self.signing else None
+            if self.signing is None or signed is not None:
+                auth = result.state.authorization
+                bill = self.pricing.bill(
+                    session_id, auth, auth.source if auth else "",
+                    close.stop_reason.value if close.stop_reason else close.phase.value,
+                    new_readings, signed)
+            else:
+                self._receipts_due = True
         await self._commit(result, session_id, terms_json, receipt_url, bill)
         self._state = result.state
         for reading in new_readings:
