@@ -5,9 +5,11 @@ Provides:
   stored in `payments.status`, which the table's CHECK constraint allows);
 - `PaymentRow`: one payment as read back, typed (Decimal amounts, bool `offline`,
   datetimes), and `PaymentChanges`, what `update_payment()` may change;
-- `PaymentTables`, a mixin of `Store`: `add_payment()`, `update_payment()`,
-  `payment()`, `payments_to_settle()`, `add_refund()` (idempotent by refund id) and
-  `refunds()` (rows as dicts of the table's columns, as `terminal.billing` reads them).
+- `PaymentTables`, a mixin of `Store`: `add_payment()`, `update_payment()` (a payment
+  entering a final status queues its NotifySettlement in the same transaction:
+  terminal.store.settlements), `payment()`, `payments_to_settle()`, `add_refund()`
+  (idempotent by refund id) and `refunds()` (rows as dicts of the table's columns, as
+  `terminal.billing` reads them).
 
 Stored values are unchanged by the types: amounts as their Decimal text, times as ISO-8601
 (UTC, milliseconds, Z), `offline` as 0/1, the sealed envelope as JSON text.
@@ -30,6 +32,7 @@ from typing import Any, TypedDict, Unpack
 
 from terminal.kernel.clock import iso_utc
 from terminal.store.base import Tables, row_dict
+from terminal.store.settlements import SETTLEMENT_OF, queue_settlement
 
 
 class PaymentStatus(enum.StrEnum):
@@ -141,13 +144,19 @@ class PaymentTables(Tables):
             raise ValueError(f"payments: no such column(s) {sorted(unknown)}")
         values = {k: _column_value(v) for k, v in changes.items()}
         assignments = ", ".join(f"{k} = ?" for k in values)
+        status = values.get("status")
         with self._transaction():
+            before = self.conn.execute("SELECT status FROM payments WHERE reference = ?",
+                                       (reference,)).fetchone()
             cursor = self.conn.execute(
                 f"UPDATE payments SET {assignments}, updated_at = ? WHERE reference = ?",
                 (*values.values(), iso_utc(at), reference),
             )
             if cursor.rowcount != 1:
                 raise ValueError(f"payments: no payment {reference!r}")
+            if status in SETTLEMENT_OF and before[0] != status:
+                # the end of a card payment, reported in the same commit (NotifySettlement)
+                queue_settlement(self.conn, reference, at)
 
     def payment(self, *, session_id: str | None = None, reference: str | None = None,
                 psp_reference: str | None = None) -> PaymentRow | None:
