@@ -177,6 +177,7 @@ def bill_session(facts: SessionFacts, readings: list[MeterReading], language: st
         authorised_amount=auth.cost_cap if auth else None,
         refunds=refunds,
         receipt_url=facts.receipt_url,
+        vat_number=auth.vat_number if auth else None,
         **_signed_facts(signed),
     )
     receipt = build_receipt(receipt_facts, tariff, result, language)

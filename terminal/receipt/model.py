@@ -161,6 +161,8 @@ class Receipt:
                 "card_scheme": facts.card_scheme,
                 "card_last4": facts.card_last4,
                 "reference": facts.payment_reference,
+                # a company's VAT number, only when one was given (schema 2 unchanged)
+                **({"vat_number": facts.vat_number} if facts.vat_number else {}),
                 "authorised_amount": (
                     None
                     if facts.authorised_amount is None
@@ -272,6 +274,8 @@ def render_text(receipt: Receipt, language: str | None = None) -> str:
     out += row(labels["payment"], payment_text(labels, facts))
     if facts.payment_reference:
         out += row(labels["reference"], facts.payment_reference)
+    if facts.vat_number:
+        out += row(labels["vat_number"], facts.vat_number)
     if facts.authorised_amount is not None:
         out += row(labels["authorised"], amount(facts.authorised_amount))
     for refund in facts.refunds:

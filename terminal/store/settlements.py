@@ -19,7 +19,9 @@ the decline reason; Failed the amount it tried to capture (0 for a void) and the
 `pspRef` is the gateway's reference, or our payment reference when the gateway never
 gave one (a decline, an interrupted pre-authorisation, an offline payment); `receiptId`
 the session id when the session has a receipt; `receiptUrl` the session's e-receipt URL
-when it has one (left out above OCPP's 2000 characters); `transactionId` the session id.
+when it has one (left out above OCPP's 2000 characters); `transactionId` the session id;
+`vatNumber` the VAT number the driver gave for the session (its authorisation's, set by
+the local API's `vat_number` op), absent when none was given.
 
 On failure: sqlite3 errors propagate (the caller's transaction is rolled back with the
 status change); a row that cannot make a valid message raises MessageError, which
@@ -29,6 +31,7 @@ ids too long for OCPP are left out).
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import datetime
 from decimal import Decimal
@@ -45,6 +48,7 @@ from terminal.backend.settlement import (
 )
 from terminal.kernel.clock import iso_utc
 from terminal.kernel.redact import scrub
+from terminal.kernel.vat import VatNumberError, check_vat_number
 from terminal.store.base import row_dict
 from terminal.store.outbox import queue_message
 
@@ -105,17 +109,30 @@ def settlement_message(row: dict[str, Any], at: datetime, *, has_receipt: bool,
     )
 
 
+def _vat_number(auth_json: str | None) -> str | None:
+    """The VAT number the driver gave for the session (its authorisation), if any; one
+    that is not a VAT number (a journal edited by hand) is left out, never fatal."""
+    if not auth_json:
+        return None
+    given = json.loads(auth_json).get("vat_number")
+    try:
+        return None if given is None else check_vat_number(given)
+    except VatNumberError:
+        return None
+
+
 def queue_settlement(conn: sqlite3.Connection, reference: str, at: datetime) -> None:
     """Queue the payment's NotifySettlement in the caller's transaction (the payment is
     in a final status)."""
     cursor = conn.execute("SELECT * FROM payments WHERE reference = ?", (reference,))
     row = row_dict(cursor, cursor.fetchone())
     session_id = row["session_id"]
-    session = conn.execute("SELECT receipt_url FROM sessions WHERE id = ?",
+    session = conn.execute("SELECT receipt_url, authorization_json FROM sessions WHERE id = ?",
                            (session_id,)).fetchone()
+    receipt_url, auth_json = session if session else (None, None)
     has_receipt = conn.execute("SELECT 1 FROM receipts WHERE session_id = ?",
                                (session_id,)).fetchone() is not None
-    message = settlement_message(row, at, has_receipt=has_receipt,
-                                 receipt_url=session[0] if session else None)
+    message = settlement_message(row, at, has_receipt=has_receipt, receipt_url=receipt_url,
+                                 vat_number=_vat_number(auth_json))
     queue_message(conn, KIND, session_id, None, settlement_key(reference, message.status),
                   iso_utc(at), message.to_json())

@@ -2,7 +2,8 @@
 reader (private pcscd + vpcd, cards tapped by `evterm sim tap`), `evterm sim station`
 and `evterm sim backend`, each its own process. A captured card session gives one
 Settled with the receipt's amount, a hold released for want of energy one Canceled, a
-declined card one Rejected; a daemon killed (SIGKILL) while its capture waits for the
+declined card one Rejected; the VAT number the driver gave is on the receipt and in
+the settlement; a daemon killed (SIGKILL) while its capture waits for the
 gateway, and again after everything was delivered and sent once more, still gives
 exactly one per payment. The simulator checks every field as OCPP 2.1's schema does and
 drops what fails, naming the field."""
@@ -120,6 +121,8 @@ def test_every_card_payment_reports_its_end_exactly_once_across_kills(settle_rig
     charged = accepted["session_id"]
     rig.wait_phase("Charging", timeout_s=10)
     rig.wait_for("energy", lambda: Decimal(rig.state()["energy_wh"] or 0) > 1500)
+    given = rig.api("vat_number", session_id=charged, vat_number="de 123 456 789")
+    assert given["ok"] and given["vat_number"] == "DE123456789", given
     assert s.present("visa")["result"] == "stopping"
     rig.wait_phase("Finishing")
     sim.admin("silent", on=True)
@@ -156,11 +159,14 @@ def test_every_card_payment_reports_its_end_exactly_once_across_kills(settle_rig
     assert settled.settlement_amount == payment.amount_captured
     assert (settled.psp_ref, settled.transaction_id, settled.receipt_id) == (
         payment.psp_reference, charged, charged)
-    assert settled.currency == "EUR" and settled.vat_number is None
+    assert settled.currency == "EUR" and settled.vat_number == "DE123456789"
+    assert receipt["payment"]["vat_number"] == "DE123456789"  # and on the receipt
+    assert "Customer VAT no." in rig.api("receipt", session_id=charged)["text"]
     canceled = NotifySettlement.from_json(got[held["session_id"]]["payload"])
     assert (canceled.status, canceled.settlement_amount) == (SettlementStatus.CANCELED, 0)
     assert canceled.status_info == "hold of 50.00 EUR released"
     assert canceled.psp_ref == voided.psp_reference and canceled.receipt_id is None
+    assert canceled.vat_number is None  # none given: none sent
     rejected = NotifySettlement.from_json(got[declined["session_id"]]["payload"])
     assert (rejected.status, rejected.status_info) == (SettlementStatus.REJECTED,
                                                        "do_not_honor")
