@@ -30,6 +30,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from securesystemslib.exceptions import StorageError
+from tuf.api.exceptions import RepositoryError
 from tuf.api.metadata import (
     Metadata,
     MetaFile,
@@ -94,7 +96,7 @@ class ReleaseRepository:
         path = self.metadata_dir / name
         try:
             return Metadata.from_file(str(path))
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, StorageError, RepositoryError) as error:
             raise RepositoryProblem(f"{path}: cannot read the {role} metadata ({error}); "
                                     "run `evterm release init` first") from None
 
