@@ -7,13 +7,16 @@
                        [--source DIR] [--constraints FILE]
     evterm release timestamp --repo DIR --keys DIR [--expiry-days D]
     evterm release sign --repo DIR --keys DIR --role root|targets
+    evterm release renew --repo DIR --keys DIR --role root|targets
 
 `init` makes the keys (ed25519, files 0600) and the first metadata; `add` builds the
 release (evterm's wheel from the checkout, the dependency wheels at the pins of
 constraints/board.txt from the package index, or the wheels of `--wheelhouse DIR`),
 packs `evterm-V.tar` and signs new targets, snapshot and timestamp metadata;
-`timestamp` signs a new timestamp (run it from cron well within its expiry); `sign`
-adds another key holder's signatures where a threshold needs more than one key.
+`timestamp` signs a new timestamp, and a new snapshot when half of its period has
+passed (run it from cron well within the timestamp's expiry); `sign` adds another key
+holder's signatures where a threshold needs more than one key; `renew` signs a new
+version of root or targets with a fresh expiry, before the old one runs out.
 
 Exit codes: 0 done, 1 a build failed, 2 bad input (named on stderr), 4 done but a
 role has fewer signatures than its threshold (boards refuse it until `sign`).
@@ -104,6 +107,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sign.add_argument("--role", choices=OFFLINE_ROLES, required=True)
     sign.set_defaults(func=run_sign)
 
+    renew = sub.add_parser("renew", help="root or targets again with a fresh expiry")
+    common(renew)
+    renew.add_argument("--role", choices=OFFLINE_ROLES, required=True)
+    renew.set_defaults(func=run_renew)
+
 
 def _fail(message: str, code: int = 2) -> int:
     print(f"evterm release: {message}", file=sys.stderr)
@@ -174,10 +182,11 @@ def run_add(args: argparse.Namespace) -> int:
 
 def run_timestamp(args: argparse.Namespace) -> int:
     try:
-        signing = ReleaseRepository(args.repo, args.keys).refresh_timestamp(args.expiry_days)
+        repo = ReleaseRepository(args.repo, args.keys)
+        signings = repo.refresh_timestamp_and_snapshot(args.expiry_days)
     except (RepositoryProblem, keys.KeyFileError, OSError) as error:
         return _fail(str(error))
-    return report([signing])
+    return report(signings)
 
 
 def run_sign(args: argparse.Namespace) -> int:
@@ -186,3 +195,11 @@ def run_sign(args: argparse.Namespace) -> int:
     except (RepositoryProblem, keys.KeyFileError, OSError) as error:
         return _fail(str(error))
     return report([signing])
+
+
+def run_renew(args: argparse.Namespace) -> int:
+    try:
+        signings = ReleaseRepository(args.repo, args.keys).renew(args.role)
+    except (RepositoryProblem, keys.KeyFileError, OSError) as error:
+        return _fail(str(error))
+    return report(signings)

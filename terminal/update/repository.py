@@ -5,7 +5,9 @@
   snapshot and timestamp metadata;
 - `add_target(tar, version)`: the release tar into targets/ and the targets, snapshot
   and timestamp metadata bumped and signed again;
-- `refresh_timestamp(expiry_days)`: a new timestamp (the operator's cron job);
+- `refresh_timestamp_and_snapshot(expiry_days)`: a new timestamp, and a new snapshot when
+  half of its period has passed (the operator's cron job);
+- `renew(role)`: root or targets again with a fresh expiry (before it runs out);
 - `sign(role)`: another key holder's signatures added to the role's current metadata
   (threshold signing without handing keys around).
 
@@ -203,7 +205,8 @@ class ReleaseRepository:
         return signings
 
     def _snapshot_and_timestamp(self, root: Root, days: dict[str, Decimal],
-                                targets_version: int) -> list[Signing]:
+                                targets_version: int,
+                                timestamp_days: Decimal | None = None) -> list[Signing]:
         snapshot_md = self._load("snapshot")
         snapshot: Snapshot = snapshot_md.signed
         snapshot.meta["targets.json"] = MetaFile(version=targets_version)
@@ -211,7 +214,39 @@ class ReleaseRepository:
         snapshot.expires = expires_in(days["snapshot"])
         signing = self._sign("snapshot", snapshot_md, root, append=False)
         self._write("snapshot", snapshot_md)
-        return [signing, self.refresh_timestamp(days["timestamp"], snapshot.version)]
+        if timestamp_days is None:
+            timestamp_days = days["timestamp"]
+        return [signing, self.refresh_timestamp(timestamp_days, snapshot.version)]
+
+    def renew(self, role: str) -> list[Signing]:
+        """A new version of root or targets with a fresh expiry (nothing else changed),
+        signed with the keys at hand; for targets also snapshot and timestamp."""
+        if role not in OFFLINE_ROLES:
+            raise RepositoryProblem(f"renew is for {' and '.join(OFFLINE_ROLES)}; the "
+                                    "timestamp command renews snapshot and timestamp")
+        days = self.expiry_days()
+        metadata = self._load(role)
+        metadata.signed.version += 1
+        metadata.signed.expires = expires_in(days[role])
+        root = metadata.signed if role == "root" else self._root()
+        signings = [self._sign(role, metadata, root, append=False)]
+        self._write(role, metadata)
+        if role == "targets":
+            signings += self._snapshot_and_timestamp(root, days, metadata.signed.version)
+        return signings
+
+    def refresh_timestamp_and_snapshot(self, expiry_days: Decimal | None = None
+                                       ) -> list[Signing]:
+        """The cron job: a new timestamp, and a new snapshot first when less than half
+        of the snapshot's period is left (both keys are the online ones)."""
+        days = self.expiry_days()
+        snapshot: Snapshot = self._load("snapshot").signed
+        left = snapshot.expires - datetime.now(UTC)
+        if left < timedelta(seconds=int(days["snapshot"] * 86400 / 2)):
+            targets_version = snapshot.meta["targets.json"].version
+            return self._snapshot_and_timestamp(self._root(), days, targets_version,
+                                                expiry_days)
+        return [self.refresh_timestamp(expiry_days)]
 
     def refresh_timestamp(self, expiry_days: Decimal | None = None,
                           snapshot_version: int | None = None) -> Signing:

@@ -219,3 +219,37 @@ def test_folder_fetcher_reads_files_and_answers_404_for_missing_ones(tmp_path):
     with pytest.raises(tuf_errors.DownloadHTTPError) as missing:
         fetcher.download_bytes((tmp_path / "none.json").as_uri(), 10)
     assert missing.value.status_code == 404
+
+
+def test_renewed_root_and_targets_and_an_aging_snapshot_are_taken_by_a_board(tmp_path):
+    repo = ReleaseRepository(tmp_path / "repo", tmp_path / "keys")
+    repo.init(threshold=1, keys_per_role=1,
+              expiry_days={**DEFAULT_EXPIRY_DAYS, "snapshot": Decimal("0.5")})
+    repo.add_target(release_tar(tmp_path, "1.0.0"), "1.0.0")
+    # the operator lengthens the snapshot's period: half a day left is under half of two
+    policy = json.loads(repo.policy_path.read_text())
+    policy["expiry_days"]["snapshot"] = "2"
+    repo.policy_path.write_text(json.dumps(policy))
+    board = tmp_path / "board"
+    board.mkdir()
+    (board / "root.json").write_bytes((repo.metadata_dir / "root.json").read_bytes())
+    fetch.fetch_release(str(repo.repo_dir), "1.0.0", board, tmp_path / "dl")
+    assert [(s.role, s.version) for s in repo.refresh_timestamp_and_snapshot()] == [
+        ("snapshot", 3), ("timestamp", 3)]
+    assert [(s.role, s.version) for s in repo.renew("root")] == [("root", 2)]
+    assert [(s.role, s.version) for s in repo.renew("targets")] == [
+        ("targets", 3), ("snapshot", 4), ("timestamp", 4)]
+    with pytest.raises(RepositoryProblem, match="renew is for root and targets"):
+        repo.renew("snapshot")
+    tar = fetch.fetch_release(repo.repo_dir.as_uri(), "1.0.0", board, tmp_path / "dl2")
+    assert read_manifest(tar).version == "1.0.0"
+    trusted = {role: Metadata.from_file(str(board / f"{role}.json")).signed.version
+               for role in keys.ROLES}
+    assert trusted == {"root": 2, "targets": 3, "snapshot": 4, "timestamp": 4}
+
+
+def test_a_fresh_snapshot_is_left_alone_by_the_timestamp_job(repo):
+    assert [(s.role, s.version) for s in repo.refresh_timestamp_and_snapshot(Decimal(2))] \
+        == [("timestamp", 2)]
+    stamp = Metadata.from_file(str(repo.metadata_dir / "timestamp.json")).signed
+    assert stamp.snapshot_meta.version == 1
