@@ -15,7 +15,9 @@ from pathlib import Path
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from securesystemslib.signer import CryptoSigner
 
-ROLES = ("root", "targets", "snapshot", "timestamp")
+from terminal.update.roles import ROLES
+
+__all__ = ["ROLES", "KeyFileError", "generate", "key_files", "load", "signers_for"]
 
 
 class KeyFileError(ValueError):

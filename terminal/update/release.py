@@ -29,16 +29,38 @@ import sys
 import tempfile
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from terminal.update import keys, wheelhouse
+from terminal.update import wheelhouse
 from terminal.update.manifest import parse_version, target_name
-from terminal.update.repository import (
-    DEFAULT_EXPIRY_DAYS,
-    OFFLINE_ROLES,
-    ReleaseRepository,
-    RepositoryProblem,
-    report,
-)
+from terminal.update.roles import DEFAULT_EXPIRY_DAYS, OFFLINE_ROLES, ROLES
+
+if TYPE_CHECKING:
+    from terminal.update.repository import ReleaseRepository, Signing
+
+
+def _repository(args: argparse.Namespace) -> ReleaseRepository:
+    """python-tuf is imported when a release command runs, not for every `evterm`."""
+    from terminal.update.repository import ReleaseRepository
+
+    return ReleaseRepository(args.repo, args.keys)
+
+
+class BadInput(ValueError):
+    """The command's input cannot make a release (the message names what)."""
+
+
+def _report(signings: list[Signing]) -> int:
+    from terminal.update.repository import report
+
+    return report(signings)
+
+
+def _problems() -> tuple[type[Exception], ...]:
+    from terminal.update.keys import KeyFileError
+    from terminal.update.repository import RepositoryProblem
+
+    return BadInput, RepositoryProblem, KeyFileError, OSError
 
 
 def _days(text: str) -> Decimal:
@@ -78,7 +100,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help="signatures root and targets need (default 1)")
     init.add_argument("--keys-per-role", type=_positive, default=1,
                       help="keys made for root and targets (default 1)")
-    for role in keys.ROLES:
+    for role in ROLES:
         init.add_argument(f"--{role}-expiry-days", type=_days,
                           default=DEFAULT_EXPIRY_DAYS[role],
                           help=f"how long {role} metadata stays valid "
@@ -122,21 +144,21 @@ def run_init(args: argparse.Namespace) -> int:
     if args.threshold > args.keys_per_role:
         return _fail(f"--threshold {args.threshold} needs at least as many keys "
                      f"(--keys-per-role {args.keys_per_role})")
-    expiry = {role: getattr(args, f"{role}_expiry_days") for role in keys.ROLES}
-    repo = ReleaseRepository(args.repo, args.keys)
+    expiry = {role: getattr(args, f"{role}_expiry_days") for role in ROLES}
+    repo = _repository(args)
     try:
         signings = repo.init(args.threshold, args.keys_per_role, expiry)
-    except (RepositoryProblem, keys.KeyFileError, OSError) as error:
+    except _problems() as error:
         return _fail(str(error))
     print(f"repository {args.repo} (serve it as it is), keys in {args.keys} (keep them "
           f"offline; boards are installed with {args.repo}/metadata/root.json)")
-    return report(signings)
+    return _report(signings)
 
 
 def _release_wheels(args: argparse.Namespace, scratch: Path) -> list[Path]:
     """evterm's wheel of args.version and its dependency wheels."""
     if args.wheelhouse is not None and not args.wheelhouse.is_dir():
-        raise RepositoryProblem(f"--wheelhouse: no folder {args.wheelhouse}")
+        raise BadInput(f"--wheelhouse: no folder {args.wheelhouse}")
     given = sorted(args.wheelhouse.glob("*.whl")) if args.wheelhouse else []
     evterm = [w for w in given if w.name.startswith("evterm-")
               and wheelhouse.wheel_version(w) == args.version]
@@ -144,7 +166,7 @@ def _release_wheels(args: argparse.Namespace, scratch: Path) -> list[Path]:
         evterm = [wheelhouse.build_evterm_wheel(args.source, scratch / "evterm")]
     built = wheelhouse.wheel_version(evterm[0])
     if built != args.version:
-        raise RepositoryProblem(f"the checkout {args.source} is evterm {built}, not "
+        raise BadInput(f"the checkout {args.source} is evterm {built}, not "
                                 f"{args.version} (set terminal/__init__.py's __version__)")
     if args.wheelhouse is not None:
         others = [w for w in given if not w.name.startswith("evterm-")]
@@ -161,10 +183,10 @@ def run_add(args: argparse.Namespace) -> int:
         parse_version(args.version)
     except ValueError as error:
         return _fail(f"--version: {error}")
-    repo = ReleaseRepository(args.repo, args.keys)
+    repo = _repository(args)
     try:
         if target_name(args.version) in repo.versions():
-            raise RepositoryProblem(f"release {args.version} is in the repository already")
+            raise BadInput(f"release {args.version} is in the repository already")
         with tempfile.TemporaryDirectory(prefix="evterm-release-") as folder:
             scratch = Path(folder)
             wheels = _release_wheels(args, scratch)
@@ -173,33 +195,33 @@ def run_add(args: argparse.Namespace) -> int:
             signings = repo.add_target(tar, args.version)
     except wheelhouse.BuildFailed as error:
         return _fail(str(error), 1)
-    except (RepositoryProblem, keys.KeyFileError, OSError) as error:
+    except _problems() as error:
         return _fail(str(error))
     print(f"release {args.version}: {target_name(args.version)} with "
           f"{len(manifest.wheels)} wheels")
-    return report(signings)
+    return _report(signings)
 
 
 def run_timestamp(args: argparse.Namespace) -> int:
     try:
-        repo = ReleaseRepository(args.repo, args.keys)
+        repo = _repository(args)
         signings = repo.refresh_timestamp_and_snapshot(args.expiry_days)
-    except (RepositoryProblem, keys.KeyFileError, OSError) as error:
+    except _problems() as error:
         return _fail(str(error))
-    return report(signings)
+    return _report(signings)
 
 
 def run_sign(args: argparse.Namespace) -> int:
     try:
-        signing = ReleaseRepository(args.repo, args.keys).sign(args.role)
-    except (RepositoryProblem, keys.KeyFileError, OSError) as error:
+        signing = _repository(args).sign(args.role)
+    except _problems() as error:
         return _fail(str(error))
-    return report([signing])
+    return _report([signing])
 
 
 def run_renew(args: argparse.Namespace) -> int:
     try:
-        signings = ReleaseRepository(args.repo, args.keys).renew(args.role)
-    except (RepositoryProblem, keys.KeyFileError, OSError) as error:
+        signings = _repository(args).renew(args.role)
+    except _problems() as error:
         return _fail(str(error))
-    return report(signings)
+    return _report(signings)

@@ -47,10 +47,11 @@ from tuf.api.serialization.json import JSONSerializer
 
 from terminal.update import keys
 from terminal.update.manifest import parse_version, target_name
+from terminal.update.roles import DEFAULT_EXPIRY_DAYS, OFFLINE_ROLES
 
-DEFAULT_EXPIRY_DAYS = {"root": Decimal(365), "targets": Decimal(90), "snapshot": Decimal(30),
-                       "timestamp": Decimal(1)}
-OFFLINE_ROLES = ("root", "targets")  # threshold and keys per role apply to these
+__all__ = ["DEFAULT_EXPIRY_DAYS", "OFFLINE_ROLES", "ReleaseRepository", "RepositoryProblem",
+           "Signing", "expires_in", "report"]
+
 SPEC_VERSION = "1.0.31"
 
 

@@ -253,3 +253,17 @@ def test_a_fresh_snapshot_is_left_alone_by_the_timestamp_job(repo):
         == [("timestamp", 2)]
     stamp = Metadata.from_file(str(repo.metadata_dir / "timestamp.json")).signed
     assert stamp.snapshot_meta.version == 1
+
+
+def test_cli_init_timestamp_and_renew_in_process(tmp_path, capsys):
+    common = ["--repo", str(tmp_path / "r"), "--keys", str(tmp_path / "k")]
+    assert cli.main(["release", "init", *common, "--timestamp-expiry-days", "0.5"]) == 0
+    out = capsys.readouterr().out
+    assert "root version 1: 1 signature(s), threshold 1" in out
+    assert cli.main(["release", "timestamp", *common]) == 0
+    assert "timestamp version 2" in capsys.readouterr().out
+    assert cli.main(["release", "renew", *common, "--role", "targets"]) == 0
+    assert "targets version 2" in capsys.readouterr().out
+    assert cli.main(["release", "add", *common, "--version", "1.0",
+                     "--wheelhouse", str(tmp_path / "none")]) == 2
+    assert "--wheelhouse: no folder" in capsys.readouterr().err
