@@ -167,11 +167,16 @@ def _release_wheels(args: argparse.Namespace, scratch: Path) -> list[Path]:
     built = wheelhouse.wheel_version(evterm[0])
     if built != args.version:
         raise BadInput(f"the checkout {args.source} is evterm {built}, not "
-                                f"{args.version} (set terminal/__init__.py's __version__)")
+                       f"{args.version} (set terminal/__init__.py's __version__)")
+    constraints = args.constraints or args.source / "constraints" / "board.txt"
     if args.wheelhouse is not None:
         others = [w for w in given if not w.name.startswith("evterm-")]
+        missing = wheelhouse.missing_pins(others, constraints)
+        if missing:
+            print(f"evterm release: warning: {args.wheelhouse} lacks wheels of pinned "
+                  f"packages ({', '.join(missing)}); a board cannot install this release "
+                  "offline", file=sys.stderr)
     else:
-        constraints = args.constraints or args.source / "constraints" / "board.txt"
         others = [w for w in wheelhouse.build_dependencies(evterm[0], constraints,
                                                            scratch / "wheels")
                   if not w.name.startswith("evterm-")]

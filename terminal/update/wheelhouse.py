@@ -6,6 +6,7 @@
 - `build_dependencies(evterm_wheel, constraints, out_dir)`: `pip wheel -c
   constraints/board.txt` of evterm's wheel with its `ui` extra, from the package index:
   every package of the board's venv at its pin;
+- `missing_pins(wheels, constraints)`: the pins a given wheelhouse lacks;
 - `pack_release(version, wheels, tar_path)`: the tar with release.json.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -25,6 +27,7 @@ from terminal.update.manifest import MANIFEST_NAME, WHEELS_DIR, ReleaseManifest
 NOT_SOURCE = (".git", ".venv", "var", "__pycache__", "build", "dist", "*.egg-info",
               ".ruff_cache", ".pytest_cache", ".hypothesis", "*.pyc")
 PIP_TIMEOUT_S = 1800
+BUILD_TOOLS = ("setuptools", "wheel", "pip")
 
 
 class BuildFailed(RuntimeError):
@@ -73,6 +76,28 @@ def build_dependencies(evterm_wheel: Path, constraints: Path, out_dir: Path) -> 
     _pip("wheel", "--quiet", "--wheel-dir", str(out_dir), "--constraint", str(constraints),
          f"{evterm_wheel}[ui]")
     return sorted(out_dir.glob("*.whl"))
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def missing_pins(wheels: list[Path], constraints: Path) -> list[str]:
+    """`name==version` pins of `constraints` without a wheel of that version (the build
+    tools setuptools and wheel aside: the board does not install them from a release)."""
+    try:
+        lines = constraints.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return [f"(no constraints file {constraints})"]
+    have = {(_canonical(w.name.split("-")[0]), w.name.split("-")[1]) for w in wheels}
+    missing: list[str] = []
+    for line in lines:
+        pin = line.split("#", 1)[0].strip()
+        if "==" in pin:
+            name, version = (part.strip() for part in pin.split("==", 1))
+            if _canonical(name) not in BUILD_TOOLS and (_canonical(name), version) not in have:
+                missing.append(pin)
+    return missing
 
 
 def pack_release(version: str, wheels: list[Path], tar_path: Path) -> ReleaseManifest:
