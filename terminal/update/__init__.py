@@ -16,7 +16,7 @@ The target's `custom` in the signed targets metadata is `{"version": V}`. A vers
 numbers separated by dots (`0.1.0`, `1.12`); versions compare number by number
 (`manifest.parse_version`).
 
-The repository (`evterm release init/add/timestamp/sign`, terminal/update/release.py)
+The repository (`evterm release init/add/timestamp/sign/renew`, terminal/update/release.py)
 is a folder any static HTTP server can serve: `metadata/` (consistent snapshots:
 `N.root.json`, `N.targets.json`, `N.snapshot.json`, and `timestamp.json`) and `targets/`
 (`<sha256>.evterm-V.tar`). A copy of it on a USB stick works the same way.

@@ -24,7 +24,7 @@ from terminal.update.manifest import (
     target_name,
 )
 from terminal.update.repository import DEFAULT_EXPIRY_DAYS, ReleaseRepository, RepositoryProblem
-from terminal.update.wheelhouse import pack_release
+from terminal.update.wheelhouse import missing_pins, pack_release
 
 pytestmark = pytest.mark.unit
 
@@ -267,3 +267,26 @@ def test_cli_init_timestamp_and_renew_in_process(tmp_path, capsys):
     assert cli.main(["release", "add", *common, "--version", "1.0",
                      "--wheelhouse", str(tmp_path / "none")]) == 2
     assert "--wheelhouse: no folder" in capsys.readouterr().err
+
+
+def test_missing_pins_compares_canonical_names_and_versions(tmp_path):
+    constraints = tmp_path / "board.txt"
+    constraints.write_text("# pins\nKivy-Garden==0.1.5\nsix==1.17.0  # note\n"
+                           "tuf==7.0.1\nsetuptools==84.2.1\n")
+    made = wheels(tmp_path / "w", "Kivy_Garden-0.1.5-py3-none-any.whl",
+                  "six-1.16.0-py2.py3-none-any.whl")
+    assert missing_pins(made, constraints) == ["six==1.17.0", "tuf==7.0.1"]
+
+
+def test_a_damaged_download_is_fetched_again(tmp_path):
+    repo = ReleaseRepository(tmp_path / "repo", tmp_path / "keys")
+    repo.init(1, 1, dict(DEFAULT_EXPIRY_DAYS))
+    repo.add_target(release_tar(tmp_path, "1.0.0"), "1.0.0")
+    board = tmp_path / "board"
+    board.mkdir()
+    (board / "root.json").write_bytes((repo.metadata_dir / "root.json").read_bytes())
+    downloads = tmp_path / "dl"
+    downloads.mkdir()
+    (downloads / "evterm-1.0.0.tar").write_bytes(b"half a download")  # killed mid-way
+    tar = fetch.fetch_release(str(repo.repo_dir), "1.0.0", board, downloads)
+    assert read_manifest(tar).version == "1.0.0"
