@@ -148,10 +148,11 @@ class ZvtPayments:
             log.warning("ZVT pre-authorisation not possible",
                         extra=fields(reference=reference, error=str(exc)))
             return await self._declined(reference, "payment_unavailable", base, None)
-        except ZvtError as exc:  # taken, outcome unknown: 'requested' stays for recovery
-            log.warning("ZVT pre-authorisation outcome unknown; released by settlement",
-                        extra=fields(reference=reference, error=str(exc)))
-            return PreauthOutcome(False, "payment_unavailable", **base)
+        except ZvtError as exc:  # taken, the answer lost: ask the terminal
+            found = await self._preauth_outcome(reference, exc)
+            if found is None:
+                return PreauthOutcome(False, "payment_unavailable", **base)
+            result = found
         crash_point("zvt_preauth_answered")
         if not result.approved:
             return await self._declined(reference, reason_of(result.result_code), base,
@@ -170,6 +171,24 @@ class ZvtPayments:
                  extra=fields(session=session_id, scheme=card.scheme, amount=approved,
                               psp_reference=psp, partial=approved < asked))
         return PreauthOutcome(True, None, approved, psp, **base)
+
+    async def _preauth_outcome(self, reference: str,
+                               lost: ZvtError) -> TransactionResult | None:
+        """After the answer of a pre-authorisation was lost: the reservation if the
+        terminal made it (its last transaction), an Abort result if it did not; None
+        when the terminal cannot be asked ('requested' stays, settlement releases it)."""
+        payment = await self.store.call(self.store.store.payment, reference=reference)
+        assert payment is not None
+        try:
+            found = await self._orphan_reservation(payment)
+        except ZvtError as exc:
+            log.warning("ZVT pre-authorisation outcome unknown; released by settlement",
+                        extra=fields(reference=reference, error=f"{lost}; then {exc}"))
+            return None
+        log.info("ZVT pre-authorisation answer lost; the terminal's last transaction "
+                 "tells", extra=fields(reference=reference, held=found is not None))
+        return found or TransactionResult("pre-authorisation", codes.SYSTEM_ERROR,
+                                          self.settings.currency)
 
     async def _declined(self, reference: str, reason: str, base: dict[str, str],
                         result: TransactionResult | None) -> PreauthOutcome:
