@@ -11,8 +11,9 @@ Provides `ZvtPayments`, the `PaymentTerminal` (terminal.payment.port) of kind "z
 - `settle_due()`: a closed session's payment is booked or released: 'capture_pending'
   (with the bill's amount, at most the approved one) is journaled, then Book total
   (06 24) books it and the terminal releases the rest -> 'captured' with the booking's
-  numbers and lines; nothing to pay -> 'void_pending', then Reversal (06 30) of the
-  reservation -> 'voided'.
+  numbers and lines, and the session's receipt is rebuilt with the terminal's receipt
+  lines (terminal.billing.bill_from_journal); nothing to pay -> 'void_pending', then
+  Reversal (06 30) of the reservation -> 'voided'.
 - `on_refund(refund)`, `run(interval_s, wake)`: as the built-in path; `run` settles
   once, then arms the card wait (`ZvtLink.arm`), then settles every interval.
 
@@ -51,6 +52,7 @@ from drivers.zvt.client import (
 )
 from drivers.zvt.results import TransactionResult
 from terminal.backend.messages import Refund
+from terminal.billing import bill_from_journal
 from terminal.kernel.clock import Clock
 from terminal.kernel.logsetup import FaultLogger, fields, get_logger
 from terminal.kernel.money import round_money
@@ -294,7 +296,20 @@ class ZvtPayments:
         log.info("ZVT payment booked", extra=fields(
             session=payment.session_id, amount=result.amount,
             receipt_number=result.receipt_number))
+        if booking["lines"]:
+            await self._receipt_with_terminal_lines(payment.session_id)
         return 1
+
+    async def _receipt_with_terminal_lines(self, session_id: str) -> None:
+        """The session's receipt again, now with the terminal's booking receipt."""
+        store = self.store.store
+        bill = await self.store.call(bill_from_journal, store, session_id)
+        if bill is None:
+            return
+        await self.store.call(store.replace_receipt, session_id, bill.receipt,
+                              self.clock.now(), "terminal")
+        if self.publish is not None:
+            self.publish({"type": "receipt_updated", "session_id": session_id})
 
     async def _reverse(self, payment: PaymentRow) -> int:
         pt = payment.pt

@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from terminal.kernel.money import plain
+from terminal.kernel.redact import scrub
 from terminal.pricing.engine import station_zone
 from terminal.pricing.errors import PricingInputError
 
@@ -75,6 +76,8 @@ class ReceiptFacts:
     transparency_xml: str | None = None  # the documents as the transparency software reads
     time_not_billed: bool = False  # a clock was not synchronised (docs/pricing.md)
     refunds: tuple[RefundLine, ...] = ()  # oldest first
+    # the external payment terminal's receipt lines (ZVT), card numbers scrubbed
+    terminal_lines: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("session_id", "operator", "station_id", "stop_reason", "payment_method"):
@@ -82,6 +85,8 @@ class ReceiptFacts:
         for name in ("meter_serial", "payment_reference", "receipt_url", "ocmf",
                      "meter_public_key", "transparency_qr", "meter_signing_method"):
             _check_text(name, getattr(self, name), required=False)
+        object.__setattr__(self, "terminal_lines",
+                           tuple(scrub(str(line)) for line in self.terminal_lines))
         zone(self.timezone)
         for name in ("started_at", "stopped_at"):
             value = getattr(self, name)

@@ -161,6 +161,9 @@ class Receipt:
                 "card_scheme": facts.card_scheme,
                 "card_last4": facts.card_last4,
                 "reference": facts.payment_reference,
+                # the external payment terminal's lines, only when it printed some
+                **({"terminal_receipt": list(facts.terminal_lines)}
+                   if facts.terminal_lines else {}),
                 "authorised_amount": (
                     None
                     if facts.authorised_amount is None
@@ -280,6 +283,11 @@ def render_text(receipt: Receipt, language: str | None = None) -> str:
     if facts.refunds:
         out += row(labels["paid_after_refunds"],
                    amount(receipt.amount_charged - receipt.amount_refunded))
+    if facts.terminal_lines:
+        out += rule
+        out += wrap(labels["terminal_receipt"])
+        for line in facts.terminal_lines:
+            out += chunks(line) if line else [""]
 
     if facts.receipt_url or facts.ocmf:
         out += rule
