@@ -67,6 +67,7 @@ class ZvtSimulator:
         self.presented: str | None = None  # a card held to the reader, not yet read
         self.in_field: str | None = None  # the card a Read card reported last
         self.reads = 0  # Read card commands answered with a card
+        self.waiting = False  # a Read card waits for a card now
 
     @property
     def state(self) -> Any:
@@ -77,7 +78,8 @@ class ZvtSimulator:
     def status(self) -> dict[str, Any]:
         return {**self.state.to_json(), "behaviour": self.behaviour.to_json(),
                 "next": self.once.to_json() if self.once else None,
-                "presented": self.presented, "cards_read": self.reads}
+                "presented": self.presented, "cards_read": self.reads,
+                "waiting_for_card": self.waiting}
 
     def handle(self, request: Any) -> dict[str, Any]:
         if not isinstance(request, dict) or not isinstance(request.get("cmd"), str):
@@ -200,11 +202,15 @@ class ZvtSimulator:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         card = None
-        while not link.abort_requested and loop.time() < deadline:
-            if self.presented is not None:
-                card, self.presented = self.presented, None
-                break
-            await link.idle(min(CARD_POLL_S, deadline - loop.time()))
+        self.waiting = True
+        try:
+            while not link.abort_requested and loop.time() < deadline:
+                if self.presented is not None:
+                    card, self.presented = self.presented, None
+                    break
+                await link.idle(min(CARD_POLL_S, deadline - loop.time()))
+        finally:
+            self.waiting = False
         if card is None:
             await link.send(m.abort(codes.ABORTED))
             return
