@@ -340,7 +340,8 @@ class ZvtSimulator:
         if held is None or amount is None:
             await self.fail(link, codes.PREAUTH_ERROR, behaviour)
             return
-        if amount > held["amount_minor"]:
+        if amount > held["amount_minor"] or (behaviour.whole_only
+                                             and amount < held["amount_minor"]):
             await self.fail(link, codes.PREAUTH_AMOUNT_WRONG, behaviour)
             return
         await link.send(m.intermediate(codes.WAIT_FOR_HOST))

@@ -12,7 +12,10 @@ Provides `ZvtPayments`, the `PaymentTerminal` (terminal.payment.port) of kind "z
   (with the bill's amount, at most the approved one) is journaled, then Book total
   (06 24) books it and the terminal releases the rest -> 'captured' with the booking's
   numbers and lines, and the session's receipt is rebuilt with the terminal's receipt
-  lines (terminal.billing.bill_from_journal); nothing to pay -> 'void_pending', then
+  lines (terminal.billing.bill_from_journal). A terminal that books only the whole
+  reservation (Book total refused with B7 or 83 for less) first gets a Partial reversal
+  (06 23) of the rest, journaled 'release_sent' before it is sent, then Book total
+  again. Nothing to pay -> 'void_pending', then
   Reversal (06 30) of the reservation -> 'voided'.
 - `on_refund(refund)`, `run(interval_s, wake)`: as the built-in path; `run` settles
   once, then arms the card wait (`ZvtLink.arm`), then settles every interval.
@@ -70,6 +73,14 @@ if TYPE_CHECKING:
 log = get_logger("payment")
 
 SETTLE_BATCH = 50
+# Book total refused for an amount below the reservation: this terminal books only the
+# whole reservation (B7 amount wrong, 83 function not possible)
+CANNOT_BOOK_LESS = frozenset({codes.PREAUTH_AMOUNT_WRONG, 0x83})
+
+
+class ZvtRefusedStep(ZvtError):
+    """The terminal refused a step the booking needs: the payment is 'failed', for the
+    operator."""
 # the command names of drivers.zvt.client -> the crash point after the terminal took it
 SENT_POINTS = {"pre-authorisation": "zvt_preauth_sent", "book total": "zvt_booking_sent",
                "reversal": "zvt_reversal_sent"}
@@ -267,12 +278,37 @@ class ZvtPayments:
         receipt = pt.get("receipt_number")
         if amount is None or receipt is None:
             return await self._failed(payment, "nothing to book: no amount or receipt number")
-        if pt.get("booking_sent"):  # an earlier attempt may have booked it
+        retried = bool(pt.get("booking_sent"))
+        if retried:  # an earlier attempt may have booked it
             done = await self._learn(lambda last: _is_booking_of(last, pt))
             if done is not None:
                 return await self._booked(payment, done)
         else:
             payment = await self._update_pt(payment, pt={"booking_sent": True})
+        try:
+            if pt.get("release_sent") and "release" not in pt:
+                payment = await self._release_rest(payment, amount)
+            result = await self._send_booking(payment, receipt, amount)
+            approved = payment.amount_approved or amount
+            if not result.approved and result.result_code in CANNOT_BOOK_LESS \
+                    and amount < approved and "release" not in payment.pt:
+                # a terminal that books only the whole reservation: release the rest first
+                payment = await self._release_rest(payment, amount)
+                result = await self._send_booking(payment, receipt, amount)
+        except ZvtRefusedStep as exc:
+            return await self._failed(payment, str(exc))
+        if result.approved:
+            return await self._booked(payment, result)
+        if result.result_code == codes.PREAUTH_ERROR and retried:
+            return await self._failed(payment, "booking not confirmed: the terminal no "
+                                      "longer knows the reservation (see end-of-day)")
+        return await self._failed(payment, f"booking refused: {result.result_code:02X} "
+                                  f"{result.result_text}")
+
+    async def _send_booking(self, payment: PaymentRow, receipt: int,
+                            amount: Decimal) -> TransactionResult:
+        """Book total; a lost answer is learnt from the terminal (or raised)."""
+        pt = payment.pt
         try:
             result = await self.link.command(lambda t: t.book_total(receipt, amount))
         except (ZvtConnectionLost, ZvtTimeout):
@@ -281,13 +317,33 @@ class ZvtPayments:
                 raise
             result = done
         crash_point("zvt_booking_answered")
-        if result.approved:
-            return await self._booked(payment, result)
-        if result.result_code == codes.PREAUTH_ERROR and pt.get("booking_sent"):
-            return await self._failed(payment, "booking not confirmed: the terminal no "
-                                      "longer knows the reservation (see end-of-day)")
-        return await self._failed(payment, f"booking refused: {result.result_code:02X} "
-                                  f"{result.result_text}")
+        return result
+
+    async def _release_rest(self, payment: PaymentRow, amount: Decimal) -> PaymentRow:
+        """Partial reversal (06 23) of what the reservation holds beyond `amount`, once:
+        'release_sent' is journaled before it is sent; after a loss the terminal's last
+        transaction tells whether it was done. ZvtError when it cannot be known."""
+        pt = payment.pt
+        receipt = pt["receipt_number"]
+        rest = (payment.amount_approved or amount) - amount
+        if not pt.get("release_sent"):
+            payment = await self._update_pt(payment, pt={"release_sent": True})
+            result = None
+        else:
+            result = await self._learn(lambda last: _is_release_of(last, pt, rest))
+        if result is None:
+            try:
+                result = await self.link.command(lambda t: t.partial_reversal(receipt, rest))
+            except (ZvtConnectionLost, ZvtTimeout):
+                result = await self._learn(lambda last: _is_release_of(last, pt, rest))
+                if result is None:
+                    raise
+        if not result.approved:
+            raise ZvtRefusedStep(f"partial reversal of {rest} refused: "
+                                 f"{result.result_code:02X} {result.result_text}")
+        log.info("ZVT reservation reduced before booking",
+                 extra=fields(reference=payment.reference, released=rest))
+        return await self._update_pt(payment, pt={"release": _pt_fields(result)})
 
     async def _booked(self, payment: PaymentRow, result: TransactionResult) -> int:
         booking = _pt_fields(result)
@@ -387,9 +443,17 @@ class ZvtPayments:
 
 
 def _is_booking_of(last: TransactionResult, pt: dict[str, Any]) -> bool:
-    """A booking of the reservation `pt`: approved, its original trace the reservation's."""
+    """A booking of the reservation `pt`: approved, its original trace the reservation's,
+    a receipt number of its own (a partial reversal keeps the reservation's)."""
     return (last.approved and last.original_trace is not None
-            and last.original_trace == pt.get("trace_number"))
+            and last.original_trace == pt.get("trace_number")
+            and last.receipt_number != pt.get("receipt_number"))
+
+
+def _is_release_of(last: TransactionResult, pt: dict[str, Any], rest: Decimal) -> bool:
+    """The partial reversal of `rest` of the reservation `pt`."""
+    return (last.approved and last.receipt_number == pt.get("receipt_number")
+            and last.original_trace == pt.get("trace_number") and last.amount == rest)
 
 
 def _is_reversal_of(last: TransactionResult, receipt: int, pt: dict[str, Any]) -> bool:

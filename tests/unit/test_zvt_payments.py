@@ -255,3 +255,26 @@ async def _until(predicate: Any, timeout_s: float = 10.0) -> None:
 
     await asyncio.wait_for(poll(), timeout_s)
 
+
+
+def test_a_terminal_that_books_only_the_whole_reservation_releases_the_rest_first(
+        tmp_path, launch) -> None:
+    sim = launch()
+    zvt = zvt_rig(tmp_path, sim)
+    rig = zvt.rig
+
+    async def scenario() -> None:
+        rig.accept(await zvt.tap())
+        rig.charge()
+        sim.control("set", whole_only=True)
+        assert await zvt.payments.settle_due() == 1
+        await zvt.link.close()
+
+    asyncio.run(scenario())
+    payment = rig.payment()
+    assert payment.status is PaymentStatus.CAPTURED, payment.reason
+    assert payment.pt["release"]["amount"] == str(PREAUTH - CHARGED)
+    assert payment.pt["booking"]["amount"] == "2.30"
+    state = zvt.sim_state()
+    assert state["reservations"] == {} and state["released_minor"] == 5000 - 230
+    assert [e["amount_minor"] for e in state["batch"].values()] == [230]
