@@ -140,6 +140,7 @@ class ZvtPayments:
         self._settling = asyncio.Lock()
         self._faults = FaultLogger(log, "ZVT payment settlement", settings.fault_interval_s,
                                    clock)
+        self._broken: set[str] = set()  # payments whose failure was logged in full
 
     # ---- pre-authorisation --------------------------------------------------------------
 
@@ -228,6 +229,7 @@ class ZvtPayments:
                 self._faults.failed(f"journal: {type(exc).__name__}: {exc}")
                 return 0
             finished = 0
+            failing = False
             for payment in due[:SETTLE_BATCH]:
                 try:
                     finished += await self._settle(payment)
@@ -239,7 +241,15 @@ class ZvtPayments:
                 except (sqlite3.Error, OSError) as exc:
                     self._faults.failed(f"journal: {type(exc).__name__}: {exc}")
                     return finished
-            self._faults.recovered()
+                except Exception as exc:  # one bad payment must not hold up the others
+                    failing = True
+                    if payment.reference not in self._broken:
+                        self._broken.add(payment.reference)
+                        log.exception("ZVT settlement failed; retried next round",
+                                      extra=fields(reference=payment.reference))
+                    self._faults.failed(f"{payment.reference}: {type(exc).__name__}: {exc}")
+            if not failing:
+                self._faults.recovered()
             return finished
 
     async def _settle(self, payment: PaymentRow) -> int:

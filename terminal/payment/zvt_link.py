@@ -168,6 +168,11 @@ class ZvtLink:
                 self._note_trouble(exc)
                 await asyncio.sleep(self.retry_s)
                 continue
+            except Exception:  # never let the card wait die; the next round tries again
+                log.exception("ZVT card wait failed; retrying")
+                self._registered = False
+                await asyncio.sleep(self.retry_s)
+                continue
             if result is None:
                 continue
             card = terminal_card(result)
