@@ -6,13 +6,15 @@ Provides:
   in this order: the backend link, the session's money, the screen's state, the local
   API, the last poll and its subscribers, the meter's monitor, the out-of-service gate,
   the daemon (the session port), the authoriser, card payment (built-in or ZVT,
-  `[payment] terminal`), the driver's local-API
-  routes, the service menu's login, the tap handler and the readers, the service menu,
-  the backend commands and inbox, the offline-token recheck and the status board. Only
+  `[payment] terminal`; the ZVT terminal's card wait joins the readers), the driver's
+  local-API routes, the service menu's login, the tap handler and the readers, the
+  service menu, the backend commands and inbox, the offline-token recheck and the
+  status board. Only
   registrations follow: the local API's routes, the backend link's listener and the
   poll subscribers (docs/architecture.md).
   ValueError naming the config key when a key file or the tariff's currency does not
   fit.
+- `Station.zvt_link`: the ZVT terminal's connection owner (`end_of_day()`), or None.
 - `Station.start()` / `close()`: the link, the readers and the background tasks
   (settlement, offline-token recheck, the journal's retention).
 - `run_station(config, clock, started_s)`: what `evterm daemon` runs: opens the

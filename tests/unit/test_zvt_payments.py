@@ -278,3 +278,27 @@ def test_a_terminal_that_books_only_the_whole_reservation_releases_the_rest_firs
     state = zvt.sim_state()
     assert state["reservations"] == {} and state["released_minor"] == 5000 - 230
     assert [e["amount_minor"] for e in state["batch"].values()] == [230]
+
+
+def test_end_of_day_runs_through_the_link_between_card_waits(tmp_path, launch) -> None:
+    sim = launch()
+    zvt = zvt_rig(tmp_path, sim)
+    rig = zvt.rig
+    events: list[ReaderEvent] = []
+
+    async def scenario() -> Any:
+        rig.accept(await zvt.tap())
+        rig.charge()
+        await zvt.payments.settle_due()
+        zvt.link.start(events.append)
+        zvt.link.arm()
+        await _until(lambda: zvt.link.client.running == "read card")
+        totals = await zvt.link.end_of_day()  # the waiting Read card is aborted first
+        await _until(lambda: zvt.link.client.running == "read card")  # and re-armed
+        await zvt.link.close()
+        return totals
+
+    totals = asyncio.run(scenario())
+    assert totals.approved and totals.totals is not None
+    assert totals.totals.counts["Visa"] == 1 and totals.totals_amount("Visa") == CHARGED
+    assert zvt.sim_state()["batch"] == {}
