@@ -10,6 +10,7 @@ simulator's state are both checked; the sessions come from the real session mach
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from terminal.payment.zvt import ZvtPayments, reason_of
 from terminal.payment.zvt_link import ZvtLink
 from terminal.session import AuthorizeRequested
 from terminal.store import PaymentStatus
+from terminal.store.retention import RetentionTables
 from tests.integration.test_zvt_sim import ZvtSim, start_zvt  # noqa: F401 (fixture)
 from tests.unit.session_helpers import T0, Driver
 from tests.unit.test_card_payment import CHARGED, KEY, PREAUTH, STATION, Rig, make_rig
@@ -93,6 +95,15 @@ def test_approved_then_the_bill_is_booked_and_the_rest_released(tmp_path, launch
     assert state["reservations"] == {}
     assert [e["amount_minor"] for e in state["batch"].values()] == [230]
     assert state["released_minor"] == 5000 - 230
+
+    # retention: the terminal's masked numbers go with the session's identifiers
+    store = rig.store
+    store.conn.execute("UPDATE outbox SET delivered_at = created_at")
+    later = rig.clock.now() + timedelta(days=400)
+    assert RetentionTables(store).anonymise(later, later) > 0
+    kept = rig.payment().pt
+    assert "masked_pan" not in kept and "masked_pan" not in kept["booking"]
+    assert kept["booking"]["lines"][0] == "** BUCHUNG **"  # the receipt's lines stay
 
 
 def test_partial_approval_is_the_cap_and_a_decline_names_the_reason(tmp_path,
