@@ -81,6 +81,11 @@ class Scenario:
         assert self.stack.rig is not None
         return self.stack.rig
 
+    @property
+    def bank(self) -> str:
+        """The prefix of a bank card: "zvt:" when the payment terminal takes them."""
+        return "zvt:" if self.stack.payment_terminal == "zvt" else ""
+
     def accepted(self, card: str) -> dict[str, Any]:
         """Tap `card`; its `tap` event, which must say accepted."""
         tap = self.stack.tap(card)
@@ -192,7 +197,7 @@ class Scenario:
     def card_session(self) -> dict[str, Any]:
         self.say("Session 2: a bank card, pre-authorised; the driver presses Stop")
         rig = self.rig
-        tap = self.accepted("visa")
+        tap = self.accepted(f"{self.bank}visa")
         approved = self.shoot("card-approved", "authorising")
         self.charge(3000)
         charging = self.shoot("card-charging", "charging")
@@ -205,7 +210,7 @@ class Scenario:
 
     def declined_card(self) -> dict[str, Any]:
         self.say("A card declined by its bank")
-        tap = self.stack.tap("visa-declined")
+        tap = self.stack.tap(f"{self.bank}visa-declined")
         declined = self.shoot("card-declined", "authorising")
         self._back_to_idle()
         return {"tap": tap, "declined": declined}

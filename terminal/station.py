@@ -5,13 +5,16 @@ Provides:
   every component constructed once, each given its dependencies in its constructor,
   in this order: the backend link, the session's money, the screen's state, the local
   API, the last poll and its subscribers, the meter's monitor, the out-of-service gate,
-  the daemon (the session port), the authoriser, card payment, the driver's local-API
-  routes, the service menu's login, the tap handler and the readers, the service menu,
-  the backend commands and inbox, the offline-token recheck and the status board. Only
+  the daemon (the session port), the authoriser, card payment (built-in or ZVT,
+  `[payment] terminal`; the ZVT terminal's card wait joins the readers), the driver's
+  local-API routes, the service menu's login, the tap handler and the readers, the
+  service menu, the backend commands and inbox, the offline-token recheck and the
+  status board. Only
   registrations follow: the local API's routes, the backend link's listener and the
   poll subscribers (docs/architecture.md).
   ValueError naming the config key when a key file or the tariff's currency does not
   fit.
+- `Station.zvt_link`: the ZVT terminal's connection owner (`end_of_day()`), or None.
 - `Station.start()` / `close()`: the link, the readers and the background tasks
   (settlement, offline-token recheck, the journal's retention).
 - `run_station(config, clock, started_s)`: what `evterm daemon` runs: opens the
@@ -62,8 +65,12 @@ from terminal.kernel.logsetup import fields, get_logger
 from terminal.kernel.money import currency_numeric, optional_amount
 from terminal.localapi import LocalApi
 from terminal.observation import Observation, PollSignal
-from terminal.payment.card import CardPayments, PaymentSettings
+from terminal.payment.card import CardPayments
 from terminal.payment.crypto import KeyFileError, load_gateway_key, load_token_key
+from terminal.payment.port import ZVT, PaymentSettings, PaymentTerminal
+from terminal.payment.zvt import ZvtPayments
+from terminal.payment.zvt import on_acknowledged as zvt_acknowledged
+from terminal.payment.zvt_link import ZvtLink
 from terminal.pricing.display import tariff_texts
 from terminal.retention import Retention, RetentionSettings
 from terminal.screen import Screen
@@ -106,10 +113,55 @@ def load_station_terms(config: Config) -> Terms:
     return terms
 
 
-def card_payments(config: Config, currency: str, backend: Backend, store: AsyncStore,
-                  clock: Clock, publish: Callable[[dict[str, Any]], None]) -> CardPayments | None:
-    """Card payment as configured, or None when `[payment]` names no keys."""
+def payment_settings(config: Config, currency: str) -> PaymentSettings:
     pay = config.payment
+    return PaymentSettings(
+        station_id=config.station.id,
+        currency=currency,
+        preauth_amount=Decimal(pay.preauth_amount),
+        offline_floor_limit=optional_amount(pay.offline_floor_limit),
+        request_timeout_s=config.backend.request_timeout_s,
+        accepted_schemes=parse_schemes(pay.accepted_schemes),
+        fault_interval_s=config.logging.fault_interval_s,
+    )
+
+
+def zvt_payments(config: Config, currency: str, store: AsyncStore, clock: Clock,
+                 publish: Callable[[dict[str, Any]], None]) -> ZvtPayments:
+    """Card payment through the ZVT payment terminal (`[payment] terminal = zvt`);
+    ValueError naming the key when `[zvt] host` or the token key is missing."""
+    from drivers.zvt.client import ZvtClient
+
+    pay, zvt = config.payment, config.zvt
+    if not zvt.host:
+        raise ValueError("zvt.host: payment.terminal = zvt needs the payment terminal's "
+                         "address")
+    if not pay.token_key_file:
+        raise ValueError("payment.token_key_file: payment.terminal = zvt needs the fleet "
+                         "tokenisation key (a card's token)")
+    try:
+        token_key = load_token_key(pay.token_key_file, pay.token_key_id)
+        client = ZvtClient(zvt.host, zvt.port, password=int(zvt.password), currency=currency,
+                           connect_timeout_s=zvt.connect_timeout_s,
+                           response_timeout_s=zvt.response_timeout_s,
+                           on_acknowledged=zvt_acknowledged)
+    except KeyFileError as exc:
+        raise ValueError(f"payment: {exc}") from None
+    except ValueError as exc:  # a currency without an ISO 4217 number
+        raise ValueError(f"session.tariff_file: {exc}") from None
+    link = ZvtLink(client, read_card_timeout_s=zvt.read_card_timeout_s, retry_s=zvt.retry_s)
+    return ZvtPayments(payment_settings(config, currency), token_key, link, store, clock,
+                       publish)
+
+
+def card_payments(config: Config, currency: str, backend: Backend, store: AsyncStore,
+                  clock: Clock, publish: Callable[[dict[str, Any]], None]
+                  ) -> PaymentTerminal | None:
+    """Card payment as configured: the ZVT terminal (`[payment] terminal = zvt`), the
+    built-in path, or None when `[payment]` names no keys."""
+    pay = config.payment
+    if pay.terminal == ZVT:
+        return zvt_payments(config, currency, store, clock, publish)
     if not pay.token_key_file and not pay.gateway_key_file:
         return None
     if not (pay.token_key_file and pay.gateway_key_file):
@@ -120,16 +172,8 @@ def card_payments(config: Config, currency: str, backend: Backend, store: AsyncS
         gateway_key = load_gateway_key(pay.gateway_key_file)
     except KeyFileError as exc:
         raise ValueError(f"payment: {exc}") from None
-    settings = PaymentSettings(
-        station_id=config.station.id,
-        currency=currency,
-        preauth_amount=Decimal(pay.preauth_amount),
-        offline_floor_limit=optional_amount(pay.offline_floor_limit),
-        request_timeout_s=config.backend.request_timeout_s,
-        accepted_schemes=parse_schemes(pay.accepted_schemes),
-        fault_interval_s=config.logging.fault_interval_s,
-    )
-    return CardPayments(settings, token_key, gateway_key, backend, store, clock, publish)
+    return CardPayments(payment_settings(config, currency), token_key, gateway_key, backend,
+                        store, clock, publish)
 
 
 def reader_settings(config: Config, pricing: SessionPricing) -> ReaderSettings:
@@ -175,7 +219,7 @@ class Station:
     observation: Observation
     daemon: Daemon
     authorizer: Authorizer
-    payments: CardPayments | None
+    payments: PaymentTerminal | None
     service: Service
     taps: TapHandler
     identification: Identification
@@ -203,8 +247,15 @@ class Station:
                 self.daemon.signing.run(SIGNING_REFRESH_S), name="signing-meter"))
         await self.identification.start()
 
+    @property
+    def zvt_link(self) -> ZvtLink | None:
+        """The ZVT terminal's connection owner (its `end_of_day()`), when there is one."""
+        return self.payments.link if isinstance(self.payments, ZvtPayments) else None
+
     async def close(self) -> None:
         await self.identification.close()
+        if self.zvt_link is not None:
+            await self.zvt_link.close()
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:
@@ -303,7 +354,10 @@ def build_station(config: Config, clock: Clock, store: Store, meter: Meter,
     driver_api.logged_in = logins.logged_in  # `start` needs a technician's login
     taps = TapHandler(daemon, clock, config.session, screen, authorizer, payments,
                       logins.technician_tapped)
-    identification = Identification(open_readers(reader_settings(config, pricing)), taps)
+    readers = open_readers(reader_settings(config, pricing))
+    if isinstance(payments, ZvtPayments):
+        readers.append(payments.link)  # the payment terminal's card wait
+    identification = Identification(readers, taps)
     service = Service(service_deps, logins, identification)
     polled.subscribe(service.after_poll)
     commands = Commands(config, clock, journal, daemon, screen, pricing, snapshot)

@@ -163,6 +163,9 @@ class Receipt:
                 "reference": facts.payment_reference,
                 # a company's VAT number, only when one was given (schema 2 unchanged)
                 **({"vat_number": facts.vat_number} if facts.vat_number else {}),
+                # the external payment terminal's lines, only when it printed some
+                **({"terminal_receipt": list(facts.terminal_lines)}
+                   if facts.terminal_lines else {}),
                 "authorised_amount": (
                     None
                     if facts.authorised_amount is None
@@ -284,6 +287,11 @@ def render_text(receipt: Receipt, language: str | None = None) -> str:
     if facts.refunds:
         out += row(labels["paid_after_refunds"],
                    amount(receipt.amount_charged - receipt.amount_refunded))
+    if facts.terminal_lines:
+        out += rule
+        out += wrap(labels["terminal_receipt"])
+        for line in facts.terminal_lines:
+            out += chunks(line) if line else [""]
 
     if facts.receipt_url or facts.ocmf:
         out += rule

@@ -226,6 +226,14 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX signed_values_session ON signed_values (session_id);
     CREATE INDEX signed_values_meter ON signed_values (meter_serial, id);
     """,
+    # 9: card payments through an external payment terminal (ZVT, terminal.payment.zvt):
+    # which path a payment took ('gateway': the built-in reader and the backend's
+    # gateway; 'zvt': the payment terminal) and what the terminal reported (receipt and
+    # trace numbers, terminal id, card type, its receipt lines, the booking or reversal)
+    """
+    ALTER TABLE payments ADD COLUMN via TEXT NOT NULL DEFAULT 'gateway';
+    ALTER TABLE payments ADD COLUMN pt_json TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
