@@ -18,8 +18,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from terminal.kernel.money import plain
-from terminal.kernel.vat import VatNumberError, check_vat_number
 from terminal.kernel.redact import scrub
+from terminal.kernel.vat import VatNumberError, check_vat_number
 from terminal.pricing.engine import station_zone
 from terminal.pricing.errors import PricingInputError
 
