@@ -469,7 +469,7 @@ class AdminServer(BackendAdmin):
     shared commands and status, events, command, refund, responses, send_raw."""
 
     COMMANDS = ("status", "silent", "delay", "events", "received", "ledger", "set_token",
-                "command", "refund", "responses", "send_raw")
+                "command", "refund", "responses", "send_raw", "plant")
 
     def __init__(self, sim: BackendMqtt, socket_path: str | Path) -> None:
         super().__init__(sim.logic)
