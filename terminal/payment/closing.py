@@ -106,12 +106,14 @@ class Closings:
             last = await self._call("last")
             since = None if last is None else datetime.fromisoformat(last["period_end"])
             until = self.clock.now()
+            if since is not None and until <= since:  # ids and periods never overlap
+                until = since + timedelta(milliseconds=1)
             closing = await self.ledger.closing(since, until)
             refs = {r for tx in closing.transactions for r in (tx.reference, tx.psp_reference)}
             payments = await self._call("payments", since, until, refs)
             refunded = await self._call("refunded", [p.reference for p in payments])
             result = reconcile(payments, refunded, closing)
-            closing_id = "z" + until.strftime("%y%m%d%H%M%S")
+            closing_id = "z" + until.strftime("%y%m%d%H%M%S%f")[:-3]  # to the ms
             repairs = plan_repairs(result.findings, closing_id)
             report = z_report(closing_id, self.settings.station_id, trigger, closing,
                               result, repairs, until)

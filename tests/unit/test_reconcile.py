@@ -20,7 +20,7 @@ from terminal.backend.closing_messages import (
     check_z_report,
 )
 from terminal.backend.messages import CaptureRequest, CaptureResponse, MessageError, VoidRequest
-from terminal.payment.closing import ClosingSettings, Closings, next_closing
+from terminal.payment.closing import Closings, ClosingSettings, next_closing
 from terminal.payment.ledger import Closing, SchemeTotal
 from terminal.payment.reconcile import FindingKind, RepairKind, reconcile, zvt_group
 from terminal.payment.zreport import z_report_text
