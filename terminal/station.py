@@ -5,7 +5,8 @@ Provides:
   every component constructed once, each given its dependencies in its constructor,
   in this order: the backend link, the session's money, the screen's state, the local
   API, the last poll and its subscribers, the meter's monitor, the out-of-service gate,
-  the daemon (the session port), the authoriser, card payment, the driver's local-API
+  the daemon (the session port), the authoriser, card payment and its end-of-day
+  closing (`closings_for`, docs/reconciliation.md), the driver's local-API
   routes, the service menu's login, the tap handler and the readers, the service menu,
   the backend commands and inbox, the offline-token recheck and the status board. Only
   registrations follow: the local API's routes, the backend link's listener and the
@@ -13,7 +14,7 @@ Provides:
   ValueError naming the config key when a key file or the tariff's currency does not
   fit.
 - `Station.start()` / `close()`: the link, the readers and the background tasks
-  (settlement, offline-token recheck, the journal's retention).
+  (settlement, the daily closing, offline-token recheck, the journal's retention).
 - `run_station(config, clock, started_s)`: what `evterm daemon` runs: opens the
   journal, the meter and the charger, builds the station, recovers, serves the local
   API, tells systemd (READY/WATCHDOG/STATUS) and runs the poll loop until a signal.
@@ -63,7 +64,9 @@ from terminal.kernel.money import currency_numeric, optional_amount
 from terminal.localapi import LocalApi
 from terminal.observation import Observation, PollSignal
 from terminal.payment.card import CardPayments, PaymentSettings
+from terminal.payment.closing import Closings, ClosingSettings, parse_closing_time
 from terminal.payment.crypto import KeyFileError, load_gateway_key, load_token_key
+from terminal.payment.ledger import GatewayLedger
 from terminal.pricing.display import tariff_texts
 from terminal.retention import Retention, RetentionSettings
 from terminal.screen import Screen
@@ -132,6 +135,21 @@ def card_payments(config: Config, currency: str, backend: Backend, store: AsyncS
     return CardPayments(settings, token_key, gateway_key, backend, store, clock, publish)
 
 
+def closings_for(config: Config, currency: str, backend: Backend, store: AsyncStore,
+                 clock: Clock) -> Closings:
+    """The end-of-day closing of the built-in card path: the gateway's settlement batch
+    (docs/reconciliation.md), daily at `[payment] closing_time`."""
+    settings = ClosingSettings(
+        station_id=config.station.id,
+        closing_time=parse_closing_time(config.payment.closing_time),
+        timezone=config.station.timezone,
+        request_timeout_s=config.backend.request_timeout_s,
+    )
+    ledger = GatewayLedger(backend, config.station.id, currency,
+                           config.backend.request_timeout_s)
+    return Closings(ledger, backend, store, clock, settings)
+
+
 def reader_settings(config: Config, pricing: SessionPricing) -> ReaderSettings:
     """`[readers]` for drivers.readers; EMV cards are told the station tariff's currency
     at the moment of the tap (ValueError naming session.tariff_file when it has no ISO
@@ -186,6 +204,7 @@ class Station:
     status: StatusBoard
     settle_wake: asyncio.Event
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    closings: Closings | None = None
 
     async def start(self) -> None:
         """The backend link, the background tasks and the readers."""
@@ -195,6 +214,8 @@ class Station:
         if self.payments is not None:
             self.tasks.append(asyncio.create_task(
                 self.payments.run(SETTLE_INTERVAL_S, self.settle_wake), name="settle"))
+        if self.closings is not None:
+            self.tasks.append(asyncio.create_task(self.closings.run(), name="closing"))
         retention = Retention(RetentionSettings.from_config(self.config.retention), self.store,
                               self.clock)
         self.tasks.append(asyncio.create_task(retention.run(), name="retention"))
@@ -295,10 +316,12 @@ def build_station(config: Config, clock: Clock, store: Store, meter: Meter,
                             station_id=config.station.id, run_store=journal.call)
     payments = card_payments(config, station_terms.tariff.currency, backend, journal, clock,
                              api.publish)
+    closings = (closings_for(config, station_terms.tariff.currency, backend, journal, clock)
+                if payments is not None else None)
     driver_api = DriverApi(config, clock, journal, daemon, screen, pricing, snapshot)
     service_deps = ServiceDeps(config, clock, journal, daemon, observation, monitor, backend,
                                out_of_service, snapshot, driver_api.receipt,
-                               daemon.request_restart)
+                               daemon.request_restart, closings)
     logins = Logins(service_deps)
     driver_api.logged_in = logins.logged_in  # `start` needs a technician's login
     taps = TapHandler(daemon, clock, config.session, screen, authorizer, payments,
@@ -319,7 +342,7 @@ def build_station(config: Config, clock: Clock, store: Store, meter: Meter,
     service.register(api)
     return Station(config, clock, journal, api, backend, pricing, screen, observation, daemon,
                    authorizer, payments, service, taps, identification, commands, inbox,
-                   recheck, driver_api, status, settle_wake)
+                   recheck, driver_api, status, settle_wake, closings=closings)
 
 
 async def run_station(config: Config, clock: Clock, started_s: float) -> int:
