@@ -5,8 +5,8 @@ Commands: `login [--wait-card S] [--pin-stdin]`, `logout`, `diag [--json]`, `rec
 SESSION [--language L]`, `out-of-service --reason TEXT`, `in-service`, `stop`, `resend`,
 `restart`, `selfcheck`, `export FOLDER`, `closing [--json]` (the end-of-day closing now,
 docs/reconciliation.md), `z-report [--json]` (the latest Z-report), `wait-idle
-[--timeout-s S]` (until no session is open: install.sh before a restart), and `set-pin --card UID --pins-file F
-[--pin-stdin]`, which writes the pins file and needs no daemon.
+[--timeout-s S]` (until no session is open: install.sh before a restart), and `set-pin
+--card UID --pins-file F [--pin-stdin]`, which writes the pins file and needs no daemon.
 
 The daemon's socket comes from `--socket`, else from `[localapi] socket_path` of the
 config file (`--config`, default /etc/evterm/evterm.toml; only that key is read, so a
