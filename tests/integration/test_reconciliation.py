@@ -5,6 +5,8 @@
   capture, amount mismatch, orphan hold); the closing finds them all, repairs what it
   may (the capture retried, the hold voided: the simulator's ledger shows it), lists the
   rest for the operator, and the next closing finds the repaired payments consistent;
+- the same over MQTT (`evterm sim backend` on mosquitto): the settlement batch and the
+  repair as requests, the Z-report as an outbox event the simulator checks and records;
 - the ZVT terminal (`evterm sim zvt`): payments booked through the ZVT client, the
   journal differing in one card group; the closing's End-of-day finds that group's
   totals mismatched and nothing else."""
@@ -57,11 +59,11 @@ def sim() -> Iterator[BackendProcess]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-async def admin(sim: BackendProcess, cmd: str, **values: Any) -> dict[str, Any]:
+async def admin(sim: Any, cmd: str, **values: Any) -> dict[str, Any]:
     return await asyncio.to_thread(sim.admin, cmd, **values)
 
 
-async def pay(backend: LoopbackBackend, sim: BackendProcess, reference: str,
+async def pay(backend: Any, sim: Any, reference: str,
               capture: str | None) -> str:
     """Pre-authorise 50.00 at the gateway, then capture `capture` or void; the PSP ref."""
     card = CardData(VISA, "2812")
@@ -140,6 +142,51 @@ def test_planted_discrepancies_are_found_and_the_repairable_ones_repaired(sim, t
     assert visa["voided"] == {"count": 1, "amount": "50.00"}
     store = Store.open(tmp_path / "journal.db")
     assert [m.kind for m in store.outbox()] == ["z_report", "z_report"]
+
+
+def test_over_mqtt_the_z_report_reaches_the_backend_simulator(broker, backend_sim, tmp_path):
+    from terminal.backend.factory import create_backend
+    from terminal.config import BackendConfig
+
+    sim = backend_sim(broker)
+    store = Store.open(tmp_path / "journal.db")
+    astore = AsyncStore(store)
+    config = BackendConfig(kind="mqtt", mqtt_port=broker.port, request_timeout_s=5.0,
+                           keepalive_s=5)
+
+    async def scenario() -> dict[str, Any]:
+        backend = create_backend(config, STATION, astore, SYSTEM_CLOCK)
+        await backend.start()
+        try:
+            psp = await pay(backend, sim, "m1:pay", "7.50")
+            await astore.call(journal_payment, store, "m1:pay", PaymentStatus.CAPTURED,
+                              SYSTEM_CLOCK.now(), psp_reference=psp, captured=D("7.50"))
+            await admin(sim, "plant", kind="drop_capture", reference="m1:pay")
+            closings = Closings(GatewayLedger(backend, STATION, "EUR", 5.0), backend, astore,
+                                SYSTEM_CLOCK, SETTINGS)
+            report = await closings.close("daily")
+            for _ in range(250):
+                view = await admin(sim, "events", kind="z_report")
+                if view["events"]:
+                    break
+                await asyncio.sleep(0.02)
+            return {"report": report, "view": view, "ledger": await admin(sim, "ledger")}
+        finally:
+            await backend.close()
+
+    try:
+        out = asyncio.run(scenario())
+    finally:
+        astore.close()
+    report = out["report"]
+    assert [(r["kind"], r["status"]) for r in report["repairs"]] == [("capture", "done")]
+    (event,) = out["view"]["events"]
+    assert event["station_id"] == STATION
+    assert event["idempotency_key"] == f"z-report:{report['closing_id']}"
+    assert event["payload"]["findings"] == report["findings"]
+    assert out["view"]["rejected"] == []
+    (payment,) = out["ledger"]["payments"]
+    assert (payment["status"], payment["captured"]) == ("captured", "7.50")
 
 
 # ---- the ZVT terminal -----------------------------------------------------------------------
