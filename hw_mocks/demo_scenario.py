@@ -285,11 +285,13 @@ class Scenario:
 
     def technician(self) -> dict[str, Any]:
         """A technician logs in with card + PIN on the screen, reads the diagnostics,
-        runs the meter self-check, exports a bundle, takes the charger out of service
-        and, after logging in again, back."""
+        runs the meter self-check, exports a bundle, runs the end-of-day closing (its
+        Z-report on the screen), takes the charger out of service and, after logging in
+        again, back."""
         from hw_mocks.demo_stack import TECHNICIAN_CARD, TECHNICIAN_PIN
 
-        self.say("A technician: card + PIN, diagnostics, self-check, export, out of service")
+        self.say("A technician: card + PIN, diagnostics, self-check, export, closing, "
+                 "out of service")
         ui = self.ui
         tap = self.stack.tap(TECHNICIAN_CARD)
         ui.wait_screen("pin")
@@ -316,6 +318,9 @@ class Scenario:
         ui.press("svc_export")
         export = ui.wait_for("the export", lambda d: "evterm-diag-" in d["widgets"].get(
             "svc_status", ""), 30)
+        ui.press("svc_closing")
+        closing = ui.wait_for("the Z-report", lambda d: "Z-REPORT" in d["widgets"].get(
+            "svc_action_detail", ""), 30)
         ui.press("svc_out_of_service")
         ui.wait_for("in service offered", lambda d: "svc_in_service" in d["buttons"])
         actions = self._shoot_one("service-actions", ui.dump())
@@ -334,7 +339,8 @@ class Scenario:
         back = ui.wait_screen("idle")
         return {"tap": tap, "wrong_pin": wrong, "pin_shot": pin_shot, "diagnostics": diag,
                 "diag_shot": diag_shot, "sessions": sessions, "receipt": receipt,
-                "selfcheck": selfcheck, "export": export, "actions": actions,
+                "selfcheck": selfcheck, "export": export, "closing": closing,
+                "actions": actions,
                 "out_of_order": out_of_order, "refused_while_out": refused, "back": back}
 
     def _type_pin(self, pin: str) -> None:
