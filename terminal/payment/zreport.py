@@ -150,7 +150,7 @@ def z_report_text(report: dict[str, Any]) -> str:
     lines += ["", f"FINDINGS ({len(report['findings'])})"]
     for f in report["findings"]:
         lines.append(f"  {f['kind']} {f['reference'] or f['scheme']}: journal "
-                     f"{f['journal_amount']} ledger {f['ledger_amount']}"
+                     f"{f['journal_amount'] or '-'} ledger {f['ledger_amount'] or '-'}"
                      + (f" (count {f['journal_count']} / {f['ledger_count']})"
                         if f["journal_count"] is not None else ""))
     lines += ["", f"REPAIRS ({len(report['repairs'])})"]
