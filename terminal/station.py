@@ -33,7 +33,7 @@ import signal
 import sqlite3
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -66,7 +66,7 @@ from terminal.observation import Observation, PollSignal
 from terminal.payment.card import CardPayments, PaymentSettings
 from terminal.payment.closing import Closings, ClosingSettings, parse_closing_time
 from terminal.payment.crypto import KeyFileError, load_gateway_key, load_token_key
-from terminal.payment.ledger import GatewayLedger
+from terminal.payment.ledger import GatewayLedger, Ledger, ZvtLedger
 from terminal.pricing.display import tariff_texts
 from terminal.retention import Retention, RetentionSettings
 from terminal.screen import Screen
@@ -136,17 +136,20 @@ def card_payments(config: Config, currency: str, backend: Backend, store: AsyncS
 
 
 def closings_for(config: Config, currency: str, backend: Backend, store: AsyncStore,
-                 clock: Clock) -> Closings:
-    """The end-of-day closing of the built-in card path: the gateway's settlement batch
-    (docs/reconciliation.md), daily at `[payment] closing_time`."""
+                 clock: Clock, end_of_day: Callable[[], Awaitable[Any]] | None = None
+                 ) -> Closings:
+    """The end-of-day closing (docs/reconciliation.md), daily at `[payment]
+    closing_time`: against the gateway's settlement batch (the built-in card path), or
+    the ZVT terminal's End-of-day when its `end_of_day() -> TransactionResult` is given."""
     settings = ClosingSettings(
         station_id=config.station.id,
         closing_time=parse_closing_time(config.payment.closing_time),
         timezone=config.station.timezone,
         request_timeout_s=config.backend.request_timeout_s,
     )
-    ledger = GatewayLedger(backend, config.station.id, currency,
-                           config.backend.request_timeout_s)
+    ledger: Ledger = (ZvtLedger(end_of_day, currency) if end_of_day is not None else
+                      GatewayLedger(backend, config.station.id, currency,
+                                    config.backend.request_timeout_s))
     return Closings(ledger, backend, store, clock, settings)
 
 

@@ -13,9 +13,11 @@ Provides `Closings(ledger, backend, store, clock, settings)`:
 - `finish_unfinished()`: closings left 'repairing' (a crash, a repair waiting for the
   gateway) get their repairs sent again and are finished (`close` does this first).
 - `last()`: the latest Z-report (JSON) or None; `recent(limit)`.
-- `run()`: the daily closing at `[payment] closing_time` (local time of
-  `[station] timezone`); a closing that fails (ledger unreachable) is tried again every
-  `retry_s` until it succeeds.
+- `run()`: first finishes what a crash left unfinished, then the daily closing at
+  `[payment] closing_time` (local time of `[station] timezone`); a closing that fails
+  (ledger unreachable, journal error) is logged and tried again every `retry_s` until
+  it succeeds. A closing time the terminal was down at is not made up: the next
+  closing's period is longer.
 - `next_closing(now, closing_time, zone)`: when the next daily closing is due.
 
 On failure: `close` raises `LedgerUnavailable` (nothing stored) when the ledger cannot be
@@ -27,6 +29,7 @@ propagate: what cannot be journaled is not acted on.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
@@ -175,16 +178,27 @@ class Closings:
         return repair.outcome("done") if answer.ok else repair.outcome("refused", answer.reason)
 
     async def run(self) -> None:
-        """The daily closing; runs until cancelled."""
+        """The daily closing; runs until cancelled. A closing a crash left unfinished
+        is finished first."""
         settings = self.settings
+        await self._attempt(self.finish_unfinished)
         while True:
             due = next_closing(self.clock.now(), settings.closing_time, settings.timezone)
             await self.clock.sleep(max(0.0, (due - self.clock.now()).total_seconds()))
-            while True:
-                try:
-                    await self.close("daily")
-                    break
-                except LedgerUnavailable as exc:
-                    log.warning("end-of-day closing postponed", extra=fields(error=exc.reason))
+            while not await self._attempt(lambda: self.close("daily")):
                 await self.clock.sleep(settings.retry_s)
             await self.clock.sleep(61)  # past the minute of the closing time
+
+    async def _attempt(self, work: Callable[[], Awaitable[object]]) -> bool:
+        """True when `work` ran; a failure is logged (the loop tries again later)."""
+        try:
+            await work()
+        except asyncio.CancelledError:
+            raise
+        except LedgerUnavailable as exc:
+            log.warning("end-of-day closing postponed", extra=fields(error=exc.reason))
+            return False
+        except Exception:
+            log.exception("end-of-day closing failed; tried again later")
+            return False
+        return True

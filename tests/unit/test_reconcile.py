@@ -283,3 +283,70 @@ def test_the_daily_closing_time_is_local():
     later = datetime(2026, 12, 3, 2, 0, 1, tzinfo=UTC)
     assert next_closing(later, time(3, 0), "Europe/Berlin") == \
         datetime(2026, 12, 4, 2, 0, tzinfo=UTC)
+
+
+def test_a_closing_time_that_is_no_time_of_day_is_named():
+    from terminal.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError, match=r"payment\.closing_time = '25:00': a time of day "
+                                          r"HH:MM from 00:00 to 23:59"):
+        parse_config({"station": {"id": "x", "operator": "Op"},
+                      "payment": {"closing_time": "25:00"}})
+
+
+class BrokenGateway(ScriptedGateway):
+    """Fails in an unexpected way at the first repair: the process 'crashes' there."""
+
+    def _answer(self, req: Any) -> CaptureResponse:
+        raise RuntimeError("power cut")
+
+
+def test_a_closing_interrupted_mid_repair_is_finished_after_the_restart(tmp_path):
+    closings, gw, store, astore = closings_for(tmp_path, LEDGER)
+    broken = BrokenGateway(store)
+    crashed = Closings(closings.ledger, broken, astore, closings.clock, closings.settings)
+
+    async def scenario() -> dict[str, Any]:
+        with pytest.raises(RuntimeError, match="power cut"):
+            await crashed.close("daily")
+        row = await astore.call(ClosingStore(store).last)
+        assert row["status"] == "repairing"  # journaled, repairs planned, nothing sent
+        assert {r["status"] for r in row["report"]["repairs"]} == {"planned"}
+        assert store.outbox() == []
+        # after the restart: a new Closings on the same journal
+        assert await closings.finish_unfinished() == 1
+        return dict(await astore.call(ClosingStore(store).last))
+
+    try:
+        row = asyncio.run(scenario())
+    finally:
+        astore.close()
+    assert row["status"] == "done"
+    planned = {r["reference"] for r in row["report"]["repairs"]}
+    assert {r.reference for r in gw.calls} == planned  # the references planned before
+    assert {r["status"] for r in row["report"]["repairs"]} == {"done"}
+
+
+def test_the_daily_run_closes_at_the_local_closing_time(tmp_path):
+    closings, _gw, store, astore = closings_for(tmp_path, gateway())  # nothing to find
+
+    async def scenario() -> None:
+        task = asyncio.create_task(closings.run())
+        while len(await astore.call(ClosingStore(store).recent)) < 2:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        astore.close()
+    store = Store.open(tmp_path / "j.db")
+    rows = ClosingStore(store).recent()
+    ends = sorted(datetime.fromisoformat(r["period_end"]) for r in rows)[:2]
+    # 03:00 in Berlin (CET) is 02:00 UTC; the clock starts on 2 Dec at 10:00 UTC
+    assert ends == [datetime(2026, 12, 3, 2, 0, tzinfo=UTC),
+                    datetime(2026, 12, 4, 2, 0, tzinfo=UTC)]
+    assert all(r["trigger"] == "daily" and r["status"] == "done" for r in rows)
+    assert rows[-1]["period_start"] is None
