@@ -13,13 +13,14 @@ Provides `reconcile(payments, refunded, closing) -> Reconciliation`:
     `missing_capture` (the journal captured, the gateway did not), `double_capture`
     (more than one capture booked), `amount_mismatch` (another amount captured),
     `orphan_hold` (the gateway holds an open authorisation that the journal voided,
-    declined, never approved or does not know), `unexpected_capture` (the gateway
-    captured what the journal voided, declined or does not know), `scheme_totals` (the
-    captured total of a scheme differs);
+    declined (never approved: e.g. the answer came too late) or does not know),
+    `unexpected_capture` (the gateway captured what the journal voided, declined or
+    does not know), `scheme_totals` (the captured total of a scheme differs);
   - ZVT (totals only): `scheme_totals` per card group (count or amount differ).
   A finding is repairable (`repair`: capture or void) or names what the operator must
-  do (`action`). Payments still in flight (approved, capture or void pending) are left
-  to the settlement task and not judged.
+  do (`action`). Payments still in flight (requested, approved, capture or void
+  pending) are left to the settlement task and not judged: a pre-authorisation being
+  asked right now is never taken for an orphan.
 - `zvt_group(scheme)`: the ZVT card group (drivers.zvt TOTAL_GROUPS) of a scheme id or
   card name.
 """
@@ -37,9 +38,12 @@ from terminal.payment.ledger import Closing
 from terminal.store import PaymentRow, PaymentStatus
 
 ZERO = Decimal(0)
-IN_FLIGHT = (PaymentStatus.APPROVED, PaymentStatus.CAPTURE_PENDING,
+# the settlement task moves these on (terminal.payment.card): a pre-authorisation being
+# asked, an approved one (its session running or its bill due), a capture or void being
+# sent; a 'requested' one whose session ended is voided by the settlement
+IN_FLIGHT = (PaymentStatus.REQUESTED, PaymentStatus.APPROVED, PaymentStatus.CAPTURE_PENDING,
              PaymentStatus.VOID_PENDING)
-NOT_TAKEN = (PaymentStatus.VOIDED, PaymentStatus.DECLINED, PaymentStatus.REQUESTED)
+NOT_TAKEN = (PaymentStatus.VOIDED, PaymentStatus.DECLINED)
 
 # scheme ids (terminal.kernel.cards) and ZVT card names -> the ZVT card group
 _ZVT_GROUPS = {"visa": "Visa", "mastercard": "Eurocard", "eurocard": "Eurocard",
