@@ -147,7 +147,7 @@ def closings_for(config: Config, currency: str, backend: Backend, store: AsyncSt
         timezone=config.station.timezone,
         request_timeout_s=config.backend.request_timeout_s,
     )
-    ledger: Ledger = (ZvtLedger(end_of_day, currency) if end_of_day is not None else
+    ledger: Ledger = (ZvtLedger(end_of_day, currency, clock) if end_of_day is not None else
                       GatewayLedger(backend, config.station.id, currency,
                                     config.backend.request_timeout_s))
     return Closings(ledger, backend, store, clock, settings)

@@ -112,6 +112,9 @@ class Closings:
             if since is not None and until <= since:  # ids and periods never overlap
                 until = since + timedelta(milliseconds=1)
             closing = await self.ledger.closing(since, until)
+            until = max(until, closing.until)  # the ZVT end-of-day ends when it is done
+            # read after the ledger: a payment that changed since `until` is in flight
+            # for the comparison (terminal.payment.reconcile) and in the next period
             refs = {r for tx in closing.transactions for r in (tx.reference, tx.psp_reference)}
             payments = await self._call("payments", since, until, refs)
             refunded = await self._call("refunded", [p.reference for p in payments])

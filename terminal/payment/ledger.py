@@ -9,10 +9,11 @@ Provides:
 - `Ledger`: the interface (`source`, `async closing(since, until) -> Closing`);
 - `GatewayLedger(backend, station_id, timeout_s)`: the built-in path: the gateway's
   settlement batch (backend request `settlement_batch`);
-- `ZvtLedger(end_of_day, currency)`: the ZVT terminal's End-of-day (06 50), through a
-  callable `end_of_day() -> TransactionResult` that the owner of the ZVT connection
-  provides. It closes the terminal's batch: its totals are for everything booked since
-  the terminal's previous end-of-day, whatever `since` says.
+- `ZvtLedger(end_of_day, currency, clock)`: the ZVT terminal's End-of-day (06 50),
+  through a callable `end_of_day() -> TransactionResult` that the owner of the ZVT
+  connection provides. It closes the terminal's batch: its totals are for everything
+  booked since the terminal's previous end-of-day, whatever `since` says; with a clock,
+  the closing's `until` is when the End-of-day was done.
 
 On failure: `LedgerUnavailable(reason)` when the ledger cannot be asked (backend
 unreachable or no answer in time; ZVT terminal not reachable or refusing); nothing is
@@ -34,6 +35,7 @@ from terminal.backend.closing_messages import SettlementBatchRequest, Settlement
 if TYPE_CHECKING:
     from drivers.zvt.results import TransactionResult
     from terminal.backend.api import Backend
+    from terminal.kernel.clock import Clock
 
 
 class LedgerUnavailable(Exception):
@@ -101,9 +103,10 @@ class ZvtLedger:
     source = "zvt"
 
     def __init__(self, end_of_day: Callable[[], Awaitable[TransactionResult]],
-                 currency: str) -> None:
+                 currency: str, clock: Clock | None = None) -> None:
         self.end_of_day = end_of_day
         self.currency = currency
+        self.clock = clock  # the closing ends when the end-of-day is done
 
     async def closing(self, since: datetime | None, until: datetime) -> Closing:
         from drivers.zvt.client import ZvtError
@@ -122,4 +125,6 @@ class ZvtLedger:
             raise LedgerUnavailable("ZVT terminal: the end-of-day carried no totals")
         totals = tuple(SchemeTotal(group, result.totals.counts[group],
                                    result.totals_amount(group)) for group in TOTAL_GROUPS)
+        if self.clock is not None:
+            until = max(until, self.clock.now())
         return Closing(self.source, since, until, result.currency, (), totals)

@@ -20,7 +20,9 @@ Provides `reconcile(payments, refunded, closing) -> Reconciliation`:
   A finding is repairable (`repair`: capture or void) or names what the operator must
   do (`action`). Payments still in flight (requested, approved, capture or void
   pending) are left to the settlement task and not judged: a pre-authorisation being
-  asked right now is never taken for an orphan.
+  asked right now is never taken for an orphan. Neither is a payment the journal
+  changed at or after the closing's end (`closing.until`; its row is read after the
+  ledger's answer): the next closing judges it.
 - `zvt_group(scheme)`: the ZVT card group (drivers.zvt TOTAL_GROUPS) of a scheme id or
   card name.
 """
@@ -185,20 +187,27 @@ def scheme_totals(rows: Sequence[JournalEntry]) -> tuple[SchemeTotals, ...]:
 
 def reconcile(payments: Sequence[PaymentRow], refunded: Mapping[str, Decimal],
               closing: Closing) -> Reconciliation:
+    late = {p.reference for p in payments if p.updated_at >= closing.until}
+    if late:  # changed after the closing's end: the next closing judges them
+        payments = [p for p in payments if p.reference not in late]
     if closing.totals is not None:
         return _reconcile_totals(payments, refunded, closing)
     rows = journal_rows(payments, refunded)
-    findings = _transactions(payments, closing) + _captured_totals(rows, closing)
+    findings = (_transactions(payments, closing, late)
+                + _captured_totals(rows, closing, late))
     return Reconciliation(closing.source, closing.currency, rows, scheme_totals(rows),
                           tuple(findings))
 
 
-def _transactions(payments: Sequence[PaymentRow], closing: Closing) -> list[Finding]:
+def _transactions(payments: Sequence[PaymentRow], closing: Closing,
+                  late: set[str]) -> list[Finding]:
     by_psp = {p.psp_reference: p for p in payments if p.psp_reference}
     by_ref = {p.reference: p for p in payments}
     seen: set[str] = set()
     findings: list[Finding] = []
     for tx in closing.transactions:
+        if tx.reference in late:
+            continue
         payment = by_psp.get(tx.psp_reference) or by_ref.get(tx.reference)
         if payment is not None:
             seen.add(payment.reference)
@@ -245,13 +254,14 @@ def _judge(p: PaymentRow | None, tx: SettlementTransaction, currency: str) -> li
     return []
 
 
-def _captured_totals(rows: Sequence[JournalEntry], closing: Closing) -> list[Finding]:
+def _captured_totals(rows: Sequence[JournalEntry], closing: Closing,
+                     late: set[str]) -> list[Finding]:
     journal: dict[str, Figure] = {}
     for row in rows:
         journal[row.scheme] = journal.get(row.scheme, Figure()).plus(row.captured)
     ledger: dict[str, Figure] = {}
     for tx in closing.transactions:
-        if tx.status == "captured":
+        if tx.status == "captured" and tx.reference not in late:
             ledger[tx.scheme] = Figure(ledger.get(tx.scheme, Figure()).count + len(tx.captured),
                                        ledger.get(tx.scheme, Figure()).amount
                                        + tx.amount_captured)

@@ -228,8 +228,8 @@ def test_zvt_end_of_day_totals_mismatch_is_found(zvt, tmp_path):
             await client.register()
             await book(client, "visa", "12.34")
             await book(client, "mastercard", "5.00")
-            closings = Closings(ZvtLedger(client.end_of_day, "EUR"), _NoBackend(), astore,
-                                SYSTEM_CLOCK, SETTINGS)
+            ledger = ZvtLedger(client.end_of_day, "EUR", SYSTEM_CLOCK)
+            closings = Closings(ledger, _NoBackend(), astore, SYSTEM_CLOCK, SETTINGS)
             return await closings.close("service")
 
     # the journal: the visa payment as booked, the mastercard one at 6.00

@@ -118,6 +118,13 @@ def test_a_consistent_ledger_gives_no_findings_and_totals_from_the_rows():
     assert (visa.refunded.count, visa.refunded.amount) == (1, D("1.50"))
 
 
+def test_a_payment_the_journal_changed_after_the_closing_is_left_to_the_next():
+    late = row("a:pay", S.CAPTURED, captured="3.00", psp="P-A")
+    late = PaymentRow(**{**late.__dict__, "updated_at": T0 + timedelta(days=2)})
+    result = reconcile([late], {}, gateway(tx("a:pay", "P-A", "authorised")))
+    assert result.findings == () and result.rows == ()
+
+
 def test_a_capture_the_gateway_never_heard_of_is_retried():
     result = reconcile([row("a:pay", S.CAPTURED, captured="3.00", psp="P-A")], {}, gateway())
     kinds = [(f.kind, f.repair) for f in result.findings]
@@ -125,7 +132,7 @@ def test_a_capture_the_gateway_never_heard_of_is_retried():
 
 
 def test_zvt_totals_per_card_group_against_the_journal():
-    closing = Closing("zvt", None, T0, "EUR", (), (
+    closing = Closing("zvt", None, T0 + timedelta(hours=1), "EUR", (), (
         SchemeTotal("Visa", 2, D("17.34")), SchemeTotal("Eurocard", 1, D("5.00")),
         SchemeTotal("girocard", 0, D(0))))
     journal = [row("a:pay", S.CAPTURED, captured="12.34", scheme="visa"),

@@ -36,7 +36,8 @@ def test_closing_and_z_report_from_the_service_menu(tmp_path, pin_hash, capsys):
         now = ctx.clock.now()
         journal_payment(store, "s1:pay", PaymentStatus.CAPTURED, now, captured=Decimal("9.99"),
                         psp_reference="P-1")
-        closing = Closing("gateway", now - timedelta(days=1), now, "EUR")
+        closing = Closing("gateway", now - timedelta(days=1), now + timedelta(seconds=1),
+                          "EUR")
         payment = store.payment(reference="s1:pay")
         assert payment is not None
         result = reconcile([payment], {}, closing)  # the gateway lost the capture
