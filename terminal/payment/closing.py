@@ -29,6 +29,7 @@ propagate: what cannot be journaled is not acted on.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -88,6 +89,7 @@ class Closings:
         self.clock = clock
         self.settings = settings
         self._lock = asyncio.Lock()
+        self._postponed = 0  # daily closings in a row the ledger could not be asked for
 
     def _tables(self) -> ClosingStore:
         return ClosingStore(self.store.store)
@@ -199,9 +201,13 @@ class Closings:
         except asyncio.CancelledError:
             raise
         except LedgerUnavailable as exc:
-            log.warning("end-of-day closing postponed", extra=fields(error=exc.reason))
+            self._postponed += 1  # the first at WARNING, the repeats once an hour
+            level = logging.WARNING if self._postponed % 12 == 1 else logging.DEBUG
+            log.log(level, "end-of-day closing postponed", extra=fields(
+                error=exc.reason, attempts=self._postponed))
             return False
         except Exception:
             log.exception("end-of-day closing failed; tried again later")
             return False
+        self._postponed = 0
         return True
