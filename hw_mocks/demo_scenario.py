@@ -23,7 +23,8 @@ language buttons as a driver would), saving `NN-name-LANG.png`, and returns the 
 - `faults()`: the meter fails mid-session (error screen, the receipt bills the last good
   reading), then the power stage reports a fault between sessions (out of order)
 - `technician()`: card + PIN on the screen, diagnostics, sessions, meter self-check,
-  export to the USB folder, out of service and back
+  export to the USB folder, the end-of-day closing (its Z-report on the screen), out of
+  service and back
 - `report_problem()`, `daemon_restart()` (the screen says
   "reconnecting" and comes back)
 Each step returns what it saw; `receipts` collects every receipt text.
