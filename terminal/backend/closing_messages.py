@@ -10,8 +10,10 @@ Provides frozen dataclasses with `to_json()` / `from_json()`:
   the authorised amount, every capture booked (more than one = a double capture) and
   the amount refunded;
 - `SettlementBatch(station_id, since, until, transactions)`: the answer;
-- `Z_REPORT_KIND`: the outbox kind of the Z-report sent to the backend (`up/event`;
-  the payload is terminal.payment.zreport's JSON, checked by `check_z_report`).
+- `ZReport`: the Z-report sent to the backend (`up/event` of kind `Z_REPORT_KIND`;
+  the payload is terminal.payment.zreport's JSON): its head typed (closing id,
+  station, source, trigger, currency, period), the whole report in `body`;
+  `check_z_report(data)` checks a payload.
 
 Validation as in terminal.backend.messages: a missing field, a wrong type or a value out
 of range raises `MessageError` naming the message and the field; amounts are Decimal
@@ -178,13 +180,57 @@ class SettlementBatch:
                    f.moment("until"), tuple(transactions))  # type: ignore[arg-type]
 
 
+SOURCES = ("gateway", "zvt")
+TRIGGERS = ("daily", "service")
+_Z_LISTS = ("schemes", "payments", "findings", "repairs", "remaining")
+
+
+@dataclass(frozen=True)
+class ZReport:
+    """The Z-report of one closing as the backend receives it (outbox kind `z_report`,
+    idempotency key `z-report:<closing_id>`; terminal.payment.zreport writes it). Its
+    head is typed; `body` is the whole report as sent (docs/reconciliation.md)."""
+
+    closing_id: str
+    station_id: str
+    source: str
+    trigger: str
+    currency: str
+    period_start: datetime | None
+    period_end: datetime
+    body: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        _text("ZReport.closing_id", self.closing_id, max_len=32)
+        _text("ZReport.station_id", self.station_id)
+        _require(self.source in SOURCES, "ZReport.source",
+                 f"expected one of {', '.join(SOURCES)}, got {shown(self.source)}")
+        _require(self.trigger in TRIGGERS, "ZReport.trigger",
+                 f"expected one of {', '.join(TRIGGERS)}, got {shown(self.trigger)}")
+        _currency("ZReport.currency", self.currency)
+        if self.period_start is not None:
+            _moment("ZReport.period_start", self.period_start)
+        _moment("ZReport.period_end", self.period_end)
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"z-report:{self.closing_id}"
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.body)
+
+    @classmethod
+    def from_json(cls, data: Any) -> ZReport:
+        f = _Fields(data, "ZReport")
+        for key in _Z_LISTS:
+            f.array(key)
+        f.obj("ledger")
+        return cls(f.raw("closing_id"), f.raw("station_id"), f.raw("source"),
+                   f.raw("trigger"), f.raw("currency"), f.moment("period_start", optional=True),
+                   f.moment("period_end"), dict(data))  # type: ignore[arg-type]
+
+
 def check_z_report(data: Any) -> dict[str, Any]:
-    """The Z-report payload as the backend receives it, checked for its top-level shape
-    (terminal.payment.zreport writes it); MessageError naming the field otherwise."""
-    f = _Fields(data, "ZReport")
-    for key in ("closing_id", "source"):
-        _require(f.raw(key) is not None, f"ZReport.{key}", "required field missing")
-    f.moment("period_end")
-    for key in ("schemes", "findings", "repairs", "remaining"):
-        f.array(key)
-    return dict(data)
+    """The Z-report payload, checked (`ZReport.from_json`); MessageError naming the field
+    otherwise."""
+    return ZReport.from_json(data).to_json()

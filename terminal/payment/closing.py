@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from terminal.backend.api import BackendUnavailable
-from terminal.backend.closing_messages import Z_REPORT_KIND
+from terminal.backend.closing_messages import Z_REPORT_KIND, ZReport
 from terminal.backend.messages import CaptureRequest, VoidRequest
 from terminal.kernel.clock import Clock
 from terminal.kernel.logsetup import fields, get_logger
@@ -154,7 +154,9 @@ class Closings:
             await self._call("update_report", closing_id, report, self.clock.now())
         if any(r.status == "waiting" for r in repairs):
             return dict(report, status="repairing")  # tried again by the next closing
-        await self._call("finish", closing_id, report, self.clock.now(), Z_REPORT_KIND)
+        sent = ZReport.from_json(report)  # what the backend receives, checked
+        await self._call("finish", closing_id, sent.to_json(), self.clock.now(),
+                         Z_REPORT_KIND)
         self.backend.wake()
         if report["remaining"]:
             log.error("end-of-day closing: discrepancies for the operator", extra=fields(

@@ -17,13 +17,14 @@ from terminal.backend.api import BackendUnavailable
 from terminal.backend.closing_messages import (
     SettlementBatch,
     SettlementTransaction,
+    ZReport,
     check_z_report,
 )
 from terminal.backend.messages import CaptureRequest, CaptureResponse, MessageError, VoidRequest
 from terminal.payment.closing import Closings, ClosingSettings, next_closing
 from terminal.payment.ledger import Closing, SchemeTotal
 from terminal.payment.reconcile import FindingKind, RepairKind, reconcile, zvt_group
-from terminal.payment.zreport import z_report_text
+from terminal.payment.zreport import z_report, z_report_text
 from terminal.store import AsyncStore, PaymentRow, PaymentStatus, Store
 from terminal.store.closings import ClosingStore
 from tests.unit.clockfake import FakeClock
@@ -158,6 +159,18 @@ def test_settlement_messages_round_trip_and_name_bad_fields():
     assert err.value.field == "SettlementBatch.transactions[0].status"
     with pytest.raises(MessageError, match="status"):
         tx("x", "P-X", "settled")
+
+    report = z_report("z1", "ST1", "daily", LEDGER, reconcile(JOURNAL, {}, LEDGER), (), T0)
+    head = ZReport.from_json(report)
+    assert (head.closing_id, head.source, head.period_end, head.idempotency_key) == \
+        ("z1", "gateway", LEDGER.until, "z-report:z1")
+    assert head.to_json() == report
+    for key, value, field_name in (("source", "bank", "ZReport.source"),
+                                   ("period_end", "yesterday", "ZReport.period_end"),
+                                   ("findings", {}, "ZReport.findings")):
+        with pytest.raises(MessageError) as err:
+            ZReport.from_json({**report, key: value})
+        assert err.value.field == field_name
 
 
 # ---- the closing around it ------------------------------------------------------------------
