@@ -23,7 +23,8 @@ language buttons as a driver would), saving `NN-name-LANG.png`, and returns the 
 - `faults()`: the meter fails mid-session (error screen, the receipt bills the last good
   reading), then the power stage reports a fault between sessions (out of order)
 - `technician()`: card + PIN on the screen, diagnostics, sessions, meter self-check,
-  export to the USB folder, out of service and back
+  export to the USB folder, the end-of-day closing (its Z-report on the screen), out of
+  service and back
 - `report_problem()`, `daemon_restart()` (the screen says
   "reconnecting" and comes back)
 Each step returns what it saw; `receipts` collects every receipt text.
@@ -290,11 +291,13 @@ class Scenario:
 
     def technician(self) -> dict[str, Any]:
         """A technician logs in with card + PIN on the screen, reads the diagnostics,
-        runs the meter self-check, exports a bundle, takes the charger out of service
-        and, after logging in again, back."""
+        runs the meter self-check, exports a bundle, runs the end-of-day closing (its
+        Z-report on the screen), takes the charger out of service and, after logging in
+        again, back."""
         from hw_mocks.demo_stack import TECHNICIAN_CARD, TECHNICIAN_PIN
 
-        self.say("A technician: card + PIN, diagnostics, self-check, export, out of service")
+        self.say("A technician: card + PIN, diagnostics, self-check, export, closing, "
+                 "out of service")
         ui = self.ui
         tap = self.stack.tap(TECHNICIAN_CARD)
         ui.wait_screen("pin")
@@ -321,6 +324,9 @@ class Scenario:
         ui.press("svc_export")
         export = ui.wait_for("the export", lambda d: "evterm-diag-" in d["widgets"].get(
             "svc_status", ""), 30)
+        ui.press("svc_closing")
+        closing = ui.wait_for("the Z-report", lambda d: "Z-REPORT" in d["widgets"].get(
+            "svc_action_detail", ""), 30)
         ui.press("svc_out_of_service")
         ui.wait_for("in service offered", lambda d: "svc_in_service" in d["buttons"])
         actions = self._shoot_one("service-actions", ui.dump())
@@ -339,7 +345,8 @@ class Scenario:
         back = ui.wait_screen("idle")
         return {"tap": tap, "wrong_pin": wrong, "pin_shot": pin_shot, "diagnostics": diag,
                 "diag_shot": diag_shot, "sessions": sessions, "receipt": receipt,
-                "selfcheck": selfcheck, "export": export, "actions": actions,
+                "selfcheck": selfcheck, "export": export, "closing": closing,
+                "actions": actions,
                 "out_of_order": out_of_order, "refused_while_out": refused, "back": back}
 
     def _type_pin(self, pin: str) -> None:

@@ -6,17 +6,18 @@ Provides:
   in this order: the backend link, the session's money, the screen's state, the local
   API, the last poll and its subscribers, the meter's monitor, the out-of-service gate,
   the daemon (the session port), the authoriser, card payment (built-in or ZVT,
-  `[payment] terminal`; the ZVT terminal's card wait joins the readers), the driver's
-  local-API routes, the service menu's login, the tap handler and the readers, the
-  service menu, the backend commands and inbox, the offline-token recheck and the
-  status board. Only
+  `[payment] terminal`; the ZVT terminal's card wait joins the readers) and its
+  end-of-day closing (`closings_for`, docs/reconciliation.md: the gateway's settlement
+  batch, or the ZVT terminal's End-of-day), the driver's local-API routes, the service
+  menu's login, the tap handler and the readers, the service menu, the backend commands
+  and inbox, the offline-token recheck and the status board. Only
   registrations follow: the local API's routes, the backend link's listener and the
   poll subscribers (docs/architecture.md).
   ValueError naming the config key when a key file or the tariff's currency does not
   fit.
 - `Station.zvt_link`: the ZVT terminal's connection owner (`end_of_day()`), or None.
 - `Station.start()` / `close()`: the link, the readers and the background tasks
-  (settlement, offline-token recheck, the journal's retention).
+  (settlement, the daily closing, offline-token recheck, the journal's retention).
 - `run_station(config, clock, started_s)`: what `evterm daemon` runs: opens the
   journal, the meter and the charger, builds the station, recovers, serves the local
   API, tells systemd (READY/WATCHDOG/STATUS) and runs the poll loop until a signal.
@@ -35,7 +36,7 @@ import signal
 import sqlite3
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -66,7 +67,9 @@ from terminal.kernel.money import currency_numeric, optional_amount
 from terminal.localapi import LocalApi
 from terminal.observation import Observation, PollSignal
 from terminal.payment.card import CardPayments
+from terminal.payment.closing import Closings, ClosingSettings, parse_closing_time
 from terminal.payment.crypto import KeyFileError, load_gateway_key, load_token_key
+from terminal.payment.ledger import GatewayLedger, Ledger, ZvtLedger
 from terminal.payment.port import ZVT, PaymentSettings, PaymentTerminal
 from terminal.payment.zvt import ZvtPayments
 from terminal.payment.zvt import on_acknowledged as zvt_acknowledged
@@ -176,6 +179,24 @@ def card_payments(config: Config, currency: str, backend: Backend, store: AsyncS
                         store, clock, publish)
 
 
+def closings_for(config: Config, currency: str, backend: Backend, store: AsyncStore,
+                 clock: Clock, end_of_day: Callable[[], Awaitable[Any]] | None = None
+                 ) -> Closings:
+    """The end-of-day closing (docs/reconciliation.md), daily at `[payment]
+    closing_time`: against the gateway's settlement batch (the built-in card path), or
+    the ZVT terminal's End-of-day when its `end_of_day() -> TransactionResult` is given."""
+    settings = ClosingSettings(
+        station_id=config.station.id,
+        closing_time=parse_closing_time(config.payment.closing_time),
+        timezone=config.station.timezone,
+        request_timeout_s=config.backend.request_timeout_s,
+    )
+    ledger: Ledger = (ZvtLedger(end_of_day, currency, clock) if end_of_day is not None else
+                      GatewayLedger(backend, config.station.id, currency,
+                                    config.backend.request_timeout_s))
+    return Closings(ledger, backend, store, clock, settings)
+
+
 def reader_settings(config: Config, pricing: SessionPricing) -> ReaderSettings:
     """`[readers]` for drivers.readers; EMV cards are told the station tariff's currency
     at the moment of the tap (ValueError naming session.tariff_file when it has no ISO
@@ -230,6 +251,7 @@ class Station:
     status: StatusBoard
     settle_wake: asyncio.Event
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    closings: Closings | None = None
 
     async def start(self) -> None:
         """The backend link, the background tasks and the readers."""
@@ -239,6 +261,8 @@ class Station:
         if self.payments is not None:
             self.tasks.append(asyncio.create_task(
                 self.payments.run(SETTLE_INTERVAL_S, self.settle_wake), name="settle"))
+        if self.closings is not None:
+            self.tasks.append(asyncio.create_task(self.closings.run(), name="closing"))
         retention = Retention(RetentionSettings.from_config(self.config.retention), self.store,
                               self.clock)
         self.tasks.append(asyncio.create_task(retention.run(), name="retention"))
@@ -346,10 +370,14 @@ def build_station(config: Config, clock: Clock, store: Store, meter: Meter,
                             station_id=config.station.id, run_store=journal.call)
     payments = card_payments(config, station_terms.tariff.currency, backend, journal, clock,
                              api.publish)
+    closings = (closings_for(config, station_terms.tariff.currency, backend, journal, clock,
+                             end_of_day=(payments.link.end_of_day
+                                         if isinstance(payments, ZvtPayments) else None))
+                if payments is not None else None)
     driver_api = DriverApi(config, clock, journal, daemon, screen, pricing, snapshot)
     service_deps = ServiceDeps(config, clock, journal, daemon, observation, monitor, backend,
                                out_of_service, snapshot, driver_api.receipt,
-                               daemon.request_restart)
+                               daemon.request_restart, closings)
     logins = Logins(service_deps)
     driver_api.logged_in = logins.logged_in  # `start` needs a technician's login
     taps = TapHandler(daemon, clock, config.session, screen, authorizer, payments,
@@ -373,7 +401,7 @@ def build_station(config: Config, clock: Clock, store: Store, meter: Meter,
     service.register(api)
     return Station(config, clock, journal, api, backend, pricing, screen, observation, daemon,
                    authorizer, payments, service, taps, identification, commands, inbox,
-                   recheck, driver_api, status, settle_wake)
+                   recheck, driver_api, status, settle_wake, closings=closings)
 
 
 async def run_station(config: Config, clock: Clock, started_s: float) -> int:

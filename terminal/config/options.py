@@ -266,6 +266,14 @@ class PaymentConfig:
         "accepted application is chosen)",
         check=checks.card_schemes,
     )
+    closing_time: str = option(
+        "03:00",
+        doc="Local time (HH:MM, [station] timezone) of the daily end-of-day closing: the "
+        "card payments since the last closing are reconciled with the gateway's settlement "
+        "batch or the ZVT terminal's end-of-day, and a Z-report is stored and sent "
+        "(docs/reconciliation.md)",
+        check=checks.clock_time,
+    )
     terminal: str = option(
         "builtin",
         doc="Who takes bank cards: builtin (the PC/SC reader's EMV read and the backend's "

@@ -234,6 +234,22 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE payments ADD COLUMN via TEXT NOT NULL DEFAULT 'gateway';
     ALTER TABLE payments ADD COLUMN pt_json TEXT;
     """,
+    # 10: end-of-day closings (terminal.store.closings, docs/reconciliation.md): one row a
+    # closing with its Z-report; 'repairing' until its repairs were tried
+    """
+    CREATE TABLE closings (
+        id TEXT PRIMARY KEY,
+        source TEXT NOT NULL,
+        trigger TEXT NOT NULL,
+        period_start TEXT,
+        period_end TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('repairing', 'done')),
+        report_json TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX closings_end ON closings (period_end);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
