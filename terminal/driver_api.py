@@ -1,7 +1,9 @@
 """The local API's operations for the driver's screen (docs/local-api.md).
 
 Provides `DriverApi(...)` with `register(api)`: the ops `status`, `language`,
-`touch` (the driver touched the screen: its time limits start again), `ack_receipt`,
+`touch` (the driver touched the screen: its time limits start again), `budget` (the
+card budget picked before tapping: the hold and the cost cap, terminal.payment.holds),
+`ack_receipt`,
 `report_problem`, `start`, `stop`, `receipt` and `sessions`, each for
 the role that may use it (terminal.localapi.Role; the table is in docs/local-api.md).
 The driver role (the touchscreen) never asserts an identity: it may stop only the
@@ -31,6 +33,7 @@ from terminal.kernel.logsetup import fields, get_logger
 from terminal.kernel.money import AmountError, check_amount, optional_amount
 from terminal.kernel.redact import scrub, shown
 from terminal.localapi import LocalApi, RequestError
+from terminal.payment.holds import BudgetError, HoldPolicy, parse_budget_choices
 from terminal.pricing import TariffNotApplicableError, check_validity
 from terminal.session import (
     Authorization,
@@ -66,6 +69,7 @@ class DriverApi(Desk):
         api.route_for_all("language", self.language)
         api.route_for_all("ack_receipt", self.ack_receipt)
         api.route_for_all("touch", self.touch)
+        api.route_for_all("budget", self.budget)
         api.route("stop", self.stop, driver=self.stop_on_screen)
         api.route("receipt", self.receipt, driver=self.receipt_on_offer)
         api.route("start", self.start)
@@ -97,6 +101,40 @@ class DriverApi(Desk):
         if self.port.state.phase is Phase.AUTHORIZED:
             await self.port.apply(AuthorizationKept(now))
         return {"state": self.port.publish_state()}
+
+    async def budget(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The driver picked a card budget before tapping (`amount`, one of `[payment]
+        budget_choices`, as text; null = back to the default hold). It is kept on the
+        screen until a session opens or the idle screen's quiet time passes."""
+        unexpected = sorted(set(request) - {"op", "id", "amount"})
+        if unexpected:
+            raise RequestError(f"budget: unexpected fields {', '.join(unexpected)[:80]}")
+        pay = self.config.payment
+        if not (pay.token_key_file and pay.gateway_key_file):
+            raise RequestError("budget: bank cards are not taken here")
+        policy = HoldPolicy(Decimal(pay.preauth_amount),
+                            parse_budget_choices(pay.budget_choices), pay.hold_grace_s)
+        if not policy.choices:
+            raise RequestError("budget: no budgets are offered here ([payment] "
+                               "budget_choices is empty)")
+        if self.port.state.is_open:
+            raise RequestError("budget: a session is open; a budget is picked before "
+                               "tapping")
+        value = request.get("amount")
+        amount = None
+        if value is not None:
+            offered = ", ".join(str(choice) for choice in policy.choices)
+            try:
+                amount = policy.check_budget(
+                    check_amount(value, "amount", places=2, maximum=MAX_COST_CAP))
+            except AmountError as exc:
+                raise RequestError(f"{exc} (as text, one of: {offered})") from None
+            except BudgetError as exc:
+                raise RequestError(str(exc)) from None
+        self.screen.choose_budget(amount)
+        log.info("card budget picked", extra=fields(amount=amount))
+        return {"amount": str(amount) if amount is not None else None,
+                "state": self.port.publish_state()}
 
     async def ack_receipt(self, request: dict[str, Any]) -> dict[str, Any]:
         """The driver is done with the receipt on screen."""

@@ -64,6 +64,7 @@ from terminal.localapi import LocalApi
 from terminal.observation import Observation, PollSignal
 from terminal.payment.card import CardPayments, PaymentSettings
 from terminal.payment.crypto import KeyFileError, load_gateway_key, load_token_key
+from terminal.payment.holds import parse_budget_choices
 from terminal.pricing.display import tariff_texts
 from terminal.retention import Retention, RetentionSettings
 from terminal.screen import Screen
@@ -128,6 +129,8 @@ def card_payments(config: Config, currency: str, backend: Backend, store: AsyncS
         request_timeout_s=config.backend.request_timeout_s,
         accepted_schemes=parse_schemes(pay.accepted_schemes),
         fault_interval_s=config.logging.fault_interval_s,
+        budget_choices=parse_budget_choices(pay.budget_choices),
+        hold_grace_s=pay.hold_grace_s,
     )
     return CardPayments(settings, token_key, gateway_key, backend, store, clock, publish)
 

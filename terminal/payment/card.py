@@ -32,6 +32,7 @@ import asyncio
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +47,7 @@ from terminal.kernel.logsetup import FaultLogger, fields, get_logger
 from terminal.kernel.money import round_money, to_minor_units
 from terminal.payment.crypto import TokenKey, seal
 from terminal.payment.faultpoint import crash_point
+from terminal.payment.holds import HoldPolicy, HoldStep
 from terminal.periodic import run_periodically
 from terminal.store import PaymentRow, PaymentStatus
 
@@ -67,6 +69,8 @@ class PreauthOutcome:
     offline: bool = False
     scheme: str = ""
     last4: str = ""
+    approved_at: datetime | None = None  # the grace period of the hold counts from here
+    reused: bool = False  # a kept hold of the same card, moved to this session
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,12 @@ class PaymentSettings:
     request_timeout_s: float
     accepted_schemes: tuple[str, ...] = DEFAULT_ACCEPTED_SCHEMES  # [payment] accepted_schemes
     fault_interval_s: float = 60.0  # [logging] fault_interval_s: a repeating fault's log
+    budget_choices: tuple[Decimal, ...] = ()  # [payment] budget_choices
+    hold_grace_s: float = 180.0  # [payment] hold_grace_s
+
+    @property
+    def holds(self) -> HoldPolicy:
+        return HoldPolicy(self.preauth_amount, self.budget_choices, self.hold_grace_s)
 
 
 class CardPayments:
@@ -104,6 +114,8 @@ class CardPayments:
         self._faults = FaultLogger(log, "payment settlement", settings.fault_interval_s,
                                    clock)
         self._broken: set[str] = set()
+        self._wake: asyncio.Event | None = None  # settlement's wake-up, set by run()
+        self._wakes: set[datetime] = set()  # grace deadlines a wake-up is scheduled for
         self.publish = publish  # tells the local API's clients a receipt changed
 
     @property
@@ -112,9 +124,13 @@ class CardPayments:
 
     # ---- pre-authorisation --------------------------------------------------------------
 
-    async def preauthorize(self, session_id: str, token: str, read: EmvRead) -> PreauthOutcome:
+    async def preauthorize(self, session_id: str, token: str, read: EmvRead,
+                           amount: Decimal | None = None) -> PreauthOutcome:
+        """Pre-authorise `amount` (a budget the driver chose; None = `preauth_amount`;
+        BudgetError if it is not offered) on the card of `read`."""
         card = read.card
         settings = self.settings
+        asked = settings.holds.hold_amount(amount)
         now = self.clock.now()
         reference = f"{session_id}:pay"
         base = {"scheme": read.scheme, "last4": last4(card.pan)}
@@ -122,7 +138,7 @@ class CardPayments:
         await self.store.call(
             self.store.store.add_payment, reference=reference, session_id=session_id,
             token=token, masked_pan=masked, scheme=read.scheme, last4=base["last4"],
-            currency=settings.currency, amount_requested=settings.preauth_amount, at=now,
+            currency=settings.currency, amount_requested=asked, at=now,
         )
         crash_point("payment_requested")
         if card_expired(card, now.date()):
@@ -130,33 +146,35 @@ class CardPayments:
         envelope = seal(card, self.gateway_key, settings.station_id, reference)
         request = PreauthRequest(
             reference=reference, station_id=settings.station_id,
-            amount=settings.preauth_amount, currency=settings.currency, envelope=envelope,
+            amount=asked, currency=settings.currency, envelope=envelope,
             token=token, masked_pan=masked, scheme=read.scheme,
         )
         try:
             response = await asyncio.wait_for(self.backend.preauthorize(request),
                                               settings.request_timeout_s)
         except (BackendUnavailable, TimeoutError) as exc:
-            return await self._offline(reference, envelope, base, str(exc) or "timeout")
+            return await self._offline(reference, envelope, base, str(exc) or "timeout",
+                                       asked)
         crash_point("payment_answered")
         if not response.approved:
             return await self._declined(reference, response.reason or "declined", base)
-        asked = settings.preauth_amount
         approved = min(response.amount_approved or asked, asked)
         approved = round_money(approved, settings.currency)
         if approved <= 0 or not response.psp_reference:
             # an approval without an amount or reference cannot be captured
             return await self._declined(reference, "gateway_error", base)
+        approved_at = self.clock.now()
         await self.store.call(
-            self.store.store.update_payment, reference, self.clock.now(),
+            self.store.store.update_payment, reference, approved_at,
             status=PaymentStatus.APPROVED, amount_approved=approved,
-            psp_reference=response.psp_reference,
+            psp_reference=response.psp_reference, approved_at=approved_at,
         )
         log.info("card payment pre-authorised",
                  extra=fields(session=session_id, scheme=read.scheme, amount=approved,
                               psp_reference=response.psp_reference,
                               partial=approved < asked))
-        return PreauthOutcome(True, None, approved, response.psp_reference, **base)
+        return PreauthOutcome(True, None, approved, response.psp_reference,
+                              approved_at=approved_at, **base)
 
     async def _declined(self, reference: str, reason: str, base: dict[str, str]) -> PreauthOutcome:
         await self.store.call(self.store.store.update_payment, reference, self.clock.now(),
@@ -165,21 +183,23 @@ class CardPayments:
         return PreauthOutcome(False, reason, **base)
 
     async def _offline(self, reference: str, envelope: dict[str, Any], base: dict[str, str],
-                       why: str) -> PreauthOutcome:
+                       why: str, asked: Decimal) -> PreauthOutcome:
         limit = self.settings.offline_floor_limit
         if limit is None:
             log.warning("card payment declined: backend unreachable and no offline floor "
                         "limit", extra=fields(reference=reference, error=why))
             return await self._declined(reference, "offline_payment", base)
-        amount = min(limit, self.settings.preauth_amount)
+        amount = min(limit, asked)
+        approved_at = self.clock.now()
         await self.store.call(
-            self.store.store.update_payment, reference, self.clock.now(),
+            self.store.store.update_payment, reference, approved_at,
             status=PaymentStatus.APPROVED, amount_approved=amount, offline=True,
-            envelope_json=envelope,
+            envelope_json=envelope, approved_at=approved_at,
         )
         log.warning("card payment accepted offline under the floor limit",
                     extra=fields(reference=reference, amount=amount, error=why))
-        return PreauthOutcome(True, None, amount, None, offline=True, **base)
+        return PreauthOutcome(True, None, amount, None, offline=True,
+                              approved_at=approved_at, **base)
 
     # ---- capture / void -----------------------------------------------------------------
 
@@ -232,7 +252,11 @@ class CardPayments:
                                   status=PaymentStatus.VOID_PENDING, reason="interrupted")
             status = PaymentStatus.VOID_PENDING
         if status is PaymentStatus.APPROVED:
-            amount = await self._amount_to_capture(payment)
+            step = await self._hold_step(payment)
+            if step is HoldStep.KEEP:
+                return 0  # kept for the same card's next tap until its grace deadline
+            amount = (await self._amount_to_capture(payment) if step is HoldStep.CAPTURE
+                      else Decimal(0))
             status = (PaymentStatus.CAPTURE_PENDING if amount > 0
                       else PaymentStatus.VOID_PENDING)
             await self.store.call(store.update_payment, reference, self.clock.now(),
@@ -243,6 +267,61 @@ class CardPayments:
         if status is PaymentStatus.VOID_PENDING:
             return await self._void(payment)
         return 0
+
+    async def _hold_step(self, payment: PaymentRow) -> HoldStep:
+        """Capture, void, or keep the approved payment of a closed session
+        (terminal.payment.holds); a kept one wakes settlement at its deadline."""
+        delivered, reason = await self.store.call(self.store.store.session_energy,
+                                                  payment.session_id)
+        now = self.clock.now()
+        policy = self.settings.holds
+        step = policy.settlement(delivered_wh=delivered, stop_reason=reason,
+                                 approved_at=payment.approved_at, now=now)
+        if step is HoldStep.KEEP and payment.approved_at is not None:
+            self._wake_at(policy.grace_deadline(payment.approved_at))
+        return step
+
+    def _wake_at(self, deadline: datetime) -> None:
+        """Settlement runs again at `deadline` (the clock's time), once per deadline."""
+        if self._wake is None or deadline in self._wakes:
+            return
+        self._wakes.add(deadline)
+        delay_s = max((deadline - self.clock.now()).total_seconds(), 0.0) / self.clock.speed
+        wake = self._wake
+
+        def fire() -> None:
+            self._wakes.discard(deadline)
+            wake.set()
+
+        asyncio.get_running_loop().call_later(delay_s + 0.05, fire)
+
+    # ---- a retried tap ----------------------------------------------------------------
+
+    async def reuse_hold(self, token: str, session_id: str) -> PreauthOutcome | None:
+        """The same card tapped again while its last hold is kept (its session ended
+        without energy, not by the driver, within the grace period): the payment moves to
+        `session_id` (journaled and audited) and its approval is returned; None when there
+        is no such hold (then a new pre-authorisation is asked for)."""
+        async with self._settling:  # never while settlement decides about the same hold
+            store = self.store.store
+            found = await self.store.call(store.kept_hold, token)
+            if found is None:
+                return None
+            payment, session = found
+            delivered, reason = await self.store.call(store.session_energy, session["id"])
+            if not self.settings.holds.reusable(delivered_wh=delivered, stop_reason=reason,
+                                                approved_at=payment.approved_at,
+                                                now=self.clock.now()):
+                return None
+            await self.store.call(store.move_payment, payment.reference, session_id,
+                                  self.clock.now())
+        log.info("card hold reused by the same card's new tap",
+                 extra=fields(session=session_id, from_session=payment.session_id,
+                              reference=payment.reference, amount=payment.amount_approved))
+        return PreauthOutcome(True, None, payment.amount_approved, payment.psp_reference,
+                              offline=payment.offline, scheme=payment.scheme,
+                              last4=payment.last4, approved_at=payment.approved_at,
+                              reused=True)
 
     async def _amount_to_capture(self, payment: PaymentRow) -> Decimal:
         charged = await self.store.call(self.store.store.amount_charged, payment.session_id)
@@ -300,6 +379,11 @@ class CardPayments:
                               status=PaymentStatus.VOIDED, envelope_json=None)
         log.info("card payment voided", extra=fields(session=payment.session_id,
                                                      reference=reference))
+        if self.publish is not None and payment.amount_approved is not None:
+            # the screen says the whole hold went back to the card
+            self.publish({"type": "hold_released", "session_id": payment.session_id,
+                          "amount": str(payment.amount_approved),
+                          "currency": payment.currency})
         return 1
 
     async def _failed(self, payment: PaymentRow, reason: str) -> int:
@@ -367,7 +451,9 @@ class CardPayments:
     # ---- periodic -------------------------------------------------------------------------
 
     async def run(self, interval_s: float, wake: asyncio.Event) -> None:
-        """Settle due payments every interval, or at once when `wake` is set."""
+        """Settle due payments every interval, or at once when `wake` is set (also at a
+        kept hold's grace deadline)."""
+        self._wake = wake
         await run_periodically(self.settle_due, interval_s, wake, lambda exc: log.error(
             "payment settlement failed; retrying", exc_info=exc))
 

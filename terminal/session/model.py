@@ -66,6 +66,8 @@ class Authorization:
     card_last4: str | None = None
     tariff_json: str | None = None  # a personal tariff (fleet contract); None = the station's
     recheck: bool = False  # accepted offline although unknown: ask the backend when back
+    hold_until: datetime | None = None  # a card hold's grace deadline: no energy by then
+    # -> the session ends (terminal.payment.holds; the hold is voided by settlement)
 
     def valid_at(self, at: datetime) -> bool:
         return self.valid_until is None or at < self.valid_until
@@ -82,6 +84,7 @@ class Authorization:
             "card_last4": self.card_last4,
             "tariff_json": self.tariff_json,
             "recheck": self.recheck,
+            **({"hold_until": self.hold_until.isoformat()} if self.hold_until else {}),
         }
 
     @classmethod
@@ -90,6 +93,7 @@ class Authorization:
             return Decimal(data[key]) if data.get(key) is not None else None
 
         until = data.get("valid_until")
+        hold_until = data.get("hold_until")
         return cls(
             id_token=data["id_token"],
             source=data["source"],
@@ -101,6 +105,7 @@ class Authorization:
             card_last4=data.get("card_last4"),
             tariff_json=data.get("tariff_json"),
             recheck=bool(data.get("recheck", False)),
+            hold_until=datetime.fromisoformat(hold_until) if hold_until else None,
         )
 
 

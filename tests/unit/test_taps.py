@@ -120,7 +120,11 @@ class Payments:
         self.token_key = TokenKey("k1", bytes(range(32)))
         self.asked: list[str] = []
 
-    async def preauthorize(self, session_id: str, token: str, read: Any) -> Any:
+    async def reuse_hold(self, token: str, session_id: str) -> Any:
+        return None  # no kept hold of this card
+
+    async def preauthorize(self, session_id: str, token: str, read: Any,
+                           amount: Any = None) -> Any:
         from terminal.payment.card import PreauthOutcome
 
         self.asked.append(read.scheme)
