@@ -100,7 +100,7 @@ def test_the_snapshot_shows_the_hold_before_the_tap(tmp_path):
 def test_without_card_payment_there_is_no_hold_and_no_budget(tmp_path):
     async def body(station, car, clock, published, gateway) -> None:
         assert station.status.snapshot()["card_hold"] is None
-        with pytest.raises(RequestError, match="^budget: bank cards are not taken here"):
+        with pytest.raises(RequestError, match=r"^budget: bank cards are not taken here"):
             await station.api.handlers["budget"]({"op": "budget", "amount": "20.00"})
 
     run(tmp_path, body, cards=False)
