@@ -41,6 +41,12 @@ LABELS: dict[str, dict[str, str]] = {
         "payment": "Payment",
         "reference": "Reference",
         "authorised": "Authorised amount",
+        "reserved_on_card": "Reserved on card",
+        "released": "Released",
+        "all_released": (
+            "No energy was delivered: the whole amount reserved on your "
+            "card was released."
+        ),
         "cap": "Capped",
         "charged": "Charged",
         "refund": "Refund {date}",
@@ -105,6 +111,12 @@ LABELS: dict[str, dict[str, str]] = {
         "payment": "Zahlung",
         "reference": "Referenz",
         "authorised": "Reservierter Betrag",
+        "reserved_on_card": "Auf der Karte reserviert",
+        "released": "Freigegeben",
+        "all_released": (
+            "Es wurde keine Energie geliefert: der ganze auf Ihrer Karte "
+            "reservierte Betrag wurde freigegeben."
+        ),
         "cap": "Begrenzung",
         "charged": "Belastet",
         "refund": "Erstattung {date}",
@@ -170,6 +182,12 @@ LABELS: dict[str, dict[str, str]] = {
         "payment": "Paiement",
         "reference": "Référence",
         "authorised": "Montant autorisé",
+        "reserved_on_card": "Réservé sur la carte",
+        "released": "Libéré",
+        "all_released": (
+            "Aucune énergie n'a été fournie : tout le montant réservé "
+            "sur votre carte a été libéré."
+        ),
         "cap": "Plafond",
         "charged": "Débité",
         "refund": "Remboursement {date}",
@@ -234,6 +252,12 @@ LABELS: dict[str, dict[str, str]] = {
         "payment": "Betaling",
         "reference": "Referentie",
         "authorised": "Gereserveerd bedrag",
+        "reserved_on_card": "Gereserveerd op kaart",
+        "released": "Vrijgegeven",
+        "all_released": (
+            "Er is geen energie geleverd: het hele op uw kaart "
+            "gereserveerde bedrag is vrijgegeven."
+        ),
         "cap": "Begrenzing",
         "charged": "Afgeschreven",
         "refund": "Terugbetaling {date}",
