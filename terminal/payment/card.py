@@ -15,6 +15,13 @@ Provides `CardPayments`, used by the daemon:
   ('capture_pending' / 'void_pending') and sent again after a restart or outage until
   the backend answers (captures and voids are idempotent by our reference). A capture the
   gateway refuses is marked 'failed' with its reason and logged for the operator.
+- holds (terminal.payment.holds, docs/payment.md): `preauthorize(..., amount)` holds the
+  budget the driver picked (None: `preauth_amount`); the approval time is journaled
+  (`approved_at`). Settlement keeps an approved payment whose session closed without
+  energy for a reason other than the driver's until the grace deadline (waking itself
+  then) and voids it then; `reuse_hold(token, session_id)` moves such a kept hold to the
+  same card's new session (journaled, audited) instead of a second pre-authorisation.
+  A void of an approved hold publishes `hold_released` for the screen.
 - `on_refund(refund)`: a refund the backend made (full or partial) is recorded on the
   session (duplicates by refund id are ignored) and the receipt is rebuilt with it.
 

@@ -1,5 +1,5 @@
 """The card hold policy: which amount is held, how long a hold without energy lives, when
-a retried tap reuses it, and what is released (docs/payment-holds.md).
+a retried tap reuses it, and what is released (docs/payment.md, "Holds a driver can trust").
 
 Provides, pure (no I/O, no clock of its own), for every card path (the built-in reader and
 an external payment terminal alike: only a card `token`, amounts and journaled times go in):

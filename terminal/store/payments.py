@@ -6,7 +6,9 @@ Provides:
 - `PaymentRow`: one payment as read back, typed (Decimal amounts, bool `offline`,
   datetimes), and `PaymentChanges`, what `update_payment()` may change;
 - `PaymentTables`, a mixin of `Store`: `add_payment()`, `update_payment()`,
-  `payment()`, `payments_to_settle()`, `add_refund()` (idempotent by refund id) and
+  `payment()`, `payments_to_settle()`, the holds' `kept_hold(token)`,
+  `move_payment()` (to a new session, audited) and `session_energy()`, `add_refund()`
+  (idempotent by refund id) and
   `refunds()` (rows as dicts of the table's columns, as `terminal.billing` reads them).
 
 Stored values are unchanged by the types: amounts as their Decimal text, times as ISO-8601
