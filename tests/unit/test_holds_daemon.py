@@ -241,3 +241,28 @@ def test_a_session_that_charges_is_captured_within_its_cap(tmp_path):
         assert 0 < capture.amount <= 20
 
     run(tmp_path, body)
+
+
+def test_the_cap_projection_stops_the_charge_at_the_budget(tmp_path):
+    """A budget of 1.00 EUR: the cost cap stops delivery before it; the capture and the
+    receipt's rows stay within it (released = reserved - charged)."""
+    async def body(station, car, clock, published, gateway) -> None:
+        await station.driver_api.budget({"amount": "1.00"})
+        outcome = await tap(station)
+        assert outcome["cost_cap"] == "1.00"
+        for _ in range(400):
+            await poll(station, clock)
+            if station.daemon.state.stop_reason is not None:
+                break
+        assert station.daemon.state.stop_reason.value == "CostLimitReached"
+        car.plugged = False
+        await poll(station, clock, 2)
+        await settle(station)
+        [capture] = gateway.requests("capture")
+        assert 0 < capture.amount <= Decimal("1.00")
+        receipt = station.store.store.receipt(outcome["session_id"])[0]
+        shown = receipt["payment"]
+        assert shown["reserved"] == "1.00" and Decimal(shown["charged"]) == capture.amount
+        assert Decimal(shown["released"]) == Decimal("1.00") - capture.amount
+
+    run(tmp_path, body, payment={"budget_choices": "1.00, 50.00"})
