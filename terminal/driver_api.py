@@ -2,7 +2,9 @@
 
 Provides `DriverApi(...)` with `register(api)`: the ops `status`, `language`,
 `touch` (the driver touched the screen: its time limits start again), `vat_number` (a
-company's VAT number for the open session's receipt and settlement), `ack_receipt`,
+company's VAT number for the open session's receipt and settlement), `budget` (the
+card budget picked before tapping: the hold and the cost cap, terminal.payment.holds),
+`ack_receipt`,
 `report_problem`, `start`, `stop`, `receipt` and `sessions`, each for
 the role that may use it (terminal.localapi.Role; the table is in docs/local-api.md).
 The driver role (the touchscreen) never asserts an identity: it may stop only the
@@ -33,6 +35,7 @@ from terminal.kernel.money import AmountError, check_amount, optional_amount
 from terminal.kernel.redact import scrub, shown
 from terminal.kernel.vat import VatNumberError, check_vat_number
 from terminal.localapi import LocalApi, RequestError
+from terminal.payment.holds import BudgetError, HoldPolicy, parse_budget_choices
 from terminal.pricing import TariffNotApplicableError, check_validity
 from terminal.session import (
     Authorization,
@@ -70,6 +73,7 @@ class DriverApi(Desk):
         api.route_for_all("ack_receipt", self.ack_receipt)
         api.route_for_all("touch", self.touch)
         api.route_for_all("vat_number", self.vat_number)
+        api.route_for_all("budget", self.budget)
         api.route("stop", self.stop, driver=self.stop_on_screen)
         api.route("receipt", self.receipt, driver=self.receipt_on_offer)
         api.route("start", self.start)
@@ -128,6 +132,40 @@ class DriverApi(Desk):
             raise RequestError(f"session_id: {result.refused}")
         self.screen.note_intent()
         return {"vat_number": number, "state": self.port.publish_state()}
+
+    async def budget(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The driver picked a card budget before tapping (`amount`, one of `[payment]
+        budget_choices`, as text; null = back to the default hold). It is kept on the
+        screen until a session opens or the idle screen's quiet time passes."""
+        unexpected = sorted(set(request) - {"op", "id", "amount"})
+        if unexpected:
+            raise RequestError(f"budget: unexpected fields {', '.join(unexpected)[:80]}")
+        pay = self.config.payment
+        if not (pay.terminal == "zvt" or (pay.token_key_file and pay.gateway_key_file)):
+            raise RequestError("budget: bank cards are not taken here")
+        policy = HoldPolicy(Decimal(pay.preauth_amount),
+                            parse_budget_choices(pay.budget_choices), pay.hold_grace_s)
+        if not policy.choices:
+            raise RequestError("budget: no budgets are offered here ([payment] "
+                               "budget_choices is empty)")
+        if self.port.state.is_open:
+            raise RequestError("budget: a session is open; a budget is picked before "
+                               "tapping")
+        value = request.get("amount")
+        amount = None
+        if value is not None:
+            offered = ", ".join(str(choice) for choice in policy.choices)
+            try:
+                amount = policy.check_budget(
+                    check_amount(value, "amount", places=2, maximum=MAX_COST_CAP))
+            except AmountError as exc:
+                raise RequestError(f"{exc} (as text, one of: {offered})") from None
+            except BudgetError as exc:
+                raise RequestError(str(exc)) from None
+        self.screen.choose_budget(amount)
+        log.info("card budget picked", extra=fields(amount=amount))
+        return {"amount": str(amount) if amount is not None else None,
+                "state": self.port.publish_state()}
 
     async def ack_receipt(self, request: dict[str, Any]) -> dict[str, Any]:
         """The driver is done with the receipt on screen."""

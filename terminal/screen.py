@@ -10,7 +10,10 @@ Provides `Screen(ui_config, station_id, clock)`:
 - when the language reset is due (`language_reset()`, for the screen's warning);
 - the code of the app-start QR code: new at start, after each session and when a remote
   start used it; the app-start URL with it;
-- the e-receipt URL of a session.
+- the e-receipt URL of a session;
+- the card budget the driver picked before tapping (`budget`, `choose_budget()`;
+  terminal.payment.holds): kept until a session opens or the idle screen's quiet time
+  (`language_reset_s`) passes.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import secrets
 import string
 from datetime import datetime, timedelta
+from decimal import Decimal
 from urllib.parse import quote
 
 from terminal.config import UiConfig
@@ -54,6 +58,12 @@ class Screen:
         self._last_intent_at: datetime | None = None
         self._idle_since: datetime | None = None
         self._receipt_kept_at: datetime | None = None  # the driver's last touch on it
+        self.budget: Decimal | None = None  # the card budget picked; None = the default
+
+    def choose_budget(self, amount: Decimal | None) -> None:
+        """The driver picked a budget (None: back to the default hold)."""
+        self.budget = amount
+        self.note_intent()
 
     def note_intent(self) -> None:
         """A driver did something (a tap, a button): the idle screen's language timer
@@ -90,6 +100,7 @@ class Screen:
     def session_opened(self) -> None:
         self.receipt_pending = None  # the next driver is here
         self._receipt_kept_at = None
+        self.budget = None  # it became this session's hold
 
     def session_closed(self, session_id: str | None, closed_at: datetime,
                        has_receipt: bool) -> None:
@@ -124,10 +135,13 @@ class Screen:
         if self._idle_since is None:
             self._idle_since = now
         default = self.config.default_language
-        if self.language == default:
+        if self.language == default and self.budget is None:
             return
         quiet_since = max(self._idle_since, self._last_intent_at or self._idle_since)
         if (now - quiet_since).total_seconds() >= self.config.language_reset_s:
+            self.budget = None  # the next driver starts from the default hold
+            if self.language == default:
+                return
             log.info("screen language reset", extra=fields(previous=self.language,
                                                            language=default))
             self.language = default

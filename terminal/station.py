@@ -69,6 +69,7 @@ from terminal.observation import Observation, PollSignal
 from terminal.payment.card import CardPayments
 from terminal.payment.closing import Closings, ClosingSettings, parse_closing_time
 from terminal.payment.crypto import KeyFileError, load_gateway_key, load_token_key
+from terminal.payment.holds import parse_budget_choices
 from terminal.payment.ledger import GatewayLedger, Ledger, ZvtLedger
 from terminal.payment.port import ZVT, PaymentSettings, PaymentTerminal
 from terminal.payment.zvt import ZvtPayments
@@ -126,6 +127,8 @@ def payment_settings(config: Config, currency: str) -> PaymentSettings:
         request_timeout_s=config.backend.request_timeout_s,
         accepted_schemes=parse_schemes(pay.accepted_schemes),
         fault_interval_s=config.logging.fault_interval_s,
+        budget_choices=parse_budget_choices(pay.budget_choices),
+        hold_grace_s=pay.hold_grace_s,
     )
 
 

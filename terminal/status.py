@@ -14,12 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, Protocol
 
 from terminal.config import Config
 from terminal.kernel.clock import Clock, iso_utc
 from terminal.kernel.driver_texts import LANGUAGES
 from terminal.observation import Observation
+from terminal.payment.holds import parse_budget_choices
 from terminal.ports import LinkState, SessionPort
 from terminal.screen import Screen
 from terminal.session import Phase, SessionState
@@ -115,6 +117,23 @@ class StatusBoard:
             "readers": self.reader_states(),
             "language_reset": self.screen.language_reset(),
             "plug_in_until": self._plug_in_until(state),
+            "card_hold": self._card_hold(),
+        }
+
+    def _card_hold(self) -> dict[str, Any] | None:
+        """What a bank card tapped now would have reserved (the budget picked, else
+        `[payment] preauth_amount`), the budgets offered and the grace period; None
+        without card payment (docs/local-api.md)."""
+        if not self.card_payment:
+            return None
+        pay = self.config.payment
+        budget = self.screen.budget
+        return {
+            "amount": str(budget if budget is not None else Decimal(pay.preauth_amount)),
+            "currency": self.pricing.station_terms.tariff.currency,
+            "choices": [str(choice) for choice in parse_budget_choices(pay.budget_choices)],
+            "budget": str(budget) if budget is not None else None,
+            "grace_s": pay.hold_grace_s,
         }
 
 

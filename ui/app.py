@@ -48,6 +48,7 @@ from kivy.uix.widget import Widget
 
 import ui.accessibility as ui_access
 import ui.buttons as ui_buttons
+import ui.card_hold as ui_card_hold
 import ui.client as ui_client
 import ui.messages as ui_messages
 import ui.service_model as ui_staff
@@ -349,6 +350,8 @@ class EvtermApp(App):
             button.opacity = 1.0 if active else hidden
         for code in LANGUAGES:
             self.widgets[f"lang_{code}"].selected = code == view.language
+        for name in ui_card_hold.BUDGET_BUTTONS:  # the budget in force (its words say it too)
+            self.widgets[name].selected = name == view.budget_selected
         self.widgets["badge_offline"].opacity = 1.0 if view.offline else 0.0
         self._set_lines(PRICE_BOX, view.price_lines, "PriceLine")
         self._set_lines(RECEIPT_BOX, view.receipt_lines, "ReceiptLine")

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from terminal.kernel.logsetup import fields, get_logger
-from ui import accessibility, service_buttons, timeouts_screens
+from ui import accessibility, card_hold, service_buttons, timeouts_screens
 from ui.messages import receipt_requests
 from ui.model import UiModel, close_info, pending_receipt
 from ui.screen_state import ScreenState
@@ -76,6 +76,9 @@ def press(model: UiModel, button_id: str, now_s: float) -> list[dict[str, Any]]:
         text = (f"Problem reported at the touchscreen: {category} "
                 f"(screen {view.screen}, phase {phase})")
         return [{"op": "report_problem", "category": category, "text": text}]
+    if button_id in card_hold.BUDGET_BUTTONS:
+        request = card_hold.budget_request(ScreenState(model, now_s), button_id)
+        return [request] if request is not None else []
     if button_id == "stop":
         model.stop_requested_at_s = now_s
         # the session on the screen and no other (the daemon refuses any other id)

@@ -107,6 +107,9 @@ def _apply_push(model: UiModel, kind: str, message: Mapping[str, Any],
             model.receipt_language = None  # rebuilt (a refund): fetch it again
             model.receipt_request = None
         return receipt_requests(model, now_s)
+    elif kind == "hold_released":  # a card hold voided without energy: the idle screen says so
+        model.hold_released = dict(message)
+        model.hold_released_at_s = now_s
     elif kind == "session_ended":
         model.session_ended = dict(message)
     return []

@@ -30,6 +30,7 @@ RECEIPT_RETRY_S = 5.0  # a receipt request unanswered or refused is sent again a
 REPORT_TIMEOUT_S = 60.0  # the report panel closes itself after this long untouched
 STOP_PENDING_S = 10.0  # the stop button says "stopping" at most this long
 INFO_TIMEOUT_S = REPORT_TIMEOUT_S  # a meter page goes back by itself after this untouched
+HOLD_RELEASED_S = 60.0  # "the amount reserved on your card has been released" stays this long
 
 CHARGING_PHASES = frozenset({"Charging", "SuspendedEV", "SuspendedEVSE"})
 RECEIPT_PHASES = frozenset({"Available", "Completed", "Rejected"})  # connector free again
@@ -71,6 +72,8 @@ class UiModel:
     state_at_s: float | None = None           # when the last snapshot arrived (monotonic)
     touch_sent_at_s: float | None = None      # the last `touch` sent (a touch anywhere)
     modes: DisplayModes = field(default_factory=DisplayModes)  # large text, contrast
+    hold_released: dict[str, Any] | None = None  # last `hold_released` event (a card hold
+    hold_released_at_s: float | None = None      # voided without energy) and when it came
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,7 @@ class View:
     timeout_speech: str = ""                          # the same for the speech output
     large_text: bool = False                          # display modes (ui/accessibility.py)
     high_contrast: bool = False
+    budget_selected: str = ""                         # the budget button in force (idle)
 
 
 def close_info(model: UiModel) -> None:

@@ -36,7 +36,8 @@ from ui.widgets import REPORT_CATEGORIES
 # the widgets read out per screen, in this order (figures of the charging and receipt
 # screens are said from the daemon's values instead, see _figures)
 SPOKEN_WIDGETS: Mapping[str, tuple[str, ...]] = {
-    "idle": ("idle_title", "idle_connector", "pay_ways", "app_hint"),
+    "idle": ("idle_title", "idle_connector", "pay_ways", "card_hold", "budget_title",
+             "budget_1", "budget_2", "budget_3", "budget_4", "app_hint"),
     "authorising": ("auth_title", "auth_detail", "auth_cap"),
     "charging": ("charging_title", "cap", "stop_hint"),
     "finishing": ("finish_title", "finish_energy", "finish_cost", "idle_fee", "unplug"),
@@ -51,7 +52,7 @@ SPOKEN_WIDGETS: Mapping[str, tuple[str, ...]] = {
 }
 # what a change of the screen's state is (the rest runs on: energy, cost, minutes left)
 KEY_WIDGETS: Mapping[str, tuple[str, ...]] = {
-    "idle": ("idle_title", "idle_connector", "price_headline"),
+    "idle": ("idle_title", "idle_connector", "price_headline", "card_hold"),
     "authorising": ("auth_title", "auth_detail"),
     "charging": ("charging_title", "stop"),
     "finishing": ("finish_title", "unplug"),

@@ -29,7 +29,7 @@ import re
 from typing import Any
 
 from terminal.kernel.logsetup import get_logger
-from ui import accessibility, meter_screens, screen_texts, timeouts_screens
+from ui import accessibility, card_hold, meter_screens, screen_texts, timeouts_screens
 from ui.i18n import tr
 from ui.metering import is_signed, signed_meter_of
 from ui.model import (
@@ -94,6 +94,9 @@ def _build(s: ScreenState) -> View:
         extra["service_tab"] = s.model.service.tab
     elif screen == "idle":
         texts |= screen_texts.idle(s, extra)
+        texts |= card_hold.hold_texts(s)
+        buttons += card_hold.budget_buttons(s)
+        extra["budget_selected"] = card_hold.selected_budget(s)
         if is_signed(s.state):
             buttons.append("idle_meter_info")
         texts |= accessibility.toggle_texts(s.model.modes, s.language)

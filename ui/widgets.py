@@ -22,7 +22,8 @@ TOP_BAR = ("station", "operator", "badge_offline", "support", "report",
            "lang_en", "lang_de", "lang_fr", "lang_nl")
 SCREEN_WIDGETS: Mapping[str, tuple[str, ...]] = {
     "idle": ("idle_title", "idle_connector", "price_headline", "price_title", "pay_ways",
-             "app_hint", "idle_meter_info", "a11y_large_text", "a11y_high_contrast"),
+             "app_hint", "idle_meter_info", "a11y_large_text", "a11y_high_contrast",
+             "card_hold", "budget_title", "budget_1", "budget_2", "budget_3", "budget_4"),
     "authorising": ("auth_title", "auth_detail", "auth_cap"),
     "charging": ("charging_title", "energy", "energy_label", "power", "power_label",
                  "elapsed", "elapsed_label", "cost", "cost_label", "cap", "stop_hint",

@@ -185,6 +185,16 @@ def money(value: str) -> str | None:
     return None
 
 
+def budget_choices(value: str) -> str | None:
+    from terminal.payment.holds import parse_budget_choices
+
+    try:
+        parse_budget_choices(value)
+    except ValueError as exc:
+        return f"amounts as text, comma-separated, e.g. \"20.00, 50.00, 80.00\": {exc}"
+    return None
+
+
 def country(value: str) -> str | None:
     return None if len(value) == 3 and value.isdigit() else (
         "an ISO 3166-1 numeric country code of 3 digits, e.g. \"276\" for Germany")

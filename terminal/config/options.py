@@ -250,6 +250,24 @@ class PaymentConfig:
         "session's cost cap",
         check=checks.money,
     )
+    budget_choices: str = option(
+        "20.00, 50.00, 80.00",
+        doc="Budgets the driver may pick on the screen before tapping a bank card, "
+        "comma-separated (1 to 4 amounts above 0 and at most 1000, 2 decimals, one of them "
+        "preauth_amount): the chosen one is pre-authorised and is the session's cost cap; "
+        "empty = no picker, the hold is always preauth_amount",
+        check=checks.budget_choices,
+    )
+    hold_grace_s: float = option(
+        180.0,
+        doc="A card hold whose session has delivered no energy this long after the approval "
+        "is released (voided) at once, and a session still waiting ends; until then a session "
+        "that ended without energy (not by the driver) keeps the hold for the same card "
+        "tapped again",
+        unit="s",
+        min_value=30,
+        max_value=3600,
+    )
     offline_floor_limit: str = option(
         "",
         doc="While the backend is unreachable, card payments up to this amount are accepted "
@@ -306,6 +324,12 @@ class ZvtConfig:
     retry_s: float = option(
         5.0, doc="Wait before connecting again to a terminal that cannot be reached",
         unit="s", min_value=0.5, max_value=300)
+
+    def problems(self) -> list[str]:
+        """The default hold (preauth_amount) is one of the budget choices."""
+        from terminal.payment.holds import budget_problems
+
+        return budget_problems(self.budget_choices, self.preauth_amount)
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,16 @@ Provides `TapHandler.handle(event)` for every `drivers.readers.events` event:
   that came back, or rejected with the reason.
 - Contactless bank card at a free connector: the PAN becomes a token at once
   (`terminal.payment.crypto.tokenize`), the session is opened, and the card payment is
-  pre-authorised (`terminal.payment.card.CardPayments`); the approved amount is the
-  session's cost cap.
+  pre-authorised (`terminal.payment.card.CardPayments`) for the budget the driver
+  picked on the screen (`Screen.budget`; none: `[payment] preauth_amount`); the approved
+  amount is the session's cost cap, and the hold's grace deadline
+  (terminal.payment.holds) ends the session if no energy flowed by then. The same card
+  whose last session ended without energy (not by the driver) within that grace period
+  starts the new session on the kept hold (`CardPayments.reuse_hold`; reason
+  `hold_reused`), never a second one.
+- The same bank card again while its session is still starting (authorising, waiting
+  to be plugged in): "your card is already authorised" (`already_authorized`); nothing
+  changes.
 - The card or token that started the running session: stops it (reason Local). A
   technician card stops any session (reason Technician). Any other card while the
   connector is in use: "this charger is in use", nothing changes.
@@ -180,6 +188,11 @@ class TapHandler:
         state = self.port.state
         now = self.clock.now()
         if token == state.id_token:
+            if kind == "card" and state.phase in (Phase.AUTHORIZING, Phase.AUTHORIZED):
+                # a retried tap while its session starts: the hold stays the one there is
+                self._publish(event, "info", "already_authorized",
+                              session_id=state.session_id)
+                return
             if state.phase is Phase.FINISHING:
                 self._publish(event, "info", "unplug")
                 return
@@ -249,13 +262,14 @@ class TapHandler:
 
     async def _start_card(self, event: EmvTap | TerminalCardTap, token: str) -> None:
         assert self.payments is not None
+        budget = self.screen.budget  # the driver's pick, if any: the hold and the cap
         session_id = await self._open(event, token, "card")
         if session_id is None:
             return
         clock = self.clock
         card = event.read if isinstance(event, EmvTap) else event.card
-        outcome = await self.payments.preauthorize(session_id, token, card,
-                                                   self.payments.settings.preauth_amount)
+        outcome = (await self.payments.reuse_hold(token, session_id)
+                   or await self.payments.preauthorize(session_id, token, card, budget))
         if not outcome.approved:
             await self._reject(event, session_id, outcome.reason_code or "declined")
             return
@@ -268,9 +282,12 @@ class TapHandler:
             payment_reference=outcome.psp_reference,
             card_scheme=scheme_name(outcome.scheme),
             card_last4=outcome.last4,
+            hold_until=(self.payments.settings.holds.grace_deadline(outcome.approved_at)
+                        if outcome.approved_at is not None else None),
         )
         await self._accept(event, session_id, auth, offline=outcome.offline,
-                           source="zvt" if isinstance(event, TerminalCardTap) else "gateway")
+                           source="zvt" if isinstance(event, TerminalCardTap) else "gateway",
+                           code="hold_reused" if outcome.reused else "accepted")
 
     async def _reject(self, event: RfidTap | EmvTap | TerminalCardTap, session_id: str,
                       code: str) -> None:
@@ -279,7 +296,7 @@ class TapHandler:
 
     async def _accept(self, event: RfidTap | EmvTap | TerminalCardTap, session_id: str,
                       auth: Authorization,
-                      *, offline: bool, source: str) -> None:
+                      *, offline: bool, source: str, code: str = "accepted") -> None:
         result = await self.port.apply(
             AuthorizationAccepted(self.clock.now(), session_id, auth))
         if result.refused:
@@ -288,7 +305,7 @@ class TapHandler:
             self._publish(event, "declined", "unavailable", message=result.refused,
                           session_id=session_id)
             return
-        self._publish(event, "accepted", "accepted", session_id=session_id, offline=offline,
+        self._publish(event, "accepted", code, session_id=session_id, offline=offline,
                       decided_by=source,
                       cost_cap=str(auth.cost_cap) if auth.cost_cap is not None else None)
 

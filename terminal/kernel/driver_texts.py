@@ -70,6 +70,20 @@ _MESSAGES: Mapping[str, Mapping[str, str]] = {
                     "de": "Karte nicht lesbar - bitte erneut auflegen",
                     "fr": "Carte illisible - veuillez la présenter à nouveau",
                     "nl": "Kaart niet leesbaar - houd hem opnieuw tegen de lezer"},
+    "already_authorized": {
+        "en": "Your card is already authorised - plug in the vehicle to charge",
+        "de": "Ihre Karte ist bereits autorisiert - Fahrzeug anstecken zum Laden",
+        "fr": "Votre carte est déjà autorisée - branchez le véhicule pour recharger",
+        "nl": "Uw kaart is al geautoriseerd - sluit het voertuig aan om te laden",
+    },
+    "hold_reused": {
+        "en": "Accepted - the amount already reserved on your card is used, nothing more",
+        "de": "Akzeptiert - der auf Ihrer Karte bereits reservierte Betrag wird verwendet, "
+              "nichts zusätzlich",
+        "fr": "Acceptée - le montant déjà réservé sur votre carte est utilisé, rien de plus",
+        "nl": "Geaccepteerd - het al op uw kaart gereserveerde bedrag wordt gebruikt, "
+              "niets extra",
+    },
     "in_use": {"en": "This charger is in use", "de": "Diese Ladestation ist belegt",
                "fr": "Cette borne est occupée", "nl": "Deze laadpaal is in gebruik"},
     "unplug": {"en": "Charging has ended - unplug the vehicle to finish",

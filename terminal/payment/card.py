@@ -15,6 +15,13 @@ Provides `CardPayments`, used by the daemon:
   ('capture_pending' / 'void_pending') and sent again after a restart or outage until
   the backend answers (captures and voids are idempotent by our reference). A capture the
   gateway refuses is marked 'failed' with its reason and logged for the operator.
+- holds (terminal.payment.holds, docs/payment.md): `preauthorize(..., amount)` holds the
+  budget the driver picked (None: `preauth_amount`); the approval time is journaled
+  (`approved_at`). Settlement keeps an approved payment whose session closed without
+  energy for a reason other than the driver's until the grace deadline (waking itself
+  then) and voids it then; `reuse_hold(token, session_id)` moves such a kept hold to the
+  same card's new session (journaled, audited) instead of a second pre-authorisation.
+  A void of an approved hold publishes `hold_released` for the screen.
 - `on_refund(refund)`: a refund the backend made (full or partial) is recorded on the
   session (duplicates by refund id are ignored) and the receipt is rebuilt with it.
 
@@ -32,6 +39,7 @@ import asyncio
 import sqlite3
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +53,7 @@ from terminal.kernel.logsetup import FaultLogger, fields, get_logger
 from terminal.kernel.money import round_money, to_minor_units
 from terminal.payment.crypto import TokenKey, seal
 from terminal.payment.faultpoint import crash_point
+from terminal.payment.holds import HoldStep
 from terminal.payment.port import BUILTIN, PaymentSettings, PreauthOutcome
 from terminal.payment.refunds import record_refund
 from terminal.periodic import run_periodically
@@ -90,6 +99,8 @@ class CardPayments:
         self._faults = FaultLogger(log, "payment settlement", settings.fault_interval_s,
                                    clock)
         self._broken: set[str] = set()
+        self._wake: asyncio.Event | None = None  # settlement's wake-up, set by run()
+        self._wakes: set[datetime] = set()  # grace deadlines a wake-up is scheduled for
         self.publish = publish  # tells the local API's clients a receipt changed
 
     @property
@@ -100,10 +111,11 @@ class CardPayments:
 
     async def preauthorize(self, session_id: str, token: str, read: EmvRead,
                            amount: Decimal | None = None) -> PreauthOutcome:
-        """Hold `amount` (default `[payment] preauth_amount`) on the card read."""
+        """Pre-authorise `amount` (a budget the driver chose; None = `preauth_amount`;
+        BudgetError if it is not offered) on the card of `read`."""
         card = read.card
         settings = self.settings
-        asked = settings.preauth_amount if amount is None else amount
+        asked = settings.holds.hold_amount(amount)
         now = self.clock.now()
         reference = f"{session_id}:pay"
         base = {"scheme": read.scheme, "last4": last4(card.pan)}
@@ -126,7 +138,8 @@ class CardPayments:
             response = await asyncio.wait_for(self.backend.preauthorize(request),
                                               settings.request_timeout_s)
         except (BackendUnavailable, TimeoutError) as exc:
-            return await self._offline(reference, envelope, base, str(exc) or "timeout", asked)
+            return await self._offline(reference, envelope, base, str(exc) or "timeout",
+                                       asked)
         crash_point("payment_answered")
         if not response.approved:
             return await self._declined(reference, response.reason or "declined", base)
@@ -135,16 +148,18 @@ class CardPayments:
         if approved <= 0 or not response.psp_reference:
             # an approval without an amount or reference cannot be captured
             return await self._declined(reference, "gateway_error", base)
+        approved_at = self.clock.now()
         await self.store.call(
-            self.store.store.update_payment, reference, self.clock.now(),
+            self.store.store.update_payment, reference, approved_at,
             status=PaymentStatus.APPROVED, amount_approved=approved,
-            psp_reference=response.psp_reference,
+            psp_reference=response.psp_reference, approved_at=approved_at,
         )
         log.info("card payment pre-authorised",
                  extra=fields(session=session_id, scheme=read.scheme, amount=approved,
                               psp_reference=response.psp_reference,
                               partial=approved < asked))
-        return PreauthOutcome(True, None, approved, response.psp_reference, **base)
+        return PreauthOutcome(True, None, approved, response.psp_reference,
+                              approved_at=approved_at, **base)
 
     async def _declined(self, reference: str, reason: str, base: dict[str, str]) -> PreauthOutcome:
         await self.store.call(self.store.store.update_payment, reference, self.clock.now(),
@@ -160,14 +175,16 @@ class CardPayments:
                         "limit", extra=fields(reference=reference, error=why))
             return await self._declined(reference, "offline_payment", base)
         amount = min(limit, asked)
+        approved_at = self.clock.now()
         await self.store.call(
-            self.store.store.update_payment, reference, self.clock.now(),
+            self.store.store.update_payment, reference, approved_at,
             status=PaymentStatus.APPROVED, amount_approved=amount, offline=True,
-            envelope_json=envelope,
+            envelope_json=envelope, approved_at=approved_at,
         )
         log.warning("card payment accepted offline under the floor limit",
                     extra=fields(reference=reference, amount=amount, error=why))
-        return PreauthOutcome(True, None, amount, None, offline=True, **base)
+        return PreauthOutcome(True, None, amount, None, offline=True,
+                              approved_at=approved_at, **base)
 
     # ---- capture / void -----------------------------------------------------------------
 
@@ -220,7 +237,11 @@ class CardPayments:
                                   status=PaymentStatus.VOID_PENDING, reason="interrupted")
             status = PaymentStatus.VOID_PENDING
         if status is PaymentStatus.APPROVED:
-            amount = await self._amount_to_capture(payment)
+            step = await self._hold_step(payment)
+            if step is HoldStep.KEEP:
+                return 0  # kept for the same card's next tap until its grace deadline
+            amount = (await self._amount_to_capture(payment) if step is HoldStep.CAPTURE
+                      else Decimal(0))
             status = (PaymentStatus.CAPTURE_PENDING if amount > 0
                       else PaymentStatus.VOID_PENDING)
             await self.store.call(store.update_payment, reference, self.clock.now(),
@@ -231,6 +252,61 @@ class CardPayments:
         if status is PaymentStatus.VOID_PENDING:
             return await self._void(payment)
         return 0
+
+    async def _hold_step(self, payment: PaymentRow) -> HoldStep:
+        """Capture, void, or keep the approved payment of a closed session
+        (terminal.payment.holds); a kept one wakes settlement at its deadline."""
+        delivered, reason = await self.store.call(self.store.store.session_energy,
+                                                  payment.session_id)
+        now = self.clock.now()
+        policy = self.settings.holds
+        step = policy.settlement(delivered_wh=delivered, stop_reason=reason,
+                                 approved_at=payment.approved_at, now=now)
+        if step is HoldStep.KEEP and payment.approved_at is not None:
+            self._wake_at(policy.grace_deadline(payment.approved_at))
+        return step
+
+    def _wake_at(self, deadline: datetime) -> None:
+        """Settlement runs again at `deadline` (the clock's time), once per deadline."""
+        if self._wake is None or deadline in self._wakes:
+            return
+        self._wakes.add(deadline)
+        delay_s = max((deadline - self.clock.now()).total_seconds(), 0.0) / self.clock.speed
+        wake = self._wake
+
+        def fire() -> None:
+            self._wakes.discard(deadline)
+            wake.set()
+
+        asyncio.get_running_loop().call_later(delay_s + 0.05, fire)
+
+    # ---- a retried tap ----------------------------------------------------------------
+
+    async def reuse_hold(self, token: str, session_id: str) -> PreauthOutcome | None:
+        """The same card tapped again while its last hold is kept (its session ended
+        without energy, not by the driver, within the grace period): the payment moves to
+        `session_id` (journaled and audited) and its approval is returned; None when there
+        is no such hold (then a new pre-authorisation is asked for)."""
+        async with self._settling:  # never while settlement decides about the same hold
+            store = self.store.store
+            found = await self.store.call(store.kept_hold, token)
+            if found is None:
+                return None
+            payment, session = found
+            delivered, reason = await self.store.call(store.session_energy, session["id"])
+            if not self.settings.holds.reusable(delivered_wh=delivered, stop_reason=reason,
+                                                approved_at=payment.approved_at,
+                                                now=self.clock.now()):
+                return None
+            await self.store.call(store.move_payment, payment.reference, session_id,
+                                  self.clock.now())
+        log.info("card hold reused by the same card's new tap",
+                 extra=fields(session=session_id, from_session=payment.session_id,
+                              reference=payment.reference, amount=payment.amount_approved))
+        return PreauthOutcome(True, None, payment.amount_approved, payment.psp_reference,
+                              offline=payment.offline, scheme=payment.scheme,
+                              last4=payment.last4, approved_at=payment.approved_at,
+                              reused=True)
 
     async def _amount_to_capture(self, payment: PaymentRow) -> Decimal:
         charged = await self.store.call(self.store.store.amount_charged, payment.session_id)
@@ -288,6 +364,11 @@ class CardPayments:
                               status=PaymentStatus.VOIDED, envelope_json=None)
         log.info("card payment voided", extra=fields(session=payment.session_id,
                                                      reference=reference))
+        if self.publish is not None and payment.amount_approved is not None:
+            # the screen says the whole hold went back to the card
+            self.publish({"type": "hold_released", "session_id": payment.session_id,
+                          "amount": str(payment.amount_approved),
+                          "currency": payment.currency})
         return 1
 
     async def _failed(self, payment: PaymentRow, reason: str) -> int:
@@ -306,7 +387,9 @@ class CardPayments:
     # ---- periodic -------------------------------------------------------------------------
 
     async def run(self, interval_s: float, wake: asyncio.Event) -> None:
-        """Settle due payments every interval, or at once when `wake` is set."""
+        """Settle due payments every interval, or at once when `wake` is set (also at a
+        kept hold's grace deadline)."""
+        self._wake = wake
         await run_periodically(self.settle_due, interval_s, wake, lambda exc: log.error(
             "payment settlement failed; retrying", exc_info=exc))
 

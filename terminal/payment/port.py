@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
 from terminal.kernel.cards import DEFAULT_ACCEPTED_SCHEMES
+from terminal.payment.holds import HoldPolicy
 
 if TYPE_CHECKING:
     from drivers.readers.emv import EmvRead
@@ -45,6 +47,8 @@ class PreauthOutcome:
     offline: bool = False
     scheme: str = ""
     last4: str = ""
+    approved_at: datetime | None = None  # the grace period of the hold counts from here
+    reused: bool = False  # a kept hold of the same card, moved to this session
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,12 @@ class PaymentSettings:
     request_timeout_s: float
     accepted_schemes: tuple[str, ...] = DEFAULT_ACCEPTED_SCHEMES  # [payment] accepted_schemes
     fault_interval_s: float = 60.0  # [logging] fault_interval_s: a repeating fault's log
+    budget_choices: tuple[Decimal, ...] = ()  # [payment] budget_choices
+    hold_grace_s: float = 180.0  # [payment] hold_grace_s
+
+    @property
+    def holds(self) -> HoldPolicy:
+        return HoldPolicy(self.preauth_amount, self.budget_choices, self.hold_grace_s)
 
 
 class PaymentTerminal(Protocol):
@@ -65,6 +75,8 @@ class PaymentTerminal(Protocol):
 
     async def preauthorize(self, session_id: str, token: str, card: EmvRead | TerminalCard,
                            amount: Decimal | None = None) -> PreauthOutcome: ...
+
+    async def reuse_hold(self, token: str, session_id: str) -> PreauthOutcome | None: ...
 
     async def settle_due(self) -> int: ...
 

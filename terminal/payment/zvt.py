@@ -144,6 +144,11 @@ class ZvtPayments:
 
     # ---- pre-authorisation --------------------------------------------------------------
 
+    async def reuse_hold(self, token: str, session_id: str) -> PreauthOutcome | None:
+        """A kept hold of the same card for a retried tap: not yet on the ZVT path (every
+        tap of a card read by the terminal is a new reservation)."""
+        return None
+
     async def preauthorize(self, session_id: str, token: str, card: TerminalCard,
                            amount: Decimal | None = None) -> PreauthOutcome:
         settings = self.settings

@@ -43,6 +43,12 @@ LABELS: dict[str, dict[str, str]] = {
         "vat_number": "Customer VAT no.",
         "terminal_receipt": "Card terminal receipt",
         "authorised": "Authorised amount",
+        "reserved_on_card": "Reserved on card",
+        "released": "Released",
+        "all_released": (
+            "No energy was delivered: the whole amount reserved on your "
+            "card was released."
+        ),
         "cap": "Capped",
         "charged": "Charged",
         "refund": "Refund {date}",
@@ -109,6 +115,12 @@ LABELS: dict[str, dict[str, str]] = {
         "vat_number": "USt-IdNr. Kunde",
         "terminal_receipt": "Beleg des Kartenterminals",
         "authorised": "Reservierter Betrag",
+        "reserved_on_card": "Auf der Karte reserviert",
+        "released": "Freigegeben",
+        "all_released": (
+            "Es wurde keine Energie geliefert: der ganze auf Ihrer Karte "
+            "reservierte Betrag wurde freigegeben."
+        ),
         "cap": "Begrenzung",
         "charged": "Belastet",
         "refund": "Erstattung {date}",
@@ -176,6 +188,12 @@ LABELS: dict[str, dict[str, str]] = {
         "vat_number": "N° TVA client",
         "terminal_receipt": "Ticket du terminal de paiement",
         "authorised": "Montant autorisé",
+        "reserved_on_card": "Réservé sur la carte",
+        "released": "Libéré",
+        "all_released": (
+            "Aucune énergie n'a été fournie : tout le montant réservé "
+            "sur votre carte a été libéré."
+        ),
         "cap": "Plafond",
         "charged": "Débité",
         "refund": "Remboursement {date}",
@@ -242,6 +260,12 @@ LABELS: dict[str, dict[str, str]] = {
         "vat_number": "Btw-nr. klant",
         "terminal_receipt": "Bon van de betaalterminal",
         "authorised": "Gereserveerd bedrag",
+        "reserved_on_card": "Gereserveerd op kaart",
+        "released": "Vrijgegeven",
+        "all_released": (
+            "Er is geen energie geleverd: het hele op uw kaart "
+            "gereserveerde bedrag is vrijgegeven."
+        ),
         "cap": "Begrenzing",
         "charged": "Afgeschreven",
         "refund": "Terugbetaling {date}",

@@ -171,6 +171,7 @@ class Receipt:
                     if facts.authorised_amount is None
                     else plain(money_exact(facts.authorised_amount, self.currency))
                 ),
+                **_hold_json(self),
             },
             "refunds": [
                 {
@@ -279,7 +280,14 @@ def render_text(receipt: Receipt, language: str | None = None) -> str:
         out += row(labels["reference"], facts.payment_reference)
     if facts.vat_number:
         out += row(labels["vat_number"], facts.vat_number)
-    if facts.authorised_amount is not None:
+    hold = card_hold(receipt)
+    if hold is not None:  # what the card's hold became (terminal.payment.holds)
+        out += row(labels["reserved_on_card"], amount(hold[0]))
+        out += row(labels["charged"], amount(hold[1]))
+        out += row(labels["released"], amount(hold[2]))
+        if hold[1] == 0:
+            out += wrap(labels["all_released"])
+    elif facts.authorised_amount is not None:
         out += row(labels["authorised"], amount(facts.authorised_amount))
     for refund in facts.refunds:
         when = local_time(locale, refund.at, tz)
@@ -303,6 +311,24 @@ def render_text(receipt: Receipt, language: str | None = None) -> str:
         out += [*wrap(labels["public_key"]), *chunks(facts.meter_public_key)]
         out += wrap(labels["transparency"])
     return "\n".join(out) + "\n"
+
+
+def card_hold(receipt: Receipt) -> tuple[Decimal, Decimal, Decimal] | None:
+    """A bank card's hold: (reserved on the card, charged, released = reserved -
+    charged), None for other payments. Recomputable from the printed figures."""
+    facts = receipt.facts
+    if facts.payment_method != "card" or facts.authorised_amount is None:
+        return None
+    reserved = money_exact(facts.authorised_amount, receipt.currency)
+    charged = receipt.amount_charged
+    return reserved, charged, max(reserved - charged, Decimal(0))
+
+
+def _hold_json(receipt: Receipt) -> dict[str, Any]:
+    hold = card_hold(receipt)
+    if hold is None:
+        return {}
+    return {"reserved": plain(hold[0]), "charged": plain(hold[1]), "released": plain(hold[2])}
 
 
 def _signed_json(facts: ReceiptFacts) -> dict[str, Any]:

@@ -321,6 +321,15 @@ def _authorization_kept(b: _Builder, ev: AuthorizationKept, rules: Rules) -> Ste
     return b.done()
 
 
+HOLD_EXPIRED = "no energy within the card hold's grace period; the hold is released"
+
+
+def _hold_expired(state: SessionState, at: datetime) -> bool:
+    """A card hold's grace deadline passed before any energy (terminal.payment.holds)."""
+    auth = state.authorization
+    return auth is not None and auth.hold_until is not None and at >= auth.hold_until
+
+
 def _tick_authorized(b: _Builder, ev: Tick, rules: Rules) -> None:
     state = b.state
     assert state.authorized_at is not None
@@ -328,6 +337,9 @@ def _tick_authorized(b: _Builder, ev: Tick, rules: Rules) -> None:
         state.plugged and ev.reading is not None
     ):
         _close(b, ev.at, Phase.COMPLETED, StopReason.TIMEOUT, None, "no vehicle plugged in")
+        return
+    if _hold_expired(state, ev.at):
+        _close(b, ev.at, Phase.COMPLETED, StopReason.TIMEOUT, None, HOLD_EXPIRED)
         return
     if not state.plugged or ev.reading is None or ev.meter_fault:
         return
@@ -477,6 +489,9 @@ def _energy_phase(b: _Builder, ev: Tick, rules: Rules) -> None:
         b.go(ev.at, Phase.SUSPENDED_EV, "ChargingStateChanged")
     state = b.state
     if not state.ever_charged:
+        if _hold_expired(state, ev.at):
+            _stop_energy(b, ev.at, StopReason.TIMEOUT, HOLD_EXPIRED)
+            return
         offered = state.energy_offered_at or ev.at
         if (ev.at - offered).total_seconds() >= rules.ev_power_timeout_s:
             _stop_energy(b, ev.at, StopReason.TIMEOUT, "the vehicle drew no power")

@@ -67,6 +67,8 @@ class Authorization:
     tariff_json: str | None = None  # a personal tariff (fleet contract); None = the station's
     recheck: bool = False  # accepted offline although unknown: ask the backend when back
     vat_number: str | None = None  # a company's, for its receipt (terminal.kernel.vat)
+    hold_until: datetime | None = None  # a card hold's grace deadline: no energy by then
+    # -> the session ends (terminal.payment.holds; the hold is voided by settlement)
 
     def valid_at(self, at: datetime) -> bool:
         return self.valid_until is None or at < self.valid_until
@@ -84,6 +86,7 @@ class Authorization:
             "tariff_json": self.tariff_json,
             "recheck": self.recheck,
             **({"vat_number": self.vat_number} if self.vat_number is not None else {}),
+            **({"hold_until": self.hold_until.isoformat()} if self.hold_until else {}),
         }
 
     @classmethod
@@ -92,6 +95,7 @@ class Authorization:
             return Decimal(data[key]) if data.get(key) is not None else None
 
         until = data.get("valid_until")
+        hold_until = data.get("hold_until")
         return cls(
             id_token=data["id_token"],
             source=data["source"],
@@ -104,6 +108,7 @@ class Authorization:
             tariff_json=data.get("tariff_json"),
             recheck=bool(data.get("recheck", False)),
             vat_number=data.get("vat_number"),
+            hold_until=datetime.fromisoformat(hold_until) if hold_until else None,
         )
 
 

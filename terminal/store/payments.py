@@ -9,8 +9,9 @@ Provides:
   entering a final status queues its NotifySettlement in the same transaction:
   terminal.store.settlements), `payment()`, `payments_to_settle(via)`,
   `payment_with_pt_receipt()` (the payment a payment terminal's receipt number belongs
-  to), `add_refund()` (idempotent by refund id) and `refunds()` (rows as dicts of the
-  table's columns, as `terminal.billing` reads them).
+  to), the holds' `kept_hold(token)`, `move_payment()` (to a new session, audited) and
+  `session_energy()`, `add_refund()` (idempotent by refund id) and `refunds()` (rows as
+  dicts of the table's columns, as `terminal.billing` reads them).
 
 `via` says which path a payment took: 'gateway' (the built-in reader, the backend's
 gateway) or 'zvt' (an external payment terminal; `pt_json` holds what it reported).
@@ -36,6 +37,7 @@ from typing import Any, TypedDict, Unpack
 
 from terminal.kernel.clock import iso_utc
 from terminal.store.base import Tables, row_dict
+from terminal.store.outbox import queue_message
 from terminal.store.settlements import SETTLEMENT_OF, queue_settlement
 
 
@@ -74,6 +76,7 @@ class PaymentRow:
     updated_at: datetime
     via: str = "gateway"
     pt_json: str | None = None
+    approved_at: datetime | None = None  # the gateway's approval (or offline acceptance)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> PaymentRow:
@@ -88,6 +91,8 @@ class PaymentRow:
             created_at=datetime.fromisoformat(row["created_at"]),
             updated_at=datetime.fromisoformat(row["updated_at"]),
             via=row.get("via") or "gateway", pt_json=row.get("pt_json"),
+            approved_at=(datetime.fromisoformat(row["approved_at"])
+                         if row.get("approved_at") else None),
         )
 
     @property
@@ -112,6 +117,7 @@ class PaymentChanges(TypedDict, total=False):
     amount_captured: Decimal | None
     reason: str | None
     pt_json: dict[str, Any] | None  # what the payment terminal reported, as JSON text
+    approved_at: datetime | None
 
 
 PAYMENT_UPDATABLE: tuple[str, ...] = tuple(PaymentChanges.__annotations__)
@@ -131,6 +137,8 @@ def _column_value(value: object) -> object:
         return str(value)
     if isinstance(value, dict):
         return json.dumps(value, sort_keys=True)
+    if isinstance(value, datetime):
+        return iso_utc(value)
     return value
 
 
@@ -212,6 +220,59 @@ class PaymentTables(Tables):
         row = cursor.fetchone()
         return _payment_row(cursor, row) if row else None
 
+    # ---- holds (terminal.payment.holds) ------------------------------------------------
+
+    def kept_hold(self, token: str) -> tuple[PaymentRow, dict[str, Any]] | None:
+        """The latest approved payment of this card token whose session has closed, with
+        its session row (stop reason, meter start and stop); None if there is none."""
+        cursor = self.conn.execute(
+            "SELECT p.* FROM payments p JOIN sessions s ON s.id = p.session_id "
+            "WHERE p.token = ? AND p.status = ? AND s.closed_at IS NOT NULL "
+            "ORDER BY p.created_at DESC LIMIT 1",
+            (token, PaymentStatus.APPROVED.value),
+        )
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        payment = _payment_row(cursor, row)
+        session = self.conn.execute(
+            "SELECT id, stop_reason, meter_start_wh, meter_stop_wh FROM sessions WHERE id = ?",
+            (payment.session_id,))
+        return payment, row_dict(session, session.fetchone())
+
+    def move_payment(self, reference: str, session_id: str, at: datetime) -> None:
+        """An approved payment goes to a new session (a retried tap reuses its hold); the
+        move is audited in the same transaction. ValueError if the payment is not
+        approved any more (settled meanwhile)."""
+        with self._transaction():
+            row = self.conn.execute(
+                "SELECT session_id FROM payments WHERE reference = ? AND status = ?",
+                (reference, PaymentStatus.APPROVED.value)).fetchone()
+            if row is None:
+                raise ValueError(f"payments: no approved payment {reference!r} to move")
+            self.conn.execute(
+                "UPDATE payments SET session_id = ?, updated_at = ? WHERE reference = ?",
+                (session_id, iso_utc(at), reference))
+            when = iso_utc(at)
+            detail = {"reference": reference, "from_session": row[0],
+                      "to_session": session_id}
+            cursor = self.conn.execute(
+                "INSERT INTO audit (at, kind, detail) VALUES (?, ?, ?)",
+                (when, "payment_moved", json.dumps(detail, sort_keys=True)))
+            audit_id = int(cursor.lastrowid or 0)
+            queue_message(self.conn, "Audit", None, None, f"audit:{audit_id}", when,
+                          {"audit_id": audit_id, "at": when, "kind": "payment_moved",
+                           "detail": detail})
+
+    def session_energy(self, session_id: str) -> tuple[Decimal, str | None]:
+        """Energy a session delivered (Wh; 0 without a start reading) and its stop reason."""
+        row = self.conn.execute(
+            "SELECT meter_start_wh, meter_stop_wh, stop_reason FROM sessions WHERE id = ?",
+            (session_id,)).fetchone()
+        if row is None:
+            raise ValueError(f"sessions: no session {session_id!r}")
+        return delivered_wh(row[0], row[1]), row[2]
+
     # ---- refunds ------------------------------------------------------------------------
 
     def add_refund(
@@ -232,6 +293,13 @@ class PaymentTables(Tables):
             "SELECT * FROM refunds WHERE session_id = ? ORDER BY at, refund_id", (session_id,)
         )
         return [row_dict(cursor, row) for row in cursor.fetchall()]
+
+
+def delivered_wh(start: object, stop: object) -> Decimal:
+    """stop - start in Wh from the sessions row's columns; 0 without both."""
+    if start is None or stop is None:
+        return Decimal(0)
+    return max(Decimal(str(stop)) - Decimal(str(start)), Decimal(0))
 
 
 def _payment_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> PaymentRow:

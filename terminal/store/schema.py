@@ -250,6 +250,14 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX closings_end ON closings (period_end);
     """,
+    # 11: card holds (terminal.payment.holds): when a payment was approved (its grace
+    # period counts from there), and approved payments found by card token (a retried
+    # tap reuses its kept hold)
+    """
+    ALTER TABLE payments ADD COLUMN approved_at TEXT;
+    UPDATE payments SET approved_at = updated_at WHERE amount_approved IS NOT NULL;
+    CREATE INDEX payments_approved_token ON payments (token) WHERE status = 'approved';
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -154,7 +154,7 @@ BAD_LINES: list[tuple[bytes, str]] = [
     (b"null", "must be a JSON object"),
     (b'"status"', "must be a JSON object"),
     (b'{"id": 1}', "unknown op None"),
-    (b'{"op": "format_disk"}', "unknown op 'format_disk'; known: ack_receipt, language"),
+    (b'{"op": "format_disk"}', "unknown op 'format_disk'; known: ack_receipt, budget, language"),
     (b'{"op": 5}', "unknown op 5"),
     (b'{"op": "language"}', "language: expected one of en, de, fr, nl"),
     (b'{"op": "language", "language": 5}', "language: expected one of"),

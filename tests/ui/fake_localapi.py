@@ -34,7 +34,7 @@ PRICE_TEXTS = {
     "nl": ["0,59 EUR/kWh incl. 19 % btw",
            "Parkeertarief 0,10 EUR/min incl. 19 % btw (na 10 min)"],
 }
-PUSHES_STATE = ("language", "ack_receipt", "service_login", "service_logout")
+PUSHES_STATE = ("language", "ack_receipt", "service_login", "service_logout", "budget")
 RECEIPT_URL = f"https://pay.evterm.example/receipt/{SESSION}"
 
 
@@ -55,6 +55,9 @@ def base_state() -> dict[str, Any]:
                       "code": "K7Q2MZ4P"},
         "service": {"state": "none", "technician": None, "locked_until": None},
         "metering": metering(),
+        "card_hold": {"amount": "50.00", "currency": "EUR",
+                      "choices": ["20.00", "50.00", "80.00"], "budget": None,
+                      "grace_s": 180.0},
     }
 
 
@@ -95,6 +98,7 @@ class FakeLocalApi:
         self.state = base_state()
         self.diagnostics = diagnostics or {}
         self.signed_meter: dict[str, Any] | None = signed_meter()
+        self.budgets: list[Any] = []  # the `budget` ops received, their amounts
         self._subscribers: list[socket.socket] = []
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
@@ -178,6 +182,13 @@ class FakeLocalApi:
             reply |= {"session_id": SESSION,
                       "receipt": receipt_body(language, self.signed_meter),
                       "text": receipt_text(language)}
+        elif op == "budget":  # the daemon's rule is tested in tests/unit/test_holds_daemon.py
+            amount = request.get("amount")
+            hold = dict(self.state["card_hold"])
+            hold |= {"budget": amount, "amount": amount or "50.00"}
+            self.state["card_hold"] = hold
+            self.budgets.append(amount)
+            reply |= {"amount": amount, "state": self.state}
         elif op == "ack_receipt":
             self.state["receipt_pending"] = None
             reply |= {"session_id": SESSION, "state": self.state}

@@ -277,7 +277,8 @@ def rig_with(tmp_path: Path, log_lines: list[str], **options: Any) -> Iterator[R
 
 def test_an_approved_preauthorisation_sets_the_cost_cap_and_journals_the_payment(rig, log_lines):
     outcome = rig.tap()
-    assert outcome == PreauthOutcome(True, None, PREAUTH, "PSP-1", scheme="visa", last4="1111")
+    assert outcome == PreauthOutcome(True, None, PREAUTH, "PSP-1", scheme="visa", last4="1111",
+                                     approved_at=rig.clock.now())
     row = rig.payment()
     assert (row.reference, row.status, row.amount_requested, row.amount_approved,
             row.psp_reference) == ("S-1:pay", "approved", D("50.00"), D("50.00"), "PSP-1")
@@ -406,7 +407,8 @@ def test_gateway_unreachable_with_floor_limit_approves_offline(tmp_path, log_lin
             rig.gateway.delay_s = 5.0
         outcome = rig.tap()
         assert outcome == PreauthOutcome(True, None, D("25.00"), None, offline=True,
-                                         scheme="visa", last4="1111")
+                                         scheme="visa", last4="1111",
+                                         approved_at=rig.clock.now())
         row = rig.payment()
         assert (row.status, row.amount_approved, row.offline, row.psp_reference) \
             == ("approved", D("25.00"), True, None)

@@ -142,7 +142,9 @@ def test_english_receipt_shows_every_field_a_receipt_needs() -> None:
         "------------------------------------------\n"
         "Payment                     Visa •••• 0119\n"
         "Reference             PSP-8815329842815468\n"
-        "Authorised amount                50.00 EUR\n"
+        "Reserved on card                 50.00 EUR\n"
+        "Charged                          28.92 EUR\n"
+        "Released                         21.08 EUR\n"
         "------------------------------------------\n"
         "E-receipt\n"
         "https://receipts.example.com/r/S-2025-0001\n"
@@ -216,6 +218,9 @@ def test_json_carries_everything_the_text_shows() -> None:
             "card_last4": "0119",
             "reference": "PSP-8815329842815468",
             "authorised_amount": "50.00",
+            "reserved": "50.00",
+            "charged": "28.92",
+            "released": "21.08",
         },
         "refunds": [],
         "amount_refunded": "0",
@@ -450,7 +455,8 @@ def test_charge_is_capped_at_the_authorised_amount() -> None:
     assert receipt.charge_capped
     lines = receipt.to_text().splitlines()
     assert row("Total incl. VAT", "28.92 EUR") in lines
-    assert row("Authorised amount", "25.00 EUR") in lines
+    assert row("Reserved on card", "25.00 EUR") in lines
+    assert row("Released", "0.00 EUR") in lines
     assert row("Capped, 19% VAT", "-3.92 EUR") in lines
     assert row("Charged", "25.00 EUR") in lines
     assert "The total exceeds the authorised amount;" in lines
@@ -469,10 +475,32 @@ def test_charge_is_capped_at_the_authorised_amount() -> None:
     "authorised", [None, D("28.92"), D(50)], ids=["no-authorisation", "equal", "above"]
 )
 def test_charge_is_the_total_when_within_the_authorised_amount(authorised: Decimal | None) -> None:
-    receipt = de_receipt(authorised_amount=authorised)
+    receipt = de_receipt(authorised_amount=authorised, payment_method="rfid")
     assert receipt.amount_charged == D("28.92")
     assert not receipt.charge_capped
     assert "Charged" not in receipt.to_text()
+
+
+@pytest.mark.parametrize("language", ["en", "de", "fr", "nl"])
+def test_a_card_receipt_says_what_was_reserved_charged_and_released(language: str) -> None:
+    from terminal.receipt.labels import LABELS
+
+    labels = LABELS[language]
+    receipt = de_receipt(language)
+    lines = receipt.to_text().splitlines()
+    figures = {}
+    for key in ("reserved_on_card", "charged", "released"):
+        [line] = [x for x in lines if x.startswith(labels[key] + " ")]
+        figures[key] = line[len(labels[key]):].strip()
+    # recomputable from the printed figures: released = reserved - charged
+    reserved, charged, released = (D(figures[k].split()[0].replace(",", "."))
+                                   for k in ("reserved_on_card", "charged", "released"))
+    assert (reserved, charged, released) == (D("50.00"), D("28.92"), D("21.08"))
+    assert reserved - charged == released
+    payment = receipt.to_json()["payment"]
+    assert (payment["reserved"], payment["charged"], payment["released"]) == (
+        "50.00", "28.92", "21.08")
+    assert labels["all_released"] not in receipt.to_text()
 
 
 def test_authorised_amount_finer_than_the_minor_unit_is_refused() -> None:

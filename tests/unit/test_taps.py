@@ -123,6 +123,9 @@ class Payments:
         self.asked: list[str] = []
         self.amounts: list[Decimal | None] = []
 
+    async def reuse_hold(self, token: str, session_id: str) -> Any:
+        return None  # no kept hold of this card
+
     async def preauthorize(self, session_id: str, token: str, read: Any,
                            amount: Decimal | None = None) -> Any:
         from terminal.payment.card import PreauthOutcome
