@@ -53,6 +53,7 @@ import ui.client as ui_client
 import ui.messages as ui_messages
 import ui.service_model as ui_staff
 import ui.timeouts_widget  # noqa: F401  (registers TimeoutBanner for evterm.kv)
+import ui.vat_entry as ui_vat
 import ui.widgets as ui_widgets
 from ui import qr  # noqa: F401  (registers QrCode with the Factory for evterm.kv)
 from ui import theme as ui_theme
@@ -134,6 +135,7 @@ class EvtermRoot(FloatLayout):
 
     report_open = BooleanProperty(False)
     staff = BooleanProperty(False)  # a technician's screen: the language bar is hidden
+    keyboard = BooleanProperty(False)  # the VAT number keyboard: the same
 
 
 class EvtermApp(App):
@@ -362,6 +364,7 @@ class EvtermApp(App):
         elif view.screen in ui_staff.STAFF_SCREENS:
             self._show_staff(view)
         root.staff = view.screen in ui_staff.STAFF_SCREENS
+        root.keyboard = view.screen == ui_vat.VAT_SCREEN
         bar = self.widgets[PROGRESS_BAR]
         bar.value = view.progress or 0.0
         bar.opacity = 0.0 if view.progress is None else 1.0
@@ -470,6 +473,9 @@ class EvtermApp(App):
             tab = self.widgets[SERVICE_TABS].current
             return top + ui_staff.SERVICE_COMMON + tuple(
                 ui_staff.SERVICE_TAB_WIDGETS.get(tab, ()))
+        if screen == ui_vat.VAT_SCREEN:  # no language bar, no report button
+            return tuple(name for name in ui_widgets.TOP_BAR if name != "report"
+                         and not name.startswith("lang_")) + ui_vat.VAT_WIDGETS
         names = ui_widgets.TOP_BAR + tuple(ui_widgets.SCREEN_WIDGETS.get(screen, ()))
         if self.panel is not None and self.panel.parent is not None:
             names += ui_widgets.REPORT_WIDGETS

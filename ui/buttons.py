@@ -3,7 +3,8 @@
 Provides `press(model, button_id, now_s)` (the model changes at once, so the screen
 answers before the daemon does, and the requests to send are returned; a button not
 active in the current view is ignored, and a PIN digit is never logged; "Meter info"
-and "Signed meter data" open a meter page, its Back closes it) and
+and "Signed meter data" open a meter page, its Back closes it; "Company receipt: add VAT
+number" opens the entry page, whose keys go to ui/vat_entry.py) and
 `tick(model, now_s)` (the requests due now: the service menu's diagnostics refresh and
 its idle logout). `touch(model, now_s)`: a touch anywhere on the screen gives every time
 limit shown its full time again (ui/timeouts_screens.py) and returns the ops that tell
@@ -16,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from terminal.kernel.logsetup import fields, get_logger
-from ui import accessibility, card_hold, service_buttons, timeouts_screens
+from ui import accessibility, card_hold, service_buttons, timeouts_screens, vat_entry
 from ui.messages import receipt_requests
 from ui.model import UiModel, close_info, pending_receipt
 from ui.screen_state import ScreenState
@@ -84,6 +85,11 @@ def press(model: UiModel, button_id: str, now_s: float) -> list[dict[str, Any]]:
         # the session on the screen and no other (the daemon refuses any other id)
         return [{"op": "stop", "reason": "Local",
                  "session_id": (model.state or {}).get("session_id")}]
+    if button_id == vat_entry.VAT_OPEN:
+        vat_entry.open_entry(model.vat, str((model.state or {}).get("session_id")), now_s)
+        return []
+    if button_id in vat_entry.VAT_BUTTONS:
+        return vat_entry.press_key(model.vat, button_id, now_s)
     if button_id == "ack":
         pending = pending_receipt(model)
         if pending is None:
@@ -110,6 +116,8 @@ def touch(model: UiModel, now_s: float) -> list[dict[str, Any]]:
         model.info_at_s = now_s
     if view.screen == "service" and model.service.token is not None:
         model.service.last_touch_s = now_s
+    if view.screen == vat_entry.VAT_SCREEN:
+        vat_entry.touched(model.vat, now_s)
     ops = timeouts_screens.daemon_keep_ops(ScreenState(model, now_s), view.screen)
     if not ops or (model.touch_sent_at_s is not None
                    and 0 <= now_s - model.touch_sent_at_s < TOUCH_SEND_S):

@@ -6,7 +6,8 @@ with `op` or a pushed message with `type`; returns the requests the UI must send
 answer, e.g. `{"op": "receipt", ...}` for a new receipt_pending or a language change
 while a receipt is shown), `set_connected(model, connected)` and
 `receipt_requests(model, now_s)` (the receipt to fetch now, if any). Replies to the
-technician's `service_*` ops go to ui/service_replies.py.
+technician's `service_*` ops go to ui/service_replies.py, the reply to `vat_number` to
+ui/vat_entry.py.
 
 On failure: a message with missing or malformed fields changes nothing it cannot read;
 a refusal is logged and undoes what the request had changed on screen.
@@ -18,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from terminal.kernel.logsetup import fields, get_logger
+from ui import vat_entry
 from ui.accessibility import follow_session
 from ui.model import (
     CHARGING_PHASES,
@@ -36,6 +38,7 @@ def set_connected(model: UiModel, connected: bool) -> None:
     """The local API connection went up or down (a request in flight is lost with it)."""
     model.connected = connected
     on_connection(model.service, connected)
+    vat_entry.on_connection(model.vat, connected)
     model.receipt_request = None
     model.receipt_request_at_s = None
     close_info(model)
@@ -63,6 +66,8 @@ def apply_message(model: UiModel, message: Mapping[str, Any], now_s: float) -> l
         requests = apply_reply(model.service, message, now_s)
         _fold_state(model, message)
         return requests
+    if op == "vat_number":
+        vat_entry.apply_reply(model.vat, message)
     if message.get("ok") is False:
         _apply_refusal(model, op, message)
         return []
@@ -156,6 +161,7 @@ def _fold_state(model: UiModel, message: Mapping[str, Any]) -> None:
         model.language = None  # the daemon has taken the choice over
     if state.get("phase") not in CHARGING_PHASES:
         model.stop_requested_at_s = None
+    vat_entry.forget_other_sessions(model.vat, state.get("session_id"))
     if model.info_screen is not None and state.get("phase") != model.info_phase:
         close_info(model)  # a meter page belongs to the phase it was opened in
     pending = state.get("receipt_pending")

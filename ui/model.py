@@ -3,7 +3,8 @@
 Provides `UiModel` (the daemon's last `state`, the connection flag, the last card
 feedback, the receipt fetched for `receipt_pending`, the report panel, the language
 chosen on screen until the daemon's state confirms it, and the technician's
-`ServiceModel`), `View` (one screen as data: its name, the text of every widget by id,
+`ServiceModel`; the company VAT number page's `VatEntry`), `View` (one screen as
+data: its name, the text of every widget by id,
 price and receipt lines, QR payload, progress, tone, active buttons),
 `current_language(model)` and `pending_receipt(model)`; the daemon's phase groups the
 screens tell apart; and how long what the model remembers counts (FEEDBACK_S, ...,
@@ -23,6 +24,7 @@ from typing import Any
 from ui.accessibility import DisplayModes
 from ui.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from ui.service_model import ServiceModel
+from ui.vat_entry import VatEntry
 
 FEEDBACK_S = 6.0  # how long a tap result stays on screen
 CHECKING_S = 30.0  # "checking card" at most this long when no decision arrives
@@ -74,6 +76,7 @@ class UiModel:
     modes: DisplayModes = field(default_factory=DisplayModes)  # large text, contrast
     hold_released: dict[str, Any] | None = None  # last `hold_released` event (a card hold
     hold_released_at_s: float | None = None      # voided without energy) and when it came
+    vat: VatEntry = field(default_factory=VatEntry)  # the VAT number page (ui/vat_entry.py)
 
 
 @dataclass(frozen=True)

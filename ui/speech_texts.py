@@ -8,6 +8,10 @@ cost, the idle-fee countdown, are not part of it, so the speech is not restarted
 second: Repeat says them as they are now) and `receipt_speech(model, now_s)` (the full
 receipt, read on request).
 
+The company VAT number page says its keys one by one as they are pressed (the letter or
+digit, "Delete"), the message after OK, and in full (Repeat, or when it opens) its
+title, prompt, the keyboard's layout and the number so far spelled out.
+
 Never spoken: PIN digits (the PIN pad says what to do, not what was typed: `pin_dots`
 is left out), card numbers (the payment is its method and card scheme, without the last
 4 digits; ui.speech_words.spoken takes out masks and anything that could be a card
@@ -28,8 +32,10 @@ from typing import Any
 from ui.model import UiModel, View
 from ui.screen_state import ScreenState
 from ui.screen_texts import PAYMENT_METHODS
+from ui.screen_vat import spoken_key
 from ui.speech_words import spoken, spoken_amount, spoken_duration, spoken_energy, spoken_power
 from ui.values import decimal_of
+from ui.vat_entry import VAT_SCREEN
 from ui.view import build_view
 from ui.widgets import REPORT_CATEGORIES
 
@@ -39,9 +45,10 @@ SPOKEN_WIDGETS: Mapping[str, tuple[str, ...]] = {
     "idle": ("idle_title", "idle_connector", "pay_ways", "card_hold", "budget_title",
              "budget_1", "budget_2", "budget_3", "budget_4", "app_hint"),
     "authorising": ("auth_title", "auth_detail", "auth_cap"),
-    "charging": ("charging_title", "cap", "stop_hint"),
+    "charging": ("charging_title", "cap", "stop_hint", "vat_given"),
     "finishing": ("finish_title", "finish_energy", "finish_cost", "idle_fee", "unplug"),
     "receipt": ("receipt_title", "receipt_fault"),
+    VAT_SCREEN: ("vat_title", "vat_prompt", "vat_message"),
     "error": ("error_title", "error_detail"),
     "out_of_service": ("oos_title", "oos_detail"),
     "reconnecting": ("reconnect_title", "reconnect_detail"),
@@ -54,7 +61,8 @@ SPOKEN_WIDGETS: Mapping[str, tuple[str, ...]] = {
 KEY_WIDGETS: Mapping[str, tuple[str, ...]] = {
     "idle": ("idle_title", "idle_connector", "price_headline", "card_hold"),
     "authorising": ("auth_title", "auth_detail"),
-    "charging": ("charging_title", "stop"),
+    "charging": ("charging_title", "stop", "vat_given"),
+    VAT_SCREEN: ("vat_title", "vat_typed", "vat_message"),
     "finishing": ("finish_title", "unplug"),
     "receipt": ("receipt_title", "receipt_total", "receipt_fault"),
     "error": ("error_title", "error_detail"),
@@ -98,6 +106,8 @@ def text_of(view: View, s: ScreenState, controls: bool = False) -> str:
     elif view.screen == "service":
         parts.append(s.t("speech_service"))
         parts.append(view.texts.get("svc_status", ""))
+    elif view.screen == VAT_SCREEN:
+        parts += _vat_entry(view, s, controls)
     else:
         widgets = SPOKEN_WIDGETS.get(view.screen, ())
         qr_hint, qr_speech = QR_SPEECH.get(view.screen, ("", ""))
@@ -201,6 +211,22 @@ def _payment(s: ScreenState, payment: Any) -> str:
     scheme = scheme if isinstance(scheme, str) and not any(c.isdigit() for c in scheme) \
         else ""
     return ", ".join(part for part in (words, scheme) if part)
+
+
+def _vat_entry(view: View, s: ScreenState, controls: bool) -> list[str]:
+    """A key just pressed: that key (a letter, a digit, Delete) or, after OK or when the
+    number is full, the message; else the page: title, prompt, the keyboard's layout,
+    the number typed so far spelled out, the message."""
+    vat = s.model.vat
+    message = view.texts.get("vat_message", "")
+    if vat.last_key and not controls:
+        return [message or spoken_key(vat.last_key, s)]
+    parts = [view.texts.get(name, "") for name in SPOKEN_WIDGETS[VAT_SCREEN][:2]]
+    parts.append(s.t("speech_vat"))
+    if vat.typed:
+        parts.append(s.t("speech_vat_typed", typed=" ".join(vat.typed)))
+    parts.append(message)
+    return parts
 
 
 def _report(view: View, s: ScreenState) -> list[str]:

@@ -15,7 +15,8 @@ The limits (docs/ui.md "Time limits"):
   `plug_in_until`; a touch sends `touch` (the daemon's connection timeout starts
   again);
 - the report panel and the meter pages: REPORT_TIMEOUT_S / INFO_TIMEOUT_S after the
-  last touch (the UI's own, ui/model.py);
+  last touch (the UI's own, ui/model.py); the company VAT number page: VAT_TIMEOUT_S
+  after the last touch (ui/vat_entry.py), then the charging screen;
 - the technician's PIN pad: the snapshot's `service.pin_until`; a touch sends
   `service_keep_pin`;
 - the service menu: the UI's idle logout, the login's `expires_in_s` after the last
@@ -35,10 +36,12 @@ from ui.i18n import language_name
 from ui.model import INFO_TIMEOUT_S, REPORT_TIMEOUT_S, pending_receipt
 from ui.screen_state import ScreenState
 from ui.timeouts import TimeoutSpec, Timer, countdown, left_until
+from ui.vat_entry import VAT_SCREEN, VAT_TIMEOUT_S
 
 LIMITS: Mapping[str, TimeoutSpec] = {
     "report": TimeoutSpec("report", REPORT_TIMEOUT_S),
     "info": TimeoutSpec("info", INFO_TIMEOUT_S),
+    "vat": TimeoutSpec("vat", VAT_TIMEOUT_S),
 }
 KIND_SUFFIX = {"screen": "", "page": "_page", "language": "_language", "pin": "_pin",
                "logout": "_logout", "plug": "_plug"}
@@ -82,6 +85,8 @@ def limits_left(s: ScreenState, screen: str, report_open: bool) -> list[tuple[fl
         running.append((Timer(LIMITS["report"], model.report_at_s).at(now_s).left_s, "page"))
     if screen in ("meter_info", "signed_data") and model.info_at_s is not None:
         running.append((Timer(LIMITS["info"], model.info_at_s).at(now_s).left_s, "page"))
+    if screen == VAT_SCREEN and model.vat.touched_at_s is not None:
+        running.append((Timer(LIMITS["vat"], model.vat.touched_at_s).at(now_s).left_s, "page"))
     reset = _language_reset(s)
     if screen == "idle" and reset is not None:
         running.append((_daemon_left(s, reset.get("at")), "language"))

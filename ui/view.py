@@ -6,7 +6,8 @@ Screen order: daemon away -> reconnecting; a technician logged in at this screen
 service; the daemon waiting for a technician's PIN -> pin (ui/service_view.py has
 both); receipt pending (phase Available) -> receipt; card feedback (FEEDBACK_S), a card
 being checked or phase Authorizing/Authorized -> authorising;
-Charging/SuspendedEV/SuspendedEVSE -> charging; Finishing -> finishing; Faulted ->
+Charging/SuspendedEV/SuspendedEVSE -> charging (or the company VAT number page over
+it while it is open: ui/screen_vat.py); Finishing -> finishing; Faulted ->
 error; set out of service by a technician, not accepting sessions or every reader down
 with no app start -> out_of_service; else idle. A meter page (meter_info over idle or
 charging, signed_data over the receipt) shows instead of the screen it was opened from
@@ -29,7 +30,14 @@ import re
 from typing import Any
 
 from terminal.kernel.logsetup import get_logger
-from ui import accessibility, card_hold, meter_screens, screen_texts, timeouts_screens
+from ui import (
+    accessibility,
+    card_hold,
+    meter_screens,
+    screen_texts,
+    screen_vat,
+    timeouts_screens,
+)
 from ui.i18n import tr
 from ui.metering import is_signed, signed_meter_of
 from ui.model import (
@@ -49,6 +57,7 @@ from ui.model import (
 from ui.screen_state import Feedback, ScreenState
 from ui.service_model import STAFF_SCREENS, staff_screen
 from ui.service_view import pin_view, service_view
+from ui.vat_entry import VAT_BUTTONS, VAT_OPEN, VAT_SCREEN
 from ui.widgets import LANGUAGE_BUTTONS, REPORT_CATEGORIES
 
 log = get_logger("ui.view")
@@ -106,10 +115,16 @@ def _build(s: ScreenState) -> View:
         extra["tone"] = screen_texts.tone(s, feedback)
     elif screen == "charging":
         texts |= screen_texts.charging(s, extra)
+        texts |= screen_vat.charging_texts(s)
         if not s.stopping:
             buttons.append("stop")
+            if isinstance(s.state.get("session_id"), str):
+                buttons.append(VAT_OPEN)
         if is_signed(s.state):
             buttons.append("charging_meter_info")
+    elif screen == VAT_SCREEN:
+        texts |= screen_vat.entry_texts(s)
+        buttons += VAT_BUTTONS
     elif screen == "finishing":
         texts |= screen_texts.finishing(s)
     elif screen == "receipt":
@@ -168,7 +183,7 @@ def _feedback(s: ScreenState) -> Feedback:
 
 
 def _screen(s: ScreenState, feedback: Feedback) -> str:
-    screen = _base_screen(s, feedback)
+    screen = screen_vat.entry_screen(s, _base_screen(s, feedback))
     model = s.model
     if model.info_screen is None or model.info_from != screen \
             or model.info_phase != s.phase or model.info_at_s is None \
@@ -217,8 +232,8 @@ def _report_open(s: ScreenState, screen: str) -> bool:
 def _buttons(s: ScreenState, screen: str, own: list[str], report_open: bool) -> tuple[str, ...]:
     if screen == "reconnecting":
         return ()
-    if screen in STAFF_SCREENS:
-        return tuple(own)  # staff screens: no language bar, no report button
+    if screen in (*STAFF_SCREENS, VAT_SCREEN):
+        return tuple(own)  # staff screens, the keyboard: no language bar, no report button
     languages = tuple(LANGUAGE_BUTTONS)
     if report_open:
         categories: tuple[str, ...] = ()

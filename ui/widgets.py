@@ -14,9 +14,11 @@ from collections.abc import Mapping
 
 from ui.i18n import LANGUAGES
 from ui.service_model import PIN_WIDGETS, SERVICE_WIDGETS, STAFF_SCREENS
+from ui.vat_entry import VAT_OPEN, VAT_SCREEN, VAT_WIDGETS
 
 SCREENS = ("idle", "authorising", "charging", "finishing", "receipt", "error",
-           "out_of_service", "reconnecting", "meter_info", "signed_data", *STAFF_SCREENS)
+           "out_of_service", "reconnecting", "meter_info", "signed_data", VAT_SCREEN,
+           *STAFF_SCREENS)
 
 TOP_BAR = ("station", "operator", "badge_offline", "support", "report",
            "lang_en", "lang_de", "lang_fr", "lang_nl")
@@ -27,7 +29,7 @@ SCREEN_WIDGETS: Mapping[str, tuple[str, ...]] = {
     "authorising": ("auth_title", "auth_detail", "auth_cap"),
     "charging": ("charging_title", "energy", "energy_label", "power", "power_label",
                  "elapsed", "elapsed_label", "cost", "cost_label", "cap", "stop_hint",
-                 "stop", "charging_meter_info"),
+                 "stop", "charging_meter_info", VAT_OPEN, "vat_given"),
     "finishing": ("finish_title", "finish_energy", "finish_cost", "idle_fee", "unplug"),
     "receipt": ("receipt_title", "receipt_hint", "ack", "receipt_fault",
                 "receipt_total_label", "receipt_total", "receipt_energy_label",
@@ -41,6 +43,8 @@ SCREEN_WIDGETS: Mapping[str, tuple[str, ...]] = {
                    "mi_key_label", "mi_key", "mi_back"),
     "signed_data": ("sd_title", "sd_start", "sd_end", "sd_meter", "sd_hint", "sd_fault",
                     "sd_back"),
+    # the company VAT number page over the charging screen (ui/vat_entry.py)
+    VAT_SCREEN: VAT_WIDGETS,
     "pin": PIN_WIDGETS,
     "service": SERVICE_WIDGETS,
 }

@@ -9,7 +9,9 @@ attribute, replaces it; None: a plain meter's receipt). It answers `subscribe`,
 `language` (the snapshot follows), `receipt` (a receipt shaped like the daemon's, in the
 language asked for), `ack_receipt`, `report_problem`, `stop` and the technician's
 `service_login` (any PIN), `service_diagnostics` (`diagnostics`), `service_receipt`,
-`service_action` and `service_logout`. Nothing is checked: it is a screen's backdrop.
+`service_action` and `service_logout`, and the driver's `vat_number` (checked with the
+kernel's rule and against the running session, as the daemon does; each one asked for
+is kept in `vat_requests`). Nothing else is checked: it is a screen's backdrop.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import socket
 import threading
 from typing import Any
 
+from terminal.kernel.vat import VatNumberError, check_vat_number
 from tests.unit.metering_helpers import metering, signed_meter
 
 SESSION = "d049f413-c9f1-4d4d-bca7-3a241559d6ca"
@@ -34,7 +37,8 @@ PRICE_TEXTS = {
     "nl": ["0,59 EUR/kWh incl. 19 % btw",
            "Parkeertarief 0,10 EUR/min incl. 19 % btw (na 10 min)"],
 }
-PUSHES_STATE = ("language", "ack_receipt", "service_login", "service_logout", "budget")
+PUSHES_STATE = ("language", "ack_receipt", "service_login", "service_logout", "budget",
+                "vat_number")
 RECEIPT_URL = f"https://pay.evterm.example/receipt/{SESSION}"
 
 
@@ -99,6 +103,7 @@ class FakeLocalApi:
         self.diagnostics = diagnostics or {}
         self.signed_meter: dict[str, Any] | None = signed_meter()
         self.budgets: list[Any] = []  # the `budget` ops received, their amounts
+        self.vat_requests: list[dict[str, Any]] = []
         self._subscribers: list[socket.socket] = []
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
@@ -194,6 +199,8 @@ class FakeLocalApi:
             reply |= {"session_id": SESSION, "state": self.state}
         elif op == "report_problem":
             reply["reference"] = 4711
+        elif op == "vat_number":
+            reply = self._vat_number(request)
         elif op == "service_login":
             self.state["service"] = {"state": "active", "technician": "\u2026EEFF",
                                      "locked_until": None}
@@ -209,3 +216,17 @@ class FakeLocalApi:
             self.state["service"] = {"state": "none", "technician": None,
                                      "locked_until": None}
         return reply
+
+    def _vat_number(self, request: dict[str, Any]) -> dict[str, Any]:
+        """As the daemon's driver API: the number by the kernel's rule, the open session."""
+        self.vat_requests.append(dict(request))
+        session_id = request.get("session_id")
+        if session_id is None or session_id != self.state.get("session_id"):
+            return {"ok": False, "op": "vat_number",
+                    "error": f"session_id: {session_id!r} is not the open session on the "
+                             f"screen"}
+        try:
+            number = check_vat_number(request.get("vat_number"))
+        except VatNumberError as exc:
+            return {"ok": False, "op": "vat_number", "error": str(exc)}
+        return {"ok": True, "op": "vat_number", "vat_number": number, "state": self.state}

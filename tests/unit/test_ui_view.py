@@ -98,6 +98,8 @@ def screens_by_state() -> dict[str, UiModel]:
     reply["receipt"]["signed_meter"] = signed_meter()
     apply_message(models["signed_data"], reply, 0.2)
     press(models["signed_data"], "signed_data", 0.5)
+    models["vat_entry"] = connected(charging_state())
+    press(models["vat_entry"], "vat_add", 0.5)  # the company VAT number page
     return models
 
 
