@@ -56,10 +56,11 @@ def test_the_zvt_closing_releases_a_stale_reservation_at_the_terminal(tmp_path,
         store.conn.execute("UPDATE sessions SET closed_at = ? WHERE id = 'S-1'",
                            (iso_utc(rig.clock.now() - timedelta(hours=2)),))
         journal_payment(store, "F:pay", PaymentStatus.FAILED, rig.clock.now()
-                        - timedelta(minutes=5), scheme="mastercard", captured=D("7.00"))
+                        - timedelta(minutes=5), scheme="mastercard", captured=D("7.00"),
+                        via="zvt")
         journal_payment(store, "G:pay", PaymentStatus.CAPTURED, rig.clock.now()
                         - timedelta(minutes=5), captured=D("9.99"), psp_reference="P-9")
-        store.conn.execute("UPDATE payments SET via = 'zvt', reason = 'booking refused: 6F' "
+        store.conn.execute("UPDATE payments SET reason = 'booking refused: 6F' "
                            "WHERE reference = 'F:pay'")
         rig.clock.advance(1)
         report = await closings.close("service")
