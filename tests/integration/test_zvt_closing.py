@@ -7,7 +7,8 @@ service closing --json`: the terminal's End-of-day totals per card group equal t
 journal's bookings, nothing is found, and the Z-report reaches the backend. Then a
 booking nobody asked for is planted at the simulator (its control socket): the next
 closing finds that card group's totals mismatched, lists it for the operator, and that
-Z-report reaches the backend too."""
+Z-report reaches the backend too; a reservation planted beside it stays unseen (the
+End-of-day has totals of bookings only)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ import pytest
 from hw_mocks.backend_process import BackendMqttProcess
 from hw_mocks.mosquitto import Broker
 from hw_mocks.pcscd import PcscdHandle
+from hw_mocks.station_sim import control
 from terminal import cli
 from terminal.payment.reconcile import zvt_group
 from terminal.service.pins import hash_pin
@@ -128,6 +130,10 @@ def test_the_zvt_closing_matches_the_bookings_and_finds_a_planted_one(
     assert zvt.sim_state()["batch"] == {}  # the End-of-day closed the terminal's batch
 
     zvt.control("plant", what="booking", card="mastercard", amount="4.20")
+    # a reservation left open: End-of-day totals cannot show it (docs/reconciliation.md)
+    zvt.control("plant", what="reservation", card="visa", amount="30.00")
+    refused = control(zvt.control_path, {"cmd": "plant", "what": "refund", "amount": "1"})
+    assert refused == {"ok": False, "error": "what: 'refund' is not booking or reservation"}
     time.sleep(0.01)  # the next closing's id is the next millisecond's
     second = json.loads(service(capsys, monkeypatch, zvt, token_file, "closing", "--json"))
     assert second["period_start"] == report["period_end"]
@@ -136,6 +142,7 @@ def test_the_zvt_closing_matches_the_bookings_and_finds_a_planted_one(
             finding["ledger_amount"], finding["journal_count"]) == (
         "scheme_totals", "Eurocard", 1, "4.20", 0)
     assert [r["kind"] for r in second["remaining"]] == ["scheme_totals"]
+    assert [r["amount_minor"] for r in zvt.sim_state()["reservations"].values()] == [3000]
     assert "scheme_totals" in service(capsys, monkeypatch, zvt, token_file, "z-report")
 
     received = rig.wait_for("both Z-reports at the backend", lambda: (
