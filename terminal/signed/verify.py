@@ -39,8 +39,14 @@ STATUS_NAMES = {
 FLAG_NAMES = {"E": "energy", "t": "time"}
 SAME_READING_FIELDS = ("TM", "TX", "RV", "RI", "RU", "RT", "EF", "ST")
 
-__all__ = ["OcmfUnreadable", "pair_warnings", "parse_ocmf", "verify_document",
-           "verify_pair"]
+__all__ = ["OcmfUnreadable", "load_pyocmf", "pair_warnings", "parse_ocmf",
+           "verify_document", "verify_pair"]
+
+
+def load_pyocmf() -> None:
+    """Import pyocmf now: a daemon whose meter signs does so at start, so that its first
+    check does not hold the event loop while pyocmf and pydantic load."""
+    import pyocmf  # noqa: F401
 
 
 class OcmfUnreadable(ValueError):
