@@ -23,6 +23,8 @@ from typing import Any
 
 from hw_mocks.rig import REPO
 
+WAIT_POLL_S = 0.02  # wait_for's dump interval: a dump costs the app well under a frame
+
 
 class UiError(RuntimeError):
     pass
@@ -114,7 +116,7 @@ class UiProcess:
                     return seen
             except (OSError, UiError, KeyError):
                 pass
-            time.sleep(0.1)
+            time.sleep(WAIT_POLL_S)
         shown = {k: seen.get(k) for k in ("screen", "language", "widgets")}
         raise UiError(f"timed out after {timeout_s} s waiting for the screen to show {what}; "
                       f"it shows {json.dumps(shown, ensure_ascii=False)[:2000]}")

@@ -84,6 +84,7 @@ from terminal.service.login import Logins
 from terminal.service.port import OutOfService, ServiceDeps
 from terminal.session import Authorization
 from terminal.session_pricing import SessionPricing, terms_for
+from terminal.signed.verify import load_pyocmf
 from terminal.signed_metering import SignedMetering
 from terminal.status import StatusBoard
 from terminal.store import AsyncStore, Store, StoreError
@@ -325,6 +326,7 @@ def signed_metering(config: Config, clock: Clock, journal: AsyncStore, meter: Me
     model = getattr(meter, "model", None)  # test doubles may have none
     if model is None or not model.signs:
         return None
+    load_pyocmf()  # at start, not at the first document
 
     def tariff_text(auth: Authorization | None) -> str:
         terms = terms_for(pricing.station_terms, auth)

@@ -24,12 +24,12 @@ by its own check that the repeated reading is the begin document's, unchanged.
 from __future__ import annotations
 
 import warnings
-
-import pyocmf
-from pyocmf import IssueCode, IssueSeverity, PyOCMFError, SignatureVerificationError
-from pyocmf.enums.reading import is_end_reason
+from typing import TYPE_CHECKING
 
 from drivers.meter.signing import MeterKey, SignedReading
+
+if TYPE_CHECKING:  # pyocmf (and pydantic under it) is imported at first use: a daemon
+    import pyocmf  # whose meter does not sign starts without it
 
 STATUS_NAMES = {
     "N": "not present", "G": "good", "T": "timeout", "D": "disconnected",
@@ -39,8 +39,14 @@ STATUS_NAMES = {
 FLAG_NAMES = {"E": "energy", "t": "time"}
 SAME_READING_FIELDS = ("TM", "TX", "RV", "RI", "RU", "RT", "EF", "ST")
 
-__all__ = ["OcmfUnreadable", "pair_warnings", "parse_ocmf", "verify_document",
-           "verify_pair"]
+__all__ = ["OcmfUnreadable", "load_pyocmf", "pair_warnings", "parse_ocmf",
+           "verify_document", "verify_pair"]
+
+
+def load_pyocmf() -> None:
+    """Import pyocmf now: a daemon whose meter signs does so at start, so that its first
+    check does not hold the event loop while pyocmf and pydantic load."""
+    import pyocmf  # noqa: F401
 
 
 class OcmfUnreadable(ValueError):
@@ -49,6 +55,9 @@ class OcmfUnreadable(ValueError):
 
 def parse_ocmf(text: str) -> tuple[pyocmf.OCMF, list[str]]:
     """pyocmf's model of `text` and the OCMF-spec deviations it noted (texts)."""
+    import pyocmf
+    from pyocmf import PyOCMFError
+
     with warnings.catch_warnings(record=True) as noted:
         warnings.simplefilter("always", pyocmf.SpecWarning)
         try:
@@ -90,6 +99,8 @@ def verify_document(doc: SignedReading, key: MeterKey,
 
 def signature_problems(ocmf: pyocmf.OCMF, key: MeterKey) -> list[str]:
     """The signature checked by pyocmf with the meter's key (hex DER)."""
+    from pyocmf import SignatureVerificationError
+
     method = str(ocmf.signature.SA) if ocmf.signature.SA is not None else ""
     problems = []
     if key.signing_method and method and method != key.signing_method:
@@ -122,6 +133,9 @@ def _pair_issues(begin: SignedReading, end: SignedReading,
                  ) -> tuple[list[pyocmf.EichrechtIssue], list[str]]:
     """pyocmf's issues of the pair, and our own errors (unreadable, a repeated begin
     reading that is not the begin document's)."""
+    import pyocmf
+    from pyocmf import IssueCode
+
     try:
         begin_ocmf, _ = parse_ocmf(begin.ocmf)
         end_ocmf, _ = parse_ocmf(end.ocmf)
@@ -146,6 +160,8 @@ def _pair_issues(begin: SignedReading, end: SignedReading,
 
 def _roles(begin: pyocmf.OCMF, end: pyocmf.OCMF) -> list[str]:
     """The begin document begins, the end document ends, and the end comes later."""
+    from pyocmf.enums.reading import is_end_reason
+
     problems = []
     ending = [str(r.TX) for r in begin.payload.RD if is_end_reason(r.TX)]
     if ending:
@@ -166,6 +182,8 @@ def verify_pair(begin: SignedReading, end: SignedReading, key: MeterKey) -> list
     """The Eichrecht errors of the transaction `begin` .. `end` (pyocmf
     check_eichrecht, errors only; `pair_warnings` gives the warnings); the key names
     the meter both documents must come from."""
+    from pyocmf import IssueSeverity
+
     issues, problems = _pair_issues(begin, end)
     problems += [_issue_text(i) for i in issues if i.severity == IssueSeverity.ERROR]
     for doc, name in ((begin, "begin"), (end, "end")):
@@ -177,6 +195,8 @@ def verify_pair(begin: SignedReading, end: SignedReading, key: MeterKey) -> list
 
 def pair_warnings(begin: SignedReading, end: SignedReading) -> list[str]:
     """pyocmf's Eichrecht warnings of the pair (e.g. the clock not synchronised)."""
+    from pyocmf import IssueSeverity
+
     issues, _ = _pair_issues(begin, end)
     return [_issue_text(i) for i in issues if i.severity == IssueSeverity.WARNING]
 

@@ -3,15 +3,22 @@
 `build_wheel(folder)` copies the working tree (no .git, venvs, caches, build output) into
 `folder/src` and runs `pip wheel --no-deps` on the copy, so build/ and *.egg-info land in
 the copy, never in the repository. `repo_litter()` lists build output in the checkout, for
-tests to assert it stays empty.
+tests to assert it stays empty. `shared_wheel(tmp_path_factory)`: that wheel built once per
+test run and shared by the tests (and pytest-xdist workers) that install it;
+`built_once(tmp_path_factory, name, build)` runs any such build once per run.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 NOT_SOURCE = (".git", ".venv", "var", "__pycache__", "build", "dist", "*.egg-info",
@@ -40,6 +47,47 @@ def build_wheel(folder: Path) -> Path:
         raise AssertionError(f"pip wheel failed (exit {result.returncode}):\n"
                              f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return wheels[0]
+
+
+def run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test run's temporary folder, the same for every pytest-xdist worker."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # popen-gwN's parent: the run's folder
+    return root
+
+
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str,
+               build: Callable[[Path], str]) -> str:
+    """`build(folder)` run once per test run (and xdist workers): the first caller runs
+    it in the run's folder `name` under a lock, later callers wait for it and get what it
+    returned (a string); a build that raised is tried again by the next caller."""
+    root = run_folder(tmp_path_factory)
+    folder = root / name
+    with open(root / f"{name}.lock", "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = root / f"{name}.done"
+        if done.exists():
+            return done.read_text(encoding="utf-8")
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir()
+        result = build(folder)
+        done.write_text(result, encoding="utf-8")
+        return result
+
+
+def _checked_build(folder: Path) -> str:
+    litter_before = repo_litter()
+    wheel = build_wheel(folder)
+    assert repo_litter() == litter_before, "the build left output in the checkout"
+    return str(wheel)
+
+
+def shared_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """evterm's wheel (build_wheel), built once per test run (built_once), asserting the
+    build left nothing in the checkout; its output next to it
+    (`wheel.parents[1] / "build.log"`)."""
+    return Path(built_once(tmp_path_factory, "evterm-wheel", _checked_build))
 
 
 def repack_installed(name: str, folder: Path) -> Path:

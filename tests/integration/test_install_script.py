@@ -26,7 +26,7 @@ import pytest
 
 from terminal.session.model import OPEN_PHASES
 from tests.integration.conftest import require_binary
-from tests.integration.packaging import REPO, build_wheel, repack_installed, repo_litter
+from tests.integration.packaging import REPO, repack_installed, repo_litter, shared_wheel
 
 pytestmark = pytest.mark.integration
 OVERLAID = ("/etc", "/opt", "/usr/local", "/var/lib")
@@ -122,7 +122,7 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("wheelhouse")
     house = folder / "wheels"
     house.mkdir()
-    shutil.copy(build_wheel(folder), house)
+    shutil.copy(shared_wheel(tmp_path_factory), house)
     board = pins("board.txt")
     for name in sorted(closure(requirements(("ui",)))):
         assert name in board, f"{name} is not pinned in constraints/board.txt"

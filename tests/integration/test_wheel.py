@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.packaging import REPO, build_wheel, repo_litter
+from tests.integration.packaging import REPO, built_once, shared_wheel
 
 pytestmark = pytest.mark.integration
 
@@ -40,12 +40,8 @@ class Installed:
                               cwd=self.cwd, env=self.env)
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
-    litter_before = repo_litter()
-    folder = tmp_path_factory.mktemp("wheel")
-    wheel = build_wheel(folder)
-    assert repo_litter() == litter_before, "the build left output in the checkout"
+def _install(folder: Path, wheel: Path) -> str:
+    """A fresh virtualenv in `folder/venv` with only evterm's wheel installed."""
     venv = folder / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
                    timeout=120)
@@ -60,7 +56,18 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
          "--quiet", "--no-deps", "--no-index", str(wheel)],
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    cwd = folder / "run"
+    return str(venv)
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    """The wheel installed in a fresh virtualenv, once per test run (shared by the xdist
+    workers: the tests only run programs from it); each module its own empty folder to
+    run them from."""
+    wheel = shared_wheel(tmp_path_factory)  # asserts the build left the checkout clean
+    venv = Path(built_once(tmp_path_factory, "evterm-wheel-venv",
+                           lambda folder: _install(folder, wheel)))
+    cwd = tmp_path_factory.mktemp("wheel") / "run"
     cwd.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
@@ -128,8 +135,10 @@ def test_meter_read_against_the_simulator_from_the_installed_wheel(installed):
 
 def test_headless_demo_runs_from_the_installed_wheel(installed, tmp_path):
     """The whole demo (broker, pcscd, backend, station, daemon, touchscreen on Xvfb) from
-    the wheel: it needs the example tariffs and the UI's data as package data."""
-    result = installed.run("evterm", "demo", "--headless", "--folder", str(tmp_path / "demo"),
+    the wheel: it needs the example tariffs and the UI's data as package data. At twice
+    the demo's default clock speed: what is tested is the package, not the pace."""
+    result = installed.run("evterm", "demo", "--headless", "--speed", "60",
+                           "--folder", str(tmp_path / "demo"),
                            "--screenshots", str(tmp_path / "shots"), "--languages", "en",
                            timeout_s=600)
     output = result.stdout + result.stderr

@@ -27,7 +27,12 @@ from tests.unit.metering_helpers import OCMF, metering, signed_meter
 from tests.unit.test_ui_service_view import DIAGNOSTICS
 
 LANGUAGES = ("en", "de", "fr", "nl")
-SETTLE_S = 0.3  # a frame or two for the layouts to follow new texts
+# the layouts follow new texts within a frame or two: a layout is measured once two
+# dumps SETTLE_QUIET_S apart (several frames; each dump runs in its own Kivy clock tick,
+# after the layout passes the previous tick triggered) show it unchanged
+SETTLE_QUIET_S = 0.1
+SETTLE_POLL_S = 0.03
+SETTLE_TIMEOUT_S = 5.0
 MIN_CAP_MM = 4.0
 PENDING = {"session_id": SESSION, "until": "2026-12-02T10:35:00Z"}
 DEMO_TARIFF = load_tariff(Path(__file__).resolve().parents[2] / "examples" / "tariffs"
@@ -55,6 +60,24 @@ def fake_api() -> Iterator[FakeLocalApi]:
     api.close()
 
 
+def settled_layout(ui: Any, what: str) -> dict[str, Any]:
+    """`ui.dump(layout=True)` once the layout has stopped changing: the same for
+    SETTLE_QUIET_S; AssertionError naming `what` if it still moves after
+    SETTLE_TIMEOUT_S."""
+    dump = ui.dump(layout=True)
+    stable_since = time.monotonic()
+    deadline = stable_since + SETTLE_TIMEOUT_S
+    while time.monotonic() < deadline:
+        time.sleep(SETTLE_POLL_S)
+        again = ui.dump(layout=True)
+        now = time.monotonic()
+        if again != dump:
+            dump, stable_since = again, now
+        elif now - stable_since >= SETTLE_QUIET_S:
+            return dump
+    raise AssertionError(f"the layout of {what} still changes after {SETTLE_TIMEOUT_S} s")
+
+
 class Walk:
     """Puts up each screen in each language and keeps what layout_problems finds."""
 
@@ -67,8 +90,7 @@ class Walk:
     def measure(self, name: str, language: str, ready: Callable[[dict[str, Any]], Any]) -> None:
         self.ui.wait_for(f"{name} in {language}", lambda d: d["language"] == language
                          and ready(d), 15)
-        time.sleep(SETTLE_S)
-        dump = self.ui.dump(layout=True)
+        dump = settled_layout(self.ui, f"{name} in {language}")
         self.count += 1
         self.dumps[f"{name}-{language}"] = dump
         self.problems += [f"{self.size} {name} {language}: {problem}"
