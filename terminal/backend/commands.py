@@ -20,6 +20,11 @@ for tariffs and lists, the operator's signature.
 - `reconcile` {since?}: every message queued since then is sent again (the backend
   drops what it has by idempotency key).
 - `diagnostics` {}: the status snapshot, outbox figures and software version.
+- `firmware_update` {requestId, firmware: {location, version}} (OCPP UpdateFirmware's
+  shape, backend/firmware.py): written as a request file for the updater (evterm-update,
+  run as root by systemd; docs/updates.md), answered `{"status": "Accepted"}`; refused
+  while another update is under way or waiting, and for the version already running.
+  Its progress comes as `firmware_status` events.
 - `config_change`: refused; configuration is the file on the terminal (a technician's
   change, audited), not a remote setting.
 Every command that changes something is written to the audit log (and so to the backend).
@@ -36,12 +41,17 @@ from pathlib import Path
 from typing import Any
 
 from terminal import __version__
+from terminal.backend.firmware import FirmwareUpdate
+from terminal.backend.messages import MessageError
 from terminal.backend.protocol import ProtocolError
 from terminal.desk import MAX_TOKEN_CHARS, Desk
 from terminal.kernel.logsetup import fields, get_logger
 from terminal.kernel.money import MAX_AMOUNT, MAX_ENERGY_WH, AmountError, check_amount
 from terminal.pricing import TariffError, check_validity, parse_tariff
 from terminal.session import Authorization, AuthorizationAccepted, StopReason, StopRequested
+from terminal.update.journal import Journal, JournalError, Step, UpdateRequest
+from terminal.update.layout import Layout
+from terminal.update.request import request_path, write_request
 
 log = get_logger("commands")
 
@@ -157,6 +167,32 @@ class Commands(Desk):
         store = self.store
         return {"version": __version__, "state": self.snapshot(),
                 "outbox": await store.call(store.store.outbox_stats)}
+
+    async def _firmware_update(self, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            update = FirmwareUpdate.from_json(body)
+        except MessageError as exc:
+            raise ProtocolError(exc.field.removeprefix("FirmwareUpdate.") or "body",
+                                exc.problem) from None
+        if update.version == __version__:
+            raise ProtocolError("firmware.version", f"{update.version} is already running")
+        try:
+            state = Journal(Layout(self.config.update.root_dir).journal_path).load()
+        except JournalError as exc:
+            raise ProtocolError("requestId", f"the update journal cannot be read: {exc}") \
+                from None
+        if state.step is not Step.IDLE and state.request is not None:
+            raise ProtocolError("requestId", f"an update to {state.request.version} is under "
+                                f"way ({state.step.value})")
+        state_dir = self.config.station.state_dir
+        if request_path(state_dir).exists():
+            raise ProtocolError("requestId", "another update request is waiting")
+        write_request(state_dir, UpdateRequest(update.request_id, update.version,
+                                               update.location))
+        await self._audit("firmware_update", {"request_id": update.request_id,
+                                              "version": update.version})
+        log.info("firmware update requested", extra=fields(version=update.version))
+        return {"status": "Accepted", "requestId": update.request_id}
 
     async def _config_change(self, body: dict[str, Any]) -> dict[str, Any]:
         raise ProtocolError("key", "configuration is changed on the terminal by a technician "

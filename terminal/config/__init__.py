@@ -39,6 +39,7 @@ from terminal.config.options import (
     SessionConfig,
     StationConfig,
     UiConfig,
+    UpdateConfig,
 )
 from terminal.config.reference import render_reference
 from terminal.config.schema import ConfigError, option
@@ -61,6 +62,7 @@ __all__ = [
     "SessionConfig",
     "StationConfig",
     "UiConfig",
+    "UpdateConfig",
     "check_file",
     "config_warnings",
     "load_config",
