@@ -99,7 +99,6 @@ def install_release(tar: Path, layout: Layout, version: str, settings: InstallSe
     wheels, requirement = read_release(dist, version)
     venv = target / "venv"
     _run([settings.python, "-m", "venv", "--without-pip", str(venv)], "python -m venv")
-    checkpoint("installing:venv")
     wanted = [requirement]
     if any(wheels.glob("pip-*.whl")):
         wanted.append("pip")
