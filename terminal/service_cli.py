@@ -3,7 +3,8 @@ daemon's local API (docs/service.md).
 
 Commands: `login [--wait-card S] [--pin-stdin]`, `logout`, `diag [--json]`, `receipt
 SESSION [--language L]`, `out-of-service --reason TEXT`, `in-service`, `stop`, `resend`,
-`restart`, `selfcheck`, `export FOLDER`, `wait-idle [--timeout-s S]` (until no session
+`restart`, `selfcheck`, `export FOLDER`, `update FOLDER --version V` (a signed release from
+the USB stick, docs/updates.md), `wait-idle [--timeout-s S]` (until no session
 is open: install.sh before a restart), and `set-pin --card UID --pins-file F
 [--pin-stdin]`, which writes the pins file and needs no daemon.
 
@@ -49,7 +50,7 @@ REQUEST_TIMEOUT_S = 10.0
 SLOW_TIMEOUT_S = 60.0  # export (files on a USB stick) and the meter self-check
 ACTIONS = {"out-of-service": "out_of_service", "in-service": "in_service",
            "stop": "stop_session", "resend": "resend_outbox", "restart": "restart",
-           "selfcheck": "meter_selfcheck", "export": "export"}
+           "selfcheck": "meter_selfcheck", "export": "export", "update": "update"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -83,6 +84,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub.add_parser("selfcheck", help="meter self-check (two readings, serial, counter)")
     export = sub.add_parser("export", help="write a diagnostics bundle into FOLDER")
     export.add_argument("folder", help="a folder under [service] export_allowed_root")
+    update = sub.add_parser("update", help="install a signed release from a copy of the "
+                            "release repository in FOLDER (the USB stick; docs/updates.md)")
+    update.add_argument("folder", help="a folder under [service] export_allowed_root")
+    update.add_argument("--version", required=True, help="the release to install")
     set_pin = sub.add_parser("set-pin", help="set a technician's PIN in the pins file")
     set_pin.add_argument("--card", required=True, help="the technician card's UID (hex)")
     set_pin.add_argument("--pins-file", required=True, help="[service] pins_file")
@@ -210,8 +215,10 @@ def _message(args: argparse.Namespace, token: str | None) -> tuple[dict[str, Any
                                "action": ACTIONS[command]}
     if command == "out-of-service":
         message["reason"] = args.reason
-    elif command == "export":
+    elif command in ("export", "update"):
         message["folder"] = os.path.abspath(args.folder)
+        if command == "update":
+            message["version"] = args.version
     slow = command in ("export", "selfcheck")
     return message, SLOW_TIMEOUT_S if slow else REQUEST_TIMEOUT_S
 
@@ -258,6 +265,9 @@ def _show(args: argparse.Namespace, reply: dict[str, Any]) -> None:
     elif command == "export":
         print(f"bundle written: {reply['path']} ({len(reply['files'])} files, "
               f"{reply['bytes']} bytes)")
+    elif command == "update":
+        print(f"update to {reply['version']} handed to the updater; follow it with: "
+              "evterm update status")
     elif command == "restart":
         print(f"the daemon restarts (exit code {reply['exit_code']})")
     elif command == "resend":

@@ -49,9 +49,8 @@ from terminal.kernel.logsetup import fields, get_logger
 from terminal.kernel.money import MAX_AMOUNT, MAX_ENERGY_WH, AmountError, check_amount
 from terminal.pricing import TariffError, check_validity, parse_tariff
 from terminal.session import Authorization, AuthorizationAccepted, StopReason, StopRequested
-from terminal.update.journal import Journal, JournalError, Step, UpdateRequest
-from terminal.update.layout import Layout
-from terminal.update.request import request_path, write_request
+from terminal.update.journal import UpdateRequest
+from terminal.update.request import UpdateRefused, submit
 
 log = get_logger("commands")
 
@@ -174,21 +173,12 @@ class Commands(Desk):
         except MessageError as exc:
             raise ProtocolError(exc.field.removeprefix("FirmwareUpdate.") or "body",
                                 exc.problem) from None
-        if update.version == __version__:
-            raise ProtocolError("firmware.version", f"{update.version} is already running")
         try:
-            state = Journal(Layout(self.config.update.root_dir).journal_path).load()
-        except JournalError as exc:
-            raise ProtocolError("requestId", f"the update journal cannot be read: {exc}") \
-                from None
-        if state.step is not Step.IDLE and state.request is not None:
-            raise ProtocolError("requestId", f"an update to {state.request.version} is under "
-                                f"way ({state.step.value})")
-        state_dir = self.config.station.state_dir
-        if request_path(state_dir).exists():
-            raise ProtocolError("requestId", "another update request is waiting")
-        write_request(state_dir, UpdateRequest(update.request_id, update.version,
-                                               update.location))
+            submit(self.config.station.state_dir, self.config.update.root_dir,
+                   UpdateRequest(update.request_id, update.version, update.location))
+        except UpdateRefused as exc:
+            field = {"version": "firmware.version"}.get(exc.field, "requestId")
+            raise ProtocolError(field, exc.reason) from None
         await self._audit("firmware_update", {"request_id": update.request_id,
                                               "version": update.version})
         log.info("firmware update requested", extra=fields(version=update.version))

@@ -171,7 +171,7 @@ class UpdateKit:
 class Board:
     kit: UpdateKit
     folder: Path
-    health_timeout_s: float = 10.0
+    health_timeout_s: float = 30.0  # generous: a loaded CI machine starts daemons slowly
     backend: bool = True
     supervisor: subprocess.Popen[bytes] | None = None
     sim: BackendProcess | None = None
@@ -194,6 +194,11 @@ class Board:
         self.rig.write_config()
         self.state_dir = self.rig.folder / "state"
         self.request_path = self.state_dir / "update-request.json"
+
+    def set_health_timeout(self, timeout_s: float) -> None:
+        """The next updater run reads it (the daemon ignores [update])."""
+        self.rig.extra["update"]["health_timeout_s"] = timeout_s
+        self.rig.write_config()
 
     def start(self) -> None:
         if self.backend:

@@ -15,6 +15,7 @@ from terminal.backend import protocol
 from terminal.backend.commands import Commands
 from terminal.backend.protocol import ProtocolError
 from terminal.config import parse_config
+from terminal.localapi import RequestError
 from terminal.station import Station, build_station, database_path, load_station_terms
 from terminal.store import Store
 from terminal.update.install import InstallError, read_release
@@ -26,6 +27,7 @@ from terminal.update.source import failure_status
 from tests.unit.clockfake import FakeClock
 from tests.unit.test_commands import TARIFF_FILE
 from tests.unit.test_daemon_journal import ScriptedCharger, ScriptedMeter
+from tests.unit.test_service import PIN, Ctx, run
 
 BODY = {"requestId": 12, "firmware": {"location": "https://updates.example/repo",
                                       "version": "0.2.0"}}
@@ -180,3 +182,26 @@ def test_fetch_failures_map_to_firmware_statuses() -> None:
                      "ExpiredMetadata": "InvalidSignature", "RollbackAttack": "InvalidSignature",
                      "RepositoryUnreachable": "DownloadFailed",
                      "NoSuchRelease": "DownloadFailed", "OSError": "DownloadFailed"}
+
+
+def test_service_action_update_hands_a_usb_copy_to_the_updater(tmp_path) -> None:
+    from terminal.service.pins import hash_pin
+
+
+    async def body(ctx: Ctx) -> None:
+        token = await ctx.login()
+        state_dir = tmp_path / "state"
+        with pytest.raises(RequestError, match=r"^folder: .* is not under"):
+            await ctx.action(token, "update", folder="/etc", version="0.2.0")
+        with pytest.raises(RequestError, match=r"^version:"):
+            await ctx.action(token, "update", folder=str(tmp_path / "media" / "r"),
+                             version="../x")
+        assert not request_path(state_dir).exists()
+        reply = await ctx.action(token, "update", folder=str(tmp_path / "media" / "repo"),
+                                 version="0.2.0")
+        assert reply["version"] == "0.2.0"
+        request = take_request(state_dir)
+        assert request == UpdateRequest(None, "0.2.0", None, str(tmp_path / "media" / "repo"))
+        assert ctx.audit_kinds()[-1] == "service_action"
+
+    run(tmp_path, hash_pin(PIN), body, update={"root_dir": str(tmp_path / "opt")})
