@@ -8,7 +8,7 @@ holds the step (`Step`), the request being carried out, the release that ran bef
 the downloaded tar, the check that failed, and the reports: each with a sequence
 number, the request id, the OCPP FirmwareStatus name, the version, a short text and
 the time. `report(...)` adds one (the newest `MAX_REPORTS` are kept); the daemon's relay
-queues each into its outbox once (idempotent by `firmware_status:<request>:<seq>`).
+queues each into its outbox once (terminal/update/relay.py).
 
 On failure: OSError from the file system; a journal that is not JSON or not this shape
 raises `JournalError` naming the file (the updater then refuses to act: a technician

@@ -5,7 +5,8 @@ The updater runs as root in its own process and never writes the daemon's databa
 keeps its reports in its journal (terminal/update/journal.py, readable by the daemon).
 `FirmwareRelay(journal_path, store, clock, link).run(interval_s)` reads them every
 interval and queues each one once as an outbox event of kind `firmware_status`
-(idempotency key `firmware_status:<request id>:<seq>`; a report made while the daemon
+(idempotency key `firmware_status:<request id>:<seq>:<time>`: the time keeps keys apart
+if the journal was ever started afresh; a report made while the daemon
 was down, e.g. during the restart into a new release, goes out when it is up again).
 
 On failure: a journal that cannot be read is logged (rate-limited) and read again at
@@ -49,7 +50,7 @@ class FirmwareRelay:
         new = 0
         store = self.store
         for report in reports:
-            key = f"{KIND}:{report.get('request_id')}:{report.get('seq')}"
+            key = f"{KIND}:{report.get('request_id')}:{report.get('seq')}:{report.get('at')}"
             if key in self.queued or report.get("status") not in FIRMWARE_STATUSES:
                 continue
             payload = firmware_status_payload(report.get("request_id"), report["status"],

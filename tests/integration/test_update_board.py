@@ -91,7 +91,13 @@ def test_refused_releases_then_an_update_installs_switches_and_reports(
 @pytest.mark.parametrize("board", [{"health_timeout_s": 4.0}], indirect=True)
 def test_unhealthy_releases_roll_back(board: Board) -> None:
     """A release whose daemon exits at start, then one whose backend never connects."""
+    # killed while rolling back, then the power lost just after the link went back
+    board.kill_file.write_text(json.dumps([("rolling_back", "updater"),
+                                           ("rolling_back:linked", "power")]))
     ask(board, BROKEN)  # it never answers: the short timeout is enough
+    board.wait_power_loss()
+    assert board.layout.current_version() == __version__
+    board.boot()
     statuses = board.wait_done("InstallVerificationFailed")
     assert statuses == [*SUCCESS[:-1], "InstallVerificationFailed"]
     failed = board.journal().failed_check
@@ -99,6 +105,7 @@ def test_unhealthy_releases_roll_back(board: Board) -> None:
     assert board.layout.current_version() == __version__
     board.wait_version(__version__)
     assert "exited with 1" in (board.folder / "supervisor.log").read_text()
+    assert "killed at rolling_back (updater)" in (board.folder / "updater.log").read_text()
     assert board.wait_for("the failure in the outbox", lambda: (
         board.outbox_statuses() == statuses))
 
