@@ -111,7 +111,7 @@ def test_unhealthy_releases_roll_back(board: Board) -> None:
 
     assert board.sim is not None
     board.sim.close()  # the backend is gone: the new release cannot connect
-    board.set_health_timeout(20.0)  # time for the new daemon to be up, its link not
+    board.set_health_timeout(10.0)  # time for the new daemon to be up, its link not
     ask(board, GOOD, 8)
     statuses = board.wait_done("InstallVerificationFailed")
     assert statuses[-2:] == ["InstallRebooting", "InstallVerificationFailed"]
