@@ -10,6 +10,9 @@
 - `evterm update status [--json]`: the running release, the releases on the board, the
   journal's step and its last reports.
 
+One updater at a time: `run` waits for the lock (`update/lock`, flock) another updater
+holds; `start` is refused while one runs.
+
 Exit codes: 0 done (or nothing to do), 1 the update failed (the board runs the release
 it ran before), 2 bad configuration or arguments, 3 an update is already under way or
 the journal cannot be read (a technician looks: docs/updates.md).
@@ -18,8 +21,13 @@ the journal cannot be read (a technician looks: docs/updates.md).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
+import os
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from terminal.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load_config
@@ -43,6 +51,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     update.set_defaults(func=run_update_command)
 
 
+class Locked(RuntimeError):
+    pass
+
+
+@contextlib.contextmanager
+def updater_lock(update_dir: Path, wait: bool) -> Iterator[None]:
+    """Held while this process is the updater; released by the kernel if it dies."""
+    update_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(update_dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise Locked("another updater is running (evterm update status)") from None
+        yield
+    finally:
+        os.close(fd)
+
+
 def _updater(config: Config) -> Any:
     from terminal.update.install import InstallSettings
     from terminal.update.layout import Layout
@@ -58,10 +85,6 @@ def _updater(config: Config) -> Any:
 
 
 def run_update_command(args: argparse.Namespace) -> int:
-    from terminal.update.journal import JournalError, Step, UpdateRequest
-    from terminal.update.request import RequestFileError, take_request
-    from terminal.update.updater import UpdateBusy
-
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -69,6 +92,22 @@ def run_update_command(args: argparse.Namespace) -> int:
         return 2
     if args.update_command == "status":
         return _status(config, args.json)
+    from terminal.update.layout import Layout
+
+    try:
+        with updater_lock(Layout(config.update.root_dir).update_dir,
+                          wait=args.update_command == "run"):
+            return _carry_out(config, args)
+    except (Locked, OSError) as exc:
+        print(f"evterm update: {exc}", file=sys.stderr)
+        return 3
+
+
+def _carry_out(config: Config, args: argparse.Namespace) -> int:
+    from terminal.update.journal import JournalError, Step, UpdateRequest
+    from terminal.update.request import RequestFileError, take_request
+    from terminal.update.updater import UpdateBusy
+
     try:
         updater = _updater(config)
         if args.update_command == "run":

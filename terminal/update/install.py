@@ -8,8 +8,9 @@
    requirement `evterm==VERSION`;
 3. a virtualenv without pip (`[update] python -m venv --without-pip`), then pip (the
    updater's own) installs the requirement into it with `--no-index --find-links
-   dist/wheels` (no network, no pip configuration of the machine), and pip itself when
-   the wheelhouse has it (so the new release can install the next one);
+   dist/wheels` (no network, no pip configuration of the machine), and pip itself from
+   the wheelhouse when it has pip's wheel, else from the interpreter's `ensurepip`
+   (slower), so the new release can install the next one;
 4. `venv/bin/evterm --version` must say VERSION;
 5. `.complete` is written last.
 
@@ -102,6 +103,9 @@ def install_release(tar: Path, layout: Layout, version: str, settings: InstallSe
     wanted = [requirement]
     if any(wheels.glob("pip-*.whl")):
         wanted.append("pip")
+    else:
+        _run([str(venv / "bin" / "python"), "-m", "ensurepip", "--default-pip"],
+             "ensurepip (the release has no pip wheel)")
     _run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
           "--quiet", "--no-index", "--find-links", str(wheels), "--no-warn-script-location",
           *([] if settings.compile_bytecode else ["--no-compile"]), *wanted], "pip install")

@@ -205,3 +205,32 @@ def test_service_action_update_hands_a_usb_copy_to_the_updater(tmp_path) -> None
         assert ctx.audit_kinds()[-1] == "service_action"
 
     run(tmp_path, hash_pin(PIN), body, update={"root_dir": str(tmp_path / "opt")})
+
+
+def test_update_cli_status_bad_version_and_one_updater_at_a_time(tmp_path, capsys) -> None:
+    import fcntl
+    import os
+
+    from terminal.cli import main
+
+    config = tmp_path / "evterm.toml"
+    config.write_text(f'[station]\nid = "ST1"\noperator = "Op"\nstate_dir = "{tmp_path}"\n'
+                      f'[session]\ntariff_file = "{TARIFF_FILE}"\n'
+                      f'[update]\nroot_dir = "{tmp_path / "opt"}"\n')
+    assert main(["update", "--config", str(config), "status", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["current"] is None and shown["step"] == "idle" and shown["reports"] == []
+    assert main(["update", "--config", str(config), "start", "--version", "../x",
+                 "--location", "http://x"]) == 2
+    assert "--version" in capsys.readouterr().err
+    lock = tmp_path / "opt" / "update" / "lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        assert main(["update", "--config", str(config), "start", "--version", "0.2.0",
+                     "--location", "http://127.0.0.1:9"]) == 3
+        assert "another updater is running" in capsys.readouterr().err
+    finally:
+        os.close(fd)
+    assert not Layout(tmp_path / "opt").journal_path.exists()  # nothing was started
