@@ -5,7 +5,7 @@ from the journal after a kill or a power loss (docs/updates.md, "Steps").
 - `accept(request)`: a new update journaled as DOWNLOADING (report Downloading);
   refused (`UpdateBusy`) while another one is under way;
 - `run()`: carries the journaled update through to its end, from whatever step the
-  journal says (a fresh one or one a kill interrupted):
+  journal says (a fresh one or one a kill interrupted), then deletes the downloads:
 
 Each step, what it does -> success / failure:
 - downloading: `fetch` (download, TUF verification) -> reports Downloaded,
@@ -27,6 +27,7 @@ it does nothing (tests kill the updater there, tests/integration/update_rig.py).
 from __future__ import annotations
 
 import shlex
+import shutil
 import subprocess
 import time
 from collections.abc import Callable
@@ -91,6 +92,7 @@ class Updater:
                     Step.CHECKING: self._check, Step.ROLLING_BACK: self._roll_back}
         while self.state.step is not Step.IDLE:
             handlers[self.state.step]()
+        shutil.rmtree(self.layout.downloads, ignore_errors=True)  # the tar is installed
         return self.state.step
 
     @property

@@ -86,6 +86,7 @@ def test_refused_releases_then_an_update_installs_switches_and_reports(
                           lambda: board.outbox_statuses() == expected)
     journal = board.journal()
     assert journal.previous == __version__ and journal.tar is None
+    assert not board.layout.downloads.exists()  # the tar is deleted once installed
 
 
 @pytest.mark.parametrize("board", [{"health_timeout_s": 4.0}], indirect=True)
