@@ -9,9 +9,10 @@ Provides:
   "cmd": CMD, "error": why}` for an unknown command (the known ones listed), an
   AdminError, a LedgerError or any ValueError (a bad entry, a bad local list). The
   commands both simulators answer: `silent` {on}, `delay` {delay_s, 0 to 600},
-  `received` {filter_op?}, `ledger`, `set_token` {entry}. A simulator subclasses it,
-  adds its own commands as `_cmd_<name>` methods and lists every command it answers in
-  `COMMANDS`.
+  `received` {filter_op?}, `ledger`, `set_token` {entry}, `plant` {kind, reference,
+  amount?} (a discrepancy for the reconciliation tests, hw_mocks.backend_settlement).
+  A simulator subclasses it, adds its own commands as `_cmd_<name>` methods and lists
+  every command it answers in `COMMANDS`.
 - `number`, `flag`, `text`, `amount`: one value of an admin request; AdminError naming
   the key when it is not what it must be.
 - `admin(socket_path, cmd, socket_timeout_s=30, **values)`: one admin request from a
@@ -71,7 +72,8 @@ def amount(message: dict[str, Any], name: str = "amount") -> Decimal | None:
 class BackendAdmin:
     """Admin commands by name over one BackendLogic; see the module docstring."""
 
-    COMMANDS: tuple[str, ...] = ("silent", "delay", "received", "ledger", "set_token")
+    COMMANDS: tuple[str, ...] = ("silent", "delay", "received", "ledger", "set_token",
+                                 "plant")
 
     def __init__(self, logic: BackendLogic) -> None:
         self.logic = logic
@@ -106,6 +108,15 @@ class BackendAdmin:
 
     async def _cmd_ledger(self, message: dict[str, Any]) -> dict[str, Any]:
         return {"payments": [p.to_json() for p in self.logic.ledger.values()]}
+
+    async def _cmd_plant(self, message: dict[str, Any]) -> dict[str, Any]:
+        from hw_mocks.backend_settlement import plant
+
+        payment = plant(self.logic, str(text(message, "kind")),
+                        str(text(message, "reference")), amount(message))
+        return {"payment": payment.to_json(),
+                "extra_captures": [str(a) for a in
+                                   self.logic.extra_captures.get(payment.psp_reference, ())]}
 
     async def _cmd_set_token(self, message: dict[str, Any]) -> dict[str, Any]:
         self.logic.set_token(LocalListEntry.from_json(message.get("entry")))

@@ -25,6 +25,9 @@
 - Every received message is recorded (`received`), de-duplicated by (op, reference):
   a repeat increments its `count`. Token auth requests carry no reference and are each
   recorded.
+- Settlement batch (`settlement_batch`, for the terminal's end-of-day closing): the
+  ledger's payments of the station active in the period, hw_mocks.backend_settlement,
+  where tests also plant discrepancies (admin `plant`).
 - Transport behaviour the server applies: `silent` (answer nothing), `delay_s`.
 
 Helpers: `generate_gateway_keys(folder)` (private + public PEM for tests and the
@@ -48,6 +51,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from hw_mocks.backend_keys import load_private_key, write_key_pair
 from hw_mocks.gateway_crypto import EnvelopeError, open_envelope
+from terminal.backend.closing_messages import SettlementBatchRequest
 from terminal.backend.messages import (
     AuthStatus,
     CaptureRequest,
@@ -71,7 +75,7 @@ log = get_logger("sim.backend")
 PRIVATE_KEY_FILE = "gateway_private.pem"
 PUBLIC_KEY_FILE = "gateway_public.pem"
 DECLINE_REASONS = ("do_not_honor", "insufficient_funds", "expired_card", "card_not_supported")
-OPS = ("authorize_token", "preauthorize", "capture", "void")
+OPS = ("authorize_token", "preauthorize", "capture", "void", "settlement_batch")
 
 
 class LedgerError(ValueError):
@@ -199,6 +203,9 @@ class BackendLogic:
         self._refund_ids = 0
         self.silent = False
         self.delay_s = 0.0
+        # what reconciliation tests planted (hw_mocks.backend_settlement)
+        self.extra_captures: dict[str, list[Decimal]] = {}
+        self.planted_at: dict[str, datetime] = {}
 
     @property
     def rule_count(self) -> int:
@@ -217,6 +224,10 @@ class BackendLogic:
             return self.capture(CaptureRequest.from_json(body)).to_json()
         if op == "void":
             return self.void(VoidRequest.from_json(body)).to_json()
+        if op == "settlement_batch":
+            from hw_mocks.backend_settlement import settlement_batch
+
+            return settlement_batch(self, SettlementBatchRequest.from_json(body)).to_json()
         raise ValueError(f"unknown op {op!r}; known: {', '.join(OPS)}")
 
     def _record(self, op: str, key: str | None, body: dict[str, Any]) -> Any:

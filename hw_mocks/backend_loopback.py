@@ -4,7 +4,8 @@ Serves hw_mocks.backend_logic to terminals (terminal.backend.loopback) and takes
 requests from tests and `evterm sim backend-admin` on the same socket; the protocol is
 in docs/authorisation.md.
 
-- Terminal requests (`hello`, `authorize_token`, `preauthorize`, `capture`, `void`)
+- Terminal requests (`hello`, `authorize_token`, `preauthorize`, `capture`, `void`,
+  `settlement_batch`)
   are answered in their own task, so a delayed answer does not hold up the others.
   `silent` drops them unanswered; `delay_s` answers the four business requests late.
 - Pushes (`refund`, `local_list`) go to every terminal connection that said hello, or
@@ -40,7 +41,8 @@ from terminal.localapi import remove_stale_socket
 log = get_logger("sim.backend")
 
 MAX_LINE_BYTES = 256 * 1024
-TERMINAL_OPS = ("hello", "authorize_token", "preauthorize", "capture", "void")
+TERMINAL_OPS = ("hello", "authorize_token", "preauthorize", "capture", "void",
+                "settlement_batch")
 class _Connection:
     def __init__(self, writer: asyncio.StreamWriter) -> None:
         self.writer = writer
@@ -174,7 +176,7 @@ class LoopbackAdmin(BackendAdmin):
     push_refund, push_local_list, send_raw, disconnect."""
 
     COMMANDS = ("status", "silent", "delay", "push_refund", "push_local_list", "set_token",
-                "received", "ledger", "send_raw", "disconnect")
+                "received", "ledger", "send_raw", "disconnect", "plant")
 
     def __init__(self, server: LoopbackServer) -> None:
         super().__init__(server.logic)

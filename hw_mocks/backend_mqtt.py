@@ -16,7 +16,12 @@ puts hw_mocks.backend_logic on the wire of terminal.backend.protocol:
   `session_id`, `seq_no`, `offline`, `created_at`, `payload`; parsed with
   `protocol.decode_event`) are recorded once per idempotency key (repeats counted in
   `duplicates`); per session the seq_no of each new event must be above the last one,
-  otherwise an order violation is recorded.
+  otherwise an order violation is recorded. A `NotifySettlement` event's payload is
+  checked field by field (`settlement.NotifySettlement.from_json`: OCPP 2.1's names,
+  types and limits) and dropped into `rejected` naming the field when it fails.
+  A Z-report (kind `z_report`, the
+  terminal's end-of-day closing) is checked (closing_messages.check_z_report) and
+  recorded like any event (admin `events` with kind z_report), or rejected.
 - Status (`up/status`, retained, `protocol.decode_status`) is kept per station; an
   empty retained payload clears it.
 - Commands (`down/command`, `protocol.Command` JSON `{"name": NAME, "body": {...}}`) go
@@ -65,7 +70,8 @@ from hw_mocks.backend_keys import load_private_key, public_pem, write_key_pair
 from hw_mocks.backend_logic import BackendLogic
 from hw_mocks.mosquitto import publish_properties
 from hw_mocks.signals import stop_on_signals
-from terminal.backend import protocol
+from terminal.backend import protocol, settlement
+from terminal.backend.closing_messages import Z_REPORT_KIND, check_z_report
 from terminal.backend.messages import LocalListUpdate, MessageError
 from terminal.kernel.clock import iso_utc
 from terminal.kernel.logsetup import fields, get_logger
@@ -284,6 +290,12 @@ class BackendMqtt:
 
     def _on_event(self, station: str, event: protocol.Event) -> None:
         key, kind = event.idempotency_key, event.kind
+        if kind == settlement.KIND:  # checked like OCPP 2.1's schema, else rejected
+            try:
+                settlement.NotifySettlement.from_json(event.payload)
+            except MessageError as exc:
+                raise protocol.ProtocolError(
+                    "payload" + exc.field.removeprefix(settlement.WHERE), exc.problem) from None
         session_id, seq_no = event.session_id, event.seq_no
         record = self.events.get(key)
         if record is not None:
@@ -292,6 +304,15 @@ class BackendMqtt:
             log.info("duplicate event dropped", extra=fields(station=station, key=key,
                                                              count=record["count"]))
             return
+        if kind == Z_REPORT_KIND:  # the terminal's end-of-day Z-report: checked
+            try:
+                check_z_report(event.payload)
+            except MessageError as exc:
+                self.rejected.append({"at": _now(), "topic": "event", "station_id": station,
+                                      "field": exc.field, "reason": exc.problem[:300]})
+                log.warning("Z-report refused", extra=fields(station=station, key=key,
+                                                             field=exc.field))
+                return
         self.events[key] = {
             "station_id": station, "kind": kind, "idempotency_key": key,
             "session_id": session_id, "seq_no": seq_no, "payload": event.payload,
@@ -469,7 +490,7 @@ class AdminServer(BackendAdmin):
     shared commands and status, events, command, refund, responses, send_raw."""
 
     COMMANDS = ("status", "silent", "delay", "events", "received", "ledger", "set_token",
-                "command", "refund", "responses", "send_raw")
+                "command", "refund", "responses", "send_raw", "plant")
 
     def __init__(self, sim: BackendMqtt, socket_path: str | Path) -> None:
         super().__init__(sim.logic)

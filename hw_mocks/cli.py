@@ -364,7 +364,9 @@ def _register_zvt(sub: argparse._SubParsersAction) -> None:
         description="Approves by default. The options set what every transaction does; "
         'the control socket changes it: {"cmd": "set"|"next", "decline": "05", '
         '"partial": "12.34", "slow_s": 2, "drop_after": "status", "card_removed": true, '
-        '"card": "visa"}, {"cmd": "status"}, {"cmd": "reset"}. docs/zvt.md.',
+        '"card": "visa", "whole_only": true}, {"cmd": "status"}, {"cmd": "reset"}, '
+        '{"cmd": "present", "card": "visa"} (a card held to a waiting Read card). '
+        'docs/zvt.md.',
     )
     zvt.add_argument("--tcp", type=_host_port, required=True, metavar="HOST:PORT",
                      help="serve ZVT on this address, e.g. 127.0.0.1:20007")

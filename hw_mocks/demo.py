@@ -96,6 +96,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                            f"{DEMO_METER_MODEL}, a signing meter; e.g. "
                            f"isabellenhuette_iem_dcr signs too, carlo_gavazzi_em580 is a "
                            f"plain Modbus meter)")
+    demo.add_argument("--payment-terminal", choices=("builtin", "zvt"), default="builtin",
+                      help="who takes bank cards: builtin (the virtual PC/SC reader, the "
+                      "backend's gateway) or zvt (`evterm sim zvt`, an external payment "
+                      "terminal; tap zvt:visa, zvt:visa-declined)")
     demo.add_argument("--meter-only", action="store_true",
                       help="only the meter simulator and a live meter readout")
     demo.add_argument("--model", default="eastron_sdm630",
@@ -156,7 +160,8 @@ def _run_stack(args: argparse.Namespace, interactive: bool) -> int:
         return 2
     size = args.size or ("1280x800" if interactive else "800x480")
     stack = DemoStack(folder, speed=args.speed, ui_size=size, meter_model=meter_model,
-                      display=os.environ.get("DISPLAY") if interactive else None)
+                      display=os.environ.get("DISPLAY") if interactive else None,
+                      payment_terminal=args.payment_terminal)
     _say(f"evterm demo: starting mosquitto, pcscd with the virtual reader, the backend "
          f"simulator, the station simulator (meter {meter_model}), the daemon and the "
          f"touchscreen ({size}) at {args.speed:g}x; files in {folder}")
@@ -264,13 +269,16 @@ def _print_signed(stack: object) -> None:
 
 
 CARDS = ("visa, mastercard, amex, visa-declined, visa-expired, rfid-7, rfid-10, "
-         "rfid:04AABBCCDDEEFF (the technician)")
+         "rfid:04AABBCCDDEEFF (the technician); with --payment-terminal zvt: zvt:visa, "
+         "zvt:mastercard, zvt:visa-declined")
 HELP = """Control panel (the car, the cards, the network):
   plug | unplug                 the car's cable
   tap CARD                      present a card: visa, mastercard, amex, visa-declined,
                                 visa-expired, rfid-7 (charge card), rfid-10 (blocked),
                                 the technician card: tap rfid:04AABBCCDDEEFF, then the
-                                PIN 2468 on the screen (or evterm service login over SSH)
+                                PIN 2468 on the screen (or evterm service login over SSH);
+                                with --payment-terminal zvt bank cards go to the payment
+                                terminal: zvt:visa, zvt:mastercard, zvt:visa-declined
   app                           the driver scans the QR code and starts from the phone
   offline | online              the network goes away / comes back
   fault KIND [CODE]             no_reply, garbage, charger_error (code 1-6), ...; clear

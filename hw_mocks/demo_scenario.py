@@ -23,7 +23,8 @@ language buttons as a driver would), saving `NN-name-LANG.png`, and returns the 
 - `faults()`: the meter fails mid-session (error screen, the receipt bills the last good
   reading), then the power stage reports a fault between sessions (out of order)
 - `technician()`: card + PIN on the screen, diagnostics, sessions, meter self-check,
-  export to the USB folder, out of service and back
+  export to the USB folder, the end-of-day closing (its Z-report on the screen), out of
+  service and back
 - `report_problem()`, `daemon_restart()` (the screen says
   "reconnecting" and comes back)
 Each step returns what it saw; `receipts` collects every receipt text.
@@ -80,6 +81,11 @@ class Scenario:
     def rig(self) -> Rig:
         assert self.stack.rig is not None
         return self.stack.rig
+
+    @property
+    def bank(self) -> str:
+        """The prefix of a bank card: "zvt:" when the payment terminal takes them."""
+        return "zvt:" if self.stack.payment_terminal == "zvt" else ""
 
     def accepted(self, card: str) -> dict[str, Any]:
         """Tap `card`; its `tap` event, which must say accepted."""
@@ -192,7 +198,7 @@ class Scenario:
     def card_session(self) -> dict[str, Any]:
         self.say("Session 2: a bank card, pre-authorised; the driver presses Stop")
         rig = self.rig
-        tap = self.accepted("visa")
+        tap = self.accepted(f"{self.bank}visa")
         approved = self.shoot("card-approved", "authorising")
         self.charge(3000)
         charging = self.shoot("card-charging", "charging")
@@ -205,7 +211,7 @@ class Scenario:
 
     def declined_card(self) -> dict[str, Any]:
         self.say("A card declined by its bank")
-        tap = self.stack.tap("visa-declined")
+        tap = self.stack.tap(f"{self.bank}visa-declined")
         declined = self.shoot("card-declined", "authorising")
         self._back_to_idle()
         return {"tap": tap, "declined": declined}
@@ -285,11 +291,13 @@ class Scenario:
 
     def technician(self) -> dict[str, Any]:
         """A technician logs in with card + PIN on the screen, reads the diagnostics,
-        runs the meter self-check, exports a bundle, takes the charger out of service
-        and, after logging in again, back."""
+        runs the meter self-check, exports a bundle, runs the end-of-day closing (its
+        Z-report on the screen), takes the charger out of service and, after logging in
+        again, back."""
         from hw_mocks.demo_stack import TECHNICIAN_CARD, TECHNICIAN_PIN
 
-        self.say("A technician: card + PIN, diagnostics, self-check, export, out of service")
+        self.say("A technician: card + PIN, diagnostics, self-check, export, closing, "
+                 "out of service")
         ui = self.ui
         tap = self.stack.tap(TECHNICIAN_CARD)
         ui.wait_screen("pin")
@@ -316,6 +324,9 @@ class Scenario:
         ui.press("svc_export")
         export = ui.wait_for("the export", lambda d: "evterm-diag-" in d["widgets"].get(
             "svc_status", ""), 30)
+        ui.press("svc_closing")
+        closing = ui.wait_for("the Z-report", lambda d: "Z-REPORT" in d["widgets"].get(
+            "svc_action_detail", ""), 30)
         ui.press("svc_out_of_service")
         ui.wait_for("in service offered", lambda d: "svc_in_service" in d["buttons"])
         actions = self._shoot_one("service-actions", ui.dump())
@@ -334,7 +345,8 @@ class Scenario:
         back = ui.wait_screen("idle")
         return {"tap": tap, "wrong_pin": wrong, "pin_shot": pin_shot, "diagnostics": diag,
                 "diag_shot": diag_shot, "sessions": sessions, "receipt": receipt,
-                "selfcheck": selfcheck, "export": export, "actions": actions,
+                "selfcheck": selfcheck, "export": export, "closing": closing,
+                "actions": actions,
                 "out_of_order": out_of_order, "refused_while_out": refused, "back": back}
 
     def _type_pin(self, pin: str) -> None:

@@ -13,9 +13,13 @@ each as its own process and each a real component:
   a signing meter on its HTTP API; a plain model on Modbus TCP) and the daemon with the
   card reader, bank-card payment and the MQTT link (hw_mocks.rig.Rig),
 - the touchscreen app (`evterm ui`) on `display`, or on a private Xvfb when display is
-  None and `with_ui` is true.
-Then `tap(card)`, `plug()`, `unplug()`, `offline()`/`online()` (the broker stops and
-comes back), `app_start()` (the driver's phone starts a session through the backend
+  None and `with_ui` is true;
+- with `payment_terminal="zvt"`: `evterm sim zvt`, an external ZVT payment terminal that
+  takes the bank cards (`[payment] terminal = zvt`); the PC/SC reader keeps the charge
+  cards.
+Then `tap(card)` (`zvt:visa`, `zvt:visa-declined`: a card held to the payment
+terminal), `plug()`, `unplug()`, `offline()`/`online()` (the broker stops and comes
+back), `app_start()` (the driver's phone starts a session through the backend
 with the screen's QR code), `ui` (hw_mocks.ui_process.UiProcess) and `close()`.
 
 The daemon is supervised as systemd's `Restart=on-failure` would (`DaemonSupervisor`):
@@ -45,7 +49,16 @@ from hw_mocks.backend_process import BackendMqttProcess
 from hw_mocks.demo import DEMO_METER_MODEL
 from hw_mocks.mosquitto import Broker
 from hw_mocks.pcscd import PcscdHandle
-from hw_mocks.rig import REPO, STATION_ID, Rig, RigError, Subscriber, example_tariff
+from hw_mocks.ports import free_port
+from hw_mocks.rig import (
+    REPO,
+    STATION_ID,
+    Rig,
+    RigError,
+    Subscriber,
+    example_tariff,
+    wait_ready,
+)
 from hw_mocks.ui_process import UiProcess
 from hw_mocks.xvfb import Xvfb
 from terminal.ports import RESTART_EXIT_CODE
@@ -145,6 +158,8 @@ class DemoStack:
     events: Subscriber | None = None
     usb: Path | None = None
     supervisor: DaemonSupervisor | None = None
+    payment_terminal: str = "builtin"  # or "zvt": bank cards at `evterm sim zvt`
+    zvt: subprocess.Popen[str] | None = None
     say: Callable[[str], None] = lambda text: print(text, flush=True)
     _left_at_s: float = 0.0
 
@@ -179,6 +194,11 @@ class DemoStack:
                         "pin_window_s": 600, "idle_logout_s": 3600,  # the clock runs fast
                         "log_file": str(self.folder / "rig" / "daemon.log"), **self.service},
         }
+        if self.payment_terminal == "zvt":
+            extra["payment"] = {"terminal": "zvt", "token_key_file": str(token_key),
+                                "preauth_amount": "50.00"}
+            extra["zvt"] = {"host": "127.0.0.1", "port": self._start_zvt(),
+                            "read_card_timeout_s": 60, "retry_s": 1.0}
         self.rig = Rig(self.folder / "rig", speed=self.speed, tariff_file=DEMO_TARIFF,
                        meter_model=self.meter_model, poll_interval_s=1.0,
                        operator="Autobahn Fast Charge GmbH", extra=extra)
@@ -196,6 +216,42 @@ class DemoStack:
         if self.with_ui:
             self.start_ui()
         return self
+
+    @property
+    def zvt_control(self) -> str:
+        return str(self.folder / "zvt.sock")
+
+    def _start_zvt(self) -> int:
+        """`evterm sim zvt` on a free port, its state kept in the demo's folder."""
+        port = free_port()
+        self.zvt = subprocess.Popen(
+            [sys.executable, "-m", "terminal.cli", "sim", "zvt", "--tcp", f"127.0.0.1:{port}",
+             "--control", self.zvt_control, "--state", str(self.folder / "zvt.json")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+        wait_ready(self.zvt, "zvt simulator", 15.0)
+        return port
+
+    def zvt_request(self, cmd: str, **values: object) -> dict[str, Any]:
+        """A control request to the payment terminal simulator; its status."""
+        from hw_mocks.station_sim import control
+
+        reply = control(self.zvt_control, {"cmd": cmd, **values})
+        if not reply.get("ok"):
+            raise RigError(f"evterm sim zvt: {reply.get('error')}")
+        return dict(reply["status"])
+
+    def _zvt_tap(self, card: str) -> dict[str, Any]:
+        """A card held to the payment terminal once the daemon keeps it waiting for one;
+        `NAME-declined`: the bank declines it (result 05)."""
+        assert self.rig is not None and self.events is not None
+        name, _, declined = card.partition("-")
+        self.rig.wait_for("the payment terminal waiting for a card",
+                          lambda: self.zvt_request("status")["waiting_for_card"], 30)
+        if declined:
+            self.zvt_request("next", decline="05")
+        mark = self.events.mark()
+        self.zvt_request("present", card=name)
+        return self.events.tap(mark)
 
     @property
     def socket_path(self) -> str:
@@ -227,8 +283,11 @@ class DemoStack:
     # ---- the driver's and the world's actions ----------------------------------------------
 
     def tap(self, card: str, hold_s: float = 0.8) -> dict[str, Any]:
-        """Present a card on the reader; the daemon's outcome (its `tap` event). Cards come
-        at least 0.5 s apart: pcscd sees a vpcd card at its 0.4 s presence poll."""
+        """Present a card on the reader (`zvt:NAME`: on the payment terminal); the daemon's
+        outcome (its `tap` event). Cards come at least 0.5 s apart: pcscd sees a vpcd
+        card at its 0.4 s presence poll."""
+        if card.startswith("zvt:"):
+            return self._zvt_tap(card[4:])
         assert self.pcscd is not None and self.events is not None
         time.sleep(max(0.0, self._left_at_s + 0.5 - time.monotonic()))
         mark = self.events.mark()
@@ -300,8 +359,8 @@ class DemoStack:
 
     def close(self) -> None:
         for step in (self._close_supervisor, self._close_ui, self._close_events,
-                     self._close_rig, self._close_backend, self._close_pcscd,
-                     self._close_broker):
+                     self._close_rig, self._close_zvt, self._close_backend,
+                     self._close_pcscd, self._close_broker):
             try:
                 step()
             except Exception as exc:  # closing must go on with the rest
@@ -324,6 +383,11 @@ class DemoStack:
     def _close_rig(self) -> None:
         if self.rig is not None:
             self.rig.close()
+
+    def _close_zvt(self) -> None:
+        if self.zvt is not None and self.zvt.poll() is None:
+            self.zvt.terminate()
+            self.zvt.wait(timeout=5)
 
     def _close_backend(self) -> None:
         if self.backend is not None:

@@ -1,13 +1,16 @@
 """`evterm sim zvt`: a ZVT payment terminal as a real program on TCP, speaking the bytes
 of drivers/zvt (docs/zvt.md): Registration, Pre-authorisation with intermediate statuses,
 Status information and receipt lines, Book total, Partial reversal, Reversal, Repeat
-receipt (the last transaction), End-of-day totals per card group, Status enquiry and
-Abort. What the next transactions do is set by options or the control socket (JSON
-lines: {"cmd": "set"|"next"|"status"|"reset", ...}); the reservations, the batch and the
+receipt (the last transaction), End-of-day totals per card group, Status enquiry,
+Abort and Read card (06 C0: waits for a card "presented" on the control socket, then
+reports its type, masked number, expiry and sequence number). What the next
+transactions do is set by options or the control socket (JSON lines: {"cmd":
+"set"|"next"|"status"|"reset"|"present", ...}); the reservations, the batch and the
 counters live in --state, so a restart keeps them.
 
 References read (no code copied): ZVT-Protokoll PA00P015 (the PT side of each command
-flow); Portalum/Portalum.Zvt unit tests (the message sequences of a real terminal).
+flow; 2.21 Read Card 06 C0); Portalum/Portalum.Zvt unit tests (the message sequences
+of a real terminal).
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ CURRENCY = "EUR"
 CURRENCY_NUMERIC = 978
 VU_NUMBER = "SIMVU0000000001"
 INTERVAL_S = 0.5  # between two "please wait" statuses of a slow transaction
+CARD_POLL_S = 0.05  # how often a Read card wait looks for a presented card
+CARD_EXPIRY = "2812"  # YYMM of every simulated card
 
 
 class Dropped(Exception):
@@ -59,6 +64,10 @@ class ZvtSimulator:
         self.once: Behaviour | None = None
         self.terminal_id = terminal_id
         self.password = password
+        self.presented: str | None = None  # a card held to the reader, not yet read
+        self.in_field: str | None = None  # the card a Read card reported last
+        self.reads = 0  # Read card commands answered with a card
+        self.waiting = False  # a Read card waits for a card now
 
     @property
     def state(self) -> Any:
@@ -68,11 +77,14 @@ class ZvtSimulator:
 
     def status(self) -> dict[str, Any]:
         return {**self.state.to_json(), "behaviour": self.behaviour.to_json(),
-                "next": self.once.to_json() if self.once else None}
+                "next": self.once.to_json() if self.once else None,
+                "presented": self.presented, "cards_read": self.reads,
+                "waiting_for_card": self.waiting}
 
     def handle(self, request: Any) -> dict[str, Any]:
         if not isinstance(request, dict) or not isinstance(request.get("cmd"), str):
-            return {"ok": False, "error": 'expected {"cmd": "set"|"next"|"status"|"reset", ...}'}
+            return {"ok": False, "error": 'expected {"cmd": "set"|"next"|"status"|"reset"|'
+                    '"present", ...}'}
         cmd = request["cmd"]
         try:
             if cmd == "set":
@@ -81,9 +93,15 @@ class ZvtSimulator:
                 self.once = behaviour_from(request, self.behaviour, CURRENCY)
             elif cmd == "reset":
                 self.behaviour, self.once = self.default, None
+            elif cmd == "present":
+                card = request.get("card", self.behaviour.card)
+                if card not in CARDS:
+                    return {"ok": False, "error": f"card: {card!r} is not one of "
+                            f"{', '.join(CARDS)}"}
+                self.presented = card
             elif cmd != "status":
                 return {"ok": False, "error": f"unknown cmd {cmd!r}; allowed: set, next, "
-                        "status, reset"}
+                        "status, reset, present"}
         except SimStateError as exc:
             return {"ok": False, "error": str(exc)}
         return {"ok": True, "status": self.status()}
@@ -129,6 +147,7 @@ class ZvtSimulator:
             m.BOOK_TOTAL: self.book_total, m.PARTIAL_REVERSAL: self.partial_reversal,
             m.REVERSAL: self.reversal, m.END_OF_DAY: self.end_of_day,
             m.REPEAT_RECEIPT: self.repeat_receipt, m.STATUS_ENQUIRY: self.status_enquiry,
+            m.READ_CARD: self.read_card,
         }
         if is_ack(apdu):
             return
@@ -136,6 +155,7 @@ class ZvtSimulator:
             link.write(ACK)
             return
         handler = handlers.get(apdu.command)
+        link.abort_requested = False  # an abort ends the command it came in
         if handler is None:
             link.write(nak(0x83))
             return
@@ -171,6 +191,35 @@ class ZvtSimulator:
             return
         await link.send(Apdu(*m.STATUS_INFO, bytes.fromhex(last["status_info"])))
         await self.receipt(link, last["lines"], None)
+        await link.send(m.completion(None, self.terminal_id))
+
+    async def read_card(self, link: Link, apdu: Apdu) -> None:
+        """06 C0: "insert card", then the card presented within the timeout in a Status
+        information and Completion; none in time, or the ECR's abort: 06 1E 6C."""
+        timeout_s = m.parse_read_card(apdu.data)
+        link.write(ACK)
+        await link.send(m.intermediate(codes.INSERT_CARD))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        card = None
+        self.waiting = True
+        try:
+            while not link.abort_requested and loop.time() < deadline:
+                if self.presented is not None:
+                    card, self.presented = self.presented, None
+                    break
+                await link.idle(min(CARD_POLL_S, deadline - loop.time()))
+        finally:
+            self.waiting = False
+        if card is None:
+            await link.send(m.abort(codes.ABORTED))
+            return
+        card_type, card_name, pan = CARDS[card]
+        self.in_field = card
+        self.reads += 1
+        info = self.info(result_code=0, card_type=card_type, card_name=card_name,
+                         masked_pan=pan, expiry=CARD_EXPIRY, card_sequence=1)
+        await link.send(Apdu(*m.STATUS_INFO, info.encode()))
         await link.send(m.completion(None, self.terminal_id))
 
     # --- the transactions --------------------------------------------------------------
@@ -259,12 +308,13 @@ class ZvtSimulator:
             await self.fail(link, behaviour.decline, behaviour, self.state.take_trace())
             return
         approved = min(amount, behaviour.partial_minor or amount)
-        card_type, card_name, pan = CARDS[behaviour.card]
+        card, self.in_field = self.in_field or behaviour.card, None  # the card just read
+        card_type, card_name, pan = CARDS[card]
         info = self.info(result_code=0, amount_minor=approved,
                          trace_number=self.state.take_trace(),
                          receipt_number=self.state.take_receipt(),
                          turnover_number=self.state.take_turnover(), card_type=card_type,
-                         card_name=card_name, masked_pan=pan, expiry="2812", card_sequence=1,
+                         card_name=card_name, masked_pan=pan, expiry=CARD_EXPIRY, card_sequence=1,
                          payment_type=0x60, aid="SIM0001", additional_text="GENEHMIGT")
         self.state.reservations[str(info.receipt_number)] = {
             "amount_minor": approved, "trace": info.trace_number, "card_type": card_type,
@@ -290,7 +340,8 @@ class ZvtSimulator:
         if held is None or amount is None:
             await self.fail(link, codes.PREAUTH_ERROR, behaviour)
             return
-        if amount > held["amount_minor"]:
+        if amount > held["amount_minor"] or (behaviour.whole_only
+                                             and amount < held["amount_minor"]):
             await self.fail(link, codes.PREAUTH_AMOUNT_WRONG, behaviour)
             return
         await link.send(m.intermediate(codes.WAIT_FOR_HOST))

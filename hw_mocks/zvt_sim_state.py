@@ -34,7 +34,9 @@ class Behaviour:
     """What a transaction does. `decline`: a result code to refuse with; `partial_minor`:
     approve at most this much; `slow_s`: seconds of intermediate statuses before the
     answer; `drop_after`: close the connection after this step (DROP_STEPS);
-    `card_removed`: the card is pulled while being read (result 64)."""
+    `card_removed`: the card is pulled while being read (result 64); `whole_only`: a
+    booking of less than the reservation is refused (B7), as by a terminal that needs a
+    partial reversal first."""
 
     decline: int | None = None
     partial_minor: int | None = None
@@ -42,6 +44,7 @@ class Behaviour:
     drop_after: str | None = None
     card_removed: bool = False
     card: str = "visa"
+    whole_only: bool = False  # Book total of less than the reservation refused (B7)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -61,7 +64,7 @@ def parse_code(value: object) -> int:
 
 def behaviour_from(request: dict[str, Any], base: Behaviour, currency: str) -> Behaviour:
     """`base` with the keys of a control request (decline, partial, slow_s, drop_after,
-    card_removed, card) applied; SimStateError naming a bad one."""
+    card_removed, card, whole_only) applied; SimStateError naming a bad one."""
     known = {f.name for f in fields(Behaviour)} | {"partial"}
     unknown = sorted(set(request) - known - {"cmd"})
     if unknown:
@@ -85,6 +88,8 @@ def behaviour_from(request: dict[str, Any], base: Behaviour, currency: str) -> B
         changes["drop_after"] = step
     if "card_removed" in request:
         changes["card_removed"] = bool(request["card_removed"])
+    if "whole_only" in request:
+        changes["whole_only"] = bool(request["whole_only"])
     if "card" in request:
         if request["card"] not in CARDS:
             raise SimStateError(f"card: {request['card']!r} is not one of {', '.join(CARDS)}")

@@ -15,7 +15,7 @@ reprices a session (docs/pricing.md, rule 7: the tariff in force at the start st
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from functools import cached_property
@@ -127,6 +127,7 @@ class SessionFacts:
     stop_reason: str
     receipt_url: str | None = None
     signed: SignedSummary | None = None  # a signing meter's documents
+    terminal_lines: tuple[str, ...] = ()  # the payment terminal's receipt (ZVT booking)
 
     @classmethod
     def from_row(cls, row: dict[str, Any],
@@ -176,7 +177,9 @@ def bill_session(facts: SessionFacts, readings: list[MeterReading], language: st
         payment_reference=auth.payment_reference if auth else None,
         authorised_amount=auth.cost_cap if auth else None,
         refunds=refunds,
+        terminal_lines=facts.terminal_lines,
         receipt_url=facts.receipt_url,
+        vat_number=auth.vat_number if auth else None,
         **_signed_facts(signed),
     )
     receipt = build_receipt(receipt_facts, tariff, result, language)
@@ -211,12 +214,17 @@ def bill_from_row(row: dict[str, Any], readings: list[MeterReading], language: s
 
 
 def bill_from_journal(store: Store, session_id: str, language: str = "en") -> Bill | None:
-    """The bill of a closed session as the journal holds it (its row, readings and
-    refunds); None when there is no such session. Runs on the store's thread; ValueError
-    when the session has no receipt (no energy) or the language is not supported."""
+    """The bill of a closed session as the journal holds it (its row, readings, refunds
+    and the payment terminal's booking receipt); None when there is no such session.
+    Runs on the store's thread; ValueError when the session has no receipt (no energy)
+    or the language is not supported."""
     row = store.session(session_id)
     if row is None:
         return None
     readings = [reading for _, reading in store.readings(session_id)]
-    return bill_from_row(row, readings, language, refund_lines(store.refunds(session_id)),
-                         store.signed_values(session_id))
+    facts = SessionFacts.from_row(row, store.signed_values(session_id))
+    payment = store.payment(session_id=session_id)
+    lines = payment.pt.get("booking", {}).get("lines", []) if payment is not None else []
+    if lines:
+        facts = replace(facts, terminal_lines=tuple(lines))
+    return bill_session(facts, readings, language, refund_lines(store.refunds(session_id)))

@@ -63,6 +63,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     from terminal.pricing import cli as price_cli
     from terminal.signed import cli as ocmf_cli
     from terminal.update import cli as update_cli
+    from terminal.update import release as release_cli
 
     meter_cli.register(subparsers)
     sim_cli.register(subparsers)
@@ -73,6 +74,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     service_cli.register(subparsers)
     ocmf_cli.register(subparsers)
     update_cli.register(subparsers)
+    release_cli.register(subparsers)
     ui_cli.register(subparsers)
     _register_config(subparsers)
     return parser

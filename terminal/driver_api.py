@@ -1,7 +1,8 @@
 """The local API's operations for the driver's screen (docs/local-api.md).
 
 Provides `DriverApi(...)` with `register(api)`: the ops `status`, `language`,
-`touch` (the driver touched the screen: its time limits start again), `ack_receipt`,
+`touch` (the driver touched the screen: its time limits start again), `vat_number` (a
+company's VAT number for the open session's receipt and settlement), `ack_receipt`,
 `report_problem`, `start`, `stop`, `receipt` and `sessions`, each for
 the role that may use it (terminal.localapi.Role; the table is in docs/local-api.md).
 The driver role (the touchscreen) never asserts an identity: it may stop only the
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -30,11 +31,13 @@ from terminal.kernel.driver_texts import LANGUAGES
 from terminal.kernel.logsetup import fields, get_logger
 from terminal.kernel.money import AmountError, check_amount, optional_amount
 from terminal.kernel.redact import scrub, shown
+from terminal.kernel.vat import VatNumberError, check_vat_number
 from terminal.localapi import LocalApi, RequestError
 from terminal.pricing import TariffNotApplicableError, check_validity
 from terminal.session import (
     Authorization,
     AuthorizationAccepted,
+    AuthorizationChanged,
     AuthorizationKept,
     Phase,
     StopReason,
@@ -66,6 +69,7 @@ class DriverApi(Desk):
         api.route_for_all("language", self.language)
         api.route_for_all("ack_receipt", self.ack_receipt)
         api.route_for_all("touch", self.touch)
+        api.route_for_all("vat_number", self.vat_number)
         api.route("stop", self.stop, driver=self.stop_on_screen)
         api.route("receipt", self.receipt, driver=self.receipt_on_offer)
         api.route("start", self.start)
@@ -97,6 +101,33 @@ class DriverApi(Desk):
         if self.port.state.phase is Phase.AUTHORIZED:
             await self.port.apply(AuthorizationKept(now))
         return {"state": self.port.publish_state()}
+
+    async def vat_number(self, request: dict[str, Any]) -> dict[str, Any]:
+        """A company's VAT number for the session on the screen (`session_id`), given
+        while it is open: printed on its receipt and sent with its card payment's
+        NotifySettlement. Given again, the last one counts."""
+        unexpected = sorted(set(request) - {"op", "id", "session_id", "vat_number"})
+        if unexpected:
+            raise RequestError(f"{unexpected[0][:40]}: not a field of vat_number (it takes "
+                               "session_id and vat_number)")
+        try:
+            number = check_vat_number(request.get("vat_number"))
+        except VatNumberError as exc:
+            raise RequestError(str(exc)) from None
+        state = self.port.state
+        session_id = request.get("session_id")
+        if not isinstance(session_id, str) or session_id != state.session_id:
+            raise RequestError(f"session_id: {shown(session_id)} is not the open session on "
+                               f"the screen ({state.session_id or 'none'}); a VAT number is "
+                               "taken while the session is open")
+        if state.authorization is None:
+            raise RequestError("session_id: the session is not authorised yet")
+        result = await self.port.apply(AuthorizationChanged(
+            self.clock.now(), replace(state.authorization, vat_number=number)))
+        if result.refused:
+            raise RequestError(f"session_id: {result.refused}")
+        self.screen.note_intent()
+        return {"vat_number": number, "state": self.port.publish_state()}
 
     async def ack_receipt(self, request: dict[str, Any]) -> dict[str, Any]:
         """The driver is done with the receipt on screen."""

@@ -3,10 +3,11 @@ daemon's local API (docs/service.md).
 
 Commands: `login [--wait-card S] [--pin-stdin]`, `logout`, `diag [--json]`, `receipt
 SESSION [--language L]`, `out-of-service --reason TEXT`, `in-service`, `stop`, `resend`,
-`restart`, `selfcheck`, `export FOLDER`, `update FOLDER --version V` (a signed release from
-the USB stick, docs/updates.md), `wait-idle [--timeout-s S]` (until no session
-is open: install.sh before a restart), and `set-pin --card UID --pins-file F
-[--pin-stdin]`, which writes the pins file and needs no daemon.
+`restart`, `selfcheck`, `export FOLDER`, `closing [--json]` (the end-of-day closing now,
+docs/reconciliation.md), `z-report [--json]` (the latest Z-report), `update FOLDER
+--version V` (a signed release from the USB stick, docs/updates.md), `wait-idle
+[--timeout-s S]` (until no session is open: install.sh before a restart), and `set-pin
+--card UID --pins-file F [--pin-stdin]`, which writes the pins file and needs no daemon.
 
 The daemon's socket comes from `--socket`, else from `[localapi] socket_path` of the
 config file (`--config`, default /etc/evterm/evterm.toml; only that key is read, so a
@@ -47,10 +48,11 @@ from terminal.kernel.paths import LOCAL_API_SOCKET
 
 TOKEN_NAME = "evterm-service-token"
 REQUEST_TIMEOUT_S = 10.0
-SLOW_TIMEOUT_S = 60.0  # export (files on a USB stick) and the meter self-check
+SLOW_TIMEOUT_S = 60.0  # export (files on a USB stick), the meter self-check, a closing
 ACTIONS = {"out-of-service": "out_of_service", "in-service": "in_service",
            "stop": "stop_session", "resend": "resend_outbox", "restart": "restart",
-           "selfcheck": "meter_selfcheck", "export": "export", "update": "update"}
+           "selfcheck": "meter_selfcheck", "export": "export", "closing": "closing",
+           "z-report": "z_report", "update": "update"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -88,6 +90,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                             "release repository in FOLDER (the USB stick; docs/updates.md)")
     update.add_argument("folder", help="a folder under [service] export_allowed_root")
     update.add_argument("--version", required=True, help="the release to install")
+    closing = sub.add_parser("closing", help="end-of-day closing now: reconcile the card "
+                             "payments, repair what may be, print the Z-report")
+    closing.add_argument("--json", action="store_true", help="print the Z-report as JSON")
+    z_report = sub.add_parser("z-report", help="print the latest Z-report")
+    z_report.add_argument("--json", action="store_true", help="print the Z-report as JSON")
     set_pin = sub.add_parser("set-pin", help="set a technician's PIN in the pins file")
     set_pin.add_argument("--card", required=True, help="the technician card's UID (hex)")
     set_pin.add_argument("--pins-file", required=True, help="[service] pins_file")
@@ -219,7 +226,7 @@ def _message(args: argparse.Namespace, token: str | None) -> tuple[dict[str, Any
         message["folder"] = os.path.abspath(args.folder)
         if command == "update":
             message["version"] = args.version
-    slow = command in ("export", "selfcheck")
+    slow = command in ("export", "selfcheck", "closing")
     return message, SLOW_TIMEOUT_S if slow else REQUEST_TIMEOUT_S
 
 
@@ -268,6 +275,9 @@ def _show(args: argparse.Namespace, reply: dict[str, Any]) -> None:
     elif command == "update":
         print(f"update to {reply['version']} handed to the updater; follow it with: "
               "evterm update status")
+    elif command in ("closing", "z-report"):
+        print(json.dumps(reply["z_report"], indent=2, sort_keys=True) if args.json
+              else reply["text"], end="\n" if args.json else "")
     elif command == "restart":
         print(f"the daemon restarts (exit code {reply['exit_code']})")
     elif command == "resend":

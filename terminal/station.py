@@ -5,15 +5,19 @@ Provides:
   every component constructed once, each given its dependencies in its constructor,
   in this order: the backend link, the session's money, the screen's state, the local
   API, the last poll and its subscribers, the meter's monitor, the out-of-service gate,
-  the daemon (the session port), the authoriser, card payment, the driver's local-API
-  routes, the service menu's login, the tap handler and the readers, the service menu,
-  the backend commands and inbox, the offline-token recheck and the status board. Only
+  the daemon (the session port), the authoriser, card payment (built-in or ZVT,
+  `[payment] terminal`; the ZVT terminal's card wait joins the readers) and its
+  end-of-day closing (`closings_for`, docs/reconciliation.md: the gateway's settlement
+  batch, or the ZVT terminal's End-of-day), the driver's local-API routes, the service
+  menu's login, the tap handler and the readers, the service menu, the backend commands
+  and inbox, the offline-token recheck and the status board. Only
   registrations follow: the local API's routes, the backend link's listener and the
   poll subscribers (docs/architecture.md).
   ValueError naming the config key when a key file or the tariff's currency does not
   fit.
+- `Station.zvt_link`: the ZVT terminal's connection owner (`end_of_day()`), or None.
 - `Station.start()` / `close()`: the link, the readers and the background tasks
-  (settlement, offline-token recheck, the journal's retention).
+  (settlement, the daily closing, offline-token recheck, the journal's retention).
 - `run_station(config, clock, started_s)`: what `evterm daemon` runs: opens the
   journal, the meter and the charger, builds the station, recovers, serves the local
   API, tells systemd (READY/WATCHDOG/STATUS) and runs the poll loop until a signal.
@@ -32,7 +36,7 @@ import signal
 import sqlite3
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -62,8 +66,14 @@ from terminal.kernel.logsetup import fields, get_logger
 from terminal.kernel.money import currency_numeric, optional_amount
 from terminal.localapi import LocalApi
 from terminal.observation import Observation, PollSignal
-from terminal.payment.card import CardPayments, PaymentSettings
+from terminal.payment.card import CardPayments
+from terminal.payment.closing import Closings, ClosingSettings, parse_closing_time
 from terminal.payment.crypto import KeyFileError, load_gateway_key, load_token_key
+from terminal.payment.ledger import GatewayLedger, Ledger, ZvtLedger
+from terminal.payment.port import ZVT, PaymentSettings, PaymentTerminal
+from terminal.payment.zvt import ZvtPayments
+from terminal.payment.zvt import on_acknowledged as zvt_acknowledged
+from terminal.payment.zvt_link import ZvtLink
 from terminal.pricing.display import tariff_texts
 from terminal.retention import Retention, RetentionSettings
 from terminal.screen import Screen
@@ -109,10 +119,55 @@ def load_station_terms(config: Config) -> Terms:
     return terms
 
 
-def card_payments(config: Config, currency: str, backend: Backend, store: AsyncStore,
-                  clock: Clock, publish: Callable[[dict[str, Any]], None]) -> CardPayments | None:
-    """Card payment as configured, or None when `[payment]` names no keys."""
+def payment_settings(config: Config, currency: str) -> PaymentSettings:
     pay = config.payment
+    return PaymentSettings(
+        station_id=config.station.id,
+        currency=currency,
+        preauth_amount=Decimal(pay.preauth_amount),
+        offline_floor_limit=optional_amount(pay.offline_floor_limit),
+        request_timeout_s=config.backend.request_timeout_s,
+        accepted_schemes=parse_schemes(pay.accepted_schemes),
+        fault_interval_s=config.logging.fault_interval_s,
+    )
+
+
+def zvt_payments(config: Config, currency: str, store: AsyncStore, clock: Clock,
+                 publish: Callable[[dict[str, Any]], None]) -> ZvtPayments:
+    """Card payment through the ZVT payment terminal (`[payment] terminal = zvt`);
+    ValueError naming the key when `[zvt] host` or the token key is missing."""
+    from drivers.zvt.client import ZvtClient
+
+    pay, zvt = config.payment, config.zvt
+    if not zvt.host:
+        raise ValueError("zvt.host: payment.terminal = zvt needs the payment terminal's "
+                         "address")
+    if not pay.token_key_file:
+        raise ValueError("payment.token_key_file: payment.terminal = zvt needs the fleet "
+                         "tokenisation key (a card's token)")
+    try:
+        token_key = load_token_key(pay.token_key_file, pay.token_key_id)
+        client = ZvtClient(zvt.host, zvt.port, password=int(zvt.password), currency=currency,
+                           connect_timeout_s=zvt.connect_timeout_s,
+                           response_timeout_s=zvt.response_timeout_s,
+                           on_acknowledged=zvt_acknowledged)
+    except KeyFileError as exc:
+        raise ValueError(f"payment: {exc}") from None
+    except ValueError as exc:  # a currency without an ISO 4217 number
+        raise ValueError(f"session.tariff_file: {exc}") from None
+    link = ZvtLink(client, read_card_timeout_s=zvt.read_card_timeout_s, retry_s=zvt.retry_s)
+    return ZvtPayments(payment_settings(config, currency), token_key, link, store, clock,
+                       publish)
+
+
+def card_payments(config: Config, currency: str, backend: Backend, store: AsyncStore,
+                  clock: Clock, publish: Callable[[dict[str, Any]], None]
+                  ) -> PaymentTerminal | None:
+    """Card payment as configured: the ZVT terminal (`[payment] terminal = zvt`), the
+    built-in path, or None when `[payment]` names no keys."""
+    pay = config.payment
+    if pay.terminal == ZVT:
+        return zvt_payments(config, currency, store, clock, publish)
     if not pay.token_key_file and not pay.gateway_key_file:
         return None
     if not (pay.token_key_file and pay.gateway_key_file):
@@ -123,16 +178,26 @@ def card_payments(config: Config, currency: str, backend: Backend, store: AsyncS
         gateway_key = load_gateway_key(pay.gateway_key_file)
     except KeyFileError as exc:
         raise ValueError(f"payment: {exc}") from None
-    settings = PaymentSettings(
+    return CardPayments(payment_settings(config, currency), token_key, gateway_key, backend,
+                        store, clock, publish)
+
+
+def closings_for(config: Config, currency: str, backend: Backend, store: AsyncStore,
+                 clock: Clock, end_of_day: Callable[[], Awaitable[Any]] | None = None
+                 ) -> Closings:
+    """The end-of-day closing (docs/reconciliation.md), daily at `[payment]
+    closing_time`: against the gateway's settlement batch (the built-in card path), or
+    the ZVT terminal's End-of-day when its `end_of_day() -> TransactionResult` is given."""
+    settings = ClosingSettings(
         station_id=config.station.id,
-        currency=currency,
-        preauth_amount=Decimal(pay.preauth_amount),
-        offline_floor_limit=optional_amount(pay.offline_floor_limit),
+        closing_time=parse_closing_time(config.payment.closing_time),
+        timezone=config.station.timezone,
         request_timeout_s=config.backend.request_timeout_s,
-        accepted_schemes=parse_schemes(pay.accepted_schemes),
-        fault_interval_s=config.logging.fault_interval_s,
     )
-    return CardPayments(settings, token_key, gateway_key, backend, store, clock, publish)
+    ledger: Ledger = (ZvtLedger(end_of_day, currency, clock) if end_of_day is not None else
+                      GatewayLedger(backend, config.station.id, currency,
+                                    config.backend.request_timeout_s))
+    return Closings(ledger, backend, store, clock, settings)
 
 
 def reader_settings(config: Config, pricing: SessionPricing) -> ReaderSettings:
@@ -178,7 +243,7 @@ class Station:
     observation: Observation
     daemon: Daemon
     authorizer: Authorizer
-    payments: CardPayments | None
+    payments: PaymentTerminal | None
     service: Service
     taps: TapHandler
     identification: Identification
@@ -189,6 +254,7 @@ class Station:
     status: StatusBoard
     settle_wake: asyncio.Event
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    closings: Closings | None = None
 
     async def start(self) -> None:
         """The backend link, the background tasks and the readers."""
@@ -198,6 +264,8 @@ class Station:
         if self.payments is not None:
             self.tasks.append(asyncio.create_task(
                 self.payments.run(SETTLE_INTERVAL_S, self.settle_wake), name="settle"))
+        if self.closings is not None:
+            self.tasks.append(asyncio.create_task(self.closings.run(), name="closing"))
         retention = Retention(RetentionSettings.from_config(self.config.retention), self.store,
                               self.clock)
         self.tasks.append(asyncio.create_task(retention.run(), name="retention"))
@@ -210,8 +278,15 @@ class Station:
                                               name="firmware-relay"))
         await self.identification.start()
 
+    @property
+    def zvt_link(self) -> ZvtLink | None:
+        """The ZVT terminal's connection owner (its `end_of_day()`), when there is one."""
+        return self.payments.link if isinstance(self.payments, ZvtPayments) else None
+
     async def close(self) -> None:
         await self.identification.close()
+        if self.zvt_link is not None:
+            await self.zvt_link.close()
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:
@@ -302,15 +377,22 @@ def build_station(config: Config, clock: Clock, store: Store, meter: Meter,
                             station_id=config.station.id, run_store=journal.call)
     payments = card_payments(config, station_terms.tariff.currency, backend, journal, clock,
                              api.publish)
+    closings = (closings_for(config, station_terms.tariff.currency, backend, journal, clock,
+                             end_of_day=(payments.link.end_of_day
+                                         if isinstance(payments, ZvtPayments) else None))
+                if payments is not None else None)
     driver_api = DriverApi(config, clock, journal, daemon, screen, pricing, snapshot)
     service_deps = ServiceDeps(config, clock, journal, daemon, observation, monitor, backend,
                                out_of_service, snapshot, driver_api.receipt,
-                               daemon.request_restart)
+                               daemon.request_restart, closings)
     logins = Logins(service_deps)
     driver_api.logged_in = logins.logged_in  # `start` needs a technician's login
     taps = TapHandler(daemon, clock, config.session, screen, authorizer, payments,
                       logins.technician_tapped)
-    identification = Identification(open_readers(reader_settings(config, pricing)), taps)
+    readers = open_readers(reader_settings(config, pricing))
+    if isinstance(payments, ZvtPayments):
+        readers.append(payments.link)  # the payment terminal's card wait
+    identification = Identification(readers, taps)
     service = Service(service_deps, logins, identification)
     polled.subscribe(service.after_poll)
     commands = Commands(config, clock, journal, daemon, screen, pricing, snapshot)
@@ -326,7 +408,7 @@ def build_station(config: Config, clock: Clock, store: Store, meter: Meter,
     service.register(api)
     return Station(config, clock, journal, api, backend, pricing, screen, observation, daemon,
                    authorizer, payments, service, taps, identification, commands, inbox,
-                   recheck, driver_api, status, settle_wake)
+                   recheck, driver_api, status, settle_wake, closings=closings)
 
 
 async def run_station(config: Config, clock: Clock, started_s: float) -> int:

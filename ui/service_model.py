@@ -49,6 +49,7 @@ ACTIONS: Mapping[str, str] = {  # button -> service_action `action`
     "svc_selfcheck": "meter_selfcheck",
     "svc_export": "export",
     "svc_restart": "restart",
+    "svc_closing": "closing",
 }
 SERVICE_COMMON = ("svc_title", *(f"svc_tab_{tab}" for tab in SERVICE_TABS), "svc_logout",
                   "svc_status")
@@ -103,6 +104,7 @@ class ServiceModel:
     status_tone: str = ""
     checks: list[dict[str, Any]] | None = None           # last meter self-check
     export_path: str | None = None
+    z_report_text: str | None = None                     # the last closing's Z-report
     restart_armed_s: float | None = None
 
     def forget(self) -> None:

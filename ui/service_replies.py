@@ -147,6 +147,14 @@ def _action_reply(svc: ServiceModel, action: str, message: Mapping[str, Any], ok
         path = message.get("path")
         svc.export_path = path if isinstance(path, str) else None
         svc.set_status("svc_done_export", "ok", path=svc.export_path or "-")
+    elif action == "closing":
+        text, report = message.get("text"), message.get("z_report")
+        svc.z_report_text = text if isinstance(text, str) else None
+        report = report if isinstance(report, Mapping) else {}
+        svc.set_status("svc_done_closing", "attention" if report.get("remaining") else "ok",
+                       closing=report.get("closing_id", "-"),
+                       findings=len(report.get("findings") or ()),
+                       remaining=len(report.get("remaining") or ()))
     elif action == "resend_outbox":
         pending = message.get("pending")
         pending = pending if isinstance(pending, int) and not isinstance(pending, bool) else "-"

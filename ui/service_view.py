@@ -209,5 +209,7 @@ class _Menu:
                 detail.append(self.t("svc_no_checks"))
         if svc.export_path:
             detail.append(self.t("svc_done_export", path=svc.export_path))
+        if svc.z_report_text:
+            detail.append(svc.z_report_text)
         texts["svc_action_detail"] = "\n".join(detail)
         return texts

@@ -5,6 +5,9 @@
 - `EmvTap`: a contactless payment card was read; `read` holds the card data (the PAN
   only inside `CardData`, whose repr is masked). The PAN never leaves memory: the daemon
   turns it into a token and an envelope at once and drops it.
+- `TerminalCardTap`: a bank card read by an external payment terminal (ZVT Read card);
+  `card` (`TerminalCard`) holds only what the terminal gives: card type, masked number,
+  expiry, sequence number. The terminal keeps the full number; payment goes through it.
 - `TapFailed`: a card was seen but could not be read; `reason` is for the log and a
   technician ("card removed too early - tap again"); `code` says what the driver is told:
   removed (tap again), unreadable (tap again, or try another card), not_supported (a
@@ -44,6 +47,28 @@ class EmvTap:
         return f"EmvTap(reader={self.reader!r}, read={self.read!r})"
 
 
+@dataclass(frozen=True)
+class TerminalCard:
+    """What a payment terminal reports of a card it read: `card_type` (the ZVT card-type
+    id), `card_name` (its name as the terminal spells it), `masked_pan` (masked by the
+    terminal), `expiry` (YYMM), `card_sequence`; `scheme` is the scheme id
+    (terminal.kernel.cards.SCHEMES) or "" when the type is not one we know."""
+
+    card_type: int | None
+    card_name: str
+    masked_pan: str
+    expiry: str | None
+    card_sequence: int | None
+    scheme: str = ""
+
+
+@dataclass(frozen=True)
+class TerminalCardTap:
+    reader: str
+    card: TerminalCard
+    at_monotonic_s: float = 0.0
+
+
 TAP_FAILURES = ("removed", "unreadable", "not_supported", "not_accepted", "see_phone")
 
 
@@ -63,4 +88,4 @@ class ReaderState:
     detail: str = ""
 
 
-ReaderEvent = RfidTap | EmvTap | TapFailed | ReaderState
+ReaderEvent = RfidTap | EmvTap | TerminalCardTap | TapFailed | ReaderState

@@ -16,7 +16,8 @@ References read (no code copied): ZVT-Protokoll PA00P015 chapters "Transport-pro
 TCP/IP" (T3/T4), 2.2 Registration, 2.8-2.10 Pre-authorisation/Partial reversal/Book
 total, Reversal, Repeat receipt, End-of-day, Status enquiry, Abort; Portalum/Portalum.Zvt
 src/Portalum.Zvt/ZvtClient.cs (the command flow); the Rust `zvt` crate used by EVerest's
-RsPaymentTerminal (the pre-authorisation/partial-reversal flow of a charger).
+RsPaymentTerminal (the pre-authorisation/partial-reversal flow of a charger, and its
+card wait with Read card 06 C0 while the charger is idle).
 """
 
 from __future__ import annotations
@@ -99,7 +100,8 @@ class ZvtClient:
                  ack_timeout_s: float = ACK_TIMEOUT_S,
                  response_timeout_s: float = RESPONSE_TIMEOUT_S,
                  command_timeouts_s: dict[str, float] | None = None,
-                 on_intermediate: Callable[[int, str], None] | None = None) -> None:
+                 on_intermediate: Callable[[int, str], None] | None = None,
+                 on_acknowledged: Callable[[str], None] | None = None) -> None:
         self.host, self.port = host, port
         self.password = password
         self.currency = currency
@@ -109,6 +111,7 @@ class ZvtClient:
         self.response_timeout_s = response_timeout_s
         self.command_timeouts_s = dict(COMMAND_TIMEOUTS_S, **(command_timeouts_s or {}))
         self.on_intermediate = on_intermediate
+        self.on_acknowledged = on_acknowledged  # the terminal took a command (80 00)
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._buffer = bytearray()
@@ -199,6 +202,18 @@ class ZvtClient:
                                     m.password_only(m.STATUS_ENQUIRY, self.password))
         return TerminalStatus(result.result_code, result.terminal_id)
 
+    async def read_card(self, timeout_s: int) -> TransactionResult:
+        """06 C0 Read card: the terminal waits up to `timeout_s` for a card; the result's
+        card_type, card_name, masked_pan, expiry and card_sequence describe it (result
+        6C: no card in time, or the wait was aborted with `abort()`)."""
+        return (await self._run("read card", m.read_card(timeout_s),
+                                silence_s=timeout_s + self.response_timeout_s))[0]
+
+    @property
+    def running(self) -> str | None:
+        """The command now running, if any."""
+        return self._running
+
     async def abort(self) -> None:
         """06 B0: ask the terminal to abort the running command (it then ends with 06 1E
         6C). Without a running command, the terminal's ACK is awaited here."""
@@ -243,26 +258,29 @@ class ZvtClient:
                 raise ZvtConnectionLost(command, acknowledged, partial())
             self._buffer += chunk
 
-    async def _run(self, command: str, apdu: Apdu) -> tuple[TransactionResult, dict | None]:
+    async def _run(self, command: str, apdu: Apdu,
+                   silence_s: float | None = None) -> tuple[TransactionResult, dict | None]:
         async with self._lock:
             await self.connect()
             self._running = command
             try:
-                return await self._exchange(command, apdu)
+                return await self._exchange(command, apdu, silence_s)
             except (ZvtTimeout, ZvtProtocolError):
                 await self.close()  # the exchange is out of step; start clean
                 raise
             finally:
                 self._running = None
 
-    async def _exchange(self, command: str,
-                        apdu: Apdu) -> tuple[TransactionResult, dict | None]:
+    async def _exchange(self, command: str, apdu: Apdu,
+                        silence_s: float | None) -> tuple[TransactionResult, dict | None]:
         self._write(apdu)
         reply = await self._read(self.ack_timeout_s, command, acknowledged=False)
         if is_nak(reply):
             raise ZvtRefused(command, reply.instr)
         if not is_ack(reply):
             raise ZvtProtocolError(f"ZVT {command}: expected 80 00, got {reply}")
+        if self.on_acknowledged is not None:
+            self.on_acknowledged(command)
         info: m.StatusInfo | None = None
         lines: list[str] = []
         shown: list[str] = []
@@ -271,7 +289,8 @@ class ZvtClient:
             return None if info is None else result_from(command, self.currency, info, None,
                                                          lines, shown)
 
-        silence_s = self.command_timeouts_s.get(command, self.response_timeout_s)
+        if silence_s is None:
+            silence_s = self.command_timeouts_s.get(command, self.response_timeout_s)
         wait_s = silence_s
         while True:
             message = await self._read(wait_s, command, acknowledged=True, partial=partial)

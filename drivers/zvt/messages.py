@@ -1,14 +1,16 @@
 """The ZVT messages this driver speaks, built and parsed on top of `apdu`: the ECR's
 commands (Registration 06 00, Pre-authorisation 06 22, Partial reversal 06 23, Book
 total 06 24, Reversal 06 30, Repeat receipt 06 20, End-of-day 06 50, Status enquiry
-05 01, Abort 06 B0) and the terminal's messages (Status information 04 0F, Intermediate
-status 04 FF, Print line 06 D1, Print text block 06 D3, Completion 06 0F, Abort 06 1E),
-and the end-of-day individual totals of BMP 60.
+05 01, Abort 06 B0, Read card 06 C0) and the terminal's messages (Status information
+04 0F, Intermediate status 04 FF, Print line 06 D1, Print text block 06 D3, Completion
+06 0F, Abort 06 1E), and the end-of-day individual totals of BMP 60.
 
-References read (no code copied): ZVT-Protokoll PA00P015 chapters 2 (ECR commands),
-3 (PT commands), "Summary of utilised BMPs" (BMP 60 individual totals), "TLV-container"
-(tags 1F07 receipt type, 25 print texts, 07 text line); Portalum/Portalum.Zvt unit tests
-PrintLineTest.cs and PrintTextBlockTest.cs; bezahl-online/zvt command/*.go.
+References read (no code copied): ZVT-Protokoll PA00P015 chapters 2 (ECR commands; 2.21
+Read Card 06 C0 <timeout>: the card data in a Status information, 6C when no card
+came), 3 (PT commands), "Summary of utilised BMPs" (BMP 60 individual totals),
+"TLV-container" (tags 1F07 receipt type, 25 print texts, 07 text line);
+Portalum/Portalum.Zvt unit tests PrintLineTest.cs and PrintTextBlockTest.cs;
+bezahl-online/zvt command/*.go; the Rust `zvt` crate's ReadCard packet.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ REPEAT_RECEIPT = (0x06, 0x20)
 END_OF_DAY = (0x06, 0x50)
 STATUS_ENQUIRY = (0x05, 0x01)
 ABORT_REQUEST = (0x06, 0xB0)
+READ_CARD = (0x06, 0xC0)
 # --- the terminal's messages
 STATUS_INFO = (0x04, 0x0F)
 INTERMEDIATE = (0x04, 0xFF)
@@ -51,7 +54,7 @@ COMMAND_NAMES = {
     REGISTRATION: "registration", PREAUTH: "pre-authorisation",
     PARTIAL_REVERSAL: "partial reversal", BOOK_TOTAL: "book total", REVERSAL: "reversal",
     REPEAT_RECEIPT: "repeat receipt", END_OF_DAY: "end-of-day",
-    STATUS_ENQUIRY: "status enquiry", ABORT_REQUEST: "abort",
+    STATUS_ENQUIRY: "status enquiry", ABORT_REQUEST: "abort", READ_CARD: "read card",
 }
 
 
@@ -105,6 +108,22 @@ def reversal(password: int, receipt_number: int) -> Apdu:
 def password_only(command: tuple[int, int], password: int) -> Apdu:
     """05 01 status enquiry, 06 20 repeat receipt, 06 50 end-of-day: <password>."""
     return Apdu(*command, _password(password))
+
+
+def read_card(timeout_s: int) -> Apdu:
+    """06 C0: <timeout, 1 byte binary seconds>: wait up to that long for a card and
+    report its data (card type, masked number, expiry, sequence number) in a Status
+    information; no card in time ends with Abort 06 1E 6C."""
+    if not 0 < timeout_s <= 255:
+        raise ApduError(f"read card: timeout {timeout_s!r} s is not 1 to 255 s")
+    return Apdu(*READ_CARD, bytes([timeout_s]))
+
+
+def parse_read_card(data: bytes) -> int:
+    """The timeout (s) of a 06 C0 command."""
+    if not data:
+        raise ApduError("06 C0: no timeout byte")
+    return data[0]
 
 
 def abort_request() -> Apdu:

@@ -28,6 +28,8 @@ class TransactionResult:
     card_type: int | None = None
     card_name: str | None = None
     masked_pan: str | None = None
+    expiry: str | None = None  # YYMM
+    card_sequence: int | None = None
     terminal_id: int | None = None
     aid: str | None = None
     additional_text: str | None = None
@@ -76,6 +78,8 @@ def result_from(command: str, currency: str, info: StatusInfo | None,
         card_type=info.card_type,
         card_name=info.card_name,
         masked_pan=info.masked_pan,
+        expiry=info.expiry,
+        card_sequence=info.card_sequence,
         terminal_id=info.terminal_id,
         aid=info.aid,
         additional_text=info.additional_text,

@@ -2,7 +2,8 @@
 
 Provides:
 - `Backend`: the protocol the daemon calls (token auth, pre-authorisation, capture,
-  void; idempotent by reference) and `BackendListener`: what the backend pushes
+  void; idempotent by reference; the gateway's settlement batch for the end-of-day
+  closing, terminal.backend.closing_messages) and `BackendListener`: what the backend pushes
   (refunds, local list updates, connectivity changes). The messages are those of
   terminal.backend.messages.
 - `BackendUnavailable(reason)`: the backend cannot be reached or did not answer in
@@ -24,6 +25,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from terminal.backend.closing_messages import SettlementBatch, SettlementBatchRequest
 from terminal.backend.messages import (
     CaptureRequest,
     CaptureResponse,
@@ -72,6 +74,10 @@ class Backend(Protocol):
 
     async def void(self, req: VoidRequest) -> CaptureResponse:
         """Idempotent by req.reference."""
+        ...
+
+    async def settlement_batch(self, req: SettlementBatchRequest) -> SettlementBatch:
+        """The gateway's record of this station's payments in a period (read only)."""
         ...
 
     def set_listener(self, listener: BackendListener) -> None: ...
@@ -153,6 +159,9 @@ class OfflineBackend:
     async def void(self, req: VoidRequest) -> CaptureResponse:
         raise BackendUnavailable(self.reason)
 
+    async def settlement_batch(self, req: SettlementBatchRequest) -> SettlementBatch:
+        raise BackendUnavailable(self.reason)
+
 
 class RequestsOverOneChannel:
     """What the two links (the loopback and the MQTT link) share: the four backend
@@ -198,6 +207,10 @@ class RequestsOverOneChannel:
 
     async def void(self, req: VoidRequest) -> CaptureResponse:
         return await self._request("void", req.to_json(), CaptureResponse.from_json)
+
+    async def settlement_batch(self, req: SettlementBatchRequest) -> SettlementBatch:
+        return await self._request("settlement_batch", req.to_json(),
+                                   SettlementBatch.from_json)
 
 
 async def deliver_in_order(queue: asyncio.Queue[Callable[[], Awaitable[Any]]],

@@ -22,7 +22,7 @@ from terminal.backend.protocol import ProtocolError
 from terminal.identification.auth import Authorizer
 from terminal.kernel.clock import Clock
 from terminal.kernel.logsetup import fields, get_logger
-from terminal.payment.card import CardPayments
+from terminal.payment.port import PaymentTerminal
 from terminal.store import AsyncStore
 
 log = get_logger("backend_inbox")
@@ -30,7 +30,7 @@ log = get_logger("backend_inbox")
 
 class BackendInbox:
     def __init__(self, store: AsyncStore, clock: Clock, authorizer: Authorizer,
-                 payments: CardPayments | None, commands: Commands,
+                 payments: PaymentTerminal | None, commands: Commands,
                  publish: Callable[[dict[str, Any]], None],
                  wake_on_online: tuple[asyncio.Event, ...] = ()) -> None:
         self.store = store

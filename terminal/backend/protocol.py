@@ -59,7 +59,7 @@ ROOT = "evterm/v1"
 MAX_PAYLOAD_BYTES = 256 * 1024
 UP_KINDS = ("status", "event", "request", "response")
 DOWN_KINDS = ("command", "response")
-REQUEST_OPS = ("authorize_token", "preauthorize", "capture", "void")
+REQUEST_OPS = ("authorize_token", "preauthorize", "capture", "void", "settlement_batch")
 SIGNED_COMMANDS = ("tariff_update", "local_list")
 COMMANDS = ("remote_start", "remote_stop", "tariff_update", "local_list", "refund",
             "config_change", "reconcile", "diagnostics", "firmware_update")

@@ -40,6 +40,7 @@ from terminal.config.options import (
     StationConfig,
     UiConfig,
     UpdateConfig,
+    ZvtConfig,
 )
 from terminal.config.reference import render_reference
 from terminal.config.schema import ConfigError, option
@@ -63,6 +64,7 @@ __all__ = [
     "StationConfig",
     "UiConfig",
     "UpdateConfig",
+    "ZvtConfig",
     "check_file",
     "config_warnings",
     "load_config",

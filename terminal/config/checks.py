@@ -196,6 +196,17 @@ def card_schemes(value: str) -> str | None:
     return _parses(parse_schemes, ValueError, value)
 
 
+def zvt_password(value: str) -> str | None:
+    return None if re.fullmatch(r"[0-9]{6}", value) else (
+        "the payment terminal's password: 6 digits, e.g. \"000000\"")
+
+
+def clock_time(value: str) -> str | None:
+    """A local time of day HH:MM (00:00 to 23:59)."""
+    match = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)", value)
+    return None if match else "a time of day HH:MM from 00:00 to 23:59"
+
+
 def key_id(value: str) -> str | None:
     return None if re.fullmatch(r"[A-Za-z0-9_-]{1,16}", value) else "1 to 16 of A-Z a-z 0-9 _ -"
 

@@ -266,6 +266,46 @@ class PaymentConfig:
         "accepted application is chosen)",
         check=checks.card_schemes,
     )
+    closing_time: str = option(
+        "03:00",
+        doc="Local time (HH:MM, [station] timezone) of the daily end-of-day closing: the "
+        "card payments since the last closing are reconciled with the gateway's settlement "
+        "batch or the ZVT terminal's end-of-day, and a Z-report is stored and sent "
+        "(docs/reconciliation.md)",
+        check=checks.clock_time,
+    )
+    terminal: str = option(
+        "builtin",
+        doc="Who takes bank cards: builtin (the PC/SC reader's EMV read and the backend's "
+        "gateway) or zvt (an external payment terminal over ZVT, [zvt]; a bank card on the "
+        "PC/SC reader is then refused with \"pay at the card terminal\", charge cards still "
+        "work there)",
+        choices=("builtin", "zvt"),
+    )
+
+
+@dataclass(frozen=True)
+class ZvtConfig:
+    host: str = option(
+        "", doc="The payment terminal's address (payment.terminal = zvt); empty = none",
+        check=checks.or_empty(checks.host),
+    )
+    port: int = option(20007, doc="The payment terminal's ZVT TCP port", min_value=1,
+                       max_value=65535)
+    password: str = option("000000", doc="The payment terminal's 6-digit password",
+                           check=checks.zvt_password)
+    read_card_timeout_s: int = option(
+        60, doc="One Read card wait for a card on the terminal (renewed while idle)",
+        unit="s", min_value=5, max_value=255)
+    connect_timeout_s: float = option(
+        5.0, doc="How long to wait for the terminal's TCP connection", unit="s",
+        min_value=0.5, max_value=60)
+    response_timeout_s: float = option(
+        20.0, doc="The longest silence of the terminal within a command (intermediate "
+        "statuses restart it)", unit="s", min_value=1, max_value=300)
+    retry_s: float = option(
+        5.0, doc="Wait before connecting again to a terminal that cannot be reached",
+        unit="s", min_value=0.5, max_value=300)
 
 
 @dataclass(frozen=True)
@@ -635,6 +675,7 @@ class Config:
     logging: LoggingConfig
     readers: ReadersConfig
     payment: PaymentConfig
+    zvt: ZvtConfig
     auth: AuthConfig
     backend: BackendConfig
     ui: UiConfig

@@ -15,6 +15,11 @@ Provides `TapHandler.handle(event)` for every `drivers.readers.events` event:
 - A technician card (RFID, `Authorizer.is_technician`) while no session runs opens
   the service menu's PIN window (terminal.service); result `service`, reason
   `technician`. Other cards are refused while the terminal is out of service.
+- A bank card read by an external payment terminal (ZVT, `TerminalCardTap`): the token
+  comes from what the terminal gives (`terminal.payment.crypto.tokenize_terminal_card`),
+  then as above through `ZvtPayments`. While a ZVT terminal takes the bank cards, a
+  bank card on the PC/SC reader is refused with "please pay at the card terminal"
+  (`pay_at_terminal`); RFID charge cards still work there.
 - A failed read: "tap again"; a phone that wants the cardholder's confirmation: "see
   phone for instructions, then tap again" (`see_phone`). A payment card of a scheme the
   terminal does not take (`[payment] accepted_schemes`, `CardPayments.settings`), or of
@@ -41,13 +46,21 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from drivers.readers.events import EmvTap, ReaderEvent, ReaderState, RfidTap, TapFailed
+from drivers.readers.events import (
+    EmvTap,
+    ReaderEvent,
+    ReaderState,
+    RfidTap,
+    TapFailed,
+    TerminalCardTap,
+)
 from terminal.kernel.cards import scheme_name
 from terminal.kernel.clock import iso_utc
 from terminal.kernel.driver_texts import driver_message, scheme_refusal
 from terminal.kernel.logsetup import fields, get_logger
 from terminal.kernel.money import optional_amount
-from terminal.payment.crypto import tokenize
+from terminal.payment.crypto import tokenize, tokenize_terminal_card
+from terminal.payment.port import ZVT
 from terminal.pricing import TariffError, parse_tariff
 from terminal.session import (
     Authorization,
@@ -63,7 +76,7 @@ if TYPE_CHECKING:
     from terminal.config import SessionConfig
     from terminal.identification.auth import AuthDecision, Authorizer
     from terminal.kernel.clock import Clock
-    from terminal.payment.card import CardPayments
+    from terminal.payment.port import PaymentTerminal
     from terminal.ports import SessionPort
     from terminal.screen import Screen
 
@@ -84,7 +97,7 @@ class TapHandler:
         session_config: SessionConfig,
         screen: Screen,
         authorizer: Authorizer,
-        payments: CardPayments | None,
+        payments: PaymentTerminal | None,
         technician_tapped: Callable[[str, str], Awaitable[None]],
         monotonic_s: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -99,10 +112,10 @@ class TapHandler:
         self.last_tap: dict[str, dict[str, Any]] = {}  # reader -> the last outcome
 
     async def handle(self, event: ReaderEvent) -> None:
-        if isinstance(event, RfidTap | EmvTap):
+        if isinstance(event, RfidTap | EmvTap | TerminalCardTap):
             self.screen.note_intent()
             self.port.publish({"type": "card_present", "reader": event.reader,
-                               "kind": "card" if isinstance(event, EmvTap) else "rfid"})
+                               "kind": "rfid" if isinstance(event, RfidTap) else "card"})
         try:
             await self._handle(event)
         except Exception:
@@ -126,11 +139,24 @@ class TapHandler:
             if self.payments is None:
                 self._publish(event, "declined", "card_not_supported")
                 return
+            if self.payments.kind == ZVT:  # bank cards go to the payment terminal
+                self._publish(event, "declined", "pay_at_terminal")
+                return
             accepted = self.payments.settings.accepted_schemes
             if event.read.scheme not in accepted:  # e.g. a reader not told the setting
                 self._publish(event, "declined", scheme_refusal(accepted))
                 return
             token = tokenize(event.read.card, self.payments.token_key)
+            kind = "card"
+        elif isinstance(event, TerminalCardTap):
+            if self.payments is None or self.payments.kind != ZVT:
+                self._publish(event, "declined", "card_not_supported")
+                return
+            accepted = self.payments.settings.accepted_schemes
+            if event.card.scheme and event.card.scheme not in accepted:
+                self._publish(event, "declined", scheme_refusal(accepted))
+                return
+            token = tokenize_terminal_card(event.card, self.payments.token_key)
             kind = "card"
         else:
             token = event.uid
@@ -142,14 +168,15 @@ class TapHandler:
             await self.technician_tapped(token, event.reader)
             self._publish(event, "service", "technician")
             return
-        if isinstance(event, EmvTap):
+        if isinstance(event, EmvTap | TerminalCardTap):
             await self._start_card(event, token)
         else:
             await self._start_token(event, token)
 
     # ---- stop, or refuse -----------------------------------------------------------------
 
-    async def _tap_while_busy(self, event: RfidTap | EmvTap, token: str, kind: str) -> None:
+    async def _tap_while_busy(self, event: RfidTap | EmvTap | TerminalCardTap, token: str,
+                              kind: str) -> None:
         state = self.port.state
         now = self.clock.now()
         if token == state.id_token:
@@ -172,7 +199,8 @@ class TapHandler:
 
     # ---- start -----------------------------------------------------------------------------
 
-    async def _open(self, event: RfidTap | EmvTap, token: str, source: str) -> str | None:
+    async def _open(self, event: RfidTap | EmvTap | TerminalCardTap, token: str,
+                    source: str) -> str | None:
         if (refused := self.port.refusal_reason()) is not None:
             self._publish(event, "declined", "unavailable", message=refused)
             return None
@@ -219,13 +247,15 @@ class TapHandler:
             return str(exc)
         return None
 
-    async def _start_card(self, event: EmvTap, token: str) -> None:
+    async def _start_card(self, event: EmvTap | TerminalCardTap, token: str) -> None:
         assert self.payments is not None
         session_id = await self._open(event, token, "card")
         if session_id is None:
             return
         clock = self.clock
-        outcome = await self.payments.preauthorize(session_id, token, event.read)
+        card = event.read if isinstance(event, EmvTap) else event.card
+        outcome = await self.payments.preauthorize(session_id, token, card,
+                                                   self.payments.settings.preauth_amount)
         if not outcome.approved:
             await self._reject(event, session_id, outcome.reason_code or "declined")
             return
@@ -239,13 +269,16 @@ class TapHandler:
             card_scheme=scheme_name(outcome.scheme),
             card_last4=outcome.last4,
         )
-        await self._accept(event, session_id, auth, offline=outcome.offline, source="gateway")
+        await self._accept(event, session_id, auth, offline=outcome.offline,
+                           source="zvt" if isinstance(event, TerminalCardTap) else "gateway")
 
-    async def _reject(self, event: RfidTap | EmvTap, session_id: str, code: str) -> None:
+    async def _reject(self, event: RfidTap | EmvTap | TerminalCardTap, session_id: str,
+                      code: str) -> None:
         await self.port.apply(AuthorizationRejected(self.clock.now(), code))
         self._publish(event, "declined", code, session_id=session_id)
 
-    async def _accept(self, event: RfidTap | EmvTap, session_id: str, auth: Authorization,
+    async def _accept(self, event: RfidTap | EmvTap | TerminalCardTap, session_id: str,
+                      auth: Authorization,
                       *, offline: bool, source: str) -> None:
         result = await self.port.apply(
             AuthorizationAccepted(self.clock.now(), session_id, auth))
@@ -268,7 +301,7 @@ class TapHandler:
         payload = {
             "type": "tap",
             "reader": getattr(event, "reader", ""),
-            "kind": "card" if isinstance(event, EmvTap) else "rfid",
+            "kind": "card" if isinstance(event, EmvTap | TerminalCardTap) else "rfid",
             "result": result,
             "reason": code,
             "message": message or driver_message(code, "en"),

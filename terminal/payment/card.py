@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -39,13 +39,14 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from terminal.backend.api import Backend, BackendUnavailable
 from terminal.backend.messages import CaptureRequest, PreauthRequest, Refund, VoidRequest
-from terminal.billing import bill_from_journal
-from terminal.kernel.cards import DEFAULT_ACCEPTED_SCHEMES, card_expired, last4, mask_pan
+from terminal.kernel.cards import card_expired, last4, mask_pan
 from terminal.kernel.clock import Clock
 from terminal.kernel.logsetup import FaultLogger, fields, get_logger
 from terminal.kernel.money import round_money, to_minor_units
 from terminal.payment.crypto import TokenKey, seal
 from terminal.payment.faultpoint import crash_point
+from terminal.payment.port import BUILTIN, PaymentSettings, PreauthOutcome
+from terminal.payment.refunds import record_refund
 from terminal.periodic import run_periodically
 from terminal.store import PaymentRow, PaymentStatus
 
@@ -58,29 +59,14 @@ log = get_logger("payment")
 SETTLE_BATCH = 50
 
 
-@dataclass(frozen=True)
-class PreauthOutcome:
-    approved: bool
-    reason_code: str | None = None  # when declined: do_not_honor, offline, expired_card ...
-    amount: Decimal | None = None  # approved amount = the session's cost cap
-    psp_reference: str | None = None
-    offline: bool = False
-    scheme: str = ""
-    last4: str = ""
-
-
-@dataclass(frozen=True)
-class PaymentSettings:
-    station_id: str
-    currency: str  # alpha-3, the tariff's
-    preauth_amount: Decimal
-    offline_floor_limit: Decimal | None
-    request_timeout_s: float
-    accepted_schemes: tuple[str, ...] = DEFAULT_ACCEPTED_SCHEMES  # [payment] accepted_schemes
-    fault_interval_s: float = 60.0  # [logging] fault_interval_s: a repeating fault's log
+__all__ = ["CardPayments", "PaymentSettings", "PreauthOutcome"]
 
 
 class CardPayments:
+    """The built-in path (`PaymentTerminal` of kind "builtin")."""
+
+    kind = BUILTIN
+
     def __init__(
         self,
         settings: PaymentSettings,
@@ -112,9 +98,12 @@ class CardPayments:
 
     # ---- pre-authorisation --------------------------------------------------------------
 
-    async def preauthorize(self, session_id: str, token: str, read: EmvRead) -> PreauthOutcome:
+    async def preauthorize(self, session_id: str, token: str, read: EmvRead,
+                           amount: Decimal | None = None) -> PreauthOutcome:
+        """Hold `amount` (default `[payment] preauth_amount`) on the card read."""
         card = read.card
         settings = self.settings
+        asked = settings.preauth_amount if amount is None else amount
         now = self.clock.now()
         reference = f"{session_id}:pay"
         base = {"scheme": read.scheme, "last4": last4(card.pan)}
@@ -122,7 +111,7 @@ class CardPayments:
         await self.store.call(
             self.store.store.add_payment, reference=reference, session_id=session_id,
             token=token, masked_pan=masked, scheme=read.scheme, last4=base["last4"],
-            currency=settings.currency, amount_requested=settings.preauth_amount, at=now,
+            currency=settings.currency, amount_requested=asked, at=now,
         )
         crash_point("payment_requested")
         if card_expired(card, now.date()):
@@ -130,18 +119,17 @@ class CardPayments:
         envelope = seal(card, self.gateway_key, settings.station_id, reference)
         request = PreauthRequest(
             reference=reference, station_id=settings.station_id,
-            amount=settings.preauth_amount, currency=settings.currency, envelope=envelope,
+            amount=asked, currency=settings.currency, envelope=envelope,
             token=token, masked_pan=masked, scheme=read.scheme,
         )
         try:
             response = await asyncio.wait_for(self.backend.preauthorize(request),
                                               settings.request_timeout_s)
         except (BackendUnavailable, TimeoutError) as exc:
-            return await self._offline(reference, envelope, base, str(exc) or "timeout")
+            return await self._offline(reference, envelope, base, str(exc) or "timeout", asked)
         crash_point("payment_answered")
         if not response.approved:
             return await self._declined(reference, response.reason or "declined", base)
-        asked = settings.preauth_amount
         approved = min(response.amount_approved or asked, asked)
         approved = round_money(approved, settings.currency)
         if approved <= 0 or not response.psp_reference:
@@ -165,13 +153,13 @@ class CardPayments:
         return PreauthOutcome(False, reason, **base)
 
     async def _offline(self, reference: str, envelope: dict[str, Any], base: dict[str, str],
-                       why: str) -> PreauthOutcome:
+                       why: str, asked: Decimal) -> PreauthOutcome:
         limit = self.settings.offline_floor_limit
         if limit is None:
             log.warning("card payment declined: backend unreachable and no offline floor "
                         "limit", extra=fields(reference=reference, error=why))
             return await self._declined(reference, "offline_payment", base)
-        amount = min(limit, self.settings.preauth_amount)
+        amount = min(limit, asked)
         await self.store.call(
             self.store.store.update_payment, reference, self.clock.now(),
             status=PaymentStatus.APPROVED, amount_approved=amount, offline=True,
@@ -313,56 +301,7 @@ class CardPayments:
 
     async def on_refund(self, refund: Refund) -> bool:
         """Record a refund and rebuild the receipt; False (logged) when it does not fit."""
-        store = self.store.store
-        payment = await self.store.call(store.payment, psp_reference=refund.psp_reference)
-        problem = None
-        if payment is None:
-            problem = "no payment with this PSP reference"
-        elif payment.status is not PaymentStatus.CAPTURED:
-            problem = f"the payment is {payment.status}, not captured"
-        elif refund.reference not in (payment.reference, payment.session_id):
-            problem = f"reference {refund.reference} is not this payment's"
-        elif refund.currency != payment.currency:
-            problem = f"currency {refund.currency} differs from the payment's"
-        elif refund.amount <= 0 or round_money(refund.amount, refund.currency) != refund.amount:
-            problem = f"amount {refund.amount} is not a positive amount in minor units"
-        else:
-            done = sum((Decimal(r["amount"]) for r in
-                        await self.store.call(store.refunds, payment.session_id)
-                        if r["refund_id"] != refund.refund_id), Decimal(0))
-            captured = _amount(payment, "amount_captured", payment.amount_captured)
-            if done + refund.amount > captured:
-                problem = (f"refunds would add up to {done + refund.amount}, more than the "
-                           f"{captured} captured")
-        if problem is not None:
-            log.error("refund refused", extra=fields(refund=refund.refund_id,
-                                                     psp_reference=refund.psp_reference,
-                                                     reason=problem))
-            return False
-        assert payment is not None
-        session_id = payment.session_id
-        now = self.clock.now()
-        added = await self.store.call(
-            store.add_refund, refund_id=refund.refund_id, reference=payment.reference,
-            session_id=session_id, amount=refund.amount, currency=refund.currency,
-            reason=refund.reason, at=now,
-        )
-        if not added:
-            log.info("refund already recorded", extra=fields(refund=refund.refund_id))
-            return True
-        await self._rebuild_receipt(session_id, refund.refund_id)
-        log.info("refund recorded", extra=fields(session=session_id, refund=refund.refund_id,
-                                                 amount=refund.amount))
-        return True
-
-    async def _rebuild_receipt(self, session_id: str, key: str) -> None:
-        store = self.store.store
-        bill = await self.store.call(bill_from_journal, store, session_id)
-        assert bill is not None
-        await self.store.call(store.replace_receipt, session_id, bill.receipt, self.clock.now(),
-                              key)
-        if self.publish is not None:
-            self.publish({"type": "receipt_updated", "session_id": session_id})
+        return await record_refund(self.store, self.clock, self.publish, refund)
 
     # ---- periodic -------------------------------------------------------------------------
 

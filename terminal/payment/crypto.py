@@ -4,7 +4,9 @@ Provides:
 - The card data itself (`CardData`, masking) is terminal.kernel.cards'.
 - `TokenKey` / `tokenize()`: HMAC-SHA256 of the PAN with the fleet tokenisation key;
   the key id travels with the token (`KEYID.HEX40`) so keys can rotate. The same card
-  always gives the same token (tap to stop).
+  always gives the same token (tap to stop). `tokenize_terminal_card()`: the same for a
+  card read by an external payment terminal, from what it gives (masked number,
+  expiry, sequence number, card type): the same card, the same token.
 - `seal()`: the card data encrypted to the payment gateway's X25519 public key
   (ephemeral X25519, HKDF-SHA256, AES-256-GCM; the terminal id and transaction
   reference are bound as associated data). The terminal holds no key that opens it.
@@ -32,6 +34,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from drivers.readers.events import TerminalCard
 from terminal.kernel.cards import CardData
 
 ENVELOPE_ALG = "X25519-HKDF-SHA256-A256GCM"
@@ -60,6 +63,15 @@ class TokenKey:
 def tokenize(card: CardData, key: TokenKey) -> str:
     """`KEYID.` + 40 hex digits of HMAC-SHA256(key, PAN): stable per card and key."""
     digest = hmac.new(key.secret, card.pan.encode("ascii"), hashlib.sha256).hexdigest()
+    return f"{key.key_id}.{digest[:40]}"
+
+
+def tokenize_terminal_card(card: TerminalCard, key: TokenKey) -> str:
+    """`KEYID.` + 40 hex digits of HMAC-SHA256(key, "zvt|" + masked number + expiry +
+    sequence number + card type): stable per card and key, never equal to a PAN token."""
+    text = "|".join(("zvt", card.masked_pan, card.expiry or "", str(card.card_sequence or ""),
+                     str(card.card_type if card.card_type is not None else "")))
+    digest = hmac.new(key.secret, text.encode("ascii", "replace"), hashlib.sha256).hexdigest()
     return f"{key.key_id}.{digest[:40]}"
 
 

@@ -18,6 +18,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from terminal.kernel.money import plain
+from terminal.kernel.redact import scrub
+from terminal.kernel.vat import VatNumberError, check_vat_number
 from terminal.pricing.engine import station_zone
 from terminal.pricing.errors import PricingInputError
 
@@ -75,6 +77,9 @@ class ReceiptFacts:
     transparency_xml: str | None = None  # the documents as the transparency software reads
     time_not_billed: bool = False  # a clock was not synchronised (docs/pricing.md)
     refunds: tuple[RefundLine, ...] = ()  # oldest first
+    vat_number: str | None = None  # the driver's company's, when one was given
+    # the external payment terminal's receipt lines (ZVT), card numbers scrubbed
+    terminal_lines: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("session_id", "operator", "station_id", "stop_reason", "payment_method"):
@@ -82,7 +87,14 @@ class ReceiptFacts:
         for name in ("meter_serial", "payment_reference", "receipt_url", "ocmf",
                      "meter_public_key", "transparency_qr", "meter_signing_method"):
             _check_text(name, getattr(self, name), required=False)
+        object.__setattr__(self, "terminal_lines",
+                           tuple(scrub(str(line)) for line in self.terminal_lines))
         zone(self.timezone)
+        if self.vat_number is not None:
+            try:
+                object.__setattr__(self, "vat_number", check_vat_number(self.vat_number))
+            except VatNumberError as exc:
+                raise ReceiptError("vat_number", self.vat_number, exc.problem) from None
         for name in ("started_at", "stopped_at"):
             value = getattr(self, name)
             if not isinstance(value, datetime) or value.utcoffset() is None:

@@ -161,6 +161,11 @@ class Receipt:
                 "card_scheme": facts.card_scheme,
                 "card_last4": facts.card_last4,
                 "reference": facts.payment_reference,
+                # a company's VAT number, only when one was given (schema 2 unchanged)
+                **({"vat_number": facts.vat_number} if facts.vat_number else {}),
+                # the external payment terminal's lines, only when it printed some
+                **({"terminal_receipt": list(facts.terminal_lines)}
+                   if facts.terminal_lines else {}),
                 "authorised_amount": (
                     None
                     if facts.authorised_amount is None
@@ -272,6 +277,8 @@ def render_text(receipt: Receipt, language: str | None = None) -> str:
     out += row(labels["payment"], payment_text(labels, facts))
     if facts.payment_reference:
         out += row(labels["reference"], facts.payment_reference)
+    if facts.vat_number:
+        out += row(labels["vat_number"], facts.vat_number)
     if facts.authorised_amount is not None:
         out += row(labels["authorised"], amount(facts.authorised_amount))
     for refund in facts.refunds:
@@ -280,6 +287,11 @@ def render_text(receipt: Receipt, language: str | None = None) -> str:
     if facts.refunds:
         out += row(labels["paid_after_refunds"],
                    amount(receipt.amount_charged - receipt.amount_refunded))
+    if facts.terminal_lines:
+        out += rule
+        out += wrap(labels["terminal_receipt"])
+        for line in facts.terminal_lines:
+            out += chunks(line) if line else [""]
 
     if facts.receipt_url or facts.ocmf:
         out += rule

@@ -2,11 +2,12 @@
 
 Provides `Actions(deps, logins, diagnostics)`: the local-API ops `service_action`
 (`ACTIONS`: out_of_service, in_service, stop_session, resend_outbox, restart,
-meter_selfcheck, export, update: a signed release from a copy of the release repository
-on the USB stick, handed to the updater, docs/updates.md) and `service_receipt`, each
-for a logged-in technician only (terminal.service.login), and `out_of_service` ({since,
-by, reason} or None), journaled as `out_of_service` in the service menu's table so a
-restart keeps it (`load`).
+meter_selfcheck, export, closing (the end-of-day closing now: its Z-report),
+z_report (the latest Z-report), update: a signed release from a copy of the release
+repository on the USB stick, handed to the updater, docs/updates.md) and
+`service_receipt`, each for a logged-in technician only (terminal.service.login), and
+`out_of_service` ({since, by, reason} or None), journaled as `out_of_service` in the
+service menu's table so a restart keeps it (`load`).
 The restart action exits with terminal.ports.RESTART_EXIT_CODE.
 
 Every action and its outcome goes to the audit log (`service_action`, ok or the error)
@@ -22,6 +23,9 @@ from typing import Any
 from terminal.kernel.clock import iso_utc
 from terminal.kernel.logsetup import fields, get_logger
 from terminal.localapi import RequestError
+from terminal.payment.closing import Closings
+from terminal.payment.ledger import LedgerUnavailable
+from terminal.payment.zreport import z_report_text
 from terminal.ports import RESTART_EXIT_CODE
 from terminal.service.diagnostics import Diagnostics
 from terminal.service.export import Export
@@ -36,7 +40,7 @@ log = get_logger("service")
 
 MAX_REASON_CHARS = 200
 ACTIONS = ("out_of_service", "in_service", "stop_session", "resend_outbox", "restart",
-           "meter_selfcheck", "export", "update")
+           "meter_selfcheck", "export", "closing", "z_report", "update")
 KEY_OUT_OF_SERVICE = "out_of_service"
 
 
@@ -150,6 +154,27 @@ class Actions:
         folder = (_string(request, "folder", 4096) if request.get("folder") is not None
                   else None)  # default: the USB stick's mount point itself
         return await self.export.run(folder)
+
+    def _closings(self) -> Closings:
+        if self.deps.closings is None:
+            raise RequestError("action: no end-of-day closing on this terminal (card payment "
+                               "is not configured)")
+        return self.deps.closings
+
+    async def _action_closing(self, request: dict[str, Any], login: Login) -> dict[str, Any]:
+        try:
+            report = await self._closings().close("service")
+        except LedgerUnavailable as exc:
+            raise RequestError(f"action: closing: {exc.reason}; try again later") from None
+        return {"z_report": report, "text": z_report_text(report),
+                "_audit": {"closing_id": report["closing_id"],
+                           "findings": len(report["findings"]),
+                           "remaining": len(report["remaining"])}}
+
+    async def _action_z_report(self, request: dict[str, Any], login: Login) -> dict[str, Any]:
+        report = await self._closings().last()
+        return {"z_report": report,
+                "text": z_report_text(report) if report else "no closing yet\n"}
 
     async def _action_update(self, request: dict[str, Any], login: Login) -> dict[str, Any]:
         """{folder: the release repository's copy below export_allowed_root, version}."""

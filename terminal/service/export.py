@@ -4,8 +4,9 @@
 Provides `Export(deps, diagnostics)`; `Export.run(folder)` writes the folder
 `evterm-diag-<station>-<UTC time>` (a number appended when it exists) with
 `BUNDLE_FILES`: the diagnostics, the configuration with secrets masked, the journal's
-integrity check and row counts, the latest audit rows and sessions, and the end of the
-log file, every text scrubbed of card numbers. The bundle is written only below
+integrity check and row counts, the latest audit rows and sessions, the latest Z-reports
+of the end-of-day closings (docs/reconciliation.md), and the end of the log file, every
+text scrubbed of card numbers. The bundle is written only below
 `[service] export_allowed_root` (the default folder is that root itself), in a worker
 thread, each file synced; it is then scanned for key material, PIN hashes and card
 numbers (terminal.service.redaction) before it is left in place.
@@ -42,6 +43,7 @@ from terminal.service.redaction import (
     scrub_json,
     secret_texts,
 )
+from terminal.store.closings import ClosingStore
 from terminal.store.service_tables import database_report
 
 log = get_logger("service")
@@ -49,8 +51,9 @@ log = get_logger("service")
 EXPORT_AUDIT_ROWS = 500
 EXPORT_SESSIONS = 100
 EXPORT_LOG_BYTES = 1_048_576
+EXPORT_Z_REPORTS = 31
 BUNDLE_FILES = ("diagnostics.json", "config.redacted.toml", "db-integrity.txt", "audit.json",
-                "log.txt", "sessions.json")
+                "log.txt", "sessions.json", "z-reports.json")
 
 
 class Export:
@@ -76,11 +79,15 @@ class Export:
         diagnostics = await self.diagnostics.report()
         audit = await deps.store.call(self.deps.tables.audit, EXPORT_AUDIT_ROWS)
         sessions = await deps.store.call(self.deps.tables.sessions, EXPORT_SESSIONS)
+        closings = ClosingStore(deps.store.store)
+        z_reports = [dict(r["report"], status=r["status"]) for r in
+                     await deps.store.call(closings.recent, EXPORT_Z_REPORTS)]
         station = re.sub(r"[^A-Za-z0-9_.-]+", "-", deps.config.station.id).strip("-")
         name = f"evterm-diag-{station or 'station'}-{now.strftime('%Y%m%dT%H%M%SZ')}"
         try:
             path, files, size = await asyncio.to_thread(
-                self._write_bundle, target.resolve(), name, diagnostics, audit, sessions, now)
+                self._write_bundle, target.resolve(), name, diagnostics, audit, sessions,
+                z_reports, now)
         except OSError as exc:
             raise RequestError(f"folder: cannot write the bundle in {folder}: "
                                f"{exc.strerror or exc}") from None
@@ -89,7 +96,8 @@ class Export:
 
     def _write_bundle(self, target: Path, name: str, diagnostics: dict[str, Any],
                       audit: list[dict[str, Any]], sessions: list[dict[str, Any]],
-                      now: datetime) -> tuple[Path, list[str], int]:
+                      z_reports: list[dict[str, Any]], now: datetime
+                      ) -> tuple[Path, list[str], int]:
         """Write the bundle (worker thread); scanned before it stays."""
         config = self.deps.config
         target.mkdir(parents=True, exist_ok=True)
@@ -108,6 +116,7 @@ class Export:
             "audit.json": _json(audit),
             "log.txt": scrub(self._log_text()),
             "sessions.json": _json(sessions),
+            "z-reports.json": _json(z_reports),
         }
         try:
             for file_name, text in contents.items():

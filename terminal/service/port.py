@@ -6,7 +6,8 @@ Provides:
   (terminal.ports.SessionPort: state, apply, refusal reason, publish), the last poll
   (terminal.observation.Observation) and the meter's monitor, the backend link
   (terminal.ports.LinkState), the out-of-service state, the status snapshot, the
-  receipt op of the driver's local API and the restart request;
+  receipt op of the driver's local API, the restart request and the end-of-day closing
+  (terminal.payment.closing, None without card payment);
 - `OutOfService`: {since, by, reason} while a technician has set the terminal out of
   service, else None; a gate (terminal.ports.Gate) the daemon asks before new sessions;
 - `ReaderStatus`: the card readers as the diagnostics show them;
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from terminal.config import Config
     from terminal.kernel.clock import Clock
     from terminal.observation import Observation
+    from terminal.payment.closing import Closings
     from terminal.ports import LinkState, SessionPort
     from terminal.store import AsyncStore
 
@@ -62,6 +64,7 @@ class ServiceDeps:
     snapshot: Callable[[], dict[str, Any]]
     receipts: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
     restart: Callable[[], None]
+    closings: Closings | None = None  # the end-of-day closing, with card payment
 
     @property
     def tables(self) -> ServiceStore:

@@ -66,6 +66,7 @@ class Authorization:
     card_last4: str | None = None
     tariff_json: str | None = None  # a personal tariff (fleet contract); None = the station's
     recheck: bool = False  # accepted offline although unknown: ask the backend when back
+    vat_number: str | None = None  # a company's, for its receipt (terminal.kernel.vat)
 
     def valid_at(self, at: datetime) -> bool:
         return self.valid_until is None or at < self.valid_until
@@ -82,6 +83,7 @@ class Authorization:
             "card_last4": self.card_last4,
             "tariff_json": self.tariff_json,
             "recheck": self.recheck,
+            **({"vat_number": self.vat_number} if self.vat_number is not None else {}),
         }
 
     @classmethod
@@ -101,6 +103,7 @@ class Authorization:
             card_last4=data.get("card_last4"),
             tariff_json=data.get("tariff_json"),
             recheck=bool(data.get("recheck", False)),
+            vat_number=data.get("vat_number"),
         )
 
 

@@ -5,9 +5,15 @@ Provides:
   stored in `payments.status`, which the table's CHECK constraint allows);
 - `PaymentRow`: one payment as read back, typed (Decimal amounts, bool `offline`,
   datetimes), and `PaymentChanges`, what `update_payment()` may change;
-- `PaymentTables`, a mixin of `Store`: `add_payment()`, `update_payment()`,
-  `payment()`, `payments_to_settle()`, `add_refund()` (idempotent by refund id) and
-  `refunds()` (rows as dicts of the table's columns, as `terminal.billing` reads them).
+- `PaymentTables`, a mixin of `Store`: `add_payment()`, `update_payment()` (a payment
+  entering a final status queues its NotifySettlement in the same transaction:
+  terminal.store.settlements), `payment()`, `payments_to_settle(via)`,
+  `payment_with_pt_receipt()` (the payment a payment terminal's receipt number belongs
+  to), `add_refund()` (idempotent by refund id) and `refunds()` (rows as dicts of the
+  table's columns, as `terminal.billing` reads them).
+
+`via` says which path a payment took: 'gateway' (the built-in reader, the backend's
+gateway) or 'zvt' (an external payment terminal; `pt_json` holds what it reported).
 
 Stored values are unchanged by the types: amounts as their Decimal text, times as ISO-8601
 (UTC, milliseconds, Z), `offline` as 0/1, the sealed envelope as JSON text.
@@ -30,6 +36,7 @@ from typing import Any, TypedDict, Unpack
 
 from terminal.kernel.clock import iso_utc
 from terminal.store.base import Tables, row_dict
+from terminal.store.settlements import SETTLEMENT_OF, queue_settlement
 
 
 class PaymentStatus(enum.StrEnum):
@@ -65,6 +72,8 @@ class PaymentRow:
     reason: str | None
     created_at: datetime
     updated_at: datetime
+    via: str = "gateway"
+    pt_json: str | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> PaymentRow:
@@ -78,12 +87,18 @@ class PaymentRow:
             amount_captured=_decimal(row["amount_captured"]), reason=row["reason"],
             created_at=datetime.fromisoformat(row["created_at"]),
             updated_at=datetime.fromisoformat(row["updated_at"]),
+            via=row.get("via") or "gateway", pt_json=row.get("pt_json"),
         )
 
     @property
     def envelope(self) -> dict[str, Any] | None:
         """The sealed envelope, decoded; None when none is kept."""
         return json.loads(self.envelope_json) if self.envelope_json else None
+
+    @property
+    def pt(self) -> dict[str, Any]:
+        """What the payment terminal reported (empty for the gateway path)."""
+        return json.loads(self.pt_json) if self.pt_json else {}
 
 
 class PaymentChanges(TypedDict, total=False):
@@ -96,6 +111,7 @@ class PaymentChanges(TypedDict, total=False):
     envelope_json: dict[str, Any] | None  # the envelope, stored as JSON text
     amount_captured: Decimal | None
     reason: str | None
+    pt_json: dict[str, Any] | None  # what the payment terminal reported, as JSON text
 
 
 PAYMENT_UPDATABLE: tuple[str, ...] = tuple(PaymentChanges.__annotations__)
@@ -122,16 +138,18 @@ class PaymentTables(Tables):
     def add_payment(
         self, *, reference: str, session_id: str, token: str, masked_pan: str, scheme: str,
         last4: str, currency: str, amount_requested: Decimal, at: datetime,
+        via: str = "gateway", pt: dict[str, Any] | None = None,
     ) -> None:
         """A pre-authorisation about to be asked for (status REQUESTED)."""
         when = iso_utc(at)
         with self._transaction():
             self.conn.execute(
                 "INSERT INTO payments (reference, session_id, token, masked_pan, scheme, last4, "
-                "currency, amount_requested, status, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "currency, amount_requested, status, created_at, updated_at, via, pt_json) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (reference, session_id, token, masked_pan, scheme, last4, currency,
-                 str(amount_requested), PaymentStatus.REQUESTED.value, when, when),
+                 str(amount_requested), PaymentStatus.REQUESTED.value, when, when, via,
+                 json.dumps(pt, sort_keys=True) if pt is not None else None),
             )
 
     def update_payment(self, reference: str, at: datetime,
@@ -141,13 +159,19 @@ class PaymentTables(Tables):
             raise ValueError(f"payments: no such column(s) {sorted(unknown)}")
         values = {k: _column_value(v) for k, v in changes.items()}
         assignments = ", ".join(f"{k} = ?" for k in values)
+        status = values.get("status")
         with self._transaction():
+            before = self.conn.execute("SELECT status FROM payments WHERE reference = ?",
+                                       (reference,)).fetchone()
             cursor = self.conn.execute(
                 f"UPDATE payments SET {assignments}, updated_at = ? WHERE reference = ?",
                 (*values.values(), iso_utc(at), reference),
             )
             if cursor.rowcount != 1:
                 raise ValueError(f"payments: no payment {reference!r}")
+            if status in SETTLEMENT_OF and before[0] != status:
+                # the end of a card payment, reported in the same commit (NotifySettlement)
+                queue_settlement(self.conn, reference, at)
 
     def payment(self, *, session_id: str | None = None, reference: str | None = None,
                 psp_reference: str | None = None) -> PaymentRow | None:
@@ -160,22 +184,33 @@ class PaymentTables(Tables):
         row = cursor.fetchone()
         return _payment_row(cursor, row) if row else None
 
-    def payments_to_settle(self) -> list[PaymentRow]:
-        """Payments whose next step is due: approved ones of closed sessions (once the
-        receipt exists, or at once when no energy was delivered) and pending
-        captures/voids."""
+    def payments_to_settle(self, via: str = "gateway") -> list[PaymentRow]:
+        """Payments of one path (`via`) whose next step is due: approved ones of closed
+        sessions (once the receipt exists, or at once when no energy was delivered) and
+        pending captures/voids."""
         cursor = self.conn.execute(
             "SELECT p.* FROM payments p JOIN sessions s ON s.id = p.session_id "
             "LEFT JOIN receipts r ON r.session_id = s.id "
-            "WHERE p.status IN (?, ?) "
+            "WHERE p.via = ? AND (p.status IN (?, ?) "
             "OR (p.status = ? AND s.closed_at IS NOT NULL "
             "    AND (r.session_id IS NOT NULL OR s.meter_start_wh IS NULL)) "
-            "OR (p.status = ? AND s.closed_at IS NOT NULL) "
+            "OR (p.status = ? AND s.closed_at IS NOT NULL)) "
             "ORDER BY p.created_at",
-            (PaymentStatus.CAPTURE_PENDING.value, PaymentStatus.VOID_PENDING.value,
+            (via, PaymentStatus.CAPTURE_PENDING.value, PaymentStatus.VOID_PENDING.value,
              PaymentStatus.APPROVED.value, PaymentStatus.REQUESTED.value),
         )
         return [_payment_row(cursor, row) for row in cursor.fetchall()]
+
+    def payment_with_pt_receipt(self, receipt_number: int) -> PaymentRow | None:
+        """The payment terminal's payment whose reservation or booking has this receipt
+        number; None if none has."""
+        cursor = self.conn.execute(
+            "SELECT * FROM payments WHERE via = 'zvt' AND ("
+            "json_extract(pt_json, '$.receipt_number') = ? OR "
+            "json_extract(pt_json, '$.booking.receipt_number') = ?) "
+            "ORDER BY created_at DESC LIMIT 1", (receipt_number, receipt_number))
+        row = cursor.fetchone()
+        return _payment_row(cursor, row) if row else None
 
     # ---- refunds ------------------------------------------------------------------------
 

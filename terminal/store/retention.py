@@ -178,7 +178,11 @@ class RetentionTables:
             "'$.tariff_json', '$.recheck') END "
             f"WHERE id IN ({marks})", (ANONYMISED, now, ANONYMISED, *ids)).rowcount
         changed += self.conn.execute(
-            "UPDATE payments SET token = ?, masked_pan = '****' || last4, envelope_json = NULL "
+            "UPDATE payments SET token = ?, masked_pan = '****' || last4, envelope_json = NULL, "
+            # a payment terminal's masked numbers (its receipt lines stay, as the receipt)
+            "pt_json = CASE WHEN pt_json IS NULL THEN NULL ELSE json_remove(pt_json, "
+            "'$.masked_pan', '$.booking.masked_pan', '$.reversal.masked_pan', "
+            "'$.release.masked_pan') END "
             f"WHERE session_id IN ({marks})", (ANONYMISED, *ids)).rowcount
         return changed
 

@@ -226,6 +226,30 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX signed_values_session ON signed_values (session_id);
     CREATE INDEX signed_values_meter ON signed_values (meter_serial, id);
     """,
+    # 9: card payments through an external payment terminal (ZVT, terminal.payment.zvt):
+    # which path a payment took ('gateway': the built-in reader and the backend's
+    # gateway; 'zvt': the payment terminal) and what the terminal reported (receipt and
+    # trace numbers, terminal id, card type, its receipt lines, the booking or reversal)
+    """
+    ALTER TABLE payments ADD COLUMN via TEXT NOT NULL DEFAULT 'gateway';
+    ALTER TABLE payments ADD COLUMN pt_json TEXT;
+    """,
+    # 10: end-of-day closings (terminal.store.closings, docs/reconciliation.md): one row a
+    # closing with its Z-report; 'repairing' until its repairs were tried
+    """
+    CREATE TABLE closings (
+        id TEXT PRIMARY KEY,
+        source TEXT NOT NULL,
+        trigger TEXT NOT NULL,
+        period_start TEXT,
+        period_end TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('repairing', 'done')),
+        report_json TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX closings_end ON closings (period_end);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

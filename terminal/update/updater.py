@@ -39,7 +39,7 @@ from terminal.update import daemon_checks
 from terminal.update.install import InstallError, InstallSettings, install_release
 from terminal.update.journal import Journal, Step, UpdateRequest
 from terminal.update.layout import Layout, LayoutError
-from terminal.update.source import Fetch, failure_status, served_folder
+from terminal.update.source import Fetch, failure_status
 
 log = get_logger("update")
 
@@ -106,14 +106,10 @@ class Updater:
         request, layout = self.request, self.layout
         layout.downloads.mkdir(parents=True, exist_ok=True)
         layout.metadata.mkdir(parents=True, exist_ok=True)
+        source = request.folder if request.folder is not None else str(request.location)
         try:
-            if request.folder is not None:
-                with served_folder(Path(request.folder)) as url:
-                    tar = self.fetch(url, request.version, layout.metadata, layout.downloads,
-                                     self.state.previous)
-            else:
-                tar = self.fetch(str(request.location), request.version, layout.metadata,
-                                 layout.downloads, self.state.previous)
+            tar = self.fetch(source, request.version, layout.metadata, layout.downloads,
+                             self.state.previous)
         except Exception as exc:  # every failure of a fetch is reported, never raised
             status, text = failure_status(exc)
             log.error("release not fetched", extra=fields(status=status, error=text))

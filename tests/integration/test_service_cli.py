@@ -169,6 +169,13 @@ def test_a_technician_logs_in_with_card_and_pin_and_runs_the_service_menu(
     assert code == 0, err
     assert "backend offline" in out
 
+    # card payment without a backend: the closing cannot ask the gateway, and says so
+    code, _, err = srv.service(capsys, monkeypatch, "closing")
+    assert code == 1 and "evterm service closing: action: closing: gateway: no backend " \
+        "configured" in err, err
+    code, out, err = srv.service(capsys, monkeypatch, "z-report")
+    assert (code, out) == (0, "no closing yet\n"), err
+
     rig.ev("plug")
     assert rig.api("start", id_token="TOKEN-A")["ok"]
     rig.wait_phase("Charging", timeout_s=10)

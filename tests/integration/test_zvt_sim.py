@@ -401,3 +401,38 @@ def test_client_errors_without_a_terminal() -> None:
         server.close()
 
     run(scenario())
+
+
+def test_read_card_reports_the_presented_card_and_ends_with_6c_without_one(start_zvt) -> None:
+    sim = start_zvt()
+
+    async def scenario():
+        async with sim.client() as client:
+            await client.register()
+            waiting = asyncio.create_task(client.read_card(5))
+            await asyncio.sleep(0.2)
+            sim.control("present", card="mastercard")
+            card = await waiting
+            preauth = await client.preauthorize(Decimal("30.00"))  # the card just read
+            nothing = await client.read_card(1)  # no card within 1 s
+            waiting = asyncio.create_task(client.read_card(30))
+            await asyncio.sleep(0.2)
+            await client.abort()  # the ECR needs the terminal: the wait ends at once
+            aborted = await asyncio.wait_for(waiting, 5)
+            return card, preauth, nothing, aborted
+
+    card, preauth, nothing, aborted = run(scenario())
+    assert card.approved and card.card_type == 0x06 and card.card_name == "MASTERCARD"
+    assert card.masked_pan == "************4771" and card.expiry == "2812"
+    assert card.card_sequence == 1 and card.intermediate == ("insert card",)
+    assert preauth.approved and preauth.masked_pan == "************4771"
+    assert (nothing.result_code, aborted.result_code) == (codes.ABORTED, codes.ABORTED)
+    assert nothing.masked_pan is None and aborted.masked_pan is None
+    status = sim.control("status")
+    assert status["cards_read"] == 1 and status["presented"] is None
+
+
+def test_present_names_a_known_card(start_zvt) -> None:
+    sim = start_zvt()
+    reply = control(sim.control_path, {"cmd": "present", "card": "diners-club"})
+    assert reply["ok"] is False and "is not one of visa, mastercard" in reply["error"]

@@ -2,8 +2,9 @@
 real pcscd + vpcd with the technician card tapped by `evterm sim tap`, the daemon, the
 station and backend simulators, mosquitto): card + PIN, a wrong PIN first, diagnostics
 read from the simulated hardware, a receipt reprinted, the meter self-check, an export
-bundle on the "USB stick", out of service (drivers are refused and see why) and back.
-Everything a technician does is in the audit log and reaches the backend."""
+bundle on the "USB stick", the end-of-day closing with its Z-report (it reaches the
+backend too), out of service (drivers are refused and see why) and back. Everything a
+technician does is in the audit log and reaches the backend."""
 
 from __future__ import annotations
 
@@ -52,6 +53,12 @@ def test_technician_logs_in_with_card_and_pin_and_takes_the_charger_out_and_back
         assert not any(key in data for key in key_texts), file
         assert not any(pan.encode() in data for pan in TEST_PANS.values()), file
 
+    closing = seen["closing"]["widgets"]  # the end-of-day closing's Z-report on screen
+    assert "Z-REPORT" in closing["svc_action_detail"]
+    assert "TOTALS PER SCHEME" in closing["svc_action_detail"]
+    closing_id = re.search(r"Closing (z\d+): \d+ findings", closing["svc_status"])
+    assert closing_id, closing["svc_status"]
+
     for language, dump in seen["out_of_order"].items():
         assert dump["screen"] == "out_of_service"
         assert dump["widgets"]["oos_title"], language
@@ -71,6 +78,8 @@ def test_technician_logs_in_with_card_and_pin_and_takes_the_charger_out_and_back
     delivered = [e["payload"]["kind"] for e in view["events"] if e["kind"] == "Audit"]
     assert sorted(delivered) == sorted(kinds), (delivered, kinds)
     assert all(e["station_id"] == STATION_ID for e in view["events"] if "station_id" in e)
+    assert f"z-report:{closing_id.group(1)}" in {e["idempotency_key"] for e in view["events"]
+                                                  if e["kind"] == "z_report"}
 
 
 @pytest.fixture

@@ -116,6 +116,33 @@ def test_accepted_schemes_default_keeps_what_was_accepted_and_is_validated():
             "jcb, unionpay, interac, girocard, cb" in message
 
 
+def test_the_zvt_terminal_is_configured_and_checked(tmp_path):
+    from terminal.station import card_payments
+
+    station = {"id": "DE*EVT*E1", "operator": "Evterm", "state_dir": str(tmp_path)}
+    assert parse_config({"station": station}).payment.terminal == "builtin"
+    with pytest.raises(ConfigError) as err:
+        parse_config({"station": station, "payment": {"terminal": "feig"},
+                      "zvt": {"password": "12ab", "port": 0, "read_card_timeout_s": 999}})
+    message = str(err.value)
+    assert "payment.terminal = 'feig': expected one of builtin, zvt" in message
+    assert "zvt.password = '12ab'" in message and "6 digits" in message
+    assert "zvt.port = 0" in message and "zvt.read_card_timeout_s = 999" in message
+    key = tmp_path / "token.key"
+    key.write_text("ab" * 32)
+    for zvt, payment, named in (({}, {"token_key_file": str(key)}, "zvt.host"),
+                                ({"host": "127.0.0.1"}, {}, "payment.token_key_file")):
+        config = parse_config({"station": station, "zvt": zvt,
+                               "payment": {"terminal": "zvt", **payment}})
+        with pytest.raises(ValueError, match=named):
+            card_payments(config, "EUR", None, None, None, print)  # type: ignore[arg-type]
+    config = parse_config({"station": station, "zvt": {"host": "127.0.0.1", "port": 1},
+                           "payment": {"terminal": "zvt", "token_key_file": str(key)}})
+    payments = card_payments(config, "EUR", None, None, None, print)  # type: ignore[arg-type]
+    assert payments is not None and payments.kind == "zvt"
+    assert payments.link.client.port == 1  # type: ignore[attr-defined]
+
+
 # --- hostile files: every one ends in exit code 2 naming the key, never a traceback ---
 
 BASE = '[station]\nid = "x"\noperator = "ACME"\n'

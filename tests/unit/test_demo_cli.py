@@ -106,6 +106,16 @@ def test_the_demo_runs_on_the_signing_lem_meter_by_default(fake_demo, tmp_path, 
     assert "(meter lem_dcbm400600)" in capsys.readouterr().out
 
 
+def test_the_payment_terminal_is_picked_builtin_by_default(fake_demo, tmp_path, capsys):
+    assert fake_demo(tmp_path / "shots") == 0
+    assert FakeStack.made[-1]["payment_terminal"] == "builtin"
+    assert fake_demo(tmp_path / "shots", "--payment-terminal", "zvt") == 0
+    assert FakeStack.made[-1]["payment_terminal"] == "zvt"
+    with pytest.raises(SystemExit):
+        fake_demo(tmp_path / "shots", "--payment-terminal", "feig")
+    assert "invalid choice: 'feig'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("model", ["carlo_gavazzi_em580", "isabellenhuette_iem_dcr"])
 def test_meter_model_picks_another_shipped_meter(fake_demo, tmp_path, model):
     assert fake_demo(tmp_path / "shots", "--meter-model", model) == 0

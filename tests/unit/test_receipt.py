@@ -753,3 +753,19 @@ def test_two_rates_with_min_price_cap_and_refund_every_row_per_vat_group() -> No
     ]
     assert data["net_amount"] == "0.89"
     assert data["amount_paid"] == "0.70"
+
+
+def test_the_payment_terminals_receipt_lines_are_printed_in_every_language() -> None:
+    lines = ("** BUCHUNG **", "Nr.: ************0119", "Karte 4111111111111111 ok", "",
+             "BETRAG EUR 28,92 " + "x" * 40)
+    titles = {"en": "Card terminal receipt", "de": "Beleg des Kartenterminals",
+              "fr": "Ticket du terminal de paiement", "nl": "Bon van de betaalterminal"}
+    for language, title in titles.items():
+        receipt = de_receipt(language, terminal_lines=lines)
+        text = receipt.to_text()
+        assert title in text and "** BUCHUNG **" in text
+        assert "4111111111111111" not in text  # a full card number is scrubbed
+        assert_narrow(text)
+        shown = receipt.to_json()["payment"]["terminal_receipt"]
+        assert shown[1] == "Nr.: ************0119" and "4111111111111111" not in shown[2]
+    assert "terminal_receipt" not in de_receipt().to_json()["payment"]

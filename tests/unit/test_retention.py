@@ -167,9 +167,9 @@ def test_open_undelivered_unsettled_and_recent_sessions_are_not_thinned(store):
     assert RetentionTables(store).next_to_thin(START + 86 * DAY) is None  # 14 days before
     with pytest.raises(ValueError, match="open"):
         RetentionTables(store).drop_readings("S-1", [1, 2])
-    # delivered and settled: now it goes
-    store.mark_delivered([m.id for m in store.outbox(pending_only=True)], START + 61 * DAY)
+    # settled and delivered (with the NotifySettlement its capture queued): now it goes
     store.update_payment("P-1", START, status=PaymentStatus.CAPTURED)
+    store.mark_delivered([m.id for m in store.outbox(pending_only=True)], START + 61 * DAY)
     run_until_idle(job_for(store, START + 100 * DAY))
     assert len(kinds(store, "S-undelivered")) < counts["S-undelivered"]
     assert len(kinds(store, "S-unsettled")) < counts["S-unsettled"]

@@ -477,7 +477,7 @@ def test_diagnostics_show_every_section_and_no_secret(tmp_path, pin_hash):
         assert backend["kind"] == "none" and backend["outbox_depth"] > 0
         assert backend["oldest_undelivered_age_s"] >= 0 and backend["last_ack_at"] is None
         assert diag["storage"]["database_bytes"] > 0 and diag["storage"]["free_bytes"] > 0
-        assert diag["storage"]["schema_version"] == SCHEMA_VERSION == 8
+        assert diag["storage"]["schema_version"] == SCHEMA_VERSION == 10
         assert diag["software"]["version"] == "0.1.0"
         recent, = diag["recent_sessions"]
         assert recent["id"] == session_id and recent["stop_reason"] == "Local"
@@ -488,11 +488,12 @@ def test_diagnostics_show_every_section_and_no_secret(tmp_path, pin_hash):
         assert moments == sorted(moments, reverse=True)  # newest first: the screen's order
         config = diag["config"]
         assert set(config) == {"station", "meter", "charger", "session", "localapi",
-                               "logging", "readers", "payment", "auth", "backend", "ui",
-                               "service", "retention", "update"}
+                               "logging", "readers", "payment", "zvt", "auth", "backend",
+                               "ui", "service", "retention", "update"}
         assert config["payment"]["token_key_file"] == str(tmp_path / "token.key")
         assert config["payment"]["token_key_id"] == "***"
         assert config["auth"]["technician_ids"] == "***"
+        assert config["zvt"]["password"] == "***"  # the payment terminal's password
         assert config["service"]["pins_file"] == str(tmp_path / "pins.json")
         assert config["service"]["pin_window_s"] == 60.0
         text = json.dumps(diag)

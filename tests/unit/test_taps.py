@@ -111,6 +111,8 @@ class Payments:
     """Card payment as the tap handler sees it: the accepted schemes, the token key and a
     pre-authorisation that declines (and counts)."""
 
+    kind = "builtin"
+
     def __init__(self, accepted: tuple[str, ...]) -> None:
         from terminal.payment.card import PaymentSettings
         from terminal.payment.crypto import TokenKey
@@ -119,11 +121,14 @@ class Payments:
                                         accepted_schemes=accepted)
         self.token_key = TokenKey("k1", bytes(range(32)))
         self.asked: list[str] = []
+        self.amounts: list[Decimal | None] = []
 
-    async def preauthorize(self, session_id: str, token: str, read: Any) -> Any:
+    async def preauthorize(self, session_id: str, token: str, read: Any,
+                           amount: Decimal | None = None) -> Any:
         from terminal.payment.card import PreauthOutcome
 
         self.asked.append(read.scheme)
+        self.amounts.append(amount)
         return PreauthOutcome(False, "do_not_honor", scheme=read.scheme, last4="0016")
 
 
@@ -194,5 +199,56 @@ def test_girocard_goes_to_the_gateway_when_accepted(tmp_path: Path) -> None:
                                     code="not_supported"))
         assert published[-1]["reason"] == "scheme_not_accepted:girocard,visa"
         assert published[-1]["message"].endswith("accepted: girocard, Visa")
+
+    run(tmp_path, body)
+
+
+# --- issue 18: bank cards at an external ZVT payment terminal ---------------------------------
+
+
+class ZvtPaymentsFake(Payments):
+    kind = "zvt"
+
+
+def terminal_card(scheme: str = "visa") -> Any:
+    from drivers.readers.events import TerminalCard
+
+    return TerminalCard(0x0A, "Visa", "************0010", "2812", 1, scheme)
+
+
+def test_with_a_zvt_terminal_a_bank_card_on_the_pcsc_reader_is_sent_to_it(tmp_path: Path
+                                                                          ) -> None:
+    async def body(station: Station, car: Car, clock: FakeClock, published: list) -> None:
+        payments = ZvtPaymentsFake(DEFAULT_SCHEMES)
+        taps = with_payments(station, published, payments)
+        await taps.handle(EmvTap(READER, girocard_read()))
+        await taps.handle(RfidTap(READER, "04A1B2C3D4E5F6"))  # charge cards still work
+        refused, accepted = [m for m in published if m["type"] == "tap"]
+        assert (refused["result"], refused["reason"]) == ("declined", "pay_at_terminal")
+        assert refused["message"] == "Please pay at the card terminal"
+        assert driver_message("pay_at_terminal", "de") == "Bitte am Kartenterminal bezahlen"
+        assert len({driver_message("pay_at_terminal", lang) for lang in LANGUAGES}) == 4
+        assert accepted["result"] == "accepted" and payments.asked == []
+
+    run(tmp_path, body)
+
+
+def test_a_card_the_terminal_read_is_pre_authorised_with_the_hold(tmp_path: Path) -> None:
+    from drivers.readers.events import TerminalCardTap
+
+    async def body(station: Station, car: Car, clock: FakeClock, published: list) -> None:
+        payments = ZvtPaymentsFake(DEFAULT_SCHEMES)
+        taps = with_payments(station, published, payments)
+        await taps.handle(TerminalCardTap("zvt", terminal_card("girocard")))
+        await taps.handle(TerminalCardTap("zvt", terminal_card("visa")))
+        present = [m for m in published if m["type"] == "card_present"]
+        assert present[0] == {"type": "card_present", "reader": "zvt", "kind": "card"}
+        refused, declined = [m for m in published if m["type"] == "tap"]
+        assert refused["reason"].startswith("scheme_not_accepted:visa,")
+        assert (declined["kind"], declined["reason"]) == ("card", "do_not_honor")
+        assert payments.asked == ["visa"] and payments.amounts == [Decimal("50.00")]
+        builtin = with_payments(station, published, Payments(DEFAULT_SCHEMES))
+        await builtin.handle(TerminalCardTap("zvt", terminal_card()))
+        assert published[-1]["reason"] == "card_not_supported"
 
     run(tmp_path, body)
