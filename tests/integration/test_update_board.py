@@ -2,6 +2,9 @@
 release venv under a supervisor playing systemd, the station and backend simulators,
 a real HTTP server serving the release tars; tests/integration/update_rig.py builds it.
 
+The releases are signed TUF targets made by `evterm release` and fetched with the real
+`fetch_release` (python-tuf): a tampered target is refused as InvalidSignature.
+
 Release venvs: the checkout's release is installed ONCE per session (by the updater's
 own `install_release`) and linked into every board; each test installs only the release
 it updates to, the real way (a venv without pip, pip offline from the tar's wheels:
@@ -27,6 +30,7 @@ from tests.integration.update_rig import (
     UpdateKit,
     remove,
     short_folder,
+    target_of,
 )
 
 pytestmark = pytest.mark.integration
@@ -63,14 +67,16 @@ def test_refused_releases_then_an_update_installs_switches_and_reports(
         board: Board) -> None:
     ask(board, "0.9.9", 5)  # not in the repository
     assert board.wait_done("DownloadFailed") == ["Downloading", "DownloadFailed"]
-    signed = board.kit.repository / f"evterm-{GOOD}.tar.sha256"
-    good = signed.read_text()
+    target = target_of(board.kit.repository, GOOD)
+    good = target.read_bytes()
+    tampered = bytearray(good)
+    tampered[len(good) // 2] ^= 0xFF  # one byte changed, the same length
     try:
-        signed.write_text("0" * 64 + "\n")  # the tar is no longer the one signed
+        target.write_bytes(bytes(tampered))
         ask(board, GOOD, 6)
         assert board.wait_done("InvalidSignature")[-2:] == ["Downloading", "InvalidSignature"]
     finally:
-        signed.write_text(good)
+        target.write_bytes(good)
     assert not board.layout.release_dir(GOOD).exists()
     assert board.layout.current_version() == __version__
     ask(board, GOOD)

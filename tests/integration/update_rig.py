@@ -3,10 +3,10 @@ bench/bench_update.py.
 
 - `UpdateKit.build(folder)` (once per test session): evterm's wheel built from a copy of
   the checkout, wheels of its dependencies (and pip) repacked from this environment
-  (tests/integration/packaging.py: no index), release tars `evterm-V.tar` (release.json +
-  wheels/, the release helper's contract) for a good release and a broken one (its daemon
-  exits at start), each with a `.sha256` beside it, served by a real HTTP server
-  (`python -m http.server`, its own process); and ONE installed release of the
+  (tests/integration/packaging.py: no index); a TUF repository made by `evterm release
+  init` and `evterm release add` (as processes; keys made here, never committed) with a
+  good release and a broken one (its daemon exits at start), served by a real HTTP
+  server (`python -m http.server`, its own process); and ONE installed release of the
   checkout's version, made by the updater's own `install_release`, that every board
   links as its releases/0.1.0 (a release venv costs seconds; each test installs only the
   release it updates to, the real way: a venv without pip, pip offline from the tar).
@@ -16,10 +16,10 @@ bench/bench_update.py.
   runs the updater at its start (boot) and when a request file appears (the path unit).
   `power_loss()` kills the supervisor, the daemon and the updater at once (their process
   group); `boot()` starts the supervisor again.
-- The updater runs through `update_runner.py`: the real `evterm update run` with a
-  stand-in `fetch_release` (HTTP GET of the tar, its SHA-256 checked: a mismatch raises
-  InvalidSignature, a 404 NoSuchRelease) until the release helper's TUF fetch lands,
-  and kill points read from the board's `kill_at` file.
+- Each board trusts the repository's root.json (copied into its update/metadata, as an
+  installation does). The updater runs through `update_runner.py`: the real `evterm
+  update run` (the real `fetch_release`, python-tuf) with kill points read from the
+  board's `kill_at` file.
 """
 
 from __future__ import annotations
@@ -61,28 +61,31 @@ BROKEN_PATCH = ("terminal/daemon_cli.py", "def run_daemon_command(args: argparse
                 "    raise SystemExit(1)  # a broken release (tests)\n")
 
 
-def dependencies(name: str = "evterm") -> list[str]:
-    """The installed distributions evterm needs (its requirements, their requirements)."""
+def dependencies(wheel: Path) -> list[str]:
+    """The installed distributions evterm's wheel needs: its Requires-Dist (read from the
+    wheel, not from this environment's evterm, which may be older) and theirs."""
+    import email
     import importlib.metadata as md
 
     from packaging.requirements import Requirement
 
+    with zipfile.ZipFile(wheel) as archive:
+        name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        requires = email.message_from_bytes(archive.read(name)).get_all("Requires-Dist") or []
     seen: set[str] = set()
 
-    def walk(dist: str, extras: tuple[str, ...]) -> None:
-        key = dist.lower().replace("_", "-")
-        if key in seen:
-            return
-        seen.add(key)
-        for text in md.distribution(dist).requires or []:
+    def walk(texts: list[str], extras: tuple[str, ...]) -> None:
+        for text in texts:
             req = Requirement(text)
             if req.marker and not any(req.marker.evaluate({"extra": e})
                                       for e in (extras or ("",))):
                 continue
-            walk(req.name, tuple(req.extras))
+            key = req.name.lower().replace("_", "-")
+            if key not in seen:
+                seen.add(key)
+                walk(md.distribution(req.name).requires or [], tuple(req.extras))
 
-    walk(name, ())
-    seen.discard(name)
+    walk(requires, ())
     return sorted(seen)
 
 
@@ -116,8 +119,22 @@ def rewheel(wheel: Path, version: str, folder: Path,
     return target
 
 
+def evterm_cli(*args: str) -> str:
+    """`evterm ...` as its own process, importing this checkout; its stdout."""
+    result = subprocess.run([sys.executable, "-m", "terminal.cli", *args], capture_output=True,
+                            text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def target_of(repository: Path, version: str) -> Path:
+    """The release's target file in the repository (served under its hash)."""
+    (found,) = (repository / "targets").glob(f"*.evterm-{version}.tar")
+    return found
+
+
 def release_tar(version: str, evterm_wheel: Path, deps: list[Path], folder: Path) -> Path:
-    """evterm-V.tar (release.json, wheels/) and evterm-V.tar.sha256 in `folder`."""
+    """evterm-V.tar (release.json, wheels/), the release format, for the base release."""
     tar_path = folder / f"evterm-{version}.tar"
     meta = {"version": version, "python": "3.11", "requirement": f"evterm=={version}",
             "wheels": sorted([evterm_wheel.name, *(d.name for d in deps)])}
@@ -128,8 +145,6 @@ def release_tar(version: str, evterm_wheel: Path, deps: list[Path], folder: Path
         archive.addfile(info, io.BytesIO(data))
         for wheel in (evterm_wheel, *deps):
             archive.add(wheel, f"wheels/{wheel.name}")
-    digest = hashlib.sha256(tar_path.read_bytes()).hexdigest()
-    (folder / f"{tar_path.name}.sha256").write_text(digest + "\n", encoding="utf-8")
     return tar_path
 
 
@@ -145,13 +160,15 @@ class UpdateKit:
     def build(cls, folder: Path) -> UpdateKit:
         wheels = folder / "wheels"
         wheels.mkdir(parents=True)
-        deps = [repack_installed(name, wheels) for name in [*dependencies(), "pip"]]
         built = build_wheel(folder / "build")
-        repository = folder / "repository"
-        repository.mkdir()
+        deps = [repack_installed(name, wheels) for name in [*dependencies(built), "pip"]]
+        repository, keys = folder / "repository", folder / "keys"
         base_tar = release_tar(__version__, built, deps, folder)
+        evterm_cli("release", "init", "--repo", str(repository), "--keys", str(keys))
         for version, patch in ((GOOD, None), (BROKEN, BROKEN_PATCH)):
-            release_tar(version, rewheel(built, version, wheels, patch), deps, repository)
+            rewheel(built, version, wheels, patch)
+            evterm_cli("release", "add", "--repo", str(repository), "--keys", str(keys),
+                       "--version", version, "--wheelhouse", str(wheels))
         layout = Layout(folder / "base")
         install_release(base_tar, layout, __version__, InstallSettings(BASE_PYTHON, False),
                         lambda name: None)
@@ -183,6 +200,9 @@ class Board:
         self.layout.releases.mkdir(parents=True)
         os.symlink(self.kit.base_release, self.layout.release_dir(__version__))
         self.layout.switch(__version__)
+        self.layout.metadata.mkdir(parents=True)  # the operator's root, as installed
+        shutil.copyfile(self.kit.repository / "metadata" / "root.json",
+                        self.layout.metadata / "root.json")
         self.pid_file = self.folder / "daemon.pid"
         self.kill_file = self.folder / "kill_at"
         restart = f"/bin/sh -c 'kill -TERM \"$(cat {self.pid_file})\"'"
