@@ -11,9 +11,8 @@ board: the station and backend simulators, and a supervisor playing systemd that
 the daemon from /opt/evterm/current (a temporary root) and the updater. The update is
 asked for as the backend's firmware_update command leaves it; a probe asks the daemon's
 local API every 20 ms throughout. Reported: the downtime, the whole update (request to
-Installed), and the steps' times from the journal's reports. The fetch is the test
-stand-in (HTTP GET + SHA-256) until the TUF fetch is merged: the download of a ~15 MB
-tar over loopback, not the TUF metadata round trips.
+Installed), and the steps' times from the journal's reports. The release is a signed
+TUF target made by `evterm release`, fetched and verified by the real `fetch_release`.
 
     .venv/bin/python bench/bench_update.py
 """
@@ -102,8 +101,9 @@ def main() -> int:
         "benchmark": "update",
         "python": platform.python_version(),
         "machine": platform.machine(),
-        "method": ("one update 0.1.0 -> 0.1.1 on a test board (update_rig): release tar "
-                   "over loopback HTTP, offline pip install into a new release venv "
+        "method": ("one update 0.1.0 -> 0.1.1 on a test board (update_rig): a signed TUF "
+                   "release (evterm release) fetched over loopback HTTP by fetch_release, "
+                   "offline pip install into a new release venv "
                    "(no byte compilation), switch, restart by the supervisor, health "
                    "check; downtime = last answer of the old daemon -> first answer of "
                    "the new one (local API status, probed every 20 ms)"),
