@@ -23,7 +23,9 @@
 #   4. /etc/evterm (root:evterm 0750) with evterm.toml and tariff.json from the templates
 #      when missing (0640 root:evterm; an existing file is never touched); key files in it
 #      (*.key, *key*.pem) made evterm's alone (0600); /var/lib/evterm (evterm, 0700) with
-#      an empty pins file pins.json (evterm, 0600) when missing; then `evterm config
+#      an empty pins file pins.json (evterm, 0600) when missing; the operator's TUF
+#      root /etc/evterm/update-root.json, when given, becomes the trust anchor of signed
+#      updates (/opt/evterm/update/metadata/root.json, once); then `evterm config
 #      check` run as the evterm user (it fails where the daemon could not read a file)
 #   5. the units into /etc/systemd/system (evterm, evterm-ui, and the updater's
 #      evterm-update.service + evterm-update.path), daemon-reload, enable (only when the
@@ -83,7 +85,7 @@ while [ $# -gt 0 ]; do
       [ $# -ge 2 ] && [[ "$2" =~ ^[0-9]+$ ]] || usage_error "--idle-timeout-s needs whole seconds"
       IDLE_TIMEOUT_S=$2
       shift ;;
-    -h|--help) sed -n '2,38p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
     *) usage_error "unknown option $1" ;;
   esac
   shift
@@ -217,6 +219,16 @@ if [ -d "$CONF_DIR" ]; then
     run chown evterm:evterm "$key"
     run chmod 0600 "$key"
   done < <(find "$CONF_DIR" -maxdepth 1 -type f \( -name '*.key' -o -name '*key*.pem' \) -print0)
+fi
+# the operator's TUF root: the trust anchor of signed updates (docs/updates.md)
+ROOT_METADATA=$PREFIX/update/metadata/root.json
+if [ -e "$ROOT_METADATA" ] || [ -L "$ROOT_METADATA" ]; then
+  note "$ROOT_METADATA exists; left as it is (python-tuf keeps it up to date)"
+elif [ -f "$CONF_DIR/update-root.json" ]; then
+  run install -d -m 0755 -o root -g root "$PREFIX/update" "$PREFIX/update/metadata"
+  run install -m 0644 -o root -g root "$CONF_DIR/update-root.json" "$ROOT_METADATA"
+else
+  note "no $CONF_DIR/update-root.json: signed updates need the operator's root.json there"
 fi
 run install -d -m 0700 -o evterm -g evterm "$STATE_DIR"
 if [ -e "$PINS_FILE" ]; then
