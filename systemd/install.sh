@@ -12,17 +12,23 @@
 #      KMS/DRM; mosquitto-clients with --with-mqtt-tools
 #   2. users: evterm (system, no login, group dialout) and evterm-ui (video, render,
 #      input, evterm)
-#   3. /opt/evterm/venv: evterm's wheel, built from a copy of the checkout in a temporary
-#      folder (nothing is written into the checkout), installed with its [ui] extra at the
-#      versions pinned in constraints/board.txt; with --wheelhouse DIR only from DIR (no
-#      network; an evterm wheel of this version in DIR is used as it is); the command
-#      `evterm` on PATH (/usr/local/bin/evterm); docs in /opt/evterm/docs
+#   3. /opt/evterm/releases/VERSION/venv: evterm's wheel, built from a copy of the checkout
+#      in a temporary folder (nothing is written into the checkout), installed with its
+#      [ui] extra at the versions pinned in constraints/board.txt; with --wheelhouse DIR
+#      only from DIR (no network; an evterm wheel of this version in DIR is used as it
+#      is); then /opt/evterm/current -> releases/VERSION (switched atomically; the units
+#      run current/venv/bin/evterm; docs/updates.md); an old board's /opt/evterm/venv is
+#      removed and made a link to current/venv; the command `evterm` on PATH
+#      (/usr/local/bin/evterm -> current); docs in /opt/evterm/docs
 #   4. /etc/evterm (root:evterm 0750) with evterm.toml and tariff.json from the templates
 #      when missing (0640 root:evterm; an existing file is never touched); key files in it
 #      (*.key, *key*.pem) made evterm's alone (0600); /var/lib/evterm (evterm, 0700) with
-#      an empty pins file pins.json (evterm, 0600) when missing; then `evterm config
+#      an empty pins file pins.json (evterm, 0600) when missing; the operator's TUF
+#      root /etc/evterm/update-root.json, when given, becomes the trust anchor of signed
+#      updates (/opt/evterm/update/metadata/root.json, once); then `evterm config
 #      check` run as the evterm user (it fails where the daemon could not read a file)
-#   5. the units into /etc/systemd/system, daemon-reload, enable (only when the
+#   5. the units into /etc/systemd/system (evterm, evterm-ui, and the updater's
+#      evterm-update.service + evterm-update.path), daemon-reload, enable (only when the
 #      configuration checks); --start also (re)starts them, on an upgrade only once no
 #      session is open (`evterm service wait-idle`, at most --idle-timeout-s, default 900)
 #
@@ -35,14 +41,17 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PREFIX=/opt/evterm
-VENV=$PREFIX/venv
+PREFIX=/opt/evterm  # [update] root_dir of the configuration (docs/updates.md)
+RELEASES=$PREFIX/releases
+CURRENT=$PREFIX/current
+LEGACY_VENV=$PREFIX/venv  # before the release layout; a link to current/venv now
 BIN_LINK=/usr/local/bin/evterm
 CONF_DIR=/etc/evterm
 STATE_DIR=/var/lib/evterm
 PINS_FILE=$STATE_DIR/pins.json
 UNIT_DIR=/etc/systemd/system
 UNITS=(evterm.service evterm-ui.service)
+UPDATE_UNITS=(evterm-update.service evterm-update.path)
 CONSTRAINTS=$REPO/constraints/board.txt
 APT_PACKAGES=(
   python3 python3-venv python3-dev build-essential swig libpcsclite-dev  # venv; pyscard build
@@ -76,7 +85,7 @@ while [ $# -gt 0 ]; do
       [ $# -ge 2 ] && [[ "$2" =~ ^[0-9]+$ ]] || usage_error "--idle-timeout-s needs whole seconds"
       IDLE_TIMEOUT_S=$2
       shift ;;
-    -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
     *) usage_error "unknown option $1" ;;
   esac
   shift
@@ -143,6 +152,7 @@ ensure_user evterm-ui /var/lib/evterm-ui video,render,input,evterm
 # ---- 3. virtualenv --------------------------------------------------------------------
 VERSION=$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' "$REPO/terminal/__init__.py")
 [ -n "$VERSION" ] || { echo "install.sh: no __version__ in $REPO/terminal/__init__.py" >&2; exit 1; }
+VENV=$RELEASES/$VERSION/venv
 PIP_SOURCE=()
 if [ -n "$WHEELHOUSE" ]; then
   # only the wheelhouse: no index, no pip configuration or PIP_* settings of this machine
@@ -151,7 +161,10 @@ if [ -n "$WHEELHOUSE" ]; then
   PIP_SOURCE=(--no-index --find-links "$WHEELHOUSE")
 fi
 step "virtualenv: $VENV with evterm $VERSION [ui], pinned by $CONSTRAINTS${WHEELHOUSE:+, offline from $WHEELHOUSE}"
-run install -d -m 0755 -o root -g root "$PREFIX" "$PREFIX/docs"
+run install -d -m 0755 -o root -g root "$PREFIX" "$PREFIX/docs" "$RELEASES" "$RELEASES/$VERSION"
+if [ -d "$LEGACY_VENV" ] && [ ! -L "$LEGACY_VENV" ]; then
+  note "$LEGACY_VENV: an old board's venv; replaced by the release layout (docs/updates.md)"
+fi
 if [ -x "$VENV/bin/python" ]; then
   note "$VENV exists; upgrading evterm in it"
 else
@@ -175,6 +188,15 @@ fi
 run "$VENV/bin/python" -m pip install -q "${PIP_SOURCE[@]}" --constraint "$CONSTRAINTS" "$wheel[ui]"
 # the same version number again (a rebuilt checkout): replace evterm's own files
 run "$VENV/bin/python" -m pip install -q --no-deps --force-reinstall "${PIP_SOURCE[@]}" "$wheel"
+run touch "$RELEASES/$VERSION/.complete"
+# current -> releases/VERSION: a new link renamed over the old one (atomic)
+run ln -sfn "releases/$VERSION" "$PREFIX/current.new"
+run mv -Tf "$PREFIX/current.new" "$CURRENT"
+if [ -d "$LEGACY_VENV" ] && [ ! -L "$LEGACY_VENV" ]; then
+  run rm -rf "$LEGACY_VENV"
+fi
+run ln -sfn current/venv "$LEGACY_VENV"  # what an old board's scripts name keeps working
+VENV=$CURRENT/venv
 run install -d -m 0755 "$(dirname "$BIN_LINK")"
 run ln -sfn "$VENV/bin/evterm" "$BIN_LINK"
 run install -m 0644 "$REPO"/docs/*.md "$PREFIX/docs/"
@@ -198,6 +220,16 @@ if [ -d "$CONF_DIR" ]; then
     run chmod 0600 "$key"
   done < <(find "$CONF_DIR" -maxdepth 1 -type f \( -name '*.key' -o -name '*key*.pem' \) -print0)
 fi
+# the operator's TUF root: the trust anchor of signed updates (docs/updates.md)
+ROOT_METADATA=$PREFIX/update/metadata/root.json
+if [ -e "$ROOT_METADATA" ] || [ -L "$ROOT_METADATA" ]; then
+  note "$ROOT_METADATA exists; left as it is (python-tuf keeps it up to date)"
+elif [ -f "$CONF_DIR/update-root.json" ]; then
+  run install -d -m 0755 -o root -g root "$PREFIX/update" "$PREFIX/update/metadata"
+  run install -m 0644 -o root -g root "$CONF_DIR/update-root.json" "$ROOT_METADATA"
+else
+  note "no $CONF_DIR/update-root.json: signed updates need the operator's root.json there"
+fi
 run install -d -m 0700 -o evterm -g evterm "$STATE_DIR"
 if [ -e "$PINS_FILE" ]; then
   note "$PINS_FILE exists; left as it is"
@@ -217,8 +249,8 @@ if [ "$DRY_RUN" -eq 0 ] && ! (cd / && runuser -u evterm -- "$VENV/bin/evterm" co
 fi
 
 # ---- 5. systemd units -----------------------------------------------------------------
-step "systemd units: ${UNITS[*]} into $UNIT_DIR, daemon-reload, enable"
-for unit in "${UNITS[@]}"; do
+step "systemd units: ${UNITS[*]} ${UPDATE_UNITS[*]} into $UNIT_DIR, daemon-reload, enable"
+for unit in "${UNITS[@]}" "${UPDATE_UNITS[@]}"; do
   run install -m 0644 "$REPO/systemd/$unit" "$UNIT_DIR/$unit"
 done
 booted=0  # systemd runs as PID 1 (not a chroot or a container building an image)
@@ -234,7 +266,7 @@ if [ "$config_ok" -eq 0 ]; then
        "then run this script again." >&2
   exit 2
 fi
-run systemctl enable "${UNITS[@]}"
+run systemctl enable "${UNITS[@]}" "${UPDATE_UNITS[@]}"
 if [ "$START" -eq 0 ]; then
   note "start with: systemctl start ${UNITS[*]}"
 elif [ "$booted" -eq 0 ]; then

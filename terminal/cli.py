@@ -62,6 +62,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     from terminal import card_cli, daemon_cli, service_cli
     from terminal.pricing import cli as price_cli
     from terminal.signed import cli as ocmf_cli
+    from terminal.update import cli as update_cli
     from terminal.update import release as release_cli
 
     meter_cli.register(subparsers)
@@ -72,6 +73,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     card_cli.register(subparsers)
     service_cli.register(subparsers)
     ocmf_cli.register(subparsers)
+    update_cli.register(subparsers)
     release_cli.register(subparsers)
     ui_cli.register(subparsers)
     _register_config(subparsers)

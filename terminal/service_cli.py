@@ -4,7 +4,8 @@ daemon's local API (docs/service.md).
 Commands: `login [--wait-card S] [--pin-stdin]`, `logout`, `diag [--json]`, `receipt
 SESSION [--language L]`, `out-of-service --reason TEXT`, `in-service`, `stop`, `resend`,
 `restart`, `selfcheck`, `export FOLDER`, `closing [--json]` (the end-of-day closing now,
-docs/reconciliation.md), `z-report [--json]` (the latest Z-report), `wait-idle
+docs/reconciliation.md), `z-report [--json]` (the latest Z-report), `update FOLDER
+--version V` (a signed release from the USB stick, docs/updates.md), `wait-idle
 [--timeout-s S]` (until no session is open: install.sh before a restart), and `set-pin
 --card UID --pins-file F [--pin-stdin]`, which writes the pins file and needs no daemon.
 
@@ -51,7 +52,7 @@ SLOW_TIMEOUT_S = 60.0  # export (files on a USB stick), the meter self-check, a 
 ACTIONS = {"out-of-service": "out_of_service", "in-service": "in_service",
            "stop": "stop_session", "resend": "resend_outbox", "restart": "restart",
            "selfcheck": "meter_selfcheck", "export": "export", "closing": "closing",
-           "z-report": "z_report"}
+           "z-report": "z_report", "update": "update"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -85,6 +86,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub.add_parser("selfcheck", help="meter self-check (two readings, serial, counter)")
     export = sub.add_parser("export", help="write a diagnostics bundle into FOLDER")
     export.add_argument("folder", help="a folder under [service] export_allowed_root")
+    update = sub.add_parser("update", help="install a signed release from a copy of the "
+                            "release repository in FOLDER (the USB stick; docs/updates.md)")
+    update.add_argument("folder", help="a folder under [service] export_allowed_root")
+    update.add_argument("--version", required=True, help="the release to install")
     closing = sub.add_parser("closing", help="end-of-day closing now: reconcile the card "
                              "payments, repair what may be, print the Z-report")
     closing.add_argument("--json", action="store_true", help="print the Z-report as JSON")
@@ -217,8 +222,10 @@ def _message(args: argparse.Namespace, token: str | None) -> tuple[dict[str, Any
                                "action": ACTIONS[command]}
     if command == "out-of-service":
         message["reason"] = args.reason
-    elif command == "export":
+    elif command in ("export", "update"):
         message["folder"] = os.path.abspath(args.folder)
+        if command == "update":
+            message["version"] = args.version
     slow = command in ("export", "selfcheck", "closing")
     return message, SLOW_TIMEOUT_S if slow else REQUEST_TIMEOUT_S
 
@@ -265,6 +272,9 @@ def _show(args: argparse.Namespace, reply: dict[str, Any]) -> None:
     elif command == "export":
         print(f"bundle written: {reply['path']} ({len(reply['files'])} files, "
               f"{reply['bytes']} bytes)")
+    elif command == "update":
+        print(f"update to {reply['version']} handed to the updater; follow it with: "
+              "evterm update status")
     elif command in ("closing", "z-report"):
         print(json.dumps(reply["z_report"], indent=2, sort_keys=True) if args.json
               else reply["text"], end="\n" if args.json else "")

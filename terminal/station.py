@@ -89,12 +89,15 @@ from terminal.signed_metering import SignedMetering
 from terminal.status import StatusBoard
 from terminal.store import AsyncStore, Store, StoreError
 from terminal.store.auth_tables import AuthStore
+from terminal.update.layout import Layout
+from terminal.update.relay import FirmwareRelay
 
 log = get_logger("station")
 
 DATABASE_NAME = "evterm.db"
 SETTLE_INTERVAL_S = 10.0
 SIGNING_REFRESH_S = 60.0  # a signing meter's key and clock state asked again
+FIRMWARE_RELAY_S = 2.0  # the updater's journal read for new FirmwareStatus reports
 
 
 def database_path(config: Config) -> Path:
@@ -276,6 +279,10 @@ class Station:
         if self.daemon.signing is not None:
             self.tasks.append(asyncio.create_task(
                 self.daemon.signing.run(SIGNING_REFRESH_S), name="signing-meter"))
+        relay = FirmwareRelay(Layout(self.config.update.root_dir).journal_path, self.store,
+                              self.clock, self.backend)
+        self.tasks.append(asyncio.create_task(relay.run(FIRMWARE_RELAY_S),
+                                              name="firmware-relay"))
         await self.identification.start()
 
     @property

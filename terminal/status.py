@@ -7,7 +7,9 @@ prices in force and the idle fee (terminal.session_pricing: `shown_cost`, by the
 of the final bill, so cost = charging part + idle part and the receipt of a session
 unplugged at the next poll shows the same total),
 the screen's state (terminal.screen), the service menu's login state, the readers'
-states and the backend link. Read-only: it changes nothing.
+states and the backend link, the software version and whether a meter poll has completed
+since the start (the updater's health check, docs/updates.md). Read-only: it changes
+nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
+from terminal import __version__
 from terminal.config import Config
 from terminal.kernel.clock import Clock, iso_utc
 from terminal.kernel.driver_texts import LANGUAGES
@@ -97,6 +100,8 @@ class StatusBoard:
             "stop_reason": state.stop_reason.value if state.stop_reason else None,
             "since": iso_utc(state.since) if state.since else None,
             "meter_fault": str(outcome.fault) if outcome and outcome.fault else None,
+            "meter_polled": outcome is not None,
+            "version": __version__,
             "charger_fault": seen.charger.fault if seen.charger else seen.charger_error,
             "price_list": self.pricing.price_list(),
             "language": self.screen.language,

@@ -20,6 +20,11 @@ for tariffs and lists, the operator's signature.
 - `reconcile` {since?}: every message queued since then is sent again (the backend
   drops what it has by idempotency key).
 - `diagnostics` {}: the status snapshot, outbox figures and software version.
+- `firmware_update` {requestId, firmware: {location, version}} (OCPP UpdateFirmware's
+  shape, backend/firmware.py): written as a request file for the updater (evterm-update,
+  run as root by systemd; docs/updates.md), answered `{"status": "Accepted"}`; refused
+  while another update is under way or waiting, and for the version already running.
+  Its progress comes as `firmware_status` events.
 - `config_change`: refused; configuration is the file on the terminal (a technician's
   change, audited), not a remote setting.
 Every command that changes something is written to the audit log (and so to the backend).
@@ -36,12 +41,16 @@ from pathlib import Path
 from typing import Any
 
 from terminal import __version__
+from terminal.backend.firmware import FirmwareUpdate
+from terminal.backend.messages import MessageError
 from terminal.backend.protocol import ProtocolError
 from terminal.desk import MAX_TOKEN_CHARS, Desk
 from terminal.kernel.logsetup import fields, get_logger
 from terminal.kernel.money import MAX_AMOUNT, MAX_ENERGY_WH, AmountError, check_amount
 from terminal.pricing import TariffError, check_validity, parse_tariff
 from terminal.session import Authorization, AuthorizationAccepted, StopReason, StopRequested
+from terminal.update.journal import UpdateRequest
+from terminal.update.request import UpdateRefused, submit
 
 log = get_logger("commands")
 
@@ -157,6 +166,23 @@ class Commands(Desk):
         store = self.store
         return {"version": __version__, "state": self.snapshot(),
                 "outbox": await store.call(store.store.outbox_stats)}
+
+    async def _firmware_update(self, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            update = FirmwareUpdate.from_json(body)
+        except MessageError as exc:
+            raise ProtocolError(exc.field.removeprefix("FirmwareUpdate.") or "body",
+                                exc.problem) from None
+        try:
+            submit(self.config.station.state_dir, self.config.update.root_dir,
+                   UpdateRequest(update.request_id, update.version, update.location))
+        except UpdateRefused as exc:
+            field = {"version": "firmware.version"}.get(exc.field, "requestId")
+            raise ProtocolError(field, exc.reason) from None
+        await self._audit("firmware_update", {"request_id": update.request_id,
+                                              "version": update.version})
+        log.info("firmware update requested", extra=fields(version=update.version))
+        return {"status": "Accepted", "requestId": update.request_id}
 
     async def _config_change(self, body: dict[str, Any]) -> dict[str, Any]:
         raise ProtocolError("key", "configuration is changed on the terminal by a technician "

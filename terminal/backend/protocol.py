@@ -22,8 +22,8 @@ Typed models, each with `to_json()` (the object `encode` sends) and `from_json(d
   backend_messages request's to_json), `Response` (to a command).
 - down: `Command` (name in COMMANDS, `message` = the typed body: `RemoteStart`,
   `RemoteStop`, `TariffUpdate`, `LocalListCommand`, backend_messages `Refund`,
-  `ConfigChange`, `Reconcile`, `Diagnostics`) and `Response` (to a request; body = the
-  backend_messages response's to_json).
+  `ConfigChange`, `Reconcile`, `Diagnostics`, backend.firmware `FirmwareUpdate`) and
+  `Response` (to a request; body = the backend_messages response's to_json).
 - `decode_command(payload, correlation, response_topic, operator_key)` and
   `decode_response(payload, correlation)` -> `Inbound`; `decode_status`, `decode_event`,
   `decode_request` for the backend side (hw_mocks). `signed_command(name, content, key)`
@@ -48,6 +48,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from terminal.backend.firmware import FirmwareUpdate
 from terminal.backend.json_fields import JsonFields, decimal_json, time_json
 from terminal.backend.messages import ID_TOKEN, LocalListUpdate, MessageError, Refund
 from terminal.kernel.money import MAX_AMOUNT, MAX_ENERGY_WH, AmountError, check_amount
@@ -61,7 +62,7 @@ DOWN_KINDS = ("command", "response")
 REQUEST_OPS = ("authorize_token", "preauthorize", "capture", "void", "settlement_batch")
 SIGNED_COMMANDS = ("tariff_update", "local_list")
 COMMANDS = ("remote_start", "remote_stop", "tariff_update", "local_list", "refund",
-            "config_change", "reconcile", "diagnostics")
+            "config_change", "reconcile", "diagnostics", "firmware_update")
 STATES = ("online", "offline")
 MAX_CORRELATION_BYTES = 128
 
@@ -511,6 +512,7 @@ _PLAIN_COMMANDS: dict[str, Any] = {
     "config_change": ConfigChange.from_json,
     "reconcile": Reconcile.from_json,
     "diagnostics": Diagnostics.from_json,
+    "firmware_update": lambda data: _from_api(FirmwareUpdate, data, "body"),
 }
 
 

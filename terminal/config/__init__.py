@@ -39,6 +39,7 @@ from terminal.config.options import (
     SessionConfig,
     StationConfig,
     UiConfig,
+    UpdateConfig,
     ZvtConfig,
 )
 from terminal.config.reference import render_reference
@@ -62,6 +63,7 @@ __all__ = [
     "SessionConfig",
     "StationConfig",
     "UiConfig",
+    "UpdateConfig",
     "ZvtConfig",
     "check_file",
     "config_warnings",

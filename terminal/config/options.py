@@ -656,6 +656,40 @@ class RetentionConfig:
 
 
 @dataclass(frozen=True)
+class UpdateConfig:
+    """The signed software update on the board (docs/updates.md); read by `evterm update`,
+    the backend's `firmware_update` command and the daemon's status relay."""
+
+    root_dir: str = option(
+        "/opt/evterm", doc="Where the releases live: releases/VERSION/venv, the symlink "
+        "current -> releases/VERSION, and the updater's journal in update/",
+        check=checks.absolute_path,
+    )
+    python: str = option(
+        "/usr/bin/python3", doc="The interpreter a new release's virtualenv is made with",
+        check=checks.absolute_path,
+    )
+    compile_bytecode: bool = option(
+        True, doc="Compile a new release's Python files when it is installed (false: a "
+        "faster install, a slower first start)",
+    )
+    restart_command: str = option(
+        "systemctl restart evterm", doc="The command that restarts the daemon from the "
+        "current release (split like a shell line, run without a shell)",
+    )
+    health_timeout_s: float = option(
+        120.0, doc="After a restart into a new release: the daemon must answer, have "
+        "polled the meter, have its readers up and the backend connected within this "
+        "time, else the board rolls back to the previous release", unit="s",
+        min_value=1, max_value=3600,
+    )
+    idle_poll_s: float = option(
+        5.0, doc="While an installed release waits for the open session to end: how often "
+        "the daemon is asked", unit="s", min_value=0.1, max_value=300,
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     station: StationConfig
     meter: MeterConfig
@@ -671,3 +705,4 @@ class Config:
     ui: UiConfig
     service: ServiceConfig
     retention: RetentionConfig
+    update: UpdateConfig

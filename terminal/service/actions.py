@@ -3,9 +3,11 @@
 Provides `Actions(deps, logins, diagnostics)`: the local-API ops `service_action`
 (`ACTIONS`: out_of_service, in_service, stop_session, resend_outbox, restart,
 meter_selfcheck, export, closing (the end-of-day closing now: its Z-report),
-z_report (the latest Z-report)) and `service_receipt`, each for a logged-in technician only
-(terminal.service.login), and `out_of_service` ({since, by, reason} or None), journaled
-as `out_of_service` in the service menu's table so a restart keeps it (`load`).
+z_report (the latest Z-report), update: a signed release from a copy of the release
+repository on the USB stick, handed to the updater, docs/updates.md) and
+`service_receipt`, each for a logged-in technician only (terminal.service.login), and
+`out_of_service` ({since, by, reason} or None), journaled as `out_of_service` in the
+service menu's table so a restart keeps it (`load`).
 The restart action exits with terminal.ports.RESTART_EXIT_CODE.
 
 Every action and its outcome goes to the audit log (`service_action`, ok or the error)
@@ -31,12 +33,14 @@ from terminal.service.login import Login, Logins
 from terminal.service.pins import mask_id
 from terminal.service.port import ServiceDeps, audit
 from terminal.session import StopReason, StopRequested
+from terminal.update.journal import UpdateRequest
+from terminal.update.request import UpdateRefused, submit
 
 log = get_logger("service")
 
 MAX_REASON_CHARS = 200
 ACTIONS = ("out_of_service", "in_service", "stop_session", "resend_outbox", "restart",
-           "meter_selfcheck", "export", "closing", "z_report")
+           "meter_selfcheck", "export", "closing", "z_report", "update")
 KEY_OUT_OF_SERVICE = "out_of_service"
 
 
@@ -171,3 +175,24 @@ class Actions:
         report = await self._closings().last()
         return {"z_report": report,
                 "text": z_report_text(report) if report else "no closing yet\n"}
+
+    async def _action_update(self, request: dict[str, Any], login: Login) -> dict[str, Any]:
+        """{folder: the release repository's copy below export_allowed_root, version}."""
+        from pathlib import Path
+
+        from terminal.backend.firmware import check_version
+        from terminal.backend.messages import MessageError
+
+        config = self.deps.config
+        folder = _string(request, "folder", 4096)
+        root = Path(config.service.export_allowed_root).resolve()
+        if not Path(folder).is_absolute() or not Path(folder).resolve().is_relative_to(root):
+            raise RequestError(f"folder: {folder} is not under export_allowed_root {root}")
+        try:
+            version = check_version("version", request.get("version"))
+            submit(config.station.state_dir, config.update.root_dir,
+                   UpdateRequest(None, version, folder=str(Path(folder).resolve())))
+        except (MessageError, UpdateRefused) as exc:
+            raise RequestError(str(exc)) from None
+        return {"version": version, "folder": folder,
+                "_audit": {"version": version, "folder": folder}}

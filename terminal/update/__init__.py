@@ -38,4 +38,19 @@ the verified tar in `download_dir`. Errors (all `UpdateError`):
 than `installed_version`), `RepositoryUnreachable` (no server, no folder, a file
 missing), `NoSuchRelease` (no such target), `TrustedRootMissing` (no root.json in
 metadata_dir). OSError when download_dir cannot be written.
+
+The board's side around the fetch (docs/updates.md, "The board"), one job per module:
+- `layout.py`: /opt/evterm (`[update] root_dir`): releases/VERSION/, the `current`
+  symlink and its atomic switch;
+- `journal.py`: the updater's journal (each step written before it is acted on) and the
+  FirmwareStatus reports it holds for the daemon to send;
+- `request.py`: an update asked for (the backend's `firmware_update`, the service CLI),
+  a file the updater takes;
+- `source.py`: `fetch_release` (a repository URL or a folder on a USB stick) and what a
+  fetch failure is reported as;
+- `install.py`: a release's venv built offline from its wheels;
+- `daemon_checks.py`: the daemon through its local API: idle, healthy;
+- `updater.py`: the steps, resumed from the journal after a kill or a power loss;
+- `relay.py`: in the daemon, the journal's reports into the outbox;
+- `cli.py`: `evterm update ...`.
 """

@@ -43,6 +43,8 @@ for dir in /etc /opt /usr/local /var/lib; do
 done
 O=$T/out; mkdir -p "$O"
 [ ! -e /opt/evterm ] && ! id evterm >/dev/null 2>&1 || { echo "not a fresh root" >&2; exit 91; }
+# an old board: its venv in /opt/evterm/venv, before the release layout (docs/updates.md)
+mkdir -p /opt/evterm/venv/bin && touch /opt/evterm/venv/bin/old-board
 
 # 1. an operator's config naming a tariff only root can read: the check as evterm fails
 mkdir -p /etc/evterm
@@ -65,7 +67,7 @@ systemctl is-enabled evterm.service evterm-ui.service >"$O/enabled2" 2>&1
 cd /
 PATH=/usr/local/bin:$PATH
 { readlink /usr/local/bin/evterm; command -v evterm; evterm --version; } >"$O/evterm" 2>&1
-/opt/evterm/venv/bin/python -c 'import json, sys, terminal, hw_mocks.rig as r
+/opt/evterm/current/venv/bin/python -c 'import json, sys, terminal, hw_mocks.rig as r
 print(json.dumps({"module": terminal.__file__, "path": sys.path,
                   "tariff": str(r.DEFAULT_TARIFF), "exists": r.DEFAULT_TARIFF.is_file()}))' \
   >"$O/probe" 2>&1
@@ -82,7 +84,9 @@ for file in /etc/evterm/station.key /var/lib/evterm/pins.json /etc/evterm/evterm
     || echo "$file unreadable"
 done >"$O/ui-reads"
 stat -c '%n %U %G %a' /etc/evterm /etc/evterm/* /var/lib/evterm /var/lib/evterm/pins.json \
-  /opt/evterm /opt/evterm/venv /opt/evterm/docs >"$O/stat"
+  /opt/evterm /opt/evterm/releases /opt/evterm/releases/* /opt/evterm/docs >"$O/stat"
+{ readlink /opt/evterm/current; readlink /opt/evterm/venv; ls /opt/evterm/venv/bin/old-board
+  ls /opt/evterm/current/.complete; } >"$O/links" 2>&1
 { id -nG evterm; id -nG evterm-ui; getent passwd evterm evterm-ui; } >"$O/users"
 ls /etc/systemd/system /etc/systemd/system/multi-user.target.wants >"$O/units"
 
@@ -185,14 +189,19 @@ def test_install_script_in_a_throwaway_root(wheelhouse, tmp_path, rig):
     assert read("enabled2").split()[:2] == ["enabled", "enabled"], read("enabled2")
     assert "--upgrade pip" not in run1 + run2
     assert f"--no-index --find-links {wheelhouse}" in run2
-    assert "runuser -u evterm -- /opt/evterm/venv/bin/evterm config check" in run2
+    assert "runuser -u evterm -- /opt/evterm/current/venv/bin/evterm config check" in run2
+    # the release layout; the old board's venv replaced by a link to the current one
+    links = read("links").splitlines()
+    assert links[:2] == ["releases/0.1.0", "current/venv"], links
+    assert "No such file" in links[2] and links[3] == "/opt/evterm/current/.complete", links
 
     evterm = read("evterm").splitlines()
-    assert evterm[:2] == ["/opt/evterm/venv/bin/evterm", "/usr/local/bin/evterm"], evterm
+    assert evterm[:2] == ["/opt/evterm/current/venv/bin/evterm", "/usr/local/bin/evterm"], \
+        evterm
     assert "0.1.0" in evterm[2], evterm
     probe = json.loads(read("probe"))
-    assert probe["module"].startswith("/opt/evterm/venv/lib/"), probe
-    assert probe["exists"] and probe["tariff"].startswith("/opt/evterm/venv/"), probe
+    assert probe["module"].startswith("/opt/evterm/current/venv/lib/"), probe
+    assert probe["exists"] and probe["tariff"].startswith("/opt/evterm/current/venv/"), probe
     assert not [p for p in probe["path"] if p.startswith(str(REPO))], probe["path"]
 
     # set-pin works as the daemon's user and as root; the file stays the daemon's
@@ -206,7 +215,7 @@ def test_install_script_in_a_throwaway_root(wheelhouse, tmp_path, rig):
     assert stat["/etc/evterm/tariff.json"] == ["root", "evterm", "640"], stat
     assert stat["/etc/evterm/station.key"][0] == "evterm", stat
     assert stat["/etc/evterm/station.key"][2] == "600", stat
-    assert stat["/opt/evterm/venv"][:2] == ["root", "root"], stat
+    assert stat["/opt/evterm/releases/0.1.0"] == ["root", "root", "755"], stat
     pins_file = tmp_path / "upper" / "_var_lib" / "evterm" / "pins.json"
     technicians = json.loads(pins_file.read_text(encoding="utf-8"))["technicians"]
     assert sorted(technicians) == ["04AABBCCDDEE00", "04AABBCCDDEEFF"], technicians
@@ -220,18 +229,20 @@ def test_install_script_in_a_throwaway_root(wheelhouse, tmp_path, rig):
     assert set(users[1].split()) == {"evterm-ui", "video", "render", "input", "evterm"}, users
     assert users[2].split(":")[5:] == ["/var/lib/evterm", "/usr/sbin/nologin"], users
     units = read("units")
-    for unit in ("evterm.service", "evterm-ui.service"):
+    for unit in ("evterm.service", "evterm-ui.service", "evterm-update.service",
+                 "evterm-update.path"):
         assert (REPO / "systemd" / unit).read_text(encoding="utf-8") == (
             tmp_path / "upper" / "_etc" / "systemd" / "system" / unit).read_text(
             encoding="utf-8")
-        assert units.count(unit) == 2, units  # the unit and its multi-user.target.wants link
+        # the unit and its multi-user.target.wants link (the path unit: paths.target's)
+        assert units.count(unit) == (1 if unit.endswith(".path") else 2), units
 
     # 3. again: idempotent, the operator's files left alone
     run3 = read("run3")
     assert read("rc3").strip() == "0", run3
     for kept in ("/etc/evterm/evterm.toml exists; left as it is",
                  "/var/lib/evterm/pins.json exists; left as it is",
-                 "user evterm exists", "/opt/evterm/venv exists"):
+                 "user evterm exists", "/opt/evterm/releases/0.1.0/venv exists"):
         assert kept in run3, kept
 
     # 4. --start while a session is open: waits, gives up after the timeout, no restart

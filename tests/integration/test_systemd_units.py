@@ -31,7 +31,7 @@ from tests.integration.conftest import require_binary
 
 REPO = Path(__file__).resolve().parents[2]
 SYSTEMD = REPO / "systemd"
-EVTERM_BIN = "/opt/evterm/venv/bin/evterm"
+EVTERM_BIN = "/opt/evterm/current/venv/bin/evterm"  # the release layout, docs/updates.md
 MAX_EXPOSURE = 3.0
 
 
@@ -66,9 +66,15 @@ def analyze(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
                                         "SYSTEMD_COLORS": "0"})
 
 
-@pytest.mark.parametrize("name", ["evterm.service", "evterm-ui.service"])
+@pytest.mark.parametrize("name", ["evterm.service", "evterm-ui.service",
+                                  "evterm-update.service", "evterm-update.path"])
 def test_units_pass_systemd_analyze_verify(name, tmp_path):
-    copy = verifiable_copy(SYSTEMD / name, tmp_path)
+    if name.endswith(".path"):  # the unit it starts must be there to verify it
+        verifiable_copy(SYSTEMD / "evterm-update.service", tmp_path)
+        copy = tmp_path / name
+        copy.write_text((SYSTEMD / name).read_text(encoding="utf-8"), encoding="utf-8")
+    else:
+        copy = verifiable_copy(SYSTEMD / name, tmp_path)
     result = analyze("verify", str(copy), cwd=tmp_path)
     output = (result.stdout + result.stderr).strip()
     if result.returncode != 0 or output:
@@ -186,25 +192,31 @@ def test_install_script_parses_and_its_dry_run_names_every_step_and_changes_noth
         assert re.search(rf"^\+ (useradd|usermod) .*--groups {groups} {user}$", out, re.M), user
     assert re.search(r"^\+ useradd .*--system .*--shell /usr/sbin/nologin", out, re.M) or \
         "exists; making sure" in out
-    assert "python3 -m venv /opt/evterm/venv" in out or "/opt/evterm/venv exists" in out
+    venv = r"/opt/evterm/releases/[\w.+-]+/venv"
+    assert re.search(rf"python3 -m venv {venv}$|{venv} exists", out, re.M)
     # evterm's wheel is built from a copy outside the checkout, installed pinned
     assert re.search(rf"^\+ tar -C {REPO} .*-cf /tmp/evterm-build\.\w+/src\.tar \.$", out, re.M)
-    assert re.search(r"^\+ /opt/evterm/venv/bin/python -m pip wheel -q --no-deps --wheel-dir "
+    assert re.search(rf"^\+ {venv}/bin/python -m pip wheel -q --no-deps --wheel-dir "
                      r"/tmp/evterm-build\.\w+/dist /tmp/evterm-build\.\w+/src$", out, re.M)
     assert re.search(rf"pip install -q --constraint {REPO}/constraints/board.txt "
                      r"/tmp/evterm-build\.\w+/dist/evterm-[\d.]+-py3-none-any\.whl\[ui\]$",
                      out, re.M)
     assert "--upgrade" not in out
-    assert "+ ln -sfn /opt/evterm/venv/bin/evterm /usr/local/bin/evterm" in out
+    assert re.search(r"^\+ ln -sfn releases/[\w.+-]+ /opt/evterm/current.new$", out, re.M)
+    assert "+ mv -Tf /opt/evterm/current.new /opt/evterm/current" in out
+    assert "+ ln -sfn current/venv /opt/evterm/venv" in out  # an old board's path
+    assert "+ ln -sfn /opt/evterm/current/venv/bin/evterm /usr/local/bin/evterm" in out
     assert re.search(r"install -d -m 0750 -o root -g evterm /etc/evterm$", out, re.M)
     assert ("install -m 0640 -o root -g evterm " in out) or "evterm.toml exists" in out
     assert "+ install -d -m 0700 -o evterm -g evterm /var/lib/evterm" in out
-    assert "+ runuser -u evterm -- /opt/evterm/venv/bin/evterm config check " \
+    assert "+ runuser -u evterm -- /opt/evterm/current/venv/bin/evterm config check " \
            "/etc/evterm/evterm.toml" in out
-    for unit in ("evterm.service", "evterm-ui.service"):
+    for unit in ("evterm.service", "evterm-ui.service", "evterm-update.service",
+                 "evterm-update.path"):
         assert f"/etc/systemd/system/{unit}" in out
     assert "+ systemctl daemon-reload" in out
-    assert "+ systemctl enable evterm.service evterm-ui.service" in out
+    assert "+ systemctl enable evterm.service evterm-ui.service evterm-update.service " \
+           "evterm-update.path" in out
 
 
 def test_install_script_refuses_to_run_without_root():
