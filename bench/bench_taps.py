@@ -15,7 +15,20 @@ Series: RFID card on the terminal's local list (target p95 < 300 ms including
 polling); EMV card read alone, in this process through `PcscReaders` (target < 150 ms);
 EMV with pre-authorisation through the loopback backend (target p95 < 600 ms).
 
-    .venv/bin/python bench/bench_taps.py [--taps 100]
+Beside them, `zvt_with_preauthorisation` (bench/zvt_series.py): the same decision with
+an external ZVT payment terminal (`[payment] terminal = zvt`) against `evterm sim zvt`
+as its own process, a tap being the simulator's control-socket `present`:
+`present_to_decision_ms` (present -> the daemon's `tap` event at a local-API subscriber:
+the Read card answer, token, journal, ZVT pre-authorisation with the simulator's
+intermediate statuses), `present_to_card_ms` (-> the `card_present` event: mostly the
+simulator's 50 ms card-wait polling) and the daemon's own `decision_ms`; at the
+simulator's default speed (no "please wait" time: its zero-delay setting) and, with
+`--zvt-slow-s S`, with S seconds of "please wait" statuses per pre-authorisation. Every
+session is stopped and its hold reversed before the next tap (target p95 < 600 ms, the
+built-in path's, at the default speed).
+
+    .venv/bin/python bench/bench_taps.py [--taps 100] [--series builtin|zvt|all]
+                                         [--zvt-slow-s 1.0]
 """
 
 from __future__ import annotations
@@ -37,6 +50,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from stats import summary
+from zvt_series import zvt_series
 
 from drivers.readers.reader import queue_emitter
 from hw_mocks.backend_process import BackendProcess
@@ -48,6 +62,7 @@ from hw_mocks.vpcd import present
 TARGET_RFID_P95_MS = 300.0
 TARGET_EMV_READ_MS = 150.0
 TARGET_EMV_PREAUTH_P95_MS = 600.0
+TARGET_ZVT_PREAUTH_P95_MS = 600.0  # the built-in path's target, at the simulator's default
 HOLD_S = 0.5  # longer than pcscd's 0.4 s presence poll, so every tap is seen
 GAP_S = 0.5  # between two cards in one slot (vpcd: a swap within one poll is missed)
 RFID = "rfid-4"
@@ -140,49 +155,42 @@ def bench_emv_read(pcscd: PcscdHandle, taps: int) -> dict[str, Any]:
                     "(7 APDUs through pcscd and vpcd); field_to_read_ms adds pcscd's polling"}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--taps", type=int, default=100)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="evbt-") as tmp:
-        folder = Path(tmp)
-        pcscd = PcscdHandle(folder / "pcsc", readers=2)
-        os.environ["PCSCLITE_CSOCK_NAME"] = pcscd.socket_path  # before any PC/SC call here
-        pcscd.start()
-        backend = BackendProcess(folder / "bk", [{"id_token": RFID_UID, "status": "Accepted"}])
-        backend.start()
-        token_key = folder / "token.key"
-        token_key.write_text(os.urandom(32).hex())
-        rig = Rig(folder / "rig", speed=30.0, poll_interval_s=1.0, extra={
-            "readers": {"pcsc": True, "pcsc_socket": pcscd.socket_path,
-                        "pcsc_readers": pcscd.reader_names[0]},
-            "payment": {"token_key_file": str(token_key),
-                        "gateway_key_file": str(backend.gateway_public)},
-            "backend": {"kind": "loopback", "socket_path": backend.socket},
-        })
-        try:
-            rig.start_station()
-            rig.start_daemon()
-            rig.wait_for("the reader", lambda: rig.state()["readers"].get(
-                pcscd.reader_names[0]) == "ready", 15)
-            backend.admin("push_local_list", update={
-                "version": 1, "update_type": "Full",
-                "entries": [{"id_token": RFID_UID, "status": "Accepted"}]})
-            time.sleep(0.5)
-            events = Subscriber(rig.socket_path)
-            port = pcscd.ports[0]
-            rfid = daemon_series(rig, events, port, RFID, args.taps, stop_and_wait(rig))
-            emv = daemon_series(rig, events, port, "visa", args.taps, stop_and_wait(rig))
-            events.close()
-            emv_read = bench_emv_read(pcscd, args.taps)
-        finally:
-            rig.close()
-            backend.close()
-            pcscd.stop()
-    result = {
-        "benchmark": "taps",
-        "python": platform.python_version(),
-        "taps_per_series": args.taps,
+def builtin_series(folder: Path, taps: int) -> dict[str, Any]:
+    """The built-in path's three series: RFID, EMV read alone, EMV with pre-authorisation."""
+    pcscd = PcscdHandle(folder / "pcsc", readers=2)
+    os.environ["PCSCLITE_CSOCK_NAME"] = pcscd.socket_path  # before any PC/SC call here
+    pcscd.start()
+    backend = BackendProcess(folder / "bk", [{"id_token": RFID_UID, "status": "Accepted"}])
+    backend.start()
+    token_key = folder / "token.key"
+    token_key.write_text(os.urandom(32).hex())
+    rig = Rig(folder / "rig", speed=30.0, poll_interval_s=1.0, extra={
+        "readers": {"pcsc": True, "pcsc_socket": pcscd.socket_path,
+                    "pcsc_readers": pcscd.reader_names[0]},
+        "payment": {"token_key_file": str(token_key),
+                    "gateway_key_file": str(backend.gateway_public)},
+        "backend": {"kind": "loopback", "socket_path": backend.socket},
+    })
+    try:
+        rig.start_station()
+        rig.start_daemon()
+        rig.wait_for("the reader", lambda: rig.state()["readers"].get(
+            pcscd.reader_names[0]) == "ready", 15)
+        backend.admin("push_local_list", update={
+            "version": 1, "update_type": "Full",
+            "entries": [{"id_token": RFID_UID, "status": "Accepted"}]})
+        time.sleep(0.5)
+        events = Subscriber(rig.socket_path)
+        port = pcscd.ports[0]
+        rfid = daemon_series(rig, events, port, RFID, taps, stop_and_wait(rig))
+        emv = daemon_series(rig, events, port, "visa", taps, stop_and_wait(rig))
+        events.close()
+        emv_read = bench_emv_read(pcscd, taps)
+    finally:
+        rig.close()
+        backend.close()
+        pcscd.stop()
+    return {
         "rfid_local_list": {**rfid, "target_p95_ms": TARGET_RFID_P95_MS,
                             "pass": rfid["field_to_decision_ms"]["p95"] < TARGET_RFID_P95_MS},
         "emv_read_alone": {**emv_read, "target_ms": TARGET_EMV_READ_MS,
@@ -191,6 +199,40 @@ def main() -> int:
             **emv, "target_p95_ms": TARGET_EMV_PREAUTH_P95_MS,
             "pass": emv["field_to_decision_ms"]["p95"] < TARGET_EMV_PREAUTH_P95_MS},
     }
+
+
+def zvt_result(folder: Path, taps: int, slow_s: float | None) -> dict[str, Any]:
+    """The ZVT series (bench/zvt_series.py) with its target, judged at the default speed."""
+    zvt = zvt_series(folder, taps, slow_s)
+    p95_ms = zvt["default_speed"]["present_to_decision_ms"]["p95"]
+    return {**zvt, "target_p95_ms": TARGET_ZVT_PREAUTH_P95_MS,
+            "pass": p95_ms < TARGET_ZVT_PREAUTH_P95_MS}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--taps", type=int, default=100)
+    parser.add_argument("--series", choices=("all", "builtin", "zvt"), default="all",
+                        help="the built-in path's series, the ZVT terminal's, or both")
+    parser.add_argument("--zvt-slow-s", type=float, default=None, metavar="S",
+                        help='also a ZVT series with S seconds of "please wait" statuses '
+                        "per pre-authorisation (the simulator's slow_s, 0 to 600)")
+    args = parser.parse_args()
+    if args.taps < 1:
+        parser.error(f"--taps: {args.taps} is not a count of 1 or more")
+    if args.zvt_slow_s is not None and not 0 <= args.zvt_slow_s <= 600:
+        parser.error(f"--zvt-slow-s: {args.zvt_slow_s} is not seconds from 0 to 600")
+    result: dict[str, Any] = {"benchmark": "taps", "python": platform.python_version(),
+                              "taps_per_series": args.taps}
+    with tempfile.TemporaryDirectory(prefix="evbt-") as tmp:
+        folder = Path(tmp)
+        (folder / "b").mkdir()
+        (folder / "z").mkdir()
+        if args.series in ("all", "builtin"):
+            result.update(builtin_series(folder / "b", taps=args.taps))
+        if args.series in ("all", "zvt"):
+            result["zvt_with_preauthorisation"] = zvt_result(folder / "z", args.taps,
+                                                             args.zvt_slow_s)
     print(json.dumps(result, indent=2))
     return 0
 

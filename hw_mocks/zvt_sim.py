@@ -5,8 +5,10 @@ receipt (the last transaction), End-of-day totals per card group, Status enquiry
 Abort and Read card (06 C0: waits for a card "presented" on the control socket, then
 reports its type, masked number, expiry and sequence number). What the next
 transactions do is set by options or the control socket (JSON lines: {"cmd":
-"set"|"next"|"status"|"reset"|"present", ...}); the reservations, the batch and the
-counters live in --state, so a restart keeps them.
+"set"|"next"|"status"|"reset"|"present"|"plant", ...}; "plant" puts a booking
+nobody asked for into the batch or leaves a reservation open, for the reconciliation
+tests); the reservations, the batch and the counters live in --state, so a restart
+keeps them.
 
 References read (no code copied): ZVT-Protokoll PA00P015 (the PT side of each command
 flow; 2.21 Read Card 06 C0); Portalum/Portalum.Zvt unit tests (the message sequences
@@ -34,6 +36,7 @@ from hw_mocks.zvt_sim_state import (
     SimStateError,
     StateFile,
     behaviour_from,
+    parse_amount,
 )
 
 MAX_LINE_BYTES = 65536
@@ -84,7 +87,7 @@ class ZvtSimulator:
     def handle(self, request: Any) -> dict[str, Any]:
         if not isinstance(request, dict) or not isinstance(request.get("cmd"), str):
             return {"ok": False, "error": 'expected {"cmd": "set"|"next"|"status"|"reset"|'
-                    '"present", ...}'}
+                    '"present"|"plant", ...}'}
         cmd = request["cmd"]
         try:
             if cmd == "set":
@@ -99,12 +102,34 @@ class ZvtSimulator:
                     return {"ok": False, "error": f"card: {card!r} is not one of "
                             f"{', '.join(CARDS)}"}
                 self.presented = card
+            elif cmd == "plant":
+                self.plant(request)
             elif cmd != "status":
                 return {"ok": False, "error": f"unknown cmd {cmd!r}; allowed: set, next, "
-                        "status, reset, present"}
+                        "status, reset, present, plant"}
         except SimStateError as exc:
             return {"ok": False, "error": str(exc)}
         return {"ok": True, "status": self.status()}
+
+    def plant(self, request: dict[str, Any]) -> None:
+        """A discrepancy no ECR caused (tests of the end-of-day reconciliation):
+        {"cmd": "plant", "what": "booking"|"reservation", "card": ..., "amount": "1.23"}
+        puts a booking into the batch or leaves a reservation open."""
+        what, card = request.get("what"), request.get("card", "visa")
+        if what not in ("booking", "reservation"):
+            raise SimStateError(f"what: {what!r} is not booking or reservation")
+        if card not in CARDS:
+            raise SimStateError(f"card: {card!r} is not one of {', '.join(CARDS)}")
+        amount = parse_amount(request.get("amount"), CURRENCY)
+        card_type, card_name, pan = CARDS[card]
+        receipt = str(self.state.take_receipt())
+        if what == "booking":
+            self.state.batch[receipt] = {"amount_minor": amount, "card_type": card_type}
+        else:
+            self.state.reservations[receipt] = {
+                "amount_minor": amount, "trace": self.state.take_trace(),
+                "card_type": card_type, "card_name": card_name, "masked_pan": pan}
+        self.store.save()
 
     async def serve_control(self, reader: asyncio.StreamReader,
                             writer: asyncio.StreamWriter) -> None:

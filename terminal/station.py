@@ -8,10 +8,10 @@ Provides:
   the daemon (the session port), the authoriser, card payment (built-in or ZVT,
   `[payment] terminal`; the ZVT terminal's card wait joins the readers) and its
   end-of-day closing (`closings_for`, docs/reconciliation.md: the gateway's settlement
-  batch, or the ZVT terminal's End-of-day), the driver's local-API routes, the service
-  menu's login, the tap handler and the readers, the service menu, the backend commands
-  and inbox, the offline-token recheck and the status board. Only
-  registrations follow: the local API's routes, the backend link's listener and the
+  batch, or the ZVT terminal's End-of-day with repairs at the terminal), the driver's
+  local-API routes, the service menu's login, the tap handler and the readers, the
+  service menu, the backend commands and inbox, the offline-token recheck and the status
+  board. Only registrations follow: the local API's routes, the backend link's listener and the
   poll subscribers (docs/architecture.md).
   ValueError naming the config key when a key file or the tariff's currency does not
   fit.
@@ -36,7 +36,7 @@ import signal
 import sqlite3
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -70,11 +70,12 @@ from terminal.payment.card import CardPayments
 from terminal.payment.closing import Closings, ClosingSettings, parse_closing_time
 from terminal.payment.crypto import KeyFileError, load_gateway_key, load_token_key
 from terminal.payment.holds import parse_budget_choices
-from terminal.payment.ledger import GatewayLedger, Ledger, ZvtLedger
+from terminal.payment.ledger import GatewayLedger, ZvtLedger
 from terminal.payment.port import ZVT, PaymentSettings, PaymentTerminal
 from terminal.payment.zvt import ZvtPayments
 from terminal.payment.zvt import on_acknowledged as zvt_acknowledged
 from terminal.payment.zvt_link import ZvtLink
+from terminal.payment.zvt_repairs import ZvtRepairs
 from terminal.pricing.display import tariff_texts
 from terminal.retention import Retention, RetentionSettings
 from terminal.screen import Screen
@@ -183,20 +184,22 @@ def card_payments(config: Config, currency: str, backend: Backend, store: AsyncS
 
 
 def closings_for(config: Config, currency: str, backend: Backend, store: AsyncStore,
-                 clock: Clock, end_of_day: Callable[[], Awaitable[Any]] | None = None
-                 ) -> Closings:
+                 clock: Clock, zvt: ZvtPayments | None = None) -> Closings:
     """The end-of-day closing (docs/reconciliation.md), daily at `[payment]
-    closing_time`: against the gateway's settlement batch (the built-in card path), or
-    the ZVT terminal's End-of-day when its `end_of_day() -> TransactionResult` is given."""
+    closing_time`: against the gateway's settlement batch with repairs at the gateway
+    (the built-in card path), or, when the ZVT path `zvt` is given, the ZVT terminal's
+    End-of-day with repairs at the terminal (both through its one connection owner)."""
     settings = ClosingSettings(
         station_id=config.station.id,
         closing_time=parse_closing_time(config.payment.closing_time),
         timezone=config.station.timezone,
         request_timeout_s=config.backend.request_timeout_s,
     )
-    ledger: Ledger = (ZvtLedger(end_of_day, currency, clock) if end_of_day is not None else
-                      GatewayLedger(backend, config.station.id, currency,
-                                    config.backend.request_timeout_s))
+    if zvt is not None:
+        return Closings(ZvtLedger(zvt.link.end_of_day, currency, clock), backend, store,
+                        clock, settings, ZvtRepairs(zvt))
+    ledger = GatewayLedger(backend, config.station.id, currency,
+                           config.backend.request_timeout_s)
     return Closings(ledger, backend, store, clock, settings)
 
 
@@ -379,8 +382,7 @@ def build_station(config: Config, clock: Clock, store: Store, meter: Meter,
     payments = card_payments(config, station_terms.tariff.currency, backend, journal, clock,
                              api.publish)
     closings = (closings_for(config, station_terms.tariff.currency, backend, journal, clock,
-                             end_of_day=(payments.link.end_of_day
-                                         if isinstance(payments, ZvtPayments) else None))
+                             zvt=payments if isinstance(payments, ZvtPayments) else None)
                 if payments is not None else None)
     driver_api = DriverApi(config, clock, journal, daemon, screen, pricing, snapshot)
     service_deps = ServiceDeps(config, clock, journal, daemon, observation, monitor, backend,

@@ -98,6 +98,7 @@ class StatusBoard:
             "cost_cap": str(auth.cost_cap) if auth and auth.cost_cap is not None else None,
             "energy_cap_wh": (str(auth.energy_cap_wh)
                               if auth and auth.energy_cap_wh is not None else None),
+            "vat_number": auth.vat_number if auth else None,  # a company's, when given
             "stop_reason": state.stop_reason.value if state.stop_reason else None,
             "since": iso_utc(state.since) if state.since else None,
             "meter_fault": str(outcome.fault) if outcome and outcome.fault else None,

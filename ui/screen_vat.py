@@ -40,7 +40,7 @@ def entry_texts(s: ScreenState) -> dict[str, str]:
 
 
 def charging_texts(s: ScreenState) -> dict[str, str]:
-    number = given_number(s.model.vat, s.state.get("session_id"))
+    number = given_number(s.model.vat, s.state.get("session_id"), s.state.get("vat_number"))
     if number is None:
         return {VAT_OPEN: s.t("vat_add"), "vat_given": ""}
     return {VAT_OPEN: s.t("vat_change"), "vat_given": s.t("vat_given", number=number)}

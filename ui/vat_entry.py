@@ -71,8 +71,12 @@ def is_open(vat: VatEntry, session_id: object, now_s: float) -> bool:
             and 0 <= now_s - vat.touched_at_s < VAT_TIMEOUT_S)
 
 
-def given_number(vat: VatEntry, session_id: object) -> str | None:
-    return vat.given.get(session_id) if isinstance(session_id, str) else None
+def given_number(vat: VatEntry, session_id: object, known: object = None) -> str | None:
+    """The number given for the session: the daemon's (`known`, the state's
+    `vat_number`: it survives a restart of the screen), else the one this screen sent."""
+    if not isinstance(session_id, str):
+        return None
+    return known if isinstance(known, str) and known else vat.given.get(session_id)
 
 
 def open_entry(vat: VatEntry, session_id: str, now_s: float) -> None:

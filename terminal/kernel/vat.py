@@ -5,14 +5,17 @@ taken out, letters upper-case) when it is a two-letter country prefix followed b
 letters or digits, at most `MAX_VAT_CHARS` (20) characters in all, the limit of OCPP 2.1's
 `vatNumber`; else `VatNumberError(field, problem)`, a ValueError naming the field. The
 prefix is checked for its form, not against a list of countries (Greece's is EL, Northern
-Ireland's XI); whether the number exists is the backend's business.
+Ireland's XI); whether the number exists is the backend's business. A number with a run
+of 13 to 19 digits that could be a card number (terminal.kernel.redact) is refused without
+repeating it: no VAT number has one, and a card number typed there must never be stored,
+printed or sent.
 """
 
 from __future__ import annotations
 
 import re
 
-from terminal.kernel.redact import shown
+from terminal.kernel.redact import card_numbers_in, shown
 
 MAX_VAT_CHARS = 20
 _VAT = re.compile(r"^[A-Za-z]{2}[A-Za-z0-9]{2,18}$")  # ASCII only: "ß".upper() is "SS"
@@ -33,6 +36,9 @@ def check_vat_number(value: object, field: str = "vat_number") -> str:
     if not isinstance(value, str) or len(value) > 64:
         raise VatNumberError(field, f"expected {allowed}, got {shown(value)}")
     number = _SEPARATORS.sub("", value)
+    if card_numbers_in(number[2:]):
+        raise VatNumberError(field, "this looks like a card number, not a VAT number; "
+                                    "it was not kept")
     if not _VAT.match(number):
         raise VatNumberError(field, f"expected {allowed}, got {shown(value)}")
     return number.upper()

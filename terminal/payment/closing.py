@@ -1,12 +1,16 @@
 """The end-of-day closing: reconcile, repair, Z-report (docs/reconciliation.md).
 
-Provides `Closings(ledger, backend, store, clock, settings)`:
+Provides `Closings(ledger, backend, store, clock, settings, repairs)`:
 - `close(trigger)`: one closing, one at a time (a lock): the period runs from the last
   closing's end to now; the ledger's closing (terminal.payment.ledger) is compared with
-  the journal's payments (terminal.payment.reconcile); the closing and its Z-report are
-  committed with the repairs planned (status 'repairing'), THEN the repairs are sent to
-  the gateway (a void of an orphan hold, a capture retried), each with its own
-  reference so a repeat after a crash is idempotent, each outcome journaled as it comes;
+  the journal's payments OF THE LEDGER'S PATH (`payments.via` = the ledger's source: a
+  board that switched paths does not see the other path's payments as missing)
+  (terminal.payment.reconcile; on the ZVT path, whose ledger has totals only, also the
+  journal-side checks of terminal.payment.zvt_repairs); the closing and its Z-report are
+  committed with the repairs planned (status 'repairing'), THEN the repairs are sent
+  through `repairs` (terminal.payment.repairs `Repairer` of the ledger's path: the
+  gateway's by default, `ZvtRepairs` on the ZVT path), each idempotent so a repeat
+  after a crash books or releases nothing twice, each outcome journaled as it comes;
   finally the Z-report (terminal.payment.zreport) is marked done and queued for the
   backend in one transaction (outbox kind `z_report`). Returns the report (JSON) with
   its `status`: 'done', or 'repairing' while a repair waits for the gateway.
@@ -21,9 +25,10 @@ Provides `Closings(ledger, backend, store, clock, settings)`:
 - `next_closing(now, closing_time, zone)`: when the next daily closing is due.
 
 On failure: `close` raises `LedgerUnavailable` (nothing stored) when the ledger cannot be
-asked; a repair the gateway refuses stays listed for the operator ('refused'); one it
-cannot be asked about is 'waiting' and sent again at the next closing. Store errors
-propagate: what cannot be journaled is not acted on.
+asked; a repair the gateway or the terminal refuses stays listed for the operator
+('refused'); one that cannot be asked (gateway or ZVT terminal unreachable) is
+'waiting' and sent again at the next closing. Store errors propagate: what cannot be
+journaled is not acted on.
 """
 
 from __future__ import annotations
@@ -31,19 +36,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from terminal.backend.api import BackendUnavailable
 from terminal.backend.closing_messages import Z_REPORT_KIND, ZReport
-from terminal.backend.messages import CaptureRequest, VoidRequest
 from terminal.kernel.clock import Clock
 from terminal.kernel.logsetup import fields, get_logger
 from terminal.payment.ledger import Ledger, LedgerUnavailable
 from terminal.payment.reconcile import reconcile
+from terminal.payment.repairs import GatewayRepairs, Repairer
 from terminal.payment.zreport import Repair, plan_repairs, with_repairs, z_report
+from terminal.payment.zvt_repairs import STUCK, journal_findings
 from terminal.store.closings import ClosingStore
 
 if TYPE_CHECKING:
@@ -60,6 +65,8 @@ class ClosingSettings:
     timezone: str  # [station] timezone
     request_timeout_s: float
     retry_s: float = 300.0
+    # ZVT: a payment still in flight this long after its session closed is stuck
+    stale_after_s: float = 3600.0
 
 
 def parse_closing_time(text: str) -> time:
@@ -82,7 +89,13 @@ def next_closing(now: datetime, closing_time: time, zone: str) -> datetime:
 
 class Closings:
     def __init__(self, ledger: Ledger, backend: Backend, store: AsyncStore, clock: Clock,
-                 settings: ClosingSettings) -> None:
+                 settings: ClosingSettings, repairs: Repairer | None = None) -> None:
+        if repairs is None and ledger.source == "gateway":
+            repairs = GatewayRepairs(backend, settings.request_timeout_s)
+        if repairs is not None and repairs.path != ledger.source:
+            raise ValueError(f"closing: the {ledger.source} ledger's repairs cannot go to "
+                             f"the {repairs.path} path")
+        self.repairs = repairs
         self.ledger = ledger
         self.backend = backend
         self.store = store
@@ -118,9 +131,15 @@ class Closings:
             # read after the ledger: a payment that changed since `until` is in flight
             # for the comparison (terminal.payment.reconcile) and in the next period
             refs = {r for tx in closing.transactions for r in (tx.reference, tx.psp_reference)}
-            payments = await self._call("payments", since, until, refs)
+            payments = await self._call("payments", since, until, refs, closing.source)
             refunded = await self._call("refunded", [p.reference for p in payments])
             result = reconcile(payments, refunded, closing)
+            if closing.source == "zvt":  # totals only: add what the journal shows
+                stale = await self._call(
+                    "stale", "zvt", [s.value for s in STUCK],
+                    until - timedelta(seconds=self.settings.stale_after_s))
+                result = replace(result, findings=result.findings + tuple(
+                    journal_findings(stale, payments, closing.currency)))
             closing_id = "z" + until.strftime("%y%m%d%H%M%S%f")[:-3]  # to the ms
             repairs = plan_repairs(result.findings, closing_id)
             report = z_report(closing_id, self.settings.station_id, trigger, closing,
@@ -164,25 +183,10 @@ class Closings:
         return dict(report, status="done")
 
     async def _send(self, repair: Repair) -> Repair:
-        timeout_s = self.settings.request_timeout_s
-        try:
-            if repair.kind == "capture":
-                if repair.psp_reference is None or repair.amount is None:
-                    return repair.outcome("refused", "no_psp_reference")
-                answer = await asyncio.wait_for(self.backend.capture(CaptureRequest(
-                    repair.reference, repair.psp_reference, repair.amount, repair.currency)),
-                    timeout_s)
-            else:
-                answer = await asyncio.wait_for(self.backend.void(VoidRequest(
-                    repair.reference, repair.psp_reference)), timeout_s)
-        except (BackendUnavailable, TimeoutError) as exc:
-            log.warning("closing repair waits for the gateway", extra=fields(
-                reference=repair.payment_reference, kind=repair.kind, error=str(exc)))
-            return repair.outcome("waiting", "gateway unreachable")
-        log.info("closing repair", extra=fields(reference=repair.payment_reference,
-                                                kind=repair.kind, ok=answer.ok,
-                                                reason=answer.reason))
-        return repair.outcome("done") if answer.ok else repair.outcome("refused", answer.reason)
+        if self.repairs is None:
+            return repair.outcome("refused", f"no repair path for the {self.ledger.source} "
+                                  "ledger")
+        return await self.repairs.send(repair)
 
     async def run(self) -> None:
         """The daily closing; runs until cancelled. A closing a crash left unfinished

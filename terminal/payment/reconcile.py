@@ -16,7 +16,9 @@ Provides `reconcile(payments, refunded, closing) -> Reconciliation`:
     declined (never approved: e.g. the answer came too late) or does not know),
     `unexpected_capture` (the gateway captured what the journal voided, declined or
     does not know), `scheme_totals` (the captured total of a scheme differs);
-  - ZVT (totals only): `scheme_totals` per card group (count or amount differ).
+  - ZVT (totals only): `scheme_totals` per card group (count or amount differ); the
+    journal-side checks of the ZVT path (`orphan_hold`, `missing_capture`,
+    `booking_failed`) are terminal.payment.zvt_repairs `journal_findings`.
   A finding is repairable (`repair`: capture or void) or names what the operator must
   do (`action`). Payments still in flight (requested, approved, capture or void
   pending) are left to the settlement task and not judged: a pre-authorisation being
@@ -76,6 +78,7 @@ class FindingKind(enum.StrEnum):
     ORPHAN_HOLD = "orphan_hold"
     UNEXPECTED_CAPTURE = "unexpected_capture"
     SCHEME_TOTALS = "scheme_totals"
+    BOOKING_FAILED = "booking_failed"  # ZVT: the terminal refused or did not confirm
 
 
 class RepairKind(enum.StrEnum):

@@ -17,6 +17,8 @@ Provides `ZvtPayments`, the `PaymentTerminal` (terminal.payment.port) of kind "z
   (06 23) of the rest, journaled 'release_sent' before it is sent, then Book total
   again. Nothing to pay -> 'void_pending', then
   Reversal (06 30) of the reservation -> 'voided'.
+- `settle_now(reference)`: one payment's owed step at once (the end-of-day closing's
+  repairs on this path, terminal.payment.zvt_repairs).
 - `on_refund(refund)`, `run(interval_s, wake)`: as the built-in path; `run` settles
   once, then arms the card wait (`ZvtLink.arm`), then settles every interval.
 
@@ -256,6 +258,20 @@ class ZvtPayments:
             if not failing:
                 self._faults.recovered()
             return finished
+
+    async def settle_now(self, reference: str) -> PaymentRow | None:
+        """One payment's owed step now (an end-of-day closing's repair): what
+        `settle_due` would do, through the same journaled steps (a reservation of a
+        closed session booked with its bill or released; a pending booking or reversal
+        finished). The payment as the journal then has it; None when no ZVT payment has
+        this reference. ZvtError when the terminal cannot be asked."""
+        async with self._settling:
+            store = self.store.store
+            payment = await self.store.call(store.payment, reference=reference)
+            if payment is None or payment.via != ZVT:
+                return None
+            await self._settle(payment)
+            return await self.store.call(store.payment, reference=reference)
 
     async def _settle(self, payment: PaymentRow) -> int:
         store = self.store.store

@@ -9,9 +9,12 @@ Provides `ClosingStore(store)`, run on the store's worker thread:
 - `update_report(closing_id, report, at)`: a repair's outcome kept as it happens;
 - `last()`, `get(closing_id)`, `recent(limit)`, `unfinished()`: closings as dicts
   (`report` decoded);
-- `payments(since, until, references)`: the journal's payments updated in
-  [since, until) and those with one of `references` (our or the PSP's), typed
-  (`PaymentRow`), and `refunded(references)`: the amount refunded per payment reference.
+- `payments(since, until, references, via)`: the journal's payments of one path (`via`:
+  'gateway' or 'zvt'; every path when None) updated in [since, until) and those with
+  one of `references` (our or the PSP's), typed (`PaymentRow`);
+- `stale(via, statuses, closed_before)`: payments of a path still in one of
+  `statuses` (in flight) whose session closed before `closed_before`, with the
+  session's bill; `refunded(references)`: the amount refunded per payment reference.
 
 Self-contained (SQL only): it imports the journal's `Store` for typing only. On
 failure: sqlite3 errors propagate; every write is one transaction, rolled back on error.
@@ -104,15 +107,37 @@ class ClosingStore:
     # ---- the journal's side ------------------------------------------------------------------
 
     def payments(self, since: datetime | None, until: datetime,
-                 references: Iterable[str] = ()) -> list[PaymentRow]:
+                 references: Iterable[str] = (), via: str | None = None) -> list[PaymentRow]:
         refs = sorted(set(references))
         marks = ",".join("?" * len(refs))
         extra = f" OR reference IN ({marks}) OR psp_reference IN ({marks})" if refs else ""
+        path = "via = ? AND " if via is not None else ""
         cursor = self.conn.execute(
-            "SELECT * FROM payments WHERE (updated_at >= ? AND updated_at < ?)" + extra
-            + " ORDER BY created_at, reference",
-            (iso_utc(since) if since else "", iso_utc(until), *refs, *refs))
+            f"SELECT * FROM payments WHERE {path}((updated_at >= ? AND updated_at < ?)"
+            + extra + ") ORDER BY created_at, reference",
+            (*((via,) if via is not None else ()), iso_utc(since) if since else "",
+             iso_utc(until), *refs, *refs))
         return [PaymentRow.from_row(row_dict(cursor, row)) for row in cursor.fetchall()]
+
+    def stale(self, via: str, statuses: Iterable[str], closed_before: datetime
+              ) -> list[tuple[PaymentRow, Decimal | None]]:
+        """Payments of path `via` still in one of `statuses` whose session closed before
+        `closed_before`, each with what the session's bill charged (None: no bill)."""
+        wanted = sorted(set(statuses))
+        marks = ",".join("?" * len(wanted))
+        cursor = self.conn.execute(
+            "SELECT p.*, r.amount_charged AS bill FROM payments p "
+            "JOIN sessions s ON s.id = p.session_id "
+            "LEFT JOIN receipts r ON r.session_id = s.id "
+            f"WHERE p.via = ? AND p.status IN ({marks}) AND s.closed_at IS NOT NULL "
+            "AND s.closed_at < ? ORDER BY p.created_at, p.reference",
+            (via, *wanted, iso_utc(closed_before)))
+        out = []
+        for row in cursor.fetchall():
+            data = row_dict(cursor, row)
+            bill = data.pop("bill")
+            out.append((PaymentRow.from_row(data), None if bill is None else Decimal(bill)))
+        return out
 
     def refunded(self, references: Iterable[str]) -> dict[str, Decimal]:
         out: dict[str, Decimal] = {}

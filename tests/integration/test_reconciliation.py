@@ -234,14 +234,18 @@ def test_zvt_end_of_day_totals_mismatch_is_found(zvt, tmp_path):
 
     # the journal: the visa payment as booked, the mastercard one at 6.00
     journal_payment(store, "v:pay", PaymentStatus.CAPTURED, now, scheme="visa",
-                    captured=D("12.34"), psp_reference="zvt-1")
+                    captured=D("12.34"), psp_reference="zvt-1", via="zvt")
     journal_payment(store, "m:pay", PaymentStatus.CAPTURED, now, scheme="mastercard",
-                    captured=D("6.00"), psp_reference="zvt-2")
+                    captured=D("6.00"), psp_reference="zvt-2", via="zvt")
+    # a built-in payment in the same journal: the ZVT closing does not judge it
+    journal_payment(store, "g:pay", PaymentStatus.CAPTURED, now, scheme="mastercard",
+                    captured=D("3.00"), psp_reference="P-3")
     try:
         report = asyncio.run(scenario())
     finally:
         astore.close()
     assert report["source"] == "zvt"
+    assert {p["reference"] for p in report["payments"]} == {"v:pay", "m:pay"}
     (finding,) = report["findings"]
     assert (finding["kind"], finding["scheme"], finding["journal_amount"],
             finding["ledger_amount"], finding["journal_count"], finding["ledger_count"]) == \
@@ -252,7 +256,7 @@ def test_zvt_end_of_day_totals_mismatch_is_found(zvt, tmp_path):
 
 
 class _NoBackend:
-    """The ZVT path sends no repairs; the Z-report still goes to the outbox."""
+    """No repair is planned here; the Z-report still goes to the outbox."""
 
     def wake(self) -> None:
         return None

@@ -1,7 +1,8 @@
 """The whole stack with an external ZVT payment terminal, each part its own process: the
 station simulator, `evterm sim zvt` (its --state file is the terminal's truth), the
 loopback backend simulator and the daemon (`[payment] terminal = zvt`). Used by
-tests/integration/test_zvt_sessions.py and test_zvt_crash.py.
+tests/integration/test_zvt_sessions.py and test_zvt_crash.py, and by the ZVT series of
+bench/bench_taps.py (bench/zvt_series.py).
 
 Provides `zvt_rig(folder)` (a context manager yielding a `ZvtRig`): `present(card)` holds
 a card to the terminal ("tap") and returns the daemon's `tap` event; `control(...)`

@@ -236,3 +236,12 @@ def test_the_page_is_spoken_and_then_each_key_as_pressed(language):
     # Repeat with the controls (speech switched on): the whole page, the number spelled
     press(model, "vat_key_E", 2.0)
     assert "D E" in speech_text(model, 2.0, controls=True)
+
+
+def test_the_number_the_daemon_keeps_is_shown_after_a_restart_of_the_screen():
+    from ui.vat_entry import VatEntry, given_number
+
+    fresh = VatEntry()  # a restarted screen remembers nothing it sent
+    assert given_number(fresh, "S1", "DE123456789") == "DE123456789"
+    assert given_number(fresh, "S1", None) is None
+    assert given_number(fresh, None, "DE123456789") is None

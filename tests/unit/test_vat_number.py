@@ -97,3 +97,23 @@ def test_the_settlement_carries_the_vat_number_of_the_session(tmp_path, given, s
     (queued,) = [m for m in store.outbox() if m.kind == "NotifySettlement"]
     assert queued.payload.get("vatNumber") == sent
     assert store.payment(reference="S-1:pay").status == "voided"
+
+
+@pytest.mark.parametrize("typed", ["DE4111111111111111", "DE 4111 1111 1111 1111",
+                                   "FR5500-0000-0000-0004"])
+def test_a_card_number_typed_as_a_vat_number_is_refused_without_repeating_it(typed):
+    from terminal.kernel.vat import VatNumberError, check_vat_number
+
+    with pytest.raises(VatNumberError) as caught:
+        check_vat_number(typed)
+    assert "card number" in str(caught.value)
+    digits = "".join(c for c in typed if c.isdigit())
+    assert digits not in str(caught.value).replace(" ", "").replace("-", "")
+
+
+@pytest.mark.parametrize("number", ["DE123456789", "NL123456789B01", "IT12345678901",
+                                    "GB123456789012", "FRXX123456789"])
+def test_real_vat_number_forms_are_still_taken(number):
+    from terminal.kernel.vat import check_vat_number
+
+    assert check_vat_number(number) == number
