@@ -87,6 +87,7 @@ def rules_from(config: Config) -> Rules:
         checkpoint_interval_s=s.checkpoint_interval_s,
         meter_value_interval_s=s.meter_value_interval_s,
         max_charger_errors=config.charger.max_failed_polls,
+        hold_grace_s=config.payment.hold_grace_s,
     )
 
 

@@ -207,10 +207,13 @@ def closings_for(config: Config, currency: str, backend: Backend, store: AsyncSt
     return Closings(ledger, backend, store, clock, settings)
 
 
-def reader_settings(config: Config, pricing: SessionPricing) -> ReaderSettings:
-    """`[readers]` for drivers.readers; EMV cards are told the station tariff's currency
-    at the moment of the tap (ValueError naming session.tariff_file when it has no ISO
-    4217 number)."""
+def reader_settings(config: Config, pricing: SessionPricing,
+                    screen: Screen | None = None) -> ReaderSettings:
+    """`[readers]` for drivers.readers; EMV cards are told, at the moment of the tap, the
+    station tariff's currency (ValueError naming session.tariff_file when it has no ISO
+    4217 number) and the amount authorised (9F02): the budget the driver picked on the
+    screen (`Screen.budget`, the hold the tap places), else `[payment] preauth_amount`.
+    The reader's thread reads `screen.budget` once per tap (one attribute read)."""
     readers = config.readers
     terminal_params = None
     if readers.pcsc:
@@ -221,10 +224,12 @@ def reader_settings(config: Config, pricing: SessionPricing) -> ReaderSettings:
         except ValueError as exc:
             raise ValueError(f"session.tariff_file: {exc}") from None
         country = config.payment.country_code
-        amount = Decimal(config.payment.preauth_amount)
+        default_amount = Decimal(config.payment.preauth_amount)
         accepted = parse_schemes(config.payment.accepted_schemes)
 
         def terminal_params() -> Any:
+            budget = screen.budget if screen is not None else None
+            amount = budget if budget is not None else default_amount
             return emv_params(country, pricing.station_terms.tariff.currency, amount,
                               accepted)
 
@@ -396,7 +401,7 @@ def build_station(config: Config, clock: Clock, store: Store, meter: Meter,
     driver_api.logged_in = logins.logged_in  # `start` needs a technician's login
     taps = TapHandler(daemon, clock, config.session, screen, authorizer, payments,
                       logins.technician_tapped)
-    readers = open_readers(reader_settings(config, pricing))
+    readers = open_readers(reader_settings(config, pricing, screen))
     if isinstance(payments, ZvtPayments):
         readers.append(payments.link)  # the payment terminal's card wait
     identification = Identification(readers, taps)

@@ -61,11 +61,16 @@ class StatusBoard:
 
     def _plug_in_until(self, state: SessionState) -> str | None:
         """While Authorized: when the session ends unless a vehicle is plugged in (the
-        connection timeout from the authorisation or the driver's last `touch`)."""
+        connection timeout from the authorisation or the driver's last `touch`, or a card
+        hold's grace deadline if that comes first; a `touch` moves both)."""
         if state.phase is not Phase.AUTHORIZED or state.authorized_at is None:
             return None
         timeout_s = self.config.session.connection_timeout_s
-        return iso_utc(state.authorized_at + timedelta(seconds=timeout_s))
+        until = state.authorized_at + timedelta(seconds=timeout_s)
+        auth = state.authorization
+        if auth is not None and auth.hold_until is not None:
+            until = min(until, auth.hold_until)
+        return iso_utc(until)
 
     def snapshot(self) -> dict[str, Any]:
         state = self.port.state

@@ -2,7 +2,9 @@
 buttons, and that a hold was released (issue 18; the daemon's policy is in
 terminal/payment/holds.py, its figures come in the state's `card_hold`).
 
-Provides `hold_texts(s)` (widget id -> text for `card_hold`, `budget_title` and the
+Provides `hold_texts(s)` (widget id -> text for `card_hold` (the whole sentence, with
+the tariff), `budget_title` (the amount in force, "Reserved on your card: 50.00 EUR",
+always in view: over the budget buttons, or alone when none are offered) and the
 budget buttons `budget_1` ... `budget_4`), `budget_buttons(s)` (the active budget
 buttons), `selected_budget(s)` (the button of the budget in force, or ""),
 `budget_request(s, button)` (the `budget` op a budget button sends) and
@@ -65,8 +67,10 @@ def hold_texts(s: ScreenState) -> dict[str, str]:
     choices = _choices(hold)
     for button, choice in zip(BUDGET_BUTTONS, choices, strict=False):
         texts[button] = amount(choice, currency, s.language)
+    # the amount in force, above the fold at 800x480 (the sentence scrolls with the
+    # tariff): over the budget buttons (the one in force is marked), or alone
     return {"card_hold": released or s.t("card_hold", amount=held),
-            "budget_title": s.t("budget_title") if choices else "", **texts}
+            "budget_title": s.t("budget_title", amount=held), **texts}
 
 
 def budget_buttons(s: ScreenState) -> list[str]:

@@ -28,7 +28,8 @@ Contract (other modules rely on it):
 - `EmvError.reason` is short English for logs and never contains card data.
 
 Config: none of its own. The caller builds `TerminalParams` from `[payment] country_code`
-(9F1A), the tariff currency as ISO 4217 numeric (5F2A) and `[payment] preauth_amount` in
+(9F1A), the tariff currency as ISO 4217 numeric (5F2A) and the amount the tap holds (the
+budget the driver picked on the screen, else `[payment] preauth_amount`) in
 minor units (9F02).
 
 On failure: a hostile or broken card cannot make a read loop or grow without bound: at

@@ -282,8 +282,8 @@ class TapHandler:
             payment_reference=outcome.psp_reference,
             card_scheme=scheme_name(outcome.scheme),
             card_last4=outcome.last4,
-            hold_until=(self.payments.settings.holds.grace_deadline(outcome.approved_at)
-                        if outcome.approved_at is not None else None),
+            hold_until=self.payments.settings.holds.deadline(outcome.approved_at,
+                                                             outcome.hold_until),
         )
         await self._accept(event, session_id, auth, offline=outcome.offline,
                            source="zvt" if isinstance(event, TerminalCardTap) else "gateway",

@@ -18,7 +18,8 @@ Provides `CardPayments`, used by the daemon:
 - holds (terminal.payment.holds, docs/payment.md): `preauthorize(..., amount)` holds the
   budget the driver picked (None: `preauth_amount`); the approval time is journaled
   (`approved_at`). Settlement keeps an approved payment whose session closed without
-  energy for a reason other than the driver's until the grace deadline (waking itself
+  energy for a reason other than the driver's until the grace deadline (the session's
+  journaled `hold_until`, which the driver's touches may have moved; waking itself
   then) and voids it then; `reuse_hold(token, session_id)` moves such a kept hold to the
   same card's new session (journaled, audited) instead of a second pre-authorisation.
   A void of an approved hold publishes `hold_released` for the screen.
@@ -256,14 +257,17 @@ class CardPayments:
     async def _hold_step(self, payment: PaymentRow) -> HoldStep:
         """Capture, void, or keep the approved payment of a closed session
         (terminal.payment.holds); a kept one wakes settlement at its deadline."""
-        delivered, reason = await self.store.call(self.store.store.session_energy,
-                                                  payment.session_id)
+        store = self.store.store
+        delivered, reason = await self.store.call(store.session_energy, payment.session_id)
+        hold_until = await self.store.call(store.session_hold_until, payment.session_id)
         now = self.clock.now()
         policy = self.settings.holds
         step = policy.settlement(delivered_wh=delivered, stop_reason=reason,
-                                 approved_at=payment.approved_at, now=now)
-        if step is HoldStep.KEEP and payment.approved_at is not None:
-            self._wake_at(policy.grace_deadline(payment.approved_at))
+                                 approved_at=payment.approved_at, now=now,
+                                 hold_until=hold_until)
+        deadline = policy.deadline(payment.approved_at, hold_until)
+        if step is HoldStep.KEEP and deadline is not None:
+            self._wake_at(deadline)
         return step
 
     def _wake_at(self, deadline: datetime) -> None:
@@ -294,9 +298,11 @@ class CardPayments:
                 return None
             payment, session = found
             delivered, reason = await self.store.call(store.session_energy, session["id"])
-            if not self.settings.holds.reusable(delivered_wh=delivered, stop_reason=reason,
-                                                approved_at=payment.approved_at,
-                                                now=self.clock.now()):
+            hold_until = await self.store.call(store.session_hold_until, session["id"])
+            policy = self.settings.holds
+            if not policy.reusable(delivered_wh=delivered, stop_reason=reason,
+                                   approved_at=payment.approved_at, now=self.clock.now(),
+                                   hold_until=hold_until):
                 return None
             await self.store.call(store.move_payment, payment.reference, session_id,
                                   self.clock.now())
@@ -306,7 +312,8 @@ class CardPayments:
         return PreauthOutcome(True, None, payment.amount_approved, payment.psp_reference,
                               offline=payment.offline, scheme=payment.scheme,
                               last4=payment.last4, approved_at=payment.approved_at,
-                              reused=True)
+                              reused=True,
+                              hold_until=policy.deadline(payment.approved_at, hold_until))
 
     async def _amount_to_capture(self, payment: PaymentRow) -> Decimal:
         charged = await self.store.call(self.store.store.amount_charged, payment.session_id)

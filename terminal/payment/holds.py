@@ -18,7 +18,9 @@ Rules:
   hold when the driver picks none). An empty text means no picker (the hold is always
   `preauth_amount`).
 - grace: a hold whose session delivered no energy lives at most `grace_s` after its
-  approval (the approval time is journaled with the payment). A session that ended
+  approval (the approval time is journaled with the payment), or until its session's
+  journaled `hold_until` when the driver's touches moved it (at most ten graces after
+  the session opened, terminal.session.machine). A session that ended
   without energy because of the driver (stop button, the same card again, a cancel)
   is voided at once; one that ended for another reason (no vehicle plugged in in time,
   the vehicle drew nothing, a charger fault) keeps its hold until the deadline, so the
@@ -113,20 +115,35 @@ class HoldPolicy:
         return self.default_amount if budget is None else self.check_budget(budget)
 
     def grace_deadline(self, approved_at: datetime) -> datetime:
-        """When a hold that saw no energy is released."""
+        """When a hold that saw no energy is released, unless the driver extended it."""
         return approved_at + timedelta(seconds=self.grace_s)
 
+    def deadline(self, approved_at: datetime | None,
+                 hold_until: datetime | None) -> datetime | None:
+        """The hold's deadline, one source of truth: the session's journaled
+        `hold_until` (set at the tap to `grace_deadline(approved_at)`, moved by the
+        driver's touches), else the grace from the journaled approval; None without
+        either."""
+        if hold_until is not None:
+            return hold_until
+        return self.grace_deadline(approved_at) if approved_at is not None else None
+
     def settlement(self, *, delivered_wh: Decimal, stop_reason: str | None,
-                   approved_at: datetime | None, now: datetime) -> HoldStep:
-        """What to do with the approved payment of a closed session."""
+                   approved_at: datetime | None, now: datetime,
+                   hold_until: datetime | None = None) -> HoldStep:
+        """What to do with the approved payment of a closed session (`hold_until`: its
+        session's journaled deadline, see `deadline`)."""
         if delivered_wh > 0:
             return HoldStep.CAPTURE
-        if stop_reason in DRIVER_STOPS or approved_at is None:
+        deadline = self.deadline(approved_at, hold_until)
+        if stop_reason in DRIVER_STOPS or approved_at is None or deadline is None:
             return HoldStep.VOID
-        return HoldStep.KEEP if now < self.grace_deadline(approved_at) else HoldStep.VOID
+        return HoldStep.KEEP if now < deadline else HoldStep.VOID
 
     def reusable(self, *, delivered_wh: Decimal, stop_reason: str | None,
-                 approved_at: datetime | None, now: datetime) -> bool:
+                 approved_at: datetime | None, now: datetime,
+                 hold_until: datetime | None = None) -> bool:
         """Whether a new tap of the same card may start a session on this kept hold."""
         return self.settlement(delivered_wh=delivered_wh, stop_reason=stop_reason,
-                               approved_at=approved_at, now=now) is HoldStep.KEEP
+                               approved_at=approved_at, now=now,
+                               hold_until=hold_until) is HoldStep.KEEP

@@ -49,6 +49,8 @@ class PreauthOutcome:
     last4: str = ""
     approved_at: datetime | None = None  # the grace period of the hold counts from here
     reused: bool = False  # a kept hold of the same card, moved to this session
+    hold_until: datetime | None = None  # a reused hold's deadline (its last session's,
+    # perhaps moved by touches); None: the grace from approved_at
 
 
 @dataclass(frozen=True)

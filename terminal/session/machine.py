@@ -311,13 +311,25 @@ def _authorization_kept(b: _Builder, ev: AuthorizationKept, rules: Rules) -> Ste
     """More time to plug in: the connection timeout counts from the driver's touch (in
     memory only: nothing billable changes, so nothing is journaled), up to
     MAX_PLUG_IN_EXTENSIONS timeouts after the authorisation (a connector and a card's
-    hold are never reserved without end)."""
+    hold are never reserved without end). A card hold's grace deadline
+    (`Authorization.hold_until`) moves too: to `rules.hold_grace_s` after the touch, at
+    most MAX_PLUG_IN_EXTENSIONS graces after the session opened; journaled (the
+    authorisation is recorded again), as settlement reads it from the journal."""
     state = b.state
     if state.phase is not Phase.AUTHORIZED or state.authorized_at is None:
         return b.done(refused=f"no session waits to be plugged in ({state.phase.value})")
     first = state.since or state.authorized_at
     latest = first + timedelta(seconds=rules.connection_timeout_s * (MAX_PLUG_IN_EXTENSIONS - 1))
     b.update(authorized_at=min(max(state.authorized_at, ev.at), max(latest, state.authorized_at)))
+    auth = state.authorization
+    if auth is not None and auth.hold_until is not None and rules.hold_grace_s > 0:
+        grace = timedelta(seconds=rules.hold_grace_s)
+        hold_until = min(max(auth.hold_until, ev.at + grace),
+                         max(first + grace * MAX_PLUG_IN_EXTENSIONS, auth.hold_until))
+        if hold_until != auth.hold_until:
+            extended = replace(auth, hold_until=hold_until)
+            b.records.append(SetAuthorization(extended))
+            b.update(authorization=extended)
     return b.done()
 
 

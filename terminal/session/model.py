@@ -124,5 +124,7 @@ class Rules:
     checkpoint_interval_s: float = 0.0
     meter_value_interval_s: float = 60.0
     max_charger_errors: int = 3
+    hold_grace_s: float = 0.0  # [payment] hold_grace_s: a touch moves a card hold's grace
+    # deadline to this long after it (0: it never moves)
     signed_metering: bool = False  # the meter signs (Eichrecht): energy only between
     # the meter's signed begin and end (docs/eichrecht.md)

@@ -273,6 +273,19 @@ class PaymentTables(Tables):
             raise ValueError(f"sessions: no session {session_id!r}")
         return delivered_wh(row[0], row[1]), row[2]
 
+    def session_hold_until(self, session_id: str) -> datetime | None:
+        """The card hold's deadline journaled with a session's authorisation
+        (`hold_until`, moved by the driver's touches); None when it has none."""
+        row = self.conn.execute("SELECT authorization_json FROM sessions WHERE id = ?",
+                                (session_id,)).fetchone()
+        if row is None:
+            raise ValueError(f"sessions: no session {session_id!r}")
+        try:
+            until = json.loads(row[0]).get("hold_until") if row[0] else None
+            return datetime.fromisoformat(until) if isinstance(until, str) else None
+        except (ValueError, AttributeError):
+            return None  # an unreadable authorisation: the approval's grace counts
+
     # ---- refunds ------------------------------------------------------------------------
 
     def add_refund(

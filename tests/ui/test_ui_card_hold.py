@@ -44,6 +44,9 @@ def test_the_hold_and_the_budget_buttons_are_shown_and_work(fake_api, ui_process
         width, height = widget(layout, name)["size"]
         assert min(width, height) >= MIN_TOUCH_PX, (name, width, height)
     assert widget(layout, "card_hold")["size"][1] > 0
+    # the amount in force is in view without scrolling (the sentence scrolls)
+    title = widget(layout, "budget_title")
+    assert title["text"] == "Reserved on your card: 50.00 EUR" and not title["scrolled"]
     shot = ui.screenshot(tmp_path / "idle_hold.png")
     assert shot.stat().st_size > 5_000
 
@@ -52,6 +55,7 @@ def test_the_hold_and_the_budget_buttons_are_shown_and_work(fake_api, ui_process
                          lambda d: "20.00 EUR is reserved" in d["widgets"]["card_hold"], 10)
     assert fake_api.budgets == ["20.00"]
     assert picked["widgets"]["budget_1"] == "20.00 EUR"
+    assert picked["widgets"]["budget_title"] == "Reserved on your card: 20.00 EUR"
     ui.press("lang_de")
     german = ui.wait_for("German", lambda d: d["language"] == "de", 10)
     assert german["widgets"]["card_hold"].startswith("Bankkarte: 20,00 EUR werden")

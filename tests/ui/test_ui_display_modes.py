@@ -30,7 +30,14 @@ import pytest
 
 from tests.ui.a11y_check import contrast_problems, figure_sizes, touch_problems
 from tests.ui.fake_localapi import SESSION, FakeLocalApi
-from tests.ui.test_ui_layout import CHARGING, LANGUAGES, PENDING, Walk, walk_every_screen
+from tests.ui.test_ui_layout import (
+    CHARGING,
+    LANGUAGES,
+    PENDING,
+    Walk,
+    assert_hold_in_view,
+    walk_every_screen,
+)
 from tests.ui.test_ui_meter import png_pixels
 from tests.unit.test_ui_service_view import DIAGNOSTICS
 from ui.theme import HIGH_CONTRAST, NORMAL
@@ -95,6 +102,7 @@ def test_every_screen_in_every_language_in_each_display_mode(fake_api, ui_proces
           f"{time.monotonic() - started:.0f} s")
     assert walk.count == 21 * 4 + 1
     assert walk.problems == [], "\n".join(walk.problems)
+    assert_hold_in_view(walk)  # the hold's amount before the tap, unscrolled, in each mode
     assert len(walk.shots) == walk.count
     for shot in walk.shots:
         assert png_size(shot) == (800, 480), shot

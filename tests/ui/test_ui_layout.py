@@ -14,12 +14,14 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from terminal.kernel.formatting import format_amount
 from terminal.pricing import load_tariff, tariff_texts
 from tests.ui.fake_localapi import SESSION, FakeLocalApi
 from tests.ui.layout_check import cap_height_mm, layout_problems, widget
@@ -228,6 +230,26 @@ def assert_receipt_summary_readable(walk: Walk) -> None:
         assert widget(dump, "receipt_qr")["drawn"] > 0
 
 
+def assert_hold_in_view(walk: Walk) -> None:
+    """The bank card's hold before the tap (issue 18): "Reserved on your card: 50.00 EUR"
+    and the budget buttons drawn without scrolling, between the top and the bottom bar,
+    in every language (the long sentence may scroll with the tariff)."""
+    for language in LANGUAGES:
+        dump = walk.dumps[f"idle-{language}"]
+        bottom_bar = widget(dump, "report")
+        bar_top = bottom_bar["pos"][1] + bottom_bar["size"][1]
+        held = format_amount(Decimal("50.00"), "EUR", language)
+        title = widget(dump, "budget_title")
+        assert held in title["text"] and title["text"] != held, (language, title["text"])
+        for name in ("budget_title", "budget_1", "budget_2", "budget_3"):
+            entry = widget(dump, name)
+            assert not entry["scrolled"], (language, name)
+            assert entry["size"][1] > 0, (language, name)
+            assert entry["pos"][1] >= bar_top - 1, (language, name, entry["pos"], bar_top)
+            assert entry["pos"][1] + entry["size"][1] <= dump["window"][1], (language, name)
+        assert widget(dump, "budget_2")["text"] == held
+
+
 @pytest.mark.parametrize("size", ["800x480", "1280x800"])
 def test_every_screen_in_every_language_is_laid_out_cleanly(fake_api, ui_process, size):
     started = time.monotonic()
@@ -237,3 +259,4 @@ def test_every_screen_in_every_language_is_laid_out_cleanly(fake_api, ui_process
     assert walk.count == 21 * 4 + 1
     assert walk.problems == [], "\n".join(walk.problems)
     assert_receipt_summary_readable(walk)
+    assert_hold_in_view(walk)

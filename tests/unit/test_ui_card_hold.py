@@ -42,7 +42,9 @@ def test_the_idle_screen_says_what_a_bank_card_reserves(language):
     assert [b for b in view.buttons if b.startswith("budget_")] == [
         "budget_1", "budget_2", "budget_3"]
     assert view.budget_selected == "budget_2"  # the default hold is the 50.00 button
-    assert view.texts["budget_title"] == tr("budget_title", language)
+    # the amount in force above the budget buttons: in view at 800x480 (the sentence
+    # scrolls with the tariff; tests/ui/test_ui_layout.py measures it)
+    assert view.texts["budget_title"] == tr("budget_title", language, amount=held)
 
 
 def test_the_english_sentence_is_the_one_the_issue_asks_for():
@@ -61,6 +63,7 @@ def test_a_budget_button_sends_the_budget_op_and_the_pick_is_marked():
     view = build_view(model, 2.0)
     assert view.budget_selected == "budget_1"
     assert "20.00 EUR is reserved" in view.texts["card_hold"]
+    assert view.texts["budget_title"] == "Reserved on your card: 20.00 EUR"
 
 
 @pytest.mark.parametrize("changes", [
@@ -73,10 +76,11 @@ def test_no_hold_and_no_budget_without_card_payment_online(changes):
     assert not set(BUDGET_BUTTONS) & set(view.buttons)
 
 
-def test_no_budget_buttons_when_none_are_offered():
+def test_no_budget_buttons_when_none_are_offered_the_amount_is_still_in_view():
     view = build_view(connected(idle_with_hold(choices=[])), 1.0)
     assert view.texts["card_hold"].startswith("Bank card: 50.00 EUR")
-    assert view.texts["budget_title"] == "" and view.budget_selected == ""
+    assert view.texts["budget_title"] == "Reserved on your card: 50.00 EUR"
+    assert view.budget_selected == ""
     assert not set(BUDGET_BUTTONS) & set(view.buttons)
 
 
@@ -107,7 +111,7 @@ def test_the_hold_and_the_budgets_are_spoken(language):
     spoken = speech_text(model, 1.0)
     word = {"en": "reserved", "de": "reserviert", "fr": "réservés", "nl": "gereserveerd"}
     assert word[language] in spoken
-    assert tr("budget_title", language).rstrip(":\u00a0 ") in spoken
+    assert tr("budget_title", language, amount="").rstrip(":\u00a0 ") in spoken
     model_released = connected(idle_with_hold(), language=language)
     apply_message(model_released, {"type": "hold_released", "amount": "50.00",
                                    "currency": "EUR"}, 1.0)
