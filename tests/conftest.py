@@ -24,10 +24,16 @@ SLOW_FIRST = (
     "tests/integration/test_signed_recovery.py::test_crash_loop_",  # 78 s
     "tests/ui/test_ui_display_modes.py::test_every_screen_",  # 4 x 70 s
     "tests/ui/test_ui_layout.py::test_every_screen_",  # 2 x 55 s
+    "tests/integration/test_update_board.py::",  # 5 x 20-40 s (release venvs, restarts)
+    "tests/unit/test_config_fuzz.py::test_5000_",  # 51 s
+    "tests/integration/test_tuf_release.py::test_full_wheelhouse_",  # 46 s (pip wheel)
     "tests/ui/test_ui_timeouts.py::",  # 2 x 50 s, an unscaled clock: mostly waiting
     "tests/integration/test_install_script.py::test_install_script_",  # 35 s
     "tests/ui/test_ui_technician.py::",  # 35 s
     "tests/integration/test_card_sessions.py::test_no_card_number_",  # 30 s
+    "tests/unit/pricing/test_pricing_thinning.py::test_the_kept_samples_",  # 37 s
+    "tests/unit/pricing/test_pricing_fuzz.py::test_price_fuzz_",  # 31 s
+    "tests/integration/test_zvt_crash.py::",  # 25 s
     "tests/ui/test_ui_scenarios.py::",  # 10 x 10-35 s
     "tests/ui/test_ui_display_modes.py::",  # 15 s
     "tests/integration/test_daemon_session.py::test_full_session_",  # 15 s
