@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,7 +22,7 @@ import pytest
 from tests.ui.a11y_check import contrast_problems, touch_problems
 from tests.ui.fake_localapi import SESSION, FakeLocalApi
 from tests.ui.layout_check import layout_problems, widget
-from tests.ui.test_ui_layout import CHARGING, LANGUAGES, SETTLE_S
+from tests.ui.test_ui_layout import CHARGING, LANGUAGES, settled_layout
 from tests.ui.test_ui_scenarios import png_facts
 from ui.i18n import tr
 from ui.vat_entry import VAT_BUTTONS
@@ -45,8 +44,7 @@ def tap(ui: Any, button_id: str, layout: dict[str, Any]) -> None:
 
 
 def page_problems(ui: Any, where: str, keys_drawn: int = len(VAT_BUTTONS)) -> list[str]:
-    time.sleep(SETTLE_S)
-    dump = ui.dump(layout=True)
+    dump = settled_layout(ui, where)  # two dumps alike: the page has settled
     found = layout_problems(dump) + touch_problems(dump) + contrast_problems(dump)
     keys = [entry for entry in dump["layout"] if entry["id"] in VAT_BUTTONS]
     if len(keys) != keys_drawn:

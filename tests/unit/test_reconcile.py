@@ -355,7 +355,9 @@ def test_the_daily_run_closes_at_the_local_closing_time(tmp_path):
 
     async def scenario() -> None:
         task = asyncio.create_task(closings.run())
-        while len(await astore.call(ClosingStore(store).recent)) < 2:
+        # two closings finished (a closing's row is 'repairing' until its end)
+        while sum(r["status"] == "done"
+                  for r in await astore.call(ClosingStore(store).recent)) < 2:
             await asyncio.sleep(0.01)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -367,6 +369,7 @@ def test_the_daily_run_closes_at_the_local_closing_time(tmp_path):
         astore.close()
     store = Store.open(tmp_path / "j.db")
     rows = ClosingStore(store).recent()
+    rows = [r for r in rows if r["status"] == "done"]  # a third may have been cut off
     ends = sorted(datetime.fromisoformat(r["period_end"]) for r in rows)[:2]
     # 03:00 in Berlin (CET) is 02:00 UTC; the clock starts on 2 Dec at 10:00 UTC
     assert ends == [datetime(2026, 12, 3, 2, 0, tzinfo=UTC),
