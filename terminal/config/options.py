@@ -301,6 +301,12 @@ class PaymentConfig:
         choices=("builtin", "zvt"),
     )
 
+    def problems(self) -> list[str]:
+        """The default hold (preauth_amount) is one of the budget choices."""
+        from terminal.payment.holds import budget_problems
+
+        return budget_problems(self.budget_choices, self.preauth_amount)
+
 
 @dataclass(frozen=True)
 class ZvtConfig:
@@ -324,12 +330,6 @@ class ZvtConfig:
     retry_s: float = option(
         5.0, doc="Wait before connecting again to a terminal that cannot be reached",
         unit="s", min_value=0.5, max_value=300)
-
-    def problems(self) -> list[str]:
-        """The default hold (preauth_amount) is one of the budget choices."""
-        from terminal.payment.holds import budget_problems
-
-        return budget_problems(self.budget_choices, self.preauth_amount)
 
 
 @dataclass(frozen=True)
