@@ -24,7 +24,7 @@ from terminal.session import AuthorizeRequested
 from terminal.store import PaymentStatus
 from tests.integration.test_zvt_sim import start_zvt  # noqa: F401 (fixture)
 from tests.unit.session_helpers import Driver
-from tests.unit.test_card_holds import CHOICES, timed_out
+from tests.unit.test_card_holds import CHOICES, plugged_without_energy, timed_out
 from tests.unit.test_card_payment import KEY, make_rig
 from tests.unit.test_zvt_payments import VISA, Zvt, launch  # noqa: F401 (fixture)
 
@@ -167,3 +167,24 @@ def test_a_hold_is_reused_only_on_its_own_path_and_never_after_the_drivers_cance
 
     asyncio.run(scenario())
     assert zvt.sim_state()["reversed"] == [1, 2]
+
+
+def test_a_flat_fee_session_without_energy_is_reversed_never_booked(zvt):
+    """No energy = nothing charged: the receipt says 0.00 and the reservation is
+    reversed (at the grace deadline: the vehicle drew nothing), never booked."""
+    rig = zvt.rig
+
+    async def scenario() -> dict[str, Any]:
+        rig.accept(await zvt.tap())
+        receipt = plugged_without_energy(rig)
+        assert await zvt.payments.settle_due() == 0  # kept until the deadline
+        rig.clock.advance(200)
+        assert await zvt.payments.settle_due() == 1
+        await zvt.link.close()
+        return receipt
+
+    receipt = asyncio.run(scenario())
+    assert receipt["amount_charged"] == "0.00" and receipt["fees"]
+    assert rig.payment().status is PaymentStatus.VOIDED
+    state = zvt.sim_state()
+    assert state["batch"] == {} and state["reversed"] == [1] and state["reservations"] == {}
