@@ -22,7 +22,8 @@ Provides `CardPayments`, used by the daemon:
   journaled `hold_until`, which the driver's touches may have moved; waking itself
   then) and voids it then; `reuse_hold(token, session_id)` moves such a kept hold to the
   same card's new session (journaled, audited) instead of a second pre-authorisation.
-  A void of an approved hold publishes `hold_released` for the screen.
+  A void of an approved hold publishes `hold_released` for the screen. The keeping is
+  terminal.payment.keeping `HoldKeeping`, shared with the ZVT path.
 - `on_refund(refund)`: a refund the backend made (full or partial) is recorded on the
   session (duplicates by refund id are ignored) and the receipt is rebuilt with it.
 
@@ -40,7 +41,6 @@ import asyncio
 import sqlite3
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -55,7 +55,8 @@ from terminal.kernel.money import round_money, to_minor_units
 from terminal.payment.crypto import TokenKey, seal
 from terminal.payment.faultpoint import crash_point
 from terminal.payment.holds import HoldStep
-from terminal.payment.port import BUILTIN, PaymentSettings, PreauthOutcome
+from terminal.payment.keeping import HoldKeeping
+from terminal.payment.port import BUILTIN, GATEWAY, PaymentSettings, PreauthOutcome
 from terminal.payment.refunds import record_refund
 from terminal.periodic import run_periodically
 from terminal.store import PaymentRow, PaymentStatus
@@ -72,10 +73,11 @@ SETTLE_BATCH = 50
 __all__ = ["CardPayments", "PaymentSettings", "PreauthOutcome"]
 
 
-class CardPayments:
+class CardPayments(HoldKeeping):
     """The built-in path (`PaymentTerminal` of kind "builtin")."""
 
     kind = BUILTIN
+    via = GATEWAY
 
     def __init__(
         self,
@@ -100,8 +102,7 @@ class CardPayments:
         self._faults = FaultLogger(log, "payment settlement", settings.fault_interval_s,
                                    clock)
         self._broken: set[str] = set()
-        self._wake: asyncio.Event | None = None  # settlement's wake-up, set by run()
-        self._wakes: set[datetime] = set()  # grace deadlines a wake-up is scheduled for
+        self._init_keeping()  # grace deadlines wake settlement (terminal.payment.keeping)
         self.publish = publish  # tells the local API's clients a receipt changed
 
     @property
@@ -254,67 +255,6 @@ class CardPayments:
             return await self._void(payment)
         return 0
 
-    async def _hold_step(self, payment: PaymentRow) -> HoldStep:
-        """Capture, void, or keep the approved payment of a closed session
-        (terminal.payment.holds); a kept one wakes settlement at its deadline."""
-        store = self.store.store
-        delivered, reason = await self.store.call(store.session_energy, payment.session_id)
-        hold_until = await self.store.call(store.session_hold_until, payment.session_id)
-        now = self.clock.now()
-        policy = self.settings.holds
-        step = policy.settlement(delivered_wh=delivered, stop_reason=reason,
-                                 approved_at=payment.approved_at, now=now,
-                                 hold_until=hold_until)
-        deadline = policy.deadline(payment.approved_at, hold_until)
-        if step is HoldStep.KEEP and deadline is not None:
-            self._wake_at(deadline)
-        return step
-
-    def _wake_at(self, deadline: datetime) -> None:
-        """Settlement runs again at `deadline` (the clock's time), once per deadline."""
-        if self._wake is None or deadline in self._wakes:
-            return
-        self._wakes.add(deadline)
-        delay_s = max((deadline - self.clock.now()).total_seconds(), 0.0) / self.clock.speed
-        wake = self._wake
-
-        def fire() -> None:
-            self._wakes.discard(deadline)
-            wake.set()
-
-        asyncio.get_running_loop().call_later(delay_s + 0.05, fire)
-
-    # ---- a retried tap ----------------------------------------------------------------
-
-    async def reuse_hold(self, token: str, session_id: str) -> PreauthOutcome | None:
-        """The same card tapped again while its last hold is kept (its session ended
-        without energy, not by the driver, within the grace period): the payment moves to
-        `session_id` (journaled and audited) and its approval is returned; None when there
-        is no such hold (then a new pre-authorisation is asked for)."""
-        async with self._settling:  # never while settlement decides about the same hold
-            store = self.store.store
-            found = await self.store.call(store.kept_hold, token)
-            if found is None:
-                return None
-            payment, session = found
-            delivered, reason = await self.store.call(store.session_energy, session["id"])
-            hold_until = await self.store.call(store.session_hold_until, session["id"])
-            policy = self.settings.holds
-            if not policy.reusable(delivered_wh=delivered, stop_reason=reason,
-                                   approved_at=payment.approved_at, now=self.clock.now(),
-                                   hold_until=hold_until):
-                return None
-            await self.store.call(store.move_payment, payment.reference, session_id,
-                                  self.clock.now())
-        log.info("card hold reused by the same card's new tap",
-                 extra=fields(session=session_id, from_session=payment.session_id,
-                              reference=payment.reference, amount=payment.amount_approved))
-        return PreauthOutcome(True, None, payment.amount_approved, payment.psp_reference,
-                              offline=payment.offline, scheme=payment.scheme,
-                              last4=payment.last4, approved_at=payment.approved_at,
-                              reused=True,
-                              hold_until=policy.deadline(payment.approved_at, hold_until))
-
     async def _amount_to_capture(self, payment: PaymentRow) -> Decimal:
         charged = await self.store.call(self.store.store.amount_charged, payment.session_id)
         if charged is None:
@@ -371,11 +311,7 @@ class CardPayments:
                               status=PaymentStatus.VOIDED, envelope_json=None)
         log.info("card payment voided", extra=fields(session=payment.session_id,
                                                      reference=reference))
-        if self.publish is not None and payment.amount_approved is not None:
-            # the screen says the whole hold went back to the card
-            self.publish({"type": "hold_released", "session_id": payment.session_id,
-                          "amount": str(payment.amount_approved),
-                          "currency": payment.currency})
+        self._hold_released(payment)
         return 1
 
     async def _failed(self, payment: PaymentRow, reason: str) -> int:
@@ -396,7 +332,7 @@ class CardPayments:
     async def run(self, interval_s: float, wake: asyncio.Event) -> None:
         """Settle due payments every interval, or at once when `wake` is set (also at a
         kept hold's grace deadline)."""
-        self._wake = wake
+        self._keep_waking(wake)
         await run_periodically(self.settle_due, interval_s, wake, lambda exc: log.error(
             "payment settlement failed; retrying", exc_info=exc))
 

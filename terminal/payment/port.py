@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 BUILTIN = "builtin"
 ZVT = "zvt"
 TERMINAL_KINDS = (BUILTIN, ZVT)
+GATEWAY = "gateway"  # payments.via of the built-in path (the ZVT path's is ZVT)
 
 
 @dataclass(frozen=True)

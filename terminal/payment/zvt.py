@@ -3,11 +3,19 @@
 Provides `ZvtPayments`, the `PaymentTerminal` (terminal.payment.port) of kind "zvt":
 - `preauthorize(session_id, token, card, amount)`: the card was read by the terminal
   (a `TerminalCard`, terminal.payment.zvt_link); the payment is journaled 'requested'
-  (via 'zvt') before Pre-authorisation (06 22) of `amount` is sent; approved -> the
-  journal gets the terminal's receipt number (it names the reservation), trace number,
+  (via 'zvt') before Pre-authorisation (06 22) of the hold is sent (`amount`, the
+  budget the driver picked; None: `preauth_amount`; BudgetError if it is not offered);
+  approved -> the journal gets the approval time (`approved_at`, the hold's grace counts
+  from it), the terminal's receipt number (it names the reservation), trace number,
   terminal id, card type and name, masked number and receipt lines; the approved amount
   (a partial approval is smaller) is the session's cost cap. Declined -> the terminal's
   result code as a reason code the driver's text knows (`reason_of`).
+- holds (terminal.payment.holds, docs/payment.md; the keeping is shared with the
+  built-in path, terminal.payment.keeping): a session that ended without energy for a
+  reason other than the driver's keeps its reservation until the grace deadline
+  (settlement wakes itself then and reverses it); `reuse_hold(token, session_id)` moves
+  such a kept reservation to the same card's new session (no second pre-authorisation
+  at the terminal). A reversal of an approved reservation publishes `hold_released`.
 - `settle_due()`: a closed session's payment is booked or released: 'capture_pending'
   (with the bill's amount, at most the approved one) is journaled, then Book total
   (06 24) books it and the terminal releases the rest -> 'captured' with the booking's
@@ -15,8 +23,9 @@ Provides `ZvtPayments`, the `PaymentTerminal` (terminal.payment.port) of kind "z
   lines (terminal.billing.bill_from_journal). A terminal that books only the whole
   reservation (Book total refused with B7 or 83 for less) first gets a Partial reversal
   (06 23) of the rest, journaled 'release_sent' before it is sent, then Book total
-  again. Nothing to pay -> 'void_pending', then
-  Reversal (06 30) of the reservation -> 'voided'.
+  again. No energy delivered (the bill charges nothing, terminal.billing) -> at once
+  when the driver ended it, else at the grace deadline: 'void_pending', then Reversal
+  (06 30) of the reservation -> 'voided'.
 - `settle_now(reference)`: one payment's owed step at once (the end-of-day closing's
   repairs on this path, terminal.payment.zvt_repairs).
 - `on_refund(refund)`, `run(interval_s, wake)`: as the built-in path; `run` settles
@@ -63,6 +72,8 @@ from terminal.kernel.logsetup import FaultLogger, fields, get_logger
 from terminal.kernel.money import round_money
 from terminal.payment.crypto import TokenKey
 from terminal.payment.faultpoint import crash_point
+from terminal.payment.holds import HoldStep
+from terminal.payment.keeping import HoldKeeping
 from terminal.payment.port import ZVT, PaymentSettings, PreauthOutcome
 from terminal.payment.refunds import record_refund
 from terminal.payment.zvt_link import ZvtLink
@@ -125,10 +136,11 @@ def psp_reference_of(terminal_id: int | None, receipt_number: int) -> str:
     return f"zvt:{terminal_id or 0}:{receipt_number:04d}"
 
 
-class ZvtPayments:
+class ZvtPayments(HoldKeeping):
     """The external terminal's path (`PaymentTerminal` of kind "zvt")."""
 
     kind = ZVT
+    via = ZVT
 
     def __init__(self, settings: PaymentSettings, token_key: TokenKey, link: ZvtLink,
                  store: AsyncStore, clock: Clock,
@@ -143,18 +155,14 @@ class ZvtPayments:
         self._faults = FaultLogger(log, "ZVT payment settlement", settings.fault_interval_s,
                                    clock)
         self._broken: set[str] = set()  # payments whose failure was logged in full
+        self._init_keeping()  # grace deadlines wake settlement (terminal.payment.keeping)
 
     # ---- pre-authorisation --------------------------------------------------------------
-
-    async def reuse_hold(self, token: str, session_id: str) -> PreauthOutcome | None:
-        """A kept hold of the same card for a retried tap: not yet on the ZVT path (every
-        tap of a card read by the terminal is a new reservation)."""
-        return None
 
     async def preauthorize(self, session_id: str, token: str, card: TerminalCard,
                            amount: Decimal | None = None) -> PreauthOutcome:
         settings = self.settings
-        asked = settings.preauth_amount if amount is None else amount
+        asked = settings.holds.hold_amount(amount)
         reference = f"{session_id}:pay"
         base = {"scheme": card.scheme, "last4": card.masked_pan[-4:]}
         await self.store.call(
@@ -183,15 +191,16 @@ class ZvtPayments:
             # an approval without an amount or receipt number cannot be booked
             return await self._declined(reference, "payment_unavailable", base, result)
         psp = psp_reference_of(result.terminal_id, result.receipt_number)
+        approved_at = self.clock.now()
         await self.store.call(
-            self.store.store.update_payment, reference, self.clock.now(),
+            self.store.store.update_payment, reference, approved_at,
             status=PaymentStatus.APPROVED, amount_approved=approved, psp_reference=psp,
-            pt_json=_pt_fields(result),
+            pt_json=_pt_fields(result), approved_at=approved_at,
         )
         log.info("ZVT payment pre-authorised",
                  extra=fields(session=session_id, scheme=card.scheme, amount=approved,
                               psp_reference=psp, partial=approved < asked))
-        return PreauthOutcome(True, None, approved, psp, **base)
+        return PreauthOutcome(True, None, approved, psp, approved_at=approved_at, **base)
 
     async def _preauth_outcome(self, reference: str,
                                lost: ZvtError) -> TransactionResult | None:
@@ -282,7 +291,11 @@ class ZvtPayments:
             payment = replace(payment, status=PaymentStatus.VOID_PENDING, reason="interrupted")
             status = PaymentStatus.VOID_PENDING
         if status is PaymentStatus.APPROVED:
-            charged = await self.store.call(store.amount_charged, payment.session_id)
+            step = await self._hold_step(payment)
+            if step is HoldStep.KEEP:
+                return 0  # kept for the same card's next tap until its grace deadline
+            charged = (await self.store.call(store.amount_charged, payment.session_id)
+                       if step is HoldStep.CAPTURE else None)
             approved = payment.amount_approved or Decimal(0)
             amount = min(charged, approved) if charged is not None else Decimal(0)
             status = (PaymentStatus.CAPTURE_PENDING if amount > 0
@@ -441,6 +454,8 @@ class ZvtPayments:
         await self._update_pt(payment, status=PaymentStatus.VOIDED, pt=pt)
         log.info("ZVT payment released", extra=fields(
             session=payment.session_id, reference=payment.reference, how=how))
+        if result is not None:  # a reservation was released at the terminal
+            self._hold_released(payment)
         return 1
 
     async def _learn(self, matches: Callable[[TransactionResult], bool]
@@ -464,6 +479,7 @@ class ZvtPayments:
     async def run(self, interval_s: float, wake: asyncio.Event) -> None:
         """Settle what a restart left first, then keep the terminal waiting for cards,
         and settle every interval or at once when `wake` is set."""
+        self._keep_waking(wake)
         try:
             await self.settle_due()
         except Exception:

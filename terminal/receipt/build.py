@@ -2,7 +2,8 @@
 
 Provides `build_receipt(facts, tariff, result, language)` and `ENERGY_TOLERANCE_WH`.
 Amounts come from the result; this module adds no pricing of its own, only the amount
-charged (the gross total, capped by the authorised amount), the printed lines and the
+charged (the gross total, capped by the authorised amount; 0 when the session delivered
+no energy: see "No energy, nothing charged" below), the printed lines and the
 VAT per rate of the amount charged (amounts.gross_amounts), the amount refunded (the
 refunds' sum, at most the amount charged) and the duration (from the start and stop
 times as printed, to the second).
@@ -10,6 +11,13 @@ times as printed, to the second).
 One energy: the meter delta is the legal quantity; a PricingResult whose energy differs
 from it by more than 1 Wh, or whose totals cannot be split into VAT rates, is refused
 (ValueError): a receipt never shows numbers that contradict each other.
+
+No energy, nothing charged (docs/pricing.md): a session whose meter delta is 0 Wh is not
+charged, whatever its tariff priced (a FLAT fee, time, parking time): its amount charged
+is 0, the priced total is printed and taken off again ("Not charged" per VAT group, like
+a cap) and the receipt says so. This is the one place of the rule: a card payment
+captures the amount charged, so the hold of such a session is released whole
+(terminal.payment.holds).
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
 
-from terminal.kernel.money import plain, round_half_up
+from terminal.kernel.money import plain, round_half_up, round_money
 from terminal.pricing.model import Tariff
 from terminal.pricing.result import PricingResult
 from terminal.receipt.amounts import gross_amounts, money_exact
@@ -61,8 +69,12 @@ def build_receipt(
         limit = tariff.min_price if result.price_limit == "min_price" else tariff.max_price
 
     amount_charged = result.total.incl_vat
-    capped = facts.authorised_amount is not None and amount_charged > facts.authorised_amount
-    if capped:
+    no_energy = energy_wh <= 0
+    capped = (not no_energy and facts.authorised_amount is not None
+              and amount_charged > facts.authorised_amount)
+    if no_energy:
+        amount_charged = round_money(Decimal(0), currency)
+    elif capped:
         assert facts.authorised_amount is not None
         amount_charged = money_exact(facts.authorised_amount, currency)
     amounts = gross_amounts(tariff, result, amount_charged)

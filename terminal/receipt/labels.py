@@ -49,6 +49,8 @@ LABELS: dict[str, dict[str, str]] = {
             "No energy was delivered: the whole amount reserved on your "
             "card was released."
         ),
+        "not_charged": "Not charged",
+        "nothing_charged": "No energy was delivered: nothing is charged.",
         "cap": "Capped",
         "charged": "Charged",
         "refund": "Refund {date}",
@@ -121,6 +123,8 @@ LABELS: dict[str, dict[str, str]] = {
             "Es wurde keine Energie geliefert: der ganze auf Ihrer Karte "
             "reservierte Betrag wurde freigegeben."
         ),
+        "not_charged": "Nicht berechnet",
+        "nothing_charged": "Es wurde keine Energie geliefert: es wird nichts berechnet.",
         "cap": "Begrenzung",
         "charged": "Belastet",
         "refund": "Erstattung {date}",
@@ -194,6 +198,8 @@ LABELS: dict[str, dict[str, str]] = {
             "Aucune énergie n'a été fournie : tout le montant réservé "
             "sur votre carte a été libéré."
         ),
+        "not_charged": "Non facturé",
+        "nothing_charged": "Aucune énergie n'a été fournie : rien n'est facturé.",
         "cap": "Plafond",
         "charged": "Débité",
         "refund": "Remboursement {date}",
@@ -265,6 +271,10 @@ LABELS: dict[str, dict[str, str]] = {
         "all_released": (
             "Er is geen energie geleverd: het hele op uw kaart "
             "gereserveerde bedrag is vrijgegeven."
+        ),
+        "not_charged": "Niet berekend",
+        "nothing_charged": (
+            "Er is geen energie geleverd: er wordt niets in rekening gebracht."
         ),
         "cap": "Begrenzing",
         "charged": "Afgeschreven",

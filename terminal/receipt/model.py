@@ -88,8 +88,14 @@ class Receipt:
 
     @property
     def amount_charged(self) -> Decimal:
-        """total.incl_vat, or the authorised amount when the total exceeds it."""
+        """total.incl_vat, or the authorised amount when the total exceeds it; 0 when no
+        energy was delivered (`no_energy`)."""
         return self.amounts.amount_charged
+
+    @property
+    def no_energy(self) -> bool:
+        """No energy was delivered (meter delta 0 Wh): nothing is charged (build.py)."""
+        return self.energy_wh <= 0
 
     def to_text(self) -> str:
         """The receipt as text in `language`: lines of at most 42 characters, newline at the end."""
@@ -139,11 +145,13 @@ class Receipt:
             ),
             "total": {
                 "incl_vat": plain(amounts.total),
-                "excl_vat": None if self.charge_capped else plain(amounts.net),
+                "excl_vat": None if amounts.cap else plain(amounts.net),
             },
             "cap": [_share_json(share) for share in amounts.cap],
             "amount_charged": plain(self.amount_charged),
             "charge_capped": self.charge_capped,
+            # only when no energy was delivered: nothing is charged (schema 2 unchanged)
+            **({"nothing_charged": True} if self.no_energy else {}),
             "vat": [
                 {
                     "percent": plain(rate.percent),
@@ -253,6 +261,12 @@ def render_text(receipt: Receipt, language: str | None = None) -> str:
             out += row(group_label(labels["cap"], share.group), amount(share.amount, True))
         out += row(labels["charged"], amount(receipt.amount_charged))
         out += wrap(labels["capped"])
+    elif receipt.no_energy:  # the priced total taken off again: nothing is charged
+        for share in amounts.cap:
+            out += row(group_label(labels["not_charged"], share.group),
+                       amount(share.amount, True))
+        out += row(labels["charged"], amount(receipt.amount_charged))
+        out += wrap(labels["nothing_charged"])
     if any_vat:
         for rate in amounts.vat_rates:
             vat = percent(locale, rate.percent)

@@ -9,7 +9,7 @@ Provides:
   entering a final status queues its NotifySettlement in the same transaction:
   terminal.store.settlements), `payment()`, `payments_to_settle(via)`,
   `payment_with_pt_receipt()` (the payment a payment terminal's receipt number belongs
-  to), the holds' `kept_hold(token)`, `move_payment()` (to a new session, audited) and
+  to), the holds' `kept_hold(token, via)`, `move_payment()` (to a new session, audited) and
   `session_energy()`, `add_refund()` (idempotent by refund id) and `refunds()` (rows as
   dicts of the table's columns, as `terminal.billing` reads them).
 
@@ -222,14 +222,17 @@ class PaymentTables(Tables):
 
     # ---- holds (terminal.payment.holds) ------------------------------------------------
 
-    def kept_hold(self, token: str) -> tuple[PaymentRow, dict[str, Any]] | None:
-        """The latest approved payment of this card token whose session has closed, with
-        its session row (stop reason, meter start and stop); None if there is none."""
+    def kept_hold(self, token: str, via: str = "gateway"
+                  ) -> tuple[PaymentRow, dict[str, Any]] | None:
+        """The latest approved payment of this card token on one path (`via`: a hold at
+        the gateway is never reused at the ZVT terminal, nor the other way) whose session
+        has closed, with its session row (stop reason, meter start and stop); None if
+        there is none."""
         cursor = self.conn.execute(
             "SELECT p.* FROM payments p JOIN sessions s ON s.id = p.session_id "
-            "WHERE p.token = ? AND p.status = ? AND s.closed_at IS NOT NULL "
+            "WHERE p.token = ? AND p.via = ? AND p.status = ? AND s.closed_at IS NOT NULL "
             "ORDER BY p.created_at DESC LIMIT 1",
-            (token, PaymentStatus.APPROVED.value),
+            (token, via, PaymentStatus.APPROVED.value),
         )
         row = cursor.fetchone()
         if row is None:

@@ -36,15 +36,14 @@ def drive_until_killed(zvt: ZvtRig, step: str) -> None:
     if step == "booking":
         rig.wait_phase("Charging", timeout_s=10)
         rig.wait_for("some energy", lambda: Decimal(rig.state()["energy_wh"] or 0) > 500)
-    if step == "booking":
-        stop = zvt.present("visa")  # the same card ends the charge: a booking
-        assert stop["result"] == "stopping", stop
-        rig.wait_phase("Finishing")
-        rig.ev("unplug")
-    else:  # the driver cancels before any energy (Stop on the screen): a reversal at once
-        # (the same card again while the session starts only says it is authorised)
-        stop = rig.api("stop", reason="Local")
-        assert stop["ok"], stop
+    if step == "reversal":  # the driver's own cancel before any energy: released at once
+        # (the same card again while the session waits only says "already authorised")
+        assert rig.api("stop", reason="Local")["ok"]
+        return
+    stop = zvt.present("visa")  # the same card ends it
+    assert stop["result"] == "stopping", stop
+    rig.wait_phase("Finishing")
+    rig.ev("unplug")
 
 
 def test_kill_at_every_zvt_step_ends_in_one_booking_or_one_reversal(

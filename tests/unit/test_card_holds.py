@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from terminal.billing import bill_from_row
 from terminal.config import parse_config
 from terminal.config.schema import ConfigError
 from terminal.payment.card import PreauthOutcome
@@ -35,7 +36,7 @@ from terminal.payment.holds import (
 from terminal.session import Authorization, AuthorizeRequested, Phase, StopReason
 from terminal.session.records import CloseSession
 from tests.unit.session_helpers import T0, Driver
-from tests.unit.test_card_payment import KEY, Rig, emv, make_rig
+from tests.unit.test_card_payment import KEY, TERMS, Rig, emv, make_rig
 
 D = Decimal
 CHOICES = (D("20.00"), D("50.00"), D("80.00"))
@@ -302,4 +303,36 @@ def test_settlement_wakes_itself_at_the_grace_deadline(rig):
 
     rig.payments.settings = replace(rig.payments.settings, hold_grace_s=130.2)
     rig.run(scenario())
+    assert rig.payment().status == "voided"
+
+
+# ---- no energy, nothing charged (terminal.receipt.build) ----------------------------------
+
+
+def plugged_without_energy(rig: Rig, session_id: str = "S-1") -> dict[str, Any]:
+    """Plugged in, the meter never moves, unplugged: a start reading and 0 Wh on the
+    FLAT-fee tariff (2.00 per session); the receipt is journaled as the daemon does."""
+    d = rig.driver
+    rig.commit(d.tick(1, 10_000, 0), session_id, tariff_json=TERMS.to_json())
+    rig.commit(d.tick(2, 10_000, 0), session_id)
+    rig.commit(d.tick(3, 10_000, 0, ev="A", output_on=False), session_id)
+    row = rig.store.session(session_id)
+    assert row is not None and row["closed_at"] is not None and row["meter_start_wh"]
+    bill = bill_from_row(row, [r for _, r in rig.store.readings(session_id)])
+    rig.store.add_receipt(session_id, bill.receipt, bill.amount_charged, rig.clock.now())
+    return bill.receipt_json
+
+
+def test_a_flat_fee_session_without_energy_charges_nothing_and_is_voided(rig):
+    rig.accept(rig.tap())
+    receipt = plugged_without_energy(rig)
+    assert receipt["fees"] and receipt["amount_charged"] == "0.00"
+    assert receipt["nothing_charged"] is True
+    assert (receipt["payment"]["reserved"], receipt["payment"]["charged"],
+            receipt["payment"]["released"]) == ("50.00", "0.00", "50.00")
+    assert rig.store.amount_charged("S-1") == D(0)
+    assert rig.settle() == 0  # the vehicle drew nothing: kept for a retried tap
+    rig.clock.advance(200)  # past the grace deadline
+    assert rig.settle() == 1
+    assert rig.gateway.ops() == ["preauthorize", "void"]  # never a capture
     assert rig.payment().status == "voided"

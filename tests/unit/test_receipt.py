@@ -440,12 +440,59 @@ def test_max_price_applied() -> None:
     assert "incl. 19% VAT 1.90 EUR of 11.90 EUR" in lines
 
 
-def test_min_price_on_a_session_without_energy_uses_the_tariffs_vat_rate() -> None:
+def test_min_price_on_a_session_without_energy_is_printed_and_not_charged() -> None:
     receipt = simple(MIN_PRICE, 0)
+    assert receipt.amount_charged == D("0.00") and receipt.no_energy
     assert [(r.percent, r.gross, r.vat, r.net) for r in receipt.vat_rates] == [
-        (D(19), D("5.95"), D("0.95"), D("5.00"))
+        (D(19), D("0.00"), D("0.00"), D("0.00"))
     ]
-    assert row("Minimum price applied, 19% VAT", "+5.95 EUR") in receipt.to_text().splitlines()
+    lines = receipt.to_text().splitlines()
+    assert row("Minimum price applied, 19% VAT", "+5.95 EUR") in lines
+    assert row("Not charged, 19% VAT", "-5.95 EUR") in lines  # the tariff's VAT rate
+
+
+FLAT_FEE = tariff(element(comp("ENERGY", "0.50", 19), comp("FLAT", "2.00", 19)),
+                  element(comp("PARKING_TIME", "6.00", 19)))
+NOTHING = {"en": ("No energy was delivered: nothing is charged.", "Charged", "0.00 EUR"),
+           "de": ("Es wurde keine Energie geliefert: es wird nichts berechnet.", "Belastet",
+                  "0,00 EUR"),
+           "fr": ("Aucune énergie n'a été fournie : rien n'est facturé.", "Débité",
+                  "0,00 EUR"),
+           "nl": ("Er is geen energie geleverd: er wordt niets in rekening gebracht.",
+                  "Afgeschreven", "0,00 EUR")}
+
+
+@pytest.mark.parametrize("language", sorted(NOTHING))
+def test_no_energy_means_nothing_charged_whatever_the_tariff_priced(language: str) -> None:
+    """A FLAT fee and parking time on a session that delivered 0 Wh: printed, taken off
+    again, 0 charged; the card's hold shows reserved / 0.00 / reserved."""
+    receipt = simple(FLAT_FEE, 0, seconds=1200, authorised_amount=D("20.00"),
+                     payment_method="card", language=language)
+    assert receipt.total.incl_vat > 0  # the tariff priced something
+    assert receipt.amount_charged == D("0.00") and not receipt.charge_capped
+    sentence, charged, zero = NOTHING[language]
+    text = receipt.to_text()
+    assert_narrow(text)
+    lines = text.splitlines()
+    assert sentence in " ".join(lines)
+    assert row(charged, zero) in lines
+    data = receipt.to_json()
+    assert (data["amount_charged"], data["nothing_charged"], data["amount_paid"]) == (
+        "0.00", True, "0.00")
+    assert data["total"]["excl_vat"] is None
+    assert sum(D(c["amount"]) for c in data["cap"]) == -receipt.total.incl_vat
+    assert (data["payment"]["reserved"], data["payment"]["charged"],
+            data["payment"]["released"]) == ("20.00", "0.00", "20.00")
+    if language == "en":
+        assert row("Reserved on card", "20.00 EUR") in lines
+        assert row("Released", "20.00 EUR") in lines
+
+
+def test_with_energy_the_flat_fee_is_charged_as_before() -> None:
+    receipt = simple(FLAT_FEE, 1000, seconds=1200, authorised_amount=D("20.00"))
+    assert not receipt.no_energy and "nothing_charged" not in receipt.to_json()
+    assert receipt.amount_charged == receipt.total.incl_vat >= D("2.50")
+    assert "nothing is charged" not in receipt.to_text()
 
 
 def test_charge_is_capped_at_the_authorised_amount() -> None:

@@ -199,7 +199,7 @@ def read_back(text: str, language: str) -> dict[str, Any]:
     charged = total
     cap_sum = D(0)
     for label, shown in totals:
-        is_cap, group = group_of(label, {labels["cap"]})
+        is_cap, group = group_of(label, {labels["cap"], labels["not_charged"]})
         if is_cap and shown is not None:
             groups[group] = groups.get(group, D(0)) + money(locale, shown)
             cap_sum += money(locale, shown)

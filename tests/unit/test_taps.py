@@ -249,7 +249,9 @@ def test_a_card_the_terminal_read_is_pre_authorised_with_the_hold(tmp_path: Path
         refused, declined = [m for m in published if m["type"] == "tap"]
         assert refused["reason"].startswith("scheme_not_accepted:visa,")
         assert (declined["kind"], declined["reason"]) == ("card", "do_not_honor")
-        assert payments.asked == ["visa"] and payments.amounts == [None]  # no budget: the default
+        # no budget picked: None, which the payment terminal holds as preauth_amount
+        # (HoldPolicy.hold_amount; tests/unit/test_zvt_payments.py)
+        assert payments.asked == ["visa"] and payments.amounts == [None]
         builtin = with_payments(station, published, Payments(DEFAULT_SCHEMES))
         await builtin.handle(TerminalCardTap("zvt", terminal_card()))
         assert published[-1]["reason"] == "card_not_supported"

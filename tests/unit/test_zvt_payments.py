@@ -47,7 +47,7 @@ class Zvt:
         self.payments = ZvtPayments(settings, KEY, self.link, rig.astore, rig.clock)
 
     async def tap(self, session_id: str = "S-1", card: TerminalCard = VISA,
-                  amount: D = PREAUTH) -> PreauthOutcome:
+                  amount: D | None = None) -> PreauthOutcome:
         token = tokenize_terminal_card(card, KEY)
         self.rig.driver = Driver()
         self.rig.commit(self.rig.driver.send(AuthorizeRequested(T0, session_id, token, "card")),
@@ -82,9 +82,10 @@ def test_approved_then_the_bill_is_booked_and_the_rest_released(tmp_path, launch
         return outcome
 
     outcome = asyncio.run(scenario())
-    assert outcome == PreauthOutcome(True, None, PREAUTH, f"zvt:{TID}:0001", scheme="visa",
-                                     last4="0010")
     payment = rig.payment()
+    assert outcome == PreauthOutcome(True, None, PREAUTH, f"zvt:{TID}:0001", scheme="visa",
+                                     last4="0010", approved_at=payment.approved_at)
+    assert payment.approved_at is not None  # the hold's grace counts from here
     assert payment.status is PaymentStatus.CAPTURED and payment.via == "zvt"
     assert payment.amount_captured == CHARGED and payment.masked_pan == "************0010"
     pt = payment.pt
