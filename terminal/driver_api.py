@@ -35,7 +35,7 @@ from terminal.kernel.money import AmountError, check_amount, optional_amount
 from terminal.kernel.redact import scrub, shown
 from terminal.kernel.vat import VatNumberError, check_vat_number
 from terminal.localapi import LocalApi, RequestError
-from terminal.payment.holds import BudgetError, HoldPolicy, parse_budget_choices
+from terminal.payment.holds import BudgetError, HoldPolicy
 from terminal.pricing import TariffNotApplicableError, check_validity
 from terminal.session import (
     Authorization,
@@ -65,6 +65,9 @@ class DriverApi(Desk):
     # the technician's login a request's `token` names (terminal.service.login.Logins.
     # logged_in); None until the station wires it: `start` then needs dev_free_start
     logged_in: Callable[[dict[str, Any]], Awaitable[Any]] | None = None
+    # card payment's hold policy (PaymentSettings.holds of the station's payment
+    # terminal); None when the station takes no bank cards
+    holds: HoldPolicy | None = None
 
     def register(self, api: LocalApi) -> None:
         api.route_for_all("status", self.status)
@@ -140,11 +143,9 @@ class DriverApi(Desk):
         unexpected = sorted(set(request) - {"op", "id", "amount"})
         if unexpected:
             raise RequestError(f"budget: unexpected fields {', '.join(unexpected)[:80]}")
-        pay = self.config.payment
-        if not (pay.terminal == "zvt" or (pay.token_key_file and pay.gateway_key_file)):
+        policy = self.holds
+        if policy is None:
             raise RequestError("budget: bank cards are not taken here")
-        policy = HoldPolicy(Decimal(pay.preauth_amount),
-                            parse_budget_choices(pay.budget_choices), pay.hold_grace_s)
         if not policy.choices:
             raise RequestError("budget: no budgets are offered here ([payment] "
                                "budget_choices is empty)")

@@ -393,7 +393,8 @@ def build_station(config: Config, clock: Clock, store: Store, meter: Meter,
     closings = (closings_for(config, station_terms.tariff.currency, backend, journal, clock,
                              zvt=payments if isinstance(payments, ZvtPayments) else None)
                 if payments is not None else None)
-    driver_api = DriverApi(config, clock, journal, daemon, screen, pricing, snapshot)
+    driver_api = DriverApi(config, clock, journal, daemon, screen, pricing, snapshot,
+                           holds=payments.settings.holds if payments is not None else None)
     service_deps = ServiceDeps(config, clock, journal, daemon, observation, monitor, backend,
                                out_of_service, snapshot, driver_api.receipt,
                                daemon.request_restart, closings)
