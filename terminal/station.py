@@ -393,8 +393,9 @@ def build_station(config: Config, clock: Clock, store: Store, meter: Meter,
     closings = (closings_for(config, station_terms.tariff.currency, backend, journal, clock,
                              zvt=payments if isinstance(payments, ZvtPayments) else None)
                 if payments is not None else None)
+    holds = payments.settings.holds if payments is not None else None  # None: no bank cards
     driver_api = DriverApi(config, clock, journal, daemon, screen, pricing, snapshot,
-                           holds=payments.settings.holds if payments is not None else None)
+                           holds=holds)
     service_deps = ServiceDeps(config, clock, journal, daemon, observation, monitor, backend,
                                out_of_service, snapshot, driver_api.receipt,
                                daemon.request_restart, closings)
@@ -415,7 +416,7 @@ def build_station(config: Config, clock: Clock, store: Store, meter: Meter,
     recheck = OfflineRecheck(daemon, authorizer, clock,
                              Decimal(config.auth.max_energy_on_invalid_id_wh), recheck_wake)
     status = StatusBoard(config, clock, daemon, observation, pricing, screen, service, backend,
-                         identification.states, payments is not None,
+                         identification.states, holds,
                          signing.status if signing is not None else None)
     driver_api.register(api)
     service.register(api)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any, Protocol
 
 from terminal import __version__
@@ -24,7 +23,7 @@ from terminal.config import Config
 from terminal.kernel.clock import Clock, iso_utc
 from terminal.kernel.driver_texts import LANGUAGES
 from terminal.observation import Observation
-from terminal.payment.holds import parse_budget_choices
+from terminal.payment.holds import HoldPolicy
 from terminal.ports import LinkState, SessionPort
 from terminal.screen import Screen
 from terminal.session import Phase, SessionState
@@ -45,7 +44,7 @@ class StatusBoard:
     def __init__(self, config: Config, clock: Clock, port: SessionPort,
                  observation: Observation, pricing: SessionPricing, screen: Screen,
                  service: ServiceStatus, link: LinkState,
-                 reader_states: Callable[[], dict[str, str]], card_payment: bool,
+                 reader_states: Callable[[], dict[str, str]], holds: HoldPolicy | None,
                  metering: Callable[[], dict[str, Any]] | None = None) -> None:
         self.config = config
         self.clock = clock
@@ -56,7 +55,7 @@ class StatusBoard:
         self.service = service
         self.link = link
         self.reader_states = reader_states
-        self.card_payment = card_payment
+        self.holds = holds  # card payment's hold policy; None: no bank cards taken
         self.metering = metering  # a signing meter's block (docs/local-api.md)
 
     def _plug_in_until(self, state: SessionState) -> str | None:
@@ -124,7 +123,7 @@ class StatusBoard:
             "accepting_sessions": accepting,
             **self.service.snapshot(now),
             "backend_online": self.link.online,
-            "card_payment": self.card_payment,
+            "card_payment": self.holds is not None,
             "readers": self.reader_states(),
             "language_reset": self.screen.language_reset(),
             "plug_in_until": self._plug_in_until(state),
@@ -135,16 +134,16 @@ class StatusBoard:
         """What a bank card tapped now would have reserved (the budget picked, else
         `[payment] preauth_amount`), the budgets offered and the grace period; None
         without card payment (docs/local-api.md)."""
-        if not self.card_payment:
+        holds = self.holds
+        if holds is None:
             return None
-        pay = self.config.payment
         budget = self.screen.budget
         return {
-            "amount": str(budget if budget is not None else Decimal(pay.preauth_amount)),
+            "amount": str(budget if budget is not None else holds.default_amount),
             "currency": self.pricing.station_terms.tariff.currency,
-            "choices": [str(choice) for choice in parse_budget_choices(pay.budget_choices)],
+            "choices": [str(choice) for choice in holds.choices],
             "budget": str(budget) if budget is not None else None,
-            "grace_s": pay.hold_grace_s,
+            "grace_s": holds.grace_s,
         }
 
 
