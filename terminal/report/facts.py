@@ -1,0 +1,235 @@
+"""The report's facts: one flat, typed row per closed session, read from the journal.
+
+Provides:
+- `SessionFact` (what a report needs of one closed session: times, energy, the money
+  as the receipt printed it, the payment and refunds) with `VatRow` and `RefundFact`;
+- `open_read_only(path)`: the journal opened read-only (the daemon may be running);
+- `iter_sessions(conn, station_id, since, until)`: the closed sessions whose close lies
+  in [since, until), oldest first, streamed (a board holds years of them).
+
+Every amount is Decimal, every time an aware UTC datetime, energy in Wh. The receipt is
+the source of the money: a session without a receipt (closed before the receipt was
+written, e.g. at a power loss) has `receipt_present` False and zero amounts. The same
+columns are what the Parquet export writes (docs/reports.md, "Export schema").
+
+On failure: `ReportError` naming the file and what is wrong (missing, not a journal,
+a row whose stored value cannot be read).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+ZERO = Decimal(0)
+
+
+class ReportError(Exception):
+    """The facts cannot be read; the message names the source and the problem."""
+
+
+@dataclass(frozen=True, slots=True)
+class VatRow:
+    """One VAT rate of a receipt, as printed: gross = net + vat."""
+
+    percent: Decimal
+    net: Decimal
+    vat: Decimal
+    gross: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class RefundFact:
+    at: datetime
+    amount: Decimal
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFact:
+    """A closed session as the report sees it.
+
+    `payment_method` is the receipt's ("rfid", "app", "card", "local", ...; the session's
+    source when no receipt exists). `amount_charged` is the gross amount the receipt
+    charged (before refunds); `net_amount`/`vat_rows` are the receipt's; `no_vat_amount`
+    is the part charged without VAT. `idle_fee` is the gross of the receipt's
+    PARKING_TIME lines. `energy_s` is from energy start to energy stop, `idle_s` from
+    energy stop to the close (the car still plugged in).
+    """
+
+    station_id: str
+    session_id: str
+    opened_at: datetime
+    started_at: datetime | None
+    stopped_at: datetime | None
+    closed_at: datetime
+    source: str
+    payment_method: str
+    id_token: str | None
+    stop_reason: str | None
+    final_phase: str
+    meter_serial: str | None
+    meter_start_wh: Decimal | None
+    meter_stop_wh: Decimal | None
+    energy_wh: Decimal
+    currency: str
+    receipt_present: bool
+    amount_charged: Decimal
+    net_amount: Decimal
+    no_vat_amount: Decimal
+    vat_rows: tuple[VatRow, ...]
+    idle_fee: Decimal
+    payment_status: str | None
+    payment_via: str | None
+    card_scheme: str | None
+    amount_approved: Decimal | None
+    amount_captured: Decimal | None
+    refunds: tuple[RefundFact, ...]
+
+    @property
+    def refunded(self) -> Decimal:
+        return sum((r.amount for r in self.refunds), ZERO)
+
+    @property
+    def energy_s(self) -> float:
+        if self.started_at is None or self.stopped_at is None:
+            return 0.0
+        return max(0.0, (self.stopped_at - self.started_at).total_seconds())
+
+    @property
+    def idle_s(self) -> float:
+        if self.stopped_at is None:
+            return 0.0
+        return max(0.0, (self.closed_at - self.stopped_at).total_seconds())
+
+    @property
+    def duration_s(self) -> float:
+        """From open (the tap) to close."""
+        return max(0.0, (self.closed_at - self.opened_at).total_seconds())
+
+
+def open_read_only(path: Path) -> sqlite3.Connection:
+    """The journal at `path`, read-only (safe beside the running daemon)."""
+    if not path.is_file():
+        raise ReportError(f"journal {path}: does not exist")
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+        conn.execute("SELECT 1 FROM sessions LIMIT 1")
+    except sqlite3.Error as exc:
+        raise ReportError(f"journal {path}: cannot be read as a journal ({exc})") from None
+    return conn
+
+
+_SESSIONS = """
+SELECT s.id, s.opened_at, s.started_at, s.stopped_at, s.closed_at, s.source, s.id_token,
+       s.anonymised_at, s.stop_reason, s.phase, s.meter_serial, s.meter_start_wh,
+       s.meter_stop_wh, r.receipt_json, p.status, p.via, p.scheme, p.amount_approved,
+       p.amount_captured, p.currency
+FROM sessions s
+LEFT JOIN receipts r ON r.session_id = s.id
+LEFT JOIN payments p ON p.session_id = s.id
+WHERE s.closed_at IS NOT NULL AND s.closed_at >= ? AND s.closed_at < ?
+ORDER BY s.closed_at, s.id
+"""
+_REFUNDS = "SELECT session_id, at, amount, reason FROM refunds WHERE at >= ? ORDER BY at"
+_FAR_PAST = "0000"
+_FAR_FUTURE = "9999"
+
+
+def iter_sessions(conn: sqlite3.Connection, station_id: str, since: datetime | None = None,
+                  until: datetime | None = None) -> Iterator[SessionFact]:
+    """The closed sessions closed in [since, until), oldest first (None: unbounded)."""
+    low = _iso(since) if since else _FAR_PAST
+    high = _iso(until) if until else _FAR_FUTURE
+    refunds: dict[str, list[RefundFact]] = {}
+    for session_id, at, amount, reason in conn.execute(_REFUNDS, (low,)):
+        refunds.setdefault(session_id, []).append(
+            RefundFact(_time(at), _dec(amount, "refunds.amount"), reason or ""))
+    for row in conn.execute(_SESSIONS, (low, high)):
+        yield _session(station_id, row, tuple(refunds.get(row[0], ())))
+
+
+def _session(station_id: str, row: tuple[Any, ...],
+             refunds: tuple[RefundFact, ...]) -> SessionFact:
+    (session_id, opened_at, started_at, stopped_at, closed_at, source, id_token,
+     anonymised_at, stop_reason, phase, meter_serial, start_wh, stop_wh, receipt_json,
+     pay_status, pay_via, scheme, approved, captured, pay_currency) = row
+    receipt = _receipt(session_id, receipt_json)
+    start = _opt_dec(start_wh, "meter_start_wh")
+    stop = _opt_dec(stop_wh, "meter_stop_wh")
+    if receipt:
+        energy_wh = _dec(receipt.get("energy_wh", "0"), "receipt energy_wh")
+    else:
+        energy_wh = stop - start if start is not None and stop is not None else ZERO
+    payment = receipt.get("payment") or {}
+    return SessionFact(
+        station_id=station_id,
+        session_id=session_id,
+        opened_at=_time(opened_at),
+        started_at=_time(started_at) if started_at else None,
+        stopped_at=_time(stopped_at) if stopped_at else None,
+        closed_at=_time(closed_at),
+        source=source,
+        payment_method=payment.get("method") or source,
+        id_token=None if anonymised_at else id_token,
+        stop_reason=stop_reason,
+        final_phase=phase,
+        meter_serial=meter_serial,
+        meter_start_wh=start,
+        meter_stop_wh=stop,
+        energy_wh=energy_wh,
+        currency=receipt.get("currency") or pay_currency or "",
+        receipt_present=bool(receipt),
+        amount_charged=_dec(receipt.get("amount_charged") or "0", "amount_charged"),
+        net_amount=_dec(receipt.get("net_amount") or "0", "net_amount"),
+        no_vat_amount=_dec(receipt.get("no_vat_amount") or "0", "no_vat_amount"),
+        vat_rows=tuple(
+            VatRow(_dec(v["percent"], "vat percent"), _dec(v["net"], "vat net"),
+                   _dec(v["vat"], "vat"), _dec(v["gross"], "vat gross"))
+            for v in receipt.get("vat", ())),
+        idle_fee=sum((_dec(line.get("amount") or "0", "charge amount")
+                      for line in receipt.get("charges", ())
+                      if line.get("dimension") == "PARKING_TIME"), ZERO),
+        payment_status=pay_status,
+        payment_via=pay_via,
+        card_scheme=scheme,
+        amount_approved=_opt_dec(approved, "amount_approved"),
+        amount_captured=_opt_dec(captured, "amount_captured"),
+        refunds=refunds,
+    )
+
+
+def _receipt(session_id: str, text: str | None) -> dict[str, Any]:
+    if text is None:
+        return {}
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise ReportError(f"session {session_id}: its receipt is not JSON") from None
+    return data if isinstance(data, dict) else {}
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat()
+
+
+def _time(text: str) -> datetime:
+    at = datetime.fromisoformat(text)
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def _dec(value: Any, what: str) -> Decimal:
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        raise ReportError(f"{what}: {value!r} is not a number") from None
+
+
+def _opt_dec(value: Any, what: str) -> Decimal | None:
+    return None if value is None else _dec(value, what)
