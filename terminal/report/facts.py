@@ -5,7 +5,13 @@ Provides:
   as the receipt printed it, the payment and refunds) with `VatRow` and `RefundFact`;
 - `open_read_only(path)`: the journal opened read-only (the daemon may be running);
 - `iter_sessions(conn, station_id, since, until)`: the closed sessions whose close lies
-  in [since, until), oldest first, streamed (a board holds years of them).
+  in [since, until), oldest first, streamed (a board holds years of them);
+- `TapFact` (a card or RFID tap and what was decided, how fast) and `StatusFact` (the
+  connector's status from `at` until the next row: Available, Occupied, Faulted,
+  Unavailable), the rows of the journal's `taps` and `status_log` tables;
+- `to_json(fact)` / `session_from_json`, `tap_from_json`, `status_from_json`: the facts
+  as JSON-ready dicts (Decimals and times as strings) and back: the export bundle's
+  facts/*.jsonl lines.
 
 Every amount is Decimal, every time an aware UTC datetime, energy in Wh. The receipt is
 the source of the money: a session without a receipt (closed before the receipt was
@@ -112,6 +118,92 @@ class SessionFact:
     def duration_s(self) -> float:
         """From open (the tap) to close."""
         return max(0.0, (self.closed_at - self.opened_at).total_seconds())
+
+
+@dataclass(frozen=True, slots=True)
+class TapFact:
+    """A tap and its decision. `kind`: "card" or "rfid"; `result`: "accepted" or
+    "declined"; `reason`: the decision's code (driver_texts); `token`: the id token
+    (a card's token, never a card number; None once anonymised); `decision_ms`: from
+    the card seen to the decision (None when unknown)."""
+
+    at: datetime
+    reader: str
+    kind: str
+    result: str
+    reason: str
+    token: str | None
+    decision_ms: float | None
+    session_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusFact:
+    """The connector's status from `at` on (OCPP ConnectorStatus: Available, Occupied,
+    Faulted, Unavailable) and why (e.g. "charger_fault", "out_of_service", "power_loss",
+    "stopped", "started")."""
+
+    at: datetime
+    status: str
+    cause: str
+
+
+def to_json(fact: SessionFact | TapFact | StatusFact) -> dict[str, Any]:
+    """The fact as JSON-ready data: Decimals and datetimes as strings, tuples as lists."""
+    return {name: _jsonable(getattr(fact, name)) for name in fact.__slots__}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return _iso(value)
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, VatRow | RefundFact):
+        return to_json_row(value)
+    return value
+
+
+def to_json_row(row: VatRow | RefundFact) -> dict[str, Any]:
+    return {name: _jsonable(getattr(row, name)) for name in row.__slots__}
+
+
+def session_from_json(data: dict[str, Any]) -> SessionFact:
+    """A SessionFact from `to_json`'s dict (ReportError naming the field when wrong)."""
+    try:
+        return SessionFact(
+            **{**data,
+               "opened_at": _time(data["opened_at"]),
+               "started_at": _opt_time(data["started_at"]),
+               "stopped_at": _opt_time(data["stopped_at"]),
+               "closed_at": _time(data["closed_at"]),
+               **{k: _opt_dec(data[k], k) for k in _DECIMALS},
+               "vat_rows": tuple(VatRow(*(_dec(v[k], f"vat_rows.{k}") for k in
+                                          ("percent", "net", "vat", "gross")))
+                                 for v in data["vat_rows"]),
+               "refunds": tuple(RefundFact(_time(r["at"]), _dec(r["amount"], "refund"),
+                                           str(r["reason"])) for r in data["refunds"])})
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ReportError(f"session fact {data.get('session_id')!r}: {exc!r}") from None
+
+
+def tap_from_json(data: dict[str, Any]) -> TapFact:
+    try:
+        return TapFact(**{**data, "at": _time(data["at"])})
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ReportError(f"tap fact: {exc!r}") from None
+
+
+def status_from_json(data: dict[str, Any]) -> StatusFact:
+    try:
+        return StatusFact(**{**data, "at": _time(data["at"])})
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ReportError(f"status fact: {exc!r}") from None
+
+
+_DECIMALS = ("meter_start_wh", "meter_stop_wh", "energy_wh", "amount_charged", "net_amount",
+             "no_vat_amount", "idle_fee", "amount_approved", "amount_captured")
 
 
 def open_read_only(path: Path) -> sqlite3.Connection:
@@ -222,6 +314,10 @@ def _iso(at: datetime) -> str:
 def _time(text: str) -> datetime:
     at = datetime.fromisoformat(text)
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def _opt_time(text: str | None) -> datetime | None:
+    return None if text is None else _time(text)
 
 
 def _dec(value: Any, what: str) -> Decimal:
