@@ -104,8 +104,8 @@ def test_faults_are_fault_ended_sessions_and_faulted_statuses_no_session_explain
 
 
 def test_the_fault_stop_reasons_are_the_session_machines():
-    assert FAULT_STOPS == {StopReason.METER_FAULT, StopReason.CHARGER_FAULT,
-                           StopReason.POWER_LOSS}
+    expected = {StopReason.METER_FAULT, StopReason.CHARGER_FAULT, StopReason.POWER_LOSS}
+    assert expected == FAULT_STOPS
     assert not ended_by_fault(fact("2026-12-01T10:00:00", stop_reason="Technician"))
     assert ended_by_fault(fact("2026-12-01T10:00:00", stop_reason="ChargerFault"))
 
