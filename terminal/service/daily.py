@@ -5,7 +5,7 @@ Provides `DailyFigures(deps, logins)` with `op_report_daily(request)`: for a log
 technician (its `token`, as every service op), the station's last `DAYS` local days up
 to today (terminal.report.daily.daily_rows, in `[station] timezone`), read from the
 journal on the store's thread (the loop is not blocked while years of sessions are
-scanned), and the currency:
+scanned), and the currency; each answer is in the audit log (`service_report_daily`):
 
     {"days": 30, "first_day": "2026-11-04", "timezone": "Europe/Berlin",
      "currency": "EUR", "rows": [{"date", "sessions", "energy_wh", "gross", "faults"}]}
@@ -29,7 +29,8 @@ from terminal.report import facts
 from terminal.report.daily import daily_rows, zone
 from terminal.report.facts import ReportError, SessionFact, StatusFact
 from terminal.service.login import Logins
-from terminal.service.port import ServiceDeps
+from terminal.service.pins import mask_id
+from terminal.service.port import ServiceDeps, audit
 
 DAYS = 30
 
@@ -76,7 +77,7 @@ class DailyFigures:
         self.logins = logins
 
     async def op_report_daily(self, request: dict[str, Any]) -> dict[str, Any]:
-        await self.logins.logged_in(request)
+        login = await self.logins.logged_in(request)
         config = self.deps.config
         timezone = config.station.timezone
         today = self.deps.clock.now().astimezone(zone(timezone)).date()
@@ -89,5 +90,7 @@ class DailyFigures:
         if not currency:
             price_list = self.deps.snapshot().get("price_list") or {}
             currency = str(price_list.get("currency") or "")
+        await audit(self.deps, "service_report_daily",
+                    {"technician": mask_id(login.technician), "first_day": rows[0]["date"]})
         return {"days": DAYS, "first_day": rows[0]["date"], "timezone": timezone,
                 "currency": currency, "rows": rows}

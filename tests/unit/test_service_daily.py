@@ -44,6 +44,7 @@ def test_the_last_30_days_hold_the_session_just_charged(tmp_path, pin_hash):  # 
         assert Decimal(today["energy_wh"]) == Decimal(receipt["energy_wh"]) > 0
         assert Decimal(today["gross"]) == Decimal(receipt["amount_charged"]) > 0
         assert today["faults"] == 0
+        assert ctx.audit_kinds().count("service_report_daily") == 2
         ctx.clock.advance(IDLE_S)
         with pytest.raises(RequestError, match=r"^token: "):
             await ctx.op("service_report_daily", token=token)
