@@ -291,9 +291,9 @@ class Scenario:
 
     def technician(self) -> dict[str, Any]:
         """A technician logs in with card + PIN on the screen, reads the diagnostics,
-        runs the meter self-check, exports a bundle, runs the end-of-day closing (its
-        Z-report on the screen), takes the charger out of service and, after logging in
-        again, back."""
+        looks at the last 30 days' plots, runs the meter self-check, exports a bundle,
+        runs the end-of-day closing (its Z-report on the screen), takes the charger out
+        of service and, after logging in again, back."""
         from hw_mocks.demo_stack import TECHNICIAN_CARD, TECHNICIAN_PIN
 
         self.say("A technician: card + PIN, diagnostics, self-check, export, closing, "
@@ -316,6 +316,10 @@ class Scenario:
         receipt = ui.wait_for("a receipt", lambda d: "kWh" in d["widgets"].get(
             "svc_receipt_text", ""))
         self._shoot_one("service-sessions", receipt)
+        ui.press("svc_tab_plots")  # the last 30 days from the daemon's journal
+        plots = ui.wait_for("the last 30 days", lambda d: d.get("service_tab") == "plots"
+                            and d["widgets"].get("svc_plots_summary", "").startswith("Last"))
+        self._shoot_one("service-plots", plots)
         ui.press("svc_tab_actions")
         ui.wait_for("the actions", lambda d: d.get("service_tab") == "actions")
         ui.press("svc_selfcheck")
@@ -344,7 +348,7 @@ class Scenario:
         ui.press("svc_logout")
         back = ui.wait_screen("idle")
         return {"tap": tap, "wrong_pin": wrong, "pin_shot": pin_shot, "diagnostics": diag,
-                "diag_shot": diag_shot, "sessions": sessions, "receipt": receipt,
+                "diag_shot": diag_shot, "sessions": sessions, "receipt": receipt, "plots": plots,
                 "selfcheck": selfcheck, "export": export, "closing": closing,
                 "actions": actions,
                 "out_of_order": out_of_order, "refused_while_out": refused, "back": back}

@@ -47,6 +47,7 @@ from kivy.uix.label import Label
 from kivy.uix.widget import Widget
 
 import ui.accessibility as ui_access
+import ui.bar_plot
 import ui.buttons as ui_buttons
 import ui.card_hold as ui_card_hold
 import ui.client as ui_client
@@ -226,7 +227,8 @@ class EvtermApp(App):
         expected = set(ui_widgets.TOP_BAR) | set(ui_widgets.REPORT_WIDGETS)
         for names in ui_widgets.SCREEN_WIDGETS.values():
             expected |= set(names)
-        expected |= {PRICE_BOX, RECEIPT_BOX, PROGRESS_BAR, SERVICE_TABS, *QR_WIDGETS.values()}
+        expected |= {PRICE_BOX, RECEIPT_BOX, PROGRESS_BAR, SERVICE_TABS, *QR_WIDGETS.values(),
+                     *ui_staff.PLOT_WIDGETS}
         missing = sorted(expected - set(self.widgets))
         if missing:
             raise RuntimeError(f"evterm.kv: no widget for the ids {missing}")
@@ -400,6 +402,10 @@ class EvtermApp(App):
             tabs = self.widgets[SERVICE_TABS]
             if view.service_tab and tabs.current != view.service_tab:
                 tabs.current = view.service_tab
+            for plot in view.plots:  # the "30 days" tab (ui/service_plots.py)
+                widget = self.widgets[f"svc_plot_{plot.kind}"]
+                widget.values, widget.max_text = list(plot.values), plot.max_text
+                widget.dates = [list(date) for date in plot.dates]
 
     def _set_text(self, name: str, text: str) -> None:
         if self.large and name in ui_access.FIGURES:  # they wrap: never inside "12 kWh"

@@ -232,7 +232,8 @@ def layout_of(app: Any) -> list[dict[str, Any]]:
     label's width, unshortened: larger than `size` means clipped or cut short) and
     `lines` (the text as wrapped) and `color`; QR codes `drawn` (side of the code in
     pixels); widgets with a `fill` (cards, buttons, bars: what text is drawn on) `fill`;
-    buttons `button`: true."""
+    buttons `button`: true; bar plots (ui/bar_plot.py) `bars` ([x, y, w, h] each),
+    `values` and `bar_colour`."""
     ids = {id(widget): name for name, widget in app.widgets.items()}  # kv ids: proxies
     out: list[dict[str, Any]] = []
 
@@ -253,6 +254,9 @@ def layout_of(app: Any) -> list[dict[str, Any]]:
             entry["fill"] = [round(float(c), 4) for c in fill]
         if isinstance(widget, _button_class()):
             entry["button"] = True
+        facts = getattr(widget, "layout_facts", None)  # bar plots: their bars, values
+        if callable(facts):
+            entry.update(facts())
         if hasattr(widget, "modules") and hasattr(widget, "_rect"):
             entry["drawn"] = round(float(widget._rect.size[0]), 1) if widget.data else 0.0
         out.append(entry)

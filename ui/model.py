@@ -24,6 +24,7 @@ from typing import Any
 from ui.accessibility import DisplayModes
 from ui.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from ui.service_model import ServiceModel
+from ui.service_plots import PlotView
 from ui.vat_entry import VatEntry
 
 FEEDBACK_S = 6.0  # how long a tap result stays on screen
@@ -93,6 +94,7 @@ class View:
     buttons: tuple[str, ...] = ()                     # button ids active now
     report_open: bool = False
     service_tab: str = ""                             # service: one of SERVICE_TABS
+    plots: tuple[PlotView, ...] = ()                  # service, "30 days": the bar plots
     timeout_warning: str = ""                         # a time limit is near (banner)
     timeout_speech: str = ""                          # the same for the speech output
     large_text: bool = False                          # display modes (ui/accessibility.py)

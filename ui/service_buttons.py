@@ -2,8 +2,9 @@
 
 Provides `press(svc, button, state, language, now_s)` (a PIN pad or service menu button,
 already known to be active: the model changes at once and the requests to send are
-returned) and `tick(svc, screen, now_s)` (once a second: diagnostics every
-DIAG_REFRESH_S while the Diagnostics tab is shown, and the UI's own logout after the
+returned; the "30 days" tab asks for the last 30 days when it opens) and `tick(svc,
+screen, now_s)` (once a second: diagnostics every DIAG_REFRESH_S while the Diagnostics
+tab is shown, and the UI's own logout after the
 login's `expires_in_s` without a touch, since the refreshes would otherwise keep the
 daemon's idle timer alive for ever).
 
@@ -51,6 +52,8 @@ def press(svc: ServiceModel, button: str, state: Mapping[str, Any] | None, langu
         svc.tab = button.removeprefix("svc_tab_")
         if svc.tab in ("diag", "sessions") and _diagnostics_due(svc, now_s):
             return [svc.diagnostics_request(now_s)]
+        if svc.tab == "plots" and svc.daily_due(now_s):
+            return [svc.daily_request(now_s)]
         return []
     if button == "svc_logout":
         token = svc.token

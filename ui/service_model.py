@@ -12,11 +12,13 @@ window runs out by itself.
 Provides:
 - the ids of evterm.kv's PIN pad (`PIN_WIDGETS`, `PIN_DIGITS`, `PIN_BUTTONS`) and
   service menu (`SERVICE_TABS`, `SERVICE_COMMON`, `SERVICE_TAB_WIDGETS`,
-  `SERVICE_WIDGETS`, `ACTIONS`: button -> service_action), `STAFF_SCREENS`;
+  `SERVICE_WIDGETS`, `ACTIONS`: button -> service_action; `PLOT_WIDGETS`: the "Last 30
+  days" tab's bar plots), `STAFF_SCREENS`;
 - the timings and limits (PIN length, lockout notice, diagnostics refresh, restart
   confirm, idle logout);
 - `ServiceModel`: the PIN typed so far, the token, the service menu's tab, the last
-  diagnostics, the receipt shown, the requests in flight and the status line;
+  diagnostics, the receipt shown, the last 30 days (`daily`), the requests in flight
+  and the status line;
 - `service_state(state)` and `staff_screen(svc, state, now_s)`: "pin", "service" or
   None (the driver's screens).
 
@@ -32,6 +34,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ui.service_diag import DIAG_SECTIONS
+from ui.service_plots import PLOTS, plot_widgets
 
 # ---- widget and button ids ---------------------------------------------------------------
 
@@ -39,7 +42,7 @@ PIN_DIGITS = tuple(f"pin_{digit}" for digit in range(10))
 PIN_BUTTONS = (*PIN_DIGITS, "pin_clear", "pin_ok", "pin_cancel")
 PIN_WIDGETS = ("pin_title", "pin_prompt", "pin_dots", "pin_message", *PIN_BUTTONS)
 
-SERVICE_TABS = ("diag", "sessions", "actions")
+SERVICE_TABS = ("diag", "sessions", "actions", "plots")
 SESSION_ROWS = 10
 ACTIONS: Mapping[str, str] = {  # button -> service_action `action`
     "svc_out_of_service": "out_of_service",
@@ -59,7 +62,9 @@ SERVICE_TAB_WIDGETS: Mapping[str, tuple[str, ...]] = {
     "sessions": (*(f"svc_session_{i}" for i in range(SESSION_ROWS)),
                  *(f"svc_receipt_{i}" for i in range(SESSION_ROWS)), "svc_receipt_text"),
     "actions": ("svc_service_state", *ACTIONS, "svc_action_detail"),
+    "plots": plot_widgets(),  # "Last 30 days" (ui/service_plots.py)
 }
+PLOT_WIDGETS = tuple(f"svc_plot_{kind}" for kind in PLOTS)  # the bar plots (ui/bar_plot.py)
 SERVICE_WIDGETS = (*SERVICE_COMMON, *(w for tab in SERVICE_TABS for w in SERVICE_TAB_WIDGETS[tab]))
 STAFF_SCREENS = ("pin", "service")
 
@@ -71,6 +76,7 @@ ATTENTION_S = 10.0       # a lockout stays on screen this long after the refusal
 DIAG_REFRESH_S = 2.0     # diagnostics while the Diagnostics tab is shown
 DIAG_SLACK_S = 0.25      # the UI ticks once a second: due a little early rather than late
 DIAG_RETRY_S = 5.0       # an unanswered diagnostics request is sent again after this
+DAILY_REFRESH_S = 60.0   # the last 30 days are asked again when the tab opens after this
 RESTART_CONFIRM_S = 5.0  # the second press on Restart must come within this
 DEFAULT_IDLE_S = 300.0   # idle logout when the login reply names none
 OUT_OF_SERVICE_REASON = "Maintenance"  # what drivers read as the reason (no keyboard here)
@@ -105,6 +111,10 @@ class ServiceModel:
     checks: list[dict[str, Any]] | None = None           # last meter self-check
     export_path: str | None = None
     z_report_text: str | None = None                     # the last closing's Z-report
+    daily: dict[str, Any] | None = None                  # last service_report_daily reply
+    daily_error: str | None = None                       # its refusal
+    daily_sent_s: float | None = None                    # request in flight since
+    daily_at_s: float | None = None                      # last reply
     restart_armed_s: float | None = None
 
     def forget(self) -> None:
@@ -129,6 +139,19 @@ class ServiceModel:
         self.diag_sent_s = now_s
         return {"op": "service_diagnostics", "token": self.token,
                 "id": self.request_id("service_diagnostics")}
+
+    def daily_request(self, now_s: float) -> dict[str, Any]:
+        """A `service_report_daily` request (the last 30 days), noted as in flight."""
+        self.daily_sent_s = now_s
+        return {"op": "service_report_daily", "token": self.token,
+                "id": self.request_id("service_report_daily")}
+
+    def daily_due(self, now_s: float) -> bool:
+        """The plots tab opened: ask unless a request is in flight (DIAG_RETRY_S) or the
+        last reply is younger than DAILY_REFRESH_S."""
+        if self.daily_sent_s is not None:
+            return not 0 <= now_s - self.daily_sent_s < DIAG_RETRY_S
+        return self.daily_at_s is None or not 0 <= now_s - self.daily_at_s < DAILY_REFRESH_S
 
 
 # ---- which screen ------------------------------------------------------------------------

@@ -81,6 +81,15 @@ def apply_reply(svc: ServiceModel, message: Mapping[str, Any],
             svc.diagnostics_at = stamp if isinstance(stamp, str) else None
         elif not ok:
             svc.set_status("svc_failed", "refused", action="svc_tab_diag", error=error)
+    elif op == "service_report_daily":
+        svc.daily_sent_s = None
+        if ok and isinstance(message.get("rows"), list):
+            svc.daily = {key: message.get(key) for key in ("rows", "currency", "days",
+                                                           "first_day", "timezone")}
+            svc.daily_error = None
+            svc.daily_at_s = now_s
+        elif not ok:
+            svc.daily_error = _human(error)
     elif op == "service_receipt":
         if what is not None and svc.receipt_session is not None:
             if ok:

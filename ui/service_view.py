@@ -3,7 +3,8 @@ service menu (`service`). No Kivy; ui/view.py calls in here and ui/app.py copies
 result onto the widgets, like every other screen.
 
 Provides `pin_view(svc, state, language)` and `service_view(svc, state, language,
-now_s)`: (texts by widget id, active buttons, tone) of each screen, and
+now_s)`: (texts by widget id, active buttons, tone) of each screen, `plots_of(svc,
+language)` (the "30 days" tab's texts and plots, ui/service_plots.py) and
 `locked_for_s(state)` (the lockout left by the daemon's clock). The PIN pad shows one
 dot per digit typed, never the digits. The diagnostics' texts come from
 ui/service_diag.py; technician texts from the same catalogues as the driver's
@@ -30,6 +31,7 @@ from ui.service_model import (
     ServiceModel,
     service_state,
 )
+from ui.service_plots import PlotView, plots_view
 from ui.values import out_of_service, time_of
 
 DOTS = "\u25cf"  # one per digit typed
@@ -92,6 +94,11 @@ def service_view(svc: ServiceModel, state: Mapping[str, Any], language: str, now
     return _Menu(svc, state, language, now_s).build()
 
 
+def plots_of(svc: ServiceModel, language: str) -> tuple[dict[str, str], tuple[PlotView, ...]]:
+    """The "30 days" tab: its texts and its four plots (ui/service_plots.py)."""
+    return plots_view(svc.daily, supported(language), svc.daily_error)
+
+
 class _Menu:
     def __init__(self, svc: ServiceModel, state: Mapping[str, Any], language: str,
                  now_s: float) -> None:
@@ -117,6 +124,7 @@ class _Menu:
         texts |= self._diagnostics()
         texts |= self._sessions()
         texts |= self._actions()
+        texts |= plots_of(svc, self.language)[0]
         buttons = [f"svc_tab_{tab}" for tab in SERVICE_TABS] + ["svc_logout"]
         if svc.tab == "sessions":
             buttons += [f"svc_receipt_{row}"

@@ -71,7 +71,7 @@ KEY_WIDGETS: Mapping[str, tuple[str, ...]] = {
     "meter_info": ("mi_title",),
     "signed_data": ("sd_title",),
     "pin": ("pin_title", "pin_message"),
-    "service": ("svc_status",),
+    "service": ("svc_status", "svc_plots_summary"),
 }
 NEVER_SPOKEN = frozenset({"pin_dots", "mi_key", "mi_key_label"})
 # a QR code on screen (view.qr): (the hint it replaces, the speech text announcing it)
@@ -106,6 +106,8 @@ def text_of(view: View, s: ScreenState, controls: bool = False) -> str:
     elif view.screen == "service":
         parts.append(s.t("speech_service"))
         parts.append(view.texts.get("svc_status", ""))
+        if view.service_tab == "plots":  # "Last 30 days: sessions 42, 512.3 kWh, ..."
+            parts.append(view.texts.get("svc_plots_summary", ""))
     elif view.screen == VAT_SCREEN:
         parts += _vat_entry(view, s, controls)
     else:

@@ -56,7 +56,7 @@ from ui.model import (
 )
 from ui.screen_state import Feedback, ScreenState
 from ui.service_model import STAFF_SCREENS, staff_screen
-from ui.service_view import pin_view, service_view
+from ui.service_view import pin_view, plots_of, service_view
 from ui.vat_entry import VAT_BUTTONS, VAT_OPEN, VAT_SCREEN
 from ui.widgets import LANGUAGE_BUTTONS, REPORT_CATEGORIES
 
@@ -101,6 +101,8 @@ def _build(s: ScreenState) -> View:
         texts |= menu_texts
         buttons += menu_buttons
         extra["service_tab"] = s.model.service.tab
+        if s.model.service.tab == "plots":
+            extra["plots"] = plots_of(s.model.service, s.language)[1]
     elif screen == "idle":
         texts |= screen_texts.idle(s, extra)
         texts |= card_hold.hold_texts(s)

@@ -6,7 +6,8 @@ state machine is built first, since the tap handler hands it technician cards; t
 readers for the diagnostics): `register(api)` routes the
 local-API ops `service_login`, `service_keep_pin` (a touch on the PIN pad: the PIN
 window is open for its full time again), `service_logout`, `service_diagnostics`,
-`service_receipt` and `service_action`; `load()` reads the journaled state (out of
+`service_receipt`, `service_action` and `service_report_daily` (the last 30 days per
+day, for the service screen's plots); `load()` reads the journaled state (out of
 service, PIN lockout) before the API serves; `refusal()` and `snapshot(now)` answer the
 daemon's status; `technician_tapped(token, reader)` opens the PIN window; `after_poll()`
 runs after each of the daemon's polls; `diagnostics()` and `meter_selfcheck()`.
@@ -18,6 +19,7 @@ The package, one job a module:
 - diagnostics: the diagnostics, recent faults and the meter self-check.
 - export: the export bundle.
 - actions: the actions and the out-of-service state.
+- daily: the last 30 days per local day (terminal.report.daily), for the plots.
 - port: `ServiceDeps`, everything the package depends on (never the daemon itself:
   the session port, terminal.ports), and the out-of-service gate; the journal's SQL
   is in the store package.
@@ -40,6 +42,7 @@ from typing import Any
 from terminal.kernel.logsetup import fields, get_logger
 from terminal.localapi import LocalApi
 from terminal.service.actions import Actions
+from terminal.service.daily import DailyFigures
 from terminal.service.diagnostics import Diagnostics
 from terminal.service.login import Logins
 from terminal.service.pins import mask_id
@@ -57,6 +60,7 @@ class Service:
         self.logins = logins
         self.diag = Diagnostics(deps, readers)
         self.actions = Actions(deps, self.logins, self.diag)
+        self.daily = DailyFigures(deps, self.logins)
 
     @property
     def out_of_service(self) -> dict[str, str] | None:
@@ -72,6 +76,7 @@ class Service:
         api.route_for_all("service_diagnostics", self._op_diagnostics)
         api.route_for_all("service_receipt", self.actions.op_receipt)
         api.route_for_all("service_action", self.actions.op_action)
+        api.route_for_all("service_report_daily", self.daily.op_report_daily)
 
     async def load(self) -> None:
         """Out of service and the PIN lockout as journaled (before the API serves)."""

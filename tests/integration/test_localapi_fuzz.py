@@ -30,6 +30,7 @@ BATCH = 200
 OPS = ["status", "report_problem", "start", "stop", "receipt", "sessions", "language",
        "ack_receipt", "subscribe", "service_login", "service_logout",
        "service_diagnostics", "service_receipt", "service_action", "touch",
+       "service_report_daily",
        "service_keep_pin"]
 FIELDS = ["id", "id_token", "reason", "session_id", "language", "cost_cap", "energy_cap_wh",
           "technician_id", "pin", "action", "text", "kind", "limit", "category", "lang"]

@@ -9,7 +9,8 @@ attribute, replaces it; None: a plain meter's receipt). It answers `subscribe`,
 `language` (the snapshot follows), `receipt` (a receipt shaped like the daemon's, in the
 language asked for), `ack_receipt`, `report_problem`, `stop` and the technician's
 `service_login` (any PIN), `service_diagnostics` (`diagnostics`), `service_receipt`,
-`service_action` and `service_logout`, and the driver's `vat_number` (checked with the
+`service_action`, `service_report_daily` (`daily`: `daily_reply()`, the last 30 days)
+and `service_logout`, and the driver's `vat_number` (checked with the
 kernel's rule and against the running session, as the daemon does; each one asked for
 is kept in `vat_requests`). Nothing else is checked: it is a screen's backdrop.
 """
@@ -21,6 +22,8 @@ import json
 import os
 import socket
 import threading
+from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 from terminal.kernel.vat import VatNumberError, check_vat_number
@@ -65,6 +68,22 @@ def base_state() -> dict[str, Any]:
     }
 
 
+def daily_reply(days: int = 30, empty: bool = False) -> dict[str, Any]:
+    """A `service_report_daily` reply: 30 days from 2026-11-03 to 2026-12-02, sessions on
+    most days (none on the 10th), a fault on two; `empty`: all zeros."""
+    rows = []
+    start = date(2026, 11, 3)
+    for index in range(days):
+        sessions = 0 if empty or index == 9 else index % 5 + 1
+        rows.append({"date": (start + timedelta(days=index)).isoformat(),
+                     "sessions": sessions,
+                     "energy_wh": str(Decimal(sessions) * Decimal("23456.7")),
+                     "gross": str(Decimal(sessions) * Decimal("13.84")),
+                     "faults": 1 if not empty and index in (4, 21) else 0})
+    return {"days": days, "first_day": rows[0]["date"], "timezone": "Europe/Berlin",
+            "currency": "EUR", "rows": rows}
+
+
 def receipt_text(language: str) -> str:
     """42-character lines like the printed receipt (the words do not matter here)."""
     sep = "." if language == "en" else ","
@@ -104,6 +123,7 @@ class FakeLocalApi:
         self.signed_meter: dict[str, Any] | None = signed_meter()
         self.budgets: list[Any] = []  # the `budget` ops received, their amounts
         self.vat_requests: list[dict[str, Any]] = []
+        self.daily: dict[str, Any] = daily_reply()  # the last 30 days (service_report_daily)
         self._subscribers: list[socket.socket] = []
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
@@ -208,6 +228,8 @@ class FakeLocalApi:
                       "expires_in_s": 600}
         elif op == "service_diagnostics":
             reply["diagnostics"] = self.diagnostics
+        elif op == "service_report_daily":
+            reply |= self.daily
         elif op == "service_sessions":
             reply["sessions"] = []
         elif op == "service_action":

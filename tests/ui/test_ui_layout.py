@@ -156,7 +156,7 @@ def walk_every_screen(ui: Any, api: FakeLocalApi, size: str, walk: Walk | None =
         api.set_state(language=language)
         walk.measure("report", language, lambda d: d["report_open"])
     ui.press("report_cancel")
-    # the technician: PIN pad, then the three tabs of the service menu
+    # the technician: PIN pad, then the four tabs of the service menu
     walk.screen("pin", "pin", {"service": {"state": "pin", "technician": None,
                                            "locked_until": None}})
     for digit in "1234":
@@ -165,7 +165,8 @@ def walk_every_screen(ui: Any, api: FakeLocalApi, size: str, walk: Walk | None =
     ui.wait_screen("service")
     for tab, ready in (("diag", lambda d: d["widgets"].get("svc_diag_meter")),
                        ("sessions", lambda d: "svc_receipt_0" in d["buttons"]),
-                       ("actions", lambda d: d["widgets"].get("svc_service_state"))):
+                       ("actions", lambda d: d["widgets"].get("svc_service_state")),
+                       ("plots", lambda d: "EUR" in d["widgets"].get("svc_plots_summary", ""))):
         ui.press(f"svc_tab_{tab}")
         if tab == "sessions":
             ui.wait_for("the sessions", lambda d: "svc_receipt_0" in d["buttons"])
@@ -256,7 +257,7 @@ def test_every_screen_in_every_language_is_laid_out_cleanly(fake_api, ui_process
     ui = ui_process(SimpleNamespace(socket_path=fake_api.path), size=size)
     walk = walk_every_screen(ui, fake_api, size)
     print(f"{size}: {walk.count} screens measured in {time.monotonic() - started:.0f} s")
-    assert walk.count == 21 * 4 + 1
+    assert walk.count == 22 * 4 + 1
     assert walk.problems == [], "\n".join(walk.problems)
     assert_receipt_summary_readable(walk)
     assert_hold_in_view(walk)

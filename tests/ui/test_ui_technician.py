@@ -1,7 +1,8 @@
 """The technician on the touchscreen against the whole terminal (hw_mocks/demo_stack.py:
 real pcscd + vpcd with the technician card tapped by `evterm sim tap`, the daemon, the
 station and backend simulators, mosquitto): card + PIN, a wrong PIN first, diagnostics
-read from the simulated hardware, a receipt reprinted, the meter self-check, an export
+read from the simulated hardware, a receipt reprinted, the last 30 days' plots (their
+totals the journal's sessions), the meter self-check, an export
 bundle on the "USB stick", the end-of-day closing with its Z-report (it reaches the
 backend too), out of service (drivers are refused and see why) and back. Everything a
 technician does is in the audit log and reaches the backend."""
@@ -13,6 +14,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -20,8 +22,27 @@ import pytest
 from hw_mocks.cards import TEST_PANS
 from hw_mocks.demo_scenario import Scenario
 from hw_mocks.demo_stack import STATION_ID, TECHNICIAN_CARD, TECHNICIAN_PIN, DemoStack
+from terminal.kernel.money import round_half_up
+from terminal.report.facts import iter_sessions, open_read_only
 from terminal.store import Store
 from tests.ui.test_ui_scenarios import png_facts
+
+
+def assert_plots_are_the_journals(widgets: dict[str, str], database: Path) -> None:
+    """The "30 days" tab's totals are the journal's sessions of these days."""
+    conn = open_read_only(database)
+    try:
+        sessions = list(iter_sessions(conn, STATION_ID))
+    finally:
+        conn.close()
+    assert sessions, "the scenario's session is in the journal"
+    energy_wh = sum((s.energy_wh for s in sessions), Decimal(0))
+    gross = sum((s.amount_charged for s in sessions), Decimal(0))
+    kwh = round_half_up(energy_wh / 1000, 1)
+    assert widgets["svc_plot_sessions_total"] == f"Total 30 days: {len(sessions)}"
+    assert widgets["svc_plot_energy_total"] == f"Total 30 days: {kwh:,} kWh"
+    assert widgets["svc_plot_revenue_total"] == f"Total 30 days: {gross:,} EUR"
+    assert widgets["svc_plots_summary"].startswith(f"Last 30 days: sessions {len(sessions)}, ")
 
 
 def test_technician_logs_in_with_card_and_pin_and_takes_the_charger_out_and_back(scenario):
@@ -39,6 +60,7 @@ def test_technician_logs_in_with_card_and_pin_and_takes_the_charger_out_and_back
     assert "ready" in widgets["svc_diag_readers"]
     assert widgets["svc_diag_software"] and widgets["svc_diag_storage"]
     assert "Charging receipt" in seen["receipt"]["widgets"]["svc_receipt_text"]
+    assert_plots_are_the_journals(seen["plots"]["widgets"], stack.rig.database)
     assert "passed" in seen["selfcheck"]["widgets"]["svc_status"].lower() or \
         "ok" in seen["selfcheck"]["widgets"]["svc_action_detail"].lower()
 

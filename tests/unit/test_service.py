@@ -322,7 +322,7 @@ def test_a_card_that_is_not_a_technicians_gets_nothing(tmp_path, pin_hash):
     run(tmp_path, pin_hash, body)
 
 
-OPS = [("service_logout", {}), ("service_diagnostics", {}),
+OPS = [("service_logout", {}), ("service_diagnostics", {}), ("service_report_daily", {}),
        ("service_receipt", {"session_id": "x"}),
        *[("service_action", {"action": action, "reason": "r", "folder": "/tmp/x"})
          for action in ("out_of_service", "in_service", "stop_session", "resend_outbox",
