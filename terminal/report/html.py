@@ -65,7 +65,7 @@ h2 { font-size: 1.2em; margin: 0 0 8px; border-bottom: 2px solid #0072B2; paddin
 h3 { font-size: 1em; margin: 8px 0 4px; }
 section { margin: 18px 0; break-inside: avoid; }
 .meta { margin: 0; color: #333; }
-.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(590px, 1fr));
+.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(590px, 100%), 1fr));
   gap: 8px 24px; align-items: start; }
 table { border-collapse: collapse; margin: 4px 0 8px; font-variant-numeric: tabular-nums; }
 caption { text-align: left; font-weight: 600; padding: 2px 0 4px; }
@@ -78,7 +78,8 @@ tfoot th, tfoot td { border-top: 2px solid #1a1a1a; font-weight: 700; }
 .warn { color: #8a2a00; font-weight: 700; }
 svg.chart { display: block; max-width: 100%; height: auto; }
 details summary { cursor: pointer; color: #004b75; margin: 2px 0 6px; }
-@media print { details > *:not(summary) { display: block; } a { color: inherit; } }
+.scroll { overflow-x: auto; }
+@media print { main { max-width: none; } }
 """
 
 

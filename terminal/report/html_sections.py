@@ -10,7 +10,7 @@ chart and a sentence instead of an empty chart when there is nothing to show.
 
 from __future__ import annotations
 
-from datetime import tzinfo
+from datetime import date, tzinfo
 from decimal import Decimal
 from html import escape
 from typing import Any
@@ -101,48 +101,75 @@ def utilisation_section(report: dict[str, Any]) -> str:
     return section("utilisation", title, chart + note + figures)
 
 
+def bucket_size(days: int) -> str:
+    """How the daily series is drawn: a bar per day up to a quarter, per ISO week up to
+    two years, else per month (a bar stays at least a few pixels wide)."""
+    if days <= 92:
+        return "day"
+    return "week" if days <= 731 else "month"
+
+
+def _bucket(day: date, size: str) -> tuple[str, str]:
+    """(the bucket's name in the table, its short label on the axis)."""
+    if size == "day":
+        return day.isoformat(), day.strftime("%m-%d")
+    if size == "week":
+        year, week, _ = day.isocalendar()
+        return f"{year}-W{week:02d}", f"W{week:02d}"
+    return day.strftime("%Y-%m"), day.strftime("%Y-%m")
+
+
 def daily_section(report: dict[str, Any], currency: str) -> str:
     rows = items(field(report, "daily", "report"), "daily")
     title = "Day by day"
     if not rows:
         return section("daily", title, para("No sessions in this period.", "note"))
-    sessions, energy, revenue, faults, printed = [], [], [], [], []
-    totals = [0, Decimal(0), Decimal(0), 0]
+    size = bucket_size(len(rows))
+    buckets: dict[str, list[Any]] = {}  # name -> [label, sessions, energy_wh, gross, faults]
     for i, row in enumerate(rows):
         where = f"daily[{i}]"
-        day = str(field(row, "date", where))
-        short = day[5:] if len(day) == 10 else day
-        n = count(field(row, "sessions", where), where + ".sessions")
-        wh = dec(field(row, "energy_wh", where), where + ".energy_wh")
-        gross = dec(field(row, "gross", where), where + ".gross")
-        f = count(field(row, "faults", where), where + ".faults")
-        sessions.append(Bar(short, Decimal(n), f"{n} sessions"))
-        energy.append(Bar(short, wh / 1000, f"{kwh(wh)} kWh"))
-        revenue.append(Bar(short, gross, f"{gross} {currency}"))
-        faults.append(Bar(short, Decimal(f), f"{f} faults"))
-        printed.append([day, str(n), kwh(wh), str(gross), str(f)])
-        totals = [totals[0] + n, totals[1] + wh, totals[2] + gross, totals[3] + f]
-    first, last = str(rows[0].get("date")), str(rows[-1].get("date"))
-    span = f"{first} to {last}"
+        text = field(row, "date", where)
+        try:
+            day = date.fromisoformat(str(text))
+        except ValueError:
+            raise ReportError(f"report: {where}.date is {text!r}, not a date") from None
+        name, label = _bucket(day, size)
+        figures = buckets.setdefault(name, [label, 0, Decimal(0), Decimal(0), 0])
+        figures[1] += count(field(row, "sessions", where), where + ".sessions")
+        figures[2] += dec(field(row, "energy_wh", where), where + ".energy_wh")
+        figures[3] += dec(field(row, "gross", where), where + ".gross")
+        figures[4] += count(field(row, "faults", where), where + ".faults")
+    series: list[list[Bar]] = [[], [], [], []]
+    printed, totals = [], [0, Decimal(0), Decimal(0), 0]
+    for name, (label, n, wh, gross, faults) in buckets.items():
+        series[0].append(Bar(label, Decimal(n), f"{n} sessions"))
+        series[1].append(Bar(label, wh / 1000, f"{kwh(wh)} kWh"))
+        series[2].append(Bar(label, gross, f"{gross} {currency}"))
+        series[3].append(Bar(label, Decimal(faults), f"{faults} faults"))
+        printed.append([name, str(n), kwh(wh), str(gross), str(faults)])
+        totals = [totals[0] + n, totals[1] + wh, totals[2] + gross, totals[3] + faults]
+    span = f"{rows[0]['date']} to {rows[-1]['date']}"
     charts = [
-        ("daily_sessions", "Sessions per day", sessions, "blue"),
-        ("daily_energy", "Energy per day (kWh)", energy, "green"),
-        ("daily_revenue", f"Revenue per day (gross, {currency})", revenue, "orange"),
-        ("daily_faults", "Faults per day", faults, "vermillion"),
+        ("daily_sessions", f"Sessions per {size}", "blue"),
+        ("daily_energy", f"Energy per {size} (kWh)", "green"),
+        ("daily_revenue", f"Revenue per {size} (gross, {currency})", "orange"),
+        ("daily_faults", f"Faults per {size}", "vermillion"),
     ]
     blocks = []
-    for chart_id, chart_title, bars, colour in charts:
-        desc = f"One bar per day, {span}; " + "; ".join(f"{b.label}: {b.shown}" for b in bars)
+    for (chart_id, chart_title, colour), bars in zip(charts, series, strict=True):
+        desc = (f"One bar per {size}, {span}; "
+                + "; ".join(f"{name}: {b.shown}" for name, b in zip(buckets, bars,
+                                                                    strict=True)))
         svg = bar_chart(chart_id, chart_title, desc, bars, colour=COLOURS[colour])
         blocks.append(f"<figure><h3>{escape(chart_title)}</h3>{svg}</figure>")
     figures = details(
-        f"Figures of each day ({len(rows)} rows)",
-        table("Per day (local date)", ["date", "sessions", "energy (kWh)",
-                                        f"gross ({currency})", "faults"], printed,
+        f"Figures of each {size} ({len(printed)} rows)",
+        table(f"Per {size} (local dates)", [size, "sessions", "energy (kWh)",
+                                             f"gross ({currency})", "faults"], printed,
               total=["Total (sum of the rows)", str(totals[0]), kwh(totals[1]),
                      str(totals[2]), str(totals[3])]))
     return section("daily", title,
-                   f'<p class="meta">{escape(span)}, local dates.</p>'
+                   f'<p class="meta">{escape(span)}, local dates, one bar per {size}.</p>'
                    f'<div class="grid">{"".join(blocks)}</div>{figures}')
 
 
@@ -236,7 +263,7 @@ def irregularities_section(report: dict[str, Any], zone: tzinfo) -> str:
     inner = table(f"Irregularities to look into ({len(rows)})",
                   ["kind", "when", "session", "what happened", "figures"], printed,
                   numeric=(), css="wide")
-    return section("irregularities", title, inner)
+    return section("irregularities", title, f'<div class="scroll">{inner}</div>')
 
 
 def _figure(value: Any) -> str:
