@@ -77,6 +77,8 @@ def utilisation_section(report: dict[str, Any]) -> str:
         started = count(field(row, "sessions_started", where), where + ".sessions_started")
         occupied = num(field(row, "occupied_s", where), where + ".occupied_s") or 0.0
         grid[(weekday, hour)] = (percent, started, occupied)
+    if all(p == 0 and started == 0 for p, started, _ in grid.values()):
+        return section("utilisation", title, para("No sessions in this period.", "note"))
     cells, printed = [], []
     for weekday, day in enumerate(DAYS):
         line = []
@@ -139,6 +141,8 @@ def daily_section(report: dict[str, Any], currency: str) -> str:
         figures[2] += dec(field(row, "energy_wh", where), where + ".energy_wh")
         figures[3] += dec(field(row, "gross", where), where + ".gross")
         figures[4] += count(field(row, "faults", where), where + ".faults")
+    if all(f[1] == 0 and f[2] == 0 and f[3] == 0 and f[4] == 0 for f in buckets.values()):
+        return section("daily", title, para("No sessions in this period.", "note"))
     series: list[list[Bar]] = [[], [], [], []]
     printed, totals = [], [0, Decimal(0), Decimal(0), 0]
     for name, (label, n, wh, gross, faults) in buckets.items():

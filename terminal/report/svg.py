@@ -78,6 +78,17 @@ def nice_ceiling(value: Decimal) -> Decimal:
     return value  # not reached: 10 x 10^adjusted() always covers value
 
 
+def tick_count(top_value: Decimal, *, whole: bool) -> int:
+    """How many steps the y axis has up to `top_value`: 4, or for counts (whole numbers)
+    the first of 4, 5, 2, 1 that gives whole-number ticks (no "2.5 faults")."""
+    if not whole:
+        return 4
+    for steps in (4, 5, 2):
+        if top_value % steps == 0:
+            return steps
+    return 1
+
+
 def _tick_label(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
@@ -100,11 +111,12 @@ def bar_chart(chart_id: str, title: str, desc: str, bars: Sequence[Bar], *,
     left, right, top, bottom = 52, 8, 10, 34
     plot_w, plot_h = width - left - right, height - top - bottom
     top_value = nice_ceiling(max((b.value for b in bars), default=Decimal(0)))
+    ticks = tick_count(top_value, whole=all(b.value == int(b.value) for b in bars))
     out = _svg_open(chart_id, title, desc, width, height, "y")
     base_y = top + plot_h
-    for i in range(5):
-        tick = top_value * i / 4
-        y = base_y - plot_h * i / 4
+    for i in range(ticks + 1):
+        tick = top_value * i / ticks
+        y = base_y - plot_h * i / ticks
         out.append(f'<line x1="{left}" x2="{width - right}" y1="{_fmt(y)}" y2="{_fmt(y)}" '
                    f'stroke="{GRID}" stroke-width="1" aria-hidden="true"/>')
         out.append(f'<text x="{left - 4}" y="{_fmt(y + 4)}" text-anchor="end" fill="{INK}" '

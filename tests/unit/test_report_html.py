@@ -14,7 +14,7 @@ import pytest
 from terminal.report.facts import ReportError
 from terminal.report.html import render_html
 from terminal.report.html_sections import heat_bin
-from terminal.report.svg import Bar, bar_chart, hbar_chart, nice_ceiling
+from terminal.report.svg import Bar, bar_chart, hbar_chart, nice_ceiling, tick_count
 from tests.report_dicts import empty_report, make_report
 
 
@@ -176,8 +176,20 @@ def test_an_empty_period_says_so_and_draws_no_empty_charts() -> None:
     parser = tables_of(empty_report())
     dist = find(parser, "Per session")
     assert dist[1] == ["Session length (min)", "0", "–", "–", "–", "–", "–"]
-    # the days' charts still draw (zero-height bars) with a zero total
-    assert find(parser, "Per day")[-1][1:] == ["0", "0.000", "0.00", "0"]
+    assert "<svg" not in html
+    assert html.count("No sessions in this period.") == 6  # totals, VAT, mix, distributions,
+    # utilisation, days
+
+
+def test_faults_without_sessions_still_draw_the_days() -> None:
+    report = empty_report()
+    report["daily"][2]["faults"] = 3
+    html = render_html(report)
+    assert 'data-chart="daily_faults"' in html and 'data-chart="utilisation"' not in html
+    faults = re.search(r'data-chart="daily_faults".*?</svg>', html, re.S)
+    assert faults is not None
+    ticks = re.findall(r'aria-hidden="true">([\d.]+)</text>', faults.group(0))
+    assert ticks[:4] == ["0", "1", "2", "3"]  # whole-number ticks for counts
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -197,6 +209,12 @@ def test_bad_input_names_the_field(change, message: str) -> None:
     with pytest.raises(ReportError) as caught:
         render_html(report)
     assert message in str(caught.value)
+
+
+def test_tick_counts_give_whole_ticks_for_counts() -> None:
+    assert [tick_count(Decimal(v), whole=True) for v in (1, 2, 5, 10, 20, 25, 50)] == [
+        1, 2, 5, 5, 4, 5, 5]
+    assert tick_count(Decimal(5), whole=False) == 4
 
 
 def test_nice_ceiling_and_heat_bins() -> None:
