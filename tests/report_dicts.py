@@ -32,12 +32,13 @@ def _utilisation(rng: random.Random, weeks: Decimal) -> list[dict[str, Any]]:
             busy = 0.0 if hour < 6 else (0.85 if 11 <= hour <= 14 and weekday < 5 else 0.35)
             busy = busy * (0.6 if weekday >= 5 else 1.0) * rng.uniform(0.7, 1.15)
             busy = min(busy, 1.0)
-            occupied_s = round(busy * 3600 * float(weeks), 1)
+            slot_s = round(3600 * float(weeks), 1)
+            occupied_s = round(busy * slot_s, 1)
             rows.append({
                 "weekday": weekday, "hour": hour,
                 "sessions_started": int(busy * 4 * float(weeks)),
-                "occupied_s": occupied_s,
-                "occupancy_percent": _percent(Decimal(str(busy)) * 1000, 1000),
+                "occupied_s": occupied_s, "slot_s": slot_s,
+                "occupancy_percent": _percent(Decimal(str(occupied_s)), Decimal(str(slot_s))),
             })
     return rows
 
@@ -104,15 +105,17 @@ def make_report(days: int = 30, seed: int = 20) -> dict[str, Any]:
         "refunds": {"count": 2, "total": str(refunds)},
         "failures": [{"kind": "meter_fault", "count": 2}, {"kind": "declined_card", "count": 9},
                      {"kind": "charger_fault", "count": faults_total},
+                     {"kind": "power_loss", "count": 1},
                      {"kind": "aborted_start", "count": 4}],
         "tap_to_decision_ms": {"count": sessions_total + 9, "mean": 1840.2, "p50": 1620.0,
-                               "p95": 3900.0, "max": 7412.0},
+                               "p90": 3100.0, "p95": 3900.0, "max": 7412.0},
         "availability": {
             "period_s": days * 86400, "available_s": days * 86400 - 5400,
             "unavailable_s": 5400,
             "percent": _percent(days * 86400 - 5400, days * 86400),
             "outages": [{"from": "2026-11-12T09:00:00+00:00", "to": "2026-11-12T10:30:00+00:00",
-                         "status": "Faulted", "cause": "charger: isolation fault"}],
+                         "status": "Faulted", "cause": "charger: isolation fault",
+                         "duration_s": 5400.0}],
         },
         "daily": daily,
         "irregularities": [
@@ -121,6 +124,7 @@ def make_report(days: int = 30, seed: int = 20) -> dict[str, Any]:
              "detail": "Session s-0412 delivered 18.250 kWh but no payment was captured."},
             {"kind": "repeated_declines", "at": "2026-11-20T07:55:00+00:00",
              "session_id": None, "token": "tok-9f3a", "declines": 4,
+             "last_at": "2026-11-20T08:04:00+00:00",
              "detail": "Token tok-9f3a was declined 4 times within 10 minutes."},
             {"kind": "meter_counter_jump", "at": "2026-11-25T12:01:00+00:00",
              "session_id": "s-0630", "jump_wh": "250000",

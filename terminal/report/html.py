@@ -28,6 +28,7 @@ from terminal.kernel.formatting import station_zone
 from terminal.report.facts import ReportError
 from terminal.report.html_parts import (
     DASH,
+    amount,
     count,
     dec,
     field,
@@ -38,6 +39,7 @@ from terminal.report.html_parts import (
     para,
     section,
     table,
+    unit,
     when,
 )
 from terminal.report.html_sections import (
@@ -143,7 +145,7 @@ def _header(report: dict[str, Any], stations: list[str], zone: Any, zone_name: s
 
 def _totals(totals: dict[str, Any], currency: str, has_sessions: bool) -> str:
     def money(key: str) -> str:
-        return f"{dec(field(totals, key, 'totals'), 'totals.' + key)} {currency}"
+        return amount(dec(field(totals, key, "totals"), "totals." + key), currency)
 
     energy_wh = dec(field(totals, "energy_wh", "totals"), "totals.energy_wh")
     rows = [
@@ -179,14 +181,14 @@ def _vat(report: dict[str, Any], currency: str, has_sessions: bool) -> str:
         sessions = count(field(row, "sessions", where), where + ".sessions")
         printed.append([label, str(sessions), str(net), str(vat), str(gross)])
         net_sum, vat_sum, gross_sum = net_sum + net, vat_sum + vat, gross_sum + gross
-    inner = table(f"Revenue per VAT rate ({currency}); per row net + VAT = gross",
+    inner = table(unit("Revenue per VAT rate", currency) + "; per row net + VAT = gross",
                   ["VAT rate", "sessions", "net", "VAT", "gross"], printed,
                   total=["Total (sum of the rows)", "", str(net_sum), str(vat_sum),
                          str(gross_sum)])
     gross_total = dec(field(report["totals"], "gross", "totals"), "totals.gross")
     if gross_sum != gross_total:
-        inner += para(f"The rows add up to {gross_sum} {currency}, the totals say "
-                      f"{gross_total} {currency}.", "warn")
+        inner += para(f"The rows add up to {amount(gross_sum, currency)}, the totals say "
+                      f"{amount(gross_total, currency)}.", "warn")
     inner += para("A session whose receipt has two rates counts in both rows, so the "
                   "sessions are not added up.", "note")
     return section("vat", "Revenue per VAT rate", inner)
@@ -216,7 +218,7 @@ def _payment_mix(report: dict[str, Any], currency: str, has_sessions: bool) -> s
                        colour=COLOURS["blue"])
     figures = table("Sessions, share, energy and revenue per payment method",
                     ["method", "sessions", "share (%)", "energy (kWh)",
-                     f"gross ({currency})"], printed,
+                     unit("gross", currency)], printed,
                     total=["Total (sum of the rows)", str(sessions_sum), "",
                            kwh(energy_sum), str(gross_sum)])
     note = para("Share = the method's sessions / the total sessions below, in percent.",
@@ -261,6 +263,6 @@ def _idle_and_refunds(report: dict[str, Any], currency: str) -> str:
         ["Refunds", str(count(field(refunds, "count", "refunds"), "refunds.count")),
          str(dec(field(refunds, "total", "refunds"), "refunds.total"))],
     ]
-    inner = table(f"Idle fees charged and refunds paid ({currency})",
-                  ["", "count", f"gross ({currency})"], rows)
+    inner = table(unit("Idle fees charged and refunds paid", currency),
+                  ["", "count", unit("gross", currency)], rows)
     return section("idle-refunds", "Idle fees and refunds", inner)

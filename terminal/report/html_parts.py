@@ -8,7 +8,8 @@ Provides:
   offset ("2026-12-01 14:03 +01:00");
 - `table(caption, head, rows, total=None, numeric=...)`: an escaped `<table>` with
   `<caption>`, `<th scope>` headers and an optional total row;
-- `kwh(energy_wh)`: Wh as kWh, exact (Wh / 1000, three decimals), `fixed(x, places)`.
+- `kwh(energy_wh)`: Wh as kWh, exact (Wh / 1000, three decimals), `fixed(x, places)`;
+  `unit(text, name)` and `amount(value, currency)` (no unit when the report has none).
 
 Every text that reaches the page goes through `html.escape` here or in svg.py: station
 ids, reasons and causes come from the journal.
@@ -106,6 +107,16 @@ def _offset(local: datetime) -> str:
 def kwh(energy_wh: Decimal) -> str:
     """Wh as kWh with three decimals, exact for whole Wh: Decimal('123456') -> '123.456'."""
     return f"{energy_wh / 1000:.3f}"
+
+
+def unit(text: str, name: str) -> str:
+    """'gross (EUR)'; just 'gross' when the unit is unknown (no sessions, no currency)."""
+    return f"{text} ({name})" if name else text
+
+
+def amount(value: Decimal, currency: str) -> str:
+    """'12.34 EUR' ('12.34' without a currency)."""
+    return f"{value} {currency}" if currency else str(value)
 
 
 def fixed(value: float | None, places: int = 1) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 from terminal.report.facts import ReportError
 from terminal.report.html_parts import (
     DASH,
+    amount,
     count,
     dec,
     details,
@@ -30,6 +31,7 @@ from terminal.report.html_parts import (
     para,
     section,
     table,
+    unit,
     when,
 )
 from terminal.report.svg import COLOURS, Bar, Cell, bar_chart, hbar_chart, heat_map
@@ -37,7 +39,8 @@ from terminal.report.svg import COLOURS, Bar, Cell, bar_chart, hbar_chart, heat_
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 HEAT_LEGEND = ("0 %", "up to 20 %", "20-40 %", "40-60 %", "60-80 %", "over 80 %")
 FAILURES = {"meter_fault": "Meter faults", "declined_card": "Declined cards",
-            "charger_fault": "Charger faults", "aborted_start": "Aborted starts"}
+            "charger_fault": "Charger faults", "power_loss": "Power losses",
+            "aborted_start": "Aborted starts"}
 IRREGULARITIES = {
     "energy_without_capture": "Energy but no capture",
     "capture_differs_from_receipt": "Capture differs from receipt",
@@ -66,7 +69,7 @@ def utilisation_section(report: dict[str, Any]) -> str:
     if not rows:
         return section("utilisation", title, para("No utilisation figures for this period.",
                                                   "note"))
-    grid: dict[tuple[int, int], tuple[Decimal, int, float]] = {}
+    grid: dict[tuple[int, int], tuple[Decimal, int, float, float | None]] = {}
     for i, row in enumerate(rows):
         where = f"utilisation_by_hour_of_week[{i}]"
         weekday = count(field(row, "weekday", where), where + ".weekday")
@@ -76,18 +79,21 @@ def utilisation_section(report: dict[str, Any]) -> str:
         percent = dec(field(row, "occupancy_percent", where), where + ".occupancy_percent")
         started = count(field(row, "sessions_started", where), where + ".sessions_started")
         occupied = num(field(row, "occupied_s", where), where + ".occupied_s") or 0.0
-        grid[(weekday, hour)] = (percent, started, occupied)
-    if all(p == 0 and started == 0 for p, started, _ in grid.values()):
+        slot = num(row.get("slot_s"), where + ".slot_s")  # the hour's time in the period
+        grid[(weekday, hour)] = (percent, started, occupied, slot)
+    if all(p == 0 and started == 0 for p, started, _, _ in grid.values()):
         return section("utilisation", title, para("No sessions in this period.", "note"))
     cells, printed = [], []
     for weekday, day in enumerate(DAYS):
         line = []
         for hour in range(24):
-            percent, started, occupied = grid.get((weekday, hour), (Decimal(0), 0, 0.0))
+            percent, started, occupied, slot = grid.get((weekday, hour),
+                                                         (Decimal(0), 0, 0.0, None))
             span = f"{day} {hour:02d}:00-{hour + 1:02d}:00"
             line.append(Cell(heat_bin(percent), str(percent),
                              f"{span}: {percent} % occupied, {started} sessions started"))
-            printed.append([span, str(started), fixed(occupied / 60, 1), str(percent)])
+            printed.append([span, str(started), f"{occupied:.1f}",
+                            DASH if slot is None else f"{slot:.1f}", str(percent)])
         cells.append(line)
     chart = heat_map("utilisation", title,
                      "Seven rows Monday to Sunday, 24 columns for the hours in local time; "
@@ -95,11 +101,11 @@ def utilisation_section(report: dict[str, Any]) -> str:
                      DAYS, [f"{h:02d}" for h in range(24)], cells, HEAT_LEGEND)
     figures = details("Figures of each hour (168 rows)",
                       table("Occupancy by hour of the week, local time",
-                            ["hour of the week", "sessions started", "occupied (min)",
-                             "occupied (%)"], printed))
+                            ["hour of the week", "sessions started", "occupied (s)",
+                             "this hour in the period (s)", "occupied (%)"], printed))
     note = para("Each cell: the percent of that hour of the week (local time, all weeks of "
-                "the period together) the connector was occupied; the darker, the busier.",
-                "note")
+                "the period together) the connector was occupied, i.e. occupied seconds / "
+                "the seconds of that hour in the period; the darker, the busier.", "note")
     return section("utilisation", title, chart + note + figures)
 
 
@@ -122,8 +128,11 @@ def _bucket(day: date, size: str) -> tuple[str, str]:
 
 
 def daily_section(report: dict[str, Any], currency: str) -> str:
-    rows = items(field(report, "daily", "report"), "daily")
     title = "Day by day"
+    if "daily" not in report:
+        return section("daily", title, para("This report has no day-by-day figures.",
+                                            "note"))
+    rows = items(report["daily"], "daily")
     if not rows:
         return section("daily", title, para("No sessions in this period.", "note"))
     size = bucket_size(len(rows))
@@ -148,7 +157,7 @@ def daily_section(report: dict[str, Any], currency: str) -> str:
     for name, (label, n, wh, gross, faults) in buckets.items():
         series[0].append(Bar(label, Decimal(n), f"{n} sessions"))
         series[1].append(Bar(label, wh / 1000, f"{kwh(wh)} kWh"))
-        series[2].append(Bar(label, gross, f"{gross} {currency}"))
+        series[2].append(Bar(label, gross, amount(gross, currency)))
         series[3].append(Bar(label, Decimal(faults), f"{faults} faults"))
         printed.append([name, str(n), kwh(wh), str(gross), str(faults)])
         totals = [totals[0] + n, totals[1] + wh, totals[2] + gross, totals[3] + faults]
@@ -156,7 +165,7 @@ def daily_section(report: dict[str, Any], currency: str) -> str:
     charts = [
         ("daily_sessions", f"Sessions per {size}", "blue"),
         ("daily_energy", f"Energy per {size} (kWh)", "green"),
-        ("daily_revenue", f"Revenue per {size} (gross, {currency})", "orange"),
+        ("daily_revenue", unit(f"Revenue per {size} (gross)", currency), "orange"),
         ("daily_faults", f"Faults per {size}", "vermillion"),
     ]
     blocks = []
@@ -169,7 +178,7 @@ def daily_section(report: dict[str, Any], currency: str) -> str:
     figures = details(
         f"Figures of each {size} ({len(printed)} rows)",
         table(f"Per {size} (local dates)", [size, "sessions", "energy (kWh)",
-                                             f"gross ({currency})", "faults"], printed,
+                                             unit("gross", currency), "faults"], printed,
               total=["Total (sum of the rows)", str(totals[0]), kwh(totals[1]),
                      str(totals[2]), str(totals[3])]))
     return section("daily", title,
@@ -206,11 +215,14 @@ def tap_section(report: dict[str, Any]) -> str:
     n = count(field(taps, "count", "tap_to_decision_ms"), "tap_to_decision_ms.count")
     if n == 0:
         return section("taps", title, para("No taps in this period.", "note"))
+    stats = [("mean", "average"), ("p50", "median (p50)"), ("p90", "p90"), ("p95", "p95"),
+             ("max", "max")]
+    stats = [(key, words) for key, words in stats if key in taps]
     cells = ["Tap to decision (ms)", str(n)]
-    for stat in ("mean", "p50", "p95", "max"):
+    for stat, _ in stats:
         cells.append(fixed(num(taps.get(stat), f"tap_to_decision_ms.{stat}"), 0))
     inner = table("Time from a card or RFID tap to the decision shown",
-                  ["", "taps", "average", "median (p50)", "p95", "max"], [cells])
+                  ["", "taps", *(words for _, words in stats)], [cells])
     return section("taps", title, inner)
 
 
@@ -223,9 +235,9 @@ def availability_section(report: dict[str, Any], zone: tzinfo) -> str:
     unavailable_s = num(field(avail, "unavailable_s", "availability"),
                         "availability.unavailable_s") or 0.0
     percent = dec(field(avail, "percent", "availability"), "availability.percent")
-    rows = [["Period", fixed(period_s / 3600, 2), f"{period_s:.0f}"],
-            ["Available", fixed(available_s / 3600, 2), f"{available_s:.0f}"],
-            ["Not available", fixed(unavailable_s / 3600, 2), f"{unavailable_s:.0f}"]]
+    rows = [["Period", fixed(period_s / 3600, 2), f"{period_s:.1f}"],
+            ["Available", fixed(available_s / 3600, 2), f"{available_s:.1f}"],
+            ["Not available", fixed(unavailable_s / 3600, 2), f"{unavailable_s:.1f}"]]
     inner = (f'<p class="big">{escape(str(percent))} % available</p>'
              + para("Available = the time the connector could take a vehicle (Available or "
                     "Occupied) / the period, in percent (AFIR).", "note")
@@ -234,19 +246,22 @@ def availability_section(report: dict[str, Any], zone: tzinfo) -> str:
     if not outages:
         return section("availability", title, inner + para("No outages in this period.",
                                                           "note"))
-    printed = []
+    printed, total_s = [], 0.0
     for i, row in enumerate(outages):
         where = f"availability.outages[{i}]"
         start, end = field(row, "from", where), field(row, "to", where)
-        minutes = DASH
-        if start is not None and end is not None:
+        seconds = num(row.get("duration_s"), where + ".duration_s")
+        if seconds is None and start is not None and end is not None:
             span = moment(end, where + ".to") - moment(start, where + ".from")
-            minutes = fixed(span.total_seconds() / 60, 1)
+            seconds = span.total_seconds()
+        total_s += seconds or 0.0
         printed.append([when(start, zone, where + ".from"),
                         when(end, zone, where + ".to") or "still going",
-                        minutes, str(field(row, "status", where)), str(row.get("cause") or "")])
-    inner += table(f"Outages ({len(outages)})", ["from", "to", "minutes", "status", "cause"],
-                   printed, numeric=(2,))
+                        DASH if seconds is None else f"{seconds:.1f}",
+                        str(field(row, "status", where)), str(row.get("cause") or "")])
+    inner += table(f"Outages ({len(outages)})", ["from", "to", "seconds", "status", "cause"],
+                   printed, numeric=(2,),
+                   total=["Total (sum of the rows)", "", f"{total_s:.1f}", "", ""])
     return section("availability", title, inner)
 
 
@@ -259,8 +274,8 @@ def irregularities_section(report: dict[str, Any], zone: tzinfo) -> str:
     for i, row in enumerate(rows):
         where = f"irregularities[{i}]"
         kind = str(field(row, "kind", where))
-        extra = "; ".join(f"{key}: {_figure(value)}" for key, value in row.items()
-                          if key not in _IRREGULAR_KEYS)
+        extra = "; ".join(f"{key}: {_figure(value, zone, f'{where}.{key}')}"
+                          for key, value in row.items() if key not in _IRREGULAR_KEYS)
         printed.append([IRREGULARITIES.get(kind, kind), when(row.get("at"), zone, where + ".at"),
                         str(row.get("session_id") or DASH), str(field(row, "detail", where)),
                         extra])
@@ -270,7 +285,10 @@ def irregularities_section(report: dict[str, Any], zone: tzinfo) -> str:
     return section("irregularities", title, f'<div class="scroll">{inner}</div>')
 
 
-def _figure(value: Any) -> str:
+def _figure(value: Any, zone: tzinfo, where: str) -> str:
+    """An irregularity's own figure as text; a time (a key ending in _at) in local time."""
     if isinstance(value, list):
-        return ", ".join(_figure(v) for v in value)
-    return DASH if value is None else str(value)
+        return ", ".join(_figure(v, zone, where) for v in value)
+    if value is None:
+        return DASH
+    return when(value, zone, where) if where.endswith("_at") else str(value)

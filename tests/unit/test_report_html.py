@@ -120,14 +120,20 @@ def test_failures_total_and_availability_figures() -> None:
     failures = find(parser, "Failures by kind")
     assert int(failures[-1][1]) == sum(int(r[1]) for r in failures[1:-1])
     assert [r[0] for r in failures[1:-1]] == ["Meter faults", "Declined cards",
-                                              "Charger faults", "Aborted starts"]
+                                              "Charger faults", "Power losses",
+                                              "Aborted starts"]
+    taps = find(parser, "Time from a card")
+    assert taps[0][1:] == ["taps", "average", "median (p50)", "p90", "p95", "max"]
+    assert taps[1][1:] == [str(report["tap_to_decision_ms"]["count"]), "1,840", "1,620",
+                           "3,100", "3,900", "7,412"]
     avail = find(parser, "Time available")
     period, available, unavailable = (float(r[2]) for r in avail[1:])
     assert available + unavailable == period
     assert f"{available / period * 100:.1f}" == report["availability"]["percent"]
     outages = find(parser, "Outages (1)")
     # 09:00-10:30 UTC shown in Berlin time (UTC+1)
-    assert outages[1][:3] == ["2026-11-12 10:00 +01:00", "2026-11-12 11:30 +01:00", "90.0"]
+    assert outages[1][:3] == ["2026-11-12 10:00 +01:00", "2026-11-12 11:30 +01:00", "5400.0"]
+    assert float(outages[-1][2]) == unavailable  # the outages add up to the time lost
 
 
 def test_heat_map_has_every_hour_with_words_for_each_cell() -> None:
@@ -140,6 +146,26 @@ def test_heat_map_has_every_hour_with_words_for_each_cell() -> None:
     assert "over 80 %" in html
 
 
+def test_each_hours_percent_is_occupied_over_the_hours_time() -> None:
+    rows = find(tables_of(make_report()), "Occupancy by hour of the week")
+    assert rows[0] == ["hour of the week", "sessions started", "occupied (s)",
+                       "this hour in the period (s)", "occupied (%)"]
+    assert len(rows) == 169 and rows[1][0] == "Mon 00:00-01:00"
+    for row in rows[1:]:
+        share = Decimal(row[2]) * 100 / Decimal(row[3])
+        assert abs(share - Decimal(row[4])) <= Decimal("0.05"), row
+
+
+def test_without_daily_figures_or_currency_the_page_still_renders() -> None:
+    report = make_report()
+    del report["daily"]
+    assert "This report has no day-by-day figures." in render_html(report)
+    empty = empty_report()
+    empty["currency"] = ""
+    html = render_html(empty)
+    assert "()" not in html and ">0.00<" in html
+
+
 def test_every_chart_has_a_title_and_description_for_screen_readers() -> None:
     html = render_html(make_report())
     charts = re.findall(r'<svg class="chart" data-chart="([^"]+)"[^>]*role="img" '
@@ -149,6 +175,14 @@ def test_every_chart_has_a_title_and_description_for_screen_readers() -> None:
                                      "failures"])
     for chart in charts:
         assert f'<title id="{chart}-t">' in html and f'<desc id="{chart}-d">' in html
+
+
+def test_irregularities_have_their_sentence_and_figures() -> None:
+    rows = find(tables_of(make_report()), "Irregularities to look into (3)")
+    assert rows[0] == ["kind", "when", "session", "what happened", "figures"]
+    assert rows[2] == ["Repeated declines of one token", "2026-11-20 08:55 +01:00", "–",
+                       "Token tok-9f3a was declined 4 times within 10 minutes.",
+                       "token: tok-9f3a; declines: 4; last_at: 2026-11-20 09:04 +01:00"]
 
 
 def test_journal_texts_are_escaped() -> None:
