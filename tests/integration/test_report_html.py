@@ -1,7 +1,8 @@
 """The HTML report in a real browser: headless Chromium (the Debian package `chromium`)
 opens the rendered file, (a) measures every chart's bars with getBBox() and dumps the DOM,
-(b) takes a screenshot whose pixels are checked for each chart's colour in its region.
-Two Chromium launches in all, a few seconds each. Chromium missing fails the test."""
+(b) takes a screenshot whose pixels are checked for each chart's colour in its region;
+(c) the file refers to nothing outside itself. Two Chromium launches in all, a few seconds
+each, in one test. Chromium missing fails the test and names the package."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import subprocess
 import tempfile
 import zlib
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from html.parser import HTMLParser
@@ -150,22 +150,37 @@ def read_png(path: Path, max_rows: int) -> Png:
             for c in range(channels):
                 out[c::channels] = bytes(map(mask, accumulate(line[c::channels])))
             cur = bytes(out)
-        else:  # average (3) or Paeth (4)
+        elif kind == 3:  # average
             out = bytearray(line)
             for i in range(len(out)):
                 a = out[i - channels] if i >= channels else 0
-                b = prev[i]
-                if kind == 3:
-                    out[i] = (out[i] + ((a + b) >> 1)) & 255
-                    continue
-                c = prev[i - channels] if i >= channels else 0
-                pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
-                pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
-                out[i] = (out[i] + pred) & 255
+                out[i] = (out[i] + ((a + prev[i]) >> 1)) & 255
             cur = bytes(out)
+        else:  # Paeth
+            cur = _paeth(line, prev, channels)
         rows.append(cur)
         prev = cur
     return Png(width, rows, channels)
+
+
+def _paeth(line: bytes, prev: bytes, n: int) -> bytes:
+    """A Paeth-filtered row undone; a left byte equal to its upper-left one (the common
+    case on a page: flat colour) predicts the upper byte without the three distances."""
+    out = bytearray(line[:n])
+    for i in range(n):
+        out[i] = (out[i] + prev[i]) & 255  # no left pixel: the predictor is the upper one
+    out += line[n:]
+    for i in range(n, len(out)):
+        a, b, c = out[i - n], prev[i], prev[i - n]
+        if a == c:
+            pred = b
+        elif b == c:
+            pred = a
+        else:
+            pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
+            pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+        out[i] = (out[i] + pred) & 255
+    return bytes(out)
 
 
 def rgb(hex_colour: str) -> tuple[int, int, int]:
@@ -185,18 +200,8 @@ def count_colour(png: Png, box: tuple[float, float, float, float], colour: str) 
                if all(abs(g - t) <= 3 for g, t in zip(got, want, strict=True)))
 
 
-@pytest.fixture(scope="module")
-def page() -> Iterator[tuple[dict, Path]]:
-    report = make_report()
-    with tempfile.TemporaryDirectory(prefix="evterm-report-html-") as tmp:
-        path = Path(tmp) / "report.html"
-        path.write_text(render_html(report), encoding="utf-8")
-        yield report, path
-
-
-@pytest.fixture(scope="module")
-def measured(page: tuple[dict, Path]) -> DomCharts:
-    _, path = page
+def measure(path: Path) -> DomCharts:
+    """Chromium launch 1: a copy of the page with the measuring script, its DOM dumped."""
     probe = path.with_name("measured.html")
     probe.write_text(path.read_text(encoding="utf-8").replace("</body>", MEASURE + "</body>"),
                      encoding="utf-8")
@@ -206,18 +211,17 @@ def measured(page: tuple[dict, Path]) -> DomCharts:
     return dom
 
 
-@pytest.fixture(scope="module")
-def screenshot(page: tuple[dict, Path], measured: DomCharts) -> Png:
-    _, path = page
+def shoot(path: Path, measured: DomCharts) -> Png:
+    """Chromium launch 2: the page itself (no script) as a PNG, decoded down to the last
+    chart's bottom edge."""
     shot = path.with_name("report.png")
     run_chromium([f"--screenshot={shot}", path.as_uri()])
     bottom = max(c.box[1] + c.box[3] for c in measured.charts.values())
     return read_png(shot, int(bottom) + 2)
 
 
-def test_every_chart_draws_bars_proportional_to_the_report_figures(
-        page: tuple[dict, Path], measured: DomCharts) -> None:
-    report, _ = page
+def check_bars(report: dict, measured: DomCharts) -> None:
+    """Every chart drew its bars, each as long as its figure times the chart's scale."""
     assert set(CHART_COLOURS) | {"utilisation"} == set(measured.charts)
     expected = {
         "payment_mix": [Decimal(r["sessions"]) for r in report["payment_mix"]],
@@ -233,47 +237,56 @@ def test_every_chart_draws_bars_proportional_to_the_report_figures(
         lengths = [s.height if chart.axis == "y" else s.width for s in chart.shapes]
         thickness = [s.width if chart.axis == "y" else s.height for s in chart.shapes]
         assert all(t > 1 for t in thickness), f"{name}: a bar with no thickness"
-        top = max(figures)
-        scale = max(lengths) / float(top)
+        scale = max(lengths) / float(max(figures))
         assert max(lengths) > 50, f"{name}: the longest bar is {max(lengths)} px"
         for figure, length in zip(figures, lengths, strict=True):
             assert abs(length - float(figure) * scale) <= 0.05, (name, figure, length)
             assert (length > 0) == (figure > 0), (name, figure, length)
 
 
-def test_heat_map_draws_a_cell_per_hour_of_the_week_in_its_bin(
-        page: tuple[dict, Path], measured: DomCharts) -> None:
-    report, _ = page
+def check_heat_map(report: dict, measured: DomCharts) -> None:
+    """168 cells of 40 x 26 px, each in the bin of its hour's occupancy."""
     cells = measured.charts["utilisation"].shapes
     assert len(cells) == 168
     assert all(c.width == 40 and c.height == 26 for c in cells)
-    rows = sorted(report["utilisation_by_hour_of_week"], key=lambda r: (r["weekday"],
-                                                                        r["hour"]))
+    rows = sorted(report["utilisation_by_hour_of_week"],
+                  key=lambda r: (r["weekday"], r["hour"]))
+    uppers = (Decimal(0), Decimal(20), Decimal(40), Decimal(60), Decimal(80))
     for cell, row in zip(cells, rows, strict=True):
         percent = Decimal(row["occupancy_percent"])
-        uppers = (Decimal(0), Decimal(20), Decimal(40), Decimal(60), Decimal(80))
         expected = next((i for i, upper in enumerate(uppers) if percent <= upper), 5)
         assert cell.bin == expected, (row, cell.bin)
     assert {c.bin for c in cells} >= {0, 2, 5}
 
 
-def test_screenshot_shows_each_chart_drawn_in_its_colour(
-        measured: DomCharts, screenshot: Png) -> None:
+def check_colours(measured: DomCharts, png: Png) -> None:
+    """Each chart's region of the screenshot shows its colour over its bars' area."""
     for name, colour in CHART_COLOURS.items():
         chart = measured.charts[name]
         scale = chart.box[2] / chart.width_attr
         drawn = sum(s.width * s.height for s in chart.shapes) * scale * scale
-        seen = count_colour(screenshot, chart.box, colour)
+        seen = count_colour(png, chart.box, colour)
         assert drawn > 500, name
         assert abs(seen - drawn) <= 0.2 * drawn, f"{name}: {seen} px of {colour}, bars {drawn}"
     heat = measured.charts["utilisation"]
-    bins = {c.bin for c in heat.shapes}
-    for index in sorted(bins - {0}):
-        assert count_colour(screenshot, heat.box, HEAT_BINS[index]) > 300, f"bin {index}"
+    for index in sorted({c.bin for c in heat.shapes} - {0}):
+        assert count_colour(png, heat.box, HEAT_BINS[index]) > 300, f"heat-map bin {index}"
 
 
-def test_the_file_needs_nothing_from_outside(page: tuple[dict, Path]) -> None:
-    text = page[1].read_text(encoding="utf-8").lower()
+def test_the_report_draws_in_headless_chromium(tmp_path: Path) -> None:
+    """One test, two Chromium launches (a test split over xdist workers would launch it
+    once per worker)."""
+    report = make_report()
+    path = tmp_path / "report.html"
+    path.write_text(render_html(report), encoding="utf-8")
+    measured = measure(path)
+    check_bars(report, measured)
+    check_heat_map(report, measured)
+    check_colours(measured, shoot(path, measured))
+
+
+def test_the_file_needs_nothing_from_outside() -> None:
+    text = render_html(make_report()).lower()
     for needle in ("http://", "https://", "src=", "href=", "url(", "@import", "<link",
                    "<script", "<img", "<iframe"):
         assert needle not in text, needle
