@@ -28,7 +28,7 @@ from tests.report_dicts import make_report
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--window-size=1280,4000", "--hide-scrollbars"]
+         "--disable-dev-shm-usage", "--window-size=1280,4000", "--hide-scrollbars"]
 # each chart and the colour its bars are drawn in
 CHART_COLOURS = {"payment_mix": COLOURS["blue"], "daily_sessions": COLOURS["blue"],
                  "daily_energy": COLOURS["green"], "daily_revenue": COLOURS["orange"],
