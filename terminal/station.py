@@ -12,7 +12,8 @@ Provides:
   local-API routes, the service menu's login, the tap handler and the readers, the
   service menu, the backend commands and inbox, the offline-token recheck and the status
   board. Only registrations follow: the local API's routes, the backend link's listener and the
-  poll subscribers (docs/architecture.md).
+  poll subscribers (docs/architecture.md; the connector's status log,
+  terminal.connector_status, is one: its rows and the taps' (TapLog) feed the report).
   ValueError naming the config key when a key file or the tariff's currency does not
   fit.
 - `Station.zvt_link`: the ZVT terminal's connection owner (`end_of_day()`), or None.
@@ -54,11 +55,13 @@ from terminal.backend.factory import create_backend
 from terminal.backend.inbox import BackendInbox
 from terminal.billing import Terms
 from terminal.config import Config
+from terminal.connector_status import StatusLog
 from terminal.daemon import Daemon
 from terminal.driver_api import DriverApi
 from terminal.identification.auth import Authorizer
 from terminal.identification.intake import Identification
 from terminal.identification.recheck import OfflineRecheck
+from terminal.identification.tap_log import TapLog
 from terminal.identification.taps import TapHandler
 from terminal.kernel.cards import parse_schemes
 from terminal.kernel.clock import Clock
@@ -267,6 +270,8 @@ class Station:
     settle_wake: asyncio.Event
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     closings: Closings | None = None
+    status_log: StatusLog | None = None  # the connector's status rows, the heartbeat
+    tap_log: TapLog | None = None
 
     async def start(self) -> None:
         """The backend link, the background tasks and the readers."""
@@ -288,6 +293,8 @@ class Station:
                               self.clock, self.backend)
         self.tasks.append(asyncio.create_task(relay.run(FIRMWARE_RELAY_S),
                                               name="firmware-relay"))
+        if self.status_log is not None:
+            self.tasks.append(asyncio.create_task(self.status_log.run(), name="heartbeat"))
         await self.identification.start()
 
     @property
@@ -315,6 +322,12 @@ class Station:
         if signing is not None:
             await signing.refresh()
         report = await self.daemon.recover()
+        if self.status_log is not None:
+            try:
+                await self.status_log.start()  # an outage since the last heartbeat
+            except (sqlite3.Error, OSError) as exc:
+                log.error("the outage before this start could not be journaled",
+                          extra=fields(error=str(exc)))
         if signing is not None:
             await self.daemon.settle_signed()  # the open session's own end first
             state = self.daemon.state
@@ -329,6 +342,10 @@ class Station:
     async def shutdown(self) -> None:
         """Energy off, the local API closed, the hardware and the journal released."""
         await self.api.close()
+        if self.tap_log is not None:
+            await self.tap_log.drain()
+        if self.status_log is not None:
+            await self.status_log.stop()
         await self.daemon.shutdown()
 
 
@@ -401,14 +418,17 @@ def build_station(config: Config, clock: Clock, store: Store, meter: Meter,
                                daemon.request_restart, closings)
     logins = Logins(service_deps)
     driver_api.logged_in = logins.logged_in  # `start` needs a technician's login
+    tap_log = TapLog(journal, clock)
     taps = TapHandler(daemon, clock, config.session, screen, authorizer, payments,
-                      logins.technician_tapped)
+                      logins.technician_tapped, tap_log=tap_log)
     readers = open_readers(reader_settings(config, pricing, screen))
     if isinstance(payments, ZvtPayments):
         readers.append(payments.link)  # the payment terminal's card wait
     identification = Identification(readers, taps)
     service = Service(service_deps, logins, identification)
     polled.subscribe(service.after_poll)
+    status_log = StatusLog(journal, clock, daemon, observation)
+    polled.subscribe(status_log.after_poll)
     commands = Commands(config, clock, journal, daemon, screen, pricing, snapshot)
     inbox = BackendInbox(journal, clock, authorizer, payments, commands, api.publish,
                          wake_on_online=(settle_wake, recheck_wake))
@@ -422,7 +442,8 @@ def build_station(config: Config, clock: Clock, store: Store, meter: Meter,
     service.register(api)
     return Station(config, clock, journal, api, backend, pricing, screen, observation, daemon,
                    authorizer, payments, service, taps, identification, commands, inbox,
-                   recheck, driver_api, status, settle_wake, closings=closings)
+                   recheck, driver_api, status, settle_wake, closings=closings,
+                   status_log=status_log, tap_log=tap_log)
 
 
 async def run_station(config: Config, clock: Clock, started_s: float) -> int:

@@ -656,6 +656,17 @@ class RetentionConfig:
 
 
 @dataclass(frozen=True)
+class ReportConfig:
+    """The operator's report (docs/reports.md)."""
+
+    export_days: int = option(
+        400, doc="The export bundle's facts/ folder holds the sessions, taps and connector "
+        "status rows of this many days before the export (what `evterm report` reads "
+        "from a bundle)", unit="days", min_value=1, max_value=36_500,
+    )
+
+
+@dataclass(frozen=True)
 class UpdateConfig:
     """The signed software update on the board (docs/updates.md); read by `evterm update`,
     the backend's `firmware_update` command and the daemon's status relay."""
@@ -706,3 +717,4 @@ class Config:
     service: ServiceConfig
     retention: RetentionConfig
     update: UpdateConfig
+    report: ReportConfig

@@ -42,7 +42,9 @@ As soon as a card or tag reaches the handler, before anything is decided, a
 a reason code the UI translates (terminal.kernel.driver_texts), and `decision_ms`: card
 presence to decision, measured from the reader's `at_monotonic_s`. The last outcome per
 reader (time, kind, result, reason; nothing of the card) is kept in `last_tap` for the
-service menu's reader test.
+service menu's reader test. Accepted and declined outcomes are then journaled with the
+id token (`terminal.identification.tap_log.TapLog`, docs/reports.md), after the screen
+was told.
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ from terminal.session import (
 if TYPE_CHECKING:
     from terminal.config import SessionConfig
     from terminal.identification.auth import AuthDecision, Authorizer
+    from terminal.identification.tap_log import TapLog
     from terminal.kernel.clock import Clock
     from terminal.payment.port import PaymentTerminal
     from terminal.ports import SessionPort
@@ -108,7 +111,9 @@ class TapHandler:
         payments: PaymentTerminal | None,
         technician_tapped: Callable[[str, str], Awaitable[None]],
         monotonic_s: Callable[[], float] = time.monotonic,
+        tap_log: TapLog | None = None,
     ) -> None:
+        self.tap_log = tap_log  # journals every decision (docs/reports.md)
         self.port = port
         self.clock = clock
         self.session_config = session_config
@@ -198,7 +203,7 @@ class TapHandler:
                 return
             result = await self.port.apply(StopRequested(now, StopReason.LOCAL, token))
             self._publish(event, "declined" if result.refused else "stopping",
-                          "not_running" if result.refused else "stopped")
+                          "not_running" if result.refused else "stopped", token=token)
             return
         if kind == "rfid" and state.phase is not Phase.FINISHING \
                 and await self.authorizer.is_technician(token):
@@ -206,7 +211,8 @@ class TapHandler:
             log.warning("technician card stopped the session",
                         extra=fields(session=state.session_id))
             self._publish(event, "declined" if result.refused else "stopping",
-                          "not_running" if result.refused else "technician_stop")
+                          "not_running" if result.refused else "technician_stop",
+                          token=token)
             return
         self._publish(event, "in_use", "in_use")
 
@@ -215,13 +221,14 @@ class TapHandler:
     async def _open(self, event: RfidTap | EmvTap | TerminalCardTap, token: str,
                     source: str) -> str | None:
         if (refused := self.port.refusal_reason()) is not None:
-            self._publish(event, "declined", "unavailable", message=refused)
+            self._publish(event, "declined", "unavailable", message=refused, token=token)
             return None
         session_id = str(uuid.uuid4())
         result = await self.port.apply(
             AuthorizeRequested(self.clock.now(), session_id, token, source))
         if result.refused:
-            self._publish(event, "declined", "unavailable", message=result.refused)
+            self._publish(event, "declined", "unavailable", message=result.refused,
+                          token=token)
             return None
         return session_id
 
@@ -234,7 +241,7 @@ class TapHandler:
         problem = None if not decision.accepted else self._tariff_problem(decision)
         if not decision.accepted or problem:
             code = "tariff_invalid" if problem else (decision.reason_code or "invalid")
-            await self._reject(event, session_id, code)
+            await self._reject(event, session_id, code, token)
             return
         auth = Authorization(
             id_token=token,
@@ -271,7 +278,7 @@ class TapHandler:
         outcome = (await self.payments.reuse_hold(token, session_id)
                    or await self.payments.preauthorize(session_id, token, card, budget))
         if not outcome.approved:
-            await self._reject(event, session_id, outcome.reason_code or "declined")
+            await self._reject(event, session_id, outcome.reason_code or "declined", token)
             return
         auth = Authorization(
             id_token=token,
@@ -290,9 +297,9 @@ class TapHandler:
                            code="hold_reused" if outcome.reused else "accepted")
 
     async def _reject(self, event: RfidTap | EmvTap | TerminalCardTap, session_id: str,
-                      code: str) -> None:
+                      code: str, token: str) -> None:
         await self.port.apply(AuthorizationRejected(self.clock.now(), code))
-        self._publish(event, "declined", code, session_id=session_id)
+        self._publish(event, "declined", code, session_id=session_id, token=token)
 
     async def _accept(self, event: RfidTap | EmvTap | TerminalCardTap, session_id: str,
                       auth: Authorization,
@@ -303,16 +310,18 @@ class TapHandler:
             # the session went away meanwhile (e.g. it timed out); a payment is voided
             # by settlement since its session is closed
             self._publish(event, "declined", "unavailable", message=result.refused,
-                          session_id=session_id)
+                          session_id=session_id, token=auth.id_token)
             return
         self._publish(event, "accepted", code, session_id=session_id, offline=offline,
+                      token=auth.id_token,
                       decided_by=source,
                       cost_cap=str(auth.cost_cap) if auth.cost_cap is not None else None)
 
     # ---- telling the UI --------------------------------------------------------------------
 
     def _publish(self, event: ReaderEvent, result: str, code: str, *,
-                 message: str | None = None, **extra: Any) -> None:
+                 message: str | None = None, token: str | None = None,
+                 **extra: Any) -> None:
         at = getattr(event, "at_monotonic_s", 0.0)
         decision_ms = round((self.monotonic_s() - at) * 1000, 1) if at else None
         payload = {
@@ -331,6 +340,11 @@ class TapHandler:
             "at": iso_utc(self.clock.now()), "kind": payload["kind"],
             "result": result, "reason": code, "decision_ms": decision_ms}
         self.port.publish(payload)
+        if self.tap_log is not None:  # after the screen was told: never slows the decision
+            self.tap_log.record(reader=payload["reader"], kind=payload["kind"],
+                                result=result, reason=code, token=token,
+                                decision_ms=decision_ms,
+                                session_id=extra.get("session_id"))
 
 
 def token_type_of(uid: str) -> str:

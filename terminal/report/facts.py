@@ -6,6 +6,9 @@ Provides:
 - `open_read_only(path)`: the journal opened read-only (the daemon may be running);
 - `iter_sessions(conn, station_id, since, until)`: the closed sessions whose close lies
   in [since, until), oldest first, streamed (a board holds years of them);
+- `iter_taps(conn, since, until)` and `iter_status(conn, since, until)`: the journal's
+  taps and status rows of [since, until), streamed (the status row in force at `since`
+  first, moved to `since`);
 - `TapFact` (a card or RFID tap and what was decided, how fast) and `StatusFact` (the
   connector's status from `at` until the next row: Available, Occupied, Faulted,
   Unavailable), the rows of the journal's `taps` and `status_log` tables;
@@ -245,6 +248,48 @@ def iter_sessions(conn: sqlite3.Connection, station_id: str, since: datetime | N
             RefundFact(_time(at), _dec(amount, "refunds.amount"), reason or ""))
     for row in conn.execute(_SESSIONS, (low, high)):
         yield _session(station_id, row, tuple(refunds.get(row[0], ())))
+
+
+_TAPS = """
+SELECT at, reader, kind, result, reason, token, decision_ms, session_id FROM taps
+WHERE at >= ? AND at < ? ORDER BY at, id
+"""
+_STATUS_AT = """
+SELECT at, status, cause FROM status_log WHERE at < ? ORDER BY at DESC, id DESC LIMIT 1
+"""
+_STATUS = "SELECT at, status, cause FROM status_log WHERE at >= ? AND at < ? ORDER BY at, id"
+
+
+def iter_taps(conn: sqlite3.Connection, since: datetime | None = None,
+              until: datetime | None = None) -> Iterator[TapFact]:
+    """The taps of [since, until), oldest first, streamed (None: unbounded)."""
+    low = _iso(since) if since else _FAR_PAST
+    high = _iso(until) if until else _FAR_FUTURE
+    try:
+        for at, reader, kind, result, reason, token, decision_ms, session_id in \
+                conn.execute(_TAPS, (low, high)):
+            yield TapFact(_time(at), reader, kind, result, reason, token,
+                          None if decision_ms is None else float(decision_ms), session_id)
+    except ValueError as exc:
+        raise ReportError(f"taps: a row cannot be read ({exc})") from None
+
+
+def iter_status(conn: sqlite3.Connection, since: datetime | None = None,
+                until: datetime | None = None) -> Iterator[StatusFact]:
+    """The connector's status rows of [since, until), oldest first, streamed; with
+    `since`, the row in force at `since` comes first, moved to `since` (so the period
+    is covered from its start). Each row holds until the next one."""
+    low = _iso(since) if since else _FAR_PAST
+    high = _iso(until) if until else _FAR_FUTURE
+    try:
+        if since is not None:
+            row = conn.execute(_STATUS_AT, (low,)).fetchone()
+            if row is not None:
+                yield StatusFact(since.astimezone(UTC), row[1], row[2])
+        for at, status, cause in conn.execute(_STATUS, (low, high)):
+            yield StatusFact(_time(at), status, cause)
+    except ValueError as exc:
+        raise ReportError(f"status_log: a row cannot be read ({exc})") from None
 
 
 def _session(station_id: str, row: tuple[Any, ...],

@@ -5,8 +5,9 @@ Provides `Export(deps, diagnostics)`; `Export.run(folder)` writes the folder
 `evterm-diag-<station>-<UTC time>` (a number appended when it exists) with
 `BUNDLE_FILES`: the diagnostics, the configuration with secrets masked, the journal's
 integrity check and row counts, the latest audit rows and sessions, the latest Z-reports
-of the end-of-day closings (docs/reconciliation.md), and the end of the log file, every
-text scrubbed of card numbers. The bundle is written only below
+of the end-of-day closings (docs/reconciliation.md), the end of the log file, and the
+report's facts of the last `[report] export_days` days in `facts/` (terminal.report.bundle,
+docs/reports.md), every text scrubbed of card numbers. The bundle is written only below
 `[service] export_allowed_root` (the default folder is that root itself), in a worker
 thread, each file synced; it is then scanned for key material, PIN hashes and card
 numbers (terminal.service.redaction) before it is left in place.
@@ -34,6 +35,8 @@ from terminal.kernel.clock import iso_utc
 from terminal.kernel.logsetup import fields, get_logger
 from terminal.kernel.redact import scrub
 from terminal.localapi import RequestError
+from terminal.report.bundle import FACTS_DIR, write_facts
+from terminal.report.facts import ReportError
 from terminal.service.diagnostics import Diagnostics
 from terminal.service.port import ServiceDeps
 from terminal.service.redaction import (
@@ -53,7 +56,7 @@ EXPORT_SESSIONS = 100
 EXPORT_LOG_BYTES = 1_048_576
 EXPORT_Z_REPORTS = 31
 BUNDLE_FILES = ("diagnostics.json", "config.redacted.toml", "db-integrity.txt", "audit.json",
-                "log.txt", "sessions.json", "z-reports.json")
+                "log.txt", "sessions.json", "z-reports.json", FACTS_DIR)
 
 
 class Export:
@@ -91,6 +94,9 @@ class Export:
         except OSError as exc:
             raise RequestError(f"folder: cannot write the bundle in {folder}: "
                                f"{exc.strerror or exc}") from None
+        except ReportError as exc:
+            raise RequestError(f"folder: the report's facts cannot be exported: {exc}"
+                               ) from None
         return {"path": str(path), "files": files, "bytes": size,
                 "_audit": {"path": str(path)}}
 
@@ -121,6 +127,7 @@ class Export:
         try:
             for file_name, text in contents.items():
                 _write_synced(bundle / file_name, text)
+            self._write_facts(bundle, now)
             problems = scan_folder(bundle, secret_texts(config))
         except BaseException:
             shutil.rmtree(bundle, ignore_errors=True)
@@ -137,8 +144,16 @@ class Export:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-        size = sum(p.stat().st_size for p in bundle.iterdir())
-        return bundle, list(contents), size
+        size = sum(p.stat().st_size for p in bundle.rglob("*") if p.is_file())
+        return bundle, [*contents, FACTS_DIR], size
+
+    def _write_facts(self, bundle: Path, now: datetime) -> None:
+        """facts/: the report's facts of the last `[report] export_days` days
+        (terminal.report.bundle), streamed from the journal on a read-only connection."""
+        config = self.deps.config
+        write_facts(bundle / FACTS_DIR, self.deps.store.store.path,
+                    station_id=config.station.id, timezone=config.station.timezone,
+                    now=now, days=config.report.export_days)
 
     def _log_text(self) -> str:
         path = self.config.log_file

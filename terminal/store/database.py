@@ -5,7 +5,8 @@ Provides:
   and migrated by `terminal.store.schema.connect`; with `marker`, also checked against
   the journal marker, terminal.store.marker), with the tables' methods of `JournalTables`
   (sessions, readings, transitions, receipts, connector state, `commit()` of a step),
-  `OutboxTables` (outbox, audit log) and `PaymentTables` (payments, refunds). One
+  `OutboxTables` (outbox, audit log), `PaymentTables` (payments, refunds) and
+  `ReportTables` (taps, the connector's status log, the heartbeat). One
   connection writes; use a Store from one thread.
 - `AsyncStore(store)`: every `call(fn, ...)` runs on one worker thread, in order, so
   fsyncs never stall the event loop.
@@ -28,13 +29,14 @@ from terminal.store.journal import JournalTables
 from terminal.store.marker import AFTER_DAMAGE, JournalMarker
 from terminal.store.outbox import OutboxTables
 from terminal.store.payments import PaymentTables
+from terminal.store.report_tables import ReportTables
 from terminal.store.schema import connect, schema_version
 from terminal.store.signed import SignedTables
 
 T = TypeVar("T")
 
 
-class Store(JournalTables, OutboxTables, PaymentTables, SignedTables):
+class Store(JournalTables, OutboxTables, PaymentTables, SignedTables, ReportTables):
     """The journal. Use from one thread (AsyncStore does that for the daemon)."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:

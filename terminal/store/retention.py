@@ -13,12 +13,14 @@ Provides:
     money, card scheme and last 4 digits, payment reference), their card payments the
     card token and the masked number
     beyond the last 4 digits; audit entries lose technician ids and free texts; cached
-    authorisations that expired before `before` are deleted. What a receipt shows and
+    authorisations that expired before `before` are deleted; taps from before it lose
+    their id token (NULL). What a receipt shows and
     what recomputing the bill needs stay (card scheme, last 4 digits, references, caps);
   - `expire(before)`: sessions closed before `before` (the legal period) are deleted
     with everything of theirs (readings, transitions, receipt, payment, refunds,
-    messages; not while a message of theirs waits for delivery), and audit entries
-    older than it;
+    messages; not while a message of theirs waits for delivery), and audit entries,
+    taps and connector status rows older than it (the status row in force at
+    `before` stays);
   - `next_to_thin(before)`: the oldest session closed before `before` whose readings
     may be thinned, with its row and readings as stored (`as_readings()` converts
     them, on another thread: the journal's is held only for the read); `drop_readings`
@@ -166,6 +168,15 @@ class RetentionTables:
                     "DELETE FROM auth_cache WHERE rowid IN (SELECT rowid FROM auth_cache "
                     "WHERE expires_at < ? LIMIT ?)", (cutoff, min(meter.room(), _CHUNK))
                 ).rowcount
+            while (room := min(meter.room(), _CHUNK)) > 0:
+                # taps keep what the report counts (result, reason, decision time)
+                changed = self.conn.execute(
+                    "UPDATE taps SET token = NULL WHERE id IN (SELECT id FROM taps "
+                    "INDEXED BY taps_to_anonymise WHERE token IS NOT NULL AND at < ? "
+                    "LIMIT ?)", (cutoff, room)).rowcount
+                meter.rows += changed
+                if changed < room:
+                    break
         return meter.rows
 
     def _anonymise_sessions(self, ids: list[str], at: datetime) -> int:
@@ -242,6 +253,17 @@ class RetentionTables:
                     "WHERE s.id = v.session_id) AND v.id < (SELECT MAX(w.id) FROM "
                     "signed_values w WHERE w.meter_serial = v.meter_serial) LIMIT ?)",
                     (cutoff, min(meter.room(), _CHUNK))).rowcount
+            if meter.room() > 0:
+                meter.rows += self.conn.execute(
+                    "DELETE FROM taps WHERE id IN (SELECT id FROM taps WHERE at < ? "
+                    "ORDER BY at LIMIT ?)", (cutoff, min(meter.room(), _CHUNK))).rowcount
+            if meter.room() > 0:
+                # the row in force at the cutoff stays: it says what held from then on
+                meter.rows += self.conn.execute(
+                    "DELETE FROM status_log WHERE id IN (SELECT id FROM status_log "
+                    "WHERE at < ? AND id < (SELECT MAX(id) FROM status_log WHERE at < ?) "
+                    "ORDER BY at LIMIT ?)",
+                    (cutoff, cutoff, min(meter.room(), _CHUNK))).rowcount
         return meter.rows
 
     def _delete_session(self, session_id: str) -> int:

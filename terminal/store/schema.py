@@ -258,6 +258,31 @@ MIGRATIONS: tuple[str, ...] = (
     UPDATE payments SET approved_at = updated_at WHERE amount_approved IS NOT NULL;
     CREATE INDEX payments_approved_token ON payments (token) WHERE status = 'approved';
     """,
+    # 12: what the operator's report needs beyond the sessions (terminal.store.report_tables,
+    # docs/reports.md): every tap's decision and how fast it came, and the connector's
+    # status (OCPP ConnectorStatus) each time it changed, with why
+    """
+    CREATE TABLE taps (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        reader TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        result TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        token TEXT,
+        decision_ms REAL,
+        session_id TEXT
+    );
+    CREATE INDEX taps_at ON taps (at);
+    CREATE INDEX taps_to_anonymise ON taps (at) WHERE token IS NOT NULL;
+    CREATE TABLE status_log (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        status TEXT NOT NULL,
+        cause TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX status_log_at ON status_log (at);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
