@@ -159,7 +159,8 @@ def test_a_technician_logs_in_with_card_and_pin_and_runs_the_service_menu(
     bundle, = media.iterdir()
     assert sorted(p.name for p in bundle.iterdir()) == sorted(BUNDLE_FILES)
     assert "daemon ready" in (bundle / "log.txt").read_text()
-    for path in bundle.iterdir():
+    assert (bundle / "facts" / "station.json").is_file()  # the report's facts
+    for path in (p for p in bundle.rglob("*") if p.is_file()):
         data = path.read_text()
         assert not [s for s in forbidden(srv) if s in data], path.name
     code, _, err = srv.service(capsys, monkeypatch, "export", str(srv.folder / "elsewhere"))
