@@ -33,6 +33,7 @@ from terminal.config import parse_config
 from terminal.identification.taps import TapHandler
 from terminal.localapi import RequestError
 from terminal.ports import RESTART_EXIT_CODE
+from terminal.report.bundle import read_bundle
 from terminal.service.export import BUNDLE_FILES
 from terminal.service.login import KEY_PIN_LOCKOUT
 from terminal.service.pins import (
@@ -628,6 +629,10 @@ def test_the_export_bundle_stays_under_its_root_and_holds_no_secret(tmp_path, pi
         assert bundle.name.startswith("evterm-diag-DE-EVT-E0001-1-20261121T1000")
         assert sorted(p.name for p in bundle.iterdir()) == sorted(BUNDLE_FILES)
         assert reply["files"] == list(BUNDLE_FILES) and reply["bytes"] > 0
+        facts = read_bundle(bundle)  # the report's facts (docs/reports.md)
+        assert facts.station_id == ctx.station.config.station.id
+        assert facts.timezone == ctx.station.config.station.timezone
+        assert list(facts.statuses) == [] and list(facts.sessions) == []
         forbidden = [*secrets_of(tmp_path, pin_hash), *pan_forms(), TECH]
         assert scan(bundle, forbidden) == []
         config = tomllib.loads((bundle / "config.redacted.toml").read_text())
