@@ -12,6 +12,7 @@ from typing import Any
 
 from drivers.readers.events import EmvTap, ReaderState, RfidTap, TapFailed
 from terminal.identification.auth import AuthDecision
+from terminal.identification.tap_log import TapLog
 from terminal.identification.taps import TapHandler
 from terminal.kernel.driver_texts import LANGUAGES, driver_message
 from terminal.station import Station
@@ -69,6 +70,37 @@ def test_a_bank_card_is_announced_without_any_card_data(tmp_path: Path) -> None:
         assert (outcome["type"], outcome["kind"], outcome["reason"]) == (
             "tap", "card", "card_not_supported")
         assert "object at" not in json.dumps(published, default=str)
+
+    run(tmp_path, body)
+
+
+def test_decisions_are_journaled_with_token_and_time_after_the_screen_was_told(
+        tmp_path: Path) -> None:
+    async def body(station: Station, car: Car, clock: FakeClock, published: list) -> None:
+        tap_log = TapLog(station.store, station.clock)
+        told: list[int] = []
+        real = tap_log.record
+
+        def record(**row: Any) -> None:
+            told.append(len([m for m in published if m["type"] == "tap"]))
+            real(**row)
+
+        tap_log.record = record  # type: ignore[method-assign]
+        taps = TapHandler(station.daemon, station.clock, station.config.session,
+                          station.screen, Authorizer(published), None,
+                          station.service.technician_tapped, tap_log=tap_log)
+        await taps.handle(RfidTap(READER, "04A1B2C3D4E5F6"))
+        await taps.handle(EmvTap(READER, object()))  # type: ignore[arg-type]
+        await tap_log.drain()
+        assert told == [1, 2]  # each after its `tap` event went out
+        rows = station.store.store.conn.execute(
+            "SELECT reader, kind, result, reason, token, decision_ms, session_id FROM taps "
+            "ORDER BY id").fetchall()
+        accepted = next(m for m in published if m["type"] == "tap")
+        assert rows == [
+            (READER, "rfid", "accepted", "accepted", "04A1B2C3D4E5F6", accepted["decision_ms"],
+             accepted["session_id"]),
+            (READER, "card", "declined", "card_not_supported", None, None, None)]
 
     run(tmp_path, body)
 
