@@ -255,16 +255,16 @@ SELECT at, reader, kind, result, reason, token, decision_ms, session_id FROM tap
 WHERE at >= ? AND at < ? ORDER BY at, id
 """
 _STATUS_AT = """
-SELECT at, status, cause FROM status_log WHERE at < ? ORDER BY at DESC, id DESC LIMIT 1
+SELECT at, status, cause FROM status_log WHERE at <= ? ORDER BY at DESC, id DESC LIMIT 1
 """
-_STATUS = "SELECT at, status, cause FROM status_log WHERE at >= ? AND at < ? ORDER BY at, id"
+_STATUS = "SELECT at, status, cause FROM status_log WHERE at {} ? AND at < ? ORDER BY at, id"
 
 
 def iter_taps(conn: sqlite3.Connection, since: datetime | None = None,
               until: datetime | None = None) -> Iterator[TapFact]:
     """The taps of [since, until), oldest first, streamed (None: unbounded)."""
-    low = _iso(since) if since else _FAR_PAST
-    high = _iso(until) if until else _FAR_FUTURE
+    low = _iso_z(since) if since else _FAR_PAST
+    high = _iso_z(until) if until else _FAR_FUTURE
     try:
         for at, reader, kind, result, reason, token, decision_ms, session_id in \
                 conn.execute(_TAPS, (low, high)):
@@ -279,14 +279,15 @@ def iter_status(conn: sqlite3.Connection, since: datetime | None = None,
     """The connector's status rows of [since, until), oldest first, streamed; with
     `since`, the row in force at `since` comes first, moved to `since` (so the period
     is covered from its start). Each row holds until the next one."""
-    low = _iso(since) if since else _FAR_PAST
-    high = _iso(until) if until else _FAR_FUTURE
+    low = _iso_z(since) if since else _FAR_PAST
+    high = _iso_z(until) if until else _FAR_FUTURE
     try:
         if since is not None:
             row = conn.execute(_STATUS_AT, (low,)).fetchone()
             if row is not None:
                 yield StatusFact(since.astimezone(UTC), row[1], row[2])
-        for at, status, cause in conn.execute(_STATUS, (low, high)):
+        query = _STATUS.format(">" if since is not None else ">=")
+        for at, status, cause in conn.execute(query, (low, high)):
             yield StatusFact(_time(at), status, cause)
     except ValueError as exc:
         raise ReportError(f"status_log: a row cannot be read ({exc})") from None
@@ -354,6 +355,11 @@ def _receipt(session_id: str, text: str | None) -> dict[str, Any]:
 
 def _iso(at: datetime) -> str:
     return at.astimezone(UTC).isoformat()
+
+
+def _iso_z(at: datetime) -> str:
+    """As the taps and status rows are stored (terminal.kernel.clock.iso_utc)."""
+    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _time(text: str) -> datetime:

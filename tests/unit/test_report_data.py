@@ -97,6 +97,9 @@ def test_the_status_in_force_at_the_start_of_the_period_comes_first(store):
     rows = [(s.at, s.status, s.cause) for s in iter_status(conn, since, T0 + timedelta(hours=3))]
     assert rows == [(since, "Available", "started"),
                     (T0 + timedelta(hours=2), "Faulted", "charger_fault")]
+    at_a_row = [(s.status, s.at) for s in iter_status(conn, T0 + timedelta(hours=2))]
+    assert at_a_row == [("Faulted", T0 + timedelta(hours=2)),  # once, not twice
+                        ("Available", T0 + timedelta(hours=3))]
     with pytest.raises(ValueError, match="Broken"):
         store.add_status(T0, "Broken", "")
 
