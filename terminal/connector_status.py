@@ -17,8 +17,9 @@ Provides:
   Unavailable); `run()`: the heartbeat, every `HEARTBEAT_S` of the
   clock's time; `stop()` at a clean stop: Unavailable "stopped".
 
-On failure: a journal write that fails is logged; the row is tried again at the next
-poll (the status is remembered only once written). Nothing here stops a poll.
+On failure: a journal write that fails is logged (rate-limited: a failed journal fails
+every poll); the row is tried again at the next poll (the status is remembered only
+once written). Nothing here stops a poll.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import asyncio
 import contextlib
 
 from terminal.kernel.clock import Clock
-from terminal.kernel.logsetup import fields, get_logger
+from terminal.kernel.logsetup import FaultLogger, fields, get_logger
 from terminal.observation import Observation
 from terminal.ports import SessionPort
 from terminal.session import SessionState
@@ -83,6 +84,7 @@ class StatusLog:
         self.seen = observation
         self.heartbeat_s = heartbeat_s
         self.last: tuple[str, str] | None = None  # the last change written in this run
+        self._faults = FaultLogger(log, "connector status journal", 60.0, clock)
 
     async def start(self) -> bool:
         """At the daemon's start: the outage of an unclean stop journaled (True when
@@ -111,10 +113,10 @@ class StatusLog:
     async def _write(self, status: str, cause: str) -> bool:
         try:
             await self.store.call(self.store.store.add_status, self.clock.now(), status, cause)
-        except Exception as exc:  # tried again at the next poll
-            log.error("connector status not journaled",
-                      extra=fields(status=status, error=f"{type(exc).__name__}: {exc}"))
+        except Exception as exc:  # tried again at the next poll; logged rate-limited
+            self._faults.failed(f"{status}: {type(exc).__name__}: {exc}")
             return False
+        self._faults.recovered()
         log.info("connector status", extra=fields(status=status, cause=cause))
         return True
 
