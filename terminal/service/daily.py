@@ -10,9 +10,8 @@ scanned), and the currency; each answer is in the audit log (`service_report_dai
     {"days": 30, "first_day": "2026-11-04", "timezone": "Europe/Berlin",
      "currency": "EUR", "rows": [{"date", "sessions", "energy_wh", "gross", "faults"}]}
 
-`read_statuses(conn, since, until)`: the connector's status rows of the journal, [] while
-the journal has no `status_log` table (the one place that reads them; see its
-docstring). The currency is the sessions' (the receipts'), else the price list's.
+The connector's status rows come from `facts.iter_status` (faults outside sessions). The
+currency is the sessions' (the receipts'), else the price list's.
 
 On failure: a refused op raises RequestError naming the field (`token:`, `report:`).
 """
@@ -27,25 +26,12 @@ from typing import Any
 from terminal.localapi import RequestError
 from terminal.report import facts
 from terminal.report.daily import daily_rows, zone
-from terminal.report.facts import ReportError, SessionFact, StatusFact
+from terminal.report.facts import ReportError, SessionFact
 from terminal.service.login import Logins
 from terminal.service.pins import mask_id
 from terminal.service.port import ServiceDeps, audit
 
 DAYS = 30
-
-
-def read_statuses(conn: sqlite3.Connection, since: datetime,
-                  until: datetime) -> list[StatusFact]:
-    """The status rows in [since, until): terminal.report.facts.iter_status where the
-    journal has the `status_log` table (migration 12), else [] (an older journal; the
-    faults are then those of the sessions only)."""
-    present = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-                           ("status_log",)).fetchone()
-    reader = getattr(facts, "iter_status", None)
-    if present is None or reader is None:
-        return []
-    return list(reader(conn, since, until))
 
 
 def read_daily(conn: sqlite3.Connection, station_id: str, timezone: str, today: date,
@@ -64,7 +50,7 @@ def read_daily(conn: sqlite3.Connection, station_id: str, timezone: str, today: 
                 currencies.add(session.currency)
             yield session
 
-    rows = daily_rows(sessions(), read_statuses(conn, since, until),
+    rows = daily_rows(sessions(), facts.iter_status(conn, since, until),
                       first_day=first_day, days=days, timezone=timezone)
     return rows, ",".join(sorted(currencies))
 

@@ -5,15 +5,13 @@ without the status table reads no status rows."""
 
 from __future__ import annotations
 
-import sqlite3
-from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
 from terminal.localapi import RequestError
 from terminal.report.daily import totals
-from terminal.service.daily import DAYS, read_statuses
+from terminal.service.daily import DAYS
 from tests.unit.test_service import IDLE_S, Ctx, charging, pin_hash, run  # noqa: F401
 
 
@@ -50,9 +48,3 @@ def test_the_last_30_days_hold_the_session_just_charged(tmp_path, pin_hash):  # 
             await ctx.op("service_report_daily", token=token)
 
     run(tmp_path, pin_hash, body, station={"timezone": "Europe/Berlin"})
-
-
-def test_a_journal_without_the_status_table_has_no_status_rows(tmp_path):
-    conn = sqlite3.connect(tmp_path / "j.sqlite")
-    since, until = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC)
-    assert read_statuses(conn, since, until) == []
