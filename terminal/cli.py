@@ -61,6 +61,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     from hw_mocks import demo
     from terminal import card_cli, daemon_cli, service_cli
     from terminal.pricing import cli as price_cli
+    from terminal.report import cli as report_cli
     from terminal.signed import cli as ocmf_cli
     from terminal.update import cli as update_cli
     from terminal.update import release as release_cli
@@ -75,6 +76,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     ocmf_cli.register(subparsers)
     update_cli.register(subparsers)
     release_cli.register(subparsers)
+    report_cli.register(subparsers)
     ui_cli.register(subparsers)
     _register_config(subparsers)
     return parser
