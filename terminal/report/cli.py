@@ -148,6 +148,21 @@ def report_text(args: argparse.Namespace, now: datetime) -> str:
     return RENDERERS[args.format](report)
 
 
+def config_report(config_path: Path, *, since: datetime, until: datetime, now: datetime,
+                  fmt: str = "text") -> str:
+    """The report of the journal a config file names (the demo's ending: its own
+    sessions, on its own clock's `now`); ReportError or ConfigError on failure."""
+    config = load_config(config_path)
+    facts = journal_facts(Path(config.station.state_dir) / DATABASE_NAME, config.station.id,
+                          since, until)
+    try:
+        report = build(facts, config.station.id, since, until, config.station.timezone, now,
+                       thresholds_from(config.report))
+    finally:
+        facts.close()
+    return RENDERERS[fmt](report)
+
+
 def build(facts: Facts, station_id: str | None, since: datetime, until: datetime,
           zone_name: str, now: datetime, thresholds: Thresholds) -> dict[str, Any]:
     return build_report(facts.sessions, facts.taps, facts.statuses,

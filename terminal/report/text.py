@@ -66,7 +66,7 @@ def render_text(report: dict[str, Any]) -> str:
                  [(_rate(r["percent"]), r["sessions"], r["net"], r["vat"], r["gross"])
                   for r in report["by_vat_rate"]],
                  ("total", "", t["net"], t["vat"], t["gross"]))
-    out += table(("", cur), [("gross", t["gross"]), ("refunds", "-" + t["refunds"]),
+    out += table(("", cur), [("gross", t["gross"]), ("less refunds", t["refunds"]),
                              ("gross after refunds", t["gross_after_refunds"])])
     out += ["", "Payment methods"]
     mix = report["payment_mix"]
