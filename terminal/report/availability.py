@@ -4,7 +4,8 @@ Provides `Availability`: fed the connector's status rows oldest first (each stat
 from its `at` until the next row), it measures the time in Faulted or Unavailable inside
 the period, lists each outage (from, to, status, cause; an outage still going on at the
 period's end ends there) and counts the entries into Faulted that happened outside every
-session (a fault during a session is the session's stop reason: counted once, there).
+session (a fault during a session is the session's stop reason: counted once, there),
+and the power losses outside sessions (Unavailable with the cause `power_loss`).
 Before the first row the connector counts as Available (the journal starts with it).
 """
 
@@ -28,7 +29,8 @@ class Availability:
         self.end = end
         self.outages: list[dict[str, Any]] = []
         self.unavailable_s = 0.0
-        self.faults_outside: dict[str, int] = {"meter_fault": 0, "charger_fault": 0}
+        self.faults_outside: dict[str, int] = {"meter_fault": 0, "charger_fault": 0,
+                                               "power_loss": 0}
         self._current: StatusFact | None = None
 
     def feed(self, rows: Any, in_session: Callable[[datetime], bool]) -> None:
@@ -45,6 +47,9 @@ class Availability:
                 and row.at >= self.since and not in_session(row.at):
             kind = "meter_fault" if "meter" in row.cause.lower() else "charger_fault"
             self.faults_outside[kind] += 1
+        if row.status == "Unavailable" and row.cause == "power_loss" \
+                and row.at >= self.since and not in_session(row.at):
+            self.faults_outside["power_loss"] += 1
         if previous is not None and previous.status == row.status:
             return  # the same status again: the outage (or not) goes on
         self._close(row.at)

@@ -181,10 +181,13 @@ def test_a_fault_is_counted_once_when_the_status_log_shows_it_during_the_session
                 status(T0 + timedelta(hours=5, minutes=1), "Faulted", "charger_fault"),
                 status(T0 + timedelta(hours=6), "Available", "repaired"),
                 status(T0 + timedelta(hours=7), "Faulted", "meter_fault"),
-                status(T0 + timedelta(hours=8), "Available", "repaired")]
+                status(T0 + timedelta(hours=8), "Available", "repaired"),
+                status(T0 + timedelta(hours=9), "Unavailable", "power_loss"),
+                status(T0 + timedelta(hours=10), "Available", "started")]
     result = failures(report([faulted], statuses=statuses))
     assert result["charger_fault"] == 2  # the session's, and the one outside it
     assert result["meter_fault"] == 1
+    assert result["power_loss"] == 1
 
 
 def test_tap_to_decision_ms_over_taps_with_a_time() -> None:
