@@ -89,11 +89,14 @@ class _Sessions:
         self._currency(s)
         self.count += 1
         self.energy_wh += s.energy_wh
+        opened, closed = s.opened_at, s.closed_at
         if s.energy_wh > 0:
             self.with_energy += 1
             self.energy.add(float(s.energy_wh))
-            self.idle.add(s.idle_s)
-        self.duration.add(s.duration_s)
+            stopped = s.stopped_at
+            self.idle.add(0.0 if stopped is None else max(0.0, (closed - stopped)
+                                                          .total_seconds()))
+        self.duration.add(max(0.0, (closed - opened).total_seconds()))
         for row in s.vat_rows:
             rate = self._rate(row.percent.normalize())
             rate.sessions += 1
@@ -111,9 +114,7 @@ class _Sessions:
         method.sessions += 1
         method.energy_wh += s.energy_wh
         method.gross += s.amount_charged
-        if s.opened_at >= self.since:
-            self.hours.start(s.opened_at)
-        self.hours.occupy(max(s.opened_at, self.since), min(s.closed_at, self.end))
+        self.hours.session(opened, self.since, min(closed, self.end))
         if s.idle_fee > 0:
             self.idle_sessions += 1
             self.idle_gross += s.idle_fee
@@ -121,7 +122,7 @@ class _Sessions:
             self.refund_count += 1
             self.refund_total += refund.amount
         self._failure(s)
-        self.spans.add(s.opened_at, s.closed_at)
+        self.spans.add(opened, closed)
         self.irregular.session(s)
 
     def _rate(self, key: Decimal | None) -> _Rate:

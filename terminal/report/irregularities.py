@@ -79,13 +79,18 @@ class Irregularities:
         self._capture(s)
         self._refunds(s)
         self._meter(s)
-        if s.energy_wh > 0 and s.idle_s > self.thresholds.long_idle_s:
+        if s.stopped_at is not None and s.energy_wh > 0 \
+                and s.idle_s > self.thresholds.long_idle_s:
             self._add("long_idle", s.closed_at, s.session_id,
                       f"The car stayed plugged in {_minutes(s.idle_s)} after charging "
                       f"ended (more than {_minutes(self.thresholds.long_idle_s)}).",
                       idle_s=round(s.idle_s, 1), long_idle_s=self.thresholds.long_idle_s)
 
     def _capture(self, s: SessionFact) -> None:
+        status = s.payment_status
+        captured = s.amount_captured
+        if status == "captured" and captured == s.amount_charged:
+            return  # the usual case, quickly
         charged = money_text(s.amount_charged)
         card = s.payment_via in CARD_PATHS or s.payment_method == "card"
         if s.energy_wh > 0 and s.amount_charged > 0 and card:
@@ -102,7 +107,6 @@ class Irregularities:
                           "not captured.",
                           energy_wh=wh_text(s.energy_wh), amount_charged=charged,
                           payment_status=s.payment_status)
-        captured = s.amount_captured
         if captured is not None and captured != s.amount_charged:
             self._add("capture_differs_from_receipt", s.closed_at, s.session_id,
                       f"The card was charged {money_text(captured)} {s.currency} but the "
@@ -111,6 +115,8 @@ class Irregularities:
                       difference=money_text(captured - s.amount_charged))
 
     def _refunds(self, s: SessionFact) -> None:
+        if not s.refunds:
+            return
         limit = self.thresholds.refund_threshold
         for refund in s.refunds:
             if refund.amount > limit:

@@ -2,11 +2,13 @@
 
 Provides `journal_facts(path, station_id, since, until)` and `bundle_facts(folder)`, each
 a `Facts` (station id, time zone if known, and the three streams: sessions, taps, status
-rows). The journal's taps and status rows come through `_journal_taps_statuses`, the one
-place that knows whether the journal has those tables (migration 12 adds them): a
-journal without them gives none. A bundle is read with `terminal.report.bundle`'s
-`read_bundle` when that module is installed, else from its facts/sessions.jsonl,
-facts/taps.jsonl and facts/status.jsonl lines (`facts.to_json`'s shape).
+rows). The journal's sessions are read by `fast_read.iter_session_facts` (the facts of
+`facts.iter_sessions`, faster). The journal's taps and status rows come through
+`_journal_taps_statuses`, the one place that knows whether the journal has those
+tables (migration 12 adds them): a journal without them gives none. A bundle is read
+with `terminal.report.bundle`'s `read_bundle` when that module is installed, else
+from its facts/sessions.jsonl, facts/taps.jsonl and facts/status.jsonl lines
+(`facts.to_json`'s shape).
 
 On failure: `ReportError` naming the file and what is wrong.
 """
@@ -23,6 +25,7 @@ from typing import Any
 
 from terminal.report import facts
 from terminal.report.facts import ReportError, SessionFact, StatusFact, TapFact
+from terminal.report.fast_read import iter_session_facts
 
 
 @dataclass
@@ -38,9 +41,8 @@ class Facts:
 def journal_facts(path: Path, station_id: str, since: datetime, until: datetime) -> Facts:
     conn = facts.open_read_only(path)
     taps, statuses = _journal_taps_statuses(conn, since, until)
-    return Facts(station_id, None, _guarded(facts.iter_sessions(conn, station_id, since,
-                                                                until), path),
-                 taps, statuses, conn.close)
+    sessions = iter_session_facts(conn, station_id, since, until)
+    return Facts(station_id, None, _guarded(sessions, path), taps, statuses, conn.close)
 
 
 def _journal_taps_statuses(conn: sqlite3.Connection, since: datetime,

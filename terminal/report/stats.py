@@ -103,6 +103,21 @@ class HourOfWeek:
     def occupy(self, since: datetime, until: datetime) -> None:
         _spread(self.occupied_s, self.zone, since, until)
 
+    def session(self, opened: datetime, since: datetime, until: datetime) -> None:
+        """A session opened at `opened` (counted as started when at or after `since`),
+        occupying [max(opened, since), until)."""
+        if opened >= since:
+            local = opened.astimezone(self.zone)
+            self.started[local.weekday() * 24 + local.hour] += 1
+            into_hour_s = local.minute * 60 + local.second + local.microsecond / 1e6
+            length_s = (until - opened).total_seconds()
+            if 0 < length_s <= 3600 - into_hour_s:  # the usual case: within one hour
+                self.occupied_s[local.weekday() * 24 + local.hour] += length_s
+                return
+            _spread(self.occupied_s, self.zone, opened, until)
+        else:
+            _spread(self.occupied_s, self.zone, since, until)
+
     def period(self, since: datetime, until: datetime) -> None:
         _spread(self.slot_s, self.zone, since, until)
 

@@ -123,6 +123,18 @@ def test_utilisation_by_hour_of_week_in_local_time() -> None:
     assert sum(r["slot_s"] for r in rows) == 7 * 86400
 
 
+def test_a_session_within_one_hour_and_one_begun_before_the_period() -> None:
+    since = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+    early = session(0, at=since - timedelta(minutes=20), minutes=50)  # 30 min inside
+    short = session(1, at=since + timedelta(hours=2, minutes=10), minutes=30)
+    result = report([early, short], since=since, days=1)
+    assert _slot(result, 0, 8)["occupied_s"] == 1800.0
+    assert _slot(result, 0, 8)["sessions_started"] == 0  # opened before the period
+    assert _slot(result, 0, 10) | {"slot_s": 0} == {
+        "weekday": 0, "hour": 10, "sessions_started": 1, "occupied_s": 1800.0,
+        "slot_s": 0, "occupancy_percent": "50.0"}
+
+
 def test_hour_of_week_across_the_spring_dst_change() -> None:
     # Berlin, Sunday 29 March 2026: 02:00 CET becomes 03:00 CEST (the hour 02 is missing)
     since = datetime(2026, 3, 22, 23, 0, tzinfo=UTC)  # Monday 23 March 00:00 CET
