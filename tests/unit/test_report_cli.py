@@ -184,3 +184,14 @@ def test_as_a_process_a_bad_journal_is_a_message_not_a_traceback(tmp_path: Path)
                           cwd=REPO, check=False)
     assert done.returncode == 2
     assert done.stderr.strip() == f"evterm report: journal {tmp_path / 'x.db'}: does not exist"
+
+
+def test_the_report_command_loads_neither_drivers_nor_simulators() -> None:
+    code = ("import sys\nfrom terminal.cli import build_parser\n"
+            "build_parser('report').parse_args(['report', '--db', 'x'])\n"
+            "heavy = ('pymodbus', 'paho', 'serial', 'smartcard', 'drivers', 'hw_mocks', "
+            "'terminal.daemon', 'kivy')\n"
+            "print(sorted({m for m in sys.modules if m.startswith(heavy)}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=REPO).stdout.strip()
+    assert out == "[]", out
