@@ -296,7 +296,9 @@ def _print_report(stack: Any) -> None:
     fast: the period is from the rig's start to the daemon's now)."""
     from terminal.report.cli import config_report
 
-    rig = stack.rig
+    rig = getattr(stack, "rig", None)
+    if rig is None:  # nothing ran
+        return
     now = datetime.fromtimestamp(rig.anchor_s + (time.time() - rig.anchor_s) * rig.speed, UTC)
     since = datetime.fromtimestamp(rig.anchor_s, UTC) - timedelta(minutes=1)
     text = config_report(rig.config_path, since=since, until=now + timedelta(minutes=1),
