@@ -6,7 +6,9 @@ the period, lists each outage (from, to, status, cause; an outage still going on
 period's end ends there) and counts the entries into Faulted that happened outside every
 session (a fault during a session is the session's stop reason: counted once, there),
 and the power losses outside sessions (Unavailable with the cause `power_loss`).
-Before the first row the connector counts as Available (the journal starts with it).
+Before the first row the connector counts as Available (the journal starts with it). A
+row at the period's very start is the status in force then (the journal's and the
+bundle's first row): its outage counts, but it is no new fault of the period.
 """
 
 from __future__ import annotations
@@ -44,11 +46,11 @@ class Availability:
         if row.at >= self.end:
             return
         if row.status == "Faulted" and (previous is None or previous.status != "Faulted") \
-                and row.at >= self.since and not in_session(row.at):
+                and row.at > self.since and not in_session(row.at):
             kind = "meter_fault" if "meter" in row.cause.lower() else "charger_fault"
             self.faults_outside[kind] += 1
         if row.status == "Unavailable" and row.cause == "power_loss" \
-                and row.at >= self.since and not in_session(row.at):
+                and row.at > self.since and not in_session(row.at):
             self.faults_outside["power_loss"] += 1
         if previous is not None and previous.status == row.status:
             return  # the same status again: the outage (or not) goes on
