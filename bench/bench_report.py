@@ -35,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -73,12 +73,14 @@ def build_journal(folder: Path, years: int, per_day: int) -> dict[str, Any]:
     drawn = _energy_per_template(copier)
     counter_wh = Decimal(1_000_000)
     days = years * 365
+    shift = first_day(days) - EPOCH  # templates_for counts days from EPOCH
     sessions = refunds = cards = 0
     for day in range(days):
         target.execute("BEGIN")
         refund_rows = []
         counters = []
-        for n, (template, start) in enumerate(templates_for(day, per_day)):
+        for n, (template, start_at) in enumerate(templates_for(day, per_day)):
+            start = start_at + shift
             sid = session_id("R", day, n)
             copier.copy(template, sid, start)
             counters.append((str(counter_wh), str(counter_wh + drawn[template]), sid))
@@ -91,7 +93,7 @@ def build_journal(folder: Path, years: int, per_day: int) -> dict[str, Any]:
                 refund_rows.append((f"RF-{sid}", sid, sid, amount, "EUR", "bench",
                                     iso_utc(start + timedelta(days=1))))
             extras.tap(sid, start, card, sessions)
-        extras.week(day)
+        extras.week(day, shift)
         target.executemany("INSERT INTO refunds (refund_id, reference, session_id, amount, "
                            "currency, reason, at) VALUES (?, ?, ?, ?, ?, ?, ?)", refund_rows)
         target.executemany("UPDATE sessions SET meter_start_wh = ?, meter_stop_wh = ? "
@@ -156,18 +158,26 @@ class Extras:
                   "session_id": None if declined else sid}
         self.taps += self._insert("taps", self.tap_cols, values)
 
-    def week(self, day: int) -> None:
+    def week(self, day: int, shift: timedelta) -> None:
         if not self.status_cols or day % 7:
             return
-        at = EPOCH + timedelta(days=day, hours=3)
+        at = EPOCH + shift + timedelta(days=day, hours=3)
         for moment, status in ((at, "Faulted"), (at + timedelta(minutes=20), "Available")):
             values = {"at": iso_utc(moment), "status": status, "cause": "charger_fault"}
             self.statuses += self._insert("status_log", self.status_cols, values)
 
 
+def first_day(days: int) -> datetime:
+    """Midnight (UTC) `days` days before today: the journal's days end yesterday, so the
+    report's period lies wholly in the past (a period's part after now counts for
+    neither utilisation nor availability)."""
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return today - timedelta(days=days)
+
+
 def run_report(path: Path, days: int) -> dict[str, Any]:
-    first = EPOCH.date()
-    last = first + timedelta(days=days - 1)
+    first = first_day(days).date() - timedelta(days=1)  # local days: Berlin is ahead
+    last = first_day(1).date()
     cmd = [sys.executable, "-m", "terminal.cli", "report", "--db", str(path),
            "--station-id", "DE*EVT*E0001", "--timezone", "Europe/Berlin",
            "--since", first.isoformat(), "--until", last.isoformat(), "--format", "json"]
