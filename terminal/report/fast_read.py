@@ -105,6 +105,8 @@ def _iso(at: datetime) -> str:
 
 def _time(text: str) -> datetime:
     at = datetime.fromisoformat(text)
+    if at.tzinfo is UTC:  # the journal's times: ...Z
+        return at
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 

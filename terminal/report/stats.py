@@ -93,16 +93,6 @@ class HourOfWeek:
         self.occupied_s = array("d", bytes(8 * HOURS_OF_WEEK))
         self.slot_s = array("d", bytes(8 * HOURS_OF_WEEK))
 
-    def slot(self, at: datetime) -> int:
-        local = at.astimezone(self.zone)
-        return local.weekday() * 24 + local.hour
-
-    def start(self, at: datetime) -> None:
-        self.started[self.slot(at)] += 1
-
-    def occupy(self, since: datetime, until: datetime) -> None:
-        _spread(self.occupied_s, self.zone, since, until)
-
     def session(self, opened: datetime, since: datetime, until: datetime) -> None:
         """A session opened at `opened` (counted as started when at or after `since`),
         occupying [max(opened, since), until)."""
