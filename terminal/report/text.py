@@ -92,10 +92,25 @@ def render_text(report: dict[str, Any]) -> str:
     out += table(("kind", "count"),
                  [(FAILURE_NAMES.get(f["kind"], f["kind"]), f["count"]) for f in failures],
                  ("total", sum(f["count"] for f in failures)))
+    if report.get("daily"):
+        out += ["", *_daily(report["daily"], cur)]
     out += ["", *_availability(report["availability"], zone)]
     out += ["", *_utilisation(report["utilisation_by_hour_of_week"])]
     out += ["", *_irregularities(report["irregularities"], zone)]
     return "\n".join(out) + "\n"
+
+
+def _daily(days: list[dict[str, Any]], cur: str) -> list[str]:
+    """Per local day (once the report has its "daily" rows), with their sums."""
+    out = ["Per day"]
+    out += table(("date", "sessions", "energy Wh", f"gross {cur}", "faults"),
+                 [(d["date"], d["sessions"], d["energy_wh"], d["gross"], d["faults"])
+                  for d in days],
+                 ("total", sum(d["sessions"] for d in days),
+                  format(sum(Decimal(d["energy_wh"]) for d in days), "f"),
+                  format(sum(Decimal(d["gross"]) for d in days), "f"),
+                  sum(d["faults"] for d in days)))
+    return out
 
 
 def _rate(percent: str | None) -> str:

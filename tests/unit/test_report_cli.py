@@ -99,6 +99,17 @@ def test_text_of_hand_built_facts_shows_every_section() -> None:
     assert "refund_over_threshold session S0" in text
 
 
+def test_daily_rows_when_the_report_has_them_are_printed_with_their_sums() -> None:
+    result = report([session(0)])
+    result["daily"] = [{"date": "2026-11-02", "sessions": 2, "energy_wh": "1000.5",
+                        "gross": "3.10", "faults": 1},
+                       {"date": "2026-11-03", "sessions": 1, "energy_wh": "20",
+                        "gross": "1.05", "faults": 0}]
+    lines = render_text(result).splitlines()
+    total = next(line for line in lines[lines.index("Per day"):] if "total" in line)
+    assert total.split() == ["total", "3", "1020.5", "4.15", "1"]
+
+
 def test_csv_is_one_file_of_section_key_field_value(journal: Path, capsys) -> None:
     code, out, _ = run(capsys, "--db", str(journal), *WHERE, "--format", "csv")
     assert code == 0
