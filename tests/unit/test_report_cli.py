@@ -206,3 +206,18 @@ def test_the_report_command_loads_neither_drivers_nor_simulators() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=REPO).stdout.strip()
     assert out == "[]", out
+
+
+def test_the_config_names_the_journal_station_and_time_zone(journal: Path, tmp_path: Path,
+                                                            capsys) -> None:
+    config = tmp_path / "evterm.toml"
+    config.write_text(f'[station]\nid = "NL*EVT*E0042"\noperator = "Op"\n'
+                      f'timezone = "Europe/Amsterdam"\nstate_dir = "{journal.parent}"\n'
+                      '[report]\nlong_idle_s = 60\n', encoding="utf-8")
+    code, out, _ = run(capsys, "--config", str(config), "--since", "2026-11-01",
+                       "--until", "2026-11-30", "--format", "json")
+    assert code == 0
+    result = json.loads(out)
+    assert result["station_ids"] == ["NL*EVT*E0042"]
+    assert result["period"]["since"] == "2026-10-31T23:00:00+00:00"  # Amsterdam's midnight
+    assert result["totals"]["sessions"] == 3
