@@ -42,7 +42,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -176,6 +178,7 @@ def _run_stack(args: argparse.Namespace, interactive: bool) -> int:
             _print_receipts(scenario.receipts)
             _print_backend(stack)
             _print_signed(stack)
+            _print_report(stack)
             _say(f"\nScreenshots: {shots.resolve()}")
         if interactive or args.keep:
             _control_panel(stack)
@@ -286,6 +289,22 @@ HELP = """Control panel (the car, the cards, the network):
   shot FILE                     a screenshot of the touchscreen
   socket                        the daemon's socket, for evterm service / session
   quit"""
+
+
+def _print_report(stack: Any) -> None:
+    """The demo's last word: `evterm report` of its own sessions (the daemon's clock runs
+    fast: the period is from the rig's start to the daemon's now)."""
+    from terminal.report.cli import config_report
+
+    rig = getattr(stack, "rig", None)
+    if rig is None:  # nothing ran
+        return
+    now = datetime.fromtimestamp(rig.anchor_s + (time.time() - rig.anchor_s) * rig.speed, UTC)
+    since = datetime.fromtimestamp(rig.anchor_s, UTC) - timedelta(minutes=1)
+    text = config_report(rig.config_path, since=since, until=now + timedelta(minutes=1),
+                         now=now)
+    _say(f"\n--- the report of the demo's sessions (evterm report --config "
+         f"{rig.config_path}) ---\n{text}")
 
 
 def _control_panel(stack: object) -> None:

@@ -43,7 +43,8 @@ def _command_in(argv: Sequence[str]) -> str | None:
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The CLI; for `ui` only the touchscreen's command, so the UI process does not load
-    the drivers, Modbus and cryptography it never uses (its memory is the screen's)."""
+    the drivers, Modbus and cryptography it never uses (its memory is the screen's); for
+    `report` only the report's (it starts fast beside the daemon)."""
     parser = argparse.ArgumentParser(
         prog="evterm", description="Payment terminal firmware for a public DC charger"
     )
@@ -55,6 +56,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     if command == "ui":
         ui_cli.register(subparsers)
+        return parser
+    from terminal.report import cli as report_cli
+
+    if command == "report":  # on the board beside the daemon: no drivers, no simulators
+        report_cli.register(subparsers)
         return parser
     from drivers.meter import cli as meter_cli
     from hw_mocks import cli as sim_cli
@@ -75,6 +81,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     ocmf_cli.register(subparsers)
     update_cli.register(subparsers)
     release_cli.register(subparsers)
+    report_cli.register(subparsers)
     ui_cli.register(subparsers)
     _register_config(subparsers)
     return parser

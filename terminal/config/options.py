@@ -701,6 +701,33 @@ class UpdateConfig:
 
 
 @dataclass(frozen=True)
+class ReportConfig:
+    """`evterm report` (docs/reports.md): the thresholds of its irregularities."""
+
+    refund_threshold: str = option(
+        "20.00", doc="A refund above this amount (incl. VAT, the station's currency) is "
+        "listed as an irregularity", check=checks.money,
+    )
+    long_idle_s: float = option(
+        3600.0, doc="A car left plugged in longer than this after charging ended is "
+        "listed as an irregularity", unit="s", min_value=60, max_value=7 * 86_400,
+    )
+    decline_repeats: int = option(
+        3, doc="This many declined taps of one token within decline_window_s are listed "
+        "as an irregularity", min_value=2, max_value=100,
+    )
+    decline_window_s: float = option(
+        600.0, doc="The window of decline_repeats", unit="s", min_value=10,
+        max_value=86_400,
+    )
+    meter_jump_wh: int = option(
+        100, doc="A meter whose counter at a session's start differs from the previous "
+        "session's stop reading by more than this (or runs backwards) is listed as an "
+        "irregularity", unit="Wh", min_value=0, max_value=10_000_000,
+    )
+
+
+@dataclass(frozen=True)
 class Config:
     station: StationConfig
     meter: MeterConfig

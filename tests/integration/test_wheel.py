@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.demo_report import assert_report_matches_receipts
 from tests.integration.packaging import REPO, built_once, shared_wheel
 
 pytestmark = pytest.mark.integration
@@ -149,3 +150,6 @@ def test_headless_demo_runs_from_the_installed_wheel(installed, tmp_path):
     assert "NOT verify" not in result.stdout, output[-4000:]
     assert "== Transparency QR of the last receipt" in result.stdout, output[-4000:]
     assert list((tmp_path / "shots").glob("*.png")), "no screenshots"
+    # the demo ends with the report of its own sessions: the totals of its receipts
+    assert_report_matches_receipts(result.stdout,
+                                   tmp_path / "demo" / "rig" / "state" / "evterm.db")
