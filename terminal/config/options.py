@@ -656,17 +656,6 @@ class RetentionConfig:
 
 
 @dataclass(frozen=True)
-class ReportConfig:
-    """The operator's report (docs/reports.md)."""
-
-    export_days: int = option(
-        400, doc="The export bundle's facts/ folder holds the sessions, taps and connector "
-        "status rows of this many days before the export (what `evterm report` reads "
-        "from a bundle)", unit="days", min_value=1, max_value=36_500,
-    )
-
-
-@dataclass(frozen=True)
 class UpdateConfig:
     """The signed software update on the board (docs/updates.md); read by `evterm update`,
     the backend's `firmware_update` command and the daemon's status relay."""
@@ -702,7 +691,14 @@ class UpdateConfig:
 
 @dataclass(frozen=True)
 class ReportConfig:
-    """`evterm report` (docs/reports.md): the thresholds of its irregularities."""
+    """`evterm report` (docs/reports.md): the thresholds of its irregularities, and how
+    far back the export bundle's facts reach."""
+
+    export_days: int = option(
+        400, doc="The export bundle's facts/ folder holds the sessions, taps and connector "
+        "status rows of this many days before the export (what `evterm report` reads "
+        "from a bundle)", unit="days", min_value=1, max_value=36_500,
+    )
 
     refund_threshold: str = option(
         "20.00", doc="A refund above this amount (incl. VAT, the station's currency) is "

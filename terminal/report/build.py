@@ -4,7 +4,8 @@ Provides `build_report(sessions, taps, statuses, *, station_ids, since, until, t
 now, thresholds) -> dict`. It makes ONE pass over the sessions (a board holds years of
 them: no SessionFact is kept; money in per-key Decimal sums, durations and energies in
 compact arrays for the percentiles), then one over the taps and one over the status
-rows. What each figure counts is written in docs/reports.md ("What the report counts").
+rows (the connector's changes only, read twice: availability and the faults per
+day). What each figure counts is written in docs/reports.md ("What the report counts").
 Decimals are strings, times ISO-8601 UTC, percents strings with one decimal (half-up),
 so the JSON is exact and every printed figure can be recomputed from those beside it.
 
@@ -14,12 +15,13 @@ On failure: `ReportError` (e.g. sessions in two currencies).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from terminal.kernel.formatting import station_zone
 from terminal.report.availability import Availability, SessionSpans
+from terminal.report.daily import MAX_DAYS, DailyTally
 from terminal.report.facts import ReportError, SessionFact, StatusFact, TapFact
 from terminal.report.irregularities import CARD_PATHS, Irregularities, Thresholds
 from terminal.report.stats import (
@@ -213,9 +215,12 @@ def build_report(sessions: Iterable[SessionFact], taps: Iterable[TapFact],
                 declined_taps.add(tap.session_id)
     acc = _Sessions(station_zone(timezone), since, end, irregular, declined_taps)
     acc.hours.period(since, end)
+    daily = _daily_tally(since, end, timezone)
     for session in sessions:
         if since <= session.closed_at < until:
             acc.add(session)
+            daily.add(session)
+    statuses = list(statuses)  # the connector's changes only: few rows, read twice
     availability = Availability(since, end)
     availability.feed(statuses, acc.spans.contains)
     failures = dict(acc.failures)
@@ -240,8 +245,21 @@ def build_report(sessions: Iterable[SessionFact], taps: Iterable[TapFact],
         "failures": [{"kind": kind, "count": failures[kind]} for kind in FAILURE_KINDS],
         "tap_to_decision_ms": decisions.summary(),
         "availability": availability.result(),
+        "daily": daily.rows(statuses),
         "irregularities": irregular.result(),
     }
+
+
+def _daily_tally(since: datetime, end: datetime, timezone: str) -> DailyTally:
+    """The per-day figures of the period's local days (its last MAX_DAYS when longer)."""
+    tz = station_zone(timezone)
+    first = since.astimezone(tz).date()
+    last = (max(end, since + timedelta(microseconds=1)) - timedelta(microseconds=1)
+            ).astimezone(tz).date()
+    days = (last - first).days + 1
+    if days > MAX_DAYS:
+        first, days = last - timedelta(days=MAX_DAYS - 1), MAX_DAYS
+    return DailyTally(first_day=first, days=days, timezone=timezone)
 
 
 def _iso(at: datetime) -> str:

@@ -2,7 +2,7 @@
 
     evterm report [--config FILE] [--db PATH | --bundle FOLDER]
                   [--since DATE] [--until DATE] [--days N]
-                  [--format text|csv|json] [--out FILE]
+                  [--format text|csv|json|html] [--out FILE]
                   [--station-id ID] [--timezone ZONE]
 
 Runs on the board beside the daemon (the journal is opened read-only), over SSH, or on
@@ -34,6 +34,7 @@ from terminal.config import DEFAULT_CONFIG_PATH, ConfigError, ReportConfig, load
 from terminal.report.build import build_report
 from terminal.report.csv_out import render_csv
 from terminal.report.facts import ReportError
+from terminal.report.html import render_html
 from terminal.report.irregularities import Thresholds, thresholds_from
 from terminal.report.sources import Facts, bundle_facts, journal_facts
 from terminal.report.text import render_text
@@ -51,6 +52,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "text": render_text,
     "csv": render_csv,
     "json": render_json,
+    "html": render_html,
 }
 
 

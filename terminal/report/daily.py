@@ -1,6 +1,7 @@
 """The report's figures per local day: sessions, energy, revenue and faults.
 
-Provides `daily_rows(sessions, statuses, *, first_day, days, timezone)`: one row per day
+Provides `daily_rows(sessions, statuses, *, first_day, days, timezone)` (and `DailyTally`,
+the same one session at a time): one row per day
 of the station's local calendar from `first_day` on, `days` rows, every day present
 (zeros included), in the report's "daily" shape (schema "evterm.report/1", the plots of
 the service screen and the report's own "daily" both read it):
@@ -29,10 +30,11 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from terminal.report.facts import ReportError, SessionFact, StatusFact
-from terminal.session.model import Phase, StopReason
 
-FAULT_STOPS = frozenset({StopReason.METER_FAULT.value, StopReason.CHARGER_FAULT.value,
-                         StopReason.POWER_LOSS.value})
+# StopReason.METER_FAULT, CHARGER_FAULT, POWER_LOSS and Phase.FAULTED by value: the report
+# reads stored facts and loads nothing of the session machine (nor, through it, drivers/)
+FAULT_STOPS = frozenset({"MeterFault", "ChargerFault", "PowerLoss"})
+FAULTED_PHASE = "Faulted"
 FAULTED = "Faulted"  # StatusFact.status of a faulted connector (OCPP ConnectorStatus)
 FAULT_MATCH_S = 60.0  # a Faulted row this close to a fault-ended session is that fault
 MAX_DAYS = 3660
@@ -40,7 +42,7 @@ MAX_DAYS = 3660
 
 def ended_by_fault(session: SessionFact) -> bool:
     """The session ended by a meter, charger or power fault."""
-    return session.stop_reason in FAULT_STOPS or session.final_phase == Phase.FAULTED.value
+    return session.stop_reason in FAULT_STOPS or session.final_phase == FAULTED_PHASE
 
 
 def zone(timezone: str) -> ZoneInfo:
@@ -58,33 +60,47 @@ def local_day(at: datetime, tz: ZoneInfo) -> date:
 def daily_rows(sessions: Iterable[SessionFact], statuses: Iterable[StatusFact], *,
                first_day: date, days: int, timezone: str) -> list[dict[str, Any]]:
     """`days` rows from `first_day` (local dates of `timezone`), oldest first."""
-    if not isinstance(days, int) or isinstance(days, bool) or not 0 < days <= MAX_DAYS:
-        raise ReportError(f"days: expected 1 to {MAX_DAYS}, got {days!r}")
-    tz = zone(timezone)
-    dates = [first_day + timedelta(days=offset) for offset in range(days)]
-    counts = {day: 0 for day in dates}
-    energy_wh = {day: Decimal(0) for day in dates}
-    gross = {day: Decimal("0.00") for day in dates}
-    faults = {day: 0 for day in dates}
-    fault_spans: list[tuple[datetime, datetime]] = []
+    tally = DailyTally(first_day=first_day, days=days, timezone=timezone)
     for session in sessions:
+        tally.add(session)
+    return tally.rows(statuses)
+
+
+class DailyTally:
+    """`daily_rows` one session at a time (the report's single pass over the sessions)."""
+
+    def __init__(self, *, first_day: date, days: int, timezone: str) -> None:
+        if not isinstance(days, int) or isinstance(days, bool) or not 0 < days <= MAX_DAYS:
+            raise ReportError(f"days: expected 1 to {MAX_DAYS}, got {days!r}")
+        self.tz = zone(timezone)
+        self.dates = [first_day + timedelta(days=offset) for offset in range(days)]
+        self.counts = {day: 0 for day in self.dates}
+        self.energy_wh = {day: Decimal(0) for day in self.dates}
+        self.gross = {day: Decimal("0.00") for day in self.dates}
+        self.faults = {day: 0 for day in self.dates}
+        self.fault_spans: list[tuple[datetime, datetime]] = []
+
+    def add(self, session: SessionFact) -> None:
         if ended_by_fault(session):
-            fault_spans.append((session.opened_at, session.closed_at))
-        day = local_day(session.closed_at, tz)
-        if day not in counts:
-            continue
-        counts[day] += 1
-        energy_wh[day] += session.energy_wh
-        gross[day] += session.amount_charged
+            self.fault_spans.append((session.opened_at, session.closed_at))
+        day = local_day(session.closed_at, self.tz)
+        if day not in self.counts:
+            return
+        self.counts[day] += 1
+        self.energy_wh[day] += session.energy_wh
+        self.gross[day] += session.amount_charged
         if ended_by_fault(session):
-            faults[day] += 1
-    for at in faults_outside_sessions(statuses, fault_spans):
-        day = local_day(at, tz)
-        if day in faults:
-            faults[day] += 1
-    return [{"date": day.isoformat(), "sessions": counts[day],
-             "energy_wh": str(energy_wh[day]), "gross": str(gross[day]),
-             "faults": faults[day]} for day in dates]
+            self.faults[day] += 1
+
+    def rows(self, statuses: Iterable[StatusFact]) -> list[dict[str, Any]]:
+        faults = dict(self.faults)
+        for at in faults_outside_sessions(statuses, self.fault_spans):
+            day = local_day(at, self.tz)
+            if day in faults:
+                faults[day] += 1
+        return [{"date": day.isoformat(), "sessions": self.counts[day],
+                 "energy_wh": str(self.energy_wh[day]), "gross": str(self.gross[day]),
+                 "faults": faults[day]} for day in self.dates]
 
 
 def faults_outside_sessions(statuses: Iterable[StatusFact],

@@ -137,6 +137,10 @@ def test_a_bundle_of_facts_files(tmp_path: Path, capsys) -> None:
     facts.joinpath("taps.jsonl").write_text(json.dumps(to_json(tap(T0))) + "\n")
     facts.joinpath("status.jsonl").write_text(
         json.dumps(to_json(status(T0, "Available", "started"))) + "\n")
+    facts.joinpath("station.json").write_text(json.dumps({
+        "station_id": "DE*EVT*E0001", "timezone": "Europe/Berlin", "currency": "EUR",
+        "exported_at": "2026-11-06T00:00:00+00:00", "since": "2025-10-02T00:00:00+00:00",
+        "until": "2026-11-06T00:00:00+00:00"}))
     code, out, _ = run(capsys, "--bundle", str(tmp_path / "bundle"), "--since",
                        "2026-11-01", "--until", "2026-11-05", "--format", "json")
     assert code == 0
@@ -180,7 +184,7 @@ def test_bad_sources_exit_2_naming_them(tmp_path: Path, capsys) -> None:
     code, _, err = run(capsys, "--db", str(junk))
     assert (code, "cannot be read as a journal" in err) == (2, True)
     code, _, err = run(capsys, "--bundle", str(tmp_path))
-    assert (code, "has no facts/sessions.jsonl" in err) == (2, True)
+    assert (code, "not an export bundle" in err) == (2, True)
     bad = tmp_path / "bad.toml"
     bad.write_text("[report]\nlong_idle_s = -1\n")
     code, _, err = run(capsys, "--config", str(bad))
@@ -221,3 +225,20 @@ def test_the_config_names_the_journal_station_and_time_zone(journal: Path, tmp_p
     assert result["station_ids"] == ["NL*EVT*E0042"]
     assert result["period"]["since"] == "2026-10-31T23:00:00+00:00"  # Amsterdam's midnight
     assert result["totals"]["sessions"] == 3
+
+
+def test_the_days_of_a_journal_sum_to_its_totals_in_json_and_html(journal: Path,
+                                                                   capsys) -> None:
+    code, out, _ = run(capsys, "--db", str(journal), *WHERE, "--format", "json")
+    assert code == 0
+    result = json.loads(out)
+    days = result["daily"]
+    assert [d["date"] for d in days][:2] == ["2026-11-01", "2026-11-02"]
+    assert len(days) == 30  # 1 Nov to 30 Nov: --until includes its day
+    assert sum(d["sessions"] for d in days) == result["totals"]["sessions"] == 3
+    assert sum(Decimal(d["gross"]) for d in days) == Decimal(result["totals"]["gross"])
+    assert sum(Decimal(d["energy_wh"]) for d in days) == Decimal(result["totals"]["energy_wh"])
+    code, page, _ = run(capsys, "--db", str(journal), *WHERE, "--format", "html")
+    assert code == 0 and page.startswith("<!DOCTYPE html>")
+    assert "no day-by-day figures" not in page
+    assert result["totals"]["gross"] in page
