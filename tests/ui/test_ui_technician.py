@@ -70,7 +70,9 @@ def test_technician_logs_in_with_card_and_pin_and_takes_the_charger_out_and_back
     assert bundle.parent == stack.usb and bundle.is_dir()
     key_texts = [p.read_bytes().strip() for p in (stack.folder / "token.key",
                                                    stack.backend.gateway_private)]
-    for file in bundle.iterdir():
+    files = [file for file in bundle.rglob("*") if file.is_file()]
+    assert bundle / "facts" / "sessions.jsonl" in files
+    for file in files:
         data = file.read_bytes()
         assert not any(key in data for key in key_texts), file
         assert not any(pan.encode() in data for pan in TEST_PANS.values()), file
