@@ -65,17 +65,18 @@ ORDER BY currency, sessions DESC, payment_method
 # each status row lasts until the station's next one (the last: until `until`)
 STATUS_SQL = """
 WITH spans AS (
-  SELECT station_id, local_date, status, at,
-         coalesce(lead(at) OVER (PARTITION BY station_id ORDER BY at), $until) AS next_at
+  SELECT station_id, local_date, status, changed_at,
+         coalesce(lead(changed_at) OVER (PARTITION BY station_id ORDER BY changed_at),
+                  $until) AS next_at
   FROM status)
 SELECT station_id, year(local_date) AS y, month(local_date) AS m, status,
-       sum(epoch(next_at) - epoch(at)) AS seconds
-FROM spans WHERE next_at > at
+       sum(epoch(next_at) - epoch(changed_at)) AS seconds
+FROM spans WHERE next_at > changed_at
 GROUP BY station_id, year(local_date), month(local_date), status
 ORDER BY station_id, y, m, status
 """
 LATEST_SQL = "SELECT max(closed_at) FROM sessions"
-LATEST_STATUS_SQL = "SELECT max(at) FROM status"
+LATEST_STATUS_SQL = "SELECT max(changed_at) FROM status"
 AVAILABLE = ("Available", "Occupied")
 
 

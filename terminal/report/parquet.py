@@ -79,24 +79,25 @@ SCHEMAS: dict[str, pa.Schema] = {
     "refunds": pa.schema([
         *_KEYS,
         pa.field("session_id", pa.string(), nullable=False),
-        pa.field("closed_at", TIME, nullable=False), pa.field("at", TIME, nullable=False),
+        pa.field("closed_at", TIME, nullable=False),
+        pa.field("refunded_at", TIME, nullable=False),
         pa.field("currency", pa.string()), pa.field("amount", MONEY, nullable=False),
         pa.field("reason", pa.string())]),
     "taps": pa.schema([
         *_KEYS,
-        pa.field("at", TIME, nullable=False), pa.field("reader", pa.string()),
+        pa.field("tapped_at", TIME, nullable=False), pa.field("reader", pa.string()),
         pa.field("kind", pa.string()), pa.field("result", pa.string()),
         pa.field("reason", pa.string()), pa.field("token", pa.string()),
         pa.field("decision_ms", pa.float64()), pa.field("session_id", pa.string())]),
     "status": pa.schema([
         *_KEYS,
-        pa.field("at", TIME, nullable=False), pa.field("status", pa.string()),
+        pa.field("changed_at", TIME, nullable=False), pa.field("status", pa.string()),
         pa.field("cause", pa.string())]),
 }
 TABLES = tuple(SCHEMAS)
 # the time that places a row in a partition and in an export's [since, until)
 WINDOW_COLUMN = {"sessions": "closed_at", "vat_rows": "closed_at", "refunds": "closed_at",
-                 "taps": "at", "status": "at"}
+                 "taps": "tapped_at", "status": "changed_at"}
 _SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 
 
@@ -137,14 +138,14 @@ def export_facts(root: Path, sessions: Iterable[SessionFact], taps: Iterable[Tap
     for tap in taps:
         writer.add("taps", tap.at, _tap_row(tap))
     for status in statuses:
-        writer.add("status", status.at, {"at": status.at, "status": status.status,
+        writer.add("status", status.at, {"changed_at": status.at, "status": status.status,
                                          "cause": status.cause})
     writer.flush_all()
     return writer.counts
 
 
 def _tap_row(tap: TapFact) -> dict[str, Any]:
-    return {"at": tap.at, "reader": tap.reader, "kind": tap.kind, "result": tap.result,
+    return {"tapped_at": tap.at, "reader": tap.reader, "kind": tap.kind, "result": tap.result,
             "reason": tap.reason, "token": tap.token, "decision_ms": tap.decision_ms,
             "session_id": tap.session_id}
 
@@ -190,7 +191,7 @@ class _Writer:
                 local)
         for refund in s.refunds:
             self.add("refunds", s.closed_at, {
-                "session_id": s.session_id, "closed_at": s.closed_at, "at": refund.at,
+                "session_id": s.session_id, "closed_at": s.closed_at, "refunded_at": refund.at,
                 "currency": s.currency, "amount": refund.amount, "reason": refund.reason},
                 local)
 
