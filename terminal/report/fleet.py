@@ -31,36 +31,29 @@ SCHEMA = "evterm.fleet/1"
 ZERO = Decimal(0)
 TENTH = Decimal("0.1")
 
-# per station and local month; refunds count in the month of their session's close
-STATION_MONTH_SQL = """
+# the one scan of the sessions: per station, local month, currency and payment method
+# (the station-month rows, the payment mix and the no-VAT row are sums of these groups);
+# refunds count in the month of their session's close
+SESSIONS_SQL = """
 SELECT station_id, year(local_date) AS y, month(local_date) AS m, currency,
+       payment_method,
        count(*) AS sessions,
        count(CASE WHEN energy_wh > 0 THEN 1 END) AS sessions_with_energy,
+       count(CASE WHEN no_vat_amount <> 0 THEN 1 END) AS sessions_no_vat,
        sum(energy_wh) AS energy_wh,
        sum(net_amount) AS net, sum(vat_amount) AS vat, sum(no_vat_amount) AS no_vat,
-       sum(amount_charged) AS gross, sum(idle_fee) AS idle_fees, sum(refunded) AS refunds
+       sum(amount_charged) AS gross, sum(idle_fee) AS idle_fees, sum(refunded) AS refunds,
+       max(closed_at) AS latest
 FROM sessions
-GROUP BY station_id, year(local_date), month(local_date), currency
-ORDER BY station_id, y, m, currency
+GROUP BY station_id, year(local_date), month(local_date), currency, payment_method
 """
+# a receipt has one row per rate: count(*) counts sessions
 VAT_SQL = """
-SELECT currency, percent, count(DISTINCT session_id) AS sessions,
+SELECT currency, percent, count(*) AS sessions,
        sum(net) AS net, sum(vat) AS vat, sum(gross) AS gross
 FROM vat_rows
 GROUP BY currency, percent
 ORDER BY currency, percent
-"""
-NO_VAT_SQL = """
-SELECT currency, count(*) AS sessions, sum(no_vat_amount) AS net
-FROM sessions WHERE no_vat_amount <> 0
-GROUP BY currency ORDER BY currency
-"""
-PAYMENT_SQL = """
-SELECT currency, payment_method, count(*) AS sessions, sum(energy_wh) AS energy_wh,
-       sum(amount_charged) AS gross
-FROM sessions
-GROUP BY currency, payment_method
-ORDER BY currency, sessions DESC, payment_method
 """
 # each status row lasts until the station's next one (the last: until `until`)
 STATUS_SQL = """
@@ -68,15 +61,13 @@ WITH spans AS (
   SELECT station_id, local_date, status, changed_at,
          coalesce(lead(changed_at) OVER (PARTITION BY station_id ORDER BY changed_at),
                   $until) AS next_at
-  FROM status)
+  FROM status WHERE changed_at < $until)
 SELECT station_id, year(local_date) AS y, month(local_date) AS m, status,
        sum(epoch(next_at) - epoch(changed_at)) AS seconds
 FROM spans WHERE next_at > changed_at
 GROUP BY station_id, year(local_date), month(local_date), status
 ORDER BY station_id, y, m, status
 """
-LATEST_SQL = "SELECT max(closed_at) FROM sessions"
-LATEST_STATUS_SQL = "SELECT max(changed_at) FROM status"
 AVAILABLE = ("Available", "Occupied")
 
 
@@ -91,6 +82,7 @@ def connect(root: Path, *, threads: int | None = None,
     if not (root / "sessions").is_dir():
         raise ReportError(f"{root}: has no sessions/ folder (not a Parquet export)")
     conn = duckdb.connect(":memory:")
+    conn.execute("SET enable_progress_bar = false")
     if threads:
         conn.execute(f"SET threads = {int(threads)}")
     if memory_limit:
@@ -124,11 +116,9 @@ def fleet_report(root: Path, *, until: datetime | None = None, now: datetime | N
 
 def _report(conn: duckdb.DuckDBPyConnection, present: set[str], root: Path,
             until: datetime | None, now: datetime) -> dict[str, Any]:
-    rows = [_station_month(r) for r in _fetch(conn, STATION_MONTH_SQL)]
-    latest = [conn.execute(LATEST_SQL).fetchone()[0]]
-    if "status" in present:
-        latest.append(conn.execute(LATEST_STATUS_SQL).fetchone()[0])
-    end = until or max(at for at in latest if at is not None)
+    groups = _fetch(conn, SESSIONS_SQL)
+    rows = _station_months(groups)
+    end = until or max(g["latest"] for g in groups)
     return {
         "schema": SCHEMA,
         "root": str(root),
@@ -137,8 +127,8 @@ def _report(conn: duckdb.DuckDBPyConnection, present: set[str], root: Path,
         "stations": len({r["station_id"] for r in rows}),
         "by_station_month": rows,
         "totals": _totals(rows),
-        "by_vat_rate": _vat(conn, present),
-        "payment_mix": _payment_mix(conn),
+        "by_vat_rate": _vat(conn, present, groups),
+        "payment_mix": _payment_mix(groups),
         "availability": _availability(conn, end) if "status" in present else [],
     }
 
@@ -150,61 +140,84 @@ def _fetch(conn: duckdb.DuckDBPyConnection, sql: str,
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
-def _station_month(r: dict[str, Any]) -> dict[str, Any]:
-    gross, refunds = _d(r["gross"]), _d(r["refunds"])
-    return {"station_id": r["station_id"], "month": f"{r['y']:04d}-{r['m']:02d}",
-            "currency": r["currency"] or "", "sessions": r["sessions"],
-            "sessions_with_energy": r["sessions_with_energy"],
-            "energy_wh": str(_d(r["energy_wh"])), "energy_kwh": _kwh(_d(r["energy_wh"])),
-            "net": str(_d(r["net"])), "vat": str(_d(r["vat"])),
-            "no_vat": str(_d(r["no_vat"])), "gross": str(gross),
-            "idle_fees": str(_d(r["idle_fees"])), "refunds": str(refunds),
-            "gross_after_refunds": str(gross - refunds)}
+COUNTED = ("sessions", "sessions_with_energy")
+SUMMED = ("energy_wh", "net", "vat", "no_vat", "gross", "idle_fees", "refunds")
 
 
-SUMMED = ("energy_wh", "net", "vat", "no_vat", "gross", "idle_fees", "refunds",
-          "gross_after_refunds")
+def _station_months(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The groups summed per station, month and currency (exact decimals)."""
+    out: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for g in groups:
+        key = (g["station_id"], f"{g['y']:04d}-{g['m']:02d}", g["currency"] or "")
+        row = out.setdefault(key, {"station_id": key[0], "month": key[1],
+                                   "currency": key[2], **dict.fromkeys(COUNTED, 0),
+                                   **dict.fromkeys(SUMMED, ZERO)})
+        for name in COUNTED:
+            row[name] += g[name]
+        for name in SUMMED:
+            row[name] += _d(g[name])
+    return [_money_row(out[key]) for key in sorted(out)]
+
+
+def _money_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "energy_kwh": _kwh(row["energy_wh"]),
+            "gross_after_refunds": str(row["gross"] - row["refunds"]),
+            **{name: str(row[name]) for name in SUMMED}}
 
 
 def _totals(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per currency, the sums of the station-month rows (so the total is their sum)."""
     out: dict[str, dict[str, Any]] = {}
+    stations: dict[str, set[str]] = {}
     for row in rows:
         total = out.setdefault(row["currency"], {
-            "currency": row["currency"], "stations": set(), "sessions": 0,
-            "sessions_with_energy": 0, **dict.fromkeys(SUMMED, ZERO)})
-        total["stations"].add(row["station_id"])
-        total["sessions"] += row["sessions"]
-        total["sessions_with_energy"] += row["sessions_with_energy"]
+            "currency": row["currency"], "stations": 0, **dict.fromkeys(COUNTED, 0),
+            **dict.fromkeys(SUMMED, ZERO)})
+        stations.setdefault(row["currency"], set()).add(row["station_id"])
+        for name in COUNTED:
+            total[name] += row[name]
         for name in SUMMED:
             total[name] += Decimal(row[name])
-    return [{**t, "stations": len(t["stations"]), "energy_kwh": _kwh(t["energy_wh"]),
-             **{name: str(t[name]) for name in SUMMED}} for t in out.values()]
+    return [_money_row({**t, "stations": len(stations[c])}) for c, t in out.items()]
 
 
-def _vat(conn: duckdb.DuckDBPyConnection, present: set[str]) -> list[dict[str, Any]]:
+def _vat(conn: duckdb.DuckDBPyConnection, present: set[str],
+         groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per currency and rate; the part without VAT as a row whose percent is None."""
     rows = []
     if "vat_rows" in present:
         rows = [{"currency": r["currency"] or "", "percent": _pct(r["percent"]),
                  "sessions": r["sessions"], "net": str(_d(r["net"])),
                  "vat": str(_d(r["vat"])), "gross": str(_d(r["gross"]))}
                 for r in _fetch(conn, VAT_SQL)]
-    rows += [{"currency": r["currency"] or "", "percent": None, "sessions": r["sessions"],
-              "net": str(_d(r["net"])), "vat": "0.0000", "gross": str(_d(r["net"]))}
-             for r in _fetch(conn, NO_VAT_SQL)]
+    no_vat: dict[str, list[Any]] = {}
+    for g in groups:
+        if g["sessions_no_vat"]:
+            entry = no_vat.setdefault(g["currency"] or "", [0, ZERO])
+            entry[0] += g["sessions_no_vat"]
+            entry[1] += _d(g["no_vat"])
+    rows += [{"currency": currency, "percent": None, "sessions": count, "net": str(net),
+              "vat": str(ZERO), "gross": str(net)}
+             for currency, (count, net) in sorted(no_vat.items())]
     return rows
 
 
-def _payment_mix(conn: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    rows = _fetch(conn, PAYMENT_SQL)
+def _payment_mix(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per currency and method; share = sessions / the currency's sessions."""
+    out: dict[tuple[str, str], list[Any]] = {}
     per_currency: dict[str, int] = {}
-    for r in rows:
-        per_currency[r["currency"]] = per_currency.get(r["currency"], 0) + r["sessions"]
-    return [{"currency": r["currency"] or "", "method": r["payment_method"] or "",
-             "sessions": r["sessions"],
-             "share_percent": _share(r["sessions"], per_currency[r["currency"]]),
-             "energy_wh": str(_d(r["energy_wh"])), "gross": str(_d(r["gross"]))}
-            for r in rows]
+    for g in groups:
+        currency = g["currency"] or ""
+        entry = out.setdefault((currency, g["payment_method"] or ""), [0, ZERO, ZERO])
+        entry[0] += g["sessions"]
+        entry[1] += _d(g["energy_wh"])
+        entry[2] += _d(g["gross"])
+        per_currency[currency] = per_currency.get(currency, 0) + g["sessions"]
+    ordered = sorted(out.items(), key=lambda item: (item[0][0], -item[1][0], item[0][1]))
+    return [{"currency": currency, "method": method, "sessions": count,
+             "share_percent": _share(count, per_currency[currency]),
+             "energy_wh": str(energy), "gross": str(gross)}
+            for (currency, method), (count, energy, gross) in ordered]
 
 
 def _availability(conn: duckdb.DuckDBPyConnection, until: datetime) -> list[dict[str, Any]]:
