@@ -5,7 +5,8 @@ Generated set-wise, not session by session: DuckDB SQL draws every session of a 
 stations at once (a station's daily count 6..24, mostly daytime starts, 10-60 minutes at
 25-150 kW, 0.59 EUR/kWh gross with 19 % VAT, an idle fee on one session in 12, a refund
 on one in 400, card/rfid/app/local payments, status rows: Available each morning,
-Occupied spans, one fault in 50 days), the result is cast to the exported schemas and
+Occupied spans, one fault in 50 days; each row's duration_s to the next, as the export
+writes it), the result is cast to the exported schemas and
 written with pyarrow.dataset per (station, month). The money is made consistent as a
 receipt's: gross = net + vat.
 
@@ -113,7 +114,10 @@ rows AS (
   UNION ALL
   SELECT station_id, closed_at, 'Available', 'unplugged' FROM batch)
 SELECT station_id, (changed_at AT TIME ZONE '{tz}')::DATE AS local_date, changed_at,
-       status, cause
+       status, cause,
+       epoch(coalesce(lead(changed_at) OVER (PARTITION BY station_id ORDER BY changed_at),
+                      TIMESTAMPTZ '{start} 00:00:00+00' + to_days($days::INTEGER)))
+         - epoch(changed_at) AS duration_s
 FROM rows
 """
 

@@ -55,16 +55,13 @@ FROM vat_rows
 GROUP BY currency, percent
 ORDER BY currency, percent
 """
-# each status row lasts until the station's next one (the last: until `until`)
+# each status row lasts `duration_s` (to the station's next row, written at export); a
+# row left open (the last of an export without an end) lasts until `until`
 STATUS_SQL = """
-WITH spans AS (
-  SELECT station_id, local_date, status, changed_at,
-         coalesce(lead(changed_at) OVER (PARTITION BY station_id ORDER BY changed_at),
-                  $until) AS next_at
-  FROM status WHERE changed_at < $until)
 SELECT station_id, year(local_date) AS y, month(local_date) AS m, status,
-       sum(epoch(next_at) - epoch(changed_at)) AS seconds
-FROM spans WHERE next_at > changed_at
+       sum(least(coalesce(duration_s, epoch($until) - epoch(changed_at)),
+                 epoch($until) - epoch(changed_at))) AS seconds
+FROM status WHERE changed_at < $until
 GROUP BY station_id, year(local_date), month(local_date), status
 ORDER BY station_id, y, m, status
 """

@@ -7,7 +7,8 @@ Provides:
 - `export_facts(root, sessions, taps, statuses, *, station_id, timezone, since, until)`:
   writes ROOT/TABLE/station=S/month=YYYY-MM/part-0.parquet for every month the facts
   touch (S the station id, percent-encoded as Hive escapes a path: `*` is `%2A`; the
-  month is the local month of a session's close, of a tap, of a status row). A partition
+  month is the local month of a session's close, of a tap, of a status row; a status
+  row's `duration_s` runs to the next row, the last one's to `until`). A partition
   is rewritten whole, atomically: its rows inside [since, until) are replaced by the
   facts given, its rows outside are kept, so re-exporting a period is idempotent;
 - `station_dir(station_id)`, `TABLES`, `ExportCounts`.
@@ -25,7 +26,7 @@ column holds, a time zone unknown, a file that cannot be written).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -92,7 +93,7 @@ SCHEMAS: dict[str, pa.Schema] = {
     "status": pa.schema([
         *_KEYS,
         pa.field("changed_at", TIME, nullable=False), pa.field("status", pa.string()),
-        pa.field("cause", pa.string())]),
+        pa.field("cause", pa.string()), pa.field("duration_s", pa.float64())]),
 }
 TABLES = tuple(SCHEMAS)
 # the time that places a row in a partition and in an export's [since, until)
@@ -137,11 +138,25 @@ def export_facts(root: Path, sessions: Iterable[SessionFact], taps: Iterable[Tap
         writer.add_session(session)
     for tap in taps:
         writer.add("taps", tap.at, _tap_row(tap))
-    for status in statuses:
-        writer.add("status", status.at, {"changed_at": status.at, "status": status.status,
-                                         "cause": status.cause})
+    for status, ends in _with_ends(statuses, until):
+        writer.add("status", status.at, {
+            "changed_at": status.at, "status": status.status, "cause": status.cause,
+            "duration_s": None if ends is None else (ends - status.at).total_seconds()})
     writer.flush_all()
     return writer.counts
+
+
+def _with_ends(statuses: Iterable[StatusFact], until: datetime | None
+               ) -> Iterator[tuple[StatusFact, datetime | None]]:
+    """Each status row with the time it ended: the next row's, the last one's `until`
+    (None when the export has no end: it lasts up to the fleet query's end)."""
+    last: StatusFact | None = None
+    for status in statuses:
+        if last is not None:
+            yield last, status.at
+        last = status
+    if last is not None:
+        yield last, until if until is not None and until > last.at else None
 
 
 def _tap_row(tap: TapFact) -> dict[str, Any]:
@@ -236,6 +251,8 @@ class _Writer:
         kept = self._kept(folder, table, keep_all=key in self.written)
         merged = pa.concat_tables([kept, new]) if kept is not None else new
         merged = merged.sort_by([(WINDOW_COLUMN[table], "ascending")])
+        if table == "status" and kept is not None:
+            merged = _closed_spans(merged)
         self.written.add(key)
         _replace(folder, merged)
         self.counts.rows[table] += new.num_rows
@@ -258,6 +275,18 @@ class _Writer:
         outside = [(since is not None and at < since) or (until is not None and at >= until)
                    for at in times]
         return old.filter(pa.array(outside, pa.bool_()))
+
+
+def _closed_spans(table: pa.Table) -> pa.Table:
+    """Status rows merged from two exports: a row left open (no duration) that now has
+    a successor in the partition ends at it."""
+    times = table.column("changed_at").to_pylist()
+    durations = table.column("duration_s").to_pylist()
+    for n in range(len(durations) - 1):
+        if durations[n] is None:
+            durations[n] = (times[n + 1] - times[n]).total_seconds()
+    index = table.schema.get_field_index("duration_s")
+    return table.set_column(index, table.schema.field(index), pa.array(durations, pa.float64()))
 
 
 def _replace(folder: Path, table: pa.Table) -> None:

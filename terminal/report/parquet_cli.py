@@ -97,7 +97,7 @@ def _export(args: argparse.Namespace) -> int:
         counts = export_facts(Path(args.root), source.sessions, source.taps,
                               source.statuses, station_id=station_id, timezone=timezone,
                               since=args.since or source.since,
-                              until=args.until or source.until)
+                              until=args.until or source.until or datetime.now(UTC))
     except ReportError as exc:
         return _fail(f"evterm report parquet: {exc}")
     finally:
