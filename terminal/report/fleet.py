@@ -56,14 +56,25 @@ GROUP BY currency, percent
 ORDER BY currency, percent
 """
 # each status row lasts `duration_s` (to the station's next row, written at export); a
-# row left open (the last of an export without an end) lasts until `until`
-STATUS_SQL = """
+# row left open (the last of an export without an end) lasts until the report's end.
+# With an end given: the rows before it, clipped to it.
+STATUS_UNTIL_SQL = """
 SELECT station_id, year(local_date) AS y, month(local_date) AS m, status,
        sum(least(coalesce(duration_s, epoch($until) - epoch(changed_at)),
                  epoch($until) - epoch(changed_at))) AS seconds
 FROM status WHERE changed_at < $until
 GROUP BY station_id, year(local_date), month(local_date), status
-ORDER BY station_id, y, m, status
+"""
+# Without one: the closed rows' sums, and for the open rows their count and the sum of
+# their start times (open seconds = count x end - that sum, once the end is known: the
+# latest session close or row end of the fleet)
+STATUS_SQL = """
+SELECT station_id, year(local_date) AS y, month(local_date) AS m, status,
+       sum(duration_s) AS closed_s, count(*) - count(duration_s) AS open_rows,
+       sum(CASE WHEN duration_s IS NULL THEN epoch(changed_at) END) AS open_epochs,
+       max(epoch(changed_at) + coalesce(duration_s, 0)) AS last_end
+FROM status
+GROUP BY station_id, year(local_date), month(local_date), status
 """
 AVAILABLE = ("Available", "Occupied")
 
@@ -115,7 +126,9 @@ def _report(conn: duckdb.DuckDBPyConnection, present: set[str], root: Path,
             until: datetime | None, now: datetime) -> dict[str, Any]:
     groups = _fetch(conn, SESSIONS_SQL)
     rows = _station_months(groups)
-    end = until or max(g["latest"] for g in groups)
+    spans = _status_spans(conn, until) if "status" in present else []
+    end = until or max([g["latest"] for g in groups] + [
+        datetime.fromtimestamp(s["last_end"], UTC) for s in spans])
     return {
         "schema": SCHEMA,
         "root": str(root),
@@ -126,7 +139,7 @@ def _report(conn: duckdb.DuckDBPyConnection, present: set[str], root: Path,
         "totals": _totals(rows),
         "by_vat_rate": _vat(conn, present, groups),
         "payment_mix": _payment_mix(groups),
-        "availability": _availability(conn, end) if "status" in present else [],
+        "availability": _availability(spans, end),
     }
 
 
@@ -217,15 +230,24 @@ def _payment_mix(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for (currency, method), (count, energy, gross) in ordered]
 
 
-def _availability(conn: duckdb.DuckDBPyConnection, until: datetime) -> list[dict[str, Any]]:
+def _status_spans(conn: duckdb.DuckDBPyConnection,
+                  until: datetime | None) -> list[dict[str, Any]]:
+    if until is not None:
+        return _fetch(conn, STATUS_UNTIL_SQL, {"until": until})
+    return _fetch(conn, STATUS_SQL)
+
+
+def _availability(spans: list[dict[str, Any]], until: datetime) -> list[dict[str, Any]]:
     """Per station and month: whole seconds in each status; available = Available +
     Occupied; percent = available_s / covered_s (both printed beside it)."""
     out: dict[tuple[str, str], dict[str, Any]] = {}
-    for r in _fetch(conn, STATUS_SQL, {"until": until}):
+    end = until.timestamp()
+    for r in sorted(spans, key=lambda r: (r["station_id"], r["y"], r["m"], r["status"])):
         key = (r["station_id"], f"{r['y']:04d}-{r['m']:02d}")
         row = out.setdefault(key, {"station_id": key[0], "month": key[1], "covered_s": 0,
                                    "available_s": 0, "faulted_s": 0, "unavailable_s": 0})
-        seconds = round(r["seconds"])
+        seconds = round(r["seconds"] if "seconds" in r else (
+            (r["closed_s"] or 0.0) + r["open_rows"] * end - (r["open_epochs"] or 0.0)))
         row["covered_s"] += seconds
         if r["status"] in AVAILABLE:
             row["available_s"] += seconds

@@ -228,3 +228,31 @@ def test_months_follow_the_days_within_the_window(tmp_path: Path) -> None:
     after = {r["month"]: r["sessions"] for r in fleet_report(tmp_path)["by_station_month"]}
     assert sum(after.values()) == sum(before.values()) - (len(
         [s for s in facts if utc(2026, 1, 31) <= s.closed_at < utc(2026, 2, 2)]) - len(day))
+
+
+def test_status_durations_run_to_the_next_row_across_exports(tmp_path: Path) -> None:
+    """Each export writes a row's duration to the next row, its last one to its end;
+    a row left open by an export without an end is closed by the next export's rows."""
+    station = "DE*EVT*E0001"
+    facts = sessions(station, 1, utc(2026, 3, 2), 1)
+    first = statuses(utc(2026, 3, 2, 10), [("Available", 60), ("Occupied", 30)])
+    export_facts(tmp_path, facts, (), first, station_id=station, timezone="Europe/Berlin",
+                 since=utc(2026, 3, 2), until=utc(2026, 3, 2, 12))
+    part = tmp_path / "status" / station_dir(station) / "month=2026-03"
+    assert pq.read_table(part).column("duration_s").to_pylist() == [3600.0, 3600.0]
+    # an export without an end: its last row stays open
+    later = statuses(utc(2026, 3, 2, 12), [("Faulted", 15), ("Available", 0)])
+    export_facts(tmp_path, (), (), later[:1], station_id=station, timezone="Europe/Berlin",
+                 since=utc(2026, 3, 2, 12))
+    assert pq.read_table(part).column("duration_s").to_pylist() == [3600.0, 3600.0, None]
+    report = fleet_report(tmp_path, until=utc(2026, 3, 2, 12, 40))
+    assert report["availability"][0]["faulted_s"] == 2400  # open: up to the query's end
+    export_facts(tmp_path, (), (), later[1:], station_id=station, timezone="Europe/Berlin",
+                 since=utc(2026, 3, 2, 12, 15), until=utc(2026, 3, 2, 13))
+    assert pq.read_table(part).column("duration_s").to_pylist() == [3600.0, 3600.0, 900.0,
+                                                                     2700.0]
+    [row] = fleet_report(tmp_path)["availability"]
+    assert (row["covered_s"], row["available_s"], row["faulted_s"]) == (10800, 9900, 900)
+    # a query ending earlier clips the rows that run past its end
+    [row] = fleet_report(tmp_path, until=utc(2026, 3, 2, 10, 30))["availability"]
+    assert (row["covered_s"], row["available_s"]) == (1800, 1800)
