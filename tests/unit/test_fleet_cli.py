@@ -111,3 +111,20 @@ def test_bad_input_is_one_line_naming_it(tmp_path: Path) -> None:
         assert message in done.stderr and "Traceback" not in done.stderr, done.stderr
     done = run("fleet", str(tmp_path), "--until", "2026-01-01")
     assert done.returncode == 2 and "give the offset" in done.stderr
+
+
+def test_without_the_reports_extra_the_commands_say_what_to_install(tmp_path: Path) -> None:
+    """On a board (no pyarrow, no duckdb) the commands name the extra, exit 2."""
+    blocked = tmp_path / "blocked"
+    for name in ("pyarrow", "duckdb"):
+        (blocked / name).mkdir(parents=True)
+        (blocked / name / "__init__.py").write_text(f"raise ImportError('no {name} here')\n")
+    env = {**os.environ, "PYTHONPATH": f"{blocked}{os.pathsep}{REPO}"}
+    for args in (("fleet", str(tmp_path)), ("parquet", str(tmp_path / "p"), "--bundle",
+                                            str(tmp_path))):
+        done = subprocess.run([sys.executable, "-m", "terminal.report.parquet_cli", *args],
+                              capture_output=True, text=True, env=env, timeout=60,
+                              check=False)
+        assert done.returncode == 2, done.stderr
+        assert "needs the reports extra (pyarrow, duckdb)" in done.stderr
+        assert "Traceback" not in done.stderr
