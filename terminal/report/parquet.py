@@ -10,13 +10,15 @@ Provides:
   month is the local month of a session's close, of a tap, of a status row; a status
   row's `duration_s` runs to the next row, the last one's to `until`). A partition
   is rewritten whole, atomically: its rows inside [since, until) are replaced by the
-  facts given, its rows outside are kept, so re-exporting a period is idempotent;
+  facts given, its rows outside are kept, so re-exporting a period is idempotent.
+  Without `since` a table's span starts at its first fact, without `until` it ends at
+  its last: what a pruned journal no longer holds stays in the archive;
 - `station_dir(station_id)`, `TABLES`, `ExportCounts`.
 
-Why months and not days: 1,000 stations x 365 days is 365,000 partitions (x 5 tables),
-each a file of ~15 sessions with ~8 KB of Parquet metadata; measured here (2 cores)
-DuckDB took 11.9 s to aggregate 100 stations' 36,537 day files, so ~120 s for the fleet,
-against ~3 s for month files (docs/reports.md, "Fleet scale").
+Why months and not days: 1,000 stations x 365 days by day are ~365,000 files per table of
+~15 sessions each; the query's cost is per file: measured here (bench/bench_fleet.py,
+2 cores), 100 stations by day took 28 s (~280 s for the fleet), 1,000 stations by month
+15 to 17 s (docs/reports.md, "Fleet scale").
 
 Needs pyarrow (the `reports` extra, not installed on the board: see docs/reports.md).
 On failure: `ReportError` naming what is wrong (an amount with more decimals than the
@@ -28,7 +30,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -195,6 +197,9 @@ class _Writer:
         self.station = station_dir(station_id)
         self.buffers: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.written: set[tuple[str, str]] = set()
+        self.first: dict[str, datetime] = {}
+        self.last: dict[str, datetime] = {}
+        self.done = False
         self.counts = ExportCounts()
 
     def add_session(self, s: SessionFact) -> None:
@@ -213,6 +218,8 @@ class _Writer:
     def add(self, table: str, at: datetime, row: dict[str, Any],
             local: date | None = None) -> date:
         local = local or at.astimezone(self.tz).date()
+        self.first[table] = min(self.first.get(table, at), at)
+        self.last[table] = max(self.last.get(table, at), at)
         key = (table, f"{local:%Y-%m}")
         if key not in self.buffers:
             for older in [k for k in self.buffers if k[0] == table and k[1] < key[1]]:
@@ -222,18 +229,35 @@ class _Writer:
         return local
 
     def flush_all(self) -> None:
+        self.done = True
         for key in list(self.buffers):
             self._flush(key)
-        if self.since is not None or self.until is not None:
-            self._clear_untouched()
+        self._clear_untouched()
+
+    def window(self, table: str) -> tuple[datetime, datetime | None] | None:
+        """The span of `table` this export replaces: [since, until) as given, else from
+        its first fact to its last (until open while facts may still come). None: the
+        table got no fact and no whole period was given, so nothing of it is replaced
+        (a journal whose old rows were pruned never empties the archive's)."""
+        if table not in self.first:
+            if self.since is None or self.until is None:
+                return None
+            return self.since, self.until
+        since = self.since if self.since is not None else self.first[table]
+        if self.until is not None:
+            return since, self.until
+        return since, (self.last[table] + timedelta(microseconds=1) if self.done else None)
 
     def _clear_untouched(self) -> None:
         """Months inside the window that got no fact now hold only their rows outside it."""
-        low = f"{self.since.astimezone(self.tz):%Y-%m}" if self.since else ""
-        high = f"{self.until.astimezone(self.tz):%Y-%m}" if self.until else "9999"
         for table in TABLES:
+            window = self.window(table)
             folder = self.root / table / self.station
-            for part in sorted(folder.glob("month=*")) if folder.is_dir() else ():
+            if window is None or not folder.is_dir():
+                continue
+            low = f"{window[0].astimezone(self.tz):%Y-%m}"
+            high = f"{window[1].astimezone(self.tz):%Y-%m}" if window[1] else "9999"
+            for part in sorted(folder.glob("month=*")):
                 key = (table, part.name.removeprefix("month="))
                 if key not in self.written and low <= key[1] <= high:
                     self._flush(key, rows=[])
@@ -260,20 +284,20 @@ class _Writer:
 
     def _kept(self, folder: Path, table: str, keep_all: bool) -> pa.Table | None:
         """The partition's rows that stay: all (a second flush), or those outside the
-        window (none when the export has no window)."""
+        export's window."""
         parts = sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
-        if not parts or (not keep_all and self.since is None and self.until is None):
+        window = self.window(table)
+        if not parts:
             return None
         try:
             old = pa.concat_tables([pq.read_table(p, schema=SCHEMAS[table]) for p in parts])
         except (OSError, pa.ArrowInvalid) as exc:
             raise ReportError(f"{folder}: cannot be read as this table ({exc})") from None
-        if keep_all:
+        if keep_all or window is None:
             return old
         times = old.column(WINDOW_COLUMN[table]).to_pylist()
-        since, until = self.since, self.until
-        outside = [(since is not None and at < since) or (until is not None and at >= until)
-                   for at in times]
+        since, until = window
+        outside = [at < since or (until is not None and at >= until) for at in times]
         return old.filter(pa.array(outside, pa.bool_()))
 
 

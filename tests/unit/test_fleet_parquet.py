@@ -256,3 +256,18 @@ def test_status_durations_run_to_the_next_row_across_exports(tmp_path: Path) -> 
     # a query ending earlier clips the rows that run past its end
     [row] = fleet_report(tmp_path, until=utc(2026, 3, 2, 10, 30))["availability"]
     assert (row["covered_s"], row["available_s"]) == (1800, 1800)
+
+
+def test_a_pruned_journal_never_empties_the_archive(tmp_path: Path) -> None:
+    """An export without `since` replaces from its first fact on: the months a journal
+    no longer holds (retention pruned them), and a table it has no rows of, stay."""
+    station = "DE*EVT*E0001"
+    facts = sessions(station, 300, utc(2026, 1, 1), 1)
+    export_facts(tmp_path, facts, taps(10, utc(2026, 1, 1)), (), station_id=station,
+                 timezone="Europe/Berlin", until=utc(2026, 4, 1))
+    before = fleet_report(tmp_path)["by_station_month"]
+    recent = [s for s in facts if s.closed_at >= utc(2026, 2, 15)]
+    export_facts(tmp_path, recent, (), (), station_id=station, timezone="Europe/Berlin",
+                 until=utc(2026, 4, 1))
+    assert fleet_report(tmp_path)["by_station_month"] == before
+    assert (tmp_path / "taps" / station_dir(station) / "month=2026-01").is_dir()
