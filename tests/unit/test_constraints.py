@@ -82,3 +82,18 @@ def test_dev_constraints_pin_the_test_tools_and_dev_and_install_use_the_files():
     assert "--upgrade pip" not in script
     installer = (REPO / "systemd" / "install.sh").read_text(encoding="utf-8")
     assert "constraints/board.txt" in installer and "--upgrade pip" not in installer
+
+
+def test_reports_extra_is_pinned_for_ci_and_kept_off_the_board():
+    """pyarrow and duckdb (extra "reports") run where reports are made at fleet scale: CI
+    installs them (./dev), the board's wheelhouse (board.txt) stays without them."""
+    board, dev = pins("board.txt"), pins("dev.txt")
+    needed = closure(requirements(("reports",))) - closure(requirements(()))
+    assert {"pyarrow", "duckdb"} <= needed
+    assert needed - dev.keys() == set(), "not pinned in constraints/dev.txt"
+    assert not needed & board.keys(), "in the board's constraints"
+    for name in needed:
+        assert dev[name] == md.version(name), name
+    for requirement in requirements(("reports",))[len(requirements(())):]:
+        assert requirement.specifier.contains(dev[canonicalize_name(requirement.name)])
+    assert "-e '.[ui,test,reports]'" in (REPO / "dev").read_text(encoding="utf-8")

@@ -1,0 +1,206 @@
+"""`evterm report parquet` (export facts as Parquet) and `evterm report fleet` (query them).
+
+    evterm report parquet ROOT --db JOURNAL --station-id ID --timezone ZONE
+                               [--since TIME] [--until TIME]
+    evterm report parquet ROOT --bundle FOLDER [--since TIME] [--until TIME]
+    evterm report fleet ROOT [--format text|csv|json] [--table stations|totals|vat|
+                             payment|availability] [--until TIME] [--out FILE]
+
+Provides `register(subparsers)` (adds `parquet` and `fleet` to the `report` command's
+subparsers, or any other) and `main(argv)` (the same two as a program:
+`python -m terminal.report.parquet_cli fleet ROOT`). Needs the `reports` extra (pyarrow,
+duckdb): without it the commands say so. Exit codes: 0 done, 2 bad input (a missing
+file, a bad time, an unknown zone, no sessions) with a message naming it, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from terminal.report import facts
+from terminal.report.facts import ReportError, SessionFact, StatusFact, TapFact
+
+MISSING_EXTRA = ("needs the reports extra (pyarrow, duckdb): "
+                 "pip install 'evterm[reports]' (docs/reports.md, Fleet scale)")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    export = subparsers.add_parser("parquet", help="write a journal's or a bundle's facts "
+                                   "as partitioned Parquet (station/month)")
+    export.add_argument("root", help="the Parquet folder (created)")
+    source = export.add_mutually_exclusive_group(required=True)
+    source.add_argument("--db", help="a journal (opened read-only)")
+    source.add_argument("--bundle", help="an export bundle's folder (facts/*.jsonl)")
+    export.add_argument("--station-id", help="the station's id (a bundle's own by default)")
+    export.add_argument("--timezone", help="the station's time zone, e.g. Europe/Berlin "
+                        "(a bundle's own by default)")
+    export.add_argument("--since", type=_time, help="ISO-8601 time with offset; rows of "
+                        "the months touched before it are kept")
+    export.add_argument("--until", type=_time, help="ISO-8601 time with offset (excluded)")
+    export.set_defaults(func=_export)
+    fleet = subparsers.add_parser("fleet", help="the fleet's figures over Parquet "
+                                  "(DuckDB): per station and month, VAT, payment, "
+                                  "availability")
+    fleet.add_argument("root", help="the Parquet folder (evterm report parquet's)")
+    fleet.add_argument("--format", default="text", choices=("text", "csv", "json"))
+    fleet.add_argument("--table", default="stations",
+                       choices=("stations", "totals", "vat", "payment", "availability"),
+                       help="the section printed as CSV")
+    fleet.add_argument("--until", type=_time, help="where each station's last status row "
+                       "ends (default: the fleet's latest row)")
+    fleet.add_argument("--out", help="write to this file (default stdout)")
+    fleet.set_defaults(func=_fleet)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="evterm report")
+    register(parser.add_subparsers(dest="report_command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+def _time(text: str) -> datetime:
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO-8601 time") from None
+    if at.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r}: give the offset, e.g. +01:00 or Z")
+    return at.astimezone(UTC)
+
+
+def _export(args: argparse.Namespace) -> int:
+    try:
+        from terminal.report.parquet import export_facts
+    except ImportError:
+        return _fail(f"evterm report parquet {MISSING_EXTRA}")
+    try:
+        if args.db and not (args.station_id and args.timezone):
+            return _fail("evterm report parquet: give --station-id and --timezone "
+                         "with --db (a journal does not carry them)")
+        source = (_bundle(Path(args.bundle)) if args.bundle
+                  else _journal(Path(args.db), args.station_id, args.since, args.until))
+        station_id = args.station_id or source.station_id
+        timezone = args.timezone or source.timezone
+        if not station_id or not timezone:
+            return _fail(f"evterm report parquet: bundle {args.bundle}: its station.json "
+                         "names no station id or time zone: give --station-id and "
+                         "--timezone")
+        counts = export_facts(Path(args.root), source.sessions, source.taps,
+                              source.statuses, station_id=station_id, timezone=timezone,
+                              since=args.since or source.since,
+                              until=args.until or source.until or datetime.now(UTC))
+    except ReportError as exc:
+        return _fail(f"evterm report parquet: {exc}")
+    finally:
+        if "source" in locals():
+            source.close()
+    print(" ".join(f"{t}={n} rows/{counts.files[t]} files" for t, n in counts.rows.items()))
+    return 0
+
+
+def _fleet(args: argparse.Namespace) -> int:
+    try:
+        from terminal.report.fleet import fleet_report
+        from terminal.report.fleet_render import render
+    except ImportError:
+        return _fail(f"evterm report fleet {MISSING_EXTRA}")
+    try:
+        text = render(fleet_report(Path(args.root), until=args.until), args.format,
+                      args.table)
+        if args.out:
+            Path(args.out).write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text)
+    except ReportError as exc:
+        return _fail(f"evterm report fleet: {exc}")
+    except OSError as exc:
+        return _fail(f"evterm report fleet: {args.out}: cannot be written ({exc})")
+    return 0
+
+
+def _fail(message: str) -> int:
+    print(message, file=sys.stderr)
+    return 2
+
+
+@dataclass
+class Source:
+    station_id: str | None
+    timezone: str | None
+    since: datetime | None
+    until: datetime | None
+    sessions: Iterable[SessionFact]
+    taps: Iterable[TapFact]
+    statuses: Iterable[StatusFact]
+    close: Callable[[], None] = lambda: None
+
+
+def _journal(path: Path, station_id: str, since: datetime | None,
+             until: datetime | None) -> Source:
+    conn = facts.open_read_only(path)
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    iter_taps = getattr(facts, "iter_taps", None)  # migration 12 (helper A)
+    iter_status = getattr(facts, "iter_status", None)
+    return Source(None, None, None, None, facts.iter_sessions(conn, station_id, since, until),
+                  iter_taps(conn, since, until) if iter_taps and "taps" in tables else (),
+                  iter_status(conn, since, until)
+                  if iter_status and "status_log" in tables else (), conn.close)
+
+
+def _bundle(folder: Path) -> Source:
+    """An export bundle's facts/station.json and facts/*.jsonl, read directly (the one
+    place to swap for terminal.report.bundle.read_bundle)."""
+    base = folder / "facts"
+    if not (base / "sessions.jsonl").is_file():
+        raise ReportError(f"bundle {folder}: has no facts/sessions.jsonl")
+    station: dict[str, Any] = {}
+    if (base / "station.json").is_file():
+        station = _json(base / "station.json")
+    return Source(station.get("station_id"), station.get("timezone"),
+                  _opt_time(station.get("since")), _opt_time(station.get("until")),
+                  _lines(base / "sessions.jsonl", facts.session_from_json),
+                  _lines(base / "taps.jsonl", facts.tap_from_json),
+                  _lines(base / "status.jsonl", facts.status_from_json))
+
+
+def _json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ReportError(f"{path}: cannot be read as JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ReportError(f"{path}: not a JSON object")
+    return data
+
+
+def _opt_time(text: str | None) -> datetime | None:
+    try:
+        return None if not text else datetime.fromisoformat(text).astimezone(UTC)
+    except (TypeError, ValueError):
+        raise ReportError(f"station.json: {text!r} is not an ISO-8601 time") from None
+
+
+def _lines(path: Path, parse: Callable[[dict[str, Any]], Any]) -> Iterator[Any]:
+    if not path.is_file():
+        return
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if line.strip():
+                try:
+                    data = json.loads(line)
+                except ValueError:
+                    raise ReportError(f"{path} line {number}: not JSON") from None
+                yield parse(data)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
