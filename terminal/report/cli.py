@@ -31,6 +31,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from terminal.config import DEFAULT_CONFIG_PATH, ConfigError, ReportConfig, load_config
+from terminal.report import parquet_cli
 from terminal.report.build import build_report
 from terminal.report.csv_out import render_csv
 from terminal.report.facts import ReportError
@@ -84,6 +85,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     report.add_argument("--timezone", default=None, help="the station's IANA time zone "
                         "(default: the config's, the bundle's, else UTC)")
     report.set_defaults(func=run)
+    parquet_cli.register(report.add_subparsers(dest="report_command", required=False,
+                                               metavar="{parquet,fleet}"))
 
 
 def _when(text: str) -> date | datetime:

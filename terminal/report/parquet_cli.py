@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from terminal.report import facts
+from terminal.report.bundle import read_bundle
 from terminal.report.facts import ReportError, SessionFact, StatusFact, TapFact
 
 MISSING_EXTRA = ("needs the reports extra (pyarrow, duckdb): "
@@ -147,29 +148,16 @@ class Source:
 def _journal(path: Path, station_id: str, since: datetime | None,
              until: datetime | None) -> Source:
     conn = facts.open_read_only(path)
-    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    iter_taps = getattr(facts, "iter_taps", None)  # migration 12 (helper A)
-    iter_status = getattr(facts, "iter_status", None)
     return Source(None, None, None, None, facts.iter_sessions(conn, station_id, since, until),
-                  iter_taps(conn, since, until) if iter_taps and "taps" in tables else (),
-                  iter_status(conn, since, until)
-                  if iter_status and "status_log" in tables else (), conn.close)
+                  facts.iter_taps(conn, since, until), facts.iter_status(conn, since, until),
+                  conn.close)
 
 
 def _bundle(folder: Path) -> Source:
-    """An export bundle's facts/station.json and facts/*.jsonl, read directly (the one
-    place to swap for terminal.report.bundle.read_bundle)."""
-    base = folder / "facts"
-    if not (base / "sessions.jsonl").is_file():
-        raise ReportError(f"bundle {folder}: has no facts/sessions.jsonl")
-    station: dict[str, Any] = {}
-    if (base / "station.json").is_file():
-        station = _json(base / "station.json")
-    return Source(station.get("station_id"), station.get("timezone"),
-                  _opt_time(station.get("since")), _opt_time(station.get("until")),
-                  _lines(base / "sessions.jsonl", facts.session_from_json),
-                  _lines(base / "taps.jsonl", facts.tap_from_json),
-                  _lines(base / "status.jsonl", facts.status_from_json))
+    """An export bundle's facts (terminal.report.bundle.read_bundle)."""
+    bundle = read_bundle(folder)
+    return Source(bundle.station_id, bundle.timezone, _opt_time(bundle.since),
+                  _opt_time(bundle.until), bundle.sessions, bundle.taps, bundle.statuses)
 
 
 def _json(path: Path) -> dict[str, Any]:

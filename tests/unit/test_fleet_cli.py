@@ -24,7 +24,7 @@ START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "terminal.report.parquet_cli", *args],
+    return subprocess.run([sys.executable, "-m", "terminal.cli", "report", *args],
                           capture_output=True, text=True, env=env, timeout=120, check=False)
 
 
@@ -65,7 +65,8 @@ def write_bundle(folder: Path, station_id: str) -> list:
     base.mkdir(parents=True)
     facts = sessions(station_id, 20, utc(2026, 4, 1), 7)
     (base / "station.json").write_text(json.dumps({
-        "station_id": station_id, "timezone": "Europe/Berlin",
+        "station_id": station_id, "timezone": "Europe/Berlin", "currency": "EUR",
+        "exported_at": "2026-05-01T00:00:00+00:00",
         "since": "2026-04-01T00:00:00+00:00", "until": "2026-05-01T00:00:00+00:00"}))
     for name, rows in (("sessions", facts), ("taps", taps(5, utc(2026, 4, 1))),
                        ("status", statuses(utc(2026, 4, 1), [("Available", 60),
@@ -100,7 +101,7 @@ def test_bad_input_is_one_line_naming_it(tmp_path: Path) -> None:
           "--station-id", "S", "--timezone", "Europe/Berlin"), "does not exist"),
         (("parquet", str(tmp_path / "p"), "--db", str(tmp_path / "none.db")),
          "give --station-id and --timezone"),
-        (("parquet", str(tmp_path / "p"), "--bundle", str(tmp_path)), "no facts/sessions"),
+        (("parquet", str(tmp_path / "p"), "--bundle", str(tmp_path)), "not an export bundle"),
     ]
     write_bundle(tmp_path / "b", "DE*EVT*E0001")
     cases.append((("parquet", str(tmp_path / "p"), "--bundle", str(tmp_path / "b"),
@@ -122,7 +123,7 @@ def test_without_the_reports_extra_the_commands_say_what_to_install(tmp_path: Pa
     env = {**os.environ, "PYTHONPATH": f"{blocked}{os.pathsep}{REPO}"}
     for args in (("fleet", str(tmp_path)), ("parquet", str(tmp_path / "p"), "--bundle",
                                             str(tmp_path))):
-        done = subprocess.run([sys.executable, "-m", "terminal.report.parquet_cli", *args],
+        done = subprocess.run([sys.executable, "-m", "terminal.cli", "report", *args],
                               capture_output=True, text=True, env=env, timeout=60,
                               check=False)
         assert done.returncode == 2, done.stderr
