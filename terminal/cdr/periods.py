@@ -1,0 +1,73 @@
+"""A priced session's charging periods as OCPI 2.2.1 CdrChargingPeriods.
+
+Provides `charging_periods(result, tariff_id, energy_wh)` and `hours(duration_us)`.
+Periods are cut exactly where the pricing engine cut them (terminal.pricing.result
+`Period`: the active tariff elements or the charging state changed); each gets the
+dimensions the tariff prices by (OCPI 2.2.1 mod_cdrs.asciidoc, "CdrDimensionType"):
+ENERGY in kWh (the period's Wh / 1000), TIME in hours while charging, PARKING_TIME in
+hours while not, and FLAT 1 in the period where a FLAT element first becomes the
+active one (docs/pricing.md, rule 4). Hours are the period's microseconds / 3.6e9,
+half-up to 12 decimals (so its microseconds are exactly recoverable); the periods'
+energies add up to `energy_wh` exactly (the engine's per-period rounding of a kWh
+threshold crossing is made up in the last period that delivered energy).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from terminal.kernel.money import round_half_up
+from terminal.pricing.result import PricingResult
+
+HOUR_PLACES = 12
+US_PER_HOUR = 3_600_000_000
+
+
+def hours(duration_us: int) -> Decimal:
+    """Microseconds as hours, half-up to 12 decimals."""
+    return round_half_up(Fraction(duration_us, US_PER_HOUR), HOUR_PLACES).normalize()
+
+
+def ocpi_time(moment: datetime) -> str:
+    """OCPI DateTime (string(25), UTC): to the millisecond, floored so that it stays
+    on the same side of every whole-millisecond boundary as the instant itself."""
+    utc = moment.astimezone(UTC)
+    return utc.replace(microsecond=utc.microsecond // 1000 * 1000).isoformat(
+        timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _us(start: datetime, end: datetime) -> int:
+    delta = end - start
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def charging_periods(result: PricingResult, tariff_id: str,
+                     energy_wh: Decimal) -> list[dict[str, Any]]:
+    """The CdrChargingPeriods of `result`; `energy_wh` the session's exact energy."""
+    energies = [p.energy_wh for p in result.periods]
+    residual = energy_wh - sum(energies, Decimal(0))
+    if residual and energies:
+        last = max((i for i, e in enumerate(energies) if e), default=len(energies) - 1)
+        energies[last] += residual
+    found = []
+    flats_seen: set[int] = set()
+    for period, period_wh in zip(result.periods, energies, strict=True):
+        dimensions: list[dict[str, Any]] = []
+        if period_wh:
+            dimensions.append({"type": "ENERGY", "volume": (period_wh / 1000).normalize()})
+        duration_us = _us(period.start, period.end)
+        if duration_us:
+            kind = "TIME" if period.charging else "PARKING_TIME"
+            dimensions.append({"type": kind, "volume": hours(duration_us)})
+        flat = period.active.flat
+        if flat is not None and flat not in flats_seen:
+            flats_seen.add(flat)
+            dimensions.append({"type": "FLAT", "volume": Decimal(1)})
+        if not dimensions:
+            continue  # OCPI: a period has at least one dimension; nothing happened here
+        found.append({"start_date_time": ocpi_time(period.start), "dimensions": dimensions,
+                      "tariff_id": tariff_id})
+    return found
