@@ -22,7 +22,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from drivers.meter.reading import MeterReading
-from terminal.cdr import CdrInput, CdrSite, build_cdr
+from terminal.cdr import CdrInput, CdrSite, build_cdr, dumps
 from terminal.cdr.signed_data import signed_data
 from terminal.pricing import PricingResult, Sample, Tariff, parse_tariff, price_session
 from terminal.pricing.session import SessionInput
@@ -118,6 +118,11 @@ class Bill:
     @property
     def receipt(self) -> tuple[dict[str, Any], str]:
         return self.receipt_json, self.receipt_text
+
+    @property
+    def cdr_json(self) -> str | None:
+        """The CDR as exact JSON text (terminal.cdr.dumps), None without one."""
+        return dumps(self.cdr) if self.cdr is not None else None
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ Provides `JournalTables`, a mixin of `Store`:
   produced in one transaction (records, connector state, the session's terms and
   e-receipt URL, and when it closes its receipt and the receipt's outbox message); the
   daemon acts only after it returns;
+- the session's OCPI CDR (terminal.cdr) with its receipt, in the same transaction, and
+  its outbox message of kind "cdr" (key `<session>:cdr`); `cdr()`, `cdrs()` read them;
 - `add_receipt()`, `replace_receipt()` (a corrected receipt after a refund, queued for
   the backend under its own key);
 - reads: `connector_state()`, `session()`, `sessions()`, `open_sessions()`,
@@ -59,6 +61,7 @@ class JournalTables(Tables):
         receipt_url: str | None = None,
         receipt: Receipt | None = None,
         amount_charged: Decimal | None = None,
+        cdr_json: str | None = None,
         at: datetime,
         offline: bool = False,
     ) -> None:
@@ -80,7 +83,7 @@ class JournalTables(Tables):
                 )
             if receipt is not None and session_id is not None:
                 assert amount_charged is not None, "a receipt comes with its amount charged"
-                self._insert_receipt(session_id, receipt, amount_charged, at)
+                self._insert_receipt(session_id, receipt, amount_charged, at, cdr_json)
             if state_json is not None:
                 self.conn.execute(
                     "INSERT INTO connector (id, state_json, updated_at) VALUES (1, ?, ?) "
@@ -102,9 +105,9 @@ class JournalTables(Tables):
                 (iso_utc(at),))
 
     def add_receipt(self, session_id: str, receipt: Receipt, amount_charged: Decimal,
-                    at: datetime) -> None:
+                    at: datetime, cdr_json: str | None = None) -> None:
         with self._transaction():
-            self._insert_receipt(session_id, receipt, amount_charged, at)
+            self._insert_receipt(session_id, receipt, amount_charged, at, cdr_json)
 
     def replace_receipt(self, session_id: str, receipt: Receipt, at: datetime,
                         key: str) -> None:
@@ -122,7 +125,7 @@ class JournalTables(Tables):
                           {"session_id": session_id, "receipt": data})
 
     def _insert_receipt(self, session_id: str, receipt: Receipt, amount_charged: Decimal,
-                        at: datetime) -> None:
+                        at: datetime, cdr_json: str | None = None) -> None:
         data, text = receipt
         created = iso_utc(at)
         self.conn.execute(
@@ -132,6 +135,12 @@ class JournalTables(Tables):
         )
         queue_message(self.conn, "Receipt", session_id, None, f"{session_id}:receipt", created,
                       {"session_id": session_id, "receipt": data})
+        if cdr_json is not None:  # the session's OCPI CDR, with its receipt (terminal.cdr)
+            self.conn.execute(
+                "INSERT INTO cdrs (session_id, cdr_json, created_at) VALUES (?, ?, ?)",
+                (session_id, cdr_json, created))
+            queue_message(self.conn, "cdr", session_id, None, f"{session_id}:cdr", created,
+                          {"session_id": session_id, "cdr": json.loads(cdr_json)})
 
     def _next_seq(self, table: str, session_id: str) -> int:
         row = self.conn.execute(
@@ -272,6 +281,23 @@ class JournalTables(Tables):
             "SELECT receipt_json, receipt_text FROM receipts WHERE session_id = ?", (session_id,)
         ).fetchone()
         return (json.loads(row[0]), row[1]) if row else None
+
+    def cdr(self, session_id: str) -> str | None:
+        """The session's OCPI CDR as JSON text (terminal.cdr.loads reads it exactly)."""
+        row = self.conn.execute("SELECT cdr_json FROM cdrs WHERE session_id = ?",
+                                (session_id,)).fetchone()
+        return row[0] if row else None
+
+    def cdrs(self, session_ids: Iterable[str]) -> list[str]:
+        """The CDRs (JSON texts) of these sessions that have one, oldest first."""
+        ids = list(session_ids)
+        found: list[str] = []
+        for chunk in range(0, len(ids), 500):
+            part = ids[chunk:chunk + 500]
+            found += [row[0] for row in self.conn.execute(
+                f"SELECT cdr_json FROM cdrs WHERE session_id IN ({','.join('?' * len(part))}) "
+                "ORDER BY created_at, session_id", part).fetchall()]
+        return found
 
     def amount_charged(self, session_id: str) -> Decimal | None:
         """What the session's bill charged (None: no receipt, no energy delivered)."""

@@ -258,6 +258,15 @@ MIGRATIONS: tuple[str, ...] = (
     UPDATE payments SET approved_at = updated_at WHERE amount_approved IS NOT NULL;
     CREATE INDEX payments_approved_token ON payments (token) WHERE status = 'approved';
     """,
+    # 12 (numbered at merge): OCPI 2.2.1 CDRs (terminal.cdr, docs/cdr.md): one a session,
+    # written with its receipt in the same transaction; kept like receipts (retention)
+    """
+    CREATE TABLE cdrs (
+        session_id TEXT PRIMARY KEY REFERENCES sessions(id),
+        cdr_json TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
