@@ -28,6 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 from drivers.meter.reading import MeterReading
+from terminal.backend import cdr_message
 from terminal.kernel.clock import iso_utc
 from terminal.session import (
     CloseSession,
@@ -139,8 +140,9 @@ class JournalTables(Tables):
             self.conn.execute(
                 "INSERT INTO cdrs (session_id, cdr_json, created_at) VALUES (?, ?, ?)",
                 (session_id, cdr_json, created))
-            queue_message(self.conn, "cdr", session_id, None, f"{session_id}:cdr", created,
-                          {"session_id": session_id, "cdr": json.loads(cdr_json)})
+            queue_message(self.conn, cdr_message.KIND, session_id, None,
+                          cdr_message.key(session_id), created,
+                          cdr_message.payload(session_id, json.loads(cdr_json)))
 
     def _next_seq(self, table: str, session_id: str) -> int:
         row = self.conn.execute(
