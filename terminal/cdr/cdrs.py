@@ -65,6 +65,12 @@ class CdrInput:
     """The SignedData object (terminal.cdr.signed_data), or None."""
 
 
+def token_uid(id_token: str) -> str:
+    """The id token as OCPI's CiString(36): a longer one (a bank card's token,
+    `k1.` + 40 hex digits) is cut to its first 36 characters (still 132 bits)."""
+    return id_token[:36]
+
+
 def auth_method(source: str, offline: bool) -> str:
     """OCPI AuthMethod: COMMAND for remote and app starts, WHITELIST for what the
     station accepted on its own, AUTH_REQUEST for what the backend authorised."""
@@ -105,9 +111,9 @@ def build_cdr(data: CdrInput) -> dict[str, Any]:
         "cdr_token": {
             "country_code": site.country_code,
             "party_id": site.party_id,
-            "uid": data.id_token,
+            "uid": token_uid(data.id_token),
             "type": TOKEN_TYPES.get(data.source, "OTHER"),
-            "contract_id": data.id_token,
+            "contract_id": token_uid(data.id_token),
         },
         "auth_method": auth_method(data.source, data.offline),
         "cdr_location": site.to_location(),

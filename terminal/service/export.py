@@ -5,7 +5,8 @@ Provides `Export(deps, diagnostics)`; `Export.run(folder)` writes the folder
 `evterm-diag-<station>-<UTC time>` (a number appended when it exists) with
 `BUNDLE_FILES`: the diagnostics, the configuration with secrets masked, the journal's
 integrity check and row counts, the latest audit rows and sessions, the latest Z-reports
-of the end-of-day closings (docs/reconciliation.md), and the end of the log file, every
+of the end-of-day closings (docs/reconciliation.md), the OCPI CDRs of those sessions
+(`cdrs.json`, docs/cdr.md), and the end of the log file, every
 text scrubbed of card numbers. The bundle is written only below
 `[service] export_allowed_root` (the default folder is that root itself), in a worker
 thread, each file synced; it is then scanned for key material, PIN hashes and card
@@ -53,7 +54,7 @@ EXPORT_SESSIONS = 100
 EXPORT_LOG_BYTES = 1_048_576
 EXPORT_Z_REPORTS = 31
 BUNDLE_FILES = ("diagnostics.json", "config.redacted.toml", "db-integrity.txt", "audit.json",
-                "log.txt", "sessions.json", "z-reports.json")
+                "log.txt", "sessions.json", "z-reports.json", "cdrs.json")
 
 
 class Export:
@@ -79,6 +80,7 @@ class Export:
         diagnostics = await self.diagnostics.report()
         audit = await deps.store.call(self.deps.tables.audit, EXPORT_AUDIT_ROWS)
         sessions = await deps.store.call(self.deps.tables.sessions, EXPORT_SESSIONS)
+        cdrs = await deps.store.call(cdrs_json, deps.store.store, sessions)
         closings = ClosingStore(deps.store.store)
         z_reports = [dict(r["report"], status=r["status"]) for r in
                      await deps.store.call(closings.recent, EXPORT_Z_REPORTS)]
@@ -87,7 +89,7 @@ class Export:
         try:
             path, files, size = await asyncio.to_thread(
                 self._write_bundle, target.resolve(), name, diagnostics, audit, sessions,
-                z_reports, now)
+                z_reports, now, cdrs)
         except OSError as exc:
             raise RequestError(f"folder: cannot write the bundle in {folder}: "
                                f"{exc.strerror or exc}") from None
@@ -96,7 +98,7 @@ class Export:
 
     def _write_bundle(self, target: Path, name: str, diagnostics: dict[str, Any],
                       audit: list[dict[str, Any]], sessions: list[dict[str, Any]],
-                      z_reports: list[dict[str, Any]], now: datetime
+                      z_reports: list[dict[str, Any]], now: datetime, cdrs: str = "[]"
                       ) -> tuple[Path, list[str], int]:
         """Write the bundle (worker thread); scanned before it stays."""
         config = self.deps.config
@@ -117,6 +119,7 @@ class Export:
             "log.txt": scrub(self._log_text()),
             "sessions.json": _json(sessions),
             "z-reports.json": _json(z_reports),
+            "cdrs.json": scrub(cdrs),
         }
         try:
             for file_name, text in contents.items():
@@ -158,6 +161,12 @@ class Export:
             text = f"[the last {EXPORT_LOG_BYTES} bytes of {path}]\n" + \
                 text.split("\n", 1)[-1]
         return text
+
+
+def cdrs_json(store: Any, sessions: list[dict[str, Any]]) -> str:
+    """The OCPI CDRs of the bundle's sessions as one JSON array, their numbers exact
+    (docs/cdr.md); runs on the store's thread."""
+    return "[" + ",\n".join(store.cdrs(s["id"] for s in sessions)) + "]\n"
 
 
 def _json(value: Any) -> str:
