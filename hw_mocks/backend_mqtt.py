@@ -134,7 +134,7 @@ class BackendMqtt:
 
     def __init__(self, logic: BackendLogic, host: str, port: int, *,
                  tls: TlsFiles | None = None, operator_key: Ed25519PrivateKey | None = None,
-                 client_id: str = CLIENT_ID) -> None:
+                 client_id: str = CLIENT_ID, station_timezone: str = "UTC") -> None:
         import paho.mqtt.client as mqtt
 
         self.logic = logic
@@ -149,6 +149,7 @@ class BackendMqtt:
         self._last_seq: dict[str, int] = {}
         self.order_violations: list[dict[str, Any]] = []
         self.cdr_violations: list[dict[str, Any]] = []  # CDRs malformed or mispriced
+        self.station_timezone = station_timezone  # CDRs are re-priced in this local time
         self.statuses: dict[str, dict[str, Any]] = {}
         self.rejected: list[dict[str, Any]] = []
         self.responses: list[dict[str, Any]] = []
@@ -308,7 +309,7 @@ class BackendMqtt:
                                                              count=record["count"]))
             return
         if kind == CDR_KIND:  # OCPI 2.2.1 CDR: its shape and its re-priced total
-            for problem in check_cdr(event.payload):
+            for problem in check_cdr(event.payload, self.station_timezone):
                 self.cdr_violations.append({"station_id": station, "session_id": session_id,
                                             "idempotency_key": key, "problem": problem})
                 log.warning("CDR violation", extra=fields(station=station, key=key,

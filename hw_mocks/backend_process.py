@@ -115,8 +115,11 @@ class BackendMqttProcess(_SimulatorProcess):
             self.folder / "keys")
 
     def _command(self) -> list[str]:
+        from hw_mocks.rig import STATION_TIMEZONE
+
         args = ["backend", "--host", self.broker.host, "--port", str(self.broker.port),
-                "--operator-key", str(self.operator_private), "--admin-socket", self.socket]
+                "--operator-key", str(self.operator_private), "--admin-socket", self.socket,
+                "--station-timezone", STATION_TIMEZONE]
         tls = getattr(self.broker, "tls", None)
         if tls is not None:
             args += ["--tls-ca", str(tls.ca.cert), "--cert", str(tls.backend.cert),
