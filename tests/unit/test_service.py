@@ -489,7 +489,7 @@ def test_diagnostics_show_every_section_and_no_secret(tmp_path, pin_hash):
         config = diag["config"]
         assert set(config) == {"station", "meter", "charger", "session", "localapi",
                                "logging", "readers", "payment", "zvt", "auth", "backend",
-                               "ui", "service", "retention", "update"}
+                               "ui", "service", "retention", "update", "cdr"}
         assert config["payment"]["token_key_file"] == str(tmp_path / "token.key")
         assert config["payment"]["token_key_id"] == "***"
         assert config["auth"]["technician_ids"] == "***"
