@@ -19,6 +19,7 @@ from terminal.cdr.signed_data import signed_data
 from terminal.config import ConfigError
 from terminal.config.loader import parse_config_bytes
 from terminal.pricing import Sample, SessionInput, parse_tariff
+from terminal.service.export import cdrs_json
 from terminal.store import Store
 from tests.unit.cdr.helpers import SITE, cdr_of
 from tests.unit.retention_helpers import TARIFF, charge
@@ -135,3 +136,14 @@ def test_the_cdr_options_are_checked() -> None:
     text = str(caught.value)
     for key in ("country_code", "party_id", "latitude", "country"):
         assert f"[cdr] {key}" in text or f"cdr.{key}" in text or key in text, key
+
+
+def test_the_export_bundle_holds_the_sessions_cdrs_exactly(tmp_path) -> None:
+    store = Store.open(tmp_path / "j.db")
+    charge(store, "S-1", START, 60)
+    charge(store, "S-2", START + timedelta(hours=1), 60, energy_wh=D(2_000_000))
+    exported = cdrs_json(store, store.sessions())
+    found = json.loads(exported, parse_float=D, parse_int=D)
+    assert [c["id"] for c in found] == ["S-1", "S-2"]
+    assert found[0] == loads(store.cdr("S-1"))
+    assert cdrs_json(store, []) == "[]\n"
