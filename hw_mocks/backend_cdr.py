@@ -115,14 +115,32 @@ def _shape(cdr: dict[str, Any]) -> list[str]:
     return found
 
 
-def check_cdr(payload: Any, timezone: str = "UTC") -> list[str]:
-    """Every problem of a "cdr" message's payload; empty when it is right."""
+def check_cdr(payload: Any, timezone: str = "UTC",
+              known: dict[str, dict[str, Any]] | None = None) -> list[str]:
+    """Every problem of a "cdr" message's payload; empty when it is right. `known`: the
+    CDRs received before by id: a Credit CDR must credit one of them, with exactly
+    its total negated (OCPI 2.2.1 "Credit CDRs")."""
     if not isinstance(payload, dict) or not isinstance(payload.get("cdr"), dict):
         return ["payload.cdr: the CDR object expected"]
     cdr = payload["cdr"]
     problems = _shape(cdr)
     if payload.get("session_id") != cdr.get("session_id"):
         problems.append("payload.session_id: differs from cdr.session_id")
+    if problems:
+        return problems
+    if cdr.get("credit") and known is not None:
+        original = known.get(str(cdr.get("credit_reference_id")))
+        if original is None:
+            return [f"cdr.credit_reference_id: {cdr.get('credit_reference_id')!r} is no CDR "
+                    "received before"]
+        negated = {k: -Decimal(str(v)) for k, v in original["total_cost"].items()}
+        if {k: Decimal(str(v)) for k, v in cdr["total_cost"].items()} != negated:
+            problems.append(f"cdr.total_cost: {cdr['total_cost']} is not minus the credited "
+                            f"CDR's {original['total_cost']}")
+        if len(str(cdr.get("id"))) > 39 or cdr.get("id") == original.get("id"):
+            problems.append("cdr.id: a Credit CDR needs its own id of at most 39 characters")
+    elif len(str(cdr.get("id"))) > 36:
+        problems.append("cdr.id: at most 36 characters (39 only for a Credit CDR)")
     if problems:
         return problems
     try:

@@ -150,6 +150,7 @@ class BackendMqtt:
         self.order_violations: list[dict[str, Any]] = []
         self.cdr_violations: list[dict[str, Any]] = []  # CDRs malformed or mispriced
         self.station_timezone = station_timezone  # CDRs are re-priced in this local time
+        self.cdrs: dict[str, dict[str, Any]] = {}  # every CDR received, by its id
         self.statuses: dict[str, dict[str, Any]] = {}
         self.rejected: list[dict[str, Any]] = []
         self.responses: list[dict[str, Any]] = []
@@ -309,11 +310,14 @@ class BackendMqtt:
                                                              count=record["count"]))
             return
         if kind == CDR_KIND:  # OCPI 2.2.1 CDR: its shape and its re-priced total
-            for problem in check_cdr(event.payload, self.station_timezone):
+            for problem in check_cdr(event.payload, self.station_timezone, self.cdrs):
                 self.cdr_violations.append({"station_id": station, "session_id": session_id,
                                             "idempotency_key": key, "problem": problem})
                 log.warning("CDR violation", extra=fields(station=station, key=key,
                                                           problem=problem[:300]))
+            cdr = event.payload.get("cdr") if isinstance(event.payload, dict) else None
+            if isinstance(cdr, dict) and isinstance(cdr.get("id"), str):
+                self.cdrs[cdr["id"]] = cdr
         if kind == Z_REPORT_KIND:  # the terminal's end-of-day Z-report: checked
             try:
                 check_z_report(event.payload)

@@ -30,7 +30,9 @@ The rules, from the spec:
   side; rounded half-up to the minor unit.
 Volumes: ENERGY in kWh, TIME and PARKING_TIME in hours (taken to the microsecond:
 hours x 3.6e9 rounded), FLAT a count. A CDR whose remark says no energy was delivered
-must cost 0; one capped may cost less than the tariff's price, never more.
+must cost 0; one capped, or issued after a refund (remark "Refunded ..."), may cost
+less than the tariff's price, never more nor below 0; a Credit CDR (`credit` true, OCPI
+"Credit CDRs") costs minus at most the price.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ _MINOR = {"JPY": 0, "KRW": 0, "ISK": 0, "CLP": 0, "KWD": 3, "BHD": 3, "JOD": 3, 
 _US_PER_HOUR = 3_600_000_000
 NOTHING_CHARGED = "No energy was delivered: nothing is charged."
 CAPPED = "The amount charged is capped at the amount authorised."
+REFUNDED = "Refunded "
 
 
 class UnsupportedTariff(ValueError):
@@ -218,7 +221,19 @@ def check_total(cdr: dict[str, Any], timezone: str = "UTC") -> list[str]:
         return [f"CDR {cdr.get('id')}: cannot be re-priced: {exc}"]
     total = cdr["total_cost"]
     got = Reprice(Decimal(str(total["excl_vat"])), Decimal(str(total.get("incl_vat"))))
-    remark = cdr.get("remark")
+    remark = cdr.get("remark") or ""
+    if cdr.get("credit"):  # a Credit CDR: the negated total of a CDR of this session
+        if not cdr.get("credit_reference_id"):
+            return [f"CDR {cdr.get('id')}: a Credit CDR without credit_reference_id"]
+        if got.incl_vat > 0 or -got.incl_vat > priced.incl_vat:
+            return [f"CDR {cdr.get('id')}: Credit CDR total {got} is not between minus the "
+                    f"price {priced} and 0"]
+        return []
+    if remark.startswith(REFUNDED):
+        if got.incl_vat < 0 or got.incl_vat > priced.incl_vat:
+            return [f"CDR {cdr.get('id')}: refunded total {got} not between 0 and the "
+                    f"price {priced}"]
+        return []
     if remark == NOTHING_CHARGED:
         if got.excl_vat != 0 or got.incl_vat != 0:
             return [f"CDR {cdr.get('id')}: no energy delivered but total_cost {total}"]

@@ -7,7 +7,8 @@ Provides `JournalTables`, a mixin of `Store`:
   e-receipt URL, and when it closes its receipt and the receipt's outbox message); the
   daemon acts only after it returns;
 - the session's OCPI CDR (terminal.cdr) with its receipt, in the same transaction, and
-  its outbox message of kind "cdr" (key `<session>:cdr`); `cdr()`, `cdrs()` read them;
+  its outbox message of kind "cdr" (key `<session>:cdr`); after a refund a Credit CDR
+  and the new CDR with the corrected receipt; `cdr()`, `cdrs()` read them;
 - `add_receipt()`, `replace_receipt()` (a corrected receipt after a refund, queued for
   the backend under its own key);
 - reads: `connector_state()`, `session()`, `sessions()`, `open_sessions()`,
@@ -22,7 +23,7 @@ errors propagate.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -111,8 +112,10 @@ class JournalTables(Tables):
             self._insert_receipt(session_id, receipt, amount_charged, at, cdr_json)
 
     def replace_receipt(self, session_id: str, receipt: Receipt, at: datetime,
-                        key: str) -> None:
-        """A corrected receipt (after a refund); the backend gets it under `key`."""
+                        key: str, cdrs: Sequence[str] = ()) -> None:
+        """A corrected receipt (after a refund); the backend gets it under `key`. `cdrs`:
+        the CDRs that correct the session's CDR (a Credit CDR, then the new CDR; JSON
+        texts), stored and queued in the same transaction."""
         data, text = receipt
         created = iso_utc(at)
         with self._transaction():
@@ -124,6 +127,9 @@ class JournalTables(Tables):
             queue_message(self.conn, "Receipt", session_id, None,
                           f"{session_id}:receipt:{key}", created,
                           {"session_id": session_id, "receipt": data})
+            for number, cdr_json in enumerate(cdrs):
+                self._insert_cdr(session_id, cdr_json,
+                                 f"{cdr_message.key(session_id)}:{key}:{number}", created)
 
     def _insert_receipt(self, session_id: str, receipt: Receipt, amount_charged: Decimal,
                         at: datetime, cdr_json: str | None = None) -> None:
@@ -137,12 +143,16 @@ class JournalTables(Tables):
         queue_message(self.conn, "Receipt", session_id, None, f"{session_id}:receipt", created,
                       {"session_id": session_id, "receipt": data})
         if cdr_json is not None:  # the session's OCPI CDR, with its receipt (terminal.cdr)
-            self.conn.execute(
-                "INSERT INTO cdrs (session_id, cdr_json, created_at) VALUES (?, ?, ?)",
-                (session_id, cdr_json, created))
-            queue_message(self.conn, cdr_message.KIND, session_id, None,
-                          cdr_message.key(session_id), created,
-                          cdr_message.payload(session_id, json.loads(cdr_json)))
+            self._insert_cdr(session_id, cdr_json, cdr_message.key(session_id), created)
+
+    def _insert_cdr(self, session_id: str, cdr_json: str, key: str, created: str) -> None:
+        cdr = json.loads(cdr_json)
+        self.conn.execute(
+            "INSERT INTO cdrs (id, session_id, credit, cdr_json, created_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (cdr["id"], session_id, 1 if cdr.get("credit") else 0, cdr_json, created))
+        queue_message(self.conn, cdr_message.KIND, session_id, None, key, created,
+                      cdr_message.payload(session_id, cdr))
 
     def _next_seq(self, table: str, session_id: str) -> int:
         row = self.conn.execute(
@@ -285,20 +295,22 @@ class JournalTables(Tables):
         return (json.loads(row[0]), row[1]) if row else None
 
     def cdr(self, session_id: str) -> str | None:
-        """The session's OCPI CDR as JSON text (terminal.cdr.loads reads it exactly)."""
-        row = self.conn.execute("SELECT cdr_json FROM cdrs WHERE session_id = ?",
-                                (session_id,)).fetchone()
+        """The session's OCPI CDR in force (the newest that is not a Credit CDR) as JSON
+        text (terminal.cdr.loads reads it exactly); None without one."""
+        row = self.conn.execute(
+            "SELECT cdr_json FROM cdrs WHERE session_id = ? AND credit = 0 "
+            "ORDER BY rowid DESC LIMIT 1", (session_id,)).fetchone()
         return row[0] if row else None
 
     def cdrs(self, session_ids: Iterable[str]) -> list[str]:
-        """The CDRs (JSON texts) of these sessions that have one, oldest first."""
+        """Every CDR (JSON texts, Credit CDRs too) of these sessions, oldest first."""
         ids = list(session_ids)
         found: list[str] = []
         for chunk in range(0, len(ids), 500):
             part = ids[chunk:chunk + 500]
             found += [row[0] for row in self.conn.execute(
                 f"SELECT cdr_json FROM cdrs WHERE session_id IN ({','.join('?' * len(part))}) "
-                "ORDER BY created_at, session_id", part).fetchall()]
+                "ORDER BY created_at, rowid", part).fetchall()]
         return found
 
     def amount_charged(self, session_id: str) -> Decimal | None:

@@ -258,14 +258,18 @@ MIGRATIONS: tuple[str, ...] = (
     UPDATE payments SET approved_at = updated_at WHERE amount_approved IS NOT NULL;
     CREATE INDEX payments_approved_token ON payments (token) WHERE status = 'approved';
     """,
-    # 12 (numbered at merge): OCPI 2.2.1 CDRs (terminal.cdr, docs/cdr.md): one a session,
-    # written with its receipt in the same transaction; kept like receipts (retention)
+    # 12 (numbered at merge): OCPI 2.2.1 CDRs (terminal.cdr, docs/cdr.md): a session's
+    # CDR, written with its receipt in the same transaction, and after a refund a Credit
+    # CDR for it and a new CDR (credit = 1: a Credit CDR); kept like receipts (retention)
     """
     CREATE TABLE cdrs (
-        session_id TEXT PRIMARY KEY REFERENCES sessions(id),
+        id TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions (id),
+        credit INTEGER NOT NULL DEFAULT 0,
         cdr_json TEXT NOT NULL,
         created_at TEXT NOT NULL
     );
+    CREATE INDEX cdrs_session ON cdrs (session_id);
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
