@@ -2,7 +2,7 @@
 
 `cdrs.build_cdr` builds one from the session's bill; `site.CdrSite` is the station's
 part; `periods` the charging periods; `signed_data` the signed meter values;
-`tariff_json` the tariff in OCPI form.
+`tariff_json` the tariff in OCPI form; `credit` the Credit CDR and new CDR after a refund.
 """
 
 from terminal.cdr.cdrs import CdrInput, build_cdr, dumps, loads
