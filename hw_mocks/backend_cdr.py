@@ -9,6 +9,7 @@ and lengths, the enums), then the total re-priced by the independent OCPI engine
 
 from __future__ import annotations
 
+import base64
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -54,7 +55,8 @@ def _price(where: str, value: Any) -> list[str]:
 def _shape(cdr: dict[str, Any]) -> list[str]:
     found = _strings("cdr", cdr, _STRINGS)
     found += _strings("cdr.cdr_token", cdr.get("cdr_token"), _TOKEN)
-    if (cdr.get("cdr_token") or {}).get("type") not in _TOKEN_TYPES:
+    token = cdr.get("cdr_token") or {}
+    if token.get("type") not in _TOKEN_TYPES:
         found.append("cdr.cdr_token.type: one of " + ", ".join(_TOKEN_TYPES))
     if cdr.get("auth_method") not in _AUTH:
         found.append("cdr.auth_method: one of " + ", ".join(_AUTH))
@@ -92,7 +94,7 @@ def _shape(cdr: dict[str, Any]) -> list[str]:
                 found.append(f"{where}.dimensions: at least one expected")
                 continue
             for j, dimension in enumerate(dimensions):
-                if dimension.get("type") not in (*_DIMENSIONS, "FLAT"):
+                if dimension.get("type") not in _DIMENSIONS:
                     found.append(f"{where}.dimensions[{j}].type: a CdrDimensionType expected")
                 found += _number(f"{where}.dimensions[{j}].volume", dimension.get("volume"))
     for name in ("total_cost",):
@@ -108,10 +110,17 @@ def _shape(cdr: dict[str, Any]) -> list[str]:
         if signed.get("encoding_method") != "OCMF" or not signed.get("signed_values"):
             found.append("cdr.signed_data: encoding_method OCMF and signed_values expected")
         for k, value in enumerate(signed.get("signed_values") or []):
+            where = f"cdr.signed_data.signed_values[{k}]"
             if not all(isinstance(value.get(f), str) for f in
                        ("nature", "plain_data", "signed_data")):
-                found.append(f"cdr.signed_data.signed_values[{k}]: nature, plain_data, "
-                             "signed_data expected")
+                found.append(f"{where}: nature, plain_data, signed_data expected")
+                continue
+            if len(value["plain_data"]) > 512:
+                found.append(f"{where}.plain_data: at most 512 characters")
+            try:
+                base64.b64decode(value["signed_data"], validate=True)
+            except ValueError:
+                found.append(f"{where}.signed_data: base64 expected")
     return found
 
 

@@ -12,9 +12,11 @@ list of what disagrees between the CDR's total_cost and the re-priced one, empty
 they agree).
 
 The rules, from the spec:
-- per charging period and per dimension (ENERGY, TIME, PARKING_TIME, FLAT), the tariff
+- per charging period and per dimension (ENERGY, TIME, PARKING_TIME), the tariff
   element that prices it is the first in the tariff's list whose restrictions all hold
   at the period's start and that has a price component of that dimension; none = free;
+- FLAT (a fee per session, no CDR dimension in OCPI 2.2.1): the element chosen the same
+  way at each period's start; each distinct element's flat price is charged once;
 - restrictions: start_time/end_time (local time of day, an end before the start wraps
   over midnight), start_date (incl.)/end_date (excl.), day_of_week (local), min_kwh
   (incl.)/max_kwh (excl.) of the energy of the periods before, min_duration
@@ -29,7 +31,7 @@ The rules, from the spec:
   summed; min_price and max_price clamp the excl. and incl. totals each by its own
   side; rounded half-up to the minor unit.
 Volumes: ENERGY in kWh, TIME and PARKING_TIME in hours (taken to the microsecond:
-hours x 3.6e9 rounded), FLAT a count. A CDR whose remark says no energy was delivered
+hours x 3.6e9 rounded). A CDR whose remark says no energy was delivered
 must cost 0; one capped, or issued after a refund (remark "Refunded ..."), may cost
 less than the tariff's price, never more nor below 0; a Credit CDR (`credit` true, OCPI
 "Credit CDRs") costs minus at most the price.
@@ -149,7 +151,7 @@ def reprice(cdr: dict[str, Any], timezone: str = "UTC") -> Reprice:
         period_us = 0
         for dimension in period["dimensions"]:
             kind, volume = dimension["type"], _num(dimension["volume"])
-            if kind not in ("ENERGY", "TIME", "PARKING_TIME", "FLAT"):
+            if kind not in ("ENERGY", "TIME", "PARKING_TIME"):
                 continue
             amount: Fraction = volume
             if kind == "ENERGY":
@@ -170,6 +172,11 @@ def reprice(cdr: dict[str, Any], timezone: str = "UTC") -> Reprice:
                 last_energy = (tariff_id, index)
             if amount and kind in ("TIME", "PARKING_TIME"):
                 last_time = key
+        flat = next((i for i, e in enumerate(tariff["elements"])
+                     if _component(e, "FLAT") is not None
+                     and _holds(e.get("restrictions"), local, wh_before, us_before)), None)
+        if flat is not None:  # a flat fee once per element that applies in the session
+            quantities[(tariff_id, "FLAT", flat)] = Fraction(1)
         wh_before += period_wh
         us_before += period_us
     if tariff is None:

@@ -5,8 +5,10 @@ Periods are cut exactly where the pricing engine cut them (terminal.pricing.resu
 `Period`: the active tariff elements or the charging state changed); each gets the
 dimensions the tariff prices by (OCPI 2.2.1 mod_cdrs.asciidoc, "CdrDimensionType"):
 ENERGY in kWh (the period's Wh / 1000), TIME in hours while charging, PARKING_TIME in
-hours while not, and FLAT 1 in the period where a FLAT element first becomes the
-active one (docs/pricing.md, rule 4). Hours are the period's microseconds / 3.6e9,
+hours while not. OCPI 2.2.1 has no FLAT dimension: a back office finds the flat fees
+from the tariff element active at each period's start (docs/pricing.md, rule 4: once
+per distinct element), so a period of no time where a FLAT element first applies is
+kept (with a TIME or PARKING_TIME of 0). Hours are the period's microseconds / 3.6e9,
 half-up to 12 decimals (so its microseconds are exactly recoverable); the periods'
 energies add up to `energy_wh` exactly (the engine's per-period rounding of a kWh
 threshold crossing is made up in the last period that delivered energy).
@@ -59,15 +61,21 @@ def charging_periods(result: PricingResult, tariff_id: str,
         if period_wh:
             dimensions.append({"type": "ENERGY", "volume": (period_wh / 1000).normalize()})
         duration_us = _us(period.start, period.end)
-        if duration_us:
+        flat = period.active.flat
+        new_flat = flat is not None and flat not in flats_seen
+        if flat is not None:
+            flats_seen.add(flat)
+        if duration_us or (not dimensions and (new_flat or not found)):
+            # a period of no time is kept where a flat fee's element first applies (and
+            # as the only period of a session of no time): OCPI wants a dimension
             kind = "TIME" if period.charging else "PARKING_TIME"
             dimensions.append({"type": kind, "volume": hours(duration_us)})
-        flat = period.active.flat
-        if flat is not None and flat not in flats_seen:
-            flats_seen.add(flat)
-            dimensions.append({"type": "FLAT", "volume": Decimal(1)})
         if not dimensions:
-            continue  # OCPI: a period has at least one dimension; nothing happened here
+            continue  # nothing happened here that a price depends on
         found.append({"start_date_time": ocpi_time(period.start), "dimensions": dimensions,
+                      "tariff_id": tariff_id})
+    if not found:  # a session of no time at all: OCPI wants one period
+        found.append({"start_date_time": ocpi_time(result.start),
+                      "dimensions": [{"type": "TIME", "volume": Decimal(0)}],
                       "tariff_id": tariff_id})
     return found

@@ -6,6 +6,7 @@ and faults make a session not billable by energy, never billed from our own valu
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -123,9 +124,12 @@ def test_a_signed_session_is_billed_from_the_signed_begin_and_end_exactly(rig: R
     # its OCPI CDR carries the signed begin and end as the meter signed them
     cdr = found["cdr"]
     assert cdr is not None and cdr["signed_data"]["encoding_method"] == "OCMF"
-    assert cdr["signed_data"]["public_key"] == signed[0]["public_key"]
-    assert [(v["nature"], v["signed_data"]) for v in cdr["signed_data"]["signed_values"]] \
+    assert base64.b64decode(cdr["signed_data"]["public_key"]).hex() == signed[0][
+        "public_key"].lower()
+    assert [(v["nature"], base64.b64decode(v["signed_data"]).decode())
+            for v in cdr["signed_data"]["signed_values"]] \
         == [("Start", signed[0]["ocmf"]), ("End", signed[1]["ocmf"])]
+    assert all(len(v["plain_data"]) <= 512 for v in cdr["signed_data"]["signed_values"])
     assert cdr["total_energy"] == (end_wh - begin_wh) / 1000
     assert cdr["total_cost"]["incl_vat"] == Decimal(receipt_json["amount_charged"])
     assert "".join(text.split()).find(signed[0]["public_key"][:40]) >= 0

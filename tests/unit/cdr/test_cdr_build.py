@@ -4,6 +4,7 @@ its outbox message, the bill from the journal carrying the same CDR."""
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -15,7 +16,7 @@ from hw_mocks.ocpi_reference import check_total
 from terminal.billing import bill_from_journal
 from terminal.cdr import dumps, loads
 from terminal.cdr.cdrs import auth_method, token_uid
-from terminal.cdr.signed_data import signed_data
+from terminal.cdr.signed_data import plain_data, signed_data
 from terminal.config import ConfigError
 from terminal.config.loader import parse_config_bytes
 from terminal.pricing import Sample, SessionInput, parse_tariff
@@ -92,13 +93,29 @@ def test_signed_data_carries_both_documents() -> None:
     begin = 'OCMF|{"FV":"1.0","RD":[{"RV":1}]}|{"SD":"3045"}'
     end = 'OCMF|{"FV":"1.0","RD":[{"RV":2}]}|{"SD":"3046"}'
     data = signed_data(begin, end, "04ab")
-    assert data == {"encoding_method": "OCMF", "public_key": "04ab", "signed_values": [
-        {"nature": "Start", "plain_data": '{"FV":"1.0","RD":[{"RV":1}]}', "signed_data": begin},
-        {"nature": "End", "plain_data": '{"FV":"1.0","RD":[{"RV":2}]}', "signed_data": end}]}
+    b64 = lambda text: base64.b64encode(text.encode()).decode()  # noqa: E731
+    assert data == {"encoding_method": "OCMF", "public_key": "BKs=", "signed_values": [
+        {"nature": "Start", "plain_data": '{"FV":"1.0","RD":[{"RV":1}]}',
+         "signed_data": b64(begin)},
+        {"nature": "End", "plain_data": '{"FV":"1.0","RD":[{"RV":2}]}',
+         "signed_data": b64(end)}]}
     assert signed_data(None, None, "04ab") is None
     cdr = cdr_of(parse_tariff(TARIFF), _session(), signed=data)
     assert cdr["signed_data"] == data
     assert check_cdr({"session_id": "S1", "cdr": json.loads(dumps(cdr))}) == []
+
+
+def test_plain_data_fits_ocpi_and_keeps_the_readings() -> None:
+    reading = {"TM": "2025-03-03T09:00:00,000+0000 S", "TX": "B", "RV": 1.5, "RI": "1-b:1.8.0",
+               "RU": "kWh", "ST": "G", "EF": "", "UC": "x" * 40}
+    payload = {"FV": "1.0", "GI": "x" * 300, "RD": [reading, dict(reading, TX="E")]}
+    document = "OCMF|" + json.dumps(payload) + '|{"SD":"30"}'
+    short = plain_data(document)
+    assert len(short) <= 512
+    assert [r["TX"] for r in json.loads(short)["RD"]] == ["B", "E"]
+    assert "UC" not in short
+    small = 'OCMF|{"FV":"1.0"}|{"SD":"30"}'
+    assert plain_data(small) == '{"FV":"1.0"}'
 
 
 def test_the_simulator_check_names_a_bad_field() -> None:

@@ -44,6 +44,12 @@ RULE_TARIFFS: dict[str, Tariff] = {
         element(comp("TIME", "3.00", "19", 900), comp("ENERGY", "0.40", "19", 1000)),
         element(comp("PARKING_TIME", "9.00", "19", 60), min_duration=600),
     ),
+    "flat_by_time_of_day": tariff(
+        element(comp("FLAT", "1.00", "19"), comp("ENERGY", "0.50", "19"), start_time="18:00",
+                end_time="18:10"),
+        element(comp("FLAT", "0.40", "19"), comp("TIME", "0.60", "19", 300)),
+        element(comp("ENERGY", "0.35", "19", 1)),
+    ),
     "weekday_dates_no_vat": tariff(
         element(comp("ENERGY", "0.19"), day_of_week=["SATURDAY", "SUNDAY"]),
         element(comp("ENERGY", "0.29"), start_date="2025-06-01", end_date="2025-07-01"),
@@ -117,9 +123,21 @@ def test_periods_change_where_the_tariff_changes() -> None:
     starts = [p["start_date_time"] for p in cdr["charging_periods"]]
     assert "2025-06-02T18:00:00.000Z" in starts
     kinds = {d["type"] for p in cdr["charging_periods"] for d in p["dimensions"]}
-    assert kinds == {"ENERGY", "TIME", "PARKING_TIME", "FLAT"}
+    assert kinds == {"ENERGY", "TIME", "PARKING_TIME"}  # OCPI 2.2.1 has no FLAT dimension
     assert sum(D(str(d["volume"])) for p in cdr["charging_periods"]
                for d in p["dimensions"] if d["type"] == "ENERGY") == cdr["total_energy"]
+
+
+def test_flat_fees_of_each_element_and_a_session_of_no_time() -> None:
+    t = RULE_TARIFFS["flat_by_time_of_day"]
+    cdr = cdr_of(t, _session("2025-06-02T17:58:00", kw="22", minutes=20, parking_min=5))
+    assert check_total(cdr) == []
+    assert reprice(cdr).excl_vat > D("1.40")  # both flat fees: 1.00 and 0.40
+    begin = datetime(2025, 6, 2, 18, 5, tzinfo=UTC)
+    samples = (Sample(begin, D(700), D(5000), D(0)),)
+    cdr = cdr_of(t, SessionInput(begin, begin, samples, D(100)))
+    assert len(cdr["charging_periods"]) == 1
+    assert cdr["total_cost"]["excl_vat"] == D("1.00") and check_total(cdr) == []
 
 
 def test_min_price_applies_and_reprices() -> None:
