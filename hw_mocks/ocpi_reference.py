@@ -26,7 +26,10 @@ The rules, from the spec:
 - step_size applies to the session's total of a dimension: ENERGY's total is rounded
   up to a multiple of the step of the last ENERGY component used; of TIME and
   PARKING_TIME the one used last is rounded up by its last component's step; the
-  extra is priced at that component;
+  extra is priced at that component (mod_cdrs.asciidoc "step_size": once per session
+  for ENERGY and once for TIME and PARKING_TIME, "after 21 minutes of charging ... 7
+  more minutes ... parking ... 10 minutes"; the tariffs module's example #1 rounds the
+  combined time instead and contradicts it: the CDRs module's rule is followed);
 - amount = volume x price per component, VAT per component (price x (1 + vat/100)),
   summed; min_price and max_price clamp the excl. and incl. totals each by its own
   side; rounded half-up to the minor unit.
