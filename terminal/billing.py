@@ -24,14 +24,17 @@ from typing import TYPE_CHECKING, Any
 from drivers.meter.reading import MeterReading
 from terminal.cdr import CdrInput, CdrSite, build_cdr, dumps
 from terminal.cdr.signed_data import signed_data
+from terminal.kernel.logsetup import fields, get_logger
 from terminal.pricing import PricingResult, Sample, Tariff, parse_tariff, price_session
 from terminal.pricing.session import SessionInput
-from terminal.receipt import ReceiptFacts, RefundLine, build_receipt
+from terminal.receipt import Receipt, ReceiptFacts, RefundLine, build_receipt
 from terminal.session import Authorization
 from terminal.signed_billing import SignedSummary
 
 if TYPE_CHECKING:
     from terminal.store import Store
+
+log = get_logger("billing")
 
 
 @dataclass(frozen=True)
@@ -195,21 +198,32 @@ def bill_session(facts: SessionFacts, readings: list[MeterReading], language: st
     receipt = build_receipt(receipt_facts, tariff, result, language)
     cdr = None
     if facts.site is not None:
-        cdr = build_cdr(CdrInput(
-            site=facts.site, session_id=facts.session_id,
-            id_token=auth.id_token if auth else facts.session_id,
-            source=auth.source if auth else facts.source,
-            offline=bool(auth and auth.recheck),
-            payment_reference=auth.payment_reference if auth else None,
-            tariff=tariff, result=result,
-            energy_wh=readings[-1].energy_import_wh - readings[0].energy_import_wh,
-            meter_id=readings[0].serial, amount_charged=receipt.amount_charged,
-            amount_charged_net=receipt.amounts.net, created_at=result.stop,
-            signed=signed_data(signed.begin_ocmf, signed.end_ocmf, signed.public_key_hex)
-            if signed is not None else None,
-        ))
+        try:
+            cdr = _cdr(facts, facts.site, auth, signed, tariff, result, readings, receipt)
+        except Exception:  # a CDR that cannot be made never holds up the receipt
+            log.exception("CDR cannot be built; the receipt goes without it",
+                          extra=fields(session=facts.session_id))
     return Bill(receipt.amount_charged, receipt.currency, receipt.to_json(), receipt.to_text(),
                 cdr)
+
+
+def _cdr(facts: SessionFacts, site: CdrSite, auth: Authorization | None,
+         signed: SignedSummary | None, tariff: Tariff, result: PricingResult,
+         readings: list[MeterReading], receipt: Receipt) -> dict[str, Any]:
+    """The session's OCPI CDR from its bill (terminal.cdr)."""
+    return build_cdr(CdrInput(
+        site=site, session_id=facts.session_id,
+        id_token=auth.id_token if auth else facts.session_id,
+        source=auth.source if auth else facts.source,
+        offline=bool(auth and auth.recheck),
+        payment_reference=auth.payment_reference if auth else None,
+        tariff=tariff, result=result,
+        energy_wh=readings[-1].energy_import_wh - readings[0].energy_import_wh,
+        meter_id=readings[0].serial, amount_charged=receipt.amount_charged,
+        amount_charged_net=receipt.amounts.net, created_at=result.stop,
+        signed=signed_data(signed.begin_ocmf, signed.end_ocmf, signed.public_key_hex)
+        if signed is not None else None,
+    ))
 
 
 def _signed_facts(signed: SignedSummary | None) -> dict[str, Any]:

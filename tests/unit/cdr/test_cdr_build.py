@@ -164,3 +164,17 @@ def test_the_export_bundle_holds_the_sessions_cdrs_exactly(tmp_path) -> None:
     assert [c["id"] for c in found] == ["S-1", "S-2"]
     assert found[0] == loads(store.cdr("S-1"))
     assert cdrs_json(store, []) == "[]\n"
+
+
+def test_a_cdr_that_cannot_be_built_never_holds_up_the_receipt(tmp_path, monkeypatch,
+                                                                caplog) -> None:
+    store = Store.open(tmp_path / "j.db")
+    charge(store, "S-1", START, 60)
+
+    def broken(data: object) -> dict:
+        raise KeyError("planted")
+
+    monkeypatch.setattr("terminal.billing.build_cdr", broken)
+    bill = bill_from_journal(store, "S-1", site=SITE)
+    assert bill is not None and bill.cdr is None and bill.receipt == store.receipt("S-1")
+    assert "CDR cannot be built" in caplog.text
