@@ -72,8 +72,9 @@ def token_uid(id_token: str) -> str:
 
 
 def auth_method(source: str, offline: bool) -> str:
-    """OCPI AuthMethod: COMMAND for remote and app starts, WHITELIST for what the
-    station accepted on its own, AUTH_REQUEST for what the backend authorised."""
+    """OCPI AuthMethod: COMMAND for remote and app starts, WHITELIST for a token the
+    station accepted offline without knowing it (to be asked about again) and for a
+    local start, AUTH_REQUEST otherwise (the backend's answer, or its list or cache)."""
     if source in ("app", "remote"):
         return "COMMAND"
     return "WHITELIST" if offline or source == "local" else "AUTH_REQUEST"
@@ -165,7 +166,9 @@ def dumps(cdr: dict[str, Any]) -> str:
 
 
 def loads(text: str) -> dict[str, Any]:
-    """A CDR's JSON text with its numbers as Decimals."""
+    """A CDR's JSON text with its numbers as Decimals; ValueError when it is not a JSON
+    object."""
     found = json.loads(text, parse_float=Decimal, parse_int=Decimal)
-    assert isinstance(found, dict)
+    if not isinstance(found, dict):
+        raise ValueError(f"a CDR is a JSON object, not {type(found).__name__}")
     return found
