@@ -4,7 +4,10 @@ periods and its tariff, written only from the OCPI 2.2.1 specification text
 "TariffElement", "PriceComponent" (step_size), "TariffRestrictions", min_price /
 max_price; mod_cdrs.asciidoc "ChargingPeriod", "CdrDimension"). It shares no code with
 terminal.pricing and imports nothing of terminal/: it is the back office's view, used
-by the backend simulator on every CDR it receives and by the unit tests.
+by the backend simulator on every CDR it receives and by the unit tests. (No existing
+engine could be used instead: PyPI's ocpi-tariffs 0.1.0, "OCPI 2.2.1 Tariff
+Calculation Engine", ships a wheel with no code in it, and the npm registry's list has
+no OCPI package.)
 
 Provides `reprice(cdr, timezone="UTC") -> Reprice` (the total excl. and incl. VAT,
 rounded half-up to the currency's minor unit) and `check_total(cdr, timezone)` (the
