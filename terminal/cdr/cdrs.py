@@ -26,7 +26,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from terminal.cdr.periods import charging_periods, hours, ocpi_time
+from terminal.cdr.periods import charging_periods, hours, microseconds, ocpi_time
 from terminal.cdr.site import CdrSite
 from terminal.cdr.tariff_json import tariff_object
 from terminal.kernel.clock import iso_utc
@@ -84,11 +84,6 @@ def _price(excl_vat: Decimal, incl_vat: Decimal) -> dict[str, Decimal]:
     return {"excl_vat": excl_vat, "incl_vat": incl_vat}
 
 
-def _us(start: datetime, end: datetime) -> int:
-    delta = end - start
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
 def build_cdr(data: CdrInput) -> dict[str, Any]:
     """The OCPI 2.2.1 CDR object of a closed session (Decimals stay Decimals)."""
     site, result = data.site, data.result
@@ -137,8 +132,8 @@ def build_cdr(data: CdrInput) -> dict[str, Any]:
         if part.excl_vat or part.incl_vat or name == "total_energy_cost":
             cdr[name] = _price(part.excl_vat, part.incl_vat)
     cdr["total_energy"] = (data.energy_wh / 1000).normalize()
-    cdr["total_time"] = hours(_us(result.start, result.stop))
-    parking = sum((_us(p.start, p.end) for p in result.periods if not p.charging), 0)
+    cdr["total_time"] = hours(microseconds(result.start, result.stop))
+    parking = sum((microseconds(p.start, p.end) for p in result.periods if not p.charging), 0)
     cdr["total_parking_time"] = hours(parking)
     if remark is not None:
         cdr["remark"] = remark

@@ -1,6 +1,7 @@
 """A priced session's charging periods as OCPI 2.2.1 CdrChargingPeriods.
 
-Provides `charging_periods(result, tariff_id, energy_wh)` and `hours(duration_us)`.
+Provides `charging_periods(result, tariff_id, energy_wh)`, `hours(duration_us)`,
+`microseconds(start, end)` and `ocpi_time(moment)` (OCPI DateTime).
 Periods are cut exactly where the pricing engine cut them (terminal.pricing.result
 `Period`: the active tariff elements or the charging state changed); each gets the
 dimensions the tariff prices by (OCPI 2.2.1 mod_cdrs.asciidoc, "CdrDimensionType"):
@@ -41,7 +42,8 @@ def ocpi_time(moment: datetime) -> str:
         timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _us(start: datetime, end: datetime) -> int:
+def microseconds(start: datetime, end: datetime) -> int:
+    """Whole microseconds from `start` to `end`."""
     delta = end - start
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
@@ -60,7 +62,7 @@ def charging_periods(result: PricingResult, tariff_id: str,
         dimensions: list[dict[str, Any]] = []
         if period_wh:
             dimensions.append({"type": "ENERGY", "volume": (period_wh / 1000).normalize()})
-        duration_us = _us(period.start, period.end)
+        duration_us = microseconds(period.start, period.end)
         flat = period.active.flat
         new_flat = flat is not None and flat not in flats_seen
         if flat is not None:
