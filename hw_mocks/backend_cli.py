@@ -186,7 +186,22 @@ def _register_mqtt(subparsers: argparse._SubParsersAction) -> None:
                       "(default: a new one; its public PEM is in the ready line)")
     mqtt.add_argument("--admin-socket", metavar="PATH",
                       help="Unix socket for admin requests (JSON lines)")
+    mqtt.add_argument("--station-timezone", default="UTC", metavar="ZONE",
+                      help="IANA time zone of the stations: the local time a CDR's tariff "
+                      "restrictions are re-priced in (default UTC)")
     mqtt.set_defaults(func=run_backend_mqtt)
+
+
+def _zone(name: str) -> str:
+    """`name` when it is an IANA time zone; ValueError naming the option otherwise."""
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"--station-timezone: {name!r} is not an IANA time zone, e.g. "
+                         "Europe/Berlin") from None
+    return name
 
 
 def run_backend_mqtt(args: argparse.Namespace) -> int:
@@ -207,6 +222,7 @@ def run_backend_mqtt(args: argparse.Namespace) -> int:
             operator_key=load_operator_private_key(args.operator_key)
             if args.operator_key else None,
             client_id=args.client_id,
+            station_timezone=_zone(args.station_timezone),
         )
     except ValueError as exc:
         print(f"evterm sim backend: {exc}", file=sys.stderr)

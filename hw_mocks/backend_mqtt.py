@@ -66,11 +66,13 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from hw_mocks.backend_admin import AdminError, BackendAdmin, amount, flag, number, text
+from hw_mocks.backend_cdr import check_cdr
 from hw_mocks.backend_keys import load_private_key, public_pem, write_key_pair
 from hw_mocks.backend_logic import BackendLogic
 from hw_mocks.mosquitto import publish_properties
 from hw_mocks.signals import stop_on_signals
 from terminal.backend import protocol, settlement
+from terminal.backend.cdr_message import KIND as CDR_KIND
 from terminal.backend.closing_messages import Z_REPORT_KIND, check_z_report
 from terminal.backend.messages import LocalListUpdate, MessageError
 from terminal.kernel.clock import iso_utc
@@ -132,7 +134,7 @@ class BackendMqtt:
 
     def __init__(self, logic: BackendLogic, host: str, port: int, *,
                  tls: TlsFiles | None = None, operator_key: Ed25519PrivateKey | None = None,
-                 client_id: str = CLIENT_ID) -> None:
+                 client_id: str = CLIENT_ID, station_timezone: str = "UTC") -> None:
         import paho.mqtt.client as mqtt
 
         self.logic = logic
@@ -146,6 +148,9 @@ class BackendMqtt:
         self.sessions: dict[str, list[int]] = {}
         self._last_seq: dict[str, int] = {}
         self.order_violations: list[dict[str, Any]] = []
+        self.cdr_violations: list[dict[str, Any]] = []  # CDRs malformed or mispriced
+        self.station_timezone = station_timezone  # CDRs are re-priced in this local time
+        self.cdrs: dict[str, dict[str, Any]] = {}  # every CDR received, by its id
         self.statuses: dict[str, dict[str, Any]] = {}
         self.rejected: list[dict[str, Any]] = []
         self.responses: list[dict[str, Any]] = []
@@ -304,6 +309,15 @@ class BackendMqtt:
             log.info("duplicate event dropped", extra=fields(station=station, key=key,
                                                              count=record["count"]))
             return
+        if kind == CDR_KIND:  # OCPI 2.2.1 CDR: its shape and its re-priced total
+            for problem in check_cdr(event.payload, self.station_timezone, self.cdrs):
+                self.cdr_violations.append({"station_id": station, "session_id": session_id,
+                                            "idempotency_key": key, "problem": problem})
+                log.warning("CDR violation", extra=fields(station=station, key=key,
+                                                          problem=problem[:300]))
+            cdr = event.payload.get("cdr") if isinstance(event.payload, dict) else None
+            if isinstance(cdr, dict) and isinstance(cdr.get("id"), str):
+                self.cdrs[cdr["id"]] = cdr
         if kind == Z_REPORT_KIND:  # the terminal's end-of-day Z-report: checked
             try:
                 check_z_report(event.payload)
@@ -460,6 +474,7 @@ class BackendMqtt:
                 "delay_s": self.logic.delay_s, "stations": dict(self.statuses),
                 "events": len(self.events), "duplicates": self.duplicates,
                 "order_violations": len(self.order_violations),
+                "cdr_violations": len(self.cdr_violations),
                 "answered": self.answered, "ignored": self.ignored,
                 "rejected": len(self.rejected), "pending_commands": len(self._pending),
                 "tokens": len(self.logic.tokens), "list_version": self.logic.list_version,
@@ -472,6 +487,7 @@ class BackendMqtt:
                   and (kind is None or e["kind"] == kind)]
         return {"events": chosen, "duplicates": self.duplicates,
                 "order_violations": list(self.order_violations),
+                "cdr_violations": list(self.cdr_violations),
                 "sessions": {k: list(v) for k, v in self.sessions.items()},
                 "rejected": list(self.rejected)}
 

@@ -115,8 +115,11 @@ class BackendMqttProcess(_SimulatorProcess):
             self.folder / "keys")
 
     def _command(self) -> list[str]:
+        from hw_mocks.rig import STATION_TIMEZONE
+
         args = ["backend", "--host", self.broker.host, "--port", str(self.broker.port),
-                "--operator-key", str(self.operator_private), "--admin-socket", self.socket]
+                "--operator-key", str(self.operator_private), "--admin-socket", self.socket,
+                "--station-timezone", STATION_TIMEZONE]
         tls = getattr(self.broker, "tls", None)
         if tls is not None:
             args += ["--tls-ca", str(tls.ca.cert), "--cert", str(tls.backend.cert),
@@ -129,6 +132,23 @@ class BackendMqttProcess(_SimulatorProcess):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def close(self) -> None:
+        """Stop the simulator; AssertionError when a CDR it received was malformed or
+        its total disagreed with the independent OCPI re-pricing (hw_mocks.backend_cdr),
+        so every test that makes sessions against it fails on a wrong CDR."""
+        violations = self.cdr_violations() if self.proc is not None and \
+            self.proc.poll() is None else []
+        super().close()
+        if violations:
+            raise AssertionError(f"CDR violations at the backend simulator: {violations}")
+
+    def cdr_violations(self) -> list[dict[str, Any]]:
+        """The CDR problems the simulator recorded ([] when it cannot be asked)."""
+        try:
+            return list(self.admin("events", socket_timeout_s=5.0).get("cdr_violations", []))
+        except (OSError, AssertionError, ValueError):
+            return []
 
     def admin(self, cmd: str, *, socket_timeout_s: float = 30.0, **values: Any
               ) -> dict[str, Any]:

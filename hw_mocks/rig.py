@@ -37,6 +37,7 @@ def example_tariff(name: str) -> Path:
 
 DEFAULT_TARIFF = example_tariff("de_dc_hpc_adhoc.json")
 STATION_ID = "DE*EVT*E0001*1"  # the station's EVSE id in every rig's config
+STATION_TIMEZONE = "Europe/Berlin"  # the station's [station] timezone in every rig's config
 
 
 class RigError(RuntimeError):
@@ -153,7 +154,7 @@ class Rig:
         url = f"tcp://127.0.0.1:{self.port}"
         sections: dict[str, dict[str, object]] = {
             "station": {"id": STATION_ID, "operator": self.operator,
-                        "timezone": "Europe/Berlin", "state_dir": str(self.folder / "state")},
+                        "timezone": STATION_TIMEZONE, "state_dir": str(self.folder / "state")},
             "meter": {"model": self.meter_model, "url": self.meter_url, "poll_interval_s":
                       self.poll_interval_s, "timeout_s": 0.5, "max_failed_polls": 3},
             # the longest the configuration allows: on the sped-up clock 30 s is 1 s of
@@ -245,6 +246,9 @@ class Rig:
         return int(self.daemon.returncode)
 
     def close(self) -> None:
+        """Stop both processes; AssertionError when a CDR the daemon journaled does not
+        re-price to its total with the independent OCPI engine (hw_mocks.ocpi_reference),
+        so every test that makes sessions on a rig fails on a wrong CDR."""
         self.stop_daemon()
         if self.station is not None and self.station.poll() is None:
             self.station.terminate()
@@ -252,6 +256,30 @@ class Rig:
                 self.station.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.station.kill()
+        problems = self.cdr_problems()
+        if problems:
+            raise AssertionError(f"CDRs that do not re-price to their total: {problems}")
+
+    def cdr_problems(self) -> list[str]:
+        """What the independent OCPI engine finds wrong with the journal's CDRs ([] when
+        there is no journal or it cannot be read: the tests that damage it say so)."""
+        import sqlite3
+
+        from hw_mocks.ocpi_reference import check_total
+        from terminal.cdr import loads
+
+        path = self.database
+        if not path.exists():
+            return []
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                rows = conn.execute("SELECT cdr_json FROM cdrs").fetchall()
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            return []
+        return [p for (text,) in rows for p in check_total(loads(text), STATION_TIMEZONE)]
 
     def __enter__(self) -> Rig:
         return self

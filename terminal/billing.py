@@ -22,14 +22,19 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from drivers.meter.reading import MeterReading
+from terminal.cdr import CdrInput, CdrSite, build_cdr, dumps
+from terminal.cdr.signed_data import signed_data
+from terminal.kernel.logsetup import fields, get_logger
 from terminal.pricing import PricingResult, Sample, Tariff, parse_tariff, price_session
 from terminal.pricing.session import SessionInput
-from terminal.receipt import ReceiptFacts, RefundLine, build_receipt
+from terminal.receipt import Receipt, ReceiptFacts, RefundLine, build_receipt
 from terminal.session import Authorization
 from terminal.signed_billing import SignedSummary
 
 if TYPE_CHECKING:
     from terminal.store import Store
+
+log = get_logger("billing")
 
 
 @dataclass(frozen=True)
@@ -110,10 +115,17 @@ class Bill:
     currency: str
     receipt_json: dict[str, Any]
     receipt_text: str
+    cdr: dict[str, Any] | None = None
+    """The session's OCPI 2.2.1 CDR (terminal.cdr) when the station's site is known."""
 
     @property
     def receipt(self) -> tuple[dict[str, Any], str]:
         return self.receipt_json, self.receipt_text
+
+    @property
+    def cdr_json(self) -> str | None:
+        """The CDR as exact JSON text (terminal.cdr.dumps), None without one."""
+        return dumps(self.cdr) if self.cdr is not None else None
 
 
 @dataclass(frozen=True)
@@ -128,6 +140,7 @@ class SessionFacts:
     receipt_url: str | None = None
     signed: SignedSummary | None = None  # a signing meter's documents
     terminal_lines: tuple[str, ...] = ()  # the payment terminal's receipt (ZVT booking)
+    site: CdrSite | None = None  # the station as a CDR names it; None: no CDR
 
     @classmethod
     def from_row(cls, row: dict[str, Any],
@@ -183,7 +196,34 @@ def bill_session(facts: SessionFacts, readings: list[MeterReading], language: st
         **_signed_facts(signed),
     )
     receipt = build_receipt(receipt_facts, tariff, result, language)
-    return Bill(receipt.amount_charged, receipt.currency, receipt.to_json(), receipt.to_text())
+    cdr = None
+    if facts.site is not None:
+        try:
+            cdr = _cdr(facts, facts.site, auth, signed, tariff, result, readings, receipt)
+        except Exception:  # a CDR that cannot be made never holds up the receipt
+            log.exception("CDR cannot be built; the receipt goes without it",
+                          extra=fields(session=facts.session_id))
+    return Bill(receipt.amount_charged, receipt.currency, receipt.to_json(), receipt.to_text(),
+                cdr)
+
+
+def _cdr(facts: SessionFacts, site: CdrSite, auth: Authorization | None,
+         signed: SignedSummary | None, tariff: Tariff, result: PricingResult,
+         readings: list[MeterReading], receipt: Receipt) -> dict[str, Any]:
+    """The session's OCPI CDR from its bill (terminal.cdr)."""
+    return build_cdr(CdrInput(
+        site=site, session_id=facts.session_id,
+        id_token=auth.id_token if auth else facts.session_id,
+        source=auth.source if auth else facts.source,
+        offline=bool(auth and auth.recheck),
+        payment_reference=auth.payment_reference if auth else None,
+        tariff=tariff, result=result,
+        energy_wh=readings[-1].energy_import_wh - readings[0].energy_import_wh,
+        meter_id=readings[0].serial, amount_charged=receipt.amount_charged,
+        amount_charged_net=receipt.amounts.net, created_at=result.stop,
+        signed=signed_data(signed.begin_ocmf, signed.end_ocmf, signed.public_key_hex)
+        if signed is not None else None,
+    ))
 
 
 def _signed_facts(signed: SignedSummary | None) -> dict[str, Any]:
@@ -213,7 +253,8 @@ def bill_from_row(row: dict[str, Any], readings: list[MeterReading], language: s
     return bill_session(SessionFacts.from_row(row, signed_rows), readings, language, refunds)
 
 
-def bill_from_journal(store: Store, session_id: str, language: str = "en") -> Bill | None:
+def bill_from_journal(store: Store, session_id: str, language: str = "en",
+                      site: CdrSite | None = None) -> Bill | None:
     """The bill of a closed session as the journal holds it (its row, readings, refunds
     and the payment terminal's booking receipt); None when there is no such session.
     Runs on the store's thread; ValueError when the session has no receipt (no energy)
@@ -222,7 +263,7 @@ def bill_from_journal(store: Store, session_id: str, language: str = "en") -> Bi
     if row is None:
         return None
     readings = [reading for _, reading in store.readings(session_id)]
-    facts = SessionFacts.from_row(row, store.signed_values(session_id))
+    facts = replace(SessionFacts.from_row(row, store.signed_values(session_id)), site=site)
     payment = store.payment(session_id=session_id)
     lines = payment.pt.get("booking", {}).get("lines", []) if payment is not None else []
     if lines:

@@ -293,6 +293,7 @@ class Daemon:
                 receipt_url=receipt_url,
                 receipt=bill.receipt if bill is not None else None,
                 amount_charged=bill.amount_charged if bill is not None else None,
+                cdr_json=bill.cdr_json if bill is not None else None,
                 at=self.clock.now(),
                 offline=not self.link.online,
             )
@@ -533,14 +534,15 @@ class Daemon:
     async def _complete_receipt(self, session_id: str) -> None:
         store = self.store.store
         try:
-            bill = await self.store.call(bill_from_journal, store, session_id)
+            bill = await self.store.call(bill_from_journal, store, session_id, "en",
+                                         self.pricing.site)
         except Exception:
             log.exception("receipt cannot be built", extra=fields(session=session_id))
             return
         if bill is None:
             return
         await self.store.call(store.add_receipt, session_id, bill.receipt, bill.amount_charged,
-                              self.clock.now())
+                              self.clock.now(), bill.cdr_json)
         log.info("receipt completed after restart", extra=fields(session=session_id))
 
     # ---- stop -------------------------------------------------------------------------

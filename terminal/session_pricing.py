@@ -1,7 +1,8 @@
 """One owner of a session's money: its terms, the running pricer, the cost cap
 projection, the idle fee and the final bill.
 
-Provides `SessionPricing(station_terms, poll_interval_s, stop_latency_s)`:
+Provides `SessionPricing(station_terms, poll_interval_s, stop_latency_s, site)` (`site`:
+the station as its OCPI CDRs name it, terminal.cdr; each bill then carries its CDR):
 - `station_terms`: the terms for sessions starting now (`replace_station_tariff` when
   the backend pushes a tariff; a running session keeps its own) and `price_list()`,
   the station's price texts in every language (cached per terms);
@@ -44,6 +45,7 @@ from typing import Any
 
 from drivers.meter.reading import MeterReading
 from terminal.billing import Bill, SessionFacts, Terms, bill_session, sample_of
+from terminal.cdr import CdrSite
 from terminal.kernel.clock import iso_utc
 from terminal.kernel.locales import LOCALES
 from terminal.kernel.logsetup import fields, get_logger
@@ -113,8 +115,9 @@ def terms_for(station_terms: Terms, auth: Authorization | None) -> Terms:
 
 class SessionPricing:
     def __init__(self, station_terms: Terms, poll_interval_s: float,
-                 stop_latency_s: float) -> None:
+                 stop_latency_s: float, site: CdrSite | None = None) -> None:
         self.station_terms = station_terms
+        self.site = site  # the station as its CDRs name it; None: bills without a CDR
         self.poll_interval_s = poll_interval_s
         self.stop_latency_s = stop_latency_s
         self.terms: Terms | None = None
@@ -187,7 +190,7 @@ class SessionPricing:
         if self.terms is None or not readings:
             return None
         facts = SessionFacts(session_id, self.terms, auth, source, stop_reason,
-                             self.receipt_url, signed)
+                             self.receipt_url, signed, site=self.site)
         try:
             return bill_session(facts, readings)
         except Exception:

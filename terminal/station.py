@@ -54,6 +54,7 @@ from terminal.backend.commands import Commands, pushed_tariff_path
 from terminal.backend.factory import create_backend
 from terminal.backend.inbox import BackendInbox
 from terminal.billing import Terms
+from terminal.cdr import site_of
 from terminal.config import Config
 from terminal.connector_status import StatusLog
 from terminal.daemon import Daemon
@@ -376,7 +377,8 @@ def build_station(config: Config, clock: Clock, store: Store, meter: Meter,
     journal = AsyncStore(store)
     backend = create_backend(config.backend, config.station.id, journal, clock)
     pricing = SessionPricing(station_terms, config.meter.poll_interval_s,
-                             config.session.stop_latency_s)
+                             config.session.stop_latency_s,
+                             site_of(config.station.id, config.cdr))
     screen = Screen(config.ui, config.station.id, clock)
     status: StatusBoard | None = None  # built last, from every part
 

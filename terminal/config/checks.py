@@ -288,3 +288,34 @@ def at_most_chars(limit: int) -> Check:
 
 def absolute_path(value: str) -> str | None:
     return None if value.startswith("/") else "an absolute path"
+
+
+def ocpi_country(value: str) -> str | None:
+    """An ISO 3166-1 alpha-2 country code in capitals (OCPI `country_code`)."""
+    return None if len(value) == 2 and value.isascii() and value.isupper() else (
+        "an ISO 3166-1 alpha-2 country code in capitals, e.g. \"DE\"")
+
+
+def ocpi_party(value: str) -> str | None:
+    """An OCPI party id: 3 capital letters or digits (ISO 15118)."""
+    return None if len(value) == 3 and value.isascii() and value.isalnum() and \
+        value == value.upper() else "3 capital letters or digits, e.g. \"EVT\""
+
+
+def country_alpha3(value: str) -> str | None:
+    """An ISO 3166-1 alpha-3 country code in capitals (OCPI location `country`)."""
+    return None if len(value) == 3 and value.isascii() and value.isalpha() and \
+        value.isupper() else "an ISO 3166-1 alpha-3 country code in capitals, e.g. \"DEU\""
+
+
+def coordinate(limit: int) -> Check:
+    """A decimal degree text within +-`limit` with 1 to 7 decimals (OCPI GeoLocation)."""
+
+    def check(value: str) -> str | None:
+        wanted = f"a decimal number of degrees from -{limit} to {limit} with 1 to 7 " \
+            "decimals, e.g. \"52.520008\""
+        if not re.fullmatch(r"-?[0-9]{1,3}\.[0-9]{1,7}", value):
+            return wanted
+        return None if abs(float(value)) <= limit else wanted
+
+    return check

@@ -656,6 +656,69 @@ class RetentionConfig:
 
 
 @dataclass(frozen=True)
+class CdrConfig:
+    """What an OCPI 2.2.1 CDR says of this station besides the session (docs/cdr.md):
+    the operator as an OCPI party and the location of the charge point."""
+
+    country_code: str = option(
+        "DE", doc="OCPI country_code of the operator (the CPO) that issues the CDRs",
+        check=checks.ocpi_country,
+    )
+    party_id: str = option(
+        "EVT", doc="OCPI party_id of the operator (ISO 15118 operator id, 3 characters)",
+        check=checks.ocpi_party,
+    )
+    location_id: str = option(
+        "", doc="OCPI id of the location in the operator's back office; empty = [station] id",
+        check=checks.at_most_chars(36),
+    )
+    location_name: str = option(
+        "", doc="Name of the location in CDRs; empty = none", check=checks.at_most_chars(255),
+    )
+    address: str = option(
+        "", doc="Street and number of the location in CDRs", check=checks.at_most_chars(45),
+    )
+    city: str = option("", doc="City of the location in CDRs", check=checks.at_most_chars(45))
+    postal_code: str = option(
+        "", doc="Postal code of the location in CDRs; empty = none",
+        check=checks.at_most_chars(10),
+    )
+    country: str = option(
+        "DEU", doc="ISO 3166-1 alpha-3 country of the location in CDRs",
+        check=checks.country_alpha3,
+    )
+    latitude: str = option(
+        "0.0", doc="Latitude of the location in CDRs (decimal degrees, WGS 84)",
+        check=checks.coordinate(90),
+    )
+    longitude: str = option(
+        "0.0", doc="Longitude of the location in CDRs (decimal degrees, WGS 84)",
+        check=checks.coordinate(180),
+    )
+    evse_uid: str = option(
+        "", doc="OCPI uid of the EVSE in the back office; empty = [station] id",
+        check=checks.at_most_chars(36),
+    )
+    connector_id: str = option(
+        "1", doc="OCPI id of the connector within the EVSE", check=checks.at_most_chars(36),
+    )
+    connector_standard: str = option(
+        "IEC_62196_T2_COMBO", doc="OCPI ConnectorType of the connector (CCS 2 = "
+        "IEC_62196_T2_COMBO, CHAdeMO = CHADEMO)",
+        choices=("IEC_62196_T2_COMBO", "IEC_62196_T1_COMBO", "CHADEMO", "GBT_DC",
+                 "TESLA_S", "IEC_62196_T2", "IEC_62196_T1"),
+    )
+    connector_format: str = option(
+        "CABLE", doc="OCPI ConnectorFormat: CABLE (attached) or SOCKET",
+        choices=("CABLE", "SOCKET"),
+    )
+    connector_power_type: str = option(
+        "DC", doc="OCPI PowerType of the connector",
+        choices=("DC", "AC_1_PHASE", "AC_2_PHASE", "AC_2_PHASE_SPLIT", "AC_3_PHASE"),
+    )
+
+
+@dataclass(frozen=True)
 class UpdateConfig:
     """The signed software update on the board (docs/updates.md); read by `evterm update`,
     the backend's `firmware_update` command and the daemon's status relay."""
@@ -741,3 +804,4 @@ class Config:
     retention: RetentionConfig
     update: UpdateConfig
     report: ReportConfig
+    cdr: CdrConfig

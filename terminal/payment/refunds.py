@@ -4,26 +4,43 @@ Provides `record_refund(store, clock, publish, refund)`: a refund (full or parti
 a captured payment is checked (the payment found by its PSP reference, captured, the
 reference and currency its own, the amount in minor units and, with the refunds
 before it, at most what was captured), recorded once per refund id (a duplicate is
-ignored) and the session's receipt rebuilt with it; False (logged) when it does not fit.
+ignored) and the session's receipt rebuilt with it, and its OCPI CDR corrected (a
+Credit CDR and a new CDR, docs/cdr.md); False (logged) when it does not fit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from terminal.backend.messages import Refund
 from terminal.billing import bill_from_journal
+from terminal.cdr import dumps, loads
+from terminal.cdr.credit import corrections
 from terminal.kernel.clock import Clock
 from terminal.kernel.logsetup import fields, get_logger
 from terminal.kernel.money import round_money
 from terminal.store import PaymentStatus
 
 if TYPE_CHECKING:
-    from terminal.store import AsyncStore
+    from terminal.store import AsyncStore, Store
 
 log = get_logger("payment")
+
+
+def _corrected_cdrs(store: Store, session_id: str, key: str, at: datetime) -> list[str]:
+    """A Credit CDR for the session's CDR and the new CDR after its refunds (OCPI
+    2.2.1, terminal.cdr.credit); none when the session has no CDR. Store thread."""
+    current = store.cdr(session_id)
+    charged = store.amount_charged(session_id)
+    if current is None or charged is None:
+        return []
+    refunded = sum((Decimal(r["amount"]) for r in store.refunds(session_id)), Decimal(0))
+    credit, corrected = corrections(loads(current), amount_paid=charged - refunded,
+                                    refunded=refunded, key=key, at=at)
+    return [dumps(credit), dumps(corrected)]
 
 
 async def record_refund(journal: AsyncStore, clock: Clock,
@@ -69,8 +86,10 @@ async def record_refund(journal: AsyncStore, clock: Clock,
         return True
     bill = await journal.call(bill_from_journal, store, session_id)
     assert bill is not None
-    await journal.call(store.replace_receipt, session_id, bill.receipt, clock.now(),
-                       refund.refund_id)
+    now = clock.now()
+    cdrs = await journal.call(_corrected_cdrs, store, session_id, refund.refund_id, now)
+    await journal.call(store.replace_receipt, session_id, bill.receipt, now,
+                       refund.refund_id, cdrs)
     if publish is not None:
         publish({"type": "receipt_updated", "session_id": session_id})
     log.info("refund recorded", extra=fields(session=session_id, refund=refund.refund_id,

@@ -5,9 +5,10 @@ Provides `Export(deps, diagnostics)`; `Export.run(folder)` writes the folder
 `evterm-diag-<station>-<UTC time>` (a number appended when it exists) with
 `BUNDLE_FILES`: the diagnostics, the configuration with secrets masked, the journal's
 integrity check and row counts, the latest audit rows and sessions, the latest Z-reports
-of the end-of-day closings (docs/reconciliation.md), the end of the log file, and the
-report's facts of the last `[report] export_days` days in `facts/` (terminal.report.bundle,
-docs/reports.md), every text scrubbed of card numbers. The bundle is written only below
+of the end-of-day closings (docs/reconciliation.md), the OCPI CDRs of those sessions
+(`cdrs.json`, docs/cdr.md), the end of the log file, and the report's facts of the last
+`[report] export_days` days in `facts/` (terminal.report.bundle, docs/reports.md), every
+text scrubbed of card numbers. The bundle is written only below
 `[service] export_allowed_root` (the default folder is that root itself), in a worker
 thread, each file synced; it is then scanned for key material, PIN hashes and card
 numbers (terminal.service.redaction) before it is left in place.
@@ -35,7 +36,7 @@ from terminal.kernel.clock import iso_utc
 from terminal.kernel.logsetup import fields, get_logger
 from terminal.kernel.redact import scrub
 from terminal.localapi import RequestError
-from terminal.report.bundle import FACTS_DIR, write_facts
+from terminal.report.bundle import FACTS_DIR, Pseudonyms, write_facts
 from terminal.report.facts import ReportError
 from terminal.service.diagnostics import Diagnostics
 from terminal.service.port import ServiceDeps
@@ -56,7 +57,7 @@ EXPORT_SESSIONS = 100
 EXPORT_LOG_BYTES = 1_048_576
 EXPORT_Z_REPORTS = 31
 BUNDLE_FILES = ("diagnostics.json", "config.redacted.toml", "db-integrity.txt", "audit.json",
-                "log.txt", "sessions.json", "z-reports.json", FACTS_DIR)
+                "log.txt", "sessions.json", "z-reports.json", "cdrs.json", FACTS_DIR)
 
 
 class Export:
@@ -82,6 +83,8 @@ class Export:
         diagnostics = await self.diagnostics.report()
         audit = await deps.store.call(self.deps.tables.audit, EXPORT_AUDIT_ROWS)
         sessions = await deps.store.call(self.deps.tables.sessions, EXPORT_SESSIONS)
+        pseudonyms = Pseudonyms()  # one per bundle: the same token, the same pseudonym
+        cdrs = await deps.store.call(cdrs_json, deps.store.store, sessions, pseudonyms)
         closings = ClosingStore(deps.store.store)
         z_reports = [dict(r["report"], status=r["status"]) for r in
                      await deps.store.call(closings.recent, EXPORT_Z_REPORTS)]
@@ -90,7 +93,7 @@ class Export:
         try:
             path, files, size = await asyncio.to_thread(
                 self._write_bundle, target.resolve(), name, diagnostics, audit, sessions,
-                z_reports, now)
+                z_reports, now, cdrs, pseudonyms)
         except OSError as exc:
             raise RequestError(f"folder: cannot write the bundle in {folder}: "
                                f"{exc.strerror or exc}") from None
@@ -102,8 +105,8 @@ class Export:
 
     def _write_bundle(self, target: Path, name: str, diagnostics: dict[str, Any],
                       audit: list[dict[str, Any]], sessions: list[dict[str, Any]],
-                      z_reports: list[dict[str, Any]], now: datetime
-                      ) -> tuple[Path, list[str], int]:
+                      z_reports: list[dict[str, Any]], now: datetime, cdrs: str,
+                      pseudonyms: Pseudonyms) -> tuple[Path, list[str], int]:
         """Write the bundle (worker thread); scanned before it stays."""
         config = self.deps.config
         target.mkdir(parents=True, exist_ok=True)
@@ -123,11 +126,12 @@ class Export:
             "log.txt": scrub(self._log_text()),
             "sessions.json": _json(sessions),
             "z-reports.json": _json(z_reports),
+            "cdrs.json": scrub(cdrs),
         }
         try:
             for file_name, text in contents.items():
                 _write_synced(bundle / file_name, text)
-            self._write_facts(bundle, now)
+            self._write_facts(bundle, now, pseudonyms)
             problems = scan_folder(bundle, secret_texts(config))
         except BaseException:
             shutil.rmtree(bundle, ignore_errors=True)
@@ -147,13 +151,13 @@ class Export:
         size = sum(p.stat().st_size for p in bundle.rglob("*") if p.is_file())
         return bundle, [*contents, FACTS_DIR], size
 
-    def _write_facts(self, bundle: Path, now: datetime) -> None:
+    def _write_facts(self, bundle: Path, now: datetime, pseudonyms: Pseudonyms) -> None:
         """facts/: the report's facts of the last `[report] export_days` days
         (terminal.report.bundle), streamed from the journal on a read-only connection."""
         config = self.deps.config
         write_facts(bundle / FACTS_DIR, self.deps.store.store.path,
                     station_id=config.station.id, timezone=config.station.timezone,
-                    now=now, days=config.report.export_days)
+                    now=now, days=config.report.export_days, pseudonyms=pseudonyms)
 
     def _log_text(self) -> str:
         path = self.config.log_file
@@ -173,6 +177,27 @@ class Export:
             text = f"[the last {EXPORT_LOG_BYTES} bytes of {path}]\n" + \
                 text.split("\n", 1)[-1]
         return text
+
+
+def cdrs_json(store: Any, sessions: list[dict[str, Any]], pseudonyms: Pseudonyms) -> str:
+    """The OCPI CDRs of the bundle's sessions as one JSON array, their numbers exact
+    (docs/cdr.md), the token (`cdr_token.uid`, `contract_id`) replaced by this bundle's
+    pseudonym of it (a bundle holds no card token); runs on the store's thread."""
+    return "[" + ",\n".join(_pseudonymised(text, pseudonyms)
+                            for text in store.cdrs(s["id"] for s in sessions)) + "]\n"
+
+
+def _pseudonymised(cdr_text: str, pseudonyms: Pseudonyms) -> str:
+    """The CDR's text with its token fields' values replaced (the rest byte for byte: its
+    numbers stay as the backend got them)."""
+    token = json.loads(cdr_text).get("cdr_token") or {}
+    for name in ("uid", "contract_id"):
+        value = token.get(name)
+        if isinstance(value, str):
+            replacement = json.dumps(pseudonyms(value))
+            cdr_text = re.sub(rf'("{name}"\s*:\s*){re.escape(json.dumps(value))}',
+                              lambda m, new=replacement: m.group(1) + new, cdr_text)
+    return cdr_text
 
 
 def _json(value: Any) -> str:

@@ -6,6 +6,9 @@ Provides `JournalTables`, a mixin of `Store`:
   produced in one transaction (records, connector state, the session's terms and
   e-receipt URL, and when it closes its receipt and the receipt's outbox message); the
   daemon acts only after it returns;
+- the session's OCPI CDR (terminal.cdr) with its receipt, in the same transaction, and
+  its outbox message of kind "cdr" (key `<session>:cdr`); after a refund a Credit CDR
+  and the new CDR with the corrected receipt; `cdr()`, `cdrs()` read them;
 - `add_receipt()`, `replace_receipt()` (a corrected receipt after a refund, queued for
   the backend under its own key);
 - reads: `connector_state()`, `session()`, `sessions()`, `open_sessions()`,
@@ -20,12 +23,13 @@ errors propagate.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from drivers.meter.reading import MeterReading
+from terminal.backend import cdr_message
 from terminal.kernel.clock import iso_utc
 from terminal.session import (
     CloseSession,
@@ -59,6 +63,7 @@ class JournalTables(Tables):
         receipt_url: str | None = None,
         receipt: Receipt | None = None,
         amount_charged: Decimal | None = None,
+        cdr_json: str | None = None,
         at: datetime,
         offline: bool = False,
     ) -> None:
@@ -80,7 +85,7 @@ class JournalTables(Tables):
                 )
             if receipt is not None and session_id is not None:
                 assert amount_charged is not None, "a receipt comes with its amount charged"
-                self._insert_receipt(session_id, receipt, amount_charged, at)
+                self._insert_receipt(session_id, receipt, amount_charged, at, cdr_json)
             if state_json is not None:
                 self.conn.execute(
                     "INSERT INTO connector (id, state_json, updated_at) VALUES (1, ?, ?) "
@@ -102,13 +107,15 @@ class JournalTables(Tables):
                 (iso_utc(at),))
 
     def add_receipt(self, session_id: str, receipt: Receipt, amount_charged: Decimal,
-                    at: datetime) -> None:
+                    at: datetime, cdr_json: str | None = None) -> None:
         with self._transaction():
-            self._insert_receipt(session_id, receipt, amount_charged, at)
+            self._insert_receipt(session_id, receipt, amount_charged, at, cdr_json)
 
     def replace_receipt(self, session_id: str, receipt: Receipt, at: datetime,
-                        key: str) -> None:
-        """A corrected receipt (after a refund); the backend gets it under `key`."""
+                        key: str, cdrs: Sequence[str] = ()) -> None:
+        """A corrected receipt (after a refund); the backend gets it under `key`. `cdrs`:
+        the CDRs that correct the session's CDR (a Credit CDR, then the new CDR; JSON
+        texts), stored and queued in the same transaction."""
         data, text = receipt
         created = iso_utc(at)
         with self._transaction():
@@ -120,9 +127,12 @@ class JournalTables(Tables):
             queue_message(self.conn, "Receipt", session_id, None,
                           f"{session_id}:receipt:{key}", created,
                           {"session_id": session_id, "receipt": data})
+            for number, cdr_json in enumerate(cdrs):
+                self._insert_cdr(session_id, cdr_json,
+                                 f"{cdr_message.key(session_id)}:{key}:{number}", created)
 
     def _insert_receipt(self, session_id: str, receipt: Receipt, amount_charged: Decimal,
-                        at: datetime) -> None:
+                        at: datetime, cdr_json: str | None = None) -> None:
         data, text = receipt
         created = iso_utc(at)
         self.conn.execute(
@@ -132,6 +142,17 @@ class JournalTables(Tables):
         )
         queue_message(self.conn, "Receipt", session_id, None, f"{session_id}:receipt", created,
                       {"session_id": session_id, "receipt": data})
+        if cdr_json is not None:  # the session's OCPI CDR, with its receipt (terminal.cdr)
+            self._insert_cdr(session_id, cdr_json, cdr_message.key(session_id), created)
+
+    def _insert_cdr(self, session_id: str, cdr_json: str, key: str, created: str) -> None:
+        cdr = json.loads(cdr_json)
+        self.conn.execute(
+            "INSERT INTO cdrs (id, session_id, credit, cdr_json, created_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (cdr["id"], session_id, 1 if cdr.get("credit") else 0, cdr_json, created))
+        queue_message(self.conn, cdr_message.KIND, session_id, None, key, created,
+                      cdr_message.payload(session_id, cdr))
 
     def _next_seq(self, table: str, session_id: str) -> int:
         row = self.conn.execute(
@@ -272,6 +293,25 @@ class JournalTables(Tables):
             "SELECT receipt_json, receipt_text FROM receipts WHERE session_id = ?", (session_id,)
         ).fetchone()
         return (json.loads(row[0]), row[1]) if row else None
+
+    def cdr(self, session_id: str) -> str | None:
+        """The session's OCPI CDR in force (the newest that is not a Credit CDR) as JSON
+        text (terminal.cdr.loads reads it exactly); None without one."""
+        row = self.conn.execute(
+            "SELECT cdr_json FROM cdrs WHERE session_id = ? AND credit = 0 "
+            "ORDER BY rowid DESC LIMIT 1", (session_id,)).fetchone()
+        return row[0] if row else None
+
+    def cdrs(self, session_ids: Iterable[str]) -> list[str]:
+        """Every CDR (JSON texts, Credit CDRs too) of these sessions, oldest first."""
+        ids = list(session_ids)
+        found: list[str] = []
+        for chunk in range(0, len(ids), 500):
+            part = ids[chunk:chunk + 500]
+            found += [row[0] for row in self.conn.execute(
+                f"SELECT cdr_json FROM cdrs WHERE session_id IN ({','.join('?' * len(part))}) "
+                "ORDER BY created_at, rowid", part).fetchall()]
+        return found
 
     def amount_charged(self, session_id: str) -> Decimal | None:
         """What the session's bill charged (None: no receipt, no energy delivered)."""

@@ -11,8 +11,8 @@ Provides:
   - `anonymise(before, at)`: sessions closed before `before` lose their id token (also
     in their authorisation, which keeps only what the receipt shows: source, caps of
     money, card scheme and last 4 digits, payment reference), their card payments the
-    card token and the masked number
-    beyond the last 4 digits; audit entries lose technician ids and free texts; cached
+    card token and the masked number beyond the last 4 digits, their CDRs the token
+    (`cdr_token.uid`, `contract_id`); audit entries lose technician ids and free texts; cached
     authorisations that expired before `before` are deleted; taps from before it lose
     their id token (NULL). What a receipt shows and
     what recomputing the bill needs stay (card scheme, last 4 digits, references, caps);
@@ -195,6 +195,10 @@ class RetentionTables:
             "'$.masked_pan', '$.booking.masked_pan', '$.reversal.masked_pan', "
             "'$.release.masked_pan') END "
             f"WHERE session_id IN ({marks})", (ANONYMISED, *ids)).rowcount
+        changed += self.conn.execute(  # the CDR's token, as the session's
+            "UPDATE cdrs SET cdr_json = json_set(cdr_json, '$.cdr_token.uid', ?, "
+            f"'$.cdr_token.contract_id', ?) WHERE session_id IN ({marks})",
+            (ANONYMISED, ANONYMISED, *ids)).rowcount
         return changed
 
     def _anonymise_audit(self, cutoff: str, limit: int, at: datetime) -> int:
@@ -268,8 +272,8 @@ class RetentionTables:
 
     def _delete_session(self, session_id: str) -> int:
         rows = 0
-        for table in ("readings", "transitions", "receipts", "refunds", "payments", "outbox",
-                      "signed_values"):
+        for table in ("readings", "transitions", "receipts", "cdrs", "refunds", "payments",
+                      "outbox", "signed_values"):
             rows += self.conn.execute(
                 f"DELETE FROM {table} WHERE session_id = ?", (session_id,)).rowcount
         return rows + self.conn.execute(

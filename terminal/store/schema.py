@@ -283,6 +283,19 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX status_log_at ON status_log (at);
     """,
+    # 13: OCPI 2.2.1 CDRs (terminal.cdr, docs/cdr.md): a session's
+    # CDR, written with its receipt in the same transaction, and after a refund a Credit
+    # CDR for it and a new CDR (credit = 1: a Credit CDR); kept like receipts (retention)
+    """
+    CREATE TABLE cdrs (
+        id TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions (id),
+        credit INTEGER NOT NULL DEFAULT 0,
+        cdr_json TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX cdrs_session ON cdrs (session_id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

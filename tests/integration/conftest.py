@@ -287,7 +287,12 @@ def backend_sim() -> Iterator[Callable[..., BackendMqttProcess]]:
         return sim
 
     yield start
+    problems = []
     for sim in started:
-        sim.close()
+        try:
+            sim.close()  # AssertionError: a CDR it received was wrong (docs/cdr.md)
+        except AssertionError as exc:
+            problems.append(str(exc))
     for folder in dirs:
         shutil.rmtree(folder, ignore_errors=True)
+    assert not problems, problems

@@ -308,6 +308,14 @@ def test_remote_commands_tariffs_payment_and_refund_over_tls(tmp_path, pcscd, ta
             audits = [e["payload"]["kind"] for e in view["events"] if e["kind"] == "Audit"]
             assert audits == ["remote_start", "remote_stop", "tariff_update", "local_list"]
             assert_exactly_once_in_order(rig, view)
+            # the refund corrected the card session's CDR: a Credit CDR and a new one
+            cdrs = [e["payload"]["cdr"] for e in view["events"]
+                    if e["kind"] == "cdr" and e["session_id"] == session_id]
+            assert [c.get("credit", False) for c in cdrs] == [False, True, False]
+            assert cdrs[1]["credit_reference_id"] == cdrs[0]["id"] == session_id
+            assert Decimal(str(cdrs[2]["total_cost"]["incl_vat"])) == Decimal(
+                receipt["amount_charged"]) - Decimal("0.50")
+            assert view["cdr_violations"] == []
     except RigError:
         raise
     finally:

@@ -6,6 +6,7 @@ and faults make a session not billable by energy, never billed from our own valu
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pyocmf
 import pytest
 
 from hw_mocks.rig import REPO, Rig
+from terminal.cdr import loads
 from terminal.store import Store
 
 pytestmark = pytest.mark.rig(meter_model="lem_dcbm400600", speed=20.0)
@@ -30,6 +32,7 @@ def journal(rig: Rig, session_id: str) -> dict:
             "row": row,
             "signed": store.signed_values(session_id),
             "receipt": store.receipt(session_id),
+            "cdr": loads(text) if (text := store.cdr(session_id)) else None,
             "events": [m.payload for m in store.outbox() if m.session_id == session_id
                        and m.kind == "TransactionEvent"],
             "audit": [m.payload for m in store.outbox() if m.kind == "Audit"],
@@ -118,6 +121,17 @@ def test_a_signed_session_is_billed_from_the_signed_begin_and_end_exactly(rig: R
     assert block["billable_by_energy"] and block["public_key"] == signed[0]["public_key"]
     assert Decimal(block["start_wh"]) == begin_wh and Decimal(block["end_wh"]) == end_wh
     assert any(c["dimension"] == "ENERGY" for c in receipt_json["charges"])
+    # its OCPI CDR carries the signed begin and end as the meter signed them
+    cdr = found["cdr"]
+    assert cdr is not None and cdr["signed_data"]["encoding_method"] == "OCMF"
+    assert base64.b64decode(cdr["signed_data"]["public_key"]).hex() == signed[0][
+        "public_key"].lower()
+    assert [(v["nature"], base64.b64decode(v["signed_data"]).decode())
+            for v in cdr["signed_data"]["signed_values"]] \
+        == [("Start", signed[0]["ocmf"]), ("End", signed[1]["ocmf"])]
+    assert all(len(v["plain_data"]) <= 512 for v in cdr["signed_data"]["signed_values"])
+    assert cdr["total_energy"] == (end_wh - begin_wh) / 1000
+    assert cdr["total_cost"]["incl_vat"] == Decimal(receipt_json["amount_charged"])
     assert "".join(text.split()).find(signed[0]["public_key"][:40]) >= 0
     events = found["events"]
     started = next(e for e in events if e["event_type"] == "Started")

@@ -1,6 +1,6 @@
 """Sessions journaled as the daemon journals them, for the retention tests and bench:
 every poll through the session machine into `Store.commit`, the terms frozen at the
-start reading, the receipt made by `bill_from_journal` at close."""
+start reading, the receipt (and its OCPI CDR) made by `bill_from_journal` at close."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from terminal.session import (
     step,
 )
 from terminal.store import Store
+from tests.unit.cdr.helpers import SITE
 from tests.unit.session_helpers import RULES, charger
 
 TARIFF = json.loads(
@@ -79,10 +80,10 @@ def charge(store: Store, session_id: str, start: datetime, seconds: int, *,
         tick(second, energy, 0)
     end = seconds + 2 + idle_after_s
     tick(end, energy, 0, ev="A", output_on=False)
-    bill = bill_from_journal(store, session_id)
-    assert bill is not None
+    bill = bill_from_journal(store, session_id, site=SITE)
+    assert bill is not None and bill.cdr_json is not None
     store.add_receipt(session_id, bill.receipt, bill.amount_charged,
-                      start + timedelta(seconds=end))
+                      start + timedelta(seconds=end), bill.cdr_json)
     return energy
 
 

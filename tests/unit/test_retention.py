@@ -212,6 +212,8 @@ def test_identifiers_are_dropped_after_the_privacy_period_and_the_bill_still_rec
                            "response_json, last_used) VALUES (?, 'Accepted', ?, '{}', 1)",
                            (token, iso_utc(expires)))
     before = receipts(store)
+    before_cdr = store.cdr("S-card")
+    assert before_cdr is not None and "k1.cardtoken" in before_cdr
     bill_before = bill_from_journal(store, "S-card")
     tables = RetentionTables(store)
     now = START + 190 * DAY
@@ -226,7 +228,7 @@ def test_identifiers_are_dropped_after_the_privacy_period_and_the_bill_still_rec
     assert (payment.token, payment.masked_pan, payment.envelope_json) == (
         ANONYMISED, "****1111", None)
     assert store.session("S-young")["id_token"] == "04YOUNG"  # not yet due
-    dump = "\n".join(str(row) for table in ("sessions", "payments", "audit")
+    dump = "\n".join(str(row) for table in ("sessions", "payments", "audit", "cdrs")
                      for row in store.conn.execute(f"SELECT * FROM {table}"))
     assert "k1.cardtoken" not in dump and "04A1B2C3D4" not in dump
     assert '"04TECH"' not in dump and "0151" not in dump
@@ -235,6 +237,10 @@ def test_identifiers_are_dropped_after_the_privacy_period_and_the_bill_still_rec
     cached = [row[0] for row in store.conn.execute("SELECT id_token FROM auth_cache")]
     assert cached == ["04FRESH"]  # expired more than privacy_days ago: gone
     assert receipts(store) == before
+    cdr = json.loads(store.cdr("S-card"))
+    assert (cdr["cdr_token"]["uid"], cdr["cdr_token"]["contract_id"]) == (ANONYMISED,
+                                                                           ANONYMISED)
+    assert cdr["total_cost"] == json.loads(before_cdr)["total_cost"]  # the figures stay
     rebuilt = bill_from_journal(store, "S-card")
     assert rebuilt is not None and rebuilt.receipt == bill_before.receipt
     assert rebuilt.amount_charged == bill_before.amount_charged
@@ -268,9 +274,11 @@ def test_sessions_past_the_legal_period_are_deleted_entirely_younger_receipts_st
     run_until_idle(job)
     assert store.session("S-ancient") is None
     assert store.session("S-ancient-pending") is not None  # a message still to deliver
-    for table in ("readings", "transitions", "receipts", "payments", "refunds", "outbox"):
+    for table in ("readings", "transitions", "receipts", "payments", "refunds", "outbox",
+                  "cdrs"):
         assert store.conn.execute(f"SELECT COUNT(*) FROM {table} WHERE session_id = ?",
                                   ("S-ancient",)).fetchone()[0] == 0, table
+    assert store.cdr("S-kept") is not None
     assert store.audit() == []
     assert store.receipt("S-kept") is not None
     assert kinds(store, "S-kept")[0] == "start"

@@ -478,7 +478,7 @@ def test_diagnostics_show_every_section_and_no_secret(tmp_path, pin_hash):
         assert backend["kind"] == "none" and backend["outbox_depth"] > 0
         assert backend["oldest_undelivered_age_s"] >= 0 and backend["last_ack_at"] is None
         assert diag["storage"]["database_bytes"] > 0 and diag["storage"]["free_bytes"] > 0
-        assert diag["storage"]["schema_version"] == SCHEMA_VERSION == 12
+        assert diag["storage"]["schema_version"] == SCHEMA_VERSION == 13
         assert diag["software"]["version"] == "0.1.0"
         recent, = diag["recent_sessions"]
         assert recent["id"] == session_id and recent["stop_reason"] == "Local"
@@ -490,7 +490,7 @@ def test_diagnostics_show_every_section_and_no_secret(tmp_path, pin_hash):
         config = diag["config"]
         assert set(config) == {"station", "meter", "charger", "session", "localapi",
                                "logging", "readers", "payment", "zvt", "auth", "backend",
-                               "ui", "service", "retention", "update", "report"}
+                               "ui", "service", "retention", "update", "report", "cdr"}
         assert config["payment"]["token_key_file"] == str(tmp_path / "token.key")
         assert config["payment"]["token_key_id"] == "***"
         assert config["auth"]["technician_ids"] == "***"
