@@ -5,7 +5,9 @@ Provides:
   as the receipt printed it, the payment and refunds) with `VatRow` and `RefundFact`;
 - `open_read_only(path)`: the journal opened read-only (the daemon may be running);
 - `iter_sessions(conn, station_id, since, until)`: the closed sessions whose close lies
-  in [since, until), oldest first, streamed (a board holds years of them);
+  in [since, until), oldest first, streamed (a board holds years of them; SQLite's
+  json_extract picks the receipt's few figures, Python does not parse its whole JSON;
+  a receipt that is JSON but not an object counts as no receipt);
 - `iter_taps(conn, since, until)` and `iter_status(conn, since, until)`: the journal's
   taps and status rows of [since, until), streamed (the status row in force at `since`
   first, moved to `since`);
@@ -221,11 +223,17 @@ def open_read_only(path: Path) -> sqlite3.Connection:
     return conn
 
 
-_SESSIONS = """
+_FAR_PAST = "0000"
+_FAR_FUTURE = "9999"
+
+
+_FIGURES = ("'$.energy_wh', '$.payment.method', '$.currency', '$.amount_charged', "
+            "'$.net_amount', '$.no_vat_amount', '$.vat', '$.charges'")
+_SESSIONS = f"""
 SELECT s.id, s.opened_at, s.started_at, s.stopped_at, s.closed_at, s.source, s.id_token,
        s.anonymised_at, s.stop_reason, s.phase, s.meter_serial, s.meter_start_wh,
-       s.meter_stop_wh, r.receipt_json, p.status, p.via, p.scheme, p.amount_approved,
-       p.amount_captured, p.currency
+       s.meter_stop_wh, json_extract(r.receipt_json, {_FIGURES}),
+       p.status, p.via, p.scheme, p.amount_approved, p.amount_captured, p.currency
 FROM sessions s
 LEFT JOIN receipts r ON r.session_id = s.id
 LEFT JOIN payments p ON p.session_id = s.id
@@ -233,21 +241,64 @@ WHERE s.closed_at IS NOT NULL AND s.closed_at >= ? AND s.closed_at < ?
 ORDER BY s.closed_at, s.id
 """
 _REFUNDS = "SELECT session_id, at, amount, reason FROM refunds WHERE at >= ? ORDER BY at"
-_FAR_PAST = "0000"
-_FAR_FUTURE = "9999"
 
 
-def iter_sessions(conn: sqlite3.Connection, station_id: str, since: datetime | None = None,
-                  until: datetime | None = None) -> Iterator[SessionFact]:
+def iter_sessions(conn: sqlite3.Connection, station_id: str,
+                       since: datetime | None = None,
+                       until: datetime | None = None) -> Iterator[SessionFact]:
     """The closed sessions closed in [since, until), oldest first (None: unbounded)."""
-    low = _iso(since) if since else _FAR_PAST
-    high = _iso(until) if until else _FAR_FUTURE
+    low = _iso(since) if since else "0000"
+    high = _iso(until) if until else "9999"
     refunds: dict[str, list[RefundFact]] = {}
     for session_id, at, amount, reason in conn.execute(_REFUNDS, (low,)):
         refunds.setdefault(session_id, []).append(
             RefundFact(_time(at), _dec(amount, "refunds.amount"), reason or ""))
-    for row in conn.execute(_SESSIONS, (low, high)):
-        yield _session(station_id, row, tuple(refunds.get(row[0], ())))
+    try:
+        rows = conn.execute(_SESSIONS, (low, high))
+        while (row := next(rows, None)) is not None:
+            yield _session(station_id, row, tuple(refunds.get(row[0], ())))
+    except sqlite3.OperationalError as exc:  # "malformed JSON"
+        raise ReportError(f"a receipt in the journal cannot be read ({exc})") from None
+
+
+def _session(station_id: str, row: tuple[Any, ...],
+             refunds: tuple[RefundFact, ...]) -> SessionFact:
+    (session_id, opened_at, started_at, stopped_at, closed_at, source, id_token,
+     anonymised_at, stop_reason, phase, meter_serial, start_wh, stop_wh, figures,
+     pay_status, pay_via, scheme, approved, captured, pay_currency) = row
+    values = json.loads(figures) if figures is not None else None
+    if values is not None and all(v is None for v in values):
+        values = None  # not an object, or an empty one: as no receipt
+    start = None if start_wh is None else _dec(start_wh, "meter_start_wh")
+    stop = None if stop_wh is None else _dec(stop_wh, "meter_stop_wh")
+    if values is not None:
+        energy, method, currency, charged, net, no_vat, vat, charges = values
+        energy_wh = _dec("0" if energy is None else energy, "receipt energy_wh")
+        idle_fee = sum((_dec(line.get("amount") or "0", "charge amount")
+                        for line in charges or () if line.get("dimension") == "PARKING_TIME"),
+                       ZERO)
+    else:
+        method = currency = charged = net = no_vat = vat = None
+        energy_wh = stop - start if start is not None and stop is not None else ZERO
+        idle_fee = ZERO
+    try:
+        vat_rows = tuple(VatRow(Decimal(str(v["percent"])), Decimal(str(v["net"])),
+                                Decimal(str(v["vat"])), Decimal(str(v["gross"])))
+                         for v in vat or ())
+    except (InvalidOperation, KeyError, TypeError):
+        raise ReportError(f"session {session_id}: its receipt's VAT rows cannot be "
+                          "read") from None
+    return SessionFact(
+        station_id, session_id, _time(opened_at),
+        _time(started_at) if started_at else None,
+        _time(stopped_at) if stopped_at else None,
+        _time(closed_at), source, method or source,
+        None if anonymised_at else id_token, stop_reason, phase, meter_serial, start, stop,
+        energy_wh, currency or pay_currency or "", values is not None,
+        _dec(charged or "0", "amount_charged"), _dec(net or "0", "net_amount"),
+        _dec(no_vat or "0", "no_vat_amount"), vat_rows, idle_fee, pay_status, pay_via,
+        scheme, None if approved is None else _dec(approved, "amount_approved"),
+        None if captured is None else _dec(captured, "amount_captured"), refunds)
 
 
 _TAPS = """
@@ -293,66 +344,6 @@ def iter_status(conn: sqlite3.Connection, since: datetime | None = None,
         raise ReportError(f"status_log: a row cannot be read ({exc})") from None
 
 
-def _session(station_id: str, row: tuple[Any, ...],
-             refunds: tuple[RefundFact, ...]) -> SessionFact:
-    (session_id, opened_at, started_at, stopped_at, closed_at, source, id_token,
-     anonymised_at, stop_reason, phase, meter_serial, start_wh, stop_wh, receipt_json,
-     pay_status, pay_via, scheme, approved, captured, pay_currency) = row
-    receipt = _receipt(session_id, receipt_json)
-    start = _opt_dec(start_wh, "meter_start_wh")
-    stop = _opt_dec(stop_wh, "meter_stop_wh")
-    if receipt:
-        energy_wh = _dec(receipt.get("energy_wh", "0"), "receipt energy_wh")
-    else:
-        energy_wh = stop - start if start is not None and stop is not None else ZERO
-    payment = receipt.get("payment") or {}
-    return SessionFact(
-        station_id=station_id,
-        session_id=session_id,
-        opened_at=_time(opened_at),
-        started_at=_time(started_at) if started_at else None,
-        stopped_at=_time(stopped_at) if stopped_at else None,
-        closed_at=_time(closed_at),
-        source=source,
-        payment_method=payment.get("method") or source,
-        id_token=None if anonymised_at else id_token,
-        stop_reason=stop_reason,
-        final_phase=phase,
-        meter_serial=meter_serial,
-        meter_start_wh=start,
-        meter_stop_wh=stop,
-        energy_wh=energy_wh,
-        currency=receipt.get("currency") or pay_currency or "",
-        receipt_present=bool(receipt),
-        amount_charged=_dec(receipt.get("amount_charged") or "0", "amount_charged"),
-        net_amount=_dec(receipt.get("net_amount") or "0", "net_amount"),
-        no_vat_amount=_dec(receipt.get("no_vat_amount") or "0", "no_vat_amount"),
-        vat_rows=tuple(
-            VatRow(_dec(v["percent"], "vat percent"), _dec(v["net"], "vat net"),
-                   _dec(v["vat"], "vat"), _dec(v["gross"], "vat gross"))
-            for v in receipt.get("vat", ())),
-        idle_fee=sum((_dec(line.get("amount") or "0", "charge amount")
-                      for line in receipt.get("charges", ())
-                      if line.get("dimension") == "PARKING_TIME"), ZERO),
-        payment_status=pay_status,
-        payment_via=pay_via,
-        card_scheme=scheme,
-        amount_approved=_opt_dec(approved, "amount_approved"),
-        amount_captured=_opt_dec(captured, "amount_captured"),
-        refunds=refunds,
-    )
-
-
-def _receipt(session_id: str, text: str | None) -> dict[str, Any]:
-    if text is None:
-        return {}
-    try:
-        data = json.loads(text)
-    except ValueError:
-        raise ReportError(f"session {session_id}: its receipt is not JSON") from None
-    return data if isinstance(data, dict) else {}
-
-
 def _iso(at: datetime) -> str:
     return at.astimezone(UTC).isoformat()
 
@@ -364,6 +355,8 @@ def _iso_z(at: datetime) -> str:
 
 def _time(text: str) -> datetime:
     at = datetime.fromisoformat(text)
+    if at.tzinfo is UTC:  # the journal's times
+        return at
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
 
 
@@ -373,7 +366,7 @@ def _opt_time(text: str | None) -> datetime | None:
 
 def _dec(value: Any, what: str) -> Decimal:
     try:
-        return Decimal(str(value))
+        return Decimal(value if isinstance(value, str) else str(value))
     except InvalidOperation:
         raise ReportError(f"{what}: {value!r} is not a number") from None
 

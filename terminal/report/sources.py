@@ -2,9 +2,8 @@
 
 Provides `journal_facts(path, station_id, since, until)` and `bundle_facts(folder)`, each
 a `Facts` (station id, time zone if known, and the three streams: sessions, taps, status
-rows). The journal's sessions are read by `fast_read.iter_session_facts` (the facts of
-`facts.iter_sessions`, faster). The journal's taps and status rows are
-`facts.iter_taps` / `facts.iter_status`; a bundle is read with
+rows). The journal's sessions, taps and status rows are `facts.iter_sessions`,
+`facts.iter_taps` and `facts.iter_status`; a bundle is read with
 `terminal.report.bundle.read_bundle` (its facts/*.jsonl lines).
 
 On failure: `ReportError` naming the file and what is wrong.
@@ -22,7 +21,6 @@ from typing import Any
 from terminal.report import facts
 from terminal.report.bundle import read_bundle
 from terminal.report.facts import ReportError, SessionFact, StatusFact, TapFact
-from terminal.report.fast_read import iter_session_facts
 
 
 @dataclass
@@ -38,7 +36,7 @@ class Facts:
 def journal_facts(path: Path, station_id: str, since: datetime, until: datetime) -> Facts:
     conn = facts.open_read_only(path)
     taps, statuses = _journal_taps_statuses(conn, since, until)
-    sessions = iter_session_facts(conn, station_id, since, until)
+    sessions = facts.iter_sessions(conn, station_id, since, until)
     return Facts(station_id, None, _guarded(sessions, path), taps, statuses, conn.close)
 
 

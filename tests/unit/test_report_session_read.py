@@ -1,4 +1,5 @@
-"""fast_read.iter_session_facts gives exactly facts.iter_sessions's facts: card payments,
+"""facts.iter_sessions (receipts' figures by json_extract) gives exactly the facts of the
+plain reading (tests/unit/report_reference.py: each receipt parsed whole): card payments,
 refunds, an idle fee, a no-VAT part, a session without a receipt, an anonymised token,
 a period's bounds; a receipt that is not JSON is a ReportError."""
 
@@ -12,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from terminal.report.facts import ReportError, iter_sessions, open_read_only
-from terminal.report.fast_read import iter_session_facts
 from terminal.store import PaymentStatus, Store
+from tests.unit.report_reference import reference_sessions
 from tests.unit.retention_helpers import charge
 
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -58,8 +59,8 @@ def journal(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_same_facts_as_iter_sessions(journal: Path) -> None:
     conn = open_read_only(journal)
-    fast = list(iter_session_facts(conn, "ST1"))
-    assert fast == list(iter_sessions(conn, "ST1"))
+    fast = list(iter_sessions(conn, "ST1"))
+    assert fast == list(reference_sessions(conn, "ST1"))
     assert len(fast) == 4
     by_id = {s.session_id: s for s in fast}
     assert by_id["S2"].idle_fee == Decimal("2.50")
@@ -69,8 +70,8 @@ def test_the_same_facts_as_iter_sessions(journal: Path) -> None:
     assert not by_id["S3"].receipt_present and by_id["S3"].energy_wh > 0
     assert by_id["S0"].id_token is None
     since, until = START + timedelta(minutes=30), START + timedelta(hours=2, minutes=30)
-    assert list(iter_session_facts(conn, "ST1", since, until)) == list(
-        iter_sessions(conn, "ST1", since, until))
+    assert list(iter_sessions(conn, "ST1", since, until)) == list(
+        reference_sessions(conn, "ST1", since, until))
     conn.close()
 
 
@@ -83,5 +84,5 @@ def test_a_receipt_that_is_not_json_is_named(journal: Path, tmp_path: Path) -> N
     store.close()
     conn = open_read_only(broken)
     with pytest.raises(ReportError, match="receipt"):
-        list(iter_session_facts(conn, "ST1"))
+        list(iter_sessions(conn, "ST1"))
     conn.close()
