@@ -17,13 +17,11 @@ traceback.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from terminal.report import facts
 from terminal.report.bundle import read_bundle
@@ -160,35 +158,8 @@ def _bundle(folder: Path) -> Source:
                   _opt_time(bundle.until), bundle.sessions, bundle.taps, bundle.statuses)
 
 
-def _json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ReportError(f"{path}: cannot be read as JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise ReportError(f"{path}: not a JSON object")
-    return data
-
-
 def _opt_time(text: str | None) -> datetime | None:
     try:
         return None if not text else datetime.fromisoformat(text).astimezone(UTC)
     except (TypeError, ValueError):
         raise ReportError(f"station.json: {text!r} is not an ISO-8601 time") from None
-
-
-def _lines(path: Path, parse: Callable[[dict[str, Any]], Any]) -> Iterator[Any]:
-    if not path.is_file():
-        return
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            if line.strip():
-                try:
-                    data = json.loads(line)
-                except ValueError:
-                    raise ReportError(f"{path} line {number}: not JSON") from None
-                yield parse(data)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
