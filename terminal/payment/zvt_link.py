@@ -27,7 +27,6 @@ terminal in a card read while the charger waits and interrupts it for payments).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -44,6 +43,7 @@ T = TypeVar("T")
 
 READER_NAME = "zvt"
 LOCK_POLL_S = 0.05  # how often a waiting command looks whether the card wait ended
+STOP_RETRY_S = 0.2  # close(): how long to wait for the cancelled card wait before cancelling again
 SCHEME_OF_CARD_TYPE = {0x05: "girocard", 0x06: "mastercard", 0x08: "amex", 0x0A: "visa",
                        0x0C: "discover", 0x0D: "vpay", 0x0E: "jcb", 0x2E: "maestro"}
 
@@ -82,6 +82,7 @@ class ZvtLink:
         self._emit: Emit | None = None
         self._task: asyncio.Task[None] | None = None
         self._quiet_until = 0.0
+        self._stopped = False
 
     # ---- commands ---------------------------------------------------------------------
 
@@ -141,6 +142,7 @@ class ZvtLink:
                                                             name="zvt-cards")
 
     def stop(self) -> None:
+        self._stopped = True
         if self._task is not None:
             self._task.cancel()
 
@@ -149,14 +151,18 @@ class ZvtLink:
 
     async def close(self) -> None:
         self.stop()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        task = self._task
+        # Python 3.11's asyncio.wait_for returns a read that completed in the instant its
+        # task was cancelled and drops the cancellation: cancel again until the card wait
+        # has ended (it also leaves its loop once stopped)
+        while task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=STOP_RETRY_S)
         await self.client.close()
 
     async def _wait_for_cards(self) -> None:
         await self._armed.wait()
-        while True:
+        while not self._stopped:
             await self._free.wait()
             pause_s = self._quiet_until - self.monotonic_s()
             if pause_s > 0:
