@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 class FakeClock:
     speed = 1.0
 
-    def __init__(self) -> None:
+    def __init__(self, start: datetime | None = None) -> None:
         self.t_s = 0.0
-        self.start = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+        self.start = start or datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 
     def now(self) -> datetime:
         return self.start + timedelta(seconds=self.t_s)

@@ -31,24 +31,12 @@ from terminal.service.redaction import scan_folder
 from terminal.session import Phase, SessionState
 from terminal.store import SCHEMA_VERSION, AsyncStore, Store
 from terminal.store.retention import Budget, RetentionTables
+from tests.unit.clockfake import FakeClock
 from tests.unit.retention_helpers import charge, deliver_all
 from tests.unit.session_helpers import charger
 
 T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 PAN = "4111111111111111"
-
-
-class FixedClock:
-    speed = 1.0
-
-    def __init__(self, now: datetime) -> None:
-        self.at = now
-
-    def now(self) -> datetime:
-        return self.at
-
-    def monotonic_s(self) -> float:
-        return 0.0
 
 
 @pytest.fixture
@@ -141,7 +129,7 @@ def test_the_status_follows_faults_sessions_the_plug_and_the_gates():
 
 
 def test_the_status_log_writes_changes_only_and_a_clean_stop(store):
-    clock = FixedClock(T0)
+    clock = FakeClock(T0)
     port = SimpleNamespace(state=SessionState(), refusal_reason=lambda: None)
     seen = Observation(charger=charger("A"))
     log = StatusLog(AsyncStore(store), clock, port, seen)  # type: ignore[arg-type]
@@ -155,10 +143,10 @@ def test_the_status_log_writes_changes_only_and_a_clean_stop(store):
                 (SessionState(), charger("B")),  # session closed, car still there
                 (SessionState(), charger("A", fault="overtemp")),
                 (SessionState(), charger("A"))]):
-            clock.at = T0 + timedelta(minutes=minute)
+            clock.t_s = minute * 60
             port.state, seen.charger = state, observed
             await log.after_poll()
-        clock.at = T0 + timedelta(minutes=10)
+        clock.t_s = 10 * 60
         await log.stop()
 
     asyncio.run(go())
@@ -169,7 +157,7 @@ def test_the_status_log_writes_changes_only_and_a_clean_stop(store):
 
 
 def test_a_status_the_journal_cannot_take_is_tried_again_at_the_next_poll(store):
-    clock = FixedClock(T0)
+    clock = FakeClock(T0)
     port = SimpleNamespace(state=SessionState(), refusal_reason=lambda: None)
     log = StatusLog(AsyncStore(store), clock, port,  # type: ignore[arg-type]
                     Observation(charger=charger("A")))
@@ -192,7 +180,7 @@ def test_a_status_the_journal_cannot_take_is_tried_again_at_the_next_poll(store)
 
 
 def test_decisions_are_journaled_after_the_fact_and_other_outcomes_are_not(store):
-    tap_log = TapLog(AsyncStore(store), FixedClock(T0))  # type: ignore[arg-type]
+    tap_log = TapLog(AsyncStore(store), FakeClock(T0))  # type: ignore[arg-type]
 
     async def go() -> None:
         tap_log.record(reader="pcsc", kind="rfid", result="accepted", reason="accepted",
@@ -212,7 +200,7 @@ def test_decisions_are_journaled_after_the_fact_and_other_outcomes_are_not(store
 
 
 def test_a_tap_the_journal_cannot_take_is_logged_and_the_tap_stands(store, caplog):
-    tap_log = TapLog(AsyncStore(store), FixedClock(T0))  # type: ignore[arg-type]
+    tap_log = TapLog(AsyncStore(store), FakeClock(T0))  # type: ignore[arg-type]
 
     def broken(**row: object) -> int:
         raise sqlite3.OperationalError("database or disk is full")
