@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from terminal.kernel.formatting import station_zone
+from terminal.kernel.money import plain
 from terminal.report.availability import Availability, SessionSpans
 from terminal.report.daily import MAX_DAYS, DailyTally
 from terminal.report.facts import ReportError, SessionFact, StatusFact, TapFact
@@ -30,7 +31,6 @@ from terminal.report.stats import (
     kwh_text,
     money_text,
     percent,
-    wh_text,
 )
 
 SCHEMA = "evterm.report/1"
@@ -163,7 +163,7 @@ class _Sessions:
         gross = sum((r.gross for r in self.rates.values()), ZERO)
         no_vat = self.rates[None].net if None in self.rates else ZERO
         return {"sessions": self.count, "sessions_with_energy": self.with_energy,
-                "energy_wh": wh_text(self.energy_wh), "energy_kwh": kwh_text(self.energy_wh),
+                "energy_wh": plain(self.energy_wh), "energy_kwh": kwh_text(self.energy_wh),
                 "gross": money_text(gross), "net": money_text(net), "vat": money_text(vat),
                 "no_vat": money_text(no_vat), "refunds": money_text(self.refund_total),
                 "gross_after_refunds": money_text(gross - self.refund_total)}
@@ -185,7 +185,7 @@ class _Sessions:
         ordered = sorted(self.methods.items(), key=lambda item: (-item[1].sessions, item[0]))
         return [{"method": name, "sessions": m.sessions,
                  "share_percent": percent(m.sessions, self.count),
-                 "energy_wh": wh_text(m.energy_wh), "gross": money_text(m.gross)}
+                 "energy_wh": plain(m.energy_wh), "gross": money_text(m.gross)}
                 for name, m in ordered]
 
 

@@ -27,8 +27,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from terminal.kernel.money import plain
 from terminal.report.facts import SessionFact, TapFact
-from terminal.report.stats import money_text, wh_text
+from terminal.report.stats import money_text
 
 CARD_PATHS = ("gateway", "zvt")
 TOKEN_SHOWN = 6
@@ -96,16 +97,16 @@ class Irregularities:
         if s.energy_wh > 0 and s.amount_charged > 0 and card:
             if s.payment_status is None:
                 self._add("energy_without_capture", s.closed_at, s.session_id,
-                          f"{wh_text(s.energy_wh)} Wh delivered and {charged} {s.currency} "
+                          f"{plain(s.energy_wh)} Wh delivered and {charged} {s.currency} "
                           "charged to a card, but the session has no card payment.",
-                          energy_wh=wh_text(s.energy_wh), amount_charged=charged,
+                          energy_wh=plain(s.energy_wh), amount_charged=charged,
                           payment_status=None)
             elif s.payment_status != "captured":
                 self._add("energy_without_capture", s.closed_at, s.session_id,
-                          f"{wh_text(s.energy_wh)} Wh delivered and {charged} {s.currency} "
+                          f"{plain(s.energy_wh)} Wh delivered and {charged} {s.currency} "
                           f"charged, but the card payment is {s.payment_status}, "
                           "not captured.",
-                          energy_wh=wh_text(s.energy_wh), amount_charged=charged,
+                          energy_wh=plain(s.energy_wh), amount_charged=charged,
                           payment_status=s.payment_status)
         if captured is not None and captured != s.amount_charged:
             self._add("capture_differs_from_receipt", s.closed_at, s.session_id,
@@ -135,14 +136,14 @@ class Irregularities:
             jump = s.meter_start_wh - stop_wh
             if jump < 0 or jump > self.thresholds.meter_jump_wh:
                 how = ("ran backwards" if jump < 0 else
-                       f"jumped by more than {wh_text(self.thresholds.meter_jump_wh)} Wh")
+                       f"jumped by more than {plain(self.thresholds.meter_jump_wh)} Wh")
                 self._add("meter_counter_jump", s.opened_at, s.session_id,
                           f"Meter {s.meter_serial}'s counter {how} between two sessions: "
-                          f"{wh_text(stop_wh)} Wh at the end of the previous one, "
-                          f"{wh_text(s.meter_start_wh)} Wh at the start of this one.",
+                          f"{plain(stop_wh)} Wh at the end of the previous one, "
+                          f"{plain(s.meter_start_wh)} Wh at the start of this one.",
                           meter_serial=s.meter_serial, previous_session_id=previous,
-                          previous_stop_wh=wh_text(stop_wh),
-                          start_wh=wh_text(s.meter_start_wh), jump_wh=wh_text(jump))
+                          previous_stop_wh=plain(stop_wh),
+                          start_wh=plain(s.meter_start_wh), jump_wh=plain(jump))
         if s.meter_stop_wh is not None:
             self._last_stop[s.meter_serial] = (s.meter_stop_wh, s.session_id)
 

@@ -7,7 +7,7 @@ Provides:
   below it: `sorted[ceil(p / 100 * n) - 1]`; always a value that occurred);
 - `percent(part, whole)`: a share in percent as text with one decimal, rounded half-up
   ("58.3"; "0.0" for an empty whole);
-- `money_text(amount)` / `wh_text(energy_wh)` / `kwh_text(energy_wh)`: the JSON's strings;
+- `money_text(amount)` / `kwh_text(energy_wh)`: the JSON's strings (Wh: kernel `plain`);
 - `HourOfWeek`: occupied seconds, sessions started and the seconds of each of the week's
   168 local hours (Monday 00:00 = slot 0) in the station's time zone, DST included:
   time is cut at every local full hour, each piece counted in the local hour it falls
@@ -19,8 +19,10 @@ from __future__ import annotations
 import math
 from array import array
 from datetime import datetime, timedelta, tzinfo
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
+
+from terminal.kernel.money import format_number, plain, round_half_up
 
 HOURS_OF_WEEK = 168
 PERCENTILES = (50, 90, 95)
@@ -62,26 +64,17 @@ def percent(part: float | Decimal | int, whole: float | Decimal | int) -> str:
     """part / whole in percent, one decimal, half-up; "0.0" when whole is 0."""
     if not whole:
         return "0.0"
-    share = Decimal(str(part)) * 100 / Decimal(str(whole))
-    return str(share.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+    return str(round_half_up(Decimal(str(part)) * 100 / Decimal(str(whole)), 1))
 
 
 def money_text(amount: Decimal) -> str:
     """An amount with at least two decimals ("12.30", "0.00")."""
-    exponent = amount.as_tuple().exponent
-    if isinstance(exponent, int) and exponent > -2:
-        amount = amount.quantize(Decimal("0.01"))
-    return format(amount, "f")
-
-
-def wh_text(energy_wh: Decimal) -> str:
-    """Energy in Wh as plain text (no exponent)."""
-    return format(energy_wh, "f")
+    return format_number(amount, min_places=2)
 
 
 def kwh_text(energy_wh: Decimal) -> str:
     """Energy in kWh, exact: the Wh with the point moved three places ("123.456")."""
-    return format(energy_wh.scaleb(-3), "f")
+    return plain(energy_wh.scaleb(-3))
 
 
 class HourOfWeek:
