@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from terminal.report import facts
-from terminal.report.bundle import read_bundle
-from terminal.report.facts import ReportError, SessionFact, StatusFact, TapFact
+from terminal.report.facts import ReportError
+from terminal.report.sources import bundle_facts, journal_facts
 
 MISSING_EXTRA = ("needs the reports extra (pyarrow, duckdb): "
                  "pip install 'evterm[reports]' (docs/reports.md, Fleet scale)")
@@ -85,8 +83,8 @@ def _export(args: argparse.Namespace) -> int:
         if args.db and not (args.station_id and args.timezone):
             return _fail("evterm report parquet: give --station-id and --timezone "
                          "with --db (a journal does not carry them)")
-        source = (_bundle(Path(args.bundle)) if args.bundle
-                  else _journal(Path(args.db), args.station_id, args.since, args.until))
+        source = (bundle_facts(Path(args.bundle)) if args.bundle
+                  else journal_facts(Path(args.db), args.station_id, args.since, args.until))
         station_id = args.station_id or source.station_id
         timezone = args.timezone or source.timezone
         if not station_id or not timezone:
@@ -129,37 +127,3 @@ def _fleet(args: argparse.Namespace) -> int:
 def _fail(message: str) -> int:
     print(message, file=sys.stderr)
     return 2
-
-
-@dataclass
-class Source:
-    station_id: str | None
-    timezone: str | None
-    since: datetime | None
-    until: datetime | None
-    sessions: Iterable[SessionFact]
-    taps: Iterable[TapFact]
-    statuses: Iterable[StatusFact]
-    close: Callable[[], None] = lambda: None
-
-
-def _journal(path: Path, station_id: str, since: datetime | None,
-             until: datetime | None) -> Source:
-    conn = facts.open_read_only(path)
-    return Source(None, None, None, None, facts.iter_sessions(conn, station_id, since, until),
-                  facts.iter_taps(conn, since, until), facts.iter_status(conn, since, until),
-                  conn.close)
-
-
-def _bundle(folder: Path) -> Source:
-    """An export bundle's facts (terminal.report.bundle.read_bundle)."""
-    bundle = read_bundle(folder)
-    return Source(bundle.station_id, bundle.timezone, _opt_time(bundle.since),
-                  _opt_time(bundle.until), bundle.sessions, bundle.taps, bundle.statuses)
-
-
-def _opt_time(text: str | None) -> datetime | None:
-    try:
-        return None if not text else datetime.fromisoformat(text).astimezone(UTC)
-    except (TypeError, ValueError):
-        raise ReportError(f"station.json: {text!r} is not an ISO-8601 time") from None
