@@ -9,8 +9,8 @@ What is kept: when, which reader, card or RFID, accepted or declined, the reason
 the id token (a card's token or an RFID UID; never a card number: the store refuses
 text that looks like one), card presence to decision in ms, the session it opened.
 
-On failure: a write that fails is logged (rate-limited by the logger's own handling of
-repeats is not needed: one line per failed tap) and forgotten; a tap never fails for it.
+On failure: a write that fails is logged (one line per failed tap) and forgotten; a tap
+never fails for it.
 """
 
 from __future__ import annotations
