@@ -95,10 +95,8 @@ class _Sessions:
         if s.energy_wh > 0:
             self.with_energy += 1
             self.energy.add(float(s.energy_wh))
-            stopped = s.stopped_at
-            self.idle.add(0.0 if stopped is None else max(0.0, (closed - stopped)
-                                                          .total_seconds()))
-        self.duration.add(max(0.0, (closed - opened).total_seconds()))
+            self.idle.add(s.idle_s)
+        self.duration.add(s.duration_s)
         for row in s.vat_rows:
             rate = self._rate(row.percent.normalize())
             rate.sessions += 1
@@ -170,7 +168,7 @@ class _Sessions:
 
     def by_vat_rate(self) -> list[dict[str, Any]]:
         keys = sorted(k for k in self.rates if k is not None)
-        rows = [{"percent": format(k, "f"), **self._rate_figures(self.rates[k])}
+        rows = [{"percent": plain(k), **self._rate_figures(self.rates[k])}
                 for k in keys]
         if None in self.rates:
             rows.append({"percent": None, **self._rate_figures(self.rates[None])})
