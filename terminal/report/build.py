@@ -24,7 +24,7 @@ from terminal.kernel.money import plain
 from terminal.report.availability import Availability, SessionSpans
 from terminal.report.daily import MAX_DAYS, DailyTally
 from terminal.report.facts import ReportError, SessionFact, StatusFact, TapFact
-from terminal.report.irregularities import CARD_PATHS, Irregularities, Thresholds
+from terminal.report.irregularities import Irregularities, Thresholds
 from terminal.report.stats import (
     Distribution,
     HourOfWeek,
@@ -145,8 +145,7 @@ class _Sessions:
         if kind:
             self.failures[kind] += 1
             return
-        card_declined = (s.payment_status in DECLINED_PAYMENTS
-                         and (s.payment_via in CARD_PATHS or s.payment_method == "card"))
+        card_declined = s.payment_status in DECLINED_PAYMENTS and s.paid_by_card
         if card_declined and s.session_id not in self.declined_taps:
             self.failures["declined_card"] += 1  # a decline no tap row recorded
             return

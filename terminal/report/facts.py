@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 ZERO = Decimal(0)
+CARD_PATHS = ("gateway", "zvt")  # payments.via of a bank card payment
 
 
 class ReportError(Exception):
@@ -102,6 +103,11 @@ class SessionFact:
     amount_approved: Decimal | None
     amount_captured: Decimal | None
     refunds: tuple[RefundFact, ...]
+
+    @property
+    def paid_by_card(self) -> bool:
+        """A bank card paid (the built-in reader's gateway or the ZVT terminal)."""
+        return self.payment_via in CARD_PATHS or self.payment_method == "card"
 
     @property
     def refunded(self) -> Decimal:

@@ -31,7 +31,6 @@ from terminal.kernel.money import plain
 from terminal.report.facts import SessionFact, TapFact
 from terminal.report.stats import money_text
 
-CARD_PATHS = ("gateway", "zvt")
 TOKEN_SHOWN = 6
 
 
@@ -93,8 +92,7 @@ class Irregularities:
         if status == "captured" and captured == s.amount_charged:
             return  # the usual case, quickly
         charged = money_text(s.amount_charged)
-        card = s.payment_via in CARD_PATHS or s.payment_method == "card"
-        if s.energy_wh > 0 and s.amount_charged > 0 and card:
+        if s.energy_wh > 0 and s.amount_charged > 0 and s.paid_by_card:
             if s.payment_status is None:
                 self._add("energy_without_capture", s.closed_at, s.session_id,
                           f"{plain(s.energy_wh)} Wh delivered and {charged} {s.currency} "
