@@ -34,11 +34,12 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from terminal.report.daily import zone
 from terminal.report.facts import ReportError, SessionFact, StatusFact, TapFact
 
 MONEY = pa.decimal128(18, 4)
@@ -118,13 +119,6 @@ def station_dir(station_id: str) -> str:
         raise ReportError("station id: empty (a partition needs it)")
     return "station=" + "".join(c if c in _SAFE else "".join(f"%{b:02X}" for b in
                                                              c.encode()) for c in station_id)
-
-
-def zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ReportError(f"time zone {name!r}: unknown (e.g. Europe/Berlin)") from None
 
 
 def export_facts(root: Path, sessions: Iterable[SessionFact], taps: Iterable[TapFact],

@@ -105,7 +105,8 @@ def test_bad_input_is_one_line_naming_it(tmp_path: Path) -> None:
     ]
     write_bundle(tmp_path / "b", "DE*EVT*E0001")
     cases.append((("parquet", str(tmp_path / "p"), "--bundle", str(tmp_path / "b"),
-                   "--timezone", "Nowhere/City"), "time zone 'Nowhere/City': unknown"))
+                   "--timezone", "Nowhere/City"),
+                  "timezone: 'Nowhere/City' is not an IANA time zone"))
     for args, message in cases:
         done = run(*args)
         assert done.returncode == 2, (args, done.stdout, done.stderr)
