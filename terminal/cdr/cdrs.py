@@ -26,7 +26,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from terminal.cdr.periods import charging_periods, hours, microseconds, ocpi_time
+from terminal.cdr.periods import charging_periods, hours, microseconds
 from terminal.cdr.site import CdrSite
 from terminal.cdr.tariff_json import tariff_object
 from terminal.kernel.clock import iso_utc
@@ -101,8 +101,8 @@ def build_cdr(data: CdrInput) -> dict[str, Any]:
         "country_code": site.country_code,
         "party_id": site.party_id,
         "id": data.session_id,
-        "start_date_time": ocpi_time(result.start),
-        "end_date_time": ocpi_time(result.stop),
+        "start_date_time": iso_utc(result.start),
+        "end_date_time": iso_utc(result.stop),
         "session_id": data.session_id,
         "cdr_token": {
             "country_code": site.country_code,

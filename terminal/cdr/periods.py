@@ -1,7 +1,8 @@
 """A priced session's charging periods as OCPI 2.2.1 CdrChargingPeriods.
 
 Provides `charging_periods(result, tariff_id, energy_wh)`, `hours(duration_us)`,
-`microseconds(start, end)` and `ocpi_time(moment)` (OCPI DateTime).
+`microseconds(start, end)`; OCPI DateTimes are the kernel's `iso_utc` (UTC, to the
+millisecond, truncated, Z).
 Periods are cut exactly where the pricing engine cut them (terminal.pricing.result
 `Period`: the active tariff elements or the charging state changed); each gets the
 dimensions the tariff prices by (OCPI 2.2.1 mod_cdrs.asciidoc, "CdrDimensionType"):
@@ -17,11 +18,12 @@ threshold crossing is made up in the last period that delivered energy).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+from terminal.kernel.clock import iso_utc
 from terminal.kernel.money import round_half_up
 from terminal.pricing.result import PricingResult
 
@@ -32,14 +34,6 @@ US_PER_HOUR = 3_600_000_000
 def hours(duration_us: int) -> Decimal:
     """Microseconds as hours, half-up to 12 decimals."""
     return round_half_up(Fraction(duration_us, US_PER_HOUR), HOUR_PLACES).normalize()
-
-
-def ocpi_time(moment: datetime) -> str:
-    """OCPI DateTime (string(25), UTC): to the millisecond, floored so that it stays
-    on the same side of every whole-millisecond boundary as the instant itself."""
-    utc = moment.astimezone(UTC)
-    return utc.replace(microsecond=utc.microsecond // 1000 * 1000).isoformat(
-        timespec="milliseconds").replace("+00:00", "Z")
 
 
 def microseconds(start: datetime, end: datetime) -> int:
@@ -74,10 +68,10 @@ def charging_periods(result: PricingResult, tariff_id: str,
             dimensions.append({"type": kind, "volume": hours(duration_us)})
         if not dimensions:
             continue  # nothing happened here that a price depends on
-        found.append({"start_date_time": ocpi_time(period.start), "dimensions": dimensions,
+        found.append({"start_date_time": iso_utc(period.start), "dimensions": dimensions,
                       "tariff_id": tariff_id})
     if not found:  # a session of no time at all: OCPI wants one period
-        found.append({"start_date_time": ocpi_time(result.start),
+        found.append({"start_date_time": iso_utc(result.start),
                       "dimensions": [{"type": "TIME", "volume": Decimal(0)}],
                       "tariff_id": tariff_id})
     return found
