@@ -16,10 +16,10 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from terminal.report.facts import StatusFact
+from terminal.report.facts import StatusFact, utc_iso
 from terminal.report.stats import percent
 
 OUTAGE_STATUSES = ("Faulted", "Unavailable")
@@ -67,7 +67,7 @@ class Availability:
         if stop <= start:
             return
         self.unavailable_s += (stop - start).total_seconds()
-        self.outages.append({"from": _iso(start), "to": _iso(stop), "status": row.status,
+        self.outages.append({"from": utc_iso(start), "to": utc_iso(stop), "status": row.status,
                              "cause": row.cause,
                              "duration_s": round((stop - start).total_seconds(), 1)})
 
@@ -105,6 +105,3 @@ class SessionSpans:
         i = bisect_left(self.closed, moment)
         return i < len(self.closed) and self.opened[i] <= moment
 
-
-def _iso(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat()

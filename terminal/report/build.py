@@ -15,7 +15,7 @@ On failure: `ReportError` (e.g. sessions in two currencies).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -23,7 +23,7 @@ from terminal.kernel.formatting import station_zone
 from terminal.kernel.money import plain
 from terminal.report.availability import Availability, SessionSpans
 from terminal.report.daily import MAX_DAYS, DailyTally
-from terminal.report.facts import ReportError, SessionFact, StatusFact, TapFact
+from terminal.report.facts import ReportError, SessionFact, StatusFact, TapFact, utc_iso
 from terminal.report.irregularities import Irregularities, Thresholds
 from terminal.report.stats import (
     Distribution,
@@ -193,8 +193,8 @@ def build_report(sessions: Iterable[SessionFact], taps: Iterable[TapFact],
     """The report of the sessions closed in [since, until) (later ones are skipped), the
     taps and status rows of that period; the period ends at `now` if that is earlier."""
     if until <= since:
-        raise ReportError(f"the period is empty: until ({_iso(until)}) is not after "
-                          f"since ({_iso(since)})")
+        raise ReportError(f"the period is empty: until ({utc_iso(until)}) is not after "
+                          f"since ({utc_iso(since)})")
     end = min(until, max(now, since))
     irregular = Irregularities(thresholds)
     decisions = Distribution()
@@ -227,8 +227,8 @@ def build_report(sessions: Iterable[SessionFact], taps: Iterable[TapFact],
     return {
         "schema": SCHEMA,
         "station_ids": list(station_ids),
-        "generated_at": _iso(now),
-        "period": {"since": _iso(since), "until": _iso(until), "timezone": timezone},
+        "generated_at": utc_iso(now),
+        "period": {"since": utc_iso(since), "until": utc_iso(until), "timezone": timezone},
         "currency": acc.currency or "",
         "totals": acc.totals(),
         "by_vat_rate": acc.by_vat_rate(),
@@ -258,6 +258,3 @@ def _daily_tally(since: datetime, end: datetime, timezone: str) -> DailyTally:
         first, days = last - timedelta(days=MAX_DAYS - 1), MAX_DAYS
     return DailyTally(first_day=first, days=days, timezone=timezone)
 
-
-def _iso(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat()

@@ -32,7 +32,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, Generic, TypeVar
 
@@ -50,6 +50,7 @@ from terminal.report.facts import (
     status_from_json,
     tap_from_json,
     to_json,
+    utc_iso,
 )
 
 FACTS_DIR = "facts"
@@ -98,7 +99,7 @@ def write_facts(folder: Path, journal: Path, *, station_id: str, timezone: str,
     finally:
         conn.close()
     station = {"station_id": station_id, "timezone": timezone,
-               "exported_at": _iso(now), "since": _iso(since), "until": _iso(now),
+               "exported_at": utc_iso(now), "since": utc_iso(since), "until": utc_iso(now),
                "currency": currency}
     with _synced(folder / STATION_FILE) as out:
         out.write(json.dumps(station, indent=2, sort_keys=True) + "\n")
@@ -118,9 +119,6 @@ def _synced(path: Path) -> Iterator[IO[str]]:
 def _line(out: IO[str], fact: SessionFact | TapFact | StatusFact) -> None:
     out.write(scrub(json.dumps(to_json(fact), sort_keys=True, separators=(",", ":"))) + "\n")
 
-
-def _iso(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat()  # the facts' own form of a time
 
 
 # ---- reading ------------------------------------------------------------------------

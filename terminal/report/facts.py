@@ -168,7 +168,7 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, datetime):
-        return _iso(value)
+        return utc_iso(value)
     if isinstance(value, tuple):
         return [_jsonable(v) for v in value]
     if isinstance(value, VatRow | RefundFact):
@@ -253,8 +253,8 @@ def iter_sessions(conn: sqlite3.Connection, station_id: str,
                        since: datetime | None = None,
                        until: datetime | None = None) -> Iterator[SessionFact]:
     """The closed sessions closed in [since, until), oldest first (None: unbounded)."""
-    low = _iso(since) if since else "0000"
-    high = _iso(until) if until else "9999"
+    low = utc_iso(since) if since else "0000"
+    high = utc_iso(until) if until else "9999"
     refunds: dict[str, list[RefundFact]] = {}
     for session_id, at, amount, reason in conn.execute(_REFUNDS, (low,)):
         refunds.setdefault(session_id, []).append(
@@ -350,7 +350,8 @@ def iter_status(conn: sqlite3.Connection, since: datetime | None = None,
         raise ReportError(f"status_log: a row cannot be read ({exc})") from None
 
 
-def _iso(at: datetime) -> str:
+def utc_iso(at: datetime) -> str:
+    """A time as the facts write it: ISO-8601 in UTC with +00:00."""
     return at.astimezone(UTC).isoformat()
 
 

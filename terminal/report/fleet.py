@@ -24,7 +24,7 @@ from typing import Any
 
 import duckdb
 
-from terminal.report.facts import ReportError
+from terminal.report.facts import ReportError, utc_iso
 from terminal.report.parquet import TABLES
 
 SCHEMA = "evterm.fleet/1"
@@ -132,8 +132,8 @@ def _report(conn: duckdb.DuckDBPyConnection, present: set[str], root: Path,
     return {
         "schema": SCHEMA,
         "root": str(root),
-        "generated_at": _iso(now),
-        "until": _iso(end),
+        "generated_at": utc_iso(now),
+        "until": utc_iso(end),
         "stations": len({r["station_id"] for r in rows}),
         "by_station_month": rows,
         "totals": _totals(rows),
@@ -274,6 +274,3 @@ def _pct(value: Any) -> str:
 def _share(part: int, whole: int) -> str:
     return str((Decimal(part) * 100 / whole).quantize(TENTH)) if whole else "0.0"
 
-
-def _iso(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat()

@@ -28,7 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 from terminal.kernel.money import plain
-from terminal.report.facts import SessionFact, TapFact
+from terminal.report.facts import SessionFact, TapFact, utc_iso
 from terminal.report.stats import money_text
 
 TOKEN_SHOWN = 6
@@ -57,9 +57,6 @@ def short_token(token: str) -> str:
     return token[:TOKEN_SHOWN] + "…"
 
 
-def _iso(at: datetime) -> str:
-    return at.isoformat()
-
 
 class Irregularities:
     """The irregularities of a stream of sessions and taps."""
@@ -72,7 +69,7 @@ class Irregularities:
 
     def _add(self, kind: str, at: datetime, session_id: str | None, detail: str,
              **figures: Any) -> None:
-        self.found.append({"kind": kind, "at": _iso(at), "session_id": session_id,
+        self.found.append({"kind": kind, "at": utc_iso(at), "session_id": session_id,
                            "detail": detail, **figures})
 
     def session(self, s: SessionFact) -> None:
@@ -159,7 +156,7 @@ class Irregularities:
                       f"Token {shown} was declined {len(recent)} times within "
                       f"{_minutes(window)} ({tap.kind}, last reason {tap.reason}).",
                       token=shown, declines=len(recent), window_s=window,
-                      last_at=_iso(tap.at))
+                      last_at=utc_iso(tap.at))
             recent.clear()  # the next burst is a new irregularity
         if len(self._declines) > 10_000:  # forget tokens whose declines are long past
             self._declines = {k: v for k, v in self._declines.items()

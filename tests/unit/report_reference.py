@@ -18,9 +18,9 @@ from terminal.report.facts import (
     SessionFact,
     VatRow,
     _dec,
-    _iso,
     _opt_dec,
     _time,
+    utc_iso,
 )
 
 _SESSIONS = """
@@ -40,8 +40,8 @@ _REFUNDS = "SELECT session_id, at, amount, reason FROM refunds WHERE at >= ? ORD
 def reference_sessions(conn: sqlite3.Connection, station_id: str, since: datetime | None = None,
                   until: datetime | None = None) -> Iterator[SessionFact]:
     """The closed sessions closed in [since, until), oldest first (None: unbounded)."""
-    low = _iso(since) if since else _FAR_PAST
-    high = _iso(until) if until else _FAR_FUTURE
+    low = utc_iso(since) if since else _FAR_PAST
+    high = utc_iso(until) if until else _FAR_FUTURE
     refunds: dict[str, list[RefundFact]] = {}
     for session_id, at, amount, reason in conn.execute(_REFUNDS, (low,)):
         refunds.setdefault(session_id, []).append(
