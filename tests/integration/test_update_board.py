@@ -60,6 +60,7 @@ def board(kit: UpdateKit, request: pytest.FixtureRequest) -> Iterator[Board]:
 
 def ask(board: Board, version: str, request_id: int = 7) -> None:
     """What the daemon does for the backend's firmware_update command."""
+    board.asked_reports = len(board.journal().reports)
     write_request(board.state_dir, UpdateRequest(request_id, version, board.kit.url))
 
 

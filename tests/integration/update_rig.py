@@ -193,6 +193,9 @@ class Board:
     supervisor: subprocess.Popen[bytes] | None = None
     sim: BackendProcess | None = None
     rig: Rig = field(init=False)
+    asked_reports: int = field(default=0, init=False)
+    """The journal's reports when the last request was written (`wait_done` waits for
+    more: the updater deletes the request file a moment before it journals it)."""
 
     def __post_init__(self) -> None:
         self.root = self.folder / "opt"
@@ -305,8 +308,8 @@ class Board:
         the last report is not `final`)."""
         def ended() -> list[str] | None:
             journal = self.journal()
-            if journal.step.value != "idle" or not journal.reports or \
-                    self.request_path.exists():
+            if journal.step.value != "idle" or len(journal.reports) <= self.asked_reports \
+                    or self.request_path.exists():
                 return None
             statuses = [str(r["status"]) for r in journal.reports]
             if statuses[-1] != final:
